@@ -1,0 +1,93 @@
+"""Every request the collector sends goes through :class:`Caller`: flood waits and retries live here only.
+
+Why this shape:
+- Short flood waits (up to the client's ``flood_sleep_threshold``) are slept and retried by Telethon itself.
+- A longer wait is never slept through: it is written to the archive with its end time, dated by the
+  pass's own clock (``now`` + seconds), and the request kind stays blocked for the rest of the pass and for
+  later passes until that end time. Telegram counts floods per method and per account, so the block is per
+  request kind, not per channel: every channel that needs that kind of request waits.
+- A dropped connection that Telethon could not recover (``ConnectionError``) is retried a few times with
+  backoff; Telegram's internal errors (500, ``RPC_CALL_FAIL``) are already retried by Telethon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from telethon import TelegramClient, errors
+from telethon.tl.tlobject import TLRequest
+
+__all__ = ["Caller", "FloodLimited", "request_name"]
+
+T = TypeVar("T")
+
+
+def request_name(request: TLRequest) -> str:
+    """``messages.GetHistory`` for a ``GetHistoryRequest``: the TL method name, stable across layers."""
+    module = type(request).__module__.rsplit(".", 1)[-1]          # telethon.tl.functions.messages
+    name = type(request).__name__.removesuffix("Request")
+    return name if module == "functions" else f"{module}.{name}"
+
+
+class FloodLimited(Exception):
+    """A request kind is flood-limited until ``until``; nothing of that kind is sent before then."""
+
+    def __init__(self, request: str, until: datetime) -> None:
+        super().__init__(f"Telegram asked to wait before more {request} requests, until {until:%Y-%m-%d %H:%M} UTC")
+        self.request = request
+        self.until = until
+
+
+class Caller:
+    """Sends requests for one pass: honours and records long flood waits, retries dropped connections.
+
+    ``on_flood(request_name, seconds, channel_id) -> until`` persists a long wait (the archive does it);
+    ``blocked`` starts with the waits the archive still remembers from earlier passes.
+    """
+
+    def __init__(
+        self,
+        client: TelegramClient,
+        now: datetime,
+        blocked: dict[str, datetime],
+        on_flood: Callable[[str, int, int | None], datetime],
+        *,
+        connection_retries: int = 3,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.client = client
+        self.now = now
+        self.blocked = dict(blocked)
+        self._on_flood = on_flood
+        self._retries = connection_retries
+        self._delay = retry_delay
+        self.sent: Counter[str] = Counter()
+
+    def blocked_until(self, name: str) -> datetime | None:
+        until = self.blocked.get(name)
+        return until if until is not None and until > self.now else None
+
+    async def __call__(self, request: TLRequest, *, channel_id: int | None = None) -> Any:
+        name = request_name(request)
+        until = self.blocked_until(name)
+        if until is not None:
+            raise FloodLimited(name, until)
+        attempt = 0
+        while True:
+            try:
+                self.sent[name] += 1
+                return await self.client(request)
+            except errors.FloodWaitError as exc:
+                # Telethon raises only waits longer than its flood_sleep_threshold: never sleep through one.
+                until = self._on_flood(name, int(exc.seconds), channel_id)
+                self.blocked[name] = until
+                raise FloodLimited(name, until) from None
+            except ConnectionError:
+                attempt += 1
+                if attempt > self._retries:
+                    raise
+                await asyncio.sleep(self._delay * 2 ** (attempt - 1))

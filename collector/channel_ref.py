@@ -1,0 +1,92 @@
+"""Parse what a user calls a channel: ``durov``, ``@durov``, ``https://t.me/durov``, ``t.me/s/durov``,
+``https://t.me/durov/123`` (a post link), ``tg://resolve?domain=durov``, or a numeric id (``1234567890`` or the
+``-1001234567890`` form Bot API tools print).
+
+Pure: no I/O. Private invite links (``t.me/+AbC``, ``t.me/joinchat/AbC``) parse to an invite that the
+collector refuses, since tgspread archives public channels only.
+
+Example::
+
+    >>> parse_channel_ref("https://t.me/s/Durov/42")
+    ChannelRef(raw='https://t.me/s/Durov/42', username='Durov', channel_id=None, invite=None)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["ChannelRef", "ChannelRefError", "parse_channel_ref"]
+
+# Telegram usernames: 5-32 characters of letters, digits and underscores, starting with a letter
+# (a few legacy names are 4 long), no trailing underscore.
+_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,31}$")
+_HOSTS = {"t.me", "telegram.me", "telegram.dog", "www.t.me", "www.telegram.me"}
+_RESERVED_PATHS = {"s", "c", "share", "addstickers", "addemoji", "proxy", "socks", "login", "iv"}
+
+
+class ChannelRefError(ValueError):
+    """The text names no channel tgspread can collect; the message says what to write instead."""
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A parsed channel name: exactly one of ``username``, ``channel_id`` or ``invite`` is set."""
+
+    raw: str
+    username: str | None = None
+    channel_id: int | None = None
+    invite: str | None = None
+
+
+def _check_username(name: str, raw: str) -> str:
+    if not _USERNAME.match(name) or name.endswith("_") or "__" in name:
+        raise ChannelRefError(
+            f"{raw!r} is not a valid channel username (5-32 letters, digits or underscores, starting "
+            "with a letter); write it as 'name', '@name' or 'https://t.me/name'"
+        )
+    return name
+
+
+def _from_url(raw: str, text: str) -> ChannelRef:
+    parts = urlsplit(text if "://" in text else "https://" + text)
+    if parts.scheme == "tg":
+        domain = parse_qs(parts.query).get("domain", [""])[0]
+        return ChannelRef(raw, username=_check_username(domain, raw))
+    segments = [s for s in parts.path.split("/") if s]
+    if not segments:
+        raise ChannelRefError(f"{raw!r} is a Telegram link without a channel name; use https://t.me/<name>")
+    first = segments[0]
+    if first.startswith("+") or first == "joinchat":
+        code = first[1:] if first.startswith("+") else (segments[1] if len(segments) > 1 else "")
+        return ChannelRef(raw, invite=code)
+    if first == "c" and len(segments) > 1 and segments[1].isdigit():
+        return ChannelRef(raw, channel_id=int(segments[1]))      # t.me/c/<id>/<post>: a private-link form
+    if first == "s" and len(segments) > 1:
+        first = segments[1]
+    elif first in _RESERVED_PATHS:
+        raise ChannelRefError(f"{raw!r} is not a channel link; use https://t.me/<name>")
+    return ChannelRef(raw, username=_check_username(first, raw))
+
+
+def parse_channel_ref(text: str) -> ChannelRef:
+    """Parse one channel name as a user wrote it; raises :class:`ChannelRefError` with advice if invalid."""
+    raw = text
+    text = text.strip()
+    if not text:
+        raise ChannelRefError("an empty channel name; give a username, @name, t.me link or archived id")
+    if re.fullmatch(r"-?\d+", text):
+        value = int(text)
+        if value < 0:
+            digits = str(-value)
+            value = int(digits[3:]) if digits.startswith("100") and len(digits) > 3 else -value
+        if value <= 0:
+            raise ChannelRefError(f"{raw!r} is not a channel id")
+        return ChannelRef(raw, channel_id=value)
+    lowered = text.lower()
+    if lowered.startswith(("http://", "https://", "tg://")) or lowered.split("/", 1)[0] in _HOSTS:
+        return _from_url(raw, text)
+    if text.startswith("@"):
+        text = text[1:]
+    return ChannelRef(raw, username=_check_username(text, raw))

@@ -1,0 +1,386 @@
+"""One collection pass: resolve -> snapshot -> new posts -> refresh due posts, channel by channel.
+
+``collect()`` never connects, logs in or disconnects: it talks to Telegram only through the started
+client it is given. One channel's failure (missing, private, flood-limited, a dropped connection) is
+recorded in ``run_channels`` and the pass goes on; only a failure of the archive itself stops it.
+
+Example::
+
+    async with client:                      # a started, logged-in TelegramClient
+        with Archive("archive.duckdb") as archive:
+            report = await collect(client, ["durov", "@somechannel"], archive)
+            print(report.summary())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import telethon
+from telethon import TelegramClient, errors
+from telethon.tl import functions, types
+from telethon.tl.alltlobjects import LAYER
+
+from .archive import Archive, ChannelKey
+from .calls import Caller, FloodLimited
+from .channel_ref import ChannelRef, ChannelRefError, parse_channel_ref
+from .normalize import is_post, normalize_channel, normalize_message, normalize_peer
+from .refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due, validate_checkpoints
+
+__all__ = ["ChannelResult", "CollectReport", "CollectSettings", "collect"]
+
+PAGE = 100            # Telegram's maximum for messages.getHistory and channels.getMessages
+OUTCOMES = ("ok", "flood_wait", "not_found", "private", "error")
+
+
+@dataclass(frozen=True)
+class CollectSettings:
+    """Knobs of a pass. ``checkpoints`` may add to the defaults, never drop one; ``snapshot_every`` <= 24 h.
+
+    ``batch_rows``/``batch_seconds`` bound a transaction: pages are committed together with the cursor
+    once either is reached, so a crash loses at most that much work.
+    """
+
+    checkpoints: tuple[timedelta, ...] = DEFAULT_CHECKPOINTS
+    snapshot_every: timedelta = DEFAULT_SNAPSHOT_EVERY
+    batch_rows: int = 5000
+    batch_seconds: float = 2.0
+    refresh: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checkpoints", validate_checkpoints(self.checkpoints))
+        if not timedelta(0) < self.snapshot_every <= DEFAULT_SNAPSHOT_EVERY:
+            raise ValueError("snapshot_every must be positive and at most 24 hours")
+        if self.batch_rows < PAGE:
+            raise ValueError(f"batch_rows must be at least {PAGE}")
+
+
+@dataclass
+class ChannelResult:
+    """What a pass did for one channel as the user named it."""
+
+    input: str
+    channel_id: int | None = None
+    username: str | None = None
+    outcome: str = "ok"
+    error: str | None = None
+    new_posts: int = 0
+    refreshed_posts: int = 0
+    edits: int = 0
+    deletions: int = 0
+    snapshot: bool = False
+
+    def fail(self, outcome: str, error: str) -> ChannelResult:
+        assert outcome in OUTCOMES
+        self.outcome, self.error = outcome, error
+        return self
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "input": self.input, "channel_id": self.channel_id, "outcome": self.outcome, "error": self.error,
+            "new_posts": self.new_posts, "refreshed_posts": self.refreshed_posts, "edits": self.edits,
+            "deletions": self.deletions, "snapshot": self.snapshot,
+        }
+
+
+@dataclass
+class CollectReport:
+    """The result of one pass: per-channel outcomes and counts, and the requests it sent."""
+
+    run_id: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"
+    channels: list[ChannelResult] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def new_posts(self) -> int:
+        return sum(c.new_posts for c in self.channels)
+
+    @property
+    def refreshed_posts(self) -> int:
+        return sum(c.refreshed_posts for c in self.channels)
+
+    def by_input(self) -> dict[str, ChannelResult]:
+        return {c.input: c for c in self.channels}
+
+    def summary(self) -> str:
+        bad = [c for c in self.channels if c.outcome != "ok"]
+        text = (f"run {self.run_id} {self.status}: {len(self.channels)} channels, {self.new_posts} new posts, "
+                f"{self.refreshed_posts} refreshed, {sum(self.requests.values())} requests")
+        return text + "".join(f"\n  {c.input}: {c.outcome}: {c.error}" for c in bad)
+
+
+class _Pass:
+    """The state of one pass; one instance per ``collect()`` call."""
+
+    def __init__(self, client: TelegramClient, archive: Archive, now: datetime, settings: CollectSettings,
+                 run_id: int, progress: Callable[[str, ChannelResult], None] | None) -> None:
+        self.archive = archive
+        self.now = now
+        self.settings = settings
+        self.run_id = run_id
+        self.progress = progress
+        self.call = Caller(client, now, archive.active_flood_waits(now), self._remember_flood)
+        self._flood_channel: int | None = None
+
+    def _remember_flood(self, request: str, seconds: int, channel_id: int | None) -> datetime:
+        return self.archive.record_flood_wait(
+            request, started_at=self.now, seconds=seconds, channel_id=channel_id, run_id=self.run_id)
+
+    def _notify(self, stage: str, result: ChannelResult) -> None:
+        if self.progress is not None:
+            self.progress(stage, result)
+
+    # -- one channel ---------------------------------------------------------------------------------
+    async def channel(self, raw: str) -> ChannelResult:
+        result = ChannelResult(input=raw)
+        try:
+            ref = parse_channel_ref(raw)
+        except ChannelRefError as exc:
+            return result.fail("not_found", str(exc))
+        if ref.invite is not None:
+            return result.fail("private", "a private invite link: tgspread collects public channels only; "
+                                          "use the channel's public @username or t.me/<name> link")
+        try:
+            key = await self._resolve(ref, result)
+            if key is None:
+                return result
+            result.channel_id, result.username = key.channel_id, key.username
+            channel = types.InputChannel(key.channel_id, key.access_hash)
+            self._notify("resolved", result)
+            await self._step(self._snapshot(channel, key, result), result)
+            await self._step(self._history(channel, result), result)
+            if self.settings.refresh:
+                await self._step(self._refresh(channel, result), result)
+        except (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.ChannelBannedError,
+                errors.ChannelPublicGroupNaError) as exc:
+            if result.channel_id is not None:
+                self.archive.set_channel_status(result.channel_id, "private", self.now)
+            result.fail("private", f"the channel is private, banned or closed to this account ({exc.message}); "
+                                   "its archived posts are kept")
+        except errors.RPCError as exc:
+            result.fail("error", f"Telegram refused a request ({exc.message}); the rest of the pass went on")
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            result.fail("error", f"connection to Telegram lost ({exc}); run the collection again to continue")
+        self._notify("done", result)
+        return result
+
+    async def _step(self, work: Any, result: ChannelResult) -> None:
+        """Run one stage; a flood limit marks the channel and lets the other stages go on."""
+        try:
+            await work
+        except FloodLimited as exc:
+            previous = f"{result.error}; " if result.outcome == "flood_wait" and result.error else ""
+            result.fail("flood_wait", previous + f"{exc}; this part is caught up by the first pass after that")
+
+    async def _resolve(self, ref: ChannelRef, result: ChannelResult) -> ChannelKey | None:
+        """The archived key, or a resolve through Telegram that is then cached for good."""
+        if ref.channel_id is not None:
+            key = self.archive.lookup_id(ref.channel_id)
+            if key is None:
+                result.fail("not_found", f"channel id {ref.channel_id} is not in this archive; name the channel "
+                                         "by its @username or t.me link the first time")
+            return key
+        assert ref.username is not None
+        key = self.archive.lookup_username(ref.username)
+        if key is not None:
+            return key
+        try:
+            resolved = await self.call(functions.contacts.ResolveUsernameRequest(username=ref.username))
+        except FloodLimited as exc:
+            result.fail("flood_wait", f"{exc}; @{ref.username} will be resolved by the first pass after that")
+            return None
+        except (errors.UsernameNotOccupiedError, errors.UsernameInvalidError):
+            result.fail("not_found", f"no channel is called @{ref.username}; check the spelling or the link")
+            return None
+        peer = resolved.peer
+        if not isinstance(peer, types.PeerChannel):
+            result.fail("error", f"@{ref.username} is a user or bot, not a channel; tgspread collects public "
+                                 "channels only")
+            return None
+        chat = next((c for c in resolved.chats if getattr(c, "id", None) == peer.channel_id), None)
+        if not isinstance(chat, types.Channel) or chat.access_hash is None:
+            result.fail("private", f"@{ref.username} is not accessible to this account")
+            return None
+        if chat.megagroup and not chat.broadcast:
+            result.fail("error", f"@{ref.username} is a group, not a channel: groups hold private people's "
+                                 "messages and are not collected")
+            return None
+        self.archive.remember_channel(normalize_channel(chat, None), self.now)
+        return ChannelKey(chat.id, chat.access_hash, chat.username)
+
+    async def _snapshot(self, channel: types.InputChannel, key: ChannelKey, result: ChannelResult) -> None:
+        if not is_snapshot_due(self.archive.last_snapshot_at(key.channel_id), self.now,
+                               self.settings.snapshot_every):
+            return
+        full = await self.call(functions.channels.GetFullChannelRequest(channel=channel),
+                               channel_id=key.channel_id)
+        chat = next((c for c in full.chats if getattr(c, "id", None) == key.channel_id), None)
+        if not isinstance(chat, types.Channel):
+            raise errors.ChannelPrivateError(request=None)
+        self.archive.remember_channel(normalize_channel(chat, full.full_chat), self.now, snapshot=True)
+        result.username = chat.username or result.username
+        result.snapshot = True
+
+    # -- new posts -----------------------------------------------------------------------------------
+    async def _page(self, channel: types.InputChannel, channel_id: int, **window: int) -> list[Any]:
+        answer = await self.call(functions.messages.GetHistoryRequest(
+            peer=types.InputPeerChannel(channel.channel_id, channel.access_hash), offset_date=None,
+            hash=0, limit=PAGE, **{"offset_id": 0, "add_offset": 0, "max_id": 0, "min_id": 0, **window}),
+            channel_id=channel_id)
+        self._peers(answer.chats, channel_id)
+        return [m for m in answer.messages if not isinstance(m, types.MessageEmpty)]
+
+    def _peers(self, chats: Sequence[Any], channel_id: int) -> None:
+        rows = [normalize_peer(c) for c in chats if isinstance(c, types.Channel) and c.id != channel_id]
+        self.archive.remember_peers(rows, self.now)
+
+    async def _history(self, channel: types.InputChannel, result: ChannelResult) -> None:
+        """Every message newer than the cursor, oldest first, committed with the cursor batch by batch.
+
+        The newest page is asked for first (one request when little is new). When it is full, the gap
+        between the cursor and that page is paged oldest first with ``add_offset=-100`` and ``max_id``
+        set to the newest page's lowest id, and the newest page is written last: ``ceil(new/100)``
+        requests in all, and the cursor only ever moves over ids that are archived.
+        """
+        channel_id = channel.channel_id
+        cursor = self.archive.cursor(channel_id)
+        newest = await self._page(channel, channel_id, min_id=cursor)
+        batch = _Batch(self, channel_id, result)
+        with batch.keeping_what_arrived():
+            if len(newest) >= PAGE:
+                bound = min(m.id for m in newest)
+                position = cursor
+                while position < bound - 1:
+                    page = await self._page(channel, channel_id, offset_id=position + 1, add_offset=-PAGE,
+                                            min_id=position, max_id=bound)
+                    if not page:
+                        break
+                    position = max(m.id for m in page)
+                    batch.add(page, position)
+                    if len(page) < PAGE:
+                        break
+            if newest:
+                batch.add(newest, max(m.id for m in newest))
+
+    # -- refresh -------------------------------------------------------------------------------------
+    async def _refresh(self, channel: types.InputChannel, result: ChannelResult) -> None:
+        """Re-fetch due posts by id, 100 per request: counters, edits and deletions in one call."""
+        channel_id = channel.channel_id
+        due = self.archive.due_posts(channel_id, self.now, self.settings.checkpoints)
+        batch = _Batch(self, channel_id, result, refresh=True)
+        with batch.keeping_what_arrived():
+            for start in range(0, len(due), PAGE):
+                ids = due[start:start + PAGE]
+                answer = await self.call(functions.channels.GetMessagesRequest(
+                    channel=channel, id=[types.InputMessageID(i) for i in ids]), channel_id=channel_id)
+                found = {m.id: m for m in answer.messages if not isinstance(m, types.MessageEmpty)}
+                batch.gone.extend((channel_id, i) for i in ids if i not in found)
+                batch.add([found[i] for i in ids if i in found], None)
+
+
+class _Batch:
+    """Pages normalised and buffered until a transaction's worth, then written with the cursor."""
+
+    def __init__(self, run: _Pass, channel_id: int, result: ChannelResult, *, refresh: bool = False) -> None:
+        self.run = run
+        self.channel_id = channel_id
+        self.result = result
+        self.refresh = refresh
+        self.rows: list[dict[str, Any]] = []
+        self.gone: list[tuple[int, int]] = []
+        self.position: int | None = None
+        self.started = time.monotonic()
+
+    @contextlib.contextmanager
+    def keeping_what_arrived(self) -> Iterator[None]:
+        """Flush at the end, and also when Telegram stops us midway: what arrived is archived."""
+        try:
+            yield
+        except (FloodLimited, errors.RPCError, ConnectionError):
+            self.flush()
+            raise
+        self.flush()
+
+    def add(self, messages: Sequence[Any], position: int | None) -> None:
+        for m in sorted(messages, key=lambda m: m.id):
+            if is_post(m):
+                row = normalize_message(m, channel_id=self.channel_id)
+                if row is not None:
+                    self.rows.append(row)
+        if position is not None:
+            self.position = position if self.position is None else max(self.position, position)
+        settings = self.run.settings
+        if len(self.rows) >= settings.batch_rows or time.monotonic() - self.started >= settings.batch_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows and not self.gone and self.position is None:
+            return
+        cursor = (self.channel_id, self.position) if self.position is not None else None
+        written = self.run.archive.write_posts(self.rows, self.run.now, cursor=cursor, deleted=self.gone)
+        if self.refresh:
+            self.result.refreshed_posts += written.observed
+            self.result.deletions += len(self.gone)
+        else:
+            self.result.new_posts += written.new_posts
+        self.result.edits += written.edits
+        self.run._notify("posts", self.result)
+        self.rows, self.gone, self.position = [], [], None
+        self.started = time.monotonic()
+
+
+async def collect(
+    client: TelegramClient,
+    channels: Sequence[str],
+    archive: Archive,
+    *,
+    now: datetime | None = None,
+    settings: CollectSettings | None = None,
+    progress: Callable[[str, ChannelResult], None] | None = None,
+) -> CollectReport:
+    """One collection pass over ``channels`` (usernames, @names, t.me links, archived numeric ids).
+
+    ``now`` is the pass's one clock (default: the real UTC time): it stamps observations and runs, decides
+    what is due and dates flood waits. ``progress(stage, result)`` is called as channels advance
+    (stages: 'resolved', 'posts', 'done'). Returns a :class:`CollectReport`; never raises for one
+    channel's failure.
+    """
+    now = datetime.now(UTC) if now is None else now
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    settings = settings or CollectSettings()
+    run_id = archive.start_run(now, telethon_version=telethon.__version__, tl_layer=LAYER)
+    report = CollectReport(run_id=run_id, started_at=now)
+    started = time.monotonic()
+    run = _Pass(client, archive, now, settings, run_id, progress)
+    try:
+        seen: set[str] = set()
+        for raw in channels:
+            if raw in seen:
+                continue
+            seen.add(raw)
+            result = await run.channel(raw)
+            archive.record_run_channel(run_id, result.as_row())
+            report.channels.append(result)
+        report.status = "ok" if all(c.outcome == "ok" for c in report.channels) else "partial"
+    except BaseException as exc:
+        report.status = "failed"
+        report.requests = dict(run.call.sent)
+        # the archive itself may be what failed; then the original error is the one to see
+        with contextlib.suppress(Exception):
+            archive.finish_run(run_id, status="failed", finished_at=now + timedelta(seconds=time.monotonic() - started),
+                               requests=sum(run.call.sent.values()), error=f"{type(exc).__name__}: {exc}")
+        raise
+    report.finished_at = now + timedelta(seconds=time.monotonic() - started)
+    report.requests = dict(run.call.sent)
+    archive.finish_run(run_id, status=report.status, finished_at=report.finished_at,
+                       requests=sum(run.call.sent.values()))
+    return report
