@@ -204,7 +204,8 @@ class Archive:
         ).fetchone()
         return ChannelKey(int(row[0]), int(row[1]), row[2], row[3]) if row else None
 
-    def remember_channel(self, row: dict[str, Any], now: datetime, *, snapshot: bool = False) -> None:
+    def remember_channel(self, row: dict[str, Any], now: datetime, *, snapshot: bool = False,
+                         alias: str | None = None) -> None:
         """Upsert a channel's latest state (``row`` has CHANNELS_SCHEMA keys) and its username.
 
         With ``snapshot=True`` it is a full metadata snapshot: ``channel_observations`` gets a row and
@@ -229,12 +230,12 @@ class Archive:
                 {"now": now},
             )
             con.unregister("_channel_row")
-            if row.get("username"):
+            for name in {str(n).lower() for n in (row.get("username"), alias) if n}:
                 con.execute(
-                    "INSERT INTO channel_usernames (username, channel_id, first_seen_at, last_seen_at) VALUES (?, ?, "
-                    "?, ?) ON CONFLICT (username) DO UPDATE SET "
+                    "INSERT INTO channel_usernames (username, channel_id, first_seen_at, last_seen_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET "
                     "channel_id = excluded.channel_id, last_seen_at = excluded.last_seen_at",
-                    [str(row["username"]).lower(), row["channel_id"], now, now],
+                    [name, row["channel_id"], now, now],
                 )
             if snapshot:
                 con.execute(

@@ -36,6 +36,8 @@ __all__ = ["ChannelResult", "CollectReport", "CollectSettings", "collect"]
 
 PAGE = 100            # Telegram's maximum for messages.getHistory and channels.getMessages
 OUTCOMES = ("ok", "flood_wait", "not_found", "private", "error")
+_GROUP = ("@{name} is a group, not a channel: groups hold private people's messages and tgspread "
+          "collects public channels only")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class CollectSettings:
     """Knobs of a pass. ``checkpoints`` may add to the defaults, never drop one; ``snapshot_every`` <= 24 h.
 
     ``batch_rows``/``batch_seconds`` bound a transaction: pages are committed together with the cursor
-    once either is reached, so a crash loses at most that much work.
+    once either is reached, so a crash loses at most that much work. A connection Telethon could not
+    recover is retried ``connection_retries`` times, ``retry_delay`` seconds apart and doubling.
     """
 
     checkpoints: tuple[timedelta, ...] = DEFAULT_CHECKPOINTS
@@ -51,6 +54,8 @@ class CollectSettings:
     batch_rows: int = 5000
     batch_seconds: float = 2.0
     refresh: bool = True
+    connection_retries: int = 3
+    retry_delay: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", validate_checkpoints(self.checkpoints))
@@ -127,7 +132,8 @@ class _Pass:
         self.settings = settings
         self.run_id = run_id
         self.progress = progress
-        self.call = Caller(client, now, archive.active_flood_waits(now), self._remember_flood)
+        self.call = Caller(client, now, archive.active_flood_waits(now), self._remember_flood,
+                           connection_retries=settings.connection_retries, retry_delay=settings.retry_delay)
         self._flood_channel: int | None = None
 
     def _remember_flood(self, request: str, seconds: int, channel_id: int | None) -> datetime:
@@ -190,6 +196,10 @@ class _Pass:
             return key
         assert ref.username is not None
         key = self.archive.lookup_username(ref.username)
+        if key is not None and key.status == "group":
+            result.channel_id = key.channel_id
+            result.fail("error", _GROUP.format(name=ref.username))
+            return None
         if key is not None:
             return key
         try:
@@ -206,14 +216,24 @@ class _Pass:
                                  "channels only")
             return None
         chat = next((c for c in resolved.chats if getattr(c, "id", None) == peer.channel_id), None)
+        if isinstance(chat, types.ChannelForbidden):
+            # remembered, so later passes check it again by id without resolving the name again
+            self.archive.remember_channel(normalize_channel(chat, None), self.now, alias=ref.username)
+            self.archive.set_channel_status(chat.id, "private", self.now)
+            result.channel_id = chat.id
+            result.fail("private", f"@{ref.username} is private or banned for this account; tgspread "
+                                  "collects public channels only")
+            return None
         if not isinstance(chat, types.Channel) or chat.access_hash is None:
             result.fail("private", f"@{ref.username} is not accessible to this account")
             return None
+        self.archive.remember_channel(normalize_channel(chat, None), self.now, alias=ref.username)
         if chat.megagroup and not chat.broadcast:
-            result.fail("error", f"@{ref.username} is a group, not a channel: groups hold private people's "
-                                 "messages and are not collected")
+            # remembered so that it is never resolved again, but marked so that it is never collected
+            self.archive.set_channel_status(chat.id, "group", self.now)
+            result.channel_id = chat.id
+            result.fail("error", _GROUP.format(name=ref.username))
             return None
-        self.archive.remember_channel(normalize_channel(chat, None), self.now)
         return ChannelKey(chat.id, chat.access_hash, chat.username)
 
     async def _snapshot(self, channel: types.InputChannel, key: ChannelKey, result: ChannelResult) -> None:

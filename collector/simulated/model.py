@@ -187,6 +187,9 @@ class SimChannel:
     # ``messages[i].message_id == i + 1`` always holds and ``posted_at`` ascends with the id.
     # A huge channel may hold a lazy sequence that builds messages on access.
     messages: Sequence[SimMessage] = field(default_factory=list)
+    # Resolvable by username, but every content request fails with CHANNEL_PRIVATE (a channel we were
+    # banned from, or one that restricts access): unlike ``private_from`` the username stays.
+    closed: bool = False
 
     def username_at(self, t: datetime) -> str | None:
         if self.is_private_at(t):
@@ -223,8 +226,9 @@ class Fault:
 
     ``request``: TL request name it applies to (e.g. 'messages.GetHistory'), or None for any request.
     ``error``: 'FLOOD_WAIT' (with ``seconds``), 'DISCONNECT', 'RPC_CALL_FAIL', 'INTERNAL' (a 500).
-    ``at``: 1-based index among matching requests at which it fires; ``every``: fire on every Nth
-    matching request; ``times``: how many times it may fire at most (None: unlimited).
+    ``at``: 1-based index among matching requests from which on it fires (``times`` requests in a row:
+    ``at=20, times=4`` fails the 20th to 23rd); ``every``: fire on every Nth matching request;
+    ``times``: how many times it may fire at most (None: unlimited).
     """
 
     error: str
@@ -244,7 +248,7 @@ class Fault:
         self.seen += 1
         if self.times is not None and self.fired >= self.times:
             return False
-        hit = (self.at is not None and self.seen == self.at) or (
+        hit = (self.at is not None and self.seen >= self.at) or (
             self.every is not None and self.seen % self.every == 0
         )
         if hit:

@@ -38,6 +38,9 @@ class World:
     requests: Counter[str] = field(default_factory=Counter)
     flood_until: dict[str, datetime] = field(default_factory=dict)
     seed: int = 0
+    # Ground truth for copy detection: ((channel_id, message_id) of a copy, (channel_id, message_id) of
+    # the post it copies with a small change and no forward header).
+    copies: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
 
     # -- clock -----------------------------------------------------------------------------------
     def advance(self, delta: timedelta) -> datetime:

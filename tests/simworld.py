@@ -1,0 +1,121 @@
+"""Shared helpers for tests: run passes against the simulated Telegram, and the world's ground truth.
+
+The ground truth here is computed from the simulated world's own records (``SimMessage``, ``Entity``),
+independently of ``collector.normalize``, so a test comparing the two can fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from collector import Archive, CollectReport, CollectSettings, collect
+from collector.simulated import World, generate_world, simulated_client
+from collector.simulated.model import SimMessage
+
+
+def run_pass(world: World, path: Path, channels: list[str] | None = None, *,
+             settings: CollectSettings | None = None, flood_sleep_threshold: int = 5) -> CollectReport:
+    """One collection pass at ``world.now`` with a fresh client, as a scheduled run would do."""
+
+    async def go() -> CollectReport:
+        client = simulated_client(world, flood_sleep_threshold=flood_sleep_threshold)
+        with Archive(path) as archive:
+            return await collect(client, channels if channels is not None else world.seeds, archive,
+                                 now=world.now, settings=settings)
+
+    return asyncio.run(go())
+
+
+@dataclass
+class Collected:
+    """A world collected in two passes, ``advance`` apart (the shared fixture of the test suite)."""
+
+    world: World
+    path: Path
+    reports: list[CollectReport] = field(default_factory=list)
+    pass_times: list[datetime] = field(default_factory=list)
+
+
+def collect_twice(path: Path, *, seed: int = 11, channels: int = 8, days: float = 10.0,
+                  posts_per_day: float = 30.0, advance: timedelta = timedelta(days=2)) -> Collected:
+    world = generate_world(seed, channels=channels, days=days, posts_per_day=posts_per_day)
+    done = Collected(world, path)
+    for step in (timedelta(0), advance):
+        world.advance(step)
+        done.pass_times.append(world.now)
+        done.reports.append(run_pass(world, path))
+    return done
+
+
+# -- ground truth ------------------------------------------------------------------------------------
+def _utf16_slice(text: str, offset: int, length: int) -> str:
+    data = text.encode("utf-16-le")
+    return data[2 * offset: 2 * (offset + length)].decode("utf-16-le")
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def expected_post(msg: SimMessage, at: datetime, *, comments: bool) -> dict[str, Any]:
+    """The CONTRACT columns of ``msg`` as Telegram showed it at ``at``.
+
+    ``comments``: the channel has a discussion group; without one Telegram sends no replies counter
+    and the archive keeps it null, not zero.
+    """
+    state = msg.state_at(at)
+    hashtags, urls, mentions = [], [], []
+    for e in state.entities:
+        piece = _utf16_slice(state.text, e.offset, e.length)
+        if e.kind == "hashtag":
+            hashtags.append(piece.removeprefix("#"))
+        elif e.kind == "url":
+            urls.append(piece)
+        elif e.kind == "text_url":
+            assert e.url is not None
+            urls.append(e.url)
+        elif e.kind == "mention":
+            mentions.append(piece.removeprefix("@").lower())
+    fwd = msg.fwd
+    return {
+        "posted_at": msg.posted_at,
+        "edited_at": state.edited_at,
+        "text": state.text,
+        "grouped_id": msg.grouped_id,
+        "views": state.views,
+        "forwards": state.forwards,
+        "replies": state.replies if comments else None,
+        "reactions": state.reactions_total,
+        "hashtags": _unique(hashtags),
+        "urls": _unique(urls),
+        "mentions": _unique(mentions),
+        "fwd_channel_id": fwd.channel_id if fwd else None,
+        "fwd_message_id": fwd.message_id if fwd else None,
+        "fwd_posted_at": fwd.posted_at if fwd else None,
+        "fwd_from_name": fwd.from_name if fwd else None,
+        "reply_to_message_id": msg.reply_to_message_id,
+        "post_author": msg.post_author,
+        "via_bot_id": msg.via_bot_id,
+        "noforwards": bool(msg.noforwards),
+        "media_type": msg.media.kind if msg.media else None,
+    }
+
+
+CONTRACT_COLUMNS = [
+    "posted_at", "edited_at", "text", "grouped_id", "views", "forwards", "replies", "reactions", "hashtags",
+    "urls", "mentions", "fwd_channel_id", "fwd_message_id", "fwd_posted_at", "fwd_from_name",
+    "reply_to_message_id", "post_author", "via_bot_id", "noforwards", "media_type",
+]
+
+
+def archived_posts(path: Path) -> dict[tuple[int, int], dict[str, Any]]:
+    with Archive(path, read_only=True) as archive:
+        cur = archive.con.execute(
+            f"SELECT channel_id, message_id, first_seen_at, last_seen_at, deleted_at, "
+            f"{', '.join(CONTRACT_COLUMNS)} FROM posts")
+        names = [d[0] for d in cur.description]
+        return {(r[0], r[1]): dict(zip(names, r, strict=True)) for r in cur.fetchall()}
