@@ -79,16 +79,39 @@ class Archive:
             raise ArchiveError(f"{self.path}: no such archive; run 'tgspread collect' or 'tgspread demo' first")
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = self._open(read_only, wait)
         self.read_only = read_only
+        self.wait = wait
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._held_since = 0.0
         try:
             self._check_version()
             if not read_only:
-                self.con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
                 self._migrate()
         except BaseException:
             self.con.close()
             raise
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The open connection; reopened (waiting up to ``wait`` seconds) after :meth:`release`."""
+        if self._con is None:
+            self._con = self._open(self.read_only, self.wait)
+            self._con.execute("SET TimeZone = 'UTC'")
+            if not self.read_only:
+                self._con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
+            self._held_since = time.monotonic()
+        return self._con
+
+    def release(self, *, held_for: float = 0.0) -> bool:
+        """Close the file so other processes (notebooks, ``tgspread status``) can open it in between.
+
+        The collector calls it between channels, and between batches once it has held the file for
+        ``held_for`` seconds; the next use reopens it. Returns True when it was released.
+        """
+        if self._con is None or time.monotonic() - self._held_since < held_for:
+            return False
+        self.close()
+        return True
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _open(self, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
@@ -115,10 +138,13 @@ class Archive:
 
     def close(self) -> None:
         """Checkpoint and close the file. Safe to call twice."""
+        if self._con is None:
+            return
         with contextlib.suppress(duckdb.Error):
             if not self.read_only:
-                self.con.execute("CHECKPOINT")
-        self.con.close()
+                self._con.execute("CHECKPOINT")
+        self._con.close()
+        self._con = None
 
     def __enter__(self) -> Archive:
         return self

@@ -47,6 +47,8 @@ class CollectSettings:
     ``batch_rows``/``batch_seconds`` bound a transaction: pages are committed together with the cursor
     once either is reached, so a crash loses at most that much work. A connection Telethon could not
     recover is retried ``connection_retries`` times, ``retry_delay`` seconds apart and doubling.
+    ``hold_seconds``: the archive file is released for readers between channels and between batches
+    once held that long (DuckDB lets no other process open a file while one writes to it).
     """
 
     checkpoints: tuple[timedelta, ...] = DEFAULT_CHECKPOINTS
@@ -56,6 +58,7 @@ class CollectSettings:
     refresh: bool = True
     connection_retries: int = 3
     retry_delay: float = 1.0
+    hold_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", validate_checkpoints(self.checkpoints))
@@ -355,6 +358,7 @@ class _Batch:
         self.run._notify("posts", self.result)
         self.rows, self.gone, self.position = [], [], None
         self.started = time.monotonic()
+        self.run.archive.release(held_for=self.run.settings.hold_seconds)
 
 
 async def collect(
@@ -390,6 +394,7 @@ async def collect(
             result = await run.channel(raw)
             archive.record_run_channel(run_id, result.as_row())
             report.channels.append(result)
+            archive.release(held_for=settings.hold_seconds)
         report.status = "ok" if all(c.outcome == "ok" for c in report.channels) else "partial"
     except BaseException as exc:
         report.status = "failed"

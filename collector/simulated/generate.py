@@ -649,6 +649,7 @@ class _Builder:
         self.copies: list[tuple[_RootKey, _RootKey]] = []
         self.nfwd: dict[_RootKey, int] = {}
         self.events: list[_RootKey] = []       # the root of every forward, in time order
+        self.event_root_t: list[int] = []      # and when that root was posted
         self.custom_emoji = [(1 << 62) + d.bits(60) for _ in range(3)]
         # Forward affinity: channels of one community forward each other far more, and every forward
         # reinforces the pair, so channels keep forwarding the channels they forwarded before.
@@ -832,13 +833,17 @@ class _Builder:
         d = self.d
         spec = self.specs[ci]
         n = len(self.events)
-        if n and d.random() < 0.5:
+        if n and d.random() < 0.45:
             row = self.affinity[ci]
             top = max(row)
-            for _ in range(3):
-                key = self.events[n - 1 - int(d.random() * min(n, 300))]
+            for _ in range(4):
+                # A recent forward event, picked uniformly: origins forwarded often are picked often.
+                j = n - 1 - int(d.random() * min(n, 300))
+                key = self.events[j]
                 si = self.index[key[0]]
-                if d.random() * top > row[si]:
+                if d.random() * top > row[si]:             # prefer the channels it likes
+                    continue
+                if d.random() > math.exp((self.event_root_t[j] - t) / (12 * 3600)):   # news ages
                     continue
                 m = self.specs[si].messages[key[1] - 1]
                 if self._forwardable(spec, m, when):
@@ -846,7 +851,7 @@ class _Builder:
         src = self._source(ci)
         if src is None:
             return None
-        cands = [m for m in self._before(src, t - _lag(d, 3 * 3600, 1.6)) if self._forwardable(spec, m, when)]
+        cands = [m for m in self._before(src, t - _lag(d, 5400, 1.8)) if self._forwardable(spec, m, when)]
         if not cands:
             return None
         cum = list(accumulate(src.fitness[m.message_id - 1] * (1 + self.nfwd.get(self._root(m) or (0, 0), 0))
@@ -881,6 +886,7 @@ class _Builder:
         if root is not None:
             self.nfwd[root] = self.nfwd.get(root, 0) + 1
             self.events.append(root)
+            self.event_root_t.append(_ts(hop.fwd.posted_at) if hop.fwd else _ts(hop.posted_at))
             spec.forwarded.add(root)
         self.affinity[ci][self.index[hop.channel_id]] += 0.3
         return True
@@ -893,7 +899,7 @@ class _Builder:
         if src is None:
             return False
         cands = [m for m in self._before(src, t - _lag(d, 2 * 3600, 1.5))
-                 if not m.is_service and m.fwd is None and len(m.version_at(when).text) >= 40]
+                 if not m.is_service and m.fwd is None and len(m.version_at(when).text) >= 80]
         if not cands:
             return False
         orig = d.pick(cands)
