@@ -372,6 +372,8 @@ class Archive:
                 f"INSERT INTO posts ({names}, source, first_seen_at, last_seen_at, deleted_at) "
                 f"SELECT {names}, 'api', $now, $now, NULL FROM _batch "
                 f"ON CONFLICT (channel_id, message_id) DO UPDATE SET {updates}, source = 'api', "
+                # exact API counters replace the rounded labels a web preview row may have had
+                "views_label = NULL, views_low = NULL, views_high = NULL, edited = excluded.edited_at IS NOT NULL, "
                 "last_seen_at = excluded.last_seen_at, deleted_at = NULL",
                 params,
             )

@@ -1,0 +1,146 @@
+"""How fast the other ways in are: a Desktop export import and the web preview parser.
+
+- ``export import``: a generated 500,000-message ``result.json`` (one public channel: text with hashtags,
+  links and text links, photos, videos, documents, forwards, replies, edits, reactions, service messages)
+  imported into a fresh archive. Targets: >= 20,000 messages/s, peak RSS <= 300 MB. The import runs in
+  a child process so its peak RSS is its own (``ru_maxrss``), not the benchmark's.
+- ``preview parser``: ``parse_page`` over the fixture preview pages repeated; target >= 2,000 posts/s.
+
+Run: ``PYTHONPATH=. python benchmarks/sources_bench.py [messages]`` (or ``make bench``).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+EXPORT_MESSAGES = 500_000
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "web"
+_WORDS = ("claim", "report", "video", "новости", "заявление", "фото", "source", "verified", "😀", "🔥", "evidence",
+          "official", "according", "sanctions", "regional", "breaking")
+
+
+def write_generated_export(path: Path, messages: int, *, channel_id: int = 1_500_000_001, seed: int = 7) -> Path:
+    """Write a single-chat ``result.json`` of a public channel with ``messages`` messages, as Telegram
+    Desktop lays it out (1-space indent, one key per line), streaming so any size fits in memory."""
+    rng = random.Random(seed)
+    t0 = 1_700_000_000
+    with path.open("w", encoding="utf-8") as f:
+        f.write(f'{{\n "name": "Generated Channel",\n "type": "public_channel",\n "id": {channel_id},\n'
+                ' "messages": [\n')
+        for i in range(1, messages + 1):
+            ts = t0 + i * 37
+            local = datetime.fromtimestamp(ts + 3 * 3600, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            msg: dict[str, Any] = {"id": i, "type": "message", "date": local, "date_unixtime": str(ts)}
+            if i % 97 == 0:
+                msg.update(type="service", actor="Generated Channel", actor_id=f"channel{channel_id}",
+                           action="pin_message", message_id=i - 1, text="", text_entities=[])
+            else:
+                msg.update({"from": "Generated Channel", "from_id": f"channel{channel_id}"})
+                if i % 11 == 0:
+                    msg["edited"] = local
+                    msg["edited_unixtime"] = str(ts + 600)
+                if i % 7 == 0:
+                    msg["forwarded_from"] = f"Source {i % 50}"
+                if i % 13 == 0:
+                    msg["reply_to_message_id"] = i - 3
+                if i % 5 == 0:
+                    msg.update(photo=f"photos/photo_{i}.jpg", photo_file_size=100_000 + i, width=1280, height=720)
+                elif i % 17 == 0:
+                    msg.update(file=f"video_files/v{i}.mp4", file_name=f"v{i}.mp4", file_size=2_000_000 + i,
+                               media_type="video_file", mime_type="video/mp4", duration_seconds=30, width=1280,
+                               height=720)
+                words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(5, 40)))
+                entities: list[dict[str, Any]] = [{"type": "plain", "text": words + " "}]
+                if i % 3 == 0:
+                    entities.append({"type": "hashtag", "text": f"#tag{i % 30}"})
+                if i % 4 == 0:
+                    entities.append({"type": "plain", "text": " see "})
+                    entities.append({"type": "link", "text": f"https://example{i % 40}.org/a/{i}"})
+                if i % 9 == 0:
+                    entities.append({"type": "text_link", "text": "here", "href": f"https://news{i % 9}.example/{i}"})
+                msg["text"] = [e["text"] if e["type"] == "plain" else e for e in entities]
+                msg["text_entities"] = entities
+                if i % 2 == 0:
+                    msg["reactions"] = [{"type": "emoji", "count": rng.randint(1, 500), "emoji": "👍"},
+                                        {"type": "emoji", "count": rng.randint(1, 50), "emoji": "🔥"}]
+            body = json.dumps(msg, ensure_ascii=False, indent=1)
+            f.write("  " + body.replace("\n", "\n  "))
+            f.write(",\n" if i < messages else "\n")
+        f.write(" ]\n}\n")
+    return path
+
+
+def _import_child(export: str, archive_path: str, queue: Any) -> None:
+    from collector.archive import Archive
+    from collector.sources.export_import import import_export
+
+    archive = Archive(archive_path)
+    start = time.perf_counter()
+    report = import_export(archive, export, now=datetime(2024, 1, 1, tzinfo=UTC))
+    elapsed = time.perf_counter() - start
+    archive.close()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put({"messages": report.messages, "posts": report.new_posts, "seconds": elapsed, "peak_kb": peak_kb})
+
+
+def bench_export(messages: int = EXPORT_MESSAGES) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        export = write_generated_export(Path(tmp) / "result.json", messages)
+        size_mb = export.stat().st_size / 1e6
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_import_child, args=(str(export), str(Path(tmp) / "a.duckdb"), queue))
+        proc.start()
+        result = queue.get()
+        proc.join()
+    rate = result["messages"] / result["seconds"]
+    peak_mb = result["peak_kb"] / 1024
+    return {
+        "name": "export import",
+        "messages": result["messages"],
+        "file_mb": round(size_mb, 1),
+        "seconds": round(result["seconds"], 2),
+        "messages_per_s": round(rate),
+        "peak_rss_mb": round(peak_mb, 1),
+        "target": ">= 20000 msg/s, <= 300 MB",
+        "ok": rate >= 20_000 and peak_mb <= 300,
+    }
+
+
+def bench_parser(min_seconds: float = 2.0) -> dict[str, Any]:
+    from collector.sources.web_parse import parse_page
+
+    pages = [(FIXTURES / name).read_text(encoding="utf-8") for name in ("channel_page1.html", "channel_page2.html")]
+    posts = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+        for html in pages:
+            posts += len(parse_page(html).posts)
+    elapsed = time.perf_counter() - start
+    rate = posts / elapsed
+    return {"name": "preview parser", "posts": posts, "seconds": round(elapsed, 2), "posts_per_s": round(rate),
+            "target": ">= 2000 posts/s", "ok": rate >= 2_000}
+
+
+def run(messages: int = EXPORT_MESSAGES) -> list[dict[str, Any]]:
+    """Both measurements, as one dict each."""
+    return [bench_export(messages), bench_parser()]
+
+
+def main() -> None:
+    messages = int(sys.argv[1]) if len(sys.argv) > 1 else EXPORT_MESSAGES
+    for row in run(messages):
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+
+
+if __name__ == "__main__":
+    main()
