@@ -137,7 +137,8 @@ class _Pass:
         self.progress = progress
         self.call = Caller(client, now, archive.active_flood_waits(now), self._remember_flood,
                            connection_retries=settings.connection_retries, retry_delay=settings.retry_delay)
-        self._flood_channel: int | None = None
+        self._known_peers: dict[int, dict[str, Any]] = {}
+        self._new_peers: dict[int, dict[str, Any]] = {}
 
     def _remember_flood(self, request: str, seconds: int, channel_id: int | None) -> datetime:
         return self.archive.record_flood_wait(
@@ -150,6 +151,16 @@ class _Pass:
     # -- one channel ---------------------------------------------------------------------------------
     async def channel(self, raw: str) -> ChannelResult:
         result = ChannelResult(input=raw)
+        try:
+            await self._channel(raw, result)
+        finally:
+            self.archive.remember_peers(list(self._new_peers.values()), self.now)
+            self._known_peers.update(self._new_peers)
+            self._new_peers.clear()
+        self._notify("done", result)
+        return result
+
+    async def _channel(self, raw: str, result: ChannelResult) -> ChannelResult:
         try:
             ref = parse_channel_ref(raw)
         except ChannelRefError as exc:
@@ -178,7 +189,6 @@ class _Pass:
             result.fail("error", f"Telegram refused a request ({exc.message}); the rest of the pass went on")
         except (ConnectionError, TimeoutError, OSError) as exc:
             result.fail("error", f"connection to Telegram lost ({exc}); run the collection again to continue")
-        self._notify("done", result)
         return result
 
     async def _step(self, work: Any, result: ChannelResult) -> None:
@@ -262,8 +272,11 @@ class _Pass:
         return [m for m in answer.messages if not isinstance(m, types.MessageEmpty)]
 
     def _peers(self, chats: Sequence[Any], channel_id: int) -> None:
-        rows = [normalize_peer(c) for c in chats if isinstance(c, types.Channel) and c.id != channel_id]
-        self.archive.remember_peers(rows, self.now)
+        """Collect forward-origin channels named in an answer; written once per channel and pass."""
+        for c in chats:
+            if isinstance(c, types.Channel | types.ChannelForbidden) and c.id != channel_id \
+                    and c.id not in self._known_peers:
+                self._new_peers[c.id] = normalize_peer(c)
 
     async def _history(self, channel: types.InputChannel, result: ChannelResult) -> None:
         """Every message newer than the cursor, oldest first, committed with the cursor batch by batch.

@@ -1,0 +1,313 @@
+"""Settings for the ``tgspread`` command: a TOML file, the environment and command-line flags.
+
+Precedence, highest first: command-line flags > environment (``TG_API_ID``, ``TG_API_HASH``,
+``TGSPREAD_ARCHIVE``, ``TGSPREAD_SESSION``) > the TOML file (``--config``, or ``./tgspread.toml`` when it
+exists) > built-in defaults. Relative paths in the TOML file are relative to the file's directory.
+Every problem is a :class:`ConfigError` whose one-line message names the file, the key and what is expected.
+
+Example ``tgspread.toml``::
+
+    archive = "archive.duckdb"
+    channels = ["durov", "@telegram"]
+
+    [telegram]
+    api_id = 12345
+    api_hash = "0123456789abcdef0123456789abcdef"
+    flood_sleep_threshold = 60
+
+    [refresh]
+    checkpoints = ["1h", "6h", "1d", "3d", "7d", "30d"]
+    snapshot_every = "24h"
+
+Example::
+
+    >>> parse_duration("90s"), parse_duration("1w")
+    (datetime.timedelta(seconds=90), datetime.timedelta(days=7))
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from .refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
+
+__all__ = [
+    "CREDENTIALS_HELP",
+    "DEFAULT_CONFIG_NAME",
+    "Config",
+    "ConfigError",
+    "Credentials",
+    "default_session_path",
+    "format_duration",
+    "load_config",
+    "parse_duration",
+    "read_channel_file",
+]
+
+DEFAULT_CONFIG_NAME = "tgspread.toml"
+DEFAULT_ARCHIVE = "archive.duckdb"
+DEFAULT_FLOOD_SLEEP_THRESHOLD = 60
+CREDENTIALS_HELP = (
+    "get api_id and api_hash at https://my.telegram.org -> API development tools, then set "
+    "TG_API_ID and TG_API_HASH or put them under [telegram] in tgspread.toml"
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_API_HASH = re.compile(r"^[0-9a-fA-F]{32}$")
+_TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh"}
+_TELEGRAM_KEYS = {"api_id", "api_hash", "flood_sleep_threshold"}
+_REFRESH_KEYS = {"checkpoints", "snapshot_every"}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line that says where and what to do."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"6h"``, ``"1d"``, ``"1w"`` (also ``"1.5h"``) -> ``timedelta``. Pure.
+
+    Raises ``ValueError`` for anything else (no unit, unknown unit, negative, empty).
+    """
+    m = _DURATION.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"{text!r} is not a duration; write a number and a unit: 90s, 15m, 6h, 1d or 1w")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest exact :func:`parse_duration` spelling: ``timedelta(hours=6)`` -> ``"6h"``."""
+    seconds = int(delta.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def default_session_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/tgspread/tgspread.session`` (``~/.local/share/tgspread/tgspread.session``)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "tgspread" / "tgspread.session"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The app's Telegram API credentials (from my.telegram.org). ``repr`` hides the hash."""
+
+    api_id: int
+    api_hash: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_id={self.api_id}, api_hash='***')"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings. ``source`` is the TOML file that was read, if any.
+
+    ``api_id``/``api_hash`` are None when not configured anywhere; :meth:`credentials` turns that into a
+    :class:`ConfigError` for the commands that need them (``login``, ``collect``).
+    """
+
+    archive: Path
+    session: Path
+    channels: tuple[str, ...] = ()
+    api_id: int | None = None
+    api_hash: str | None = None
+    flood_sleep_threshold: int = DEFAULT_FLOOD_SLEEP_THRESHOLD
+    checkpoints: tuple[timedelta, ...] = DEFAULT_CHECKPOINTS
+    snapshot_every: timedelta = DEFAULT_SNAPSHOT_EVERY
+    source: Path | None = None
+
+    def __repr__(self) -> str:  # never show the api_hash, even in a traceback or a debugger
+        return (f"Config(archive={str(self.archive)!r}, session={str(self.session)!r}, channels={self.channels!r}, "
+                f"api_id={self.api_id!r}, api_hash={'***' if self.api_hash else None}, "
+                f"flood_sleep_threshold={self.flood_sleep_threshold}, source={self.source!r})")
+
+    def credentials(self) -> Credentials:
+        """The API credentials, or a one-line :class:`ConfigError` that says where to get them."""
+        if self.api_id is None and self.api_hash is None:
+            raise ConfigError(f"no Telegram API credentials: {CREDENTIALS_HELP}")
+        if self.api_id is None:
+            raise ConfigError(f"TG_API_ID is not set: {CREDENTIALS_HELP}")
+        if self.api_hash is None:
+            raise ConfigError(f"TG_API_HASH is not set: {CREDENTIALS_HELP}")
+        return Credentials(self.api_id, self.api_hash)
+
+
+# -- validation of single values (pure) ----------------------------------------------------------------
+def _check_api_id(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{where}: api_id must be an integer (the App api_id); {CREDENTIALS_HELP}")
+    text = str(value).strip()
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError(f"{where}: api_id must be a positive integer, not {text!r}; {CREDENTIALS_HELP}")
+    return int(text)
+
+
+def _check_api_hash(value: Any, where: str) -> str:
+    # The value itself is never echoed: it is a secret.
+    if not isinstance(value, str) or not _API_HASH.match(value.strip()):
+        raise ConfigError(f"{where}: api_hash must be 32 hexadecimal characters (the App api_hash); "
+                          f"{CREDENTIALS_HELP}")
+    return value.strip().lower()
+
+
+def _check_duration(value: Any, where: str) -> timedelta:
+    try:
+        delta = parse_duration(value)
+    except ValueError:
+        raise ConfigError(f"{where}: expected a duration such as \"90s\", \"15m\", \"6h\", \"1d\" or \"1w\", "
+                          f"not {value!r}") from None
+    if delta <= timedelta(0):
+        raise ConfigError(f"{where}: expected a positive duration, not {value!r}")
+    return delta
+
+
+def _check_path(value: Any, where: str, base: Path) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: expected a file path as a string, not {value!r}")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _check_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+
+
+def _table(doc: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] must be a table (a [{key}] section)")
+    return value
+
+
+# -- the TOML file ------------------------------------------------------------------------------------
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file; create it (see tgspread.example.toml) or drop --config"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file (see tgspread.example.toml)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    """The settings a TOML file sets, validated, as keyword values for :class:`Config`."""
+    doc = _read_toml(path)
+    base = path.parent
+    out: dict[str, Any] = {}
+    _check_unknown(doc, _TOP_KEYS, str(path))
+    if "archive" in doc:
+        out["archive"] = _check_path(doc["archive"], f"{path}: archive", base)
+    if "session" in doc:
+        out["session"] = _check_path(doc["session"], f"{path}: session", base)
+    if "channels" in doc:
+        channels = doc["channels"]
+        if not isinstance(channels, list) or not all(isinstance(c, str) and c.strip() for c in channels):
+            raise ConfigError(f"{path}: channels must be a list of channel names, e.g. "
+                              "channels = [\"durov\", \"https://t.me/telegram\"]")
+        out["channels"] = tuple(c.strip() for c in channels)
+    telegram = _table(doc, "telegram", str(path))
+    _check_unknown(telegram, _TELEGRAM_KEYS, f"{path}: [telegram]")
+    if "api_id" in telegram:
+        out["api_id"] = _check_api_id(telegram["api_id"], f"{path}: [telegram] api_id")
+    if "api_hash" in telegram:
+        out["api_hash"] = _check_api_hash(telegram["api_hash"], f"{path}: [telegram] api_hash")
+    if "flood_sleep_threshold" in telegram:
+        value = telegram["flood_sleep_threshold"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{path}: [telegram] flood_sleep_threshold must be a whole number of seconds "
+                              f"(0 or more), not {value!r}")
+        out["flood_sleep_threshold"] = value
+    refresh = _table(doc, "refresh", str(path))
+    _check_unknown(refresh, _REFRESH_KEYS, f"{path}: [refresh]")
+    if "checkpoints" in refresh:
+        where = f"{path}: [refresh] checkpoints"
+        values = refresh["checkpoints"]
+        if not isinstance(values, list):
+            raise ConfigError(f"{where}: expected a list of durations, e.g. [\"1h\", \"6h\", \"1d\"]")
+        try:
+            out["checkpoints"] = validate_checkpoints([_check_duration(v, where) for v in values])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    if "snapshot_every" in refresh:
+        where = f"{path}: [refresh] snapshot_every"
+        every = _check_duration(refresh["snapshot_every"], where)
+        if every > DEFAULT_SNAPSHOT_EVERY:
+            raise ConfigError(f"{where}: at most 24h (a channel is snapshotted at least daily)")
+        out["snapshot_every"] = every
+    return out
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if env.get("TG_API_ID", "").strip():
+        out["api_id"] = _check_api_id(env["TG_API_ID"], "environment variable TG_API_ID")
+    if env.get("TG_API_HASH", "").strip():
+        out["api_hash"] = _check_api_hash(env["TG_API_HASH"], "environment variable TG_API_HASH")
+    if env.get("TGSPREAD_ARCHIVE", "").strip():
+        out["archive"] = Path(env["TGSPREAD_ARCHIVE"]).expanduser()
+    if env.get("TGSPREAD_SESSION", "").strip():
+        out["session"] = Path(env["TGSPREAD_SESSION"]).expanduser()
+    return out
+
+
+def load_config(
+    config: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    archive: Path | None = None,
+    session: Path | None = None,
+) -> Config:
+    """Resolve settings: flags (``archive``, ``session``) > ``env`` > the TOML file > defaults.
+
+    ``config`` is the ``--config`` file (it must exist); without it ``cwd/tgspread.toml`` is read when
+    present. ``env`` defaults to ``os.environ``, ``cwd`` to the current directory.
+    """
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    if config is None and (cwd / DEFAULT_CONFIG_NAME).is_file():
+        config = cwd / DEFAULT_CONFIG_NAME
+    values: dict[str, Any] = {"archive": cwd / DEFAULT_ARCHIVE, "session": default_session_path(env)}
+    if config is not None:
+        values.update(_from_toml(config))
+        values["source"] = config
+    values.update(_from_env(env))
+    if archive is not None:
+        values["archive"] = archive.expanduser()
+    if session is not None:
+        values["session"] = session.expanduser()
+    return Config(**values)
+
+
+def read_channel_file(path: Path) -> list[str]:
+    """Channel names from a file: one per line; blank lines and ``#`` comments (whole or trailing) skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such channel list; write one channel name or t.me link per line") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the channel list ({exc})") from None
+    names = []
+    for line in text.splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names
