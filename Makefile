@@ -2,28 +2,36 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime-installed
+DEV     := $(VENV)/.dev-installed
+PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 
-demo: $(STAMP)
+# The demo needs only the runtime dependencies; tests, lint and benchmarks add the dev tools.
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	touch $@
+
+$(DEV): pyproject.toml $(RUNTIME)
+	$(PIP) -e '.[dev]'
+	touch $@
+
+demo: $(RUNTIME)
 	$(BIN)/tgspread demo --archive demo-data/demo.duckdb
 	$(BIN)/tgspread status --archive demo-data/demo.duckdb
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest -n 2 -q
 
-lint: $(STAMP)
-	$(BIN)/ruff check collector analysis tests benchmarks
+lint: $(DEV)
+	$(BIN)/ruff check collector analysis tests benchmarks notebooks
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m benchmarks.run
 
 clean:
