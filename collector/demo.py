@@ -112,7 +112,9 @@ async def run_demo_async(
 
     path = Path(archive_path)
     _fresh_archive(path)
-    world = generate_world(seed, channels=channels, days=days)
+    # the world only needs to reach as far as the demo advances its clock (plus a day of margin)
+    future = advance.total_seconds() / 86400 + 1
+    world = generate_world(seed, channels=channels, days=days, future_days=future)
     settings = CollectSettings()
     reports = []
     with Archive(path) as archive:

@@ -10,7 +10,7 @@ time, and counters that grow with age. Messages are generated up to ``now + futu
 the clock (``World.advance``) makes new posts, edits and deletions appear.
 
 :func:`generate_channel_world` builds a one-channel world with a huge lazy history (a million posts
-in a few megabytes) for benchmarks.
+in about 20 MB) for benchmarks.
 
 Everything is a pure function of the seed: explicitly seeded ``random.Random`` / numpy generators,
 no global random state, no ``hash()`` of strings, so the same seed gives the same world in every
@@ -25,17 +25,19 @@ Example::
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import random
 import re
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import accumulate
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -351,7 +353,8 @@ class _Writer:
         text = " ".join(d.words(_lang(d, lang), d.randint(2, 6)))
         return text.upper() if d.random() < 0.3 else text.capitalize()
 
-    def sentence(self, d: _Draw, lang: str) -> list[Piece]:
+    def sentence(self, d: _Draw, lang: str, lead: str = "") -> list[Piece]:
+        """A sentence preceded by ``lead``; sometimes with a text link on a few words inside."""
         lang = _lang(d, lang)
         words = d.words(lang, d.randint(5, 18))
         words[0] = words[0].capitalize()
@@ -359,25 +362,26 @@ class _Writer:
             words.insert(d.randint(1, len(words) - 1), d.pick(_EMOJI))
         if d.random() < 0.12:
             at = d.randint(1, len(words) - 1)
-            return [(" ".join(words[:at]) + " ", None, None),
+            return [(lead + " ".join(words[:at]) + " ", None, None),
                     (d.pick(_ANCHORS[lang]), "text_url", self.url(d)),
                     (" " + " ".join(words[at:]) + ".", None, None)]
-        return [(" ".join(words) + ".", None, None)]
+        return [(lead + " ".join(words) + ".", None, None)]
 
     def post(self, d: _Draw, lang: str, *, url: str | None = None) -> list[Piece]:
         """A channel post: maybe a bold headline, 1-4 sentences, maybe a URL, a mention, hashtags."""
         pieces: list[Piece] = []
         r = d.random()
+        lead = ""
         if r < 0.25:
-            prefix = d.pick(_EMOJI) + " " if d.random() < 0.5 else ""
-            pieces += [(prefix, None, None), (self.headline(d, lang), "bold", None), ("\n\n", None, None)]
+            if d.random() < 0.5:
+                pieces.append((d.pick(_EMOJI) + " ", None, None))
+            pieces.append((self.headline(d, lang), "bold", None))
+            lead = "\n\n"
         elif r < 0.4:
-            pieces.append((d.pick(_EMOJI) + " ", None, None))
+            lead = d.pick(_EMOJI) + " "
         n = 1 + min(3, int(-math.log(1.0 - d.random()) / 1.2))
         for i in range(n):
-            if i:
-                pieces.append((" ", None, None))
-            pieces += self.sentence(d, lang)
+            pieces += self.sentence(d, lang, " " if i else lead)
         if url is not None or d.random() < 0.18:
             pieces += [("\n", None, None), (url or self.url(d), "url", None)]
         if d.random() < 0.1:
@@ -385,13 +389,11 @@ class _Writer:
                        ("@" + d.pick(self.usernames), "mention", None)]
         k = d.weighted(_TAG_COUNTS, _TAG_CUM)
         if k:
-            pieces.append(("\n\n", None, None))
             tags = _HASHTAGS[_lang(d, lang)]
-            first, step = int(d.random() * len(tags)), 1 + int(d.random() * (len(tags) - 1))
-            for j in range(min(k, len(tags))):        # distinct tags: a stride through the list
-                if j:
-                    pieces.append((" ", None, None))
-                pieces.append(("#" + tags[(first + j * step) % len(tags)], "hashtag", None))
+            first = int(d.random() * len(tags))
+            for j in range(min(k, len(tags))):        # distinct tags: consecutive in the list
+                pieces.append(("\n\n" if j == 0 else " ", None, None))
+                pieces.append(("#" + tags[(first + j) % len(tags)], "hashtag", None))
         return pieces
 
     def chatter(self, d: _Draw, lang: str) -> list[Piece]:
@@ -435,7 +437,7 @@ def _mutate(text: str, entities: tuple[Entity, ...], d: _Draw, lang: str,
             delta = utf16_len(word) + 1
         shifted = tuple(e if e.offset < b16 else replace(e, offset=e.offset + delta) for e in entities)
         return new_text, shifted
-    return _mutate(text, entities, d, lang, append=True)
+    return f"{text} {d.pick(_WORDS[lang])}", entities          # no plain word to change: add one
 
 
 # --------------------------------------------------------------------------------------------------
@@ -450,6 +452,8 @@ _VIDEO_SIZES = ((1280, 720), (720, 1280), (640, 360), (1920, 1080))
 
 def _make_media(d: _Draw, writer: _Writer, lang: str, kind: str, url: str = "") -> Media | None:
     """Media of ``kind`` with plausible mime type, size, duration, dimensions or file name."""
+    if kind == "none":
+        return None
     mid = d.bits(62)
     if kind == "photo":
         w, h = d.pick(_PHOTO_SIZES)
@@ -477,9 +481,12 @@ def _make_media(d: _Draw, writer: _Writer, lang: str, kind: str, url: str = "") 
     return None
 
 
-def _decide_life(d: _Draw, lang: str, m: SimMessage, t: int, *, editable: bool) -> None:
-    """When (if ever) a message is deleted (~2%) and edited (~5% of editable ones, once or twice)."""
-    if d.random() < 0.02:
+def _decide_life(d: _Draw, lang: str, m: SimMessage, t: int, *, editable: bool, delete: bool = True) -> None:
+    """When (if ever) a message is deleted (~2%) and edited (~5% of editable ones, once or twice).
+
+    ``delete=False`` leaves ``deleted_at`` as it is (decided elsewhere); edits stay before it.
+    """
+    if delete and d.random() < 0.02:
         m.deleted_at = _dt(t + _lag(d, 6 * 3600, 1.7))
     if editable and m.versions[0].text and d.random() < 0.05:
         at = float(t)
@@ -627,7 +634,7 @@ def _make_specs(d: _Draw, nrng: np.random.Generator, *, channels: int, external:
         prev = collected[1].ch
         name = prev.usernames[0][1]
         prev.usernames[:] = [(prev.created_at, name.replace("sim_", "sim_old_", 1)),
-                             (start + timedelta(days=2), name)]
+                             (start + min(timedelta(days=2), (now - start) / 2), name)]
     return specs
 
 
@@ -660,10 +667,10 @@ class _Builder:
         ]
 
     # -- building blocks ---------------------------------------------------------------------------
-    def _append(self, spec: _Spec, t: int, when: datetime, fit: float, **kw: object) -> SimMessage:
+    def _append(self, spec: _Spec, t: int, when: datetime, fit: float, **kw: Any) -> SimMessage:
         """Append a message with the next id to the channel."""
         msgs = spec.messages
-        m = SimMessage(channel_id=spec.ch.channel_id, message_id=len(msgs) + 1,  # type: ignore[arg-type]
+        m = SimMessage(channel_id=spec.ch.channel_id, message_id=len(msgs) + 1,
                        posted_at=when, **kw)
         msgs.append(m)
         spec.posted.append(t)
@@ -676,29 +683,13 @@ class _Builder:
             f *= 3.0 * self.d.pareto(1.2)
         return f
 
-    def _kw(self, spec: _Spec, t: int, fitness: float, *, sign: bool = True) -> dict[str, object]:
-        """Signature, noforwards and the final counters of a new post."""
-        d = self.d
-        kw: dict[str, object] = {}
+    def _kw(self, spec: _Spec, t: int, *, sign: bool = True) -> dict[str, Any]:
+        """Signature and noforwards of a new post (its counters are set in :meth:`finish`)."""
+        kw: dict[str, Any] = {}
         if sign and spec.authors:
-            kw["post_author"] = d.pick(spec.authors)
+            kw["post_author"] = self.d.pick(spec.authors)
         if t >= spec.protected_from:
             kw["noforwards"] = True
-        if spec.role == "group":                           # group messages have no view counters
-            kw["tau_s"] = 3600.0
-            return kw
-        views = max(1, int(spec.participants(t) * spec.view_frac * fitness))
-        kw["final_views"] = views
-        kw["final_forwards"] = int(views * 0.004 * d.lognormal(1.0, 1.0))
-        if spec.ch.linked_chat_id is not None:
-            kw["final_replies"] = int(views * 0.002 * d.lognormal(1.0, 1.0))
-        total = views * 0.012 * d.lognormal(1.0, 0.8)
-        reactions = [(e, int(total * s)) for e, s in zip(spec.reactions, spec.shares, strict=False)
-                     if total * s >= 1.0]
-        if total > 20 and d.random() < 0.08:
-            reactions.append((f"custom:{d.pick(self.custom_emoji)}", max(1, int(total) // 50)))
-        kw["final_reactions"] = tuple(reactions)
-        kw["tau_s"] = 3600.0 * d.lognormal(3.5, 0.4)
         return kw
 
     def _recent_post(self, spec: _Spec, when: datetime, back: int = 40) -> SimMessage | None:
@@ -749,7 +740,7 @@ class _Builder:
             pieces = self.writer.post(d, spec.lang, url=url)
         text, ents = _render(pieces)
         fit = self._fitness()
-        kw = self._kw(spec, t, fit, sign=not chatter)
+        kw = self._kw(spec, t, sign=not chatter)
         if d.random() < 0.04 and len(spec.messages) > 2:
             target = self._recent_post(spec, when)
             if target is not None:
@@ -773,7 +764,7 @@ class _Builder:
         gid = _grouped_id(d)
         text, ents = _render(self.writer.post(d, spec.lang)) if d.random() < 0.85 else ("", ())
         fit = self._fitness()
-        kw = self._kw(spec, t, fit)
+        kw = self._kw(spec, t)
         for j in range(k):
             media = _make_media(d, self.writer, spec.lang, "photo" if d.random() < 0.7 else "video")
             version = Version(when, None, text, ents) if j == 0 else Version(when, None, "")
@@ -788,7 +779,7 @@ class _Builder:
         kind = d.pick(("photo", "video", "none", "none", "none"))
         media = _make_media(d, self.writer, spec.lang, kind)
         fit = self._fitness()
-        kw = self._kw(spec, t, fit, sign=False)
+        kw = self._kw(spec, t, sign=False)
         m = self._append(spec, t, when, fit, versions=[Version(when, None, text, ents)], media=media,
                          fwd=header, **kw)
         _decide_life(d, spec.lang, m, t, editable=False)
@@ -843,7 +834,7 @@ class _Builder:
                 si = self.index[key[0]]
                 if d.random() * top > row[si]:             # prefer the channels it likes
                     continue
-                if d.random() > math.exp((self.event_root_t[j] - t) / (12 * 3600)):   # news ages
+                if d.random() > math.exp((self.event_root_t[j] - t) / (6 * 3600)):    # news ages
                     continue
                 m = self.specs[si].messages[key[1] - 1]
                 if self._forwardable(spec, m, when):
@@ -851,7 +842,7 @@ class _Builder:
         src = self._source(ci)
         if src is None:
             return None
-        cands = [m for m in self._before(src, t - _lag(d, 5400, 1.8)) if self._forwardable(spec, m, when)]
+        cands = [m for m in self._before(src, t - _lag(d, 3600, 1.8), 4) if self._forwardable(spec, m, when)]
         if not cands:
             return None
         cum = list(accumulate(src.fitness[m.message_id - 1] * (1 + self.nfwd.get(self._root(m) or (0, 0), 0))
@@ -873,7 +864,7 @@ class _Builder:
                 j += 1
         gid = _grouped_id(d) if len(items) > 1 else None
         fit = self._fitness()
-        kw = self._kw(spec, t, fit, sign=False)
+        kw = self._kw(spec, t, sign=False)
         for item in items:
             # Telegram names the first source, never the hop: keep the hop's own header if it has one.
             header = item.fwd or SimForward(item.channel_id, item.message_id, item.posted_at,
@@ -899,7 +890,7 @@ class _Builder:
         if src is None:
             return False
         cands = [m for m in self._before(src, t - _lag(d, 2 * 3600, 1.5))
-                 if not m.is_service and m.fwd is None and len(m.version_at(when).text) >= 80]
+                 if not m.is_service and m.fwd is None and len(m.version_at(when).text.split()) >= 12]
         if not cands:
             return False
         orig = d.pick(cands)
@@ -911,22 +902,72 @@ class _Builder:
         if media is not None:                                  # re-uploaded: same kind, a new file
             media = replace(media, media_id=d.bits(62))
         fit = self._fitness()
-        kw = self._kw(spec, t, fit)
+        kw = self._kw(spec, t)
         m = self._append(spec, t, when, fit, versions=[Version(when, None, text, ents)], media=media, **kw)
         _decide_life(d, spec.lang, m, t, editable=True)
         self.copies.append(((m.channel_id, m.message_id), (orig.channel_id, orig.message_id)))
         return True
 
-    def finish(self) -> None:
-        """Make every origin's forward counter at least the number of forwards it got in this world."""
+    def finish(self, nrng: np.random.Generator) -> None:
+        """Set every message's final counters, vectorised per channel.
+
+        Views scale with the subscribers at posting time and the post's fitness (heavy-tailed);
+        forwards, replies (only with a discussion group) and reactions are small shares of them;
+        an origin's forward counter is at least the number of forwards it got in this world.
+        """
+        for spec in self.specs:
+            _set_counters(spec, nrng, self.custom_emoji)
         for (cid, mid), n in self.nfwd.items():
             m = self.specs[self.index[cid]].messages[mid - 1]
             m.final_forwards = max(m.final_forwards, n)
 
 
+def _set_counters(spec: _Spec, nrng: np.random.Generator, custom_emoji: Sequence[int]) -> None:
+    msgs = spec.messages
+    n = len(msgs)
+    if spec.role == "group" or n == 0:                    # group messages show no counters
+        for m in msgs:
+            m.tau_s = 3600.0
+        return
+    t = np.asarray(spec.posted, dtype=np.float64)
+    participants = spec.ch.base_participants + spec.ch.participants_per_day * np.maximum(0.0, t - spec.created) / _DAY
+    views = np.maximum(1, (participants * spec.view_frac * np.asarray(spec.fitness)).astype(np.int64))
+    z = nrng.standard_normal((4, n))
+    forwards = (views * 0.004 * np.exp(z[0])).astype(np.int64)
+    replies = (views * 0.002 * np.exp(z[1])).astype(np.int64) if spec.ch.linked_chat_id else np.zeros(n, np.int64)
+    total = views * 0.012 * np.exp(0.8 * z[2])
+    tau = 3600.0 * 3.5 * np.exp(0.4 * z[3])
+    counts = (total[:, None] * np.asarray(spec.shares)[None, :]).astype(np.int64).tolist()
+    custom = ((nrng.random(n) < 0.08) & (total > 20)).tolist()
+    custom_id = nrng.integers(0, len(custom_emoji), n).tolist()
+    emoji = spec.reactions
+    for i, (m, v, f, r, tau_s, row) in enumerate(zip(msgs, views.tolist(), forwards.tolist(), replies.tolist(),
+                                                       tau.tolist(), counts, strict=True)):
+        if m.action is not None:
+            continue
+        m.final_views, m.final_forwards, m.final_replies, m.tau_s = v, f, r, tau_s
+        reactions = [(e, c) for e, c in zip(emoji, row, strict=False) if c > 0]
+        if custom[i]:
+            reactions.append((f"custom:{custom_emoji[custom_id[i]]}", max(1, int(total[i]) // 50)))
+        m.final_reactions = tuple(reactions)
+
+
 # --------------------------------------------------------------------------------------------------
 # The demo / test world
 # --------------------------------------------------------------------------------------------------
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: the world is ~10^5 acyclic records, and repeated full
+    collections while they are created cost a sizeable share of the build time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
 
 def generate_world(
     seed: int = 1,
@@ -954,6 +995,14 @@ def generate_world(
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware (UTC)")
+    with _gc_paused():
+        return _generate_world(seed, channels=channels, days=days, future_days=future_days,
+                               posts_per_day=posts_per_day, start=start, external_channels=external_channels,
+                               special_seeds=special_seeds)
+
+
+def _generate_world(seed: int, *, channels: int, days: float, future_days: float, posts_per_day: float,
+                    start: datetime, external_channels: int | None, special_seeds: bool) -> World:
     nrng = np.random.default_rng(seed)
     d = _TapeDraw(random.Random(seed), nrng)
     now = start + timedelta(days=days)
@@ -985,7 +1034,7 @@ def generate_world(
     for t, ci, pin in zip(all_t[order].tolist(), np.concatenate(owners)[order].tolist(),
                           np.concatenate(pins)[order].tolist(), strict=True):
         builder.slot(ci, t, pin)
-    builder.finish()
+    builder.finish(nrng)
 
     forms = ("{}", "@{}", "https://t.me/{}")
     collected = [s.ch for s in specs if s.role == "collected"]
@@ -1018,8 +1067,10 @@ class LazyMessages(Sequence[SimMessage]):
     """
 
     def __init__(self, *, seed: int, spec: _Spec, times: np.ndarray, groups: np.ndarray,
-                 source: _Spec | None, writer: _Writer, cache_size: int = 4096) -> None:
+                 deleted: dict[int, int], source: _Spec | None, writer: _Writer,
+                 cache_size: int = 4096) -> None:
         self._seed = seed
+        self._deleted = deleted
         self._spec = spec
         self._times = times
         self._groups = groups
@@ -1059,6 +1110,13 @@ class LazyMessages(Sequence[SimMessage]):
         """The highest id posted at or before ``t``: what ``SimChannel.top_id`` answers, without builds."""
         return int(np.searchsorted(self._times, t.timestamp(), side="right"))
 
+    def deletions(self) -> dict[int, datetime]:
+        """``deleted_at`` of every message that gets deleted, by id, without building messages.
+
+        (The lazy channel has no pin service messages.)
+        """
+        return {mid: _dt(t) for mid, t in self._deleted.items()}
+
     def _build(self, mid: int) -> SimMessage:
         spec = self._spec
         cid = spec.ch.channel_id
@@ -1070,7 +1128,7 @@ class LazyMessages(Sequence[SimMessage]):
         when = _dt(t)
         fit = d.lognormal(1.0, 0.8)
         views = max(1, int(spec.participants(t) * spec.view_frac * fit))
-        kw: dict[str, object] = {
+        kw: dict[str, Any] = {
             "final_views": views,
             "final_forwards": int(views * 0.004 * d.lognormal(1.0, 1.0)),
             "final_replies": int(views * 0.002 * d.lognormal(1.0, 1.0)) if spec.ch.linked_chat_id else 0,
@@ -1086,9 +1144,8 @@ class LazyMessages(Sequence[SimMessage]):
             text, ents = _render(self._writer.post(d, spec.lang)) if first else ("", ())
             media = _make_media(d, self._writer, spec.lang, "photo" if d.random() < 0.7 else "video")
             m = SimMessage(cid, mid, when, [Version(when, None, text, ents)], grouped_id=gid, media=media,
-                           **kw)  # type: ignore[arg-type]
-            _decide_life(d, spec.lang, m, t, editable=first)
-            return m
+                           **kw)
+            return self._life(d, m, t, editable=first)
         origin = self._origin(d, t, when) if d.random() < 0.15 else None
         if origin is not None:
             v = origin.version_at(when)
@@ -1096,18 +1153,23 @@ class LazyMessages(Sequence[SimMessage]):
                                               post_author=origin.post_author)
             kw.pop("post_author", None)
             m = SimMessage(cid, mid, when, [Version(when, None, v.text, v.entities)], media=origin.media,
-                           fwd=header, **kw)  # type: ignore[arg-type]
-            _decide_life(d, spec.lang, m, t, editable=False)
-            return m
+                           fwd=header, **kw)
+            return self._life(d, m, t, editable=False)
         kind = d.weighted(_MEDIA_KINDS, _MEDIA_CUM)
         url = self._writer.url(d) if kind == "webpage" else None
         pieces = [] if kind == "poll" else self._writer.post(d, spec.lang, url=url)
         text, ents = _render(pieces)
         if mid > 2 and d.random() < 0.03:
             kw["reply_to_message_id"] = max(2, mid - d.randint(1, 50))
-        m = SimMessage(cid, mid, when, [Version(when, None, text, ents)],  # type: ignore[arg-type]
+        m = SimMessage(cid, mid, when, [Version(when, None, text, ents)],
                        media=_make_media(d, self._writer, spec.lang, kind, url or ""), **kw)
-        _decide_life(d, spec.lang, m, t, editable=True)
+        return self._life(d, m, t, editable=True)
+
+    def _life(self, d: _Draw, m: SimMessage, t: int, *, editable: bool) -> SimMessage:
+        gone = self._deleted.get(m.message_id)
+        if gone is not None:
+            m.deleted_at = _dt(gone)
+        _decide_life(d, self._spec.lang, m, t, editable=editable, delete=False)
         return m
 
     def _origin(self, d: _Draw, t: int, when: datetime) -> SimMessage | None:
@@ -1172,6 +1234,7 @@ def generate_channel_world(
     src_spec.fitness.append(0.0)
     for t in _slot_times(nrng, _ts(created) + 60, t1, src_spec.rate, src_spec.tz).tolist():
         builder.slot(0, t, False)
+    builder.finish(nrng)
 
     # The big channel: posting times for exactly `posts` posts, then albums sharing their first time.
     n_days = max(1, math.ceil(span_days))
@@ -1189,8 +1252,14 @@ def generate_channel_world(
         times[s: s + k] = times[s]
         groups[s: s + k] = gid
         free = s + k
-    big.messages = LazyMessages(seed=seed, spec=big_spec, times=times, groups=groups, source=src_spec,
-                                writer=writer)
+    # ~2% of posts get deleted, minutes to days after posting (decided here so the server can count
+    # a history without building every message).
+    doomed = (np.flatnonzero(nrng.random(len(times)) < 0.02) + 1).tolist()
+    lags = np.clip(np.exp(np.log(6 * 3600) + 1.7 * nrng.standard_normal(len(doomed))), 120.0, 20.0 * _DAY)
+    deleted = {mid: int(times[mid - 1]) + int(lag) for mid, lag in zip(doomed, lags.tolist(), strict=True)
+               if mid > 1}
+    big.messages = LazyMessages(seed=seed, spec=big_spec, times=times, groups=groups, deleted=deleted,
+                                source=src_spec, writer=writer)
     return World(channels={big.channel_id: big, src.channel_id: src}, now=now, seeds=["sim_big_01"], seed=seed)
 
 

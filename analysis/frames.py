@@ -1,0 +1,210 @@
+"""Shared pieces of the analysis functions: output schemas, filters, and the DuckDB -> Polars handoff.
+
+Every analysis function returns a ``polars.DataFrame`` whose columns and dtypes are fixed by a schema
+in this module (:data:`SCHEMAS`), also when it has no rows. Results travel from DuckDB to Polars
+through Arrow without copies (``relation.pl()``); only the columns a function needs are read.
+
+Shared SQL:
+
+- :data:`FORWARDS_SQL` - the archived forwards whose origin is named (hidden senders excluded), with
+  the columns the spread functions use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+__all__ = [
+    "FORWARDS_SQL",
+    "SCHEMAS",
+    "UTC_TS",
+    "Params",
+    "channel_clause",
+    "conform",
+    "empty",
+    "query_frame",
+    "time_clauses",
+    "where_sql",
+]
+
+#: The dtype of every timestamp in the analysis frames: microseconds, UTC-aware.
+UTC_TS = pl.Datetime("us", "UTC")
+
+Params = dict[str, Any]
+
+#: Output schemas by function name. Columns appear in this order with these dtypes.
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "cascades": {
+        "origin_channel_id": pl.Int64(),
+        "origin_message_id": pl.Int64(),
+        "origin_posted_at": UTC_TS,
+        "forwards": pl.Int64(),
+        "channels": pl.Int64(),
+        "first_forward_at": UTC_TS,
+        "first_lag_s": pl.Float64(),
+        "median_lag_s": pl.Float64(),
+        "origin_views": pl.Int64(),
+        "forward_views": pl.Int64(),
+        "reach": pl.Int64(),
+        "origin_archived": pl.Boolean(),
+        "origin_deleted": pl.Boolean(),
+        "origin_forwards": pl.Int64(),
+    },
+    "posting_frequency": {
+        "channel_id": pl.Int64(),
+        "period": UTC_TS,
+        "posts": pl.Int64(),
+    },
+    "forward_network": {
+        "source_channel_id": pl.Int64(),
+        "target_channel_id": pl.Int64(),
+        "forwards": pl.Int64(),
+        "messages": pl.Int64(),
+        "first_at": UTC_TS,
+        "last_at": UTC_TS,
+        "views": pl.Int64(),
+    },
+    "sources": {
+        "channel_id": pl.Int64(),
+        "archived": pl.Boolean(),
+        "forwards": pl.Int64(),
+        "forwarded_posts": pl.Int64(),
+        "forwarding_channels": pl.Int64(),
+        "forward_views": pl.Int64(),
+        "rank": pl.Int64(),
+    },
+    "amplifiers": {
+        "channel_id": pl.Int64(),
+        "forwards": pl.Int64(),
+        "source_channels": pl.Int64(),
+        "reach_added": pl.Int64(),
+        "median_lag_s": pl.Float64(),
+        "rank": pl.Int64(),
+    },
+    "coverage": {
+        "channel_id": pl.Int64(),
+        "message_id": pl.Int64(),
+        "posted_at": UTC_TS,
+        "forwards_counter": pl.Int64(),
+        "archived_forwards": pl.Int64(),
+        "archived_channels": pl.Int64(),
+        "coverage": pl.Float64(),
+    },
+    "view_growth": {
+        "channel_id": pl.Int64(),
+        "message_id": pl.Int64(),
+        "posted_at": UTC_TS,
+        "observed_at": UTC_TS,
+        "age_s": pl.Float64(),
+        "views": pl.Int64(),
+        "forwards": pl.Int64(),
+        "replies": pl.Int64(),
+        "reactions": pl.Int64(),
+    },
+    "channel_growth": {
+        "channel_id": pl.Int64(),
+        "age_s": pl.Float64(),
+        "posts": pl.Int64(),
+        "median_views": pl.Float64(),
+        "median_forwards": pl.Float64(),
+        "median_reactions": pl.Float64(),
+    },
+    "half_life_post": {
+        "channel_id": pl.Int64(),
+        "message_id": pl.Int64(),
+        "latest_views": pl.Int64(),
+        "observations": pl.Int64(),
+        "half_life_s": pl.Float64(),
+    },
+    "half_life_channel": {
+        "channel_id": pl.Int64(),
+        "posts": pl.Int64(),
+        "median_half_life_s": pl.Float64(),
+    },
+    "subscriber_growth": {
+        "channel_id": pl.Int64(),
+        "observed_at": UTC_TS,
+        "participants_count": pl.Int64(),
+        "change": pl.Int64(),
+        "per_day": pl.Float64(),
+    },
+    "url_spread": {
+        "url": pl.String(),
+        "domain": pl.String(),
+        "first_channel_id": pl.Int64(),
+        "first_message_id": pl.Int64(),
+        "first_posted_at": UTC_TS,
+        "last_posted_at": UTC_TS,
+        "posts": pl.Int64(),
+        "channels": pl.Int64(),
+        "median_lag_s": pl.Float64(),
+    },
+    "domain_spread": {
+        "domain": pl.String(),
+        "urls": pl.Int64(),
+        "posts": pl.Int64(),
+        "channels": pl.Int64(),
+        "first_channel_id": pl.Int64(),
+        "first_posted_at": UTC_TS,
+    },
+}
+
+#: Archived forwards naming their origin (hidden-sender forwards have no origin ids and are left out).
+#: One row per forwarded message; ``lag_s`` is measured from the forward header's origin date.
+FORWARDS_SQL = """
+SELECT channel_id, message_id, posted_at, grouped_id, views,
+       fwd_channel_id, fwd_message_id, fwd_posted_at
+FROM posts
+WHERE fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL
+"""
+
+
+def empty(name: str) -> pl.DataFrame:
+    """An empty frame with the schema of function ``name``."""
+    return pl.DataFrame(schema=SCHEMAS[name])
+
+
+def conform(df: pl.DataFrame, name: str) -> pl.DataFrame:
+    """``df`` with exactly the columns of schema ``name``, in order, cast to its dtypes."""
+    schema = SCHEMAS[name]
+    return df.select([pl.col(col).cast(dtype) for col, dtype in schema.items()])
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any], name: str) -> pl.DataFrame:
+    """Run ``sql`` and hand its result to Polars through Arrow, conformed to schema ``name``."""
+    rel = con.sql(sql, params=dict(params) or None)
+    return conform(rel.pl(), name)
+
+
+def where_sql(clauses: Iterable[str | None]) -> str:
+    """``WHERE a AND b`` from the non-empty clauses, or an empty string."""
+    kept = [c for c in clauses if c]
+    return ("WHERE " + " AND ".join(kept)) if kept else ""
+
+
+def channel_clause(column: str, channels: Iterable[int] | None, params: Params, name: str) -> str | None:
+    """``column IN (...)`` for a channel filter (None: no filter), binding the ids as ``$name``."""
+    if channels is None:
+        return None
+    params[name] = [int(c) for c in channels]
+    return f"{column} IN (SELECT unnest(${name}::BIGINT[]))"
+
+
+def time_clauses(
+    column: str, since: datetime | None, until: datetime | None, params: Params, prefix: str = "t"
+) -> list[str]:
+    """``since <= column < until`` clauses (naive datetimes are refused: say which zone you mean)."""
+    out: list[str] = []
+    for bound, op, key in ((since, ">=", f"{prefix}_since"), (until, "<", f"{prefix}_until")):
+        if bound is None:
+            continue
+        if bound.tzinfo is None:
+            raise ValueError(f"{key[len(prefix) + 1:]}={bound!r} has no time zone; pass an aware datetime (UTC)")
+        params[key] = bound
+        out.append(f"{column} {op} ${key}::TIMESTAMPTZ")
+    return out

@@ -1,0 +1,262 @@
+"""The notebooks run headless against a collected simulated archive, without errors, and every figure is
+titled and labelled; the committed notebooks carry no outputs and match their generator.
+
+Each notebook is executed with nbclient in a fresh kernel that runs this very interpreter (a kernelspec
+installed into a temporary folder, so no user-installed ``python3`` kernel can point elsewhere), with
+``MPLBACKEND=Agg``, ``TGSPREAD_ARCHIVE`` pointing at a copy of the session's ``collected`` archive and
+``TGSPREAD_OUTPUT`` at a temporary folder. A last cell appended to each notebook checks every figure
+pyplot holds with :func:`analysis.plots.check_figure` and renders it, and reports the count.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbformat.notebooknode import NotebookNode
+
+from analysis import plots
+from tests.simworld import Collected
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+KERNEL = "tgspread-test"
+CELL_TIMEOUT_S = 180
+
+CHECK_CELL = """
+import os as _os
+import sys as _sys
+
+from analysis.plots import check_open_figures as _check
+
+_expected = _os.environ["TGSPREAD_TEST_PYTHON"]
+assert _os.path.realpath(_sys.executable) == _os.path.realpath(_expected), (_sys.executable, _expected)
+print(f"TGSPREAD_FIGURES_CHECKED={_check(draw=True, save_to=_os.environ.get('TGSPREAD_FIGURES') or None)}")
+"""
+
+
+# -- running a notebook (also used by hand: see run_notebook's docstring) -------------------------------
+
+
+def install_kernel(prefix: Path) -> KernelSpecManager:
+    """A kernelspec named ``tgspread-test`` for this interpreter under ``prefix``, and a manager seeing it."""
+    from ipykernel.kernelspec import install
+
+    install(kernel_name=KERNEL, display_name="tgspread tests", prefix=str(prefix))
+    kernels = prefix / "share" / "jupyter" / "kernels"
+    spec = KernelSpecManager(kernel_dirs=[str(kernels)]).get_kernel_spec(KERNEL)
+    assert os.path.realpath(spec.argv[0]) == os.path.realpath(sys.executable), spec.argv
+    return KernelSpecManager(kernel_dirs=[str(kernels)])
+
+
+def run_notebook(path: Path, archive: Path, output: Path, specs: KernelSpecManager,
+                 figures: Path | None = None) -> tuple[NotebookNode, float]:
+    """Execute the notebook at ``path`` against ``archive`` (cwd: the notebooks folder); returns the
+    executed notebook and the seconds it took. ``figures``: also save every figure there as PNG.
+
+    Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
+    """
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(CHECK_CELL.strip()))
+    env = {
+        **os.environ,
+        "MPLBACKEND": "Agg",
+        "TGSPREAD_ARCHIVE": str(archive),
+        "TGSPREAD_OUTPUT": str(output),
+        "TGSPREAD_FIGURES": str(figures) if figures else "",
+        "TGSPREAD_TEST_PYTHON": sys.executable,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+    km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
+    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, kernel_name=KERNEL,
+                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    start = time.perf_counter()
+    client.execute(env=env)
+    return nb, time.perf_counter() - start
+
+
+def stream_text(nb: NotebookNode, name: str) -> str:
+    return "".join(
+        out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+        for out in cell.get("outputs", []) if out.get("output_type") == "stream" and out.get("name") == name
+    )
+
+
+# -- fixtures ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def notebook_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so)."""
+    target = tmp_path_factory.mktemp("notebook-archive") / "archive.duckdb"
+    shutil.copy2(collected.path, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def kernel_specs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    return install_kernel(tmp_path_factory.mktemp("kernel"))
+
+
+@pytest.fixture
+def closed_figures() -> Iterator[None]:
+    yield
+    plt.close("all")
+
+
+# -- the notebooks run ------------------------------------------------------------------------------
+
+
+def test_every_numbered_notebook_is_present() -> None:
+    stems = [p.stem for p in NOTEBOOKS]
+    assert stems == [
+        "00_archive_health", "10_posting_frequency", "20_forward_cascades", "30_channel_network",
+        "40_unattributed_copies", "50_engagement_over_time", "60_links_and_domains", "70_diffusion_trees",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path: Path, notebook_archive: Path, kernel_specs: KernelSpecManager,
+                       tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    nb, _seconds = run_notebook(path, notebook_archive, output, kernel_specs)
+    stdout = stream_text(nb, "stdout")
+    checked = re.search(r"TGSPREAD_FIGURES_CHECKED=(\d+)", stdout)
+    assert checked is not None, stdout[-2000:]
+    assert int(checked.group(1)) >= 1, f"{path.name} drew no figure"
+    assert f"archive: {notebook_archive}" in stdout
+    stderr = stream_text(nb, "stderr")
+    assert "Traceback" not in stderr and "Warning" not in stderr, stderr[-3000:]
+    if path.stem == "30_channel_network":
+        gexf = output / "forward_network.gexf"
+        assert gexf.exists() and "<gexf" in gexf.read_text(encoding="utf-8")[:500]
+        assert (output / "forward_network.graphml").exists()
+
+
+# -- the committed notebooks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_clean(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    first, params = nb.cells[0], nb.cells[1]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert "**Question.**" in first.source and "cannot show" in first.source
+    assert params.cell_type == "code" and params.metadata.get("tags") == ["parameters"]
+    assert 'ARCHIVE = os.environ.get("TGSPREAD_ARCHIVE", "demo-data/demo.duckdb")' in params.source
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs committed"
+    assert "snapshot=True" in "".join(c.source for c in nb.cells)
+
+
+def test_notebooks_match_their_generator() -> None:
+    done = subprocess.run([sys.executable, str(NOTEBOOK_DIR / "build_notebooks.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+# -- analysis.plots ---------------------------------------------------------------------------------
+
+
+def test_check_figure_refuses_missing_title_and_labels(closed_figures: None) -> None:
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 4])
+    with pytest.raises(plots.UnlabelledFigureError, match="no title"):
+        plots.check_figure(fig)
+    ax.set_title("t")
+    ax.set_xlabel("x (s)")
+    with pytest.raises(plots.UnlabelledFigureError, match="no y-axis label"):
+        plots.check_figure(fig)
+    ax.set_ylabel("y (views)")
+    plots.check_figure(fig)
+    image = ax.imshow(np.ones((2, 2)))
+    bar = fig.colorbar(image, ax=ax)
+    with pytest.raises(plots.UnlabelledFigureError, match="colour bar"):
+        plots.check_figure(fig)
+    bar.set_label("posts")
+    plots.check_figure(fig)
+
+
+def test_check_figure_accepts_suptitle_and_shared_labels(closed_figures: None) -> None:
+    fig, axes = plots.subplots(1, 2, title="both", xlabel="lag (hours)", ylabel="posts")
+    axes[0, 0].plot([1], [1])
+    plots.check_figure(fig)
+    fig2, ax2 = plt.subplots()
+    ax2.set_axis_off()
+    with pytest.raises(plots.UnlabelledFigureError):
+        plots.check_figure(fig2)
+    ax2.set_title("a drawing")
+    plots.check_figure(fig2)
+
+
+def test_check_open_figures_counts_and_checks(closed_figures: None, tmp_path: Path) -> None:
+    plt.close("all")
+    plots.histogram([1, 2, 3], title="h", xlabel="x (s)", ylabel="posts")
+    plots.ccdf({"a": [1, 10, 100]}, title="c", xlabel="size (forwards)")
+    assert plots.check_open_figures(save_to=tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure-01.png", "figure-02.png"]
+    plt.subplots()
+    with pytest.raises(plots.UnlabelledFigureError):
+        plots.check_open_figures()
+
+
+def test_helpers_draw_labelled_figures_also_from_empty_data(closed_figures: None) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import networkx as nx
+    import polars as pl
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    figures = [
+        plots.ccdf([], title="t", xlabel="x (s)"),
+        plots.ccdf({"a": [0, 1, 5, float("nan")]}, title="t", xlabel="x (s)"),
+        plots.histogram([], title="t", xlabel="x", ylabel="y", log_x=True),
+        plots.histogram([0.5, 3, 3, 700], title="t", xlabel="x", ylabel="y", log_x=True, log_y=True),
+        plots.lines({"a": ([t0, t0 + timedelta(days=1)], [1, 2])}, title="t", xlabel="day", ylabel="posts"),
+        plots.lines({}, title="t", xlabel="x", ylabel="y"),
+        plots.scatter([1, 10], [0, 5], log_y=True, groups=["a", "b"], title="t", xlabel="x", ylabel="y"),
+        plots.bars(["a", "b"], [3, 0.5], title="t", xlabel="x", ylabel="y"),
+        plots.bars([1, 2], [3, 4], horizontal=False, log_scale=True, title="t", xlabel="x", ylabel="y"),
+        plots.bars([], [], title="t", xlabel="x", ylabel="y"),
+        plots.heatmap([[1, 2], [3, 4]], row_labels=["r1", "r2"], col_labels=["c1", "c2"], annotate=True,
+                      title="t", xlabel="x", ylabel="y", colorbar_label="posts"),
+        plots.network(nx.DiGraph(), title="empty"),
+    ]
+    g = nx.DiGraph()
+    g.add_edge("1", "2", weight=5)
+    g.add_edge("2", "1", weight=1)
+    g.add_edge("3", "1", weight=20)
+    figures.append(plots.network(g, title="net", communities=[{"1", "2"}, {"3"}], node_size={"1": 10.0},
+                                 labels={"1": "one"}))
+    nodes = pl.DataFrame({
+        "node": [0, 1, 2], "parent_node": [None, 0, 1], "depth": [0, 1, 2], "channel_id": [7, 8, 9],
+        "posted_at": [t0, t0 + timedelta(hours=1), t0 + timedelta(hours=5)],
+    })
+    figures.append(plots.tree(nodes, title="tree", names={7: "@seven"}, log_x=True))
+    for fig in figures:
+        plots.check_figure(fig)
+        assert fig.axes[0].get_title()
+    assert plots.check_open_figures() == len(figures)
+
+
+def test_helpers_refuse_nothing_but_require_titles() -> None:
+    with pytest.raises(TypeError):
+        plots.histogram([1, 2], xlabel="x", ylabel="y")  # type: ignore[call-arg]
