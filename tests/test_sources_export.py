@@ -211,22 +211,138 @@ def test_message_row_is_a_pure_function() -> None:
 def test_json_stream_reads_values_across_chunk_edges(chunk: int) -> None:
     import io
 
-    text = '{"a": [1, 22, 333, {"b": "x y"}, true, null, -4.5e2], "c": "é\\u00e9", "d": 1234567}'
-    r = JsonStream(io.StringIO(text), chunk=chunk)
-    r.expect("{")
+    text = '{"a": [1, 22, 333, {"b": "x y ]}\\"}"}, true, null, -4.5e2], "c": "é\\u00e9", "d": 1234567}'
+    r = JsonStream(io.BytesIO(text.encode()), chunk=chunk)
+    r.expect(b"{")
     out = {}
     for key in r.object_keys():
         if key == "a":
-            r.expect("[")
+            r.expect(b"[")
             out[key] = list(r.items())
         else:
             out[key] = r.value()
     assert out == json.loads(text)
-    assert r.peek() == ""
-    bad = JsonStream(io.StringIO('{"a": [1, 2'), chunk=chunk)
-    bad.expect("{")
+    assert r.peek() == b""
+    bad = JsonStream(io.BytesIO(b'{"a": [1, 2'), chunk=chunk)
+    bad.expect(b"{")
     with pytest.raises(JsonStreamError) as exc:
         for _ in bad.object_keys():
-            bad.expect("[")
+            bad.expect(b"[")
             list(bad.items())
     assert exc.value.truncated
+
+
+def _messages(n: int) -> list[dict[str, object]]:
+    # nested objects that start with "id" too, and strings that look like a boundary
+    return [{"id": i, "text": 'x },{"id": 1} ]' * (i % 3), "nested": [{"id": -i, "k": [{"id": 0}]}],
+             "é": "日本" * (i % 5)} for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("indent", [None, 1])
+@pytest.mark.parametrize(("chunk", "batch_bytes"), [(7, 5), (64, 300), (4096, 1000), (1 << 20, 1 << 16)])
+def test_json_stream_batches_cut_only_between_elements(indent: int | None, chunk: int, batch_bytes: int) -> None:
+    import io
+
+    msgs = _messages(300)
+    doc = {"name": "x", "messages": msgs, "after": {"messages": [{"id": 1}]}}
+    r = JsonStream(io.BytesIO(json.dumps(doc, indent=indent, ensure_ascii=False).encode()), chunk=chunk,
+                   batch_bytes=batch_bytes)
+    r.expect(b"{")
+    got: dict[str, object] = {}
+    sizes = []
+    for key in r.object_keys():
+        if key == "messages":
+            r.expect(b"[")
+            batches = list(r.batches())
+            sizes = [len(b) for b in batches]
+            got[key] = [m for b in batches for m in b]
+        else:
+            got[key] = r.value()
+    assert got == doc
+    assert r.peek() == b""
+    if batch_bytes >= 1000:
+        assert max(sizes) > 1                           # the fast path was taken
+
+
+def test_json_stream_batches_name_the_damaged_place() -> None:
+    import io
+
+    good = json.dumps(_messages(200), indent=1).encode()
+    damaged = good.replace(b'"id": 150,', b'"id": 150,,', 1)
+    r = JsonStream(io.BytesIO(b'{"messages": ' + damaged + b"}"), batch_bytes=2000)
+    r.expect(b"{")
+    next(r.object_keys())
+    r.expect(b"[")
+    read = []
+    with pytest.raises(JsonStreamError, match="at byte") as exc:
+        for batch in r.batches():
+            read.extend(m["id"] for m in batch)
+    assert not exc.value.truncated
+    assert read == list(range(1, 150))                 # everything before the damaged message, in order
+    cut = JsonStream(io.BytesIO(b'{"messages": ' + good[: len(good) // 2]), batch_bytes=2000)
+    cut.expect(b"{")
+    next(cut.object_keys())
+    cut.expect(b"[")
+    with pytest.raises(JsonStreamError) as exc:
+        for _ in cut.batches():
+            pass
+    assert exc.value.truncated
+    not_utf8 = JsonStream(io.BytesIO(b'["ok", "bad \xff"]'))
+    not_utf8.expect(b"[")
+    with pytest.raises(JsonStreamError) as exc:
+        list(not_utf8.batches())
+    assert exc.value.not_utf8_at == 12
+
+
+def test_a_damaged_message_after_many_written_batches_leaves_the_archive_as_it_was(
+        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collector.sources import export_import
+
+    monkeypatch.setattr(export_import, "_BATCH", 500)          # many batches written before the damage
+    import_export(archive, FIXTURES / "account.json", now=NOW)
+    before = snapshot(archive)
+    path = write_generated_export(tmp_path / "result.json", 6_000)
+    text = path.read_text(encoding="utf-8")
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(text.replace('"date_unixtime": "1700185000"', '"date_unixtime": "soon"', 1), encoding="utf-8")
+    with pytest.raises(SourceError, match=r"message #5000 of chat 'Generated Channel': date_unixtime 'soon'"):
+        import_export(archive, damaged, now=LATER)
+    assert snapshot(archive) == before
+    truncated = tmp_path / "truncated.json"
+    truncated.write_bytes(text.encode()[: len(text) * 9 // 10])
+    with pytest.raises(SourceError, match="ends before its JSON does"):
+        import_export(archive, truncated, now=LATER)
+    assert snapshot(archive) == before
+    assert archive.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
+
+
+def test_bulk_settings_are_restored(archive: Archive) -> None:
+    from collector.sources import store
+
+    con = archive.con
+    settings = "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+    default = con.execute(settings).fetchone()
+    with store.bulk_settings(archive, headroom=64 * 2**20):
+        limit, order = con.execute(settings).fetchone() or (None, None)
+        assert order is False and store._size_bytes(str(limit)) is not None
+        assert (store._size_bytes(str(limit)) or 0) < (store._size_bytes(str(default[0])) or 0)  # type: ignore[index]
+    assert con.execute(settings).fetchone() == default
+
+
+def test_message_row_matches_the_imported_rows(archive: Archive, tmp_path: Path) -> None:
+    path = write_generated_export(tmp_path / "result.json", 300)
+    import_export(archive, path, now=NOW)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    cols = [d[0] for d in archive.con.execute("SELECT * FROM posts LIMIT 0").description]
+    stored = {r[1]: dict(zip(cols, r, strict=True))
+              for r in archive.con.execute("SELECT * FROM posts ORDER BY message_id").fetchall()}
+    checked = 0
+    for msg in doc["messages"]:
+        row = message_row(msg, 1_500_000_001, now=NOW, digest=stored[1]["import_sha256"], keep_raw=False)
+        if row is None:
+            assert msg["id"] not in stored
+            continue
+        got = stored[msg["id"]]
+        assert {k: got[k] for k in row} == row
+        checked += 1
+    assert checked == 300 - 3

@@ -22,8 +22,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
-import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +31,8 @@ from typing import Any
 import pyarrow as pa
 
 from collector.sources import store
+from collector.sources.export_rows import MessageError, PostColumns
 from collector.sources.json_stream import JsonStream, JsonStreamError
-from collector.sources.web_parse import domain_of
 
 __all__ = [
     "CHANNEL_TYPES",
@@ -52,19 +51,8 @@ _NEVER = {
     "personal_chat": "a personal chat", "bot_chat": "a chat with a bot", "saved_messages": "Saved Messages",
     "private_group": "a basic group (its id is not a channel id)",
 }
+# Rows per write into posts: enough to amortise each statement, few enough to keep memory low (~30 MB).
 _BATCH = 10_000
-
-# Export media_type -> posts.media_type (the API's vocabulary).
-_MEDIA_TYPES = {
-    "video_file": "video", "video_message": "video", "animation": "animation", "voice_message": "voice",
-    "audio_file": "audio", "sticker": "sticker",
-}
-# Keys that name people: dropped from the raw JSON kept with each row.
-_PERSON_KEYS = ("from", "from_id", "author", "actor", "actor_id", "members", "inviter", "contact_information",
-                "contact_vcard", "saved_from", "via_bot")
-
-
-_HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([A-Za-z0-9.-]+)(?:[:/?#]|$)")
 
 
 class SourceError(Exception):
@@ -117,26 +105,34 @@ def import_export(archive: Any, path: str | Path, *, include_non_channels: bool 
     """
     now = now or datetime.now(UTC)
     file = _locate(Path(path))
-    digest = _sha256(file)
-    report = ImportReport(path=str(file), file_sha256=digest, root="unknown")
-    report.already_imported = store.import_recorded(archive, digest)
-    try:
-        with store.transaction(archive):
-            _Importer(archive, file, report, include_non_channels=include_non_channels, now=now,
-                      keep_raw=keep_raw).run()
-            imported = [c for c in report.chats if c.outcome == "imported"]
-            if not imported:
-                found = ", ".join(sorted({str(c.type) for c in report.chats})) or "no chats"
-                raise SourceError(f"{file}: nothing to import: the export holds {found}. tgspread imports public "
-                                  "channels (and, with --include-non-channels, private channels and supergroups). "
-                                  "Nothing was imported.")
-            store.record_import(archive, file_sha256=digest, path=str(file), root=report.root, imported_at=now,
-                                chats=len(imported), messages=report.messages)
-    except JsonStreamError as exc:
-        raise SourceError(_json_problem(file, exc)) from None
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{file} is not UTF-8 text (byte {exc.start}); Telegram Desktop writes UTF-8 JSON. "
-                          "Nothing was imported.") from None
+    report = ImportReport(path=str(file), file_sha256="", root="unknown")
+    # Two helper threads, both mostly outside the GIL: one hashes the file while the import reads it,
+    # one runs each batch's DuckDB statements while the next batch is parsed.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tgspread-sha256") as hasher, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="tgspread-write") as writer:
+        digest = hasher.submit(_sha256, file)
+        try:
+            with store.transaction(archive), store.bulk_settings(archive):
+                importer = _Importer(archive, file, report, include_non_channels=include_non_channels, now=now,
+                                     keep_raw=keep_raw, digest=digest, writer=writer)
+                try:
+                    importer.run()
+                except BaseException:
+                    importer.wait(quiet=True)              # the first error is the one to report
+                    raise
+                importer.wait()
+                imported = [c for c in report.chats if c.outcome == "imported"]
+                if not imported:
+                    found = ", ".join(sorted({str(c.type) for c in report.chats})) or "no chats"
+                    raise SourceError(f"{file}: nothing to import: the export holds {found}. tgspread imports "
+                                      "public channels (and, with --include-non-channels, private channels and "
+                                      "supergroups). Nothing was imported.")
+                report.file_sha256 = digest.result()
+                report.already_imported = store.import_recorded(archive, report.file_sha256)
+                store.record_import(archive, file_sha256=report.file_sha256, path=str(file), root=report.root,
+                                    imported_at=now, chats=len(imported), messages=report.messages)
+        except JsonStreamError as exc:
+            raise SourceError(_json_problem(file, exc)) from None
     return report
 
 
@@ -155,6 +151,9 @@ def _sha256(path: Path) -> str:
 
 
 def _json_problem(path: Path, exc: JsonStreamError) -> str:
+    if exc.not_utf8_at is not None:
+        return (f"{path} is not UTF-8 text (byte {exc.not_utf8_at}); Telegram Desktop writes UTF-8 JSON. "
+                "Nothing was imported.")
     if exc.truncated:
         return (f"{path} ends before its JSON does ({exc}): the export was cut short or the copy is incomplete. "
                 "Export or copy it again. Nothing was imported.")
@@ -165,8 +164,11 @@ class _Importer:
     """One pass over the file: walks the root, imports or skips each chat as its messages stream by."""
 
     def __init__(self, archive: Any, path: Path, report: ImportReport, *, include_non_channels: bool,
-                 now: datetime, keep_raw: bool) -> None:
+                 now: datetime, keep_raw: bool, digest: Future[str], writer: ThreadPoolExecutor) -> None:
         self.keep_raw = keep_raw
+        self.digest = digest
+        self.writer = writer
+        self._pending: tuple[Future[store.UpsertCounts], ChatReport] | None = None
         self.archive = archive
         self.path = path
         self.report = report
@@ -175,49 +177,49 @@ class _Importer:
         self._key: bytes | None = None
 
     def run(self) -> None:
-        with self.path.open(encoding="utf-8") as f:
+        with self.path.open("rb") as f:
             reader = JsonStream(f)
             first = reader.peek()
-            if first == "<":
+            if first == b"<":
                 raise SourceError(f"{self.path} is an HTML export; tgspread reads the machine-readable one. Export "
                                   "again in Telegram Desktop with Format: 'Machine-readable JSON'. "
                                   "Nothing was imported.")
-            if first != "{":
+            if first != b"{":
                 raise SourceError(_wrong_root(self.path, None))
-            reader.expect("{")
+            reader.expect(b"{")
             header: dict[str, Any] = {}
             keys: list[str] = []
             for key in reader.object_keys():
                 keys.append(key)
                 if key in ("name", "type", "id"):
                     header[key] = reader.value()
-                elif key == "messages" and reader.peek() == "[":
+                elif key == "messages" and reader.peek() == b"[":
                     self.report.root = "single_chat"
                     self._chat(reader, "", header)
-                elif key in ("chats", "left_chats") and reader.peek() == "{":
+                elif key in ("chats", "left_chats") and reader.peek() == b"{":
                     self.report.root = "full_account"
                     self._chat_list(reader, key)
                 else:
                     reader.value()
-            if reader.peek() != "":
-                raise JsonStreamError(f"unexpected text after the end of the document (character {reader.offset})")
+            if reader.peek() != b"":
+                raise JsonStreamError(f"unexpected text after the end of the document (byte {reader.offset})")
         if self.report.root == "unknown":
             raise SourceError(_wrong_root(self.path, keys))
 
     def _chat_list(self, reader: JsonStream, section: str) -> None:
-        reader.expect("{")
+        reader.expect(b"{")
         for key in reader.object_keys():
-            if key != "list" or reader.peek() != "[":
+            if key != "list" or reader.peek() != b"[":
                 reader.value()
                 continue
-            reader.expect("[")
+            reader.expect(b"[")
             for _ in reader.elements():
-                reader.expect("{")
+                reader.expect(b"{")
                 header: dict[str, Any] = {}
                 for ckey in reader.object_keys():
                     if ckey in ("name", "type", "id"):
                         header[ckey] = reader.value()
-                    elif ckey == "messages" and reader.peek() == "[":
+                    elif ckey == "messages" and reader.peek() == b"[":
                         self._chat(reader, section, header)
                     else:
                         reader.value()
@@ -233,15 +235,16 @@ class _Importer:
                       "export it again")
         else:
             reason = _refusal(rep, self.include_non_channels)
-        reader.expect("[")
+        reader.expect(b"[")
         if reason is not None:
             if not section:
                 raise SourceError(f"{self.path}: {reason}. Nothing was imported.")
             rep.outcome, rep.reason = "skipped", reason
-            for _ in reader.items():                       # stream past it, one message at a time
+            for _ in reader.batches():                     # stream past it (still checked to be JSON)
                 pass
             return
         assert rep.chat_id is not None
+        self.wait()                                        # the connection is the writer's until then
         store.upsert_channels(self.archive, [{
             "channel_id": rep.chat_id, "title": rep.name, "megagroup": "supergroup" in (rep.type or ""),
             "source": "export", "first_seen_at": self.now, "last_seen_at": self.now,
@@ -251,65 +254,48 @@ class _Importer:
             if self._key is None:
                 self._key = store.pseudonym_key(self.archive, "export_authors", now=self.now)
             key = self._key
-        rows = _Rows(self.now, self.report.file_sha256)
-        for position, msg in enumerate(reader.items(), 1):
-            rep.messages += 1
-            where = f"{self.path}: message #{position} of chat {rep.name!r}"
-            row = message_row(msg, rep.chat_id, now=self.now, digest=self.report.file_sha256, key=key, where=where,
-                              keep_raw=self.keep_raw)
-            if row is None:
-                rep.service_messages += 1
-                continue
-            rows.add(row)
-            if len(rows) >= _BATCH:
-                self._flush(rows, rep)
-        if len(rows):
-            self._flush(rows, rep)
+        cols = PostColumns(rep.chat_id, key=key, keep_raw=self.keep_raw)
+        add = cols.add
+        position = 0
+        for batch in reader.batches():
+            for msg in batch:
+                position += 1
+                try:
+                    if not add(msg):
+                        rep.service_messages += 1
+                except MessageError as exc:
+                    raise SourceError(f"{self.path}: message #{position} of chat {rep.name!r}{exc}") from None
+            if len(cols) >= _BATCH:
+                self._flush(cols, rep, position)
+        rep.messages = position
+        if len(cols):
+            self._flush(cols, rep, position)
 
-    def _flush(self, rows: _Rows, rep: ChatReport) -> None:
-        counts = store.upsert_posts(self.archive, rows.table(), now=self.now, observe_web=False)
-        rows.clear()
+    def _flush(self, cols: PostColumns, rep: ChatReport, position: int) -> None:
+        try:
+            table = cols.table(now=self.now, digest=self.digest.result())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise SourceError(f"{self.path}: a message of chat {rep.name!r} before message #{position + 1} holds "
+                              f"a value of an unexpected type ({exc}); the file is damaged. "
+                              "Nothing was imported.") from None
+        cols.clear()
+        self.wait()
+        self._pending = (self.writer.submit(store.upsert_posts, self.archive, table, now=self.now,
+                                            observe_web=False), rep)
+
+    def wait(self, *, quiet: bool = False) -> None:
+        """Wait for the batch being written (raising what it raised, unless ``quiet``) and count what it did."""
+        if self._pending is None:
+            return
+        future, rep = self._pending
+        self._pending = None
+        if quiet:
+            future.exception()
+            return
+        counts = future.result()
         rep.new_posts += counts.new
         rep.updated_posts += counts.updated
         rep.versions += counts.versions
-
-
-class _Rows:
-    """A batch of post rows kept column by column, turned into one Arrow table (faster than row dicts)."""
-
-    def __init__(self, now: datetime, digest: str) -> None:
-        self._now = now
-        self._digest = digest
-        self._rows: list[dict[str, Any]] = []
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def add(self, row: dict[str, Any]) -> None:
-        self._rows.append(row)
-
-    def clear(self) -> None:
-        self._rows = []
-
-    def table(self) -> pa.Table:
-        # One statement may not touch a key twice: the last row of an id wins (exports never repeat one).
-        rows = list({(r["channel_id"], r["message_id"]): r for r in self._rows}.values())
-        n = len(rows)
-        present: set[str] = set()
-        for r in rows:
-            present.update(r)
-        columns = []
-        for f in store.POST_SCHEMA:
-            if f.name in ("first_seen_at", "last_seen_at"):
-                columns.append(pa.array([self._now] * n, type=f.type))
-            elif f.name == "import_sha256":
-                columns.append(pa.array([self._digest] * n, type=f.type))
-            elif f.name not in present:
-                columns.append(pa.nulls(n, type=f.type))
-            else:
-                name = f.name
-                columns.append(pa.array([r.get(name) for r in rows], type=f.type))
-        return pa.table(columns, schema=store.POST_SCHEMA)
 
 
 def _wrong_root(path: Path, keys: list[str] | None) -> str:
@@ -333,182 +319,19 @@ def _refusal(chat: ChatReport, include_non_channels: bool) -> str | None:
     return f"chat {chat.name!r} has an unknown type {chat.type!r}; not imported"
 
 
-def _ts(value: Any, what: str, where: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromtimestamp(int(value), UTC)
-    except (TypeError, ValueError, OverflowError):
-        raise SourceError(f"{where}: {what} {value!r} is not a Unix time; the file is damaged. "
-                          "Nothing was imported.") from None
-
-
 def message_row(msg: Any, chat_id: int, *, now: datetime, digest: str | None = None, key: bytes | None = None,
                 where: str = "a message", keep_raw: bool = True) -> dict[str, Any] | None:
     """The archive row (``store.POST_SCHEMA`` names) of one export message; None for service messages.
 
     ``key`` set: the chat is a group, and its author ids become keyed pseudonyms (names are dropped).
-    Raises :class:`SourceError` for a message that cannot be read.
+    Raises :class:`SourceError` for a message that cannot be read. The importer builds the same rows
+    column by column (``export_rows.PostColumns``); this is that, for one message.
     """
-    if not isinstance(msg, dict) or not isinstance(msg.get("id"), int):
-        raise SourceError(f"{where} has no numeric 'id'; the file is damaged or not a Telegram Desktop export. "
-                          "Nothing was imported.")
-    if msg.get("type", "message") != "message":
-        return None
-    if "date_unixtime" not in msg:
-        raise SourceError(f"{where} has no 'date_unixtime': this export comes from an old Telegram Desktop whose "
-                          "dates are the exporting computer's local time without an offset. Export again with a "
-                          "current Telegram Desktop. Nothing was imported.")
-    posted_at = _ts(msg["date_unixtime"], "date_unixtime", where)
-    edited_at = _ts(msg.get("edited_unixtime"), "edited_unixtime", where)
-    text, hashtags, urls, mentions = _text(msg)
-    reactions_by, reactions = _reactions(msg.get("reactions"))
-    row: dict[str, Any] = {
-        "channel_id": chat_id,
-        "message_id": msg["id"],
-        "posted_at": posted_at,
-        "edited_at": edited_at,
-        "edited": edited_at is not None,
-        "text": text,
-        "hashtags": hashtags,
-        "urls": urls,
-        "domains": _domains(urls),
-        "mentions": mentions,
-        "reactions": reactions,
-        "reactions_by": reactions_by,
-        "fwd_from_name": msg.get("forwarded_from"),
-        "reply_to_message_id": msg.get("reply_to_message_id") if "reply_to_peer_id" not in msg else None,
-        "source": "export",
-        "raw": _raw(msg, person_level=key is not None) if keep_raw else None,
-        "import_sha256": digest,
-        "first_seen_at": now,
-        "last_seen_at": now,
-    }
-    from_id = msg.get("from_id")
-    if key is not None:
-        if isinstance(from_id, str) and from_id and not from_id.startswith("channel"):
-            row["author_pseudonym"] = store.pseudonym(key, from_id)
-    else:
-        row["post_author"] = msg.get("author")
-        if isinstance(from_id, str) and from_id.startswith("user"):
-            row["author_pseudonym"] = None                 # never a person's id in a channel row
-    _media(msg, row)
+    cols = PostColumns(chat_id, key=key, keep_raw=keep_raw)
+    try:
+        if not cols.add(msg):
+            return None
+    except MessageError as exc:
+        raise SourceError(f"{where}{exc}") from None
+    row: dict[str, Any] = cols.table(now=now, digest=digest).to_pylist()[0]
     return row
-
-
-def _text(msg: dict[str, Any]) -> tuple[str, list[str], list[str], list[str]]:
-    """The plain text and the hashtags, urls and mentions of its entities."""
-    entities = msg.get("text_entities")
-    raw_text = msg.get("text", "")
-    if not isinstance(entities, list):
-        entities = [p if isinstance(p, dict) else {"type": "plain", "text": p}
-                    for p in (raw_text if isinstance(raw_text, list) else [raw_text])]
-    hashtags: list[str] = []
-    urls: list[str] = []
-    mentions: list[str] = []
-    parts: list[str] = []
-    for ent in entities:
-        if not isinstance(ent, dict):
-            continue
-        t = ent.get("text", "")
-        if not isinstance(t, str):
-            t = str(t)
-        parts.append(t)
-        kind = ent.get("type")
-        if kind == "plain":
-            continue
-        if kind == "hashtag":
-            hashtags.append(t[1:] if t.startswith("#") else t)
-        elif kind == "link":
-            urls.append(t)
-        elif kind == "text_link":
-            href = ent.get("href")
-            if isinstance(href, str) and href:
-                urls.append(href)
-        elif kind == "mention":
-            mentions.append(t[1:] if t.startswith("@") else t)
-    text = "".join(parts) if entities else (raw_text if isinstance(raw_text, str) else "")
-    return text, hashtags, urls, mentions
-
-
-def _domains(urls: list[str]) -> list[str]:
-    out: list[str] = []
-    for url in urls:
-        m = _HOST_RE.match(url)
-        host = m.group(1).lower() if m else domain_of(url)
-        if host and host.startswith("www."):
-            host = host[4:]
-        if host and host not in out:
-            out.append(host)
-    return out
-
-
-def _reactions(value: Any) -> tuple[list[dict[str, Any]] | None, int | None]:
-    if not isinstance(value, list):
-        return None, None
-    out = []
-    for r in value:
-        if not isinstance(r, dict) or not isinstance(r.get("count"), int):
-            continue
-        kind = r.get("type")
-        if kind == "emoji":
-            name = r.get("emoji")
-        elif kind == "custom_emoji":
-            name = f"custom:{r.get('document_id')}"
-        elif kind == "paid":
-            name = "paid"
-        else:
-            name = str(kind)
-        out.append({"reaction": name, "count": r["count"]})
-    return out, sum(r["count"] for r in out)
-
-
-def _media(msg: dict[str, Any], row: dict[str, Any]) -> None:
-    if "photo" in msg:
-        kind = "photo"
-        row["media_size"] = msg.get("photo_file_size", msg.get("file_size"))
-    elif "media_type" in msg:
-        kind = _MEDIA_TYPES.get(msg["media_type"], str(msg["media_type"]))
-    elif "file" in msg:
-        kind = "document"
-    elif "poll" in msg:
-        kind = "poll"
-    elif "location_information" in msg or "place_name" in msg:
-        kind = "geo"
-    elif "contact_information" in msg:
-        kind = "contact"
-    elif "game_title" in msg:
-        kind = "game"
-    elif "invoice_information" in msg:
-        kind = "invoice"
-    else:
-        return
-    row["media_type"] = kind
-    if kind != "photo":
-        row["media_size"] = msg.get("file_size")
-    row["media_mime"] = msg.get("mime_type")
-    duration = msg.get("duration_seconds")
-    row["media_duration"] = float(duration) if isinstance(duration, int | float) else None
-    row["media_width"] = msg.get("width") if isinstance(msg.get("width"), int) else None
-    row["media_height"] = msg.get("height") if isinstance(msg.get("height"), int) else None
-    row["media_filename"] = msg.get("file_name")
-    if not isinstance(row.get("media_size"), int):
-        row["media_size"] = None
-
-
-def _raw(msg: dict[str, Any], *, person_level: bool) -> str:
-    """The message as JSON, without what names people: reactors always; senders in groups."""
-    clean = msg
-    reactions = msg.get("reactions")
-    if isinstance(reactions, list) and any(isinstance(r, dict) and "recent" in r for r in reactions):
-        clean = dict(msg)
-        clean["reactions"] = [{k: v for k, v in r.items() if k != "recent"} if isinstance(r, dict) else r
-                              for r in reactions]
-    if person_level or "contact_information" in msg:
-        clean = {k: v for k, v in clean.items() if k not in _PERSON_KEYS}
-        for name in ("text", "text_entities"):
-            parts = clean.get(name)
-            if isinstance(parts, list):
-                clean[name] = [{k: v for k, v in e.items() if k != "user_id"} if isinstance(e, dict) else e
-                               for e in parts]
-    return json.dumps(clean, ensure_ascii=False, separators=(",", ":"))

@@ -36,6 +36,7 @@ __all__ = [
     "CHANNEL_SCHEMA",
     "POST_SCHEMA",
     "UpsertCounts",
+    "bulk_settings",
     "channel_ids_for_usernames",
     "connection_of",
     "import_recorded",
@@ -115,6 +116,62 @@ def transaction(target: Any) -> Iterator[duckdb.DuckDBPyConnection]:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+# What a bulk import may add to the memory DuckDB already uses. An uncommitted transaction keeps the rows
+# it wrote in memory (~500 bytes a post) unless the memory limit makes DuckDB write them out; with this
+# headroom a 500,000-message import peaked at ~320 MB instead of ~1 GB, at the same speed (docs/sources.md).
+IMPORT_MEMORY_HEADROOM = 48 * 2**20
+_UNITS = {"b": 1, "bytes": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _size_bytes(text: str) -> float | None:
+    """Bytes in a DuckDB size setting as it reads back (``'18.8 GiB'``); None when unreadable."""
+    number, _, unit = text.strip().partition(" ")
+    if not unit:
+        digits = number.rstrip("BbKkMmGgTtIi")
+        number, unit = digits, number[len(digits):] or "b"
+    try:
+        return float(number) * _UNITS[unit.lower()]
+    except (ValueError, KeyError):
+        return None
+
+
+@contextmanager
+def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Iterator[None]:
+    """DuckDB settings for a large import, restored on exit.
+
+    ``preserve_insertion_order = false`` (a table with a key needs no order; DuckDB buffers less), and a
+    ``memory_limit`` of what DuckDB uses now plus ``headroom`` (never above the current limit). A limit
+    set by hand comes back as DuckDB reads it out (rounded to 0.1 of its unit); the default exactly.
+    """
+    con = connection_of(target)
+
+    def setting(name: str) -> str:
+        row = con.execute("SELECT current_setting(?)::VARCHAR", [name]).fetchone()
+        return str(row[0]) if row else ""
+
+    defaults = duckdb.connect()                    # an in-memory database has the defaults
+    try:
+        changed = {name: setting(name) for name in ("preserve_insertion_order", "memory_limit")}
+        for name, original in list(changed.items()):
+            row = defaults.execute("SELECT current_setting(?)::VARCHAR", [name]).fetchone()
+            if row is not None and str(row[0]) == original:
+                changed[name] = ""                     # the default: RESET restores it exactly
+    finally:
+        defaults.close()
+    row = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
+    limit = int(row[0] if row else 0) + headroom
+    current = _size_bytes(setting("memory_limit"))
+    con.execute("SET preserve_insertion_order = false")
+    if current is None or limit < current:
+        con.execute(f"SET memory_limit = '{limit}B'")
+    try:
+        yield
+    finally:
+        for name, original in changed.items():
+            con.execute(f"SET {name} = '{original}'" if original else f"RESET {name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,20 +271,21 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
         batch = pa.Table.from_pylist(_dedupe(rows, _POST_KEY), schema=POST_SCHEMA)
     if batch.num_rows == 0:
         return UpsertCounts()
-    con.register("__tgs_batch", batch)
-    try:
-        existing = con.execute(_POST_EXISTING).fetchone()
-        n_existing = int(existing[0]) if existing else 0
-        versions = 0
-        if n_existing:
-            before = _count(con, "post_versions")
-            con.execute(_POST_VERSIONS, {"now": now})
-            versions = _count(con, "post_versions") - before
-        con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
-        if observe_web:
-            con.execute(_WEB_OBSERVATIONS, {"now": now})
-    finally:
-        con.unregister("__tgs_batch")
+    # The statements name the local variable `__tgs_batch` (DuckDB's replacement scan finds it). Not
+    # con.register(): a registered object stays referenced until the transaction ends, so a long import
+    # would keep every batch in memory.
+    __tgs_batch = batch
+    existing = con.execute(_POST_EXISTING).fetchone()
+    n_existing = int(existing[0]) if existing else 0
+    versions = 0
+    if n_existing:
+        before = _count(con, "post_versions")
+        con.execute(_POST_VERSIONS, {"now": now})
+        versions = _count(con, "post_versions") - before
+    con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
+    if observe_web:
+        con.execute(_WEB_OBSERVATIONS, {"now": now})
+    del __tgs_batch
     return UpsertCounts(new=batch.num_rows - n_existing, updated=n_existing, versions=versions)
 
 
