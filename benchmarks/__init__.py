@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs `python -m benchmarks.run`; each module can also run on its own."""
