@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .archive import Archive, ArchiveBusyError, ArchiveError  # noqa: E402
-from .collect import ChannelResult, CollectReport, CollectSettings, collect  # noqa: E402
+from .archive import Archive, ArchiveBusyError, ArchiveError
+from .collect import ChannelResult, CollectReport, CollectSettings, collect
 
 __all__ = [
     "Archive",

@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import migrations
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
@@ -70,10 +71,13 @@ class Archive:
 
     ``read_only=True`` opens an existing file without changing it (no migrations are applied, but a file
     written by a newer tgspread is still refused). ``wait`` bounds how long to wait, in seconds, for
-    another process holding the file before raising :class:`ArchiveBusyError`.
+    another process holding the file before raising :class:`ArchiveBusyError`. ``memory_limit`` (e.g.
+    ``'256MB'``, the default; None: DuckDB's own default of 80% of RAM) caps DuckDB's buffer pool; it
+    spills to disk beyond it.
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, wait: float = 30.0) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, wait: float = 30.0,
+                 memory_limit: str | None = "256MB") -> None:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise ArchiveError(f"{self.path}: no such archive; run 'tgspread collect' or 'tgspread demo' first")
@@ -81,6 +85,7 @@ class Archive:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.read_only = read_only
         self.wait = wait
+        self.memory_limit = memory_limit
         self._con: duckdb.DuckDBPyConnection | None = None
         self._held_since = 0.0
         try:
@@ -99,6 +104,8 @@ class Archive:
             self._con.execute("SET TimeZone = 'UTC'")
             if not self.read_only:
                 self._con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
+            if self.memory_limit:
+                self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
             self._held_since = time.monotonic()
         return self._con
 
@@ -285,20 +292,23 @@ class Archive:
 
     def remember_peers(self, rows: Sequence[dict[str, Any]], now: datetime) -> None:
         """Channels seen in answers (forward origins): ids, usernames and titles for analysis labels."""
-        if not rows:
-            return
+        if rows:
+            with self.transaction() as con:
+                self._upsert_peers(con, rows, now)
+
+    @staticmethod
+    def _upsert_peers(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]], now: datetime) -> None:
         table = pa.Table.from_pylist(list({r["channel_id"]: r for r in rows}.values()), schema=PEERS_SCHEMA)
-        with self.transaction() as con:
-            con.register("_peers", table)
-            con.execute(
-                "INSERT INTO peers (channel_id, username, title, megagroup, first_seen_at, last_seen_at) SELECT "
-                "channel_id, username, title, megagroup, $now, $now FROM _peers "
-                "ON CONFLICT (channel_id) DO UPDATE SET username = coalesce(excluded.username, peers.username), "
-                "title = coalesce(excluded.title, peers.title), megagroup = excluded.megagroup, "
-                "last_seen_at = excluded.last_seen_at",
-                {"now": now},
-            )
-            con.unregister("_peers")
+        con.register("_peers", table)
+        con.execute(
+            "INSERT INTO peers (channel_id, username, title, megagroup, first_seen_at, last_seen_at) "
+            "SELECT channel_id, username, title, megagroup, $now, $now FROM _peers "
+            "ON CONFLICT (channel_id) DO UPDATE SET username = coalesce(excluded.username, peers.username), "
+            "title = coalesce(excluded.title, peers.title), megagroup = excluded.megagroup, "
+            "last_seen_at = excluded.last_seen_at",
+            {"now": now},
+        )
+        con.unregister("_peers")
 
     # -- posts ---------------------------------------------------------------------------------------
     def cursor(self, channel_id: int) -> int:
@@ -315,19 +325,24 @@ class Archive:
         *,
         cursor: tuple[int, int] | None = None,
         deleted: Sequence[tuple[int, int]] = (),
+        peers: Sequence[dict[str, Any]] = (),
     ) -> PostsWrite:
         """Write one batch of observed posts in one transaction; idempotent.
 
         For every row (POSTS_SCHEMA keys): an earlier text that differs goes to ``post_versions`` first,
         then the post is inserted or updated, and a ``post_observations`` row is stamped ``now``.
         ``deleted`` (channel_id, message_id) pairs get ``deleted_at = now`` and keep their content.
-        ``cursor=(channel_id, max_message_id)`` moves that channel's cursor in the same transaction.
+        ``cursor=(channel_id, max_message_id)`` moves that channel's cursor in the same transaction, and
+        ``peers`` (forward-origin channels named by these pages) commit with them too: a rerun after a crash
+        never fetches those pages again, so nothing they named may be lost.
         """
         table = posts_table(list(rows)) if rows else None
         with self.transaction() as con:
             result = self._write_posts(con, table, now) if table is not None else PostsWrite()
             if deleted:
                 self._mark_deleted(con, deleted, now)
+            if peers:
+                self._upsert_peers(con, peers, now)
             if cursor is not None:
                 con.execute(
                     "INSERT INTO channel_cursors (channel_id, max_message_id, updated_at) VALUES (?, ?, ?) ON "
@@ -363,9 +378,15 @@ class Archive:
         try:
             params = {"now": now}
             columns = self._post_columns(con)
+            # the id range lets DuckDB skip row groups of other channels and ids (zone maps)
+            ch_range = pc.min_max(table["channel_id"])
+            id_range = pc.min_max(table["message_id"])
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _known AS SELECT p.* FROM posts p SEMI JOIN _batch b "
-                "ON p.channel_id = b.channel_id AND p.message_id = b.message_id"
+                "ON p.channel_id = b.channel_id AND p.message_id = b.message_id "
+                "WHERE p.channel_id BETWEEN $ch_lo AND $ch_hi AND p.message_id BETWEEN $id_lo AND $id_hi",
+                {"ch_lo": ch_range["min"].as_py(), "ch_hi": ch_range["max"].as_py(),
+                 "id_lo": id_range["min"].as_py(), "id_hi": id_range["max"].as_py()},
             )
             known = self._scalar(con, "SELECT count(*) FROM _known")
             edits = 0

@@ -154,9 +154,7 @@ class _Pass:
         try:
             await self._channel(raw, result)
         finally:
-            self.archive.remember_peers(list(self._new_peers.values()), self.now)
-            self._known_peers.update(self._new_peers)
-            self._new_peers.clear()
+            self.archive.remember_peers(self.take_peers(), self.now)
         self._notify("done", result)
         return result
 
@@ -271,6 +269,13 @@ class _Pass:
         self._peers(answer.chats, channel_id)
         return [m for m in answer.messages if not isinstance(m, types.MessageEmpty)]
 
+    def take_peers(self) -> list[dict[str, Any]]:
+        """Peers met since the last write, to be committed with it; afterwards they count as known."""
+        rows = list(self._new_peers.values())
+        self._known_peers.update(self._new_peers)
+        self._new_peers.clear()
+        return rows
+
     def _peers(self, chats: Sequence[Any], channel_id: int) -> None:
         """Collect forward-origin channels named in an answer; written once per channel and pass."""
         for c in chats:
@@ -361,7 +366,8 @@ class _Batch:
         if not self.rows and not self.gone and self.position is None:
             return
         cursor = (self.channel_id, self.position) if self.position is not None else None
-        written = self.run.archive.write_posts(self.rows, self.run.now, cursor=cursor, deleted=self.gone)
+        written = self.run.archive.write_posts(self.rows, self.run.now, cursor=cursor, deleted=self.gone,
+                                               peers=self.run.take_peers())
         if self.refresh:
             self.result.refreshed_posts += written.observed
             self.result.deletions += len(self.gone)

@@ -15,7 +15,10 @@ Choices made here (the raw payload keeps everything, so each can be revisited la
   user id and are not kept.
 - ``urls``: the text of URL entities and the targets of text links, deduplicated, order kept, as written.
   A link preview's URL is not added (it is in ``webpage_url``, and it is usually one of the urls anyway).
-- ``domains``: `canonical_domain` of each url (lower-case host without ``www.``), deduplicated, order kept.
+- ``domains``: `canonical_domain` of each url (lower-case host without ``www.``, trailing dots or port),
+  deduplicated, order kept; urls naming no web host (``tg://``, ``mailto:``) add none.
+- ``canonical_urls``: `collector.urls.canonical_urls` of ``urls``: the canonical form of each url, same
+  order, ``''`` for a url naming no web host. Its domain is the one in ``domains`` (one rule for both).
 - ``reactions``: the total over all reactions, 0 when the message carries no reactions block (Telegram
   omits it when there are none); ``reactions_by`` lists ``{reaction, count}`` with the emoji itself,
   ``'custom:<document_id>'`` for custom emoji and ``'paid'`` for paid (star) reactions.
@@ -44,12 +47,13 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import telethon
 from telethon.tl import types
 from telethon.tl.alltlobjects import LAYER
 from telethon.tl.tlobject import TLObject
+
+from .urls import canonical_url
 
 try:  # orjson is ~3x faster than the standard library and gives byte-identical output here.
     import orjson
@@ -240,49 +244,34 @@ def entity_texts(text: str, entities: Iterable[Any]) -> list[str]:
     return [units[2 * e.offset : 2 * (e.offset + e.length)].decode("utf-16-le", "ignore") for e in entities]
 
 
-_WEB_SCHEMES = frozenset({"http", "https", "ftp"})
-_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?!\d)")
-
-
 def canonical_domain(url: str) -> str | None:
-    """The lower-cased host of ``url`` without a leading ``www.``; None when it has no host.
+    """The domain of ``url``: its lower-cased host without ``www.``, trailing dots or port; None when it
+    names no web host. The same domain as `collector.urls.canonical_url` gives (one rule for both).
 
-    URLs without a scheme (as Telegram detects them in text) are read as http.
+    URLs without a scheme (as Telegram detects them in text) are read as web links.
     Examples: ``'https://WWW.Example.org:8080/a'`` -> ``'example.org'``; ``'t.me/durov'`` -> ``'t.me'``;
     ``'mailto:a@b.c'`` and ``'tg://resolve?domain=x'`` -> None (only http, https and ftp name a web host).
     """
-    candidate = url.strip()
-    scheme, sep, rest = candidate.partition("://")
-    if sep:
-        if scheme.lower() not in _WEB_SCHEMES:
-            return None  # tg://, mailto-like and other non-web links name no web host
-    elif _SCHEME_PREFIX.match(candidate):
-        return None  # mailto:, tel: ... (but a host:port stays a host)
-    else:
-        rest = candidate
-    netloc = _NETLOC_END.split(rest, 1)[0]
-    if "[" in netloc or "%" in netloc:  # IPv6 literal or escapes: let the standard library decide
-        try:
-            host = urlsplit("http://" + netloc).hostname or ""
-        except ValueError:
-            return None
-    else:
-        host = netloc.rpartition("@")[2].partition(":")[0].lower()
-    host = host.rstrip(".")
-    if host.startswith("www."):
-        host = host[4:]
-    return host or None
+    c = canonical_url(url)
+    return c[1] if c is not None else None
 
 
-def _text_fields(text: str, entities: list[Any] | None) -> tuple[list[str], list[str], list[str], list[str]]:
-    """(hashtags, urls, domains, mentions) of a message text and its entities, each deduplicated."""
+def _text_fields(
+    text: str, entities: list[Any] | None
+) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
+    """(hashtags, urls, canonical_urls, domains, mentions) of a message text and its entities.
+
+    ``urls`` deduplicated as written; ``canonical_urls`` aligned with them ('' for no web host);
+    ``domains`` deduplicated.
+    """
     if not entities:
-        return [], [], [], []
+        return [], [], [], [], []
     wanted = [e for e in entities if e.__class__ in _TEXT_ENTITIES]
     if not wanted:
-        return [], [], [], []
+        return [], [], [], [], []
     hashtags: list[str] = []
     urls: list[str] = []
+    canonical: list[str] = []
     domains: list[str] = []
     mentions: list[str] = []
     for e, s in zip(wanted, entity_texts(text, wanted), strict=True):
@@ -299,14 +288,17 @@ def _text_fields(text: str, entities: list[Any] | None) -> tuple[list[str], list
             url = e.url if cls is types.MessageEntityTextUrl else s
             if url and url not in urls:
                 urls.append(url)
-                domain = canonical_domain(url)
-                if domain and domain not in domains:
-                    domains.append(domain)
-    return hashtags, urls, domains, mentions
+                c = canonical_url(url)
+                if c is None:
+                    canonical.append("")
+                else:
+                    canonical.append(c[0])
+                    if c[1] not in domains:
+                        domains.append(c[1])
+    return hashtags, urls, canonical, domains, mentions
 
 
 _HASH_SIGNS = frozenset({"#", "＃"})  # Telegram also recognises the full-width number sign
-_NETLOC_END = re.compile(r"[/?#\\]")
 _TEXT_ENTITIES = frozenset(
     {types.MessageEntityHashtag, types.MessageEntityUrl, types.MessageEntityTextUrl, types.MessageEntityMention}
 )
@@ -530,7 +522,7 @@ def normalize_message(msg: Any, *, channel_id: int) -> dict[str, Any] | None:
     if not isinstance(msg, types.Message):
         return None
     text = msg.message or ""
-    hashtags, urls, domains, mentions = _text_fields(text, msg.entities)
+    hashtags, urls, canonical, domains, mentions = _text_fields(text, msg.entities)
 
     fwd_channel_id = fwd_message_id = fwd_posted_at = fwd_from_name = fwd_post_author = None
     fwd = msg.fwd_from
@@ -570,6 +562,7 @@ def normalize_message(msg: Any, *, channel_id: int) -> dict[str, Any] | None:
         "hashtags": hashtags,
         "urls": urls,
         "domains": domains,
+        "canonical_urls": canonical,
         "mentions": mentions,
         "fwd_channel_id": fwd_channel_id,
         "fwd_message_id": fwd_message_id,

@@ -58,6 +58,7 @@ POSTS_SCHEMA = pa.schema(
         ("hashtags", _STRINGS),
         ("urls", _STRINGS),
         ("domains", _STRINGS),
+        ("canonical_urls", _STRINGS),
         ("mentions", _STRINGS),
         ("fwd_channel_id", pa.int64()),
         ("fwd_message_id", pa.int64()),

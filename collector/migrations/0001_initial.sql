@@ -69,6 +69,8 @@ CREATE TABLE posts (
     hashtags            VARCHAR[],
     urls                VARCHAR[],
     domains             VARCHAR[],
+    canonical_urls      VARCHAR[],         -- collector.urls.canonical_urls(urls): same order, '' = no web host;
+                                           -- NULL on rows written before a source filled it (analysis re-derives)
     mentions            VARCHAR[],
     fwd_channel_id      BIGINT,
     fwd_message_id      BIGINT,

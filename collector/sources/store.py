@@ -161,6 +161,9 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
                 changed[name] = ""                     # the default: RESET restores it exactly
     finally:
         defaults.close()
+    chosen = getattr(target, "memory_limit", None)
+    if chosen and changed["memory_limit"]:
+        changed["memory_limit"] = str(chosen)          # the Archive's own limit, exactly as it was set
     row = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
     limit = int(row[0] if row else 0) + headroom
     current = _size_bytes(setting("memory_limit"))
