@@ -1,197 +1,116 @@
 """How links travel: canonical URLs and their domains across channels.
 
-URLs come from ``posts.urls`` (the text of URL entities and the targets of text links). Before
-counting, each distinct URL is canonicalised, in SQL for speed, by the rules of
-:func:`canonical_url` (its pure-Python twin, for use on other data and for tests):
+URLs come from ``posts.urls`` (the text of URL entities and the targets of text links). They are
+counted in their canonical form (`collector.urls.canonical_url`: ``http``/``https`` folded, ``www.``,
+default ports, trailing slashes, tracking parameters and fragments dropped), which the collector stores
+once, when it archives a post, in ``posts.canonical_urls``. Queries group by that stored string instead
+of parsing every URL again.
 
-1. No scheme -> ``https://`` (``example.org/x`` and ``//example.org/x`` are links too).
-2. Lower-case the scheme; ``http`` becomes ``https`` (the same resource, almost always).
-3. Host: lower-case, drop ``user:pass@``, a default port (``:80``, ``:443``), a trailing dot and a
-   leading ``www.``.
-4. Path: kept as written (paths are case-sensitive) without trailing slashes.
-5. Query: parameters kept in order, except empty ones and tracking parameters (``utm_*``, ``fbclid``,
-   ``gclid``, ``yclid``, ``dclid``, ``gbraid``, ``wbraid``, ``mc_cid``, ``mc_eid``, ``igshid``, ``_ga``).
-6. Fragment dropped.
+Rows whose ``canonical_urls`` is NULL (written by a source that does not fill it yet: web preview and
+Desktop export rows) are canonicalised while the query runs, by the same Python function, registered
+as a DuckDB function for the duration of the call. They are expected to be few: each costs a few
+microseconds per distinct URL. Row groups without such rows are not read for it at all.
 
-The domain of a URL is its canonical host (``www.`` stripped, no public-suffix folding).
+Speed (10M posts, 4M post-URL pairs, 1.6M distinct URLs, 2 cores): about 7 CPU seconds, in two
+aggregations keyed by the URL string, (URL, channel) then URL; storing canonical URLs removed the
+parsing, which made up most of the former 33 s.
+
+The domain of a URL is its canonical host without port (``www.`` stripped, no public-suffix folding);
+it is the same domain as ``posts.domains`` holds.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from itertools import count
 
 import duckdb
+import numpy as np
 import polars as pl
+
+from collector.urls import canonical_url, canonical_urls_column
 
 from .frames import Params, channel_clause, conform, time_clauses, where_sql
 
-__all__ = ["HOST_RE", "PARTS_RE", "TRACKING_PARAMS_RE", "canonical_url", "domain_spread", "url_ctes", "url_spread"]
+__all__ = ["DOMAIN_SQL", "canonical_url", "domain_spread", "url_occurrences_sql", "url_spread"]
 
-#: Query parameter names (lower-cased) removed by canonicalisation.
-TRACKING_PARAMS_RE = r"^(utm_.*|fbclid|gclid|yclid|dclid|gbraid|wbraid|mc_cid|mc_eid|igshid|_ga)$"
+_UDF_PREFIX = "tgspread_canonical_urls_"
+_udf_ids = count()
 
-#: The parts of a URL with a scheme: scheme, host, path without trailing slashes, query (fragment dropped).
-PARTS_RE = r"^([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)([^?#]*?)/*(?:\?([^#]*))?(?:#.*)?$"
-#: The canonical host inside a lower-cased host: no user info, leading ``www.``, trailing dots, default port.
-HOST_RE = r"^(?:.*@)?(?:www\.)?(.*?)\.*(?::(?:80|443))?$"
-
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_PARTS = re.compile(PARTS_RE)
-_HOST = re.compile(HOST_RE)
-_TRACKING = re.compile(TRACKING_PARAMS_RE)
+#: SQL for the domain of a canonical URL in column ``url``: the host, without brackets (IPv6) or port.
+DOMAIN_SQL = """CASE
+    WHEN starts_with(split_part(url, '://', 2), '[')
+        THEN split_part(substr(split_part(url, '://', 2), 2), ']', 1)
+    ELSE split_part(split_part(split_part(split_part(split_part(url, '://', 2), '/', 1), '?', 1), '\\', 1), ':', 1)
+END"""
 
 
-def canonical_url(url: str) -> tuple[str, str] | None:
-    """``(canonical URL, domain)`` of ``url`` by the module's rules, or None when it has no host.
-
-    URLs are taken as written (entity URLs carry no surrounding whitespace).
-
-    >>> canonical_url("HTTP://www.Example.org:80/News/?utm_source=tg&id=3#top")
-    ('https://example.org/News?id=3', 'example.org')
-    >>> canonical_url("t.me/durov/1")
-    ('https://t.me/durov/1', 't.me')
-    """
-    if not url:
-        return None
-    if not _SCHEME.match(url):
-        url = ("https:" if url.startswith("//") else "https://") + url
-    m = _PARTS.match(url)
-    if m is None:  # pragma: no cover - every string with a scheme matches
-        return None
-    scheme, path, query = m.group(1).lower(), m.group(3), m.group(4) or ""
-    if scheme == "http":
-        scheme = "https"
-    h = _HOST.match(m.group(2).lower())
-    host = h.group(1) if h else ""
-    if not host:
-        return None
-    kept = [p for p in query.split("&") if p and not _TRACKING.match(p.split("=", 1)[0].lower())]
-    canonical = f"{scheme}://{host}{path}" + ("?" + "&".join(kept) if kept else "")
-    return canonical, host
+def _has_canonical_column(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'posts' "
+        "AND column_name = 'canonical_urls' AND table_schema = current_schema()"
+    ).fetchall()
+    return bool(rows and rows[0][0])
 
 
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+@contextmanager
+def _canonical_function(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """A DuckDB function ``name(VARCHAR[]) -> VARCHAR[]`` = `collector.urls.canonical_urls`, while in use."""
+    name = f"{_UDF_PREFIX}{next(_udf_ids)}"
+    con.create_function(name, canonical_urls_column, ["VARCHAR[]"], "VARCHAR[]", type="arrow")  # type: ignore[call-overload]
+    try:
+        yield name
+    finally:
+        con.remove_function(name)
 
 
-def _canonical_sql(source: str, carry: str = "") -> str:
-    """SQL turning ``source`` (a relation with a ``url`` column) into ``url, canonical, domain``.
-
-    Equivalent to :func:`canonical_url`, written for speed on millions of distinct URLs: plain string
-    functions split the URL (regular expressions with several groups cost microseconds per URL); the
-    host pattern and the query filter run only on URLs that need them; each step is a materialised
-    CTE, because the optimiser would otherwise inline every step into the next and evaluate the same
-    expressions many times over. ``carry``: extra columns of ``source`` passed through (", key").
-    """
-    return f"""
-    WITH s_scheme AS MATERIALIZED (
-        SELECT url{carry},
-               CASE WHEN regexp_matches(url, '^[A-Za-z][A-Za-z0-9+.\\-]*://') THEN url
-                    WHEN starts_with(url, '//') THEN 'https:' || url
-                    ELSE 'https://' || url END AS u
-        FROM ({source})
-    ),
-    s_split AS MATERIALIZED (
-        SELECT url{carry}, lower(left(u, position('://' IN u) - 1)) AS scheme,
-               substring(u, position('://' IN u) + 3) AS rest
-        FROM s_scheme
-    ),
-    s_nofrag AS MATERIALIZED (
-        SELECT url{carry}, scheme,
-               CASE WHEN contains(rest, '#') THEN left(rest, position('#' IN rest) - 1) ELSE rest END AS rest
-        FROM s_split
-    ),
-    s_query AS MATERIALIZED (
-        SELECT url{carry}, scheme,
-               CASE WHEN contains(rest, '?') THEN left(rest, position('?' IN rest) - 1) ELSE rest END AS hp,
-               CASE WHEN contains(rest, '?') THEN substring(rest, position('?' IN rest) + 1) ELSE '' END AS query
-        FROM s_nofrag
-    ),
-    s_host AS MATERIALIZED (
-        SELECT url{carry}, scheme, query,
-               lower(CASE WHEN contains(hp, '/') THEN left(hp, position('/' IN hp) - 1) ELSE hp END) AS h,
-               CASE WHEN contains(hp, '/') THEN substring(hp, position('/' IN hp)) ELSE '' END AS path
-        FROM s_query
-    ),
-    s_clean AS MATERIALIZED (
-        SELECT url{carry},
-               CASE WHEN scheme = 'http' THEN 'https' ELSE scheme END AS scheme,
-               CASE WHEN contains(h, '@') OR contains(h, ':') OR starts_with(h, 'www.') OR ends_with(h, '.')
-                    THEN regexp_extract(h, {_sql_literal(HOST_RE)}, 1) ELSE h END AS host,
-               CASE WHEN ends_with(path, '/') THEN rtrim(path, '/') ELSE path END AS path,
-               CASE WHEN query = '' THEN []
-                    ELSE list_filter(string_split(query, '&'),
-                                     lambda q: q <> '' AND NOT regexp_full_match(
-                                         lower(split_part(q, '=', 1)), {_sql_literal(TRACKING_PARAMS_RE)}))
-               END AS params
-        FROM s_host
-    )
-    SELECT url{carry},
-           scheme || '://' || host || path
-               || CASE WHEN len(params) > 0 THEN '?' || array_to_string(params, '&') ELSE '' END AS canonical,
-           host AS domain
-    FROM s_clean
-    WHERE host <> ''
-    """
-
-
-def url_ctes(
+def url_occurrences_sql(
     channels: Iterable[int] | None,
     since: datetime | None,
     until: datetime | None,
     include_forwards: bool,
     params: Params,
     *,
-    exact: bool = False,
+    canonical_fn: str,
+    stored: bool = True,
 ) -> str:
-    """CTEs (for a ``WITH``) ending in three relations:
+    """SQL for one row per (post, canonical URL): ``channel_id, message_id, t_us, url``.
 
-    - ``url_ids(url_id, url, domain)``: one row per canonical URL, numbered;
-    - ``pu(channel_id, message_id, t_us, url_id)``: one row per (post, canonical URL), ``t_us`` the
-      post's ``posted_at`` in epoch microseconds;
-    - ``hash_collision(collided)``: one row, true when two distinct raw URLs share a 64-bit hash.
-
-    Raw URLs are keyed by their 64-bit hash, so every join and count runs on integers (hashing,
-    grouping and joining millions of strings is what makes URL analyses slow). A collision (about
-    1e-7 for two million distinct URLs) would merge two URLs: it is detected, and the caller then
-    reruns with ``exact=True``, which keys by the strings themselves.
+    ``t_us`` is the post's ``posted_at`` in epoch microseconds; a post naming one canonical URL twice
+    gives one row; URLs naming no web host are left out. ``canonical_urls`` is read where the writer
+    stored it, and computed by the DuckDB function ``canonical_fn`` where it is NULL (``stored=False``:
+    the archive has no such column, compute it everywhere).
     """
-    where = where_sql([
-        "len(urls) > 0",
+    common = [
         None if include_forwards else "fwd_posted_at IS NULL AND fwd_channel_id IS NULL",
         channel_clause("channel_id", channels, params, "channels"),
         *time_clauses("posted_at", since, until, params),
-    ])
-    key = "raw" if exact else "hash(raw)"
+    ]
+    computed = where_sql(["canonical_urls IS NULL" if stored else None, "len(urls) > 0", *common])
+    branches = [f"SELECT channel_id, message_id, posted_at, {canonical_fn}(urls) AS cu FROM posts {computed}"]
+    if stored:
+        branches.insert(0, "SELECT channel_id, message_id, posted_at, canonical_urls AS cu FROM posts "
+                           + where_sql(["len(canonical_urls) > 0", *common]))
+    union = "\n        UNION ALL\n        ".join(branches)
     return f"""
-    u AS (
-        SELECT channel_id, message_id, t_us, n, {key} AS h
-        FROM (SELECT channel_id, message_id, epoch_us(posted_at) AS t_us, len(urls) AS n, unnest(urls) AS raw
-              FROM posts {where})
-        WHERE raw <> ''
-    ),
-    dist AS MATERIALIZED (
-        SELECT {key} AS h, min(raw) AS url, min(raw) <> max(raw) AS collided
-        FROM (SELECT unnest(urls) AS raw FROM posts {where})
-        WHERE raw <> ''
-        GROUP BY h
-    ),
-    hash_collision AS (SELECT coalesce(bool_or(collided), false) AS collided FROM dist),
-    c AS MATERIALIZED ({_canonical_sql("SELECT url, h AS url_key FROM dist", carry=", url_key")}),
-    c2 AS MATERIALIZED (
-        SELECT url_key AS h, canonical, domain, dense_rank() OVER (ORDER BY canonical) AS url_id FROM c
-    ),
-    url_ids AS (SELECT url_id, any_value(canonical) AS url, any_value(domain) AS domain FROM c2 GROUP BY url_id),
-    j AS (SELECT u.channel_id, u.message_id, u.t_us, u.n, c2.url_id FROM u JOIN c2 ON c2.h = u.h),
-    -- only a post with several URLs can name one canonical URL twice: deduplicate just those
-    pu AS MATERIALIZED (
-        SELECT channel_id, message_id, t_us, url_id FROM j WHERE n = 1
-        UNION ALL
-        SELECT DISTINCT channel_id, message_id, t_us, url_id FROM j WHERE n > 1
-    )
+    SELECT channel_id, message_id, t_us, url FROM (
+        SELECT channel_id, message_id, epoch_us(posted_at) AS t_us,
+               unnest(CASE WHEN len(cu) > 1 THEN list_distinct(cu) ELSE cu END) AS url
+        FROM ({union})
+    ) WHERE url <> ''
     """
+
+
+def _run(con: duckdb.DuckDBPyConnection, template: str, channels: Iterable[int] | None, since: datetime | None,
+         until: datetime | None, include_forwards: bool) -> pl.DataFrame:
+    """``template`` with ``{occ}`` replaced by the occurrences, run with the canonicalising function."""
+    stored = _has_canonical_column(con)
+    with _canonical_function(con) as fn:
+        params: Params = {}
+        occ = url_occurrences_sql(channels, since, until, include_forwards, params, canonical_fn=fn, stored=stored)
+        return con.sql(template.replace("{occ}", occ), params=params or None).pl()
 
 
 def url_spread(
@@ -211,53 +130,126 @@ def url_spread(
     channel's own first post with it (null when only one channel posted it).
     Forwards carry their origin's links and count as posts of the forwarding channel unless
     ``include_forwards=False``. ``channels``/``since``/``until`` select the posts. Ordered by channels
-    reached (descending), then URL.
+    reached (descending), then first post (time, channel, message), then URL.
+
+    Example::
+
+        analysis.url_spread(con).head(20)      # the links that reached the most channels
     """
-    return _run_hashed(con, _URL_SPREAD_SQL, "url_spread", channels, since, until, include_forwards)
-
-
-def _run_hashed(
-    con: duckdb.DuckDBPyConnection,
-    template: str,
-    name: str,
-    channels: Iterable[int] | None,
-    since: datetime | None,
-    until: datetime | None,
-    include_forwards: bool,
-) -> pl.DataFrame:
-    """Run ``template`` over the hashed URL CTEs; rerun keyed by strings if a hash collision showed up."""
-    for exact in (False, True):
-        params: Params = {}
-        ctes = url_ctes(channels, since, until, include_forwards, params, exact=exact)
-        df = con.sql(template.replace("{ctes}", ctes), params=params or None).pl()
-        if exact or df.height == 0 or not df["collided"][0]:
-            break
-    return conform(df, name)
-
-
-_URL_SPREAD_SQL = """
-    WITH {ctes},
-    agg AS MATERIALIZED (
-        SELECT url_id,
-               arg_min(channel_id, (t_us, channel_id, message_id)) AS first_channel_id,
-               arg_min(message_id, (t_us, channel_id, message_id)) AS first_message_id,
-               min(t_us) AS first_us, max(t_us) AS last_us, count(*) AS posts
-        FROM pu GROUP BY url_id
-    ),
-    per_channel AS (SELECT url_id, channel_id, min(t_us) AS first_us FROM pu GROUP BY url_id, channel_id),
-    lags AS (
-        SELECT pc.url_id, count(*) AS channels,
-               median(pc.first_us - a.first_us) FILTER (WHERE pc.channel_id <> a.first_channel_id) / 1e6
-                   AS median_lag_s
-        FROM per_channel pc JOIN agg a ON a.url_id = pc.url_id
-        GROUP BY pc.url_id
+    packed = _ids_fit_packed_keys(con)
+    df = _run(con, _url_spread_sql(packed), channels, since, until, include_forwards)
+    n = pl.col("channels")
+    first = pl.col("first_us")
+    # Median over the channels other than the first: the sorted first times without the smallest one.
+    rest_median = pl.col("firsts").list.sort().list.slice(1).list.median()
+    lag_us = (pl.when(n == 2).then((pl.col("max_first_us") - first).cast(pl.Float64))
+              .when(n > 2).then(rest_median - first.cast(pl.Float64)))
+    out = df.with_columns(
+        _domains(df["url"]),
+        (lag_us / 1e6).alias("median_lag_s"),
+        pl.from_epoch(first, "us").dt.replace_time_zone("UTC").alias("first_posted_at"),
+        pl.from_epoch(pl.col("last_us"), "us").dt.replace_time_zone("UTC").alias("last_posted_at"),
     )
-    SELECT i.url, i.domain, a.first_channel_id, a.first_message_id,
-           make_timestamptz(a.first_us) AS first_posted_at, make_timestamptz(a.last_us) AS last_posted_at,
-           a.posts, l.channels, l.median_lag_s, (SELECT collided FROM hash_collision) AS collided
-    FROM agg a JOIN lags l ON l.url_id = a.url_id JOIN url_ids i ON i.url_id = a.url_id
-    ORDER BY l.channels DESC, i.url
-"""
+    return conform(_ordered(out), "url_spread")
+
+
+#: Bit layout of the packed first-post key: posted_at (epoch us) << 72 | channel_id << 32 | message_id.
+_CH_BITS, _MSG_BITS = 40, 32
+_CH_MASK, _MSG_MASK = (1 << _CH_BITS) - 1, (1 << _MSG_BITS) - 1
+
+
+def _ids_fit_packed_keys(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when every post's ids and time fit the packed key (always, for Telegram's ids today)."""
+    rows = con.execute(
+        f"SELECT coalesce(min(channel_id) >= 0 AND max(channel_id) <= {_CH_MASK} AND min(message_id) >= 0 "
+        f"AND max(message_id) <= {_MSG_MASK} AND min(epoch_us(posted_at)) > -(2::HUGEINT << 53) "
+        f"AND max(epoch_us(posted_at)) < (2::HUGEINT << 53), true) FROM posts"
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def _url_spread_sql(packed: bool) -> str:
+    """Two aggregation levels: (URL, channel), then URL.
+
+    The earliest post is a plain ``min()`` of a key ordered by (posted_at, channel_id, message_id), the
+    tie rule itself: a packed HUGEINT (fast) when ids fit ``_ids_fit_packed_keys``, else a STRUCT.
+    The channels' first times come back as a list only for URLs with 3+ channels (the median lag).
+    """
+    if packed:
+        key = f"(t_us::HUGEINT << {_CH_BITS + _MSG_BITS}) + (channel_id::HUGEINT << {_MSG_BITS}) + message_id"
+        t_of = f"(fk >> {_CH_BITS + _MSG_BITS})::BIGINT"
+        ch_of = f"((fk >> {_MSG_BITS}) & {_CH_MASK})::BIGINT"
+        msg_of = f"(fk & {_MSG_MASK})::BIGINT"
+    else:
+        key = "{'t': t_us, 'c': channel_id, 'm': message_id}"
+        t_of, ch_of, msg_of = "fk.t", "fk.c", "fk.m"
+    return f"""
+    WITH occ AS ({{occ}}),
+    pc AS (
+        SELECT url, min({key}) AS fk, max(t_us) AS last_us, count(*) AS posts
+        FROM occ GROUP BY url, channel_id
+    ),
+    pc2 AS (SELECT url, fk, {t_of} AS first_us, last_us, posts FROM pc),
+    agg AS (
+        SELECT url, min(fk) AS fk, max(first_us) AS max_first_us, max(last_us) AS last_us,
+               sum(posts)::BIGINT AS posts, count(*) AS channels,
+               CASE WHEN count(*) > 2 THEN list(first_us) END AS firsts
+        FROM pc2 GROUP BY url
+    )
+    SELECT url, {t_of} AS first_us, {ch_of} AS first_channel_id, {msg_of} AS first_message_id,
+           max_first_us, last_us, posts, channels, firsts
+    FROM agg
+    """
+
+
+def _ordered(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` sorted by channels (descending), first post (time, channel id, message id), then URL.
+
+    Sorting 1.5 million rows by several keys (a URL last) costs seconds; one Int128 key holding
+    (channels, time, channel) sorts in a fraction of that, and only the rows where it ties (URLs of one
+    first post) are sorted further by message id and URL.
+    """
+    if df.height == 0:
+        return df
+    ch, t, first_ch = pl.col("channels"), pl.col("first_us"), pl.col("first_channel_id")
+    fits = df.select(
+        (ch.max() < (1 << 33)) & (t.abs().max() < (1 << 52)) & (first_ch.min() >= 0) & (first_ch.max() < (1 << 41))
+        & (t.null_count() == 0)
+    ).item()
+    if not fits:
+        return df.sort(["channels", "first_us", "first_channel_id", "first_message_id", "url"],
+                       descending=[True, False, False, False, False])
+    big = pl.Int128
+    key = (((pl.lit((1 << 33) - 1, big) - ch.cast(big)) * pl.lit(1 << 94, big))
+           + ((t.cast(big) + pl.lit(1 << 52, big)) * pl.lit(1 << 41, big)) + first_ch.cast(big))
+    out = df.with_columns(key.alias("_key")).sort("_key")
+    tied = out["_key"].is_duplicated()
+    if tied.any():
+        positions = tied.arg_true().to_numpy()
+        order = (out.filter(tied).with_row_index("_j")
+                 .sort(["_key", "first_message_id", "url"])["_j"].to_numpy())
+        index = np.arange(out.height)
+        index[positions] = positions[order]
+        out = out[index]
+    return out.drop("_key")
+
+
+def _domains(urls: pl.Series) -> pl.Series:
+    """The domain of each canonical URL in ``urls`` (Polars twin of :data:`DOMAIN_SQL`, several times faster).
+
+    A plain split gives the authority of almost every URL; the few with a query right after the host,
+    a backslash, a port or an IPv6 literal go through a regular expression.
+    """
+    authority = urls.str.split_exact("/", 3).struct.field("field_2")
+    special = authority.str.contains(r"[?\\:\[]").fill_null(False)
+    if not special.any():
+        return authority.alias("domain")
+    rows = special.arg_true()
+    auth = urls.gather(rows).str.extract(r"://([^/?\\]*)", 1)
+    host = (pl.DataFrame({"a": auth}).select(
+        pl.coalesce(pl.col("a").str.extract(r"^\[([^\]]*)\]", 1), pl.col("a").str.extract(r"^([^:]*)", 1))
+    ).to_series())
+    return authority.scatter(rows, host).alias("domain")
 
 
 def domain_spread(
@@ -269,27 +261,25 @@ def domain_spread(
     include_forwards: bool = True,
 ) -> pl.DataFrame:
     """One row per domain: distinct canonical ``urls``, ``posts`` linking to it (once per post),
-    ``channels`` reached, and the first channel and time. Same selection rules as :func:`url_spread`.
-    Ordered by channels (descending), then domain.
+    ``channels`` reached, and the first channel and time (ties: lowest channel id). Same selection
+    rules as :func:`url_spread`. Ordered by channels (descending), then domain.
     """
-    return _run_hashed(con, _DOMAIN_SPREAD_SQL, "domain_spread", channels, since, until, include_forwards)
+    df = _run(con, _DOMAIN_SPREAD_SQL, channels, since, until, include_forwards)
+    return conform(df, "domain_spread")
 
 
-_DOMAIN_SPREAD_SQL = """
-    WITH {ctes},
-    per_post AS (
-        SELECT DISTINCT i.domain, pu.channel_id, pu.message_id, pu.t_us
-        FROM pu JOIN url_ids i ON i.url_id = pu.url_id
-    ),
+_DOMAIN_SPREAD_SQL = f"""
+    WITH occ AS ({{occ}}),
+    od AS MATERIALIZED (SELECT channel_id, message_id, t_us, url, {DOMAIN_SQL} AS domain FROM occ),
+    per_post AS (SELECT DISTINCT domain, channel_id, message_id, t_us FROM od),
     d AS (
         SELECT domain, count(*) AS posts, count(DISTINCT channel_id) AS channels,
-               arg_min(channel_id, (t_us, channel_id, message_id)) AS first_channel_id,
+               (min((t_us::HUGEINT << 63) + channel_id) & 9223372036854775807)::BIGINT AS first_channel_id,
                make_timestamptz(min(t_us)) AS first_posted_at
         FROM per_post GROUP BY domain
     ),
-    n AS (SELECT domain, count(*) AS urls FROM url_ids WHERE url_id IN (SELECT url_id FROM pu) GROUP BY domain)
-    SELECT d.domain, n.urls, d.posts, d.channels, d.first_channel_id, d.first_posted_at,
-           (SELECT collided FROM hash_collision) AS collided
+    n AS (SELECT domain, count(DISTINCT url) AS urls FROM od GROUP BY domain)
+    SELECT d.domain, n.urls, d.posts, d.channels, d.first_channel_id, d.first_posted_at
     FROM d JOIN n ON n.domain = d.domain
     ORDER BY d.channels DESC, d.domain
 """

@@ -53,16 +53,29 @@ def forward_network(
         channel_clause("channel_id", targets, params, "targets"),
         *time_clauses("posted_at", since, until, params),
     ])
+    # Forwarding acts: each single forward is one; the items of a forwarded album (one grouped_id) are
+    # one together. Albums are grouped first (few rows), so the pair totals need no DISTINCT aggregate,
+    # which would cost more than everything else here.
     sql = f"""
+    WITH fw AS (
+        SELECT channel_id, fwd_channel_id, grouped_id, posted_at, views FROM ({FORWARDS_SQL}) f {where}
+    ),
+    units AS (
+        SELECT fwd_channel_id, channel_id, count(*) AS forwards, count(*) AS messages, min(posted_at) AS first_at,
+               max(posted_at) AS last_at, sum(coalesce(views, 0)) AS views
+        FROM fw WHERE grouped_id IS NULL GROUP BY fwd_channel_id, channel_id
+        UNION ALL
+        SELECT fwd_channel_id, channel_id, 1, count(*), min(posted_at), max(posted_at), sum(coalesce(views, 0))
+        FROM fw WHERE grouped_id IS NOT NULL GROUP BY fwd_channel_id, channel_id, grouped_id
+    )
     SELECT fwd_channel_id AS source_channel_id,
            channel_id AS target_channel_id,
-           count(*) FILTER (WHERE grouped_id IS NULL) + count(DISTINCT grouped_id) AS forwards,
-           count(*) AS messages,
-           min(posted_at) AS first_at,
-           max(posted_at) AS last_at,
-           sum(coalesce(views, 0)) AS views
-    FROM ({FORWARDS_SQL}) fw
-    {where}
+           sum(forwards)::BIGINT AS forwards,
+           sum(messages)::BIGINT AS messages,
+           min(first_at) AS first_at,
+           max(last_at) AS last_at,
+           sum(views)::BIGINT AS views
+    FROM units
     GROUP BY fwd_channel_id, channel_id
     ORDER BY forwards DESC, source_channel_id, target_channel_id
     """

@@ -4,7 +4,8 @@ The file has the real schema (``collector/migrations/0001_initial.sql``) and a s
 long collection produces: heavy-tailed channel activity; ~20% forwards, mostly of a few popular
 channels, each channel taking 80% of its forwards from ~30 favourite sources, ~10% of origins outside
 the archive and ~2% from hidden senders; albums; ~2% deleted posts; URL lists with tracking parameters
-and ``www.`` variants; short texts. It is deterministic (``setseed``) and cached under
+and ``www.`` variants, with ``canonical_urls`` filled by ``collector.urls`` as the collector fills it;
+short texts. It is deterministic (``setseed``) and cached under
 ``benchmarks/.cache/`` (``*.duckdb`` is gitignored).
 
 Example::
@@ -20,11 +21,13 @@ from pathlib import Path
 
 import duckdb
 
+from collector.urls import canonical_urls_column
+
 __all__ = ["CACHE_DIR", "archive_path", "build"]
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0001_initial.sql"
-VERSION = 2  # bump when the generator changes, so cached files are rebuilt
+VERSION = 3  # bump when the generator changes, so cached files are rebuilt
 
 #: Channel ids of the synthetic world: 2_000_000_000 + 13 * index (above 2**31, like real ids).
 ID_BASE = 2_000_000_000
@@ -45,7 +48,7 @@ CREATE TEMP TABLE syn_channels AS
 _POSTS = """
 INSERT INTO posts (channel_id, message_id, posted_at, text, grouped_id, views, forwards, replies, reactions,
                    hashtags, urls, fwd_channel_id, fwd_message_id, fwd_posted_at, fwd_from_name,
-                   first_seen_at, last_seen_at, deleted_at, source)
+                   first_seen_at, last_seen_at, deleted_at, source, canonical_urls)
 WITH base AS (
     SELECT c.idx, c.channel_id, c.n_posts, m AS message_id,
            hash(c.channel_id, m // 4) % 25 = 0 AND c.n_posts > 8 AS in_album,
@@ -76,14 +79,14 @@ WITH base AS (
     SELECT s.*, oc.channel_id AS o_channel_id, oc.n_posts AS o_n,
            greatest(1, (floor(greatest(0.0, frac - lag_frac) * oc.n_posts / s.q) * s.q)::BIGINT) AS o_msg
     FROM shaped s LEFT JOIN syn_channels oc ON oc.idx = s.o_idx
-)
-SELECT channel_id, message_id, t,
-       'post ' || message_id,
-       CASE WHEN in_album THEN channel_id * 100000 + message_id // 4 END,
-       (floor(50 / pow(r_views + 1e-6, 0.7)) * (1 + 2000.0 / (idx + 10)))::BIGINT,
-       floor(10 * pow(r_views, 3))::BIGINT,
-       0, floor(r_views * 20)::BIGINT,
-       CASE WHEN r_url < 0.05 THEN ['news'] ELSE [] END,
+), generated AS (
+SELECT channel_id, message_id, t AS posted_at,
+       'post ' || message_id AS text,
+       CASE WHEN in_album THEN channel_id * 100000 + message_id // 4 END AS grouped_id,
+       (floor(50 / pow(r_views + 1e-6, 0.7)) * (1 + 2000.0 / (idx + 10)))::BIGINT AS views,
+       floor(10 * pow(r_views, 3))::BIGINT AS forwards,
+       0 AS replies, floor(r_views * 20)::BIGINT AS reactions,
+       CASE WHEN r_url < 0.05 THEN ['news'] ELSE [] END AS hashtags,
        CASE WHEN r_url < 0.30 THEN list_value(
                 CASE WHEN r_url2 < 0.3 THEN 'https://www.' ELSE 'http://' END
                 || 'site' || floor(2000 * pow(r_url2, 2))::BIGINT || '.example/a/'
@@ -91,19 +94,29 @@ SELECT channel_id, message_id, t,
                 || CASE WHEN r_url2 < 0.5 THEN '/?utm_source=tg&id=' || floor(r_url * 100)::BIGINT
                         ELSE '' END)
             WHEN r_url < 0.35 THEN ['https://t.me/c' || o_idx || '/' || o_msg, 'example.org/' || (o_idx % 97)]
-            ELSE [] END,
+            ELSE [] END AS urls,
        -- 2% of forwards hide the sender, 10% come from channels outside the archive
        CASE WHEN NOT is_fwd OR r_q > 0.98 THEN NULL
             WHEN r_url2 < 0.10 THEN {outside_base} + o_idx
-            ELSE o_channel_id END,
-       CASE WHEN NOT is_fwd OR r_q > 0.98 THEN NULL ELSE o_msg END,
+            ELSE o_channel_id END AS fwd_channel_id,
+       CASE WHEN NOT is_fwd OR r_q > 0.98 THEN NULL ELSE o_msg END AS fwd_message_id,
        CASE WHEN is_fwd THEN TIMESTAMPTZ '2024-01-01 00:00:00+00'
-                             + to_microseconds(((o_msg - 1) * {span_s} / o_n * 1e6)::BIGINT) END,
-       CASE WHEN is_fwd AND r_q > 0.98 THEN 'Hidden sender' END,
-       t, t + INTERVAL 7 DAY,
-       CASE WHEN r_del < 0.02 THEN t + INTERVAL 2 DAY END,
-       'api'
+                             + to_microseconds(((o_msg - 1) * {span_s} / o_n * 1e6)::BIGINT) END AS fwd_posted_at,
+       CASE WHEN is_fwd AND r_q > 0.98 THEN 'Hidden sender' END AS fwd_from_name,
+       t AS first_seen_at, t + INTERVAL 7 DAY AS last_seen_at,
+       CASE WHEN r_del < 0.02 THEN t + INTERVAL 2 DAY END AS deleted_at,
+       'api' AS source
 FROM fwd
+),
+-- what the collector writes: posts.canonical_urls = collector.urls.canonical_urls(urls)
+canon AS (
+    SELECT *, CASE WHEN len(urls) = 0 THEN urls ELSE syn_canonical_urls(urls) END AS canonical_urls
+    FROM generated
+)
+SELECT channel_id, message_id, posted_at, text, grouped_id, views, forwards, replies, reactions, hashtags, urls,
+       fwd_channel_id, fwd_message_id, fwd_posted_at, fwd_from_name, first_seen_at, last_seen_at, deleted_at,
+       source, canonical_urls
+FROM canon
 """
 
 _CHANNELS = """
@@ -136,6 +149,7 @@ def build(posts: int, channels: int, *, force: bool = False, path: Path | None =
     try:
         con.execute("SET preserve_insertion_order = false")
         con.execute(MIGRATION.read_text())
+        con.create_function("syn_canonical_urls", canonical_urls_column, ["VARCHAR[]"], "VARCHAR[]", type="arrow")  # type: ignore[call-overload]
         con.execute(_SETUP.format(**params))
         con.execute(_CHANNELS)
         con.execute(_POSTS.format(**params))

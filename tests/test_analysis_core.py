@@ -29,6 +29,7 @@ import pytest
 import analysis
 from analysis.frames import SCHEMAS
 from analysis.links import canonical_url
+from collector.urls import _canonical_url_parsed, canonical_urls
 
 MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -69,6 +70,8 @@ URL_POOL = [
     "https://EXAMPLE.org/story/1#comments", "https://news.site.test/a?id=5&fbclid=xyz", "https://news.site.test/a?id=5",
     "https://news.site.test/b", "t.me/somechannel/77", "https://t.me/somechannel/77/", "https://other.test/",
 ]
+#: Added to every 7th post with URLs (without drawing from the RNG): a link with no web host, a port.
+URL_EXTRA = ["tg://resolve?domain=somechannel", "https://news.site.test:8443/b", "HTTPS://NEWS.site.test:8443/b/"]
 
 
 def make_posts(seed: int) -> list[Post]:
@@ -131,6 +134,9 @@ def make_posts(seed: int) -> list[Post]:
                     mid -= 1
                     continue
             posts.append(Post(ch, mid, t, views, rng.randint(0, 9), urls=urls, deleted_at=deleted))
+    for i, p in enumerate(posts):
+        if p.urls and i % 7 == 0:
+            p.urls = [*p.urls, URL_EXTRA[i % len(URL_EXTRA)]]
     return posts
 
 
@@ -140,8 +146,16 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> N
     con.unregister("_rows")
 
 
+def stored_canonical(p: Post, mode: str) -> list[str] | None:
+    """``posts.canonical_urls`` as a writer leaves it: the collector fills it ('stored'), web preview and
+    Desktop export rows leave it NULL for now ('null'); 'mixed' is a mix of both, as in a real archive."""
+    if mode == "null" or (mode == "mixed" and p.message_id % 3 == 0):
+        return None
+    return canonical_urls(p.urls)
+
+
 def write_archive(path: Path, posts: list[Post], observations: list[dict[str, Any]] | None = None,
-                  channel_obs: list[dict[str, Any]] | None = None) -> Path:
+                  channel_obs: list[dict[str, Any]] | None = None, canonical: str = "mixed") -> Path:
     con = duckdb.connect(str(path))
     con.execute(MIGRATION.read_text())
     now = T0 + timedelta(days=10)
@@ -150,9 +164,11 @@ def write_archive(path: Path, posts: list[Post], observations: list[dict[str, An
     insert(con, "channels", chans)
     if posts:
         rows = pl.DataFrame(
-            [{**{k: getattr(p, k) for k in Post.__dataclass_fields__}, "first_seen_at": now, "last_seen_at": now}
+            [{**{k: getattr(p, k) for k in Post.__dataclass_fields__}, "first_seen_at": now, "last_seen_at": now,
+              "canonical_urls": stored_canonical(p, canonical)}
              for p in posts],
-            schema_overrides={"urls": pl.List(pl.String), "views": pl.Int64, "grouped_id": pl.Int64,
+            schema_overrides={"urls": pl.List(pl.String), "canonical_urls": pl.List(pl.String),
+                              "views": pl.Int64, "grouped_id": pl.Int64,
                               "fwd_channel_id": pl.Int64, "fwd_message_id": pl.Int64,
                               "fwd_posted_at": pl.Datetime("us", "UTC"), "deleted_at": pl.Datetime("us", "UTC"),
                               "fwd_from_name": pl.String},
@@ -408,6 +424,11 @@ def test_url_spread_match_python(designed: tuple[Path, list[Post]]) -> None:
     got = rows_by(df, "url")
     assert got.keys() == want.keys()
     assert "https://example.org/story/1" in want, "variants of one URL fold into one"
+    assert "https://news.site.test:8443/b" in want and not any(u.startswith("tg:") for u in want)
+    order = [(-w["channels"], w["first_posted_at"], w["first_channel_id"], w["first_message_id"], u)
+             for u, w in want.items()]
+    assert df["url"].to_list() == [k[-1] for k in sorted(order)]
+    assert df["domain"].to_list() == [canonical_url(u)[1] for u in df["url"]]  # type: ignore[index]
     for url, w in want.items():
         for col in ("first_channel_id", "first_message_id", "first_posted_at", "last_posted_at", "posts", "channels"):
             assert got[url][col] == w[col], (url, col)
@@ -425,23 +446,62 @@ CANONICAL_CASES = {
     "https://user:pw@WWW.x.com:443/": ("https://x.com", "x.com"),
     "https://x.com/?a=1&&UTM_medium=2&b": ("https://x.com?a=1&b", "x.com"),
     "ftp://files.x.org/pub/": ("ftp://files.x.org/pub", "files.x.org"),
-    "https://x.com:8080/p": ("https://x.com:8080/p", "x.com:8080"),
+    "https://x.com:8080/p": ("https://x.com:8080/p", "x.com"),
     "https://x.com/a?b=1?c=2#d?e": ("https://x.com/a?b=1?c=2", "x.com"),
     "https://x.com#a/b": ("https://x.com", "x.com"),
     "https://x.com/п/Ü?q=Ü": ("https://x.com/п/Ü?q=Ü", "x.com"),
+    "  https://x.com/a  ": ("https://x.com/a", "x.com"),
+    "http://[::1]:80/x": ("https://[::1]/x", "::1"),
+    "https://[2001:DB8::1]:8443/": ("https://[2001:db8::1]:8443", "2001:db8::1"),
+    "example.com:8080/x": ("https://example.com:8080/x", "example.com"),
+    "example.org/r?to=http://y.com/": ("https://example.org/r?to=http://y.com/", "example.org"),
+    "https://a.com\\evil.com/x": ("https://a.com\\evil.com/x", "a.com"),
     "https://www.": None,
+    "tg://resolve?domain=x": None,
+    "mailto:a@b.c": None,
+    "http://[::1": None,
+    "": None,
 }
 
 
-def test_canonical_url_rules_and_sql_twin() -> None:
+def test_canonical_url_rules() -> None:
+    assert analysis.canonical_url is canonical_url  # re-exported from collector.urls
     for url, want in CANONICAL_CASES.items():
         assert canonical_url(url) == want, url
-    from analysis.links import _canonical_sql
+    assert canonical_urls(list(CANONICAL_CASES)) == [w[0] if w else "" for w in CANONICAL_CASES.values()]
 
-    con = duckdb.connect()
-    con.register("src", pl.DataFrame({"url": list(CANONICAL_CASES)}))
-    got = {r[0]: (r[1], r[2]) for r in con.sql(_canonical_sql("SELECT url FROM src")).fetchall()}
-    assert got == {u: w for u, w in CANONICAL_CASES.items() if w is not None}
+
+def test_canonical_url_fast_path_agrees_with_parsing() -> None:
+    """The one-regex fast path gives exactly what splitting the URL gives, on random URL-like strings."""
+    rng = random.Random(7)
+    parts = ["http", "https", "HTTP", "ftp", "tg", "mailto:", "://", "//", "www.", "WWW.", "x", "y-z", ".", "com",
+             ":80", ":8080", ":", "@", "/", "?", "&", "=", "utm_source", "fbclid", "#", "\\", "[::1]", "%41", " ",
+             "п", "1"]
+    fast_hits = 0
+    for _ in range(20_000):
+        u = "".join(rng.choice(parts) for _ in range(rng.randint(1, 10)))
+        for cand in (u, "https://" + u, "http://" + u):
+            got = canonical_url.__wrapped__(cand)
+            assert got == _canonical_url_parsed(cand), cand
+            fast_hits += got is not None and got[0] == ("https" + cand[4:] if cand.startswith("http:") else cand)
+    assert fast_hits > 1000  # the fast path really ran
+
+
+def test_url_spread_stored_and_computed_canonical_urls_agree(tmp_path: Path) -> None:
+    """Rows with canonical_urls NULL (web preview, Desktop export) are canonicalised at query time, the
+    same way; the temporary DuckDB function is removed afterwards."""
+    posts = make_posts(3)
+    frames = {}
+    for mode in ("stored", "null", "mixed"):
+        path = write_archive(tmp_path / f"{mode}.duckdb", posts, canonical=mode)
+        with analysis.connect(path) as con:
+            frames[mode] = (analysis.url_spread(con), analysis.domain_spread(con))
+            leftover = con.sql("SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE 'tgspread%'")
+            assert leftover.fetchall() == [(0,)]
+    for mode in ("null", "mixed"):
+        assert frames[mode][0].equals(frames["stored"][0]), mode
+        assert frames[mode][1].equals(frames["stored"][1]), mode
+    assert frames["stored"][0].height > 5
 
 
 def test_empty_archive_gives_typed_empty_frames(tmp_path: Path) -> None:
@@ -638,18 +698,35 @@ def _utf16_slice(text: str, offset: int, length: int) -> str:
     return data[2 * offset: 2 * (offset + length)].decode("utf-16-le")
 
 
-def test_url_spread_hashed_keys_equal_string_keys(designed: tuple[Path, list[Post]]) -> None:
-    """The fast path keys raw URLs by hash; the fallback (used after a collision) keys by string."""
-    from analysis.frames import conform
-    from analysis.links import _URL_SPREAD_SQL, url_ctes
+def test_url_spread_packed_keys_equal_struct_keys(designed: tuple[Path, list[Post]],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path packs (time, channel, message) into one HUGEINT; ids too large for it use STRUCT keys."""
+    from analysis import links
 
     path, _ = designed
     with analysis.connect(path) as con:
-        frames = []
-        for exact in (False, True):
-            params: dict[str, Any] = {}
-            sql = _URL_SPREAD_SQL.replace("{ctes}", url_ctes(None, None, None, True, params, exact=exact))
-            df = con.sql(sql, params=params or None).pl()
-            assert df["collided"].to_list() == [False] * df.height
-            frames.append(conform(df, "url_spread"))
-    assert frames[0].equals(frames[1])
+        assert links._ids_fit_packed_keys(con)
+        packed = analysis.url_spread(con)
+        monkeypatch.setattr(links, "_ids_fit_packed_keys", lambda _con: False)
+        exact = analysis.url_spread(con)
+    assert packed.equals(exact)
+
+
+def test_url_spread_big_ids_and_same_second_ties(tmp_path: Path) -> None:
+    """Ids beyond the packed key's bits, and ties in time: the earliest post is still exact."""
+    big = 1 << 45
+    posts = [
+        Post(big + 1, (1 << 33) + 5, T0, 1, urls=["https://x.test/a"]),
+        Post(big + 1, (1 << 33) + 2, T0, 1, urls=["x.test/a/"]),
+        Post(ARCHIVED[0], 7, T0 + timedelta(seconds=1), 1, urls=["https://x.test/a", "https://y.test"]),
+        Post(ARCHIVED[1], 3, T0, 1, urls=["https://y.test/"]),
+        Post(ARCHIVED[0], 9, T0, 1, urls=["https://y.test"]),
+    ]
+    path = write_archive(tmp_path / "big.duckdb", posts)
+    with analysis.connect(path) as con:
+        got = rows_by(analysis.url_spread(con), "url")
+    x = got["https://x.test/a"]
+    assert (x["first_channel_id"], x["first_message_id"], x["first_posted_at"]) == (big + 1, (1 << 33) + 2, T0)
+    assert (x["posts"], x["channels"], x["median_lag_s"]) == (3, 2, 1.0)
+    assert (got["https://y.test"]["first_channel_id"], got["https://y.test"]["first_message_id"]) == (ARCHIVED[0], 9)
+    assert got["https://y.test"]["channels"] == 2 and got["https://y.test"]["median_lag_s"] == 0.0

@@ -27,6 +27,7 @@ from collector.normalize import (
     normalize_peer,
     tl_to_json,
 )
+from collector.urls import canonical_url, canonical_urls
 
 CID = 1_234_567_890
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -76,7 +77,7 @@ def test_plain_text_post_has_exactly_the_schema_columns() -> None:
     assert row["text"] == "Just text"
     assert (row["views"], row["forwards"], row["replies"]) == (1000, 7, None)
     assert row["reactions"] == 0 and row["reactions_by"] == []
-    assert row["hashtags"] == row["urls"] == row["domains"] == row["mentions"] == []
+    assert row["hashtags"] == row["urls"] == row["domains"] == row["canonical_urls"] == row["mentions"] == []
     assert row["media_type"] is None and row["fwd_channel_id"] is None and row["fwd_posted_at"] is None
     assert row["pinned"] is True and row["noforwards"] is False
     assert row["restriction_reason"] == [] and row["factcheck"] is None
@@ -125,6 +126,7 @@ def test_utf16_offsets_with_non_bmp_emoji_before_entities() -> None:
     assert row["hashtags"] == ["Новости"]  # duplicate removed, case kept
     assert row["urls"] == ["www.Example.com/a?b=1", "https://t.me/durov/5"]
     assert row["domains"] == ["example.com", "t.me"]
+    assert row["canonical_urls"] == ["https://example.com/a?b=1", "https://t.me/durov/5"]
     assert row["mentions"] == ["somechannel"]
     assert entity_texts(text, entities) == utils.get_inner_text(text, entities)
 
@@ -179,6 +181,22 @@ def test_mention_of_a_person_without_username_is_not_kept() -> None:
 )
 def test_canonical_domain(url: str, domain: str | None) -> None:
     assert canonical_domain(url) == domain
+    c = canonical_url(url)
+    assert (c[1] if c else None) == domain  # one rule: posts.domains agree with the canonical URLs
+
+
+def test_canonical_urls_stay_aligned_with_urls_and_domains_agree() -> None:
+    links = ["http://WWW.News.example/a/?utm_source=tg", "tg://resolve?domain=durov", "news.example/a",
+             "mailto:x@news.example", "https://other.example:8443/b#c"]
+    text = " ".join(["x"] * len(links))
+    entities = [types.MessageEntityTextUrl(2 * i, 1, url=u) for i, u in enumerate(links)]
+    row = row_of(decoded(make_message(message=text, entities=entities)))
+    assert row["urls"] == links
+    assert row["canonical_urls"] == ["https://news.example/a", "", "https://news.example/a", "",
+                                     "https://other.example:8443/b"]
+    assert row["canonical_urls"] == canonical_urls(row["urls"])
+    assert row["domains"] == ["news.example", "other.example"]
+    assert row["domains"] == list(dict.fromkeys(c[1] for u in links if (c := canonical_url(u))))
 
 
 # --------------------------------------------------------------------------------------------- forwards
@@ -662,4 +680,6 @@ def test_posts_rows_insert_into_duckdb(con: Any) -> None:
         "SELECT message_id, hashtags, domains, reactions, raw->>'$._', fwd_channel_id FROM posts ORDER BY message_id"
     ).fetchall()
     assert got[0] == (42, ["tag"], ["x.org"], 2, "Message", 9)
+    canon = con.execute("SELECT urls, canonical_urls FROM posts WHERE message_id = 42").fetchone()
+    assert canon is not None and len(canon[0]) == len(canon[1]) > 0
     assert [g[0] for g in got] == [42, 43, 44]
