@@ -346,3 +346,20 @@ def test_message_row_matches_the_imported_rows(archive: Archive, tmp_path: Path)
         assert {k: got[k] for k in row} == row
         checked += 1
     assert checked == 300 - 3
+
+
+def test_canonical_urls_stay_aligned_with_urls_across_sources(archive: Archive) -> None:
+    """Web and export rows carry canonical URLs like API rows, from the same row as their urls."""
+    from collector.urls import canonical_urls
+
+    pages = {"/s/osint_demo": (WEB / "channel_page1.html").read_text(encoding="utf-8")}
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda r: httpx.Response(200, text=pages.get(r.url.path, ""))))
+    collect_web(archive, ["osint_demo"], now=NOW, max_pages=1,
+                fetcher=PreviewFetcher(client, sleep=lambda s: None, min_interval=0))
+    import_export(archive, FIXTURES / "channel.json", now=LATER)
+    found = rows(archive, "SELECT source, urls, canonical_urls FROM posts")
+    assert {r[0] for r in found} == {"web", "export"}
+    assert any(r[1] for r in found), "the fixtures have links"
+    for _source, urls, canonical in found:
+        assert canonical == canonical_urls(list(urls or []))

@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from collector.sources import store
 from collector.sources.web_parse import domain_of
+from collector.urls import canonical_urls_column
 
 __all__ = ["MEDIA_TYPES", "PERSON_KEYS", "MessageError", "PostColumns", "raw_json"]
 
@@ -269,6 +270,7 @@ class PostColumns:
             "reactions_by": pa.array(self.reactions_by, schema.field("reactions_by").type),
             "hashtags": pa.array(self.hashtags, schema.field("hashtags").type),
             "urls": pa.array(self.urls, schema.field("urls").type),
+            "canonical_urls": canonical_urls_column(pa.array(self.urls, schema.field("urls").type)),
             "domains": pa.array(self.domains, schema.field("domains").type),
             "mentions": pa.array(self.mentions, schema.field("mentions").type),
             "fwd_from_name": pa.array(self.fwd_from_name, pa.string()),

@@ -62,7 +62,7 @@ POST_SCHEMA = pa.schema([
     ("channel_id", pa.int64()), ("message_id", pa.int64()), ("posted_at", _TS), ("edited_at", _TS),
     ("text", pa.string()), ("grouped_id", pa.int64()), ("views", pa.int64()), ("forwards", pa.int64()),
     ("replies", pa.int64()), ("reactions", pa.int64()), ("reactions_by", _REACTIONS),
-    ("hashtags", _LIST), ("urls", _LIST), ("domains", _LIST), ("mentions", _LIST),
+    ("hashtags", _LIST), ("urls", _LIST), ("domains", _LIST), ("canonical_urls", _LIST), ("mentions", _LIST),
     ("fwd_channel_id", pa.int64()), ("fwd_message_id", pa.int64()), ("fwd_posted_at", _TS),
     ("fwd_from_name", pa.string()), ("fwd_post_author", pa.string()), ("fwd_username", pa.string()),
     ("reply_to_message_id", pa.int64()), ("post_author", pa.string()), ("author_pseudonym", pa.string()),
@@ -207,6 +207,10 @@ def _merge_set(table: str, columns: Sequence[str], key: Sequence[str], group: Se
                         f"GREATEST({table}.last_seen_at, EXCLUDED.last_seen_at) ELSE {table}.last_seen_at END")
         elif col in group:
             sets.append(f"{col} = CASE WHEN {take_group} THEN EXCLUDED.{col} ELSE {table}.{col} END")
+        elif col == "canonical_urls":
+            # always from the row whose `urls` won, so the two lists stay aligned
+            sets.append(f"canonical_urls = CASE WHEN ({pref} AND EXCLUDED.urls IS NOT NULL) OR {table}.urls IS NULL "
+                        f"THEN EXCLUDED.canonical_urls ELSE {table}.canonical_urls END")
         elif col == "raw":
             sets.append(f"raw = CASE WHEN {pref} THEN COALESCE(EXCLUDED.raw, {table}.raw) ELSE {table}.raw END")
         else:

@@ -31,6 +31,7 @@ import httpx
 
 from collector.sources import store
 from collector.sources.web_parse import WebPage, WebPost, parse_page
+from collector.urls import canonical_urls
 
 __all__ = [
     "FetchError",
@@ -379,6 +380,7 @@ def web_post_rows(posts: Sequence[WebPost], channel_id: int, *, now: datetime,
             "hashtags": list(p.hashtags),
             "urls": list(p.urls),
             "domains": list(p.domains),
+            "canonical_urls": canonical_urls(list(p.urls)),
             "mentions": list(p.mentions),
             "fwd_channel_id": fwd_channel_id,
             "fwd_message_id": p.fwd_message_id,
