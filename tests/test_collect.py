@@ -5,6 +5,7 @@ Ground truth comes from the world's own records (tests/simworld.py), never from 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -85,7 +86,7 @@ def assert_archive_matches_world(world: World, path: Path, pass_times: list[date
             assert msg.deleted_at is not None and msg.deleted_at <= row["deleted_at"]
         # edits: every text replaced between two observations is kept, once
         expected_versions = []
-        for a, b in zip(stamps, stamps[1:], strict=False):
+        for a, b in itertools.pairwise(stamps):
             old, new = msg.version_at(a), msg.version_at(b)
             if old.text != new.text or old.edited_at != new.edited_at:
                 expected_versions.append((old.text, b))
@@ -199,7 +200,7 @@ def test_resume_after_exception_mid_channel(tmp_path: Path) -> None:
     with Archive(path, read_only=True) as archive:
         partial = archive.con.execute("SELECT count(*), max(message_id) FROM posts").fetchone()
         cursor = archive.cursor(first.channels[0].channel_id)
-    assert 0 < partial[0] and cursor == partial[1]       # what arrived was kept, with its cursor
+    assert partial[0] > 0 and cursor == partial[1]       # what arrived was kept, with its cursor
     world.faults.clear()
     second = run_pass(world, path, settings=settings)
     assert second.channels[0].outcome == "ok"

@@ -110,13 +110,18 @@ def test_import_over_api_data_fills_gaps_only(archive: Archive) -> None:
     assert rows(archive, "SELECT count(*) FROM post_versions") == [(0,)]
 
 
-def test_export_over_web_rows_keeps_the_views(archive: Archive) -> None:
+def _web_then_export(archive: Archive) -> None:
+    """The fixture channel's first preview page through the web source, then its export."""
     pages = {"/s/osint_demo": (WEB / "channel_page1.html").read_text(encoding="utf-8")}
     client = httpx.Client(transport=httpx.MockTransport(
         lambda r: httpx.Response(200, text=pages.get(r.url.path, ""))))
     collect_web(archive, ["osint_demo"], now=NOW, max_pages=1,
                 fetcher=PreviewFetcher(client, sleep=lambda s: None, min_interval=0))
     import_export(archive, FIXTURES / "channel.json", now=LATER)
+
+
+def test_export_over_web_rows_keeps_the_views(archive: Archive) -> None:
+    _web_then_export(archive)
     assert rows(archive, "SELECT source, views, views_label, edited_at, text FROM posts WHERE message_id = 111") == [
         ("export", 987, "987", datetime(2024, 6, 1, 10, 40, tzinfo=UTC), "Correction: the figure is 12, not 21.")]
     # the web text of 110 and the export's are the same words: no version row
@@ -352,12 +357,7 @@ def test_canonical_urls_stay_aligned_with_urls_across_sources(archive: Archive) 
     """Web and export rows carry canonical URLs like API rows, from the same row as their urls."""
     from collector.urls import canonical_urls
 
-    pages = {"/s/osint_demo": (WEB / "channel_page1.html").read_text(encoding="utf-8")}
-    client = httpx.Client(transport=httpx.MockTransport(
-        lambda r: httpx.Response(200, text=pages.get(r.url.path, ""))))
-    collect_web(archive, ["osint_demo"], now=NOW, max_pages=1,
-                fetcher=PreviewFetcher(client, sleep=lambda s: None, min_interval=0))
-    import_export(archive, FIXTURES / "channel.json", now=LATER)
+    _web_then_export(archive)
     found = rows(archive, "SELECT source, urls, canonical_urls FROM posts")
     assert {r[0] for r in found} == {"web", "export"}
     assert any(r[1] for r in found), "the fixtures have links"
