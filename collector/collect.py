@@ -178,10 +178,10 @@ class _Pass:
             if self.settings.refresh:
                 await self._step(self._refresh(channel, result), result)
         except (errors.ChannelPrivateError, errors.ChannelInvalidError, errors.ChannelBannedError,
-                errors.ChannelPublicGroupNaError) as exc:
+                errors.ChannelPublicGroupNaError):
             if result.channel_id is not None:
                 self.archive.set_channel_status(result.channel_id, "private", self.now)
-            result.fail("private", f"the channel is private, banned or closed to this account ({exc.message}); "
+            result.fail("private", "the channel is private, banned or closed to this account; "
                                    "its archived posts are kept")
         except errors.RPCError as exc:
             result.fail("error", f"Telegram refused a request ({exc.message}); the rest of the pass went on")
