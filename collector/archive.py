@@ -366,9 +366,15 @@ class Archive:
     }
 
     def _post_columns(self, con: duckdb.DuckDBPyConnection) -> list[str]:
-        return [r[0] for r in con.execute(
+        """The columns of ``posts`` in table order; read once per open file (migrations only run at open)."""
+        cached = getattr(self, "_posts_columns", None)
+        if cached is not None and cached[0] is con:
+            return cached[1]
+        columns = [r[0] for r in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
             "AND table_name = 'posts' ORDER BY ordinal_position").fetchall()]
+        self._posts_columns = (con, columns)
+        return columns
 
     def _write_posts(self, con: duckdb.DuckDBPyConnection, table: pa.Table, now: datetime) -> PostsWrite:
         """Versions, then posts, then observations. Known posts are deleted and inserted again with their
@@ -381,14 +387,16 @@ class Archive:
             # the id range lets DuckDB skip row groups of other channels and ids (zone maps)
             ch_range = pc.min_max(table["channel_id"])
             id_range = pc.min_max(table["message_id"])
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _known AS SELECT p.* FROM posts p SEMI JOIN _batch b "
-                "ON p.channel_id = b.channel_id AND p.message_id = b.message_id "
-                "WHERE p.channel_id BETWEEN $ch_lo AND $ch_hi AND p.message_id BETWEEN $id_lo AND $id_hi",
-                {"ch_lo": ch_range["min"].as_py(), "ch_hi": ch_range["max"].as_py(),
-                 "id_lo": id_range["min"].as_py(), "id_hi": id_range["max"].as_py()},
-            )
-            known = self._scalar(con, "SELECT count(*) FROM _known")
+            bounds = {"ch_lo": ch_range["min"].as_py(), "ch_hi": ch_range["max"].as_py(),
+                      "id_lo": id_range["min"].as_py(), "id_hi": id_range["max"].as_py()}
+            known_posts = ("FROM posts p SEMI JOIN _batch b ON p.channel_id = b.channel_id "
+                           "AND p.message_id = b.message_id WHERE p.channel_id BETWEEN $ch_lo AND $ch_hi "
+                           "AND p.message_id BETWEEN $id_lo AND $id_hi")
+            # a backfill meets no known posts: then a count is all it costs (no temp table, no anti-join)
+            row = con.execute(f"SELECT count(*) {known_posts}", bounds).fetchone()
+            known = int(row[0]) if row else 0
+            if known:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _known AS SELECT p.* {known_posts}", bounds)
             edits = 0
             if known:
                 changed = "k.text IS DISTINCT FROM b.text OR k.edited_at IS DISTINCT FROM b.edited_at"
@@ -410,9 +418,10 @@ class Archive:
                 else self._API_OVERRIDES.get(c) or ("$now" if c == "first_seen_at" else "NULL")
                 for c in columns
             ]
+            anti_join = " ANTI JOIN _known k ON k.channel_id = b.channel_id AND k.message_id = b.message_id"
             con.execute(
-                f"INSERT INTO posts ({', '.join(columns)}) SELECT {', '.join(values)} FROM _batch b "
-                "ANTI JOIN _known k ON k.channel_id = b.channel_id AND k.message_id = b.message_id",
+                f"INSERT INTO posts ({', '.join(columns)}) SELECT {', '.join(values)} FROM _batch b"
+                + (anti_join if known else ""),
                 params,
             )
             if known:
@@ -428,7 +437,8 @@ class Archive:
                 "ON CONFLICT DO NOTHING",
                 params,
             )
-            con.execute("DROP TABLE _known")
+            if known:
+                con.execute("DROP TABLE _known")
         finally:
             con.unregister("_batch")
         return PostsWrite(new_posts=table.num_rows - known, observed=table.num_rows, edits=edits)
