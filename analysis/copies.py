@@ -333,6 +333,7 @@ def copies(
     """
     if min_chars < 1 or shingle_size < 1:
         raise ValueError("min_chars and shingle_size must be >= 1")
+    con = con.cursor()    # its own connection: a result the caller left unfinished on ``con`` must not block this
     bands, rows = lsh_bands(threshold, num_perm, recall)
     perm_a, perm_b = _permutations(num_perm, seed)
     cand = _candidates_sql(min_chars, include_deleted)
@@ -479,6 +480,7 @@ def copy_clusters(
     ``channels`` (distinct), ``max_lag_s``, ``median_lag_s`` (over the copies, first post excluded),
     ``min_similarity`` (to the first post), ``sample_text`` (the first post's text, cut at ``sample_chars``).
     """
+    con = con.cursor()
     members = copies(con, **options)  # type: ignore[arg-type]
     if members.height == 0:
         return pl.DataFrame(schema=CLUSTERS_SCHEMA)

@@ -38,6 +38,7 @@ def _nodes(con: duckdb.DuckDBPyConnection, ids: list[int]) -> pl.DataFrame:
     """Title, username, archived flag and size of the channels ``ids`` (collected ones, else peers)."""
     wanted = pl.DataFrame({"channel_id": ids}, schema={"channel_id": pl.Int64}).to_arrow()
     name = "_tgspread_export_nodes"
+    con = con.cursor()    # its own connection: a result the caller left unfinished on ``con`` must not block this
     con.register(name, wanted)
     try:
         return con.sql(f"""

@@ -177,7 +177,8 @@ def conform(df: pl.DataFrame, name: str) -> pl.DataFrame:
 
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any], name: str) -> pl.DataFrame:
     """Run ``sql`` and hand its result to Polars through Arrow, conformed to schema ``name``."""
-    rel = con.sql(sql, params=dict(params) or None)
+    # a cursor of its own: a result the caller left unfinished on ``con`` must not block the analysis
+    rel = con.cursor().sql(sql, params=dict(params) or None)
     return conform(rel.pl(), name)
 
 

@@ -106,6 +106,7 @@ def url_occurrences_sql(
 def _run(con: duckdb.DuckDBPyConnection, template: str, channels: Iterable[int] | None, since: datetime | None,
          until: datetime | None, include_forwards: bool) -> pl.DataFrame:
     """``template`` with ``{occ}`` replaced by the occurrences, run with the canonicalising function."""
+    con = con.cursor()          # its own: a result the caller left unfinished on ``con`` must not block this
     stored = _has_canonical_column(con)
     with _canonical_function(con) as fn:
         params: Params = {}
@@ -160,7 +161,7 @@ _CH_MASK, _MSG_MASK = (1 << _CH_BITS) - 1, (1 << _MSG_BITS) - 1
 
 def _ids_fit_packed_keys(con: duckdb.DuckDBPyConnection) -> bool:
     """True when every post's ids and time fit the packed key (always, for Telegram's ids today)."""
-    rows = con.execute(
+    rows = con.cursor().execute(
         f"SELECT coalesce(min(channel_id) >= 0 AND max(channel_id) <= {_CH_MASK} AND min(message_id) >= 0 "
         f"AND max(message_id) <= {_MSG_MASK} AND min(epoch_us(posted_at)) > -(2::HUGEINT << 53) "
         f"AND max(epoch_us(posted_at)) < (2::HUGEINT << 53), true) FROM posts"

@@ -128,7 +128,7 @@ def posting_frequency(
     else:
         sql = f"{counts} SELECT channel_id, period, posts FROM counts ORDER BY channel_id, period"
     # ``period`` is a naive UTC timestamp in SQL (cheap); labelling it UTC in Polars changes metadata only.
-    df = con.sql(sql, params=params or None).pl()
+    df = con.cursor().sql(sql, params=params or None).pl()
     return conform(df.with_columns(pl.col("period").dt.replace_time_zone("UTC")), "posting_frequency")
 
 

@@ -211,7 +211,7 @@ def diffusion_trees(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     which channel a forwarder saw a post in (no edge is ever observed); ``rule`` is ``'root'``,
     ``'prior_source'`` or ``'origin'`` (which rule chose the parent). Sorted by origin, then node.
     """
-    fw = con.sql(_FORWARDS_SQL).pl()
+    fw = con.cursor().sql(_FORWARDS_SQL).pl()
     if fw.height == 0:
         return pl.DataFrame(schema=TREES_SCHEMA)
     fw = fw.with_columns(

@@ -730,3 +730,12 @@ def test_url_spread_big_ids_and_same_second_ties(tmp_path: Path) -> None:
     assert (x["posts"], x["channels"], x["median_lag_s"]) == (3, 2, 1.0)
     assert (got["https://y.test"]["first_channel_id"], got["https://y.test"]["first_message_id"]) == (ARCHIVED[0], 9)
     assert got["https://y.test"]["channels"] == 2 and got["https://y.test"]["median_lag_s"] == 0.0
+
+
+def test_functions_work_after_a_result_left_unfinished(collected: Any) -> None:
+    """DuckDB 2 refuses new work on a connection with an unfinished result; the analysis uses its own cursors."""
+    con = analysis.connect(collected.path, snapshot=True)
+    for name in ("cascades", "forward_network", "posting_frequency", "url_spread", "view_growth",
+                 "diffusion_trees", "copies"):
+        con.execute("SELECT * FROM posts").fetchone()          # a notebook user's half-read query
+        assert getattr(analysis, name)(con).height > 0, name
