@@ -19,18 +19,32 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from telethon import TelegramClient, errors
-from telethon.tl.tlobject import TLRequest
+from telethon.tl.tlobject import TLObject, TLRequest
 
 __all__ = ["Caller", "FloodLimited", "request_name"]
 
 T = TypeVar("T")
 
 
-def request_name(request: TLRequest) -> str:
-    """``messages.GetHistory`` for a ``GetHistoryRequest``: the TL method name, stable across layers."""
-    module = type(request).__module__.rsplit(".", 1)[-1]          # telethon.tl.functions.messages
-    name = type(request).__name__.removesuffix("Request")
-    return name if module == "functions" else f"{module}.{name}"
+_NAMES: dict[type, str] = {}
+
+
+def request_name(request: TLObject) -> str:
+    """``messages.GetHistory`` for a ``GetHistoryRequest``: the TL method name, stable across layers.
+
+    The collector keys flood waits by it and the simulated server counts requests by it.
+
+    >>> from telethon.tl import functions
+    >>> request_name(functions.contacts.ResolveUsernameRequest("x"))
+    'contacts.ResolveUsername'
+    """
+    cls = type(request)
+    name = _NAMES.get(cls)
+    if name is None:
+        module = cls.__module__.rsplit(".", 1)[-1]          # telethon.tl.functions.messages
+        base = cls.__name__.removesuffix("Request")
+        name = _NAMES[cls] = base if module == "functions" else f"{module}.{base}"
+    return name
 
 
 class FloodLimited(Exception):

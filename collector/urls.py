@@ -34,13 +34,15 @@ Example::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TRACKING_PARAMS", "canonical_url", "canonical_urls", "canonical_urls_column", "is_tracking_param"]
+__all__ = ["TRACKING_PARAMS", "canonical_url", "canonical_urls", "canonical_urls_column", "is_tracking_param",
+           "url_domains"]
 
 #: Query parameter names (lower-cased) removed by canonicalisation, besides every ``utm_*``.
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "yclid", "dclid", "gbraid", "wbraid", "mc_cid", "mc_eid",
@@ -153,6 +155,21 @@ def canonical_urls(urls: list[str]) -> list[str]:
         c = canonical_url(u)
         out.append(c[0] if c is not None else "")
     return out
+
+
+def url_domains(urls: Iterable[str]) -> list[str]:
+    """The distinct domains of ``urls`` in order of first appearance (what ``posts.domains`` holds), by the
+    same rule as :func:`canonical_url`: API, web-preview and export rows all use this one function.
+
+    >>> url_domains(["https://WWW.Example.org:8080/a", "example.org/b", "t.me/durov", "mailto:a@b.c"])
+    ['example.org', 't.me']
+    """
+    seen: dict[str, None] = {}
+    for u in urls:
+        c = canonical_url(u)
+        if c is not None:
+            seen.setdefault(c[1])
+    return list(seen)
 
 
 def canonical_urls_column(lists: pa.Array | pa.ChunkedArray) -> pa.Array:

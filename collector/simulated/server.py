@@ -39,6 +39,7 @@ from telethon.crypto import AuthKey
 from telethon.extensions import BinaryReader
 from telethon.tl import TLObject, TLRequest, functions, types
 
+from ..calls import request_name
 from . import tl_build
 from .model import Fault, SimChannel, SimMessage
 from .world import World
@@ -80,25 +81,6 @@ class RpcFailure(Exception):
         super().__init__(f"{code} {message}")
         self.code = code
         self.message = message
-
-
-_NAMES: dict[type, str] = {}
-
-
-def request_name(request: TLObject) -> str:
-    """The TL name used in ``world.requests`` and ``Fault.request``: namespace kept, ``Request`` stripped.
-
-    >>> request_name(functions.messages.GetHistoryRequest(None, 0, None, 0, 0, 0, 0, 0))
-    'messages.GetHistory'
-    """
-    cls = type(request)
-    name = _NAMES.get(cls)
-    if name is None:
-        base = cls.__name__.removesuffix("Request")
-        module = cls.__module__.rsplit(".", 1)[-1]
-        name = base if module == "functions" else f"{module}.{base}"
-        _NAMES[cls] = name
-    return name
 
 
 def is_closed(ch: SimChannel, t: datetime) -> bool:

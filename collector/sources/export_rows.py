@@ -29,7 +29,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -38,8 +37,7 @@ import orjson
 import pyarrow as pa
 
 from collector.sources import store
-from collector.sources.web_parse import domain_of
-from collector.urls import canonical_urls_column
+from collector.urls import canonical_urls_column, url_domains
 
 __all__ = ["MEDIA_TYPES", "PERSON_KEYS", "MessageError", "PostColumns", "raw_json"]
 
@@ -55,7 +53,6 @@ PERSON_KEYS = ("from", "from_id", "author", "actor", "actor_id", "members", "inv
 _MEDIA_KEYS = (("file", "document"), ("poll", "poll"), ("location_information", "geo"), ("place_name", "geo"),
                ("contact_information", "contact"), ("game_title", "game"), ("invoice_information", "invoice"))
 
-_HOST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([A-Za-z0-9.-]+)(?:[:/?#]|$)")
 # The Unix times a datetime can hold (years 1-9999): anything else is damage.
 _MIN_UNIX, _MAX_UNIX = -62_135_596_800, 253_402_300_799
 _SECONDS = pa.timestamp("s", tz="UTC")
@@ -82,18 +79,6 @@ def _seconds(value: Any, what: str) -> int:
     if s is None or not _MIN_UNIX <= s <= _MAX_UNIX:
         raise MessageError(f": {what} {value!r} is not a Unix time; the file is damaged. Nothing was imported.")
     return s
-
-
-def _domains(urls: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for url in urls:
-        m = _HOST_RE.match(url)
-        host = m.group(1).lower() if m else domain_of(url)
-        if host and host.startswith("www."):
-            host = host[4:]
-        if host and host not in out:
-            out.append(host)
-    return out
 
 
 def raw_json(msg: dict[str, Any], *, person_level: bool) -> str:
@@ -244,7 +229,7 @@ class PostColumns:
         self.text.append(text)
         self.hashtags.append(hashtags)
         self.urls.append(urls)
-        self.domains.append(_domains(urls) if urls else _EMPTY)
+        self.domains.append(url_domains(urls) if urls else _EMPTY)
         self.mentions.append(mentions)
         self.reactions.append(total)
         self.reactions_by.append(reactions_by)

@@ -24,16 +24,17 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from collector.urls import url_domains
 
 __all__ = [
     "Count",
     "WebChannel",
     "WebPage",
     "WebPost",
-    "domain_of",
     "parse_count",
     "parse_page",
 ]
@@ -163,22 +164,6 @@ def parse_count(label: str | None) -> Count | None:
     return Count(shown, value, low, high)
 
 
-def domain_of(url: str) -> str | None:
-    """The host of a URL, lower-cased, without ``www.``; None when there is none.
-
-    >>> domain_of("https://WWW.Example.org/x")
-    'example.org'
-    """
-    candidate = url if "://" in url else "http://" + url
-    try:
-        host = urlsplit(candidate).hostname
-    except ValueError:
-        return None
-    if not host:
-        return None
-    return host[4:] if host.startswith("www.") else host
-
-
 def parse_page(html: str) -> WebPage:
     """Parse one ``t.me/s/<name>`` page. Unknown elements are ignored; blocks without an id or a date
     are skipped and listed in ``WebPage.skipped``."""
@@ -262,7 +247,7 @@ def _posts(block: LexborNode) -> list[WebPost]:
         webpage_title=webpage_title,
         hashtags=rich.hashtags,
         urls=urls,
-        domains=_domains(urls),
+        domains=tuple(url_domains(urls)),
         mentions=rich.mentions,
         album_first_id=None,
     )
@@ -457,15 +442,6 @@ def _view_channel_id(token: str | None, message_id: int) -> int | None:
     if p is not None and str(p).rstrip("g") != str(message_id):
         return None
     return -c
-
-
-def _domains(urls: tuple[str, ...]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for url in urls:
-        host = domain_of(url)
-        if host:
-            seen.setdefault(host)
-    return tuple(seen)
 
 
 def _text_of(node: LexborNode | None) -> str | None:
