@@ -493,3 +493,9 @@ def status(
             typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         else:
             _print_status(result, path)
+
+
+# -- commands defined in collector/commands/ (they import the shared pieces above) -----------------------
+from .commands import register_all  # noqa: E402
+
+register_all(app)

@@ -251,6 +251,10 @@ class SimulatedSender:
             functions.users.GetUsersRequest: self._get_users,
             functions.updates.GetStateRequest: self._get_state,
         }
+        from . import srv_comments, srv_discovery, srv_media  # they import this module
+
+        for module in (srv_discovery, srv_comments, srv_media):
+            self._handlers.update(module.handlers(self))
 
     # -- what TelegramClient touches ------------------------------------------------------------
     def is_connected(self) -> bool:

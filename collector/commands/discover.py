@@ -1,0 +1,11 @@
+"""`tgspread discover`: snowball discovery of candidate channels (issue 5)."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command(s) to the ``tgspread`` app."""

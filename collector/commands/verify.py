@@ -1,0 +1,11 @@
+"""`tgspread verify`: the archive's integrity report (issue 7)."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command(s) to the ``tgspread`` app."""
