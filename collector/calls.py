@@ -7,7 +7,10 @@ Why this shape:
   later passes until that end time. Telegram counts floods per method and per account, so the block is per
   request kind, not per channel: every channel that needs that kind of request waits.
 - A dropped connection that Telethon could not recover (``ConnectionError``) is retried a few times with
-  backoff; Telegram's internal errors (500, ``RPC_CALL_FAIL``) are already retried by Telethon.
+  backoff. Telegram's internal errors (500, ``RPC_CALL_FAIL``) are retried by Telethon itself (2 s apart,
+  ``request_retries`` times); when they persist, Telethon gives up with a bare ``ValueError('Request was
+  unsuccessful N time(s)')``, which is turned into :class:`TelegramUnavailable` (a ``ConnectionError``) and
+  retried here with the same backoff: a Telegram outage fails one channel with a clear message, not the pass.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from telethon import TelegramClient, errors
 from telethon.tl.tlobject import TLObject, TLRequest
 
-__all__ = ["Caller", "FloodLimited", "request_name"]
+__all__ = ["Budget", "Caller", "FloodLimited", "TelegramUnavailable", "request_name"]
 
 T = TypeVar("T")
 
@@ -56,11 +59,33 @@ class FloodLimited(Exception):
         self.until = until
 
 
+class TelegramUnavailable(ConnectionError):
+    """Telegram kept failing a request with internal errors (500, ``RPC_CALL_FAIL``) through every retry."""
+
+    def __init__(self, request: str, detail: str) -> None:
+        super().__init__(f"Telegram kept failing {request} with internal errors ({detail}); "
+                         "this is on Telegram's side, try again later")
+        self.request = request
+
+
+def _gave_up(exc: ValueError) -> bool:
+    """Telethon's way of saying that every retry of a request failed (``TelegramBaseClient._call``)."""
+    return str(exc).startswith("Request was unsuccessful")
+
+
+class Budget(Protocol):
+    """A request budget (:class:`collector.budget.RequestBudget`): asked before every request is sent."""
+
+    def spend(self, request: str) -> None:
+        """Count ``request`` (a :func:`request_name`), or raise :class:`FloodLimited` when it must not be sent."""
+
+
 class Caller:
     """Sends requests for one pass: honours and records long flood waits, retries dropped connections.
 
     ``on_flood(request_name, seconds, channel_id) -> until`` persists a long wait (the archive does it);
-    ``blocked`` starts with the waits the archive still remembers from earlier passes.
+    ``blocked`` starts with the waits the archive still remembers from earlier passes. ``budget``, when
+    given, is spent before every send (retries included) and stops the pass like a flood wait once used up.
     """
 
     def __init__(
@@ -72,6 +97,7 @@ class Caller:
         *,
         connection_retries: int = 3,
         retry_delay: float = 0.5,
+        budget: Budget | None = None,
     ) -> None:
         self.client = client
         self.now = now
@@ -79,6 +105,7 @@ class Caller:
         self._on_flood = on_flood
         self._retries = connection_retries
         self._delay = retry_delay
+        self._budget = budget
         self.sent: Counter[str] = Counter()
 
     def blocked_until(self, name: str) -> datetime | None:
@@ -92,6 +119,8 @@ class Caller:
             raise FloodLimited(name, until)
         attempt = 0
         while True:
+            if self._budget is not None:
+                self._budget.spend(name)          # raises FloodLimited before anything is sent
             try:
                 self.sent[name] += 1
                 return await self.client(request)
@@ -100,8 +129,14 @@ class Caller:
                 until = self._on_flood(name, int(exc.seconds), channel_id)
                 self.blocked[name] = until
                 raise FloodLimited(name, until) from None
-            except ConnectionError:
+            except (ConnectionError, ValueError, errors.ServerError) as exc:
+                # a dropped connection, or Telegram's internal errors outlasting Telethon's own retries (a bare
+                # ValueError, or the ServerError itself when the client has raise_last_call_error set)
+                if isinstance(exc, ValueError) and not _gave_up(exc):
+                    raise
                 attempt += 1
                 if attempt > self._retries:
-                    raise
+                    if isinstance(exc, ConnectionError):
+                        raise
+                    raise TelegramUnavailable(name, str(exc)) from None
                 await asyncio.sleep(self._delay * 2 ** (attempt - 1))
