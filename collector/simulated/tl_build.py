@@ -181,15 +181,27 @@ def entities_tl(entities: tuple[Entity, ...]) -> list[types.TypeMessageEntity]:
     return out
 
 
-def _file_reference(media_id: int) -> bytes:
-    return b"\x02" + media_id.to_bytes(8, "little", signed=False)
+def _file_reference(media_id: int, issued_at: datetime | None) -> bytes:
+    """The reference a file carries in an answer sent at ``issued_at`` (it expires: srv_media.REFERENCE_TTL);
+    without a time, an undated one that never expires."""
+    if issued_at is None:
+        return b"\x02" + media_id.to_bytes(8, "little", signed=False)
+    from .srv_media import file_reference
+
+    return file_reference(media_id, issued_at)
 
 
-def _document(m: Media, date: datetime, mime: str, attributes: list[types.TypeDocumentAttribute]) -> types.Document:
+def _issue_hour(t: datetime) -> datetime:
+    """``t`` cut to the hour: references carry the hour they were issued in (and answers cache per hour)."""
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _document(m: Media, date: datetime, mime: str, attributes: list[types.TypeDocumentAttribute],
+              issued_at: datetime | None) -> types.Document:
     return types.Document(
         id=m.media_id,
         access_hash=derived_hash(m.media_id, salt=13),
-        file_reference=_file_reference(m.media_id),
+        file_reference=_file_reference(m.media_id, issued_at),
         date=date,
         mime_type=m.mime or mime,
         size=m.size or 0,
@@ -198,8 +210,9 @@ def _document(m: Media, date: datetime, mime: str, attributes: list[types.TypeDo
     )
 
 
-def media_tl(m: Media, date: datetime) -> types.TypeMessageMedia:
-    """Model media -> MessageMedia*. ``date`` is the message date (Telegram dates files at upload)."""
+def media_tl(m: Media, date: datetime, issued_at: datetime | None = None) -> types.TypeMessageMedia:
+    """Model media -> MessageMedia*. ``date`` is the message date (Telegram dates files at upload);
+    ``issued_at`` the time of the answer, which dates the file reference (None: an undated reference)."""
     kind = m.kind
     if kind == "photo":
         w, h = m.width or 1280, m.height or 960
@@ -207,7 +220,7 @@ def media_tl(m: Media, date: datetime) -> types.TypeMessageMedia:
         photo = types.Photo(
             id=m.media_id,
             access_hash=derived_hash(m.media_id, salt=13),
-            file_reference=_file_reference(m.media_id),
+            file_reference=_file_reference(m.media_id, issued_at),
             date=date,
             sizes=[
                 types.PhotoSize(type="m", w=max(1, w * 320 // max(w, h)), h=max(1, h * 320 // max(w, h)),
@@ -234,7 +247,7 @@ def media_tl(m: Media, date: datetime) -> types.TypeMessageMedia:
         if m.filename:
             attrs.append(types.DocumentAttributeFilename(file_name=m.filename))
         return types.MessageMediaDocument(
-            document=_document(m, date, mime, attrs),
+            document=_document(m, date, mime, attrs, issued_at),
             video=True if kind == "video" else None,
             voice=True if kind == "voice" else None,
         )
@@ -372,7 +385,7 @@ def message_tl(
         via_bot_id=msg.via_bot_id,
         reply_to=(types.MessageReplyHeader(reply_to_msg_id=msg.reply_to_message_id)
                   if msg.reply_to_message_id else None),
-        media=media_tl(msg.media, msg.posted_at) if msg.media is not None else None,
+        media=media_tl(msg.media, msg.posted_at, _issue_hour(t)) if msg.media is not None else None,
         entities=entities_tl(state.entities) if state.entities else None,
         views=state.views,
         forwards=state.forwards,
@@ -437,8 +450,8 @@ def _tl_date(d: datetime) -> bytes:
 
 
 @lru_cache(maxsize=1 << 16)
-def _media_bytes(m: Media, date: datetime) -> bytes:
-    return bytes(media_tl(m, date))
+def _media_bytes(m: Media, date: datetime, issued_at: datetime) -> bytes:
+    return bytes(media_tl(m, date, issued_at))
 
 
 @lru_cache(maxsize=4096)
@@ -487,7 +500,7 @@ def _message_bytes_fast(msg: SimMessage, ch: SimChannel, t: datetime, pinned_id:
     head.append(_tl_string(state.text))
     if msg.media is not None:
         flags |= _F_MEDIA
-        head.append(_media_bytes(msg.media, msg.posted_at))
+        head.append(_media_bytes(msg.media, msg.posted_at, _issue_hour(t)))
     if state.entities:
         flags |= _F_ENTITIES
         ents = entities_tl(state.entities)
