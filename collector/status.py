@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 __all__ = [
+    "GAPS_SQL",
     "GAP_LABEL",
     "ArchiveStatus",
     "ChannelStatus",
@@ -61,7 +62,7 @@ class ChannelStatus:
     channel_id: int | None
     username: str | None
     title: str | None
-    state: str | None                 # channels.status: active, private, not_found (None: never resolved)
+    state: str | None                 # channels.status: active, private, gone, group, not_found (None: never resolved)
     posts: int = 0                    # archived posts, deleted ones included
     deleted: int = 0                  # of which seen deleted
     newest_post_at: datetime | None = None
@@ -159,7 +160,7 @@ def archive_totals(con: duckdb.DuckDBPyConnection) -> Totals:
 
 
 # Missing ids per channel: between consecutive archived ids, and from the newest archived id up to the cursor.
-_GAPS_SQL = """
+GAPS_SQL = """
 WITH ids AS (
     SELECT channel_id, message_id,
            lag(message_id, 1, 0) OVER (PARTITION BY channel_id ORDER BY message_id) AS prev_id
@@ -187,7 +188,7 @@ FROM split
 def _gaps(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[int, int, tuple[Gap, ...]]]:
     """channel_id -> (cleared ids, never-seen ids, largest never-seen ranges)."""
     out: dict[int, tuple[int, int, list[Gap]]] = {}
-    for r in _rows(con, _GAPS_SQL):
+    for r in _rows(con, GAPS_SQL):
         cleared, seen_missing, largest = out.get(r["channel_id"], (0, 0, []))
         unexplained = int(r["size"]) - int(r["cleared"])
         if unexplained > 0 and r["rank"] <= LARGEST_GAPS:
