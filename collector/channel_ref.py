@@ -2,8 +2,9 @@
 ``https://t.me/durov/123`` (a post link), ``tg://resolve?domain=durov``, or a numeric id (``1234567890`` or the
 ``-1001234567890`` form Bot API tools print).
 
-Pure: no I/O. Private invite links (``t.me/+AbC``, ``t.me/joinchat/AbC``) parse to an invite that the
-collector refuses, since tgspread archives public channels only.
+Pure: no I/O. Private invite links (``t.me/+AbC``, ``t.me/joinchat/AbC``, ``tg://join?invite=AbC``) parse to an
+invite that the collector refuses (:data:`INVITE_REFUSED`), since tgspread archives public channels only. Links to
+other hosts are refused; errors name the exact problem (too short, a Cyrillic look-alike letter, ...).
 
 Example::
 
@@ -14,16 +15,22 @@ Example::
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["ChannelRef", "ChannelRefError", "parse_channel_ref"]
+__all__ = ["INVITE_REFUSED", "ChannelRef", "ChannelRefError", "parse_channel_ref"]
 
 # Telegram usernames: 5-32 characters of letters, digits and underscores, starting with a letter
 # (a few legacy names are 4 long), no trailing underscore.
-_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,31}$")
+_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 _HOSTS = {"t.me", "telegram.me", "telegram.dog", "www.t.me", "www.telegram.me"}
 _RESERVED_PATHS = {"s", "c", "share", "addstickers", "addemoji", "proxy", "socks", "login", "iv"}
+
+
+#: Why an invite link is refused (the collector's error text and the CLI's, after the link itself).
+INVITE_REFUSED = ("invite links are private chats; tgspread archives public channels only: name the channel by "
+                  "its public @username or https://t.me/<name> link")
 
 
 class ChannelRefError(ValueError):
@@ -40,20 +47,48 @@ class ChannelRef:
     invite: str | None = None
 
 
+def _username_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a username, in words; None when it is fine. Pure."""
+    if not name:
+        return "the name is empty"
+    for ch in name:
+        if not ch.isascii():
+            what = unicodedata.name(ch, "an unnamed character")
+            return (f"it contains {ch!r} (U+{ord(ch):04X} {what}); usernames use only the Latin letters a-z, "
+                    "digits and underscores (a look-alike letter? retype the name)")
+        if not (ch.isalnum() or ch == "_"):
+            return f"it contains {ch!r}; usernames have only letters, digits and underscores"
+    if not name[0].isalpha():
+        return "it must start with a letter"
+    if len(name) < 4:
+        return f"it is too short ({len(name)} characters; usernames have 5-32)"
+    if len(name) > 32:
+        return f"it is too long ({len(name)} characters; usernames have 5-32)"
+    if name.endswith("_") or "__" in name:
+        return "usernames never end with '_' nor contain '__'"
+    return None if _USERNAME.match(name) else "it is not a username"
+
+
 def _check_username(name: str, raw: str) -> str:
-    if not _USERNAME.match(name) or name.endswith("_") or "__" in name:
-        raise ChannelRefError(
-            f"{raw!r} is not a valid channel username (5-32 letters, digits or underscores, starting "
-            "with a letter); write it as 'name', '@name' or 'https://t.me/name'"
-        )
+    problem = _username_problem(name)
+    if problem is not None:
+        raise ChannelRefError(f"{raw!r} is not a valid channel username: {problem}; write it as 'name', '@name' "
+                              "or 'https://t.me/name'")
     return name
 
 
 def _from_url(raw: str, text: str) -> ChannelRef:
     parts = urlsplit(text if "://" in text else "https://" + text)
     if parts.scheme == "tg":
-        domain = parse_qs(parts.query).get("domain", [""])[0]
-        return ChannelRef(raw, username=_check_username(domain, raw))
+        query = parse_qs(parts.query)
+        if parts.netloc == "join" or "invite" in query:
+            return ChannelRef(raw, invite=query.get("invite", [""])[0])
+        if parts.netloc != "resolve" or "domain" not in query:
+            raise ChannelRefError(f"{raw!r} is not a channel link; use tg://resolve?domain=<name> or "
+                                  "https://t.me/<name>")
+        return ChannelRef(raw, username=_check_username(query["domain"][0], raw))
+    if (parts.hostname or "").lower() not in _HOSTS:
+        raise ChannelRefError(f"{raw!r} is not a Telegram link; use https://t.me/<name> (or t.me/s/<name>)")
     segments = [s for s in parts.path.split("/") if s]
     if not segments:
         raise ChannelRefError(f"{raw!r} is a Telegram link without a channel name; use https://t.me/<name>")
@@ -82,7 +117,8 @@ def parse_channel_ref(text: str) -> ChannelRef:
             digits = str(-value)
             value = int(digits[3:]) if digits.startswith("100") and len(digits) > 3 else -value
         if value <= 0:
-            raise ChannelRefError(f"{raw!r} is not a channel id")
+            raise ChannelRefError(f"{raw!r} is not a channel id; give a username, @name, t.me link or the id of "
+                                  "a channel already in the archive")
         return ChannelRef(raw, channel_id=value)
     lowered = text.lower()
     if lowered.startswith(("http://", "https://", "tg://")) or lowered.split("/", 1)[0] in _HOSTS:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,13 +23,18 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer._click.core import Context as ClickContext
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
 
 from . import __version__
 from .archive import Archive, ArchiveBusyError, ArchiveError
+from .channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
 from .collect import CollectReport, CollectSettings, collect
 from .config import Config, ConfigError, load_config, parse_duration, read_channel_file
 from .demo import DEFAULT_DEMO_ARCHIVE, DemoError, check_archive_path, run_demo
@@ -43,7 +49,8 @@ class Exit(IntEnum):
     """What ``tgspread`` exits with. Cron mails the output of a non-zero exit."""
 
     OK = 0            # everything asked for was collected
-    PARTIAL = 1       # the pass ran, but some channels were not collected (flood wait, not found, private, error)
+    PARTIAL = 1       # the work ran, but part of it was not done (channels not collected, steps left for the next run),
+    #                   or `verify` found an integrity error
     USAGE = 2         # bad arguments, configuration or credentials; or not logged in
     BUSY = 3          # another process holds the archive (a running collector, an open notebook)
     ARCHIVE = 4       # the archive cannot be used (not a DuckDB file, written by a newer tgspread, ...)
@@ -55,7 +62,37 @@ class Exit(IntEnum):
 # Testing only: collect from the simulated Telegram instead of the real one (see README, "Testing").
 SIMULATED_ENV = "TGSPREAD_SIMULATED_SEED"
 
+class _OneLineUsageErrors(TyperGroup):
+    """A bad option value, an unknown option or a missing argument: one line on stderr and exit 2, like every
+    other error (not click's usage box). ``tgspread`` alone still prints the help."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None,
+                     **extra: Any) -> ClickContext:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            _usage_error(exc)
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            _usage_error(exc)
+
+
+def _usage_error(exc: UsageError) -> NoReturn:
+    command = exc.ctx.info_name if exc.ctx is not None and exc.ctx.parent is not None else None
+    option = getattr(exc, "option_name", None) or ""
+    if option[1:2].isdigit():   # -1001234567890: a Bot API channel id read as options
+        _fail(Exit.USAGE, "a negative channel id (-100...) is read as an option: put `--` before the channel ids "
+                          "(tgspread collect -- -1001234567890) or drop the -100 prefix")
+    _fail(Exit.USAGE, f"{exc.format_message().rstrip('.')} (see `tgspread {command + ' ' if command else ''}--help`)")
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="tgspread",
     help="Archive public Telegram channels, with engagement over time, into one DuckDB file.",
     no_args_is_help=True,
@@ -95,6 +132,10 @@ def _errors() -> Iterator[None]:
         _fail(Exit.BUSY, str(exc))
     except ArchiveError as exc:
         _fail(Exit.ARCHIVE, str(exc))
+    except duckdb.IOException as exc:   # opened, then a read ran past the end: a cut or damaged file
+        where = re.search(r'file "([^"]+)"', str(exc))
+        _fail(Exit.ARCHIVE, f"{where.group(1) if where else 'the archive'}: the archive is truncated or damaged "
+                            "(DuckDB could not read part of it; --debug shows where); restore it from a backup copy")
     except KeyboardInterrupt:
         _fail(Exit.INTERRUPTED, "interrupted; everything committed so far is kept and a rerun continues from there")
     except Exception as exc:
@@ -208,6 +249,32 @@ class _Simulated:
             raise ConfigError(f"TGSPREAD_SIMULATED_* (testing only) are malformed: {exc}") from None
 
 
+def _channel_refs(args: list[str], names: list[str], archive: Path, wait: float) -> list[ChannelRef]:
+    """Check every channel name before anything is collected: a typo, an invite link or a numeric id the
+    archive does not know stops the command (exit 2) with the archive left exactly as it was."""
+    refs = []
+    for raw in [*(a for a in args if not a.strip()), *names]:
+        try:
+            ref = parse_channel_ref(raw)
+        except ChannelRefError as exc:
+            _fail(Exit.USAGE, str(exc))
+        if ref.invite is not None:
+            _fail(Exit.USAGE, f"{raw!r} is an invite link: {INVITE_REFUSED}")
+        refs.append(ref)
+    ids = [r for r in refs if r.channel_id is not None]
+    if ids:
+        known: set[int] = set()
+        if archive.exists():
+            with Archive(archive, read_only=True, wait=wait) as opened:
+                known = {r.channel_id for r in ids if r.channel_id and opened.lookup_id(r.channel_id)}
+        for ref in ids:
+            if ref.channel_id not in known:
+                _fail(Exit.USAGE, f"channel id {ref.channel_id} ({ref.raw!r}) is not in the archive {archive}: a "
+                                  "numeric id only names a channel collected before; name it by its @username or "
+                                  "t.me link the first time")
+    return refs
+
+
 def _channel_list(names: list[str] | None, channels_file: Path | None, cfg: Config) -> list[str]:
     found = list(names or [])
     if channels_file is not None:
@@ -217,7 +284,7 @@ def _channel_list(names: list[str] | None, channels_file: Path | None, cfg: Conf
 
 
 async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgress, wait: float,
-                        simulated: _Simulated | None) -> CollectReport:
+                        simulated: _Simulated | None, allow_private: bool = False) -> CollectReport:
     now: datetime | None = None
     if simulated is not None:
         from .simulated import generate_world, simulated_client
@@ -237,7 +304,8 @@ async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgr
             except (ConnectionError, OSError) as exc:
                 _fail(Exit.NETWORK, f"could not reach Telegram ({exc}); nothing was collected; check the network "
                                     "and run again")
-        settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every)
+        settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
+                                   allow_private=allow_private)
         try:
             with progress.watching_flood_sleeps():
                 progress.begin(f"collecting into {cfg.archive}", channels)
@@ -267,10 +335,15 @@ def collect_command(
     max_pages: Annotated[int | None, typer.Option(
         "--max-pages", min=1, help="With --via web: at most this many preview pages per channel (about 20 "
                                    "posts each).")] = None,
+    allow_private: Annotated[bool, typer.Option(
+        "--allow-private", help="Also collect groups (their messages are private people's words): only when your "
+                                "ethics approval covers it (README, \"Secrets and people\"). Users, bots and "
+                                "invite links are refused regardless.")] = False,
 ) -> None:
     """Run one collection pass: new posts of every channel, and refresh what is due.
 
-    Channels come from the arguments, --channels FILE and the config's `channels`, in that order.
+    Channels come from the arguments, --channels FILE and the config's `channels`, in that order;
+    with none of those, from the archive's collected set (`tgspread channels add`).
     Uses the session `tgspread login` saved; never prompts, so it is safe in cron.
     Exit 0 when every channel was collected, 1 when some were not (the summary says why).
     """
@@ -280,6 +353,12 @@ def collect_command(
     with _errors():
         cfg = load_config(config, archive=archive, session=session)
         names = _channel_list(channel, channels_file, cfg)
+        if not names and cfg.archive.exists():     # nothing named: the collected set (tgspread channels add)
+            from .channel_set import tracked_inputs
+
+            with Archive(cfg.archive, wait=wait) as opened:
+                names = tracked_inputs(opened, usernames=via == "web")
+        _channel_refs(list(channel or []), names, cfg.archive, wait)
         if via == "web":
             _collect_web(cfg, names, wait, max_pages)
             return
@@ -289,9 +368,9 @@ def collect_command(
                        f"Telegram (seed {simulated.seed}), not from Telegram")
         elif not names:
             _fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
-                              "or as channels = [...] in tgspread.toml")
+                              "as channels = [...] in tgspread.toml, or add them with `tgspread channels add`")
         progress = CollectProgress(_err)
-        report = asyncio.run(_collect_pass(cfg, names, progress, wait, simulated))
+        report = asyncio.run(_collect_pass(cfg, names, progress, wait, simulated, allow_private))
         _print_report(report)
         if report.status != "ok":
             raise typer.Exit(int(Exit.PARTIAL))

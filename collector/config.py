@@ -36,7 +36,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .media_files import MediaSettings, check_kinds, parse_size
 from .refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
+from .schedule import RunSettings
 
 __all__ = [
     "CREDENTIALS_HELP",
@@ -62,9 +64,12 @@ CREDENTIALS_HELP = (
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _API_HASH = re.compile(r"^[0-9a-fA-F]{32}$")
-_TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh"}
+_TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "media", "comments"}
 _TELEGRAM_KEYS = {"api_id", "api_hash", "flood_sleep_threshold"}
 _REFRESH_KEYS = {"checkpoints", "snapshot_every"}
+_MEDIA_KEYS = {"download", "dir", "kinds", "max_size"}
+_COMMENTS_KEYS = {"enabled", "max_posts"}
+_RUN_KEYS = {"interval", "jitter", "every", "max_requests", "max_resolves_per_hour", "intervals"}
 
 
 class ConfigError(ValueError):
@@ -77,6 +82,9 @@ def parse_duration(text: str) -> timedelta:
     Raises ``ValueError`` for anything else (no unit, unknown unit, negative, empty).
     """
     m = _DURATION.match(text) if isinstance(text, str) else None
+    if m is None and isinstance(text, str) and text.strip().startswith("-"):
+        raise ValueError(f"{text!r} is not a duration: durations are positive; write a number and a unit: 90s, "
+                         "15m, 6h, 1d or 1w")
     if m is None:
         raise ValueError(f"{text!r} is not a duration; write a number and a unit: 90s, 15m, 6h, 1d or 1w")
     return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
@@ -125,6 +133,10 @@ class Config:
     flood_sleep_threshold: int = DEFAULT_FLOOD_SLEEP_THRESHOLD
     checkpoints: tuple[timedelta, ...] = DEFAULT_CHECKPOINTS
     snapshot_every: timedelta = DEFAULT_SNAPSHOT_EVERY
+    run: RunSettings = RunSettings()  # noqa: RUF009 - frozen, so sharing it is safe; the [run] table
+    media: MediaSettings = MediaSettings()  # noqa: RUF009 - frozen, so sharing it is safe; the [media] table
+    comments_enabled: bool = False          # [comments] enabled: discussion-group comments (docs/comments.md)
+    comments_max_posts: int | None = None   # [comments] max_posts: posts asked about per pass at most
     source: Path | None = None
 
     def __repr__(self) -> str:  # never show the api_hash, even in a traceback or a debugger
@@ -162,6 +174,8 @@ def _check_api_hash(value: Any, where: str) -> str:
 
 
 def _check_duration(value: Any, where: str) -> timedelta:
+    if isinstance(value, str) and value.strip().startswith("-"):
+        raise ConfigError(f"{where}: expected a positive duration such as \"6h\", not {value!r}")
     try:
         delta = parse_duration(value)
     except ValueError:
@@ -203,8 +217,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file (see tgspread.example.toml)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8 text); a config file is TOML "
+                          "text (see tgspread.example.toml)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
 
 
 def _from_toml(path: Path) -> dict[str, Any]:
@@ -242,8 +259,9 @@ def _from_toml(path: Path) -> dict[str, Any]:
         values = refresh["checkpoints"]
         if not isinstance(values, list):
             raise ConfigError(f"{where}: expected a list of durations, e.g. [\"1h\", \"6h\", \"1d\"]")
+        durations = [_check_duration(v, where) for v in values]
         try:
-            out["checkpoints"] = validate_checkpoints([_check_duration(v, where) for v in values])
+            out["checkpoints"] = validate_checkpoints(durations)
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     if "snapshot_every" in refresh:
@@ -252,7 +270,85 @@ def _from_toml(path: Path) -> dict[str, Any]:
         if every > DEFAULT_SNAPSHOT_EVERY:
             raise ConfigError(f"{where}: at most 24h (a channel is snapshotted at least daily)")
         out["snapshot_every"] = every
+    if "run" in doc:
+        out["run"] = _run_settings(_table(doc, "run", str(path)), f"{path}: [run]")
+    if "media" in doc:
+        out["media"] = _media_settings(_table(doc, "media", str(path)), f"{path}: [media]", base)
+    if "comments" in doc:
+        out.update(_comments_settings(_table(doc, "comments", str(path)), f"{path}: [comments]"))
     return out
+
+
+def _comments_settings(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The ``[comments]`` table (``tgspread comments``): the opt-in switch and a per-pass post budget."""
+    _check_unknown(table, _COMMENTS_KEYS, where)
+    values: dict[str, Any] = {}
+    if "enabled" in table:
+        if not isinstance(table["enabled"], bool):
+            raise ConfigError(f"{where} enabled: expected true or false, not {table['enabled']!r}")
+        values["comments_enabled"] = table["enabled"]
+    if "max_posts" in table:
+        value = table["max_posts"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where} max_posts: expected a whole number (1 or more), not {value!r}")
+        values["comments_max_posts"] = value
+    return values
+
+
+def _media_settings(table: Mapping[str, Any], where: str, base: Path) -> MediaSettings:
+    """The ``[media]`` table (``tgspread media``): download flag, folder, media types, largest file."""
+    _check_unknown(table, _MEDIA_KEYS, where)
+    values: dict[str, Any] = {}
+    if "download" in table:
+        if not isinstance(table["download"], bool):
+            raise ConfigError(f"{where} download: expected true or false, not {table['download']!r}")
+        values["download"] = table["download"]
+    if "dir" in table:
+        values["dir"] = _check_path(table["dir"], f"{where} dir", base)
+    if "kinds" in table:
+        kinds = table["kinds"]
+        if not isinstance(kinds, list):
+            raise ConfigError(f"{where} kinds: expected a list, e.g. kinds = [\"photo\", \"video\"]")
+        try:
+            values["kinds"] = check_kinds(kinds)
+        except ValueError as exc:
+            raise ConfigError(f"{where} kinds: {exc}") from None
+    if "max_size" in table:
+        try:
+            values["max_size"] = parse_size(table["max_size"])
+        except ValueError as exc:
+            raise ConfigError(f"{where} max_size: {exc}") from None
+    return MediaSettings(**values)
+
+
+def _run_settings(table: Mapping[str, Any], where: str) -> RunSettings:
+    """The ``[run]`` table (``tgspread run``): durations, whole-number budgets, per-channel intervals."""
+    _check_unknown(table, _RUN_KEYS, where)
+    values: dict[str, Any] = {}
+    for key in ("interval", "every"):
+        if key in table:
+            values[key] = _check_duration(table[key], f"{where} {key}")
+    if "jitter" in table:
+        value = table["jitter"]
+        zero = isinstance(value, str) and value.strip() in ("0", "0s", "0m")
+        values["jitter"] = timedelta(0) if zero else _check_duration(value, f"{where} jitter")
+    for key, least in (("max_requests", 1), ("max_resolves_per_hour", 0)):
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{where} {key}: expected a whole number ({least} or more), not {value!r}")
+            values[key] = value
+    if "intervals" in table:
+        intervals = table["intervals"]
+        if not isinstance(intervals, dict):
+            raise ConfigError(f"{where} intervals: expected a table of channel = duration, e.g. "
+                              "intervals = { durov = \"6h\" }")
+        values["intervals"] = tuple((str(name).lower().lstrip("@"), _check_duration(v, f"{where} intervals.{name}"))
+                                    for name, v in intervals.items())
+    try:
+        return RunSettings(**values)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
@@ -300,11 +396,17 @@ def load_config(
 def read_channel_file(path: Path) -> list[str]:
     """Channel names from a file: one per line; blank lines and ``#`` comments (whole or trailing) skipped."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        if b"\0" in data:
+            raise UnicodeDecodeError("utf-8", data, data.index(b"\0"), data.index(b"\0") + 1, "a NUL byte")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such channel list; write one channel name or t.me link per line") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the channel list ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8 text); a channel list is plain "
+                          "text, one channel name or t.me link per line") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the channel list ({exc.strerror or exc})") from None
     names = []
     for line in text.splitlines():
         name = line.split("#", 1)[0].strip()

@@ -2,7 +2,9 @@
 
 The session file is an SQLite database holding the account's authorization key: whoever reads it *is*
 the account. So it is created with mode 0600 in a 0700 directory before Telethon opens it, and a file
-that group or others can read is refused (``chmod 600 PATH`` fixes it). ``tgspread collect`` only ever
+that group or others can read is refused (``chmod 600 PATH`` fixes it). Telethon's entity cache would also
+keep phone numbers in it (the account's own, a contact's): :class:`PhoneFreeSession` never writes one and
+clears any an older file holds. ``tgspread collect`` only ever
 uses an existing, authorized session (:func:`connect_authorized`): cron has no terminal to type a code in.
 
 Example::
@@ -20,11 +22,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from telethon import TelegramClient, errors
+from telethon.sessions import SQLiteSession
 
 from .config import Config
 
 __all__ = [
     "NotLoggedInError",
+    "PhoneFreeSession",
     "SessionError",
     "build_client",
     "check_session_file",
@@ -44,6 +48,25 @@ class SessionError(Exception):
 
 class NotLoggedInError(SessionError):
     """The session is not (or no longer) authorized: ``tgspread login`` is needed."""
+
+
+class PhoneFreeSession(SQLiteSession):
+    """Telethon's SQLite session file, except that its entity cache never stores a phone number.
+
+    ``get_me()`` answers with the account's own number, and Telethon caches every user it sees with the
+    ``phone`` field; an archiving tool has no use for it, and the session file may end up in backups.
+    """
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(session_id)
+        self._execute("PRAGMA secure_delete = ON")   # overwrite, not just unlink, what is cleared
+        self._execute("UPDATE entities SET phone = NULL WHERE phone IS NOT NULL")  # written by an older version
+        self.save()
+
+    @staticmethod
+    def _entity_values_to_row(id: int, hash: int, username: str | None, phone: str | None,
+                              name: str | None) -> tuple[int, int, str | None, None, str | None]:
+        return id, hash, username, None, name
 
 
 def session_file(path: Path) -> Path:
@@ -91,7 +114,7 @@ def build_client(config: Config, *, create: bool = False) -> TelegramClient:
     path = prepare_session_file(config.session) if create else session_file(config.session)
     check_session_file(path)
     try:
-        client = TelegramClient(str(path), credentials.api_id, credentials.api_hash,
+        client = TelegramClient(PhoneFreeSession(str(path)), credentials.api_id, credentials.api_hash,
                                 flood_sleep_threshold=config.flood_sleep_threshold)
     except Exception as exc:  # sqlite3.DatabaseError and friends: a damaged or foreign file
         raise SessionError(f"cannot open the session file {path} ({type(exc).__name__}: {exc}); "
