@@ -190,9 +190,12 @@ class SimChannel:
     # Resolvable by username, but every content request fails with CHANNEL_PRIVATE (a channel we were
     # banned from, or one that restricts access): unlike ``private_from`` the username stays.
     closed: bool = False
+    # Deleted by its owner at this moment: from then on its username resolves to nothing
+    # (USERNAME_NOT_OCCUPIED) and requests naming its id and access hash fail with CHANNEL_INVALID.
+    deleted_from: datetime | None = None
 
     def username_at(self, t: datetime) -> str | None:
-        if self.is_private_at(t):
+        if self.is_private_at(t) or self.is_deleted_at(t):
             return None
         name = None
         for since, u in self.usernames:
@@ -202,6 +205,9 @@ class SimChannel:
 
     def is_private_at(self, t: datetime) -> bool:
         return self.private_from is not None and self.private_from <= t
+
+    def is_deleted_at(self, t: datetime) -> bool:
+        return self.deleted_from is not None and self.deleted_from <= t
 
     def participants_at(self, t: datetime) -> int:
         days = max(0.0, (t - self.created_at).total_seconds() / 86400.0)
@@ -225,7 +231,9 @@ class Fault:
     """A fault the simulated server injects.
 
     ``request``: TL request name it applies to (e.g. 'messages.GetHistory'), or None for any request.
-    ``error``: 'FLOOD_WAIT' (with ``seconds``), 'DISCONNECT', 'RPC_CALL_FAIL', 'INTERNAL' (a 500).
+    ``error``: 'FLOOD_WAIT' (with ``seconds``), 'DISCONNECT', 'RPC_CALL_FAIL', 'INTERNAL' (a 500),
+    'DROP_ANSWER' (the server answers, the connection drops while the answer is in flight: the client
+    gets ConnectionError for a request the server did carry out), or any other Telegram error name.
     ``at``: 1-based index among matching requests from which on it fires (``times`` requests in a row:
     ``at=20, times=4`` fails the 20th to 23rd); ``every``: fire on every Nth matching request;
     ``times``: how many times it may fire at most (None: unlimited).

@@ -92,7 +92,7 @@ def is_closed(ch: SimChannel, t: datetime) -> bool:
     method = getattr(ch, "is_closed_at", None)
     if callable(method):
         return bool(method(t))
-    for attr in ("closed", "closed_from", "banned_from"):
+    for attr in ("closed", "closed_from", "banned_from", "deleted_from"):
         value = getattr(ch, attr, None)
         if isinstance(value, datetime):
             if value <= t:
@@ -241,6 +241,7 @@ class SimulatedSender:
         # A client that really slept out a flood wait has served it even though world.now has not moved:
         # name -> (the world deadline it served, monotonic time when it is served).
         self._served: dict[str, tuple[datetime, float]] = {}
+        self._drop_answer = False      # set by a DROP_ANSWER fault: lose the answer of the request in hand
         self._handlers: dict[type, Callable[[Any], Any]] = {
             functions.contacts.ResolveUsernameRequest: self._resolve_username,
             functions.channels.GetChannelsRequest: self._get_channels,
@@ -304,11 +305,16 @@ class SimulatedSender:
             query = query.query
         name = request_name(query)
         self.world.requests[name] += 1
+        self._drop_answer = False
         self._gate(name)
         handler = self._handlers.get(type(query))
         if handler is None:
             raise RpcFailure(400, "METHOD_NOT_SIMULATED_" + name.upper().replace(".", "_"))
-        return _encode(handler(query))
+        answer = _encode(handler(query))
+        if self._drop_answer:
+            self._drop_answer = False
+            raise ConnectionError(f"simulated connection drop while the answer to {name} was in flight")
+        return answer
 
     # -- flood waits and faults -------------------------------------------------------------------
     def _gate(self, name: str) -> None:
@@ -347,6 +353,9 @@ class SimulatedSender:
         if error == "DISCONNECT":
             # What Telethon's sender raises to a waiting request when reconnecting fails.
             raise ConnectionError(f"simulated disconnect during {name}")
+        if error == "DROP_ANSWER":
+            self._drop_answer = True      # carried out by the server; answer_bytes loses the answer
+            return
         if error == "RPC_CALL_FAIL":
             raise RpcFailure(500, "RPC_CALL_FAIL")
         if error == "INTERNAL":
@@ -358,7 +367,8 @@ class SimulatedSender:
         """The channel an InputChannel/InputPeerChannel names, checked like Telegram checks it."""
         if isinstance(peer, types.InputChannel | types.InputPeerChannel):
             ch = self.world.channels.get(peer.channel_id)
-            if ch is None or ch.access_hash != peer.access_hash or ch.created_at > self.world.now:
+            if ch is None or ch.access_hash != peer.access_hash or ch.created_at > self.world.now \
+                    or ch.is_deleted_at(self.world.now):
                 raise RpcFailure(400, "CHANNEL_INVALID")
             if is_closed(ch, self.world.now):
                 raise RpcFailure(406, "CHANNEL_PRIVATE")
