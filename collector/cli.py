@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import duckdb
 import typer
@@ -41,6 +41,11 @@ from .demo import DEFAULT_DEMO_ARCHIVE, DemoError, check_archive_path, run_demo
 from .login import SessionError, build_client, connect_authorized, interactive_login
 from .progress import OUTCOME_STYLE, CollectProgress, report_errors, report_table, requests_table
 from .status import ArchiveStatus, archive_status, archive_totals, status_as_json
+
+if TYPE_CHECKING:
+    from telethon import TelegramClient
+
+    from .simulated import World
 
 __all__ = ["SIMULATED_ENV", "Exit", "app"]
 
@@ -248,6 +253,37 @@ class _Simulated:
         except ValueError as exc:
             raise ConfigError(f"TGSPREAD_SIMULATED_* (testing only) are malformed: {exc}") from None
 
+    def world(self) -> World:
+        """The simulated world, its clock already moved by ``advance``."""
+        from .simulated import generate_world
+
+        world = generate_world(self.seed, channels=self.channels, days=self.days)
+        if self.advance:
+            world.advance(self.advance)
+        return world
+
+
+def _client(cfg: Config, simulated: _Simulated | None) -> tuple[TelegramClient, World | None]:
+    """The client a command talks through, not connected yet, and the simulated world behind it (None: the
+    account's real client; credential and session problems surface here, before the archive opens)."""
+    if simulated is None:
+        return build_client(cfg), None
+    from .simulated import simulated_client
+
+    world = simulated.world()
+    return simulated_client(world, flood_sleep_threshold=cfg.flood_sleep_threshold), world
+
+
+async def _connect(client: TelegramClient, world: World | None, *, nothing_done: str) -> None:
+    """Connect the account's client (a simulated one needs nothing); unreachable Telegram is exit 5 with
+    ``nothing_done`` (e.g. "nothing was collected") in the message."""
+    if world is not None:
+        return
+    try:
+        await connect_authorized(client)
+    except (ConnectionError, OSError) as exc:
+        _fail(Exit.NETWORK, f"could not reach Telegram ({exc}); {nothing_done}; check the network and run again")
+
 
 def _channel_refs(args: list[str], names: list[str], archive: Path, wait: float) -> list[ChannelRef]:
     """Check every channel name before anything is collected: a typo, an invite link or a numeric id the
@@ -285,25 +321,12 @@ def _channel_list(names: list[str] | None, channels_file: Path | None, cfg: Conf
 
 async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgress, wait: float,
                         simulated: _Simulated | None, allow_private: bool = False) -> CollectReport:
-    now: datetime | None = None
-    if simulated is not None:
-        from .simulated import generate_world, simulated_client
-
-        world = generate_world(simulated.seed, channels=simulated.channels, days=simulated.days)
-        if simulated.advance:
-            world.advance(simulated.advance)
-        client = simulated_client(world)
-        now = world.now
+    client, world = _client(cfg, simulated)
+    now = world.now if world is not None else None
+    if world is not None:
         channels = channels or list(world.seeds)
-    else:
-        client = build_client(cfg)            # credential and session problems surface before the archive opens
     with Archive(cfg.archive, wait=wait) as archive:
-        if simulated is None:
-            try:
-                await connect_authorized(client)
-            except (ConnectionError, OSError) as exc:
-                _fail(Exit.NETWORK, f"could not reach Telegram ({exc}); nothing was collected; check the network "
-                                    "and run again")
+        await _connect(client, world, nothing_done="nothing was collected")
         settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
                                    allow_private=allow_private)
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +17,8 @@ from ..cli import (
     Exit,
     SessionOpt,
     WaitOpt,
+    _client,
+    _connect,
     _err,
     _errors,
     _fail,
@@ -27,7 +28,6 @@ from ..cli import (
 )
 from ..comments import CommentsReport, CommentsSettings, collect_comments
 from ..config import Config, load_config
-from ..login import build_client, connect_authorized
 
 __all__ = ["register"]
 
@@ -37,24 +37,10 @@ DISABLED = ("comments are off: they are messages of private people, so fetching 
 
 async def _run(cfg: Config, channels: list[str] | None, settings: CommentsSettings, wait: float,
                simulated: _Simulated | None) -> CommentsReport:
-    now: datetime | None = None
-    if simulated is not None:
-        from ..simulated import generate_world, simulated_client
-
-        world = generate_world(simulated.seed, channels=simulated.channels, days=simulated.days)
-        if simulated.advance:
-            world.advance(simulated.advance)
-        client = simulated_client(world, flood_sleep_threshold=cfg.flood_sleep_threshold)
-        now = world.now
-    else:
-        client = build_client(cfg)            # credential and session problems surface before the archive opens
+    client, world = _client(cfg, simulated)
+    now = world.now if world is not None else None
     with Archive(cfg.archive, wait=wait) as archive:
-        if simulated is None:
-            try:
-                await connect_authorized(client)
-            except (ConnectionError, OSError) as exc:
-                _fail(Exit.NETWORK, f"could not reach Telegram ({exc}); no comments were fetched; check the network "
-                                    "and run again")
+        await _connect(client, world, nothing_done="no comments were fetched")
         try:
             return await collect_comments(client, archive, channels, now=now, settings=settings)
         finally:

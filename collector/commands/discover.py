@@ -19,6 +19,8 @@ from ..cli import (
     Exit,
     SessionOpt,
     WaitOpt,
+    _client,
+    _connect,
     _err,
     _errors,
     _fail,
@@ -29,7 +31,6 @@ from ..cli import (
 from ..config import Config, load_config
 from ..discovery import Candidate, Thresholds
 from ..discovery_calls import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
-from ..login import build_client, connect_authorized
 
 __all__ = ["register"]
 
@@ -81,24 +82,10 @@ def _table(report: DiscoveryReport, shown: list[Candidate]) -> Table:
 
 
 async def _run(cfg: Config, settings: DiscoverySettings, wait: float, simulated: _Simulated | None) -> DiscoveryReport:
-    now: datetime | None = None
-    if simulated is not None:
-        from ..simulated import generate_world, simulated_client
-
-        world = generate_world(simulated.seed, channels=simulated.channels, days=simulated.days)
-        if simulated.advance:
-            world.advance(simulated.advance)
-        client = simulated_client(world)
-        now = world.now
-    else:
-        client = build_client(cfg)
+    client, world = _client(cfg, simulated)
+    now = world.now if world is not None else None
     with Archive(cfg.archive, wait=wait) as archive:
-        if simulated is None:
-            try:
-                await connect_authorized(client)
-            except (ConnectionError, OSError) as exc:
-                _fail(Exit.NETWORK, f"could not reach Telegram ({exc}); nothing was discovered; check the network "
-                                    "and run again")
+        await _connect(client, world, nothing_done="nothing was discovered")
         try:
             return await discover(client, archive, settings, now=now)
         finally:

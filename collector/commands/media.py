@@ -24,6 +24,8 @@ from ..cli import (
     Exit,
     SessionOpt,
     WaitOpt,
+    _client,
+    _connect,
     _err,
     _errors,
     _fail,
@@ -63,28 +65,10 @@ def _settings(cfg: Config, directory: Path | None, kinds: str | None,
 
 async def _download(cfg: Config, root: Path, settings: MediaSettings, channels: list[str], limit: int | None,
                     wait: float, simulated: _Simulated | None) -> MediaReport:
-    now = None
-    if simulated is not None:
-        from ..simulated import generate_world, simulated_client
-
-        world = generate_world(simulated.seed, channels=simulated.channels, days=simulated.days)
-        if simulated.advance:
-            world.advance(simulated.advance)
-        client = simulated_client(world, flood_sleep_threshold=cfg.flood_sleep_threshold)
-        now = world.now
-    else:
-        from ..login import build_client
-
-        client = build_client(cfg)
+    client, world = _client(cfg, simulated)
+    now = world.now if world is not None else None
     with Archive(cfg.archive, wait=wait) as archive:
-        if simulated is None:
-            from ..login import connect_authorized
-
-            try:
-                await connect_authorized(client)
-            except (ConnectionError, OSError) as exc:
-                _fail(Exit.NETWORK, f"could not reach Telegram ({exc}); nothing was downloaded; check the network "
-                                    "and run again")
+        await _connect(client, world, nothing_done="nothing was downloaded")
         try:
             with _err.status("downloading media (a rerun resumes where this one stops)"):
                 return await download_media(client, archive, root, channels=channels or None, kinds=settings.kinds,

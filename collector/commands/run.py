@@ -229,15 +229,6 @@ def _with_sigterm(work: Callable[[], Awaitable[Exit]]) -> Exit:
     return asyncio.run(main())
 
 
-def _simulated_world(simulated: _Simulated) -> World:
-    from ..simulated import generate_world
-
-    world = generate_world(simulated.seed, channels=simulated.channels, days=simulated.days)
-    if simulated.advance:
-        world.advance(simulated.advance)
-    return world
-
-
 # -- --dry-run ----------------------------------------------------------------------------------------------------
 def _dry_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: float) -> None:
     """Print what a run now would request, from the archive alone (opened read-only, if it exists)."""
@@ -351,7 +342,7 @@ def register(app: typer.Typer) -> None:
             if simulated is not None:
                 _err.print(f"[bold yellow]TESTING ONLY[/]: {SIMULATED_ENV} is set: running against the simulated "
                            f"Telegram (seed {simulated.seed}), not Telegram")
-                world = _simulated_world(simulated)
+                world = simulated.world()
             clock = _Clock(world)
             if dry_run:
                 _dry_run(cfg, settings, clock, wait)
