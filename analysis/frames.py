@@ -12,7 +12,7 @@ Shared SQL:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,9 @@ __all__ = [
     "channel_clause",
     "conform",
     "empty",
+    "packed_int_key",
     "query_frame",
+    "sort_by_ints",
     "time_clauses",
     "where_sql",
 ]
@@ -175,11 +177,68 @@ def conform(df: pl.DataFrame, name: str) -> pl.DataFrame:
     return df.select([pl.col(col).cast(dtype) for col, dtype in schema.items()])
 
 
-def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any], name: str) -> pl.DataFrame:
-    """Run ``sql`` and hand its result to Polars through Arrow, conformed to schema ``name``."""
+def query_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any], name: str,
+    order: Sequence[tuple[str, bool]] = (),
+) -> pl.DataFrame:
+    """Run ``sql`` and hand its result to Polars through Arrow, conformed to schema ``name``.
+
+    ``order``: integer columns ``(name, descending)`` to sort the result by in Polars (see
+    :func:`sort_by_ints`); cheaper than an ``ORDER BY`` in DuckDB for results of a million rows.
+    """
     # a cursor of its own: a result the caller left unfinished on ``con`` must not block the analysis
     rel = con.cursor().sql(sql, params=dict(params) or None)
-    return conform(rel.pl(), name)
+    df = rel.pl()
+    return conform(sort_by_ints(df, order) if order else df, name)
+
+
+def packed_int_key(df: pl.DataFrame, keys: Sequence[tuple[str, bool]]) -> pl.Expr | None:
+    """One Int128 expression ordered like the integer columns ``keys`` = ``[(name, descending), ...]``.
+
+    Each key is offset by its minimum (descending ones mirrored by their maximum) and the keys are
+    packed side by side, so sorting by the expression sorts by all keys at once. None when a key has
+    nulls or the keys' ranges do not fit in 127 bits together.
+    """
+    names = [k for k, _ in keys]
+    stats = df.select(
+        *(pl.col(k).min().alias(f"lo{i}") for i, k in enumerate(names)),
+        *(pl.col(k).max().alias(f"hi{i}") for i, k in enumerate(names)),
+        *(pl.col(k).null_count().alias(f"n{i}") for i, k in enumerate(names)),
+    ).row(0)
+    n = len(names)
+    lows, highs, nulls = stats[:n], stats[n:2 * n], stats[2 * n:]
+    if any(nulls) or any(v is None for v in (*lows, *highs)):
+        return None
+    bits = [max(1, (int(hi) - int(lo)).bit_length()) for lo, hi in zip(lows, highs, strict=True)]
+    if sum(bits) > 127:
+        return None
+    big = pl.Int128
+    packed: pl.Expr = pl.lit(0, big)
+    for (name, desc), lo, hi, width in zip(keys, lows, highs, bits, strict=True):
+        col = pl.col(name).cast(big)
+        part = (pl.lit(int(hi), big) - col) if desc else (col - pl.lit(int(lo), big))
+        packed = packed * pl.lit(1 << width, big) + part
+    return packed
+
+
+def sort_by_ints(df: pl.DataFrame, keys: Sequence[tuple[str, bool]]) -> pl.DataFrame:
+    """``df`` sorted by integer columns ``keys`` = ``[(name, descending), ...]``, nulls last.
+
+    The same order as ``ORDER BY a DESC, b, ...``, through one packed Int128 key
+    (:func:`packed_int_key`) sorted once: a multi-column sort of a million rows costs several times
+    more, in Polars as in DuckDB. Falls back to a plain multi-column sort when the keys cannot be
+    packed. Rows with equal keys come out in an unspecified order, as with ``ORDER BY``.
+
+    Example::
+
+        sort_by_ints(df, [("forwards", True), ("origin_channel_id", False)])
+    """
+    if df.height < 2 or not keys:
+        return df
+    key = packed_int_key(df, keys)
+    if key is None:
+        return df.sort([k for k, _ in keys], descending=[d for _, d in keys], nulls_last=True)
+    return df.sort(key)
 
 
 def where_sql(clauses: Iterable[str | None]) -> str:

@@ -11,9 +11,12 @@ Desktop export rows) are canonicalised while the query runs, by the same Python 
 as a DuckDB function for the duration of the call. They are expected to be few: each costs a few
 microseconds per distinct URL. Row groups without such rows are not read for it at all.
 
-Speed (10M posts, 4M post-URL pairs, 1.6M distinct URLs, 2 cores): about 7 CPU seconds, in two
-aggregations keyed by the URL string, (URL, channel) then URL; storing canonical URLs removed the
-parsing, which made up most of the former 33 s.
+Speed (10M posts, 4M post-URL pairs, 1.6M distinct URLs, 2 cores): about 7.5 CPU seconds. Most of it
+is two hash aggregations keyed by the URL string, (URL, channel) then URL, and the per-URL list of
+the channels' first times (built for every URL, sorted and kept for URLs in 3+ channels: the median
+lag is read from the sorted list). Storing canonical URLs removed the parsing, which made up most of the former
+33 s; an integer URL id stored at write time would remove the string keys (prototype and figures:
+``python -m benchmarks.analysis_bench --url-index-prototype``).
 
 The domain of a URL is its canonical host without port (``www.`` stripped, no public-suffix folding);
 it is the same domain as ``posts.domains`` holds.
@@ -32,7 +35,7 @@ import polars as pl
 
 from collector.urls import canonical_url, canonical_urls_column
 
-from .frames import Params, channel_clause, conform, time_clauses, where_sql
+from .frames import Params, channel_clause, conform, packed_int_key, time_clauses, where_sql
 
 __all__ = ["DOMAIN_SQL", "canonical_url", "domain_spread", "url_occurrences_sql", "url_spread"]
 
@@ -94,10 +97,14 @@ def url_occurrences_sql(
         branches.insert(0, "SELECT channel_id, message_id, posted_at, canonical_urls AS cu FROM posts "
                            + where_sql(["len(canonical_urls) > 0", *common]))
     union = "\n        UNION ALL\n        ".join(branches)
+    # A post naming a URL twice gives one row: list_distinct only for the rare lists of 3+ URLs; the
+    # common lists of one URL need nothing and those of two a comparison (half the cost of list_distinct).
     return f"""
     SELECT channel_id, message_id, t_us, url FROM (
         SELECT channel_id, message_id, epoch_us(posted_at) AS t_us,
-               unnest(CASE WHEN len(cu) > 1 THEN list_distinct(cu) ELSE cu END) AS url
+               unnest(CASE WHEN len(cu) = 1 OR (len(cu) = 2 AND cu[1] <> cu[2]) THEN cu
+                           WHEN len(cu) = 2 THEN [cu[1]]
+                           ELSE list_distinct(cu) END) AS url
         FROM ({union})
     ) WHERE url <> ''
     """
@@ -139,16 +146,10 @@ def url_spread(
     """
     packed = _ids_fit_packed_keys(con)
     df = _run(con, _url_spread_sql(packed), channels, since, until, include_forwards)
-    n = pl.col("channels")
-    first = pl.col("first_us")
-    # Median over the channels other than the first: the sorted first times without the smallest one.
-    rest_median = pl.col("firsts").list.sort().list.slice(1).list.median()
-    lag_us = (pl.when(n == 2).then((pl.col("max_first_us") - first).cast(pl.Float64))
-              .when(n > 2).then(rest_median - first.cast(pl.Float64)))
     out = df.with_columns(
         _domains(df["url"]),
-        (lag_us / 1e6).alias("median_lag_s"),
-        pl.from_epoch(first, "us").dt.replace_time_zone("UTC").alias("first_posted_at"),
+        (pl.col("median_lag_us") / 1e6).alias("median_lag_s"),   # here: DuckDB's `/ 1e6` may differ by an ulp
+        pl.from_epoch(pl.col("first_us"), "us").dt.replace_time_zone("UTC").alias("first_posted_at"),
         pl.from_epoch(pl.col("last_us"), "us").dt.replace_time_zone("UTC").alias("last_posted_at"),
     )
     return conform(_ordered(out), "url_spread")
@@ -184,6 +185,9 @@ def _url_spread_sql(packed: bool) -> str:
     else:
         key = "{'t': t_us, 'c': channel_id, 'm': message_id}"
         t_of, ch_of, msg_of = "fk.t", "fk.c", "fk.m"
+    # median_lag_s, over the channels other than the first: the channels' sorted first times s[1..n]
+    # without s[1] (the URL's first post); the median of s[2..n] is s[n/2 + 1] for even n, else the
+    # mean of s[(n+1)/2] and s[(n+3)/2]; for n = 2 it is s[2] - s[1], the largest minus the first.
     return f"""
     WITH occ AS ({{occ}}),
     pc AS (
@@ -194,12 +198,17 @@ def _url_spread_sql(packed: bool) -> str:
     agg AS (
         SELECT url, min(fk) AS fk, max(first_us) AS max_first_us, max(last_us) AS last_us,
                sum(posts)::BIGINT AS posts, count(*) AS channels,
-               CASE WHEN count(*) > 2 THEN list(first_us) END AS firsts
+               CASE WHEN count(*) > 2 THEN list_sort(list(first_us)) END AS s
         FROM pc2 GROUP BY url
-    )
-    SELECT url, {t_of} AS first_us, {ch_of} AS first_channel_id, {msg_of} AS first_message_id,
-           max_first_us, last_us, posts, channels, firsts
-    FROM agg
+    ),
+    out AS (SELECT url, {t_of} AS first_us, {ch_of} AS first_channel_id, {msg_of} AS first_message_id,
+                   max_first_us, last_us, posts, channels, s FROM agg)
+    SELECT url, first_us, first_channel_id, first_message_id, last_us, posts, channels,
+           CASE WHEN channels = 2 THEN (max_first_us - first_us)::DOUBLE
+                WHEN channels > 2 AND channels % 2 = 0 THEN (s[channels // 2 + 1] - first_us)::DOUBLE
+                WHEN channels > 2 THEN (s[(channels + 1) // 2] + s[(channels + 3) // 2]) / 2 - first_us
+           END AS median_lag_us
+    FROM out
     """
 
 
@@ -207,28 +216,22 @@ def _ordered(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` sorted by channels (descending), first post (time, channel id, message id), then URL.
 
     Sorting 1.5 million rows by several keys (a URL last) costs seconds; one Int128 key holding
-    (channels, time, channel) sorts in a fraction of that, and only the rows where it ties (URLs of one
-    first post) are sorted further by message id and URL.
+    (channels, time, channel, message) sorts in a fraction of that, and only the rows where it ties
+    (URLs of one first post) are sorted further by URL.
     """
     if df.height == 0:
         return df
-    ch, t, first_ch = pl.col("channels"), pl.col("first_us"), pl.col("first_channel_id")
-    fits = df.select(
-        (ch.max() < (1 << 33)) & (t.abs().max() < (1 << 52)) & (first_ch.min() >= 0) & (first_ch.max() < (1 << 41))
-        & (t.null_count() == 0)
-    ).item()
-    if not fits:
+    key = packed_int_key(df, [("channels", True), ("first_us", False), ("first_channel_id", False),
+                              ("first_message_id", False)])
+    if key is None:
         return df.sort(["channels", "first_us", "first_channel_id", "first_message_id", "url"],
-                       descending=[True, False, False, False, False])
-    big = pl.Int128
-    key = (((pl.lit((1 << 33) - 1, big) - ch.cast(big)) * pl.lit(1 << 94, big))
-           + ((t.cast(big) + pl.lit(1 << 52, big)) * pl.lit(1 << 41, big)) + first_ch.cast(big))
+                       descending=[True, False, False, False, False], nulls_last=True)
     out = df.with_columns(key.alias("_key")).sort("_key")
     tied = out["_key"].is_duplicated()
     if tied.any():
         positions = tied.arg_true().to_numpy()
-        order = (out.filter(tied).with_row_index("_j")
-                 .sort(["_key", "first_message_id", "url"])["_j"].to_numpy())
+        order = (out.filter(tied).select("_key", "url").with_row_index("_j")
+                 .sort(["_key", "url"])["_j"].to_numpy())
         index = np.arange(out.height)
         index[positions] = positions[order]
         out = out[index]
@@ -241,7 +244,7 @@ def _domains(urls: pl.Series) -> pl.Series:
     A plain split gives the authority of almost every URL; the few with a query right after the host,
     a backslash, a port or an IPv6 literal go through a regular expression.
     """
-    authority = urls.str.split_exact("/", 3).struct.field("field_2")
+    authority = urls.str.splitn("/", 4).struct.field("field_2")
     special = authority.str.contains(r"[?\\:\[]").fill_null(False)
     if not special.any():
         return authority.alias("domain")

@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from .frames import FORWARDS_SQL, Params, channel_clause, query_frame, time_clauses, where_sql
+from .frames import Params, channel_clause, query_frame, time_clauses, where_sql
 
 __all__ = ["forward_network"]
 
@@ -48,35 +48,40 @@ def forward_network(
     """
     params: Params = {}
     where = where_sql([
+        "fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL",
         None if include_self else "channel_id <> fwd_channel_id",
         channel_clause("fwd_channel_id", sources, params, "sources"),
         channel_clause("channel_id", targets, params, "targets"),
         *time_clauses("posted_at", since, until, params),
     ])
     # Forwarding acts: each single forward is one; the items of a forwarded album (one grouped_id) are
-    # one together. Albums are grouped first (few rows), so the pair totals need no DISTINCT aggregate,
-    # which would cost more than everything else here.
+    # one together. One aggregation per pair with plain integer states counts messages and album items;
+    # a second one, over album items only (few rows), counts the distinct albums per pair, and
+    # forwards = messages - album items + albums. A DISTINCT aggregate over all rows, or grouping
+    # every message as its own unit first, would cost more than everything else here. Times are
+    # aggregated as epoch microseconds; the ordering is done in Polars (see query_frame).
     sql = f"""
     WITH fw AS (
-        SELECT channel_id, fwd_channel_id, grouped_id, posted_at, views FROM ({FORWARDS_SQL}) f {where}
+        SELECT channel_id, fwd_channel_id, grouped_id, epoch_us(posted_at) AS t, views FROM posts {where}
     ),
-    units AS (
-        SELECT fwd_channel_id, channel_id, count(*) AS forwards, count(*) AS messages, min(posted_at) AS first_at,
-               max(posted_at) AS last_at, sum(coalesce(views, 0)) AS views
-        FROM fw WHERE grouped_id IS NULL GROUP BY fwd_channel_id, channel_id
-        UNION ALL
-        SELECT fwd_channel_id, channel_id, 1, count(*), min(posted_at), max(posted_at), sum(coalesce(views, 0))
-        FROM fw WHERE grouped_id IS NOT NULL GROUP BY fwd_channel_id, channel_id, grouped_id
+    pairs AS (
+        SELECT fwd_channel_id, channel_id, count(*) AS messages, count(grouped_id) AS album_items,
+               min(t) AS first_us, max(t) AS last_us, coalesce(sum(views), 0)::BIGINT AS views
+        FROM fw GROUP BY fwd_channel_id, channel_id
+    ),
+    albums AS (
+        SELECT fwd_channel_id, channel_id, count(DISTINCT grouped_id) AS albums
+        FROM fw WHERE grouped_id IS NOT NULL GROUP BY fwd_channel_id, channel_id
     )
-    SELECT fwd_channel_id AS source_channel_id,
-           channel_id AS target_channel_id,
-           sum(forwards)::BIGINT AS forwards,
-           sum(messages)::BIGINT AS messages,
-           min(first_at) AS first_at,
-           max(last_at) AS last_at,
-           sum(views)::BIGINT AS views
-    FROM units
-    GROUP BY fwd_channel_id, channel_id
-    ORDER BY forwards DESC, source_channel_id, target_channel_id
+    SELECT p.fwd_channel_id AS source_channel_id,
+           p.channel_id AS target_channel_id,
+           p.messages - p.album_items + coalesce(a.albums, 0) AS forwards,
+           p.messages,
+           make_timestamptz(p.first_us) AS first_at,
+           make_timestamptz(p.last_us) AS last_at,
+           p.views
+    FROM pairs p
+    LEFT JOIN albums a ON a.fwd_channel_id = p.fwd_channel_id AND a.channel_id = p.channel_id
     """
-    return query_frame(con, sql, params, "forward_network")
+    order = [("forwards", True), ("source_channel_id", False), ("target_channel_id", False)]
+    return query_frame(con, sql, params, "forward_network", order)

@@ -56,42 +56,60 @@ def cascades(
     """
     params: Params = {"min_forwards": int(min_forwards)}
     fwd_where = where_sql([
+        "fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL",
         channel_clause("fwd_channel_id", channels, params, "channels"),
         None if include_self else "channel_id <> fwd_channel_id",
     ])
     outer_where = where_sql(time_clauses("origin_posted_at", since, until, params))
+    # Speed (10M posts, 1.9M forwards, 1M origins): per origin, one aggregation with plain integer
+    # states; the holistic parts (median, distinct channels) only where they are not already known,
+    # i.e. for origins with 3+ forwards (13% of origins, half the forwards): with 1 forward the median
+    # is that forward, with 2 it is their midpoint, and min/max of channel_id tell 1 from 2 channels.
+    # The origin posts are joined to the aggregate (built on it, probed by the posts), and the
+    # ordering is done in Polars on one packed key (see query_frame).
     sql = f"""
-    WITH fw AS (SELECT * FROM ({FORWARDS_SQL}) {fwd_where}),
+    WITH fw AS (
+        SELECT channel_id, fwd_channel_id, fwd_message_id, epoch_us(posted_at) AS t, fwd_posted_at, views
+        FROM posts {fwd_where}
+    ),
     agg AS (
         SELECT fwd_channel_id, fwd_message_id,
-               min(fwd_posted_at) AS header_posted_at,
                count(*) AS forwards,
-               count(DISTINCT channel_id) AS channels,
-               min(posted_at) AS first_forward_at,
-               median(epoch_us(posted_at)) AS median_forward_us,
-               sum(coalesce(views, 0)) AS forward_views
+               min(fwd_posted_at) AS header_posted_at,
+               min(t) AS first_us, max(t) AS last_us,
+               min(channel_id) AS ch_lo, max(channel_id) AS ch_hi,
+               coalesce(sum(views), 0)::BIGINT AS forward_views
         FROM fw
         GROUP BY fwd_channel_id, fwd_message_id
         HAVING count(*) >= $min_forwards
     ),
+    big AS (
+        SELECT fwd_channel_id, fwd_message_id, median(t) AS median_us, count(DISTINCT channel_id) AS channels
+        FROM fw SEMI JOIN (SELECT fwd_channel_id, fwd_message_id FROM agg WHERE forwards > 2) k
+             USING (fwd_channel_id, fwd_message_id)
+        GROUP BY fwd_channel_id, fwd_message_id
+    ),
     joined AS (
-        SELECT a.*,
+        SELECT a.*, b.median_us, b.channels AS big_channels,
                coalesce(o.posted_at, a.header_posted_at) AS origin_posted_at,
                o.views AS origin_views,
                o.forwards AS origin_forwards,
                o.channel_id IS NOT NULL AS origin_archived,
                coalesce(o.deleted_at IS NOT NULL, false) AS origin_deleted
         FROM agg a
+        LEFT JOIN big b ON b.fwd_channel_id = a.fwd_channel_id AND b.fwd_message_id = a.fwd_message_id
         LEFT JOIN posts o ON o.channel_id = a.fwd_channel_id AND o.message_id = a.fwd_message_id
     )
     SELECT fwd_channel_id AS origin_channel_id,
            fwd_message_id AS origin_message_id,
            origin_posted_at,
            forwards,
-           channels,
-           first_forward_at,
-           (epoch_us(first_forward_at) - epoch_us(origin_posted_at)) / 1e6 AS first_lag_s,
-           (median_forward_us - epoch_us(origin_posted_at)) / 1e6 AS median_lag_s,
+           CASE WHEN forwards > 2 THEN big_channels WHEN ch_lo = ch_hi THEN 1 ELSE 2 END AS channels,
+           make_timestamptz(first_us) AS first_forward_at,
+           (first_us - epoch_us(origin_posted_at)) / 1e6 AS first_lag_s,
+           (CASE WHEN forwards > 2 THEN median_us
+                 WHEN forwards = 2 THEN first_us + (last_us - first_us) / 2
+                 ELSE first_us END - epoch_us(origin_posted_at)) / 1e6 AS median_lag_s,
            origin_views,
            forward_views,
            coalesce(origin_views, 0) + forward_views AS reach,
@@ -100,9 +118,9 @@ def cascades(
            origin_forwards
     FROM joined
     {outer_where}
-    ORDER BY forwards DESC, origin_channel_id, origin_message_id
     """
-    return query_frame(con, sql, params, "cascades")
+    order = [("forwards", True), ("origin_channel_id", False), ("origin_message_id", False)]
+    return query_frame(con, sql, params, "cascades", order)
 
 
 def coverage(
