@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
+AUDITOR := $(VENV)/.audit-installed
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test lint bench clean
@@ -20,6 +21,10 @@ $(DEV): pyproject.toml $(RUNTIME)
 	$(PIP) -e '.[dev]'
 	touch $@
 
+$(AUDITOR): pyproject.toml $(DEV)
+	$(PIP) -e '.[dev,audit]'
+	touch $@
+
 demo: $(RUNTIME)
 	$(BIN)/tgspread demo --archive demo-data/demo.duckdb
 	$(BIN)/tgspread status --archive demo-data/demo.duckdb
@@ -27,9 +32,18 @@ demo: $(RUNTIME)
 test: $(DEV)
 	$(BIN)/python -m pytest -n 2 -q
 
-lint: $(DEV)
+# AUDIT=skip leaves out the vulnerability audit, for machines that cannot reach PyPI's vulnerability data.
+AUDIT ?= run
+lint: $(AUDITOR)
 	$(BIN)/ruff check collector analysis tests benchmarks notebooks
 	$(BIN)/mypy
+ifeq ($(AUDIT),skip)
+	@echo "lint: dependency vulnerability audit SKIPPED (AUDIT=skip)"
+else
+	@$(BIN)/pip-audit --strict --progress-spinner off --skip-editable --timeout 30 || { \
+	  echo "lint: the dependency audit failed: a dependency has a known vulnerability (listed above; upgrade it)," \
+	       "or PyPI's vulnerability data could not be reached. Offline, run 'make lint AUDIT=skip'."; exit 1; }
+endif
 
 bench: $(DEV)
 	$(BIN)/python -m benchmarks.run

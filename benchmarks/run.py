@@ -10,7 +10,10 @@ Usage::
 
     python -m benchmarks.run                  # full sizes (several minutes: 1,000,000-post channel, 10M-post archive)
     python -m benchmarks.run --quick          # small sizes, a smoke check in a minute or two
-    python -m benchmarks.run --only collector,normalize
+    python -m benchmarks.run --only collector,normalize   # the other modules' rows are kept from results.json
+
+Each module's rows are also kept in ``results.json`` beside the markdown, so ``--only`` updates those
+modules and keeps the others' last figures; the "Modules" table says when, and at what load, each ran.
 """
 
 from __future__ import annotations
@@ -197,14 +200,37 @@ def render_markdown(rows: list[Row], info: dict[str, str], *, quick: bool, runs:
         note = str(r.get("note", "")).replace("|", "/")
         lines.append(f"| {r['benchmark']} | {_value(r['value'])} | {r['unit']} | {r['target']} | "
                      f"{_mark(r['ok'])} | {note} |")
-    lines += ["", "## Modules", "", "| module | wall s | peak RSS of its process (MB) | status |",
-              "|---|---:|---:|---|"]
+    lines += ["", "## Modules", "",
+              "| module | wall s | peak RSS of its process (MB) | status | measured (UTC, load) |",
+              "|---|---:|---:|---|---|"]
     for name, meta in runs.items():
-        lines.append(f"| {name} | {meta['seconds']:.0f} | {meta['peak_rss_mb']:.0f} | {meta['status']} |")
+        lines.append(f"| {name} | {meta['seconds']:.0f} | {meta['peak_rss_mb']:.0f} | {meta['status']} | "
+                     f"{meta.get('measured', '')} |")
     missed = [r for r in rows if r["ok"] is False]
     lines += ["", f"{len([r for r in rows if r['ok']])} targets met, {len(missed)} missed"
               + (": " + "; ".join(r["benchmark"] for r in missed) if missed else "") + ".", ""]
     return "\n".join(lines)
+
+
+def merge_earlier(path: Path, rows: list[Row], runs: dict[str, dict[str, Any]], info: dict[str, str],
+                  names: list[str]) -> tuple[list[Row], dict[str, dict[str, Any]]]:
+    """Keep the rows of modules this run did not measure (``--only``) from the last run that did, and save
+    this run's beside the markdown as JSON. Each module's row in "Modules" says when and at what load it ran,
+    so figures measured at different times are never mistaken for one run's."""
+    earlier: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    when = f"{info['date']}, load {info['load average at start (1/5/15 min)'].split(' / ')[0]}"
+    merged: dict[str, Any] = {}
+    for name in MODULES:
+        if name in names:
+            merged[name] = {"rows": [r for r in rows if r.get("module") == name],
+                            "meta": {**runs[name], "measured": when}}
+        elif name in earlier:
+            merged[name] = earlier[name]
+    path.write_text(json.dumps(merged, indent=1, default=str), encoding="utf-8")
+    all_rows = [r for m in merged.values() for r in m["rows"]]
+    return all_rows, {name: m["meta"] for name, m in merged.items()}
 
 
 def _run_child(name: str, quick: bool) -> tuple[list[Row], dict[str, Any]]:
@@ -250,13 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"== {name} ...", flush=True)
         got, runs[name] = _run_child(name, args.quick)
+        for r in got:
+            r["module"] = name
         rows += got
         print_table(got)
     print()
     print_table(rows)
     out = args.out or ROOT / "benchmarks" / ("results-quick.md" if args.quick else "results.md")
+    rows, runs = merge_earlier(out.with_suffix(".json"), rows, runs, info, names)
     out.write_text(render_markdown(rows, info, quick=args.quick, runs=runs), encoding="utf-8")
-    print(f"\nwritten to {out}")
+    print(f"\nwritten to {out} (and {out.with_suffix('.json').name})")
     # a missed target is a result, not an error; a module that crashed is an error
     return 0 if all(meta["status"] == "ok" for meta in runs.values()) else 1
 

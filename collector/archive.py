@@ -73,7 +73,7 @@ class Archive:
     written by a newer tgspread is still refused). ``wait`` bounds how long to wait, in seconds, for
     another process holding the file before raising :class:`ArchiveBusyError`. ``memory_limit`` (e.g.
     ``'256MB'``, the default; None: DuckDB's own default of 80% of RAM) caps DuckDB's buffer pool; it
-    spills to disk beyond it.
+    spills to disk beyond it. A collection pass caps it lower while it runs (:meth:`memory_capped`).
     """
 
     def __init__(self, path: str | Path, *, read_only: bool = False, wait: float = 30.0,
@@ -108,6 +108,29 @@ class Archive:
                 self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
             self._held_since = time.monotonic()
         return self._con
+
+    @contextlib.contextmanager
+    def memory_capped(self, limit: str | None) -> Iterator[None]:
+        """Within the block, DuckDB's buffer pool is capped at ``limit`` (e.g. ``'64MB'``; None: unchanged), on
+        the open connection and on any the block reopens; the previous cap comes back afterwards.
+
+        A collection pass writes a few thousand rows at a time into a file it mostly does not read, so a
+        small pool costs it little speed and keeps its memory low (``CollectSettings.memory_limit``).
+        """
+        if limit is None or limit == self.memory_limit:
+            yield
+            return
+        previous = self.memory_limit
+        self.memory_limit = limit
+        if self._con is not None:
+            self._con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            self.memory_limit = previous
+            if self._con is not None:
+                with contextlib.suppress(duckdb.Error):
+                    self._con.execute(f"SET memory_limit = '{previous}'" if previous else "RESET memory_limit")
 
     def release(self, *, held_for: float = 0.0) -> bool:
         """Close the file so other processes (notebooks, ``tgspread status``) can open it in between.
@@ -280,7 +303,8 @@ class Archive:
                 )
 
     def set_channel_status(self, channel_id: int, status: str, now: datetime) -> None:
-        """Mark a channel 'private' or 'not_found' (or back to 'active'); its archived data stays."""
+        """Mark a channel 'private', 'gone' (deleted: CHANNEL_INVALID) or 'not_found' (or back to 'active');
+        its archived data stays."""
         self.con.execute(
             "UPDATE channels SET status = ?, status_at = ? WHERE channel_id = ? AND status IS DISTINCT FROM ?",
             [status, now, channel_id, status],
@@ -337,20 +361,29 @@ class Archive:
         never fetches those pages again, so nothing they named may be lost.
         """
         table = posts_table(list(rows)) if rows else None
-        with self.transaction() as con:
-            result = self._write_posts(con, table, now) if table is not None else PostsWrite()
-            if deleted:
-                self._mark_deleted(con, deleted, now)
-            if peers:
-                self._upsert_peers(con, peers, now)
-            if cursor is not None:
-                con.execute(
-                    "INSERT INTO channel_cursors (channel_id, max_message_id, updated_at) VALUES (?, ?, ?) ON "
-                    "CONFLICT (channel_id) DO UPDATE SET "
-                    "max_message_id = greatest(channel_cursors.max_message_id, excluded.max_message_id), "
-                    "updated_at = excluded.updated_at",
-                    [cursor[0], cursor[1], now],
-                )
+        try:
+            with self.transaction() as con:
+                result = self._write_posts(con, table, now) if table is not None else PostsWrite()
+                if deleted:
+                    self._mark_deleted(con, deleted, now)
+                if peers:
+                    self._upsert_peers(con, peers, now)
+                if cursor is not None:
+                    con.execute(
+                        "INSERT INTO channel_cursors (channel_id, max_message_id, updated_at) VALUES (?, ?, ?) ON "
+                        "CONFLICT (channel_id) DO UPDATE SET "
+                        "max_message_id = greatest(channel_cursors.max_message_id, excluded.max_message_id), "
+                        "updated_at = excluded.updated_at",
+                        [cursor[0], cursor[1], now],
+                    )
+        except duckdb.Error as exc:
+            # rolled back by transaction(): the batch is all or nothing, and its cursor did not move
+            what = f"{len(rows)} posts" + (f" and {len(deleted)} deletions" if deleted else "")
+            raise ArchiveError(
+                f"{self.path}: writing {what} failed and was rolled back, nothing of it was written "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check free disk space "
+                "and that the file is writable, then run the collection again: it continues from the last commit"
+            ) from exc
         return result
 
     # What an API observation sets on a post besides POSTS_SCHEMA's columns (others are carried over).

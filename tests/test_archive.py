@@ -138,3 +138,19 @@ def test_two_processes_bounded_wait(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     duckdb.connect(str(path)).close()
+
+
+def test_memory_capped_sets_the_cap_on_reopened_connections_and_restores_it(tmp_path: Path) -> None:
+    def cap(archive: Archive) -> str:
+        row = archive.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        return str(row[0]) if row else ""
+
+    with Archive(tmp_path / "a.duckdb") as archive:
+        before = cap(archive)
+        with archive.memory_capped("64MB"):
+            inside = cap(archive)
+            archive.release()                       # a pass releases the file between batches
+            reopened = cap(archive)
+        after = cap(archive)
+    assert inside == reopened == "61.0 MiB" != before       # 64 MB, as DuckDB reads it back
+    assert after == before
