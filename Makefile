@@ -29,8 +29,10 @@ demo: $(RUNTIME)
 	$(BIN)/tgspread demo --archive demo-data/demo.duckdb
 	$(BIN)/tgspread status --archive demo-data/demo.duckdb
 
+# --dist loadscope: a module's tests stay on one worker, so its module-scoped fixtures (a simulated month, a
+# collected world) are built once, not once per worker (measured: 5 min 49 s against 7 min 27 s).
 test: $(DEV)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadscope -q
 
 # AUDIT=skip leaves out the vulnerability audit, for machines that cannot reach PyPI's vulnerability data.
 AUDIT ?= run

@@ -555,7 +555,7 @@ def test_run_adds_comments_and_media_when_the_config_turns_them_on(simulated: Pa
                                      "(SELECT count(*) FROM media_files)").fetchone()
     assert counts == (0, 0)
     config = simulated.parent / "tgspread.toml"
-    config.write_text('[comments]\nenabled = true\n\n[media]\ndownload = true\ndir = "files"\nmax_size = "2MB"\n')
+    config.write_text('[comments]\nenabled = true\n\n[media]\ndownload = true\ndir = "files"\nkinds = ["photo"]\n')
     monkeypatch.setenv("TGSPREAD_SIMULATED_ADVANCE", "2h")
     result = runner.invoke(app, ["run", "--archive", str(simulated), "--config", str(config)])
     out = lines(result)
