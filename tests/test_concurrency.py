@@ -99,9 +99,9 @@ def test_reader_while_collecting(tmp_path: Path, reference: Path) -> None:
     """A notebook loop of analysis.connect + queries while both passes run: neither side fails."""
     path = tmp_path / "archive.duckdb"
     stop = tmp_path / "stop"
-    reader = start_reader(path, stop, tmp_path / "reader.json", wait=30.0, linger=0.5)
+    reader = start_reader(path, stop, tmp_path / "reader.json", wait=30.0, linger=0.2)
     try:
-        collector = start_worker(path, SEED, wait=30.0, hold=1.0, report=tmp_path / "collector.json")
+        collector = start_worker(path, SEED, wait=30.0, hold=0.25, report=tmp_path / "collector.json")
         _, err = collector.communicate(timeout=300)
     finally:
         stop.touch()
@@ -115,7 +115,10 @@ def test_reader_while_collecting(tmp_path: Path, reference: Path) -> None:
           f"over {wrote['opens']} opens")
     assert seen["errors"] == []
     assert seen["busy"] == 0
-    assert seen["reads"] + seen["snapshot_reads"] >= 2
+    # The reader starts first and reads until the collector is done; a fast pass may leave room for one read
+    # only (it then waited for the collector's hold, bounded by --hold plus one batch), never for none.
+    assert seen["reads"] + seen["snapshot_reads"] >= 1
+    assert seen["longest_wait_s"] < 10, "a reader waited longer than a hold plus one batch"
     # the reader saw the archive grow while the collector worked, never shrink
     counts = seen["posts_seen"]
     assert counts == sorted(counts), counts
