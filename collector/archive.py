@@ -183,7 +183,8 @@ class Archive:
         self.close()
 
     # -- schema --------------------------------------------------------------------------------------
-    def _has_table(self, name: str) -> bool:
+    def has_table(self, name: str) -> bool:
+        """Whether the file has table ``name`` (a read-only open of an older file may lack newer tables)."""
         row = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
             [name],
@@ -193,7 +194,7 @@ class Archive:
     @property
     def schema_version(self) -> int:
         """The newest migration recorded in the file (0 for a new file)."""
-        if not self._has_table("schema_migrations"):
+        if not self.has_table("schema_migrations"):
             return 0
         row = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
         return int(row[0]) if row else 0
@@ -207,7 +208,7 @@ class Archive:
             )
 
     def _migrate(self) -> None:
-        if not self._has_table("schema_migrations"):
+        if not self.has_table("schema_migrations"):
             self.con.execute(
                 "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
                 "applied_at TIMESTAMPTZ NOT NULL, tgspread_version VARCHAR)"

@@ -104,13 +104,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
-def _has_table(archive: Archive) -> bool:
-    row = archive.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'channel_set'"
-    ).fetchone()
-    return bool(row and row[0])
-
-
 # -- reading --------------------------------------------------------------------------------------------
 # Each entry with its effective channel id: as added, or the archive's channel for its username.
 _ENTRIES_SQL = """
@@ -130,7 +123,7 @@ ORDER BY e.entry_id
 
 def _entries(archive: Archive, *, active_only: bool) -> list[tuple[SetEntry, int | None]]:
     """Entries with the access hash of their channel when the archive has it."""
-    if not _has_table(archive):
+    if not archive.has_table("channel_set"):
         return []
     sql = _ENTRIES_SQL.format(where="WHERE e.removed_at IS NULL" if active_only else "")
     out = []

@@ -38,7 +38,7 @@ from telethon.tl import functions, types
 from .archive import Archive
 from .calls import Budget, Caller, FloodLimited
 from .channel_ref import ChannelRefError, parse_channel_ref
-from .normalize import _reactions, _text_fields, _utc, media_fields, normalize_peer
+from .normalize import as_utc, media_fields, normalize_peer, reaction_counts, text_fields
 from .sources.store import pseudonym, pseudonym_key
 
 __all__ = [
@@ -161,8 +161,8 @@ def comment_row(msg: Any, *, channel_id: int, message_id: int, discussion_id: in
     if not isinstance(msg, types.Message):
         return None
     text = msg.message or ""
-    hashtags, urls, _canonical, domains, _mentions = _text_fields(text, msg.entities)
-    reactions, reactions_by = _reactions(msg.reactions)
+    hashtags, urls, _canonical, domains, _mentions = text_fields(text, msg.entities)
+    reactions, reactions_by = reaction_counts(msg.reactions)
     kind, alias, author_channel_id = _author(msg, discussion_id, key)
     root = reply_to = None
     header = msg.reply_to
@@ -174,7 +174,7 @@ def comment_row(msg: Any, *, channel_id: int, message_id: int, discussion_id: in
     return {
         "channel_id": channel_id, "message_id": message_id, "discussion_id": discussion_id,
         "comment_id": msg.id, "root_comment_id": root, "reply_to_comment_id": reply_to,
-        "posted_at": _utc(msg.date), "edited_at": _utc(msg.edit_date), "text": text,
+        "posted_at": as_utc(msg.date), "edited_at": as_utc(msg.edit_date), "text": text,
         "author_kind": kind, "author_pseudonym": alias, "author_channel_id": author_channel_id,
         "reactions": reactions, "reactions_by": reactions_by, "hashtags": hashtags, "urls": urls,
         "domains": domains, "media_type": media_fields(msg.media)[0],

@@ -63,6 +63,7 @@ except ImportError:  # pragma: no cover - exercised only where orjson is not ins
 __all__ = [
     "TELETHON_VERSION",
     "TL_LAYER",
+    "as_utc",
     "canonical_domain",
     "entity_texts",
     "is_post",
@@ -70,7 +71,9 @@ __all__ = [
     "normalize_channel",
     "normalize_message",
     "normalize_peer",
+    "reaction_counts",
     "reaction_key",
+    "text_fields",
     "tl_to_json",
     "tl_to_jsonable",
 ]
@@ -256,7 +259,7 @@ def canonical_domain(url: str) -> str | None:
     return c[1] if c is not None else None
 
 
-def _text_fields(
+def text_fields(
     text: str, entities: list[Any] | None
 ) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
     """(hashtags, urls, canonical_urls, domains, mentions) of a message text and its entities.
@@ -485,7 +488,8 @@ def reaction_key(reaction: Any) -> str:
     return _snake(_tl_name(cls)[1].removeprefix("Reaction")) or "unknown"
 
 
-def _reactions(reactions: Any) -> tuple[int, list[dict[str, Any]]]:
+def reaction_counts(reactions: Any) -> tuple[int, list[dict[str, Any]]]:
+    """(total, per-reaction ``[{reaction, count}]``) of a message's ``MessageReactions`` (posts and comments)."""
     if reactions is None or not reactions.results:
         return 0, []
     by = [{"reaction": reaction_key(rc.reaction), "count": rc.count} for rc in reactions.results]
@@ -495,7 +499,7 @@ def _reactions(reactions: Any) -> tuple[int, list[dict[str, Any]]]:
 # ------------------------------------------------------------------------------------------------- rows
 
 
-def _utc(dt: datetime | None) -> datetime | None:
+def as_utc(dt: datetime | None) -> datetime | None:
     """``dt`` as an aware UTC datetime (naive values are taken to be UTC already)."""
     if dt is None or dt.tzinfo is UTC:
         return dt
@@ -522,7 +526,7 @@ def normalize_message(msg: Any, *, channel_id: int) -> dict[str, Any] | None:
     if not isinstance(msg, types.Message):
         return None
     text = msg.message or ""
-    hashtags, urls, canonical, domains, mentions = _text_fields(text, msg.entities)
+    hashtags, urls, canonical, domains, mentions = text_fields(text, msg.entities)
 
     fwd_channel_id = fwd_message_id = fwd_posted_at = fwd_from_name = fwd_post_author = None
     fwd = msg.fwd_from
@@ -530,7 +534,7 @@ def normalize_message(msg: Any, *, channel_id: int) -> dict[str, Any] | None:
         if isinstance(fwd.from_id, types.PeerChannel):
             fwd_channel_id = fwd.from_id.channel_id
             fwd_message_id = fwd.channel_post
-        fwd_posted_at = _utc(fwd.date)
+        fwd_posted_at = as_utc(fwd.date)
         fwd_from_name = fwd.from_name
         fwd_post_author = fwd.post_author
 
@@ -543,15 +547,15 @@ def normalize_message(msg: Any, *, channel_id: int) -> dict[str, Any] | None:
         reply_to_message_id = reply.reply_to_msg_id
 
     replies = msg.replies
-    reactions_total, reactions_by = _reactions(msg.reactions)
+    reactions_total, reactions_by = reaction_counts(msg.reactions)
     factcheck = msg.factcheck
     media = media_fields(msg.media)
 
     return {
         "channel_id": channel_id,
         "message_id": msg.id,
-        "posted_at": _utc(msg.date),
-        "edited_at": _utc(msg.edit_date),
+        "posted_at": as_utc(msg.date),
+        "edited_at": as_utc(msg.edit_date),
         "text": text,
         "grouped_id": msg.grouped_id,
         "views": msg.views,
@@ -630,7 +634,7 @@ def normalize_channel(chat: Any, full: Any = None) -> dict[str, Any]:
         "title": getattr(chat, "title", None),
         "about": getattr(full, "about", None),
         "participants_count": participants,
-        "created_at": _utc(getattr(chat, "date", None)),
+        "created_at": as_utc(getattr(chat, "date", None)),
         "linked_chat_id": getattr(full, "linked_chat_id", None),
         "available_min_id": getattr(full, "available_min_id", None),
         "megagroup": bool(getattr(chat, "megagroup", False)),

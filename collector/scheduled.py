@@ -101,7 +101,7 @@ class _ArchiveView:
             "GROUP BY channel_id", {"now": now}).fetchall()}
         self.flood_waits = archive.active_flood_waits(now)
         self.resolves, self.resolve_free_at = 0, None
-        if not archive.read_only or _has_table(archive, "run_requests"):   # read-only: maybe not migrated yet
+        if not archive.read_only or archive.has_table("run_requests"):   # read-only: maybe not migrated yet
             self.resolves, earliest = usage_since(archive, RESOLVE, now - RESOLVE_WINDOW, now)
             self.resolve_free_at = earliest + RESOLVE_WINDOW if earliest is not None else None
 
@@ -116,12 +116,6 @@ class _ArchiveView:
         if channel_id is not None and channel_id in self.passes_by_id:
             return self.passes_by_id[channel_id]
         return self.passes_by_name.get(raw.strip().lower(), (None, False))
-
-
-def _has_table(archive: Archive, name: str) -> bool:
-    row = archive.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
-                              "AND table_schema = 'main'", [name]).fetchone()
-    return bool(row and row[0])
 
 
 def _facts(view: _ArchiveView | None, raw: str, now: datetime, settings: RunSettings,
