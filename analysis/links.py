@@ -11,12 +11,16 @@ Desktop export rows) are canonicalised while the query runs, by the same Python 
 as a DuckDB function for the duration of the call. They are expected to be few: each costs a few
 microseconds per distinct URL. Row groups without such rows are not read for it at all.
 
-Speed (10M posts, 4M post-URL pairs, 1.6M distinct URLs, 2 cores): about 7.5 CPU seconds. Most of it
-is two hash aggregations keyed by the URL string, (URL, channel) then URL, and the per-URL list of
-the channels' first times (built for every URL, sorted and kept for URLs in 3+ channels: the median
-lag is read from the sorted list). Storing canonical URLs removed the parsing, which made up most of the former
-33 s; an integer URL id stored at write time would remove the string keys (prototype and figures:
-``python -m benchmarks.analysis_bench --url-index-prototype``).
+Speed (10M posts, 4M post-URL pairs, 1.6M distinct URLs; one thread's CPU seconds): reading and
+unnesting the URL lists ~0.8 s, the (URL, channel) hash aggregation ~1.2-1.6 s, the URL aggregation
+~0.5 s plus ~0.7 s for the per-URL list of the channels' first times (built for every URL, sorted and
+kept for URLs in 3+ channels: the median lag is read from the sorted list); then in Polars the domains
+~0.25 s and the ordering ~0.4 s. Storing canonical URLs removed the parsing, which made up most of the
+former 33 s. Measured and not worth it: grouping by ``hash(url)`` (integer keys save ~25%, but DuckDB's
+64-bit string hash collides, 75 times among the 1.6M synthetic URLs, and an exact check on the strings
+costs more than it saves); grouping in Polars or dictionary-encoding the URLs (both slower); an integer
+URL id stored at write time (~23%; prototype and figures: ``python -m benchmarks.analysis_bench
+--url-index-prototype``).
 
 The domain of a URL is its canonical host without port (``www.`` stripped, no public-suffix folding);
 it is the same domain as ``posts.domains`` holds.
@@ -161,11 +165,15 @@ _CH_MASK, _MSG_MASK = (1 << _CH_BITS) - 1, (1 << _MSG_BITS) - 1
 
 
 def _ids_fit_packed_keys(con: duckdb.DuckDBPyConnection) -> bool:
-    """True when every post's ids and time fit the packed key (always, for Telegram's ids today)."""
+    """True when every post's ids and time fit the packed key (always, for Telegram's ids today).
+
+    Plain ``min``/``max`` of the stored columns (``epoch_us`` is applied to the extremes, not to every
+    row): DuckDB answers them from its column statistics without reading the table.
+    """
     rows = con.cursor().execute(
         f"SELECT coalesce(min(channel_id) >= 0 AND max(channel_id) <= {_CH_MASK} AND min(message_id) >= 0 "
-        f"AND max(message_id) <= {_MSG_MASK} AND min(epoch_us(posted_at)) > -(2::HUGEINT << 53) "
-        f"AND max(epoch_us(posted_at)) < (2::HUGEINT << 53), true) FROM posts"
+        f"AND max(message_id) <= {_MSG_MASK} AND epoch_us(min(posted_at)) > -(2::HUGEINT << 53) "
+        f"AND epoch_us(max(posted_at)) < (2::HUGEINT << 53), true) FROM posts"
     ).fetchall()
     return bool(rows[0][0])
 
@@ -215,19 +223,23 @@ def _url_spread_sql(packed: bool) -> str:
 def _ordered(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` sorted by channels (descending), first post (time, channel id, message id), then URL.
 
-    Sorting 1.5 million rows by several keys (a URL last) costs seconds; one Int128 key holding
+    Sorting 1.5 million rows by several keys (a URL last) costs seconds; one packed integer key holding
     (channels, time, channel, message) sorts in a fraction of that, and only the rows where it ties
-    (URLs of one first post) are sorted further by URL.
+    (URLs of one first post: neighbours after the sort) are sorted further by URL. The frame is made
+    contiguous first: DuckDB hands over a dozen chunks per column, and gathering rows across chunks
+    costs several times more than the sort.
     """
     if df.height == 0:
         return df
+    df = df.rechunk()
     key = packed_int_key(df, [("channels", True), ("first_us", False), ("first_channel_id", False),
                               ("first_message_id", False)])
     if key is None:
         return df.sort(["channels", "first_us", "first_channel_id", "first_message_id", "url"],
                        descending=[True, False, False, False, False], nulls_last=True)
     out = df.with_columns(key.alias("_key")).sort("_key")
-    tied = out["_key"].is_duplicated()
+    k = out["_key"]
+    tied = ((k == k.shift(1)) | (k == k.shift(-1))).fill_null(False)
     if tied.any():
         positions = tied.arg_true().to_numpy()
         order = (out.filter(tied).select("_key", "url").with_row_index("_j")
@@ -244,8 +256,8 @@ def _domains(urls: pl.Series) -> pl.Series:
     A plain split gives the authority of almost every URL; the few with a query right after the host,
     a backslash, a port or an IPv6 literal go through a regular expression.
     """
-    authority = urls.str.splitn("/", 4).struct.field("field_2")
-    special = authority.str.contains(r"[?\\:\[]").fill_null(False)
+    authority = urls.str.split_exact("/", 2).struct.field("field_2")      # "https:", "", authority
+    special = authority.str.contains_any(["?", "\\", ":", "["]).fill_null(False)
     if not special.any():
         return authority.alias("domain")
     rows = special.arg_true()

@@ -39,3 +39,30 @@ def test_nulls_and_wide_ranges_fall_back_to_the_plain_sort() -> None:
     keys = [("a", False), ("b", True), ("c", False)]
     assert packed_int_key(wide, keys) is None                   # 3 x 63 bits do not fit in 127
     assert sort_by_ints(wide, keys).equals(_plain(wide, keys))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_keys_wider_than_63_bits_sort_exactly_through_the_int128_key(seed: int) -> None:
+    rng = random.Random(seed)
+    n = 2_000
+    df = pl.DataFrame({
+        "forwards": [rng.randint(0, 2**20) for _ in range(n)],               # 21 bits
+        "channel_id": [rng.randint(0, 2**40) for _ in range(n)],             # 41 bits: 62 so far
+        "message_id": rng.sample(range(1, 2**31), n),                         # + 31 bits: 93 > 63
+    })
+    key = packed_int_key(df, KEYS)
+    assert key is not None and df.select(key).dtypes[0] == pl.Int128
+    assert sort_by_ints(df, KEYS).equals(_plain(df, KEYS))
+
+
+def test_unsigned_values_above_int64_sort_exactly() -> None:
+    big = 2**63 + 5
+    df = pl.DataFrame({"forwards": [1, 1, 2, 0], "channel_id": [big, big - 10, big - 3, big],
+                       "message_id": [4, 3, 2, 1]},
+                      schema={"forwards": pl.Int64, "channel_id": pl.UInt64, "message_id": pl.Int64})
+    key = packed_int_key(df, KEYS)
+    assert key is not None and df.select(key).dtypes[0] == pl.Int128      # beyond Int64's range
+    assert sort_by_ints(df, KEYS).equals(_plain(df, KEYS))
+    small = df.with_columns(pl.col("channel_id") - (2**63 - 100))             # same spread, now within Int64
+    assert small.select(packed_int_key(small, KEYS)).dtypes[0] == pl.Int64
+    assert sort_by_ints(small, KEYS).equals(_plain(small, KEYS))

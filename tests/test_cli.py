@@ -69,6 +69,13 @@ def test_version() -> None:
     assert result.exit_code == 0 and result.stdout.startswith("tgspread ")
 
 
+def test_python_dash_m_collector_is_the_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "collector", "--version"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("tgspread ")
+
+
 # -- demo, then status ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def demo_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:

@@ -1,9 +1,10 @@
-"""Telegram Desktop export messages -> archive post rows, built column by column (pure, no I/O).
+"""Telegram Desktop export messages -> archive post rows, as Arrow columns (pure, no I/O).
 
 The importer feeds every message of a chat to :meth:`PostColumns.add` and turns each batch into one Arrow
-table (``store.POST_SCHEMA``) with :meth:`PostColumns.table`. Building columns directly (no row dicts,
-timestamps kept as Unix seconds until Arrow converts them) is what lets an import reach 20,000+
-messages/s; ``export_import.message_row`` gives the same result for one message as a dict.
+table (``store.POST_SCHEMA``) with :meth:`PostColumns.table`. One tuple per message (no row dicts, one
+append), transposed into columns per batch, timestamps kept as Unix seconds until Arrow converts them:
+that is what lets an import reach 20,000+ messages/s; ``export_import.message_row`` gives the same
+result for one message as a dict.
 
 What a message becomes (the export's fields -> ``posts`` columns):
 
@@ -29,15 +30,15 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collector.sources import store
-from collector.urls import canonical_urls_column, url_domains
+from collector.urls import canonical_url
 
 __all__ = ["MEDIA_TYPES", "PERSON_KEYS", "MessageError", "PostColumns", "raw_json"]
 
@@ -57,6 +58,9 @@ _MEDIA_KEYS = (("file", "document"), ("poll", "poll"), ("location_information", 
 _MIN_UNIX, _MAX_UNIX = -62_135_596_800, 253_402_300_799
 _SECONDS = pa.timestamp("s", tz="UTC")
 _EMPTY: tuple[()] = ()                # shared by every row without hashtags (urls, ...): no list per row
+_MISSING: Any = object()
+# canonical_url without its process-wide cache (PostColumns keeps one per batch).
+_canonical_url = canonical_url.__wrapped__
 _NO_ID = (" has no numeric 'id'; the file is damaged or not a Telegram Desktop export. Nothing was imported.")
 _NO_UNIXTIME = (" has no 'date_unixtime': this export comes from an old Telegram Desktop whose dates are the "
                 "exporting computer's local time without an offset. Export again with a current Telegram "
@@ -100,10 +104,12 @@ def raw_json(msg: dict[str, Any], *, person_level: bool) -> str:
 
 
 class PostColumns:
-    """Post rows of one chat, column by column; ``table()`` makes one Arrow table of them.
+    """Post rows of one chat; ``table()`` makes one Arrow table of them.
 
-    ``key`` set: the chat is a group, and senders become keyed pseudonyms. A message id seen twice keeps
-    its last row (one statement may not touch a key twice; exports never repeat one).
+    Each message becomes one tuple (the fields of ``_FIELDS``, media included), and ``table()``
+    transposes the batch with ``zip``: one append per message instead of one per column. ``key`` set:
+    the chat is a group, and senders become keyed pseudonyms. A message id seen twice keeps its last
+    row (one statement may not touch a key twice; exports never repeat one).
     """
 
     def __init__(self, chat_id: int, *, key: bytes | None, keep_raw: bool) -> None:
@@ -113,48 +119,39 @@ class PostColumns:
         self.clear()
 
     def clear(self) -> None:
+        """Forget the rows added so far (after ``table()``)."""
+        self._rows: list[tuple[Any, ...]] = []
         self._index: dict[int, int] = {}
         self._dropped: list[int] = []
-        self.message_id: list[int] = []
-        self.posted: list[int | None] = []
-        self.edited_at: list[int | None] = []
-        self.text: list[str] = []
-        self.hashtags: list[Sequence[str]] = []
-        self.urls: list[Sequence[str]] = []
-        self.domains: list[Sequence[str]] = []
-        self.mentions: list[Sequence[str]] = []
-        self.reactions: list[int | None] = []
-        self.reactions_by: list[list[tuple[Any, int]] | None] = []   # (reaction, count)
-        self.fwd_from_name: list[Any] = []
-        self.reply_to: list[Any] = []
-        self.author: list[Any] = []               # post_author (channels) or author_pseudonym (groups)
-        self.raw: list[str | None] = []
-        self.media: list[tuple[Any, ...] | None] = []
+        # URL -> canonical_url(URL) for this batch. Not the process-wide cache of urls.py: a bulk import
+        # of mostly distinct links would fill its 65,536 entries (~25 MB) for nothing.
+        self._urls: dict[str, tuple[str, str] | None] = {}
 
     def __len__(self) -> int:
-        return len(self.message_id)
+        return len(self._rows)
 
     def add(self, msg: Any) -> bool:
         """Add one export message; False (nothing added) for a service message. Raises :class:`MessageError`."""
         if not isinstance(msg, dict):
             raise MessageError(_NO_ID)
-        mid = msg.get("id")
+        get = msg.get
+        mid = get("id")
         if not isinstance(mid, int):
             raise MessageError(_NO_ID)
-        if msg.get("type", "message") != "message":
+        if get("type", "message") != "message":
             return False
-        if "date_unixtime" not in msg:
+        posted = get("date_unixtime", _MISSING)
+        if posted is _MISSING:
             raise MessageError(_NO_UNIXTIME)
-        posted = msg["date_unixtime"]
         if posted is not None:
             posted = _seconds(posted, "date_unixtime")
-        edited = msg.get("edited_unixtime")
+        edited = get("edited_unixtime")
         if edited is not None:
             edited = _seconds(edited, "edited_unixtime")
 
         # text and the entities that matter
-        entities = msg.get("text_entities")
-        raw_text = msg.get("text", "")
+        entities = get("text_entities")
+        raw_text = get("text", "")
         if not isinstance(entities, list):
             entities = [p if isinstance(p, dict) else {"type": "plain", "text": p}
                         for p in (raw_text if isinstance(raw_text, list) else [raw_text])]
@@ -167,7 +164,7 @@ class PostColumns:
                 if not isinstance(ent, dict):
                     continue
                 t = ent.get("text", "")
-                if not isinstance(t, str):
+                if type(t) is not str:
                     t = str(t)
                 parts.append(t)
                 kind = ent.get("type")
@@ -187,8 +184,26 @@ class PostColumns:
         else:
             text = raw_text if isinstance(raw_text, str) else ""
 
+        # canonical_urls and domains, by collector.urls' rules (canonical_urls / url_domains)
+        canonical: list[str] | tuple[()] = _EMPTY
+        domains: list[str] | tuple[()] = _EMPTY
+        if urls:
+            cache = self._urls
+            canonical = []
+            seen: dict[str, None] = {}
+            for u in urls:
+                hit = cache.get(u, _MISSING)
+                if hit is _MISSING:
+                    hit = cache[u] = _canonical_url(u)
+                if hit is None:
+                    canonical.append("")
+                else:
+                    canonical.append(hit[0])
+                    seen[hit[1]] = None
+            domains = list(seen)
+
         # reactions
-        value = msg.get("reactions")
+        value = get("reactions")
         reactions_by: list[tuple[Any, int]] | None = None
         total: int | None = None
         if isinstance(value, list):
@@ -213,66 +228,47 @@ class PostColumns:
                 total += count
 
         # sender
-        from_id = msg.get("from_id")
         if self.key is not None:
+            from_id = get("from_id")
             author = (store.pseudonym(self.key, from_id) if isinstance(from_id, str) and from_id
                       and not from_id.startswith("channel") else None)
         else:
-            author = msg.get("author")
+            author = get("author")
 
-        if mid in self._index:
-            self._dropped.append(self._index[mid])
-        self._index[mid] = len(self.message_id)
-        self.message_id.append(mid)
-        self.posted.append(posted)
-        self.edited_at.append(edited)
-        self.text.append(text)
-        self.hashtags.append(hashtags)
-        self.urls.append(urls)
-        self.domains.append(url_domains(urls) if urls else _EMPTY)
-        self.mentions.append(mentions)
-        self.reactions.append(total)
-        self.reactions_by.append(reactions_by)
-        self.fwd_from_name.append(msg.get("forwarded_from"))
-        self.reply_to.append(msg.get("reply_to_message_id") if "reply_to_peer_id" not in msg else None)
-        self.author.append(author)
-        self.raw.append(raw_json(msg, person_level=self.key is not None) if self.keep_raw else None)
-        self.media.append(_media(msg))
+        index = self._index
+        if mid in index:
+            self._dropped.append(index[mid])
+        index[mid] = len(self._rows)
+        self._rows.append((
+            mid, posted, edited, text, hashtags, urls, canonical, domains, mentions, total, reactions_by,
+            get("forwarded_from"), get("reply_to_message_id") if "reply_to_peer_id" not in msg else None, author,
+            raw_json(msg, person_level=self.key is not None) if self.keep_raw else None,
+        ) + (_media(msg) or _NO_MEDIA))
         return True
 
     def table(self, *, now: datetime, digest: str | None) -> pa.Table:
         """The rows added since the last ``clear()`` as one table of ``store.POST_SCHEMA``."""
-        n = len(self.message_id)
+        n = len(self._rows)
         schema = store.POST_SCHEMA
-        media = [m or _NO_MEDIA for m in self.media]
+        c = dict(zip(_FIELDS, zip(*self._rows, strict=True), strict=True)) if n else dict.fromkeys(_FIELDS, ())
+        edited_at = pa.array(c["edited_at"], _SECONDS).cast(schema.field("edited_at").type)
         cols: dict[str, pa.Array] = {
             "channel_id": pa.repeat(pa.scalar(self.chat_id, pa.int64()), n),
-            "message_id": pa.array(self.message_id, pa.int64()),
-            "posted_at": pa.array(self.posted, _SECONDS).cast(schema.field("posted_at").type),
-            "edited_at": pa.array(self.edited_at, _SECONDS).cast(schema.field("edited_at").type),
-            "text": pa.array(self.text, pa.string()),
-            "reactions": pa.array(self.reactions, pa.int64()),
-            "reactions_by": pa.array(self.reactions_by, schema.field("reactions_by").type),
-            "hashtags": pa.array(self.hashtags, schema.field("hashtags").type),
-            "urls": pa.array(self.urls, schema.field("urls").type),
-            "canonical_urls": canonical_urls_column(pa.array(self.urls, schema.field("urls").type)),
-            "domains": pa.array(self.domains, schema.field("domains").type),
-            "mentions": pa.array(self.mentions, schema.field("mentions").type),
-            "fwd_from_name": pa.array(self.fwd_from_name, pa.string()),
-            "reply_to_message_id": pa.array(self.reply_to, pa.int64()),
-            "post_author": (pa.array(self.author, pa.string()) if self.key is None
+            "posted_at": pa.array(c["posted_at"], _SECONDS).cast(schema.field("posted_at").type),
+            "edited_at": edited_at,
+            "post_author": (pa.array(c["author"], pa.string()) if self.key is None
                             else pa.nulls(n, pa.string())),
-            "author_pseudonym": (pa.array(self.author, pa.string()) if self.key is not None
+            "author_pseudonym": (pa.array(c["author"], pa.string()) if self.key is not None
                                  else pa.nulls(n, pa.string())),
-            "edited": pa.array([e is not None for e in self.edited_at], pa.bool_()),
+            "edited": pc.is_valid(edited_at),
             "source": pa.repeat(pa.scalar("export", pa.string()), n),
-            "raw": pa.array(self.raw, pa.string()) if self.keep_raw else pa.nulls(n, pa.string()),
+            "raw": pa.array(c["raw"], pa.string()) if self.keep_raw else pa.nulls(n, pa.string()),
             "import_sha256": pa.repeat(pa.scalar(digest, pa.string()), n),
             "first_seen_at": pa.repeat(pa.scalar(now, schema.field("first_seen_at").type), n),
             "last_seen_at": pa.repeat(pa.scalar(now, schema.field("last_seen_at").type), n),
         }
-        for i, name in enumerate(_MEDIA_COLUMNS):
-            cols[name] = pa.array([m[i] for m in media], schema.field(name).type)
+        for name in _DIRECT:
+            cols[name] = pa.array(c[name], schema.field(name).type)
         for name in _ALWAYS_NULL:
             cols[name] = pa.nulls(n, schema.field(name).type)
         table = pa.table([cols[f.name] for f in schema], schema=schema)
@@ -287,16 +283,28 @@ class PostColumns:
 _MEDIA_COLUMNS = ("media_type", "media_size", "media_mime", "media_duration", "media_width", "media_height",
                   "media_filename")
 _NO_MEDIA: tuple[Any, ...] = (None,) * len(_MEDIA_COLUMNS)
+# Any of these keys means media (see _media).
+_MEDIA_ANY = frozenset({"photo", "media_type", *(name for name, _ in _MEDIA_KEYS)})
+# The fields of a row tuple, in order.
+_FIELDS = ("message_id", "posted_at", "edited_at", "text", "hashtags", "urls", "canonical_urls", "domains",
+           "mentions", "reactions", "reactions_by", "fwd_from_name", "reply_to_message_id", "author", "raw",
+           *_MEDIA_COLUMNS)
+# The fields that are posts columns as they are.
+_DIRECT = ("message_id", "text", "reactions", "reactions_by", "hashtags", "urls", "canonical_urls", "domains",
+           "mentions", "fwd_from_name", "reply_to_message_id", *_MEDIA_COLUMNS)
 
 
 def _media(msg: dict[str, Any]) -> tuple[Any, ...] | None:
     """(media_type, size, mime, duration, width, height, filename) of a message; None without media."""
+    if _MEDIA_ANY.isdisjoint(msg):                    # most messages: one pass over the keys in C
+        return None
     size: Any = None
     if "photo" in msg:
         kind = "photo"
         size = msg.get("photo_file_size", msg.get("file_size"))
     elif "media_type" in msg:
-        kind = MEDIA_TYPES.get(msg["media_type"], str(msg["media_type"]))
+        given = msg["media_type"]
+        kind = MEDIA_TYPES.get(given, given) if isinstance(given, str) else str(given)
     else:
         for name, found in _MEDIA_KEYS:
             if name in msg:
