@@ -23,6 +23,7 @@ from a generated world), never the network.
 Usage::
 
     python -m benchmarks.collector_bench [--quick]          # prints a table
+    python -m benchmarks.collector_bench --only cpu         # one part (requests, cpu, demo, rss)
     make bench                                               # every benchmark, writes results.md
 """
 
@@ -224,8 +225,9 @@ def _profile_shares(world: Any, answers: list[tuple[bool, bytes]], path: Path, n
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     total = max(v[3] for v in stats.values())
-    wanted = {"read_result": "TL decode", "normalize_message": "normalise", "write_posts": "write_posts",
-              "remember_peers": "remember_peers", "posts_table": "Arrow rows", "close": "checkpoint+close"}
+    wanted = {"read_result": "TL decode", "normalize_message": "normalise", "post_values": "normalise",
+              "write_posts": "write_posts", "remember_peers": "remember_peers", "posts_table": "Arrow rows",
+              "posts_values_table": "Arrow rows", "close": "checkpoint+close"}
     shares: dict[str, float] = {}
     for (_, _, func), v in stats.items():
         if func in wanted:
@@ -444,17 +446,25 @@ def demo_rows(folder: Path, *, channels: int = 20, days: int = 30) -> list[dict[
 
 
 # -- entry points -----------------------------------------------------------------------------------------
-def run(*, quick: bool = False, rss_posts: int | None = None) -> list[dict[str, Any]]:
-    """Every collector benchmark; one dict per figure (benchmark, value, unit, target, ok, note)."""
+PARTS = ("requests", "cpu", "demo", "rss")
+
+
+def run(*, quick: bool = False, rss_posts: int | None = None, only: tuple[str, ...] = PARTS) -> list[dict[str, Any]]:
+    """Every collector benchmark (or the ``only`` ones); one dict per figure (benchmark, value, unit, target,
+    ok, note)."""
     posts = 10_000 if quick else BACKFILL_POSTS
     rss = rss_posts if rss_posts is not None else (100_000 if quick else RSS_POSTS)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tgspread-bench-") as tmp:
         folder = Path(tmp)
-        rows += request_rows(backfill(posts, folder))
-        rows += cpu_rows(5_000 if quick else CPU_POSTS, folder, rounds=2 if quick else 3)
-        rows += demo_rows(folder, **({"channels": 5, "days": 7} if quick else {}))
-        rows += rss_rows(rss, folder)
+        if "requests" in only:
+            rows += request_rows(backfill(posts, folder))
+        if "cpu" in only:
+            rows += cpu_rows(5_000 if quick else CPU_POSTS, folder, rounds=2 if quick else 3)
+        if "demo" in only:
+            rows += demo_rows(folder, **({"channels": 5, "days": 7} if quick else {}))
+        if "rss" in only:
+            rows += rss_rows(rss, folder)
     return rows
 
 
@@ -468,13 +478,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Collector benchmarks against the simulated Telegram.")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
     parser.add_argument("--rss-posts", type=int, default=None, help="posts of the peak-RSS channel")
+    parser.add_argument("--only", choices=PARTS, action="append", help="run only this part (repeatable)")
     parser.add_argument("--rss-child", nargs=3, metavar=("POSTS", "MODE", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
         posts, mode, folder = args.rss_child
         print(json.dumps(_rss_child(int(posts), mode, Path(folder))))
         return
-    print_table(run(quick=args.quick, rss_posts=args.rss_posts))
+    print_table(run(quick=args.quick, rss_posts=args.rss_posts, only=tuple(args.only or PARTS)))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ TL bytes once, then times, per message:
 
 - ``decode``: ``BinaryReader(...).tgread_object()`` of the whole answer (the floor the project is measured
   against),
-- ``normalize (no raw)``: every column except ``raw``,
-- ``normalize``: ``normalize_message`` as the collector calls it (raw JSON included),
+- ``post_values (no raw)``: every column except ``raw``,
+- ``post_values``: the row tuple as the collector makes it (raw JSON included), and ``normalize_message``
+  (the same row as a dict),
 - ``raw only`` with our serialiser and with Telethon's ``to_json()`` for comparison,
-- ``posts_table``: rows -> Arrow (columnar) and ``pa.Table.from_pylist`` for comparison.
+- ``posts_values_table``: the collector's tuples -> Arrow; ``posts_table``: dict rows -> Arrow (columnar)
+  and ``pa.Table.from_pylist`` for comparison.
 
 Run: ``PYTHONPATH=. python benchmarks/normalize_bench.py`` (or ``make bench``).
 """
@@ -207,22 +209,27 @@ def benchmark_normalize(n: int = 100, seconds: float = 1.0) -> dict[str, float]:
     cid = 1_234_567_890
 
     def no_raw() -> None:
-        saved = normalize.tl_to_json
-        normalize.tl_to_json = lambda obj: ""
+        saved = normalize._dumps_utf8
+        normalize._dumps_utf8 = lambda data: ""
         try:
             for m in msgs:
-                normalize.normalize_message(m, channel_id=cid)
+                normalize.post_values(m, channel_id=cid)
         finally:
-            normalize.tl_to_json = saved
+            normalize._dumps_utf8 = saved
 
     post_rows = [r for r in (normalize.normalize_message(m, channel_id=cid) for m in msgs) if r is not None]
+    values = [v for v in (normalize.post_values(m, channel_id=cid) for m in msgs) if v is not None]
     gc.collect()
     return {
         "decode": _rate(lambda: BinaryReader(data).tgread_object(), n, seconds),
-        "normalize (no raw)": _rate(no_raw, n, seconds),
-        "normalize": _rate(lambda: [normalize.normalize_message(m, channel_id=cid) for m in msgs], n, seconds),
+        "post_values (no raw)": _rate(no_raw, n, seconds),
+        "post_values (the collector's)": _rate(lambda: [normalize.post_values(m, channel_id=cid) for m in msgs], n,
+                                               seconds),
+        "normalize_message (dicts)": _rate(lambda: [normalize.normalize_message(m, channel_id=cid) for m in msgs],
+                                           n, seconds),
         "raw only (tl_to_json)": _rate(lambda: [normalize.tl_to_json(m) for m in msgs], n, seconds),
         "raw only (telethon to_json)": _rate(lambda: [m.to_json() for m in msgs], n, seconds),
+        "posts_values_table (the collector's)": _rate(lambda: rows.posts_values_table(values), n, seconds),
         "posts_table (columnar)": _rate(lambda: rows.posts_table(post_rows), n, seconds),
         "posts_table (from_pylist)": _rate(
             lambda: pa.Table.from_pylist(post_rows, schema=rows.POSTS_SCHEMA), n, seconds

@@ -86,6 +86,7 @@ class Archive:
         self.read_only = read_only
         self.wait = wait
         self.memory_limit = memory_limit
+        self.threads: int | None = None   # DuckDB worker threads (None: DuckDB's default); see threads_limited
         self._con: duckdb.DuckDBPyConnection | None = None
         self._held_since = 0.0
         try:
@@ -106,31 +107,47 @@ class Archive:
                 self._con.execute(f"SET checkpoint_threshold = '{_CHECKPOINT_THRESHOLD}'")
             if self.memory_limit:
                 self._con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            if self.threads:
+                self._con.execute(f"SET threads = {int(self.threads)}")
             self._held_since = time.monotonic()
         return self._con
 
-    @contextlib.contextmanager
-    def memory_capped(self, limit: str | None) -> Iterator[None]:
+    def memory_capped(self, limit: str | None) -> contextlib.AbstractContextManager[None]:
         """Within the block, DuckDB's buffer pool is capped at ``limit`` (e.g. ``'64MB'``; None: unchanged), on
         the open connection and on any the block reopens; the previous cap comes back afterwards.
 
         A collection pass writes a few thousand rows at a time into a file it mostly does not read, so a
         small pool costs it little speed and keeps its memory low (``CollectSettings.memory_limit``).
         """
-        if limit is None or limit == self.memory_limit:
+        return self._setting_within("memory_limit", limit)
+
+    def threads_limited(self, threads: int | None) -> contextlib.AbstractContextManager[None]:
+        """Within the block, DuckDB runs ``threads`` worker threads (None: unchanged), on the open connection
+        and on any the block reopens; the previous setting comes back afterwards.
+
+        A collection pass's statements carry a few thousand rows, too few for parallel workers to pay for
+        waking them (``CollectSettings.threads``).
+        """
+        return self._setting_within("threads", threads)
+
+    @contextlib.contextmanager
+    def _setting_within(self, name: str, value: str | int | None) -> Iterator[None]:
+        """Set the DuckDB setting ``name`` (mirrored by the attribute of that name, which every reopen
+        applies) to ``value`` for the block; restore the previous value (or DuckDB's default) after it."""
+        previous = getattr(self, name)
+        if value is None or value == previous:
             yield
             return
-        previous = self.memory_limit
-        self.memory_limit = limit
+        setattr(self, name, value)
         if self._con is not None:
-            self._con.execute(f"SET memory_limit = '{limit}'")
+            self._con.execute(f"SET {name} = '{value}'")
         try:
             yield
         finally:
-            self.memory_limit = previous
+            setattr(self, name, previous)
             if self._con is not None:
                 with contextlib.suppress(duckdb.Error):
-                    self._con.execute(f"SET memory_limit = '{previous}'" if previous else "RESET memory_limit")
+                    self._con.execute(f"SET {name} = '{previous}'" if previous else f"RESET {name}")
 
     def release(self, *, held_for: float = 0.0) -> bool:
         """Close the file so other processes (notebooks, ``tgspread status``) can open it in between.
@@ -345,7 +362,7 @@ class Archive:
 
     def write_posts(
         self,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[dict[str, Any]] | pa.Table,
         now: datetime,
         *,
         cursor: tuple[int, int] | None = None,
@@ -359,9 +376,13 @@ class Archive:
         ``deleted`` (channel_id, message_id) pairs get ``deleted_at = now`` and keep their content.
         ``cursor=(channel_id, max_message_id)`` moves that channel's cursor in the same transaction, and
         ``peers`` (forward-origin channels named by these pages) commit with them too: a rerun after a crash
-        never fetches those pages again, so nothing they named may be lost.
+        never fetches those pages again, so nothing they named may be lost. ``rows`` may also be a table
+        with POSTS_SCHEMA already built (the collector builds it from `collector.rows.posts_values_table`).
         """
-        table = posts_table(list(rows)) if rows else None
+        if isinstance(rows, pa.Table):
+            table = rows if rows.num_rows else None
+        else:
+            table = posts_table(list(rows)) if rows else None
         try:
             with self.transaction() as con:
                 result = self._write_posts(con, table, now) if table is not None else PostsWrite()

@@ -31,8 +31,9 @@ from telethon.tl.alltlobjects import LAYER
 from .archive import Archive, ArchiveError, ChannelKey
 from .calls import Budget, Caller, FloodLimited, TelegramUnavailable
 from .channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
-from .normalize import is_post, normalize_channel, normalize_message, normalize_peer
+from .normalize import is_post, normalize_channel, normalize_peer, post_values
 from .refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due, validate_checkpoints
+from .rows import posts_values_table
 
 __all__ = ["ChannelResult", "CollectReport", "CollectSettings", "collect"]
 
@@ -50,7 +51,9 @@ class CollectSettings:
     """Knobs of a pass. ``checkpoints`` may add to the defaults, never drop one; ``snapshot_every`` <= 24 h.
 
     ``batch_rows``/``batch_seconds`` bound a transaction: pages are committed together with the cursor
-    once either is reached, so a crash loses at most that much work. A connection Telethon could not
+    once either is reached, so a crash loses at most that much work. (Larger batches cost less CPU per post,
+    each commit having a fixed cost, but batches of 3000 and 8000 rows, built into Arrow 1000 at a time,
+    raised the peak RSS of a 1,000,000-post collector from 344 MB to 520 MB.) A connection Telethon could not
     recover is retried ``connection_retries`` times, ``retry_delay`` seconds apart and doubling.
     ``hold_seconds``: the archive file is released for readers between channels and between batches
     once held that long (DuckDB lets no other process open a file while one writes to it).
@@ -58,6 +61,9 @@ class CollectSettings:
     (users, bots) and invite links are refused regardless. ``memory_limit`` caps DuckDB's buffer pool while
     the pass runs: a pass writes a few thousand rows at a time and reads little, so 64 MB costs it little
     speed and keeps a collector archiving a channel of a million posts near 400 MB RSS (``make bench``).
+    ``threads``: DuckDB's worker threads while the pass runs. Its statements carry a few thousand rows, too
+    few for parallel workers to pay for waking and scheduling them: with one, a post costs ~10 us of CPU
+    less (``make bench``), and the final checkpoint takes a little longer in wall time.
     """
 
     checkpoints: tuple[timedelta, ...] = DEFAULT_CHECKPOINTS
@@ -70,6 +76,7 @@ class CollectSettings:
     hold_seconds: float = 5.0
     allow_private: bool = False   # also collect groups (megagroups); users, bots and invite links never
     memory_limit: str | None = "64MB"   # DuckDB's buffer pool during the pass (Archive.memory_capped); None: as opened
+    threads: int | None = 1   # DuckDB worker threads during the pass; None: DuckDB's default (one per core)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", validate_checkpoints(self.checkpoints))
@@ -361,7 +368,7 @@ class _Batch:
         self.channel_id = channel_id
         self.result = result
         self.refresh = refresh
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[tuple[Any, ...]] = []     # collector.normalize.post_values
         self.gone: list[tuple[int, int]] = []
         self.position: int | None = None
         self.started = time.monotonic()
@@ -379,7 +386,7 @@ class _Batch:
     def add(self, messages: Sequence[Any], position: int | None) -> None:
         for m in sorted(messages, key=lambda m: m.id):
             if is_post(m):
-                row = normalize_message(m, channel_id=self.channel_id)
+                row = post_values(m, channel_id=self.channel_id)
                 if row is not None:
                     self.rows.append(row)
         if position is not None:
@@ -392,7 +399,8 @@ class _Batch:
         if not self.rows and not self.gone and self.position is None:
             return
         cursor = (self.channel_id, self.position) if self.position is not None else None
-        written = self.run.archive.write_posts(self.rows, self.run.now, cursor=cursor, deleted=self.gone,
+        rows = posts_values_table(self.rows) if self.rows else []
+        written = self.run.archive.write_posts(rows, self.run.now, cursor=cursor, deleted=self.gone,
                                                peers=self.run.take_peers())
         if self.refresh:
             self.result.refreshed_posts += written.observed
@@ -493,7 +501,7 @@ async def collect(
     started = time.monotonic()
     run = _Pass(client, archive, now, settings, run_id, progress, budget)
     try:
-        with archive.memory_capped(settings.memory_limit):
+        with archive.memory_capped(settings.memory_limit), archive.threads_limited(settings.threads):
             await _channels(run, channels, report)
         report.status = "ok" if all(c.outcome == "ok" for c in report.channels) else "partial"
     except BaseException as exc:

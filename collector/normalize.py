@@ -53,6 +53,7 @@ from telethon.tl import types
 from telethon.tl.alltlobjects import LAYER
 from telethon.tl.tlobject import TLObject
 
+from .rows import POSTS_SCHEMA
 from .urls import canonical_url
 
 try:  # orjson is ~3x faster than the standard library and gives byte-identical output here.
@@ -61,6 +62,7 @@ except ImportError:  # pragma: no cover - exercised only where orjson is not ins
     orjson = None  # type: ignore[assignment]
 
 __all__ = [
+    "POST_COLUMNS",
     "TELETHON_VERSION",
     "TL_LAYER",
     "as_utc",
@@ -71,8 +73,10 @@ __all__ = [
     "normalize_channel",
     "normalize_message",
     "normalize_peer",
+    "post_values",
     "reaction_counts",
     "reaction_key",
+    "reaction_pairs",
     "text_fields",
     "tl_to_json",
     "tl_to_jsonable",
@@ -219,6 +223,17 @@ def _dumps(data: Any) -> str:
     try:
         return orjson.dumps(data, default=_json_default).decode()
     except TypeError:  # an int beyond 64 bits or a lone surrogate: ASCII-escaped standard JSON copes
+        return json.dumps(data, default=_json_default, separators=(",", ":"))
+
+
+def _dumps_utf8(data: Any) -> bytes | str:
+    """`_dumps` without turning orjson's UTF-8 bytes into a str (Arrow takes either for a string column,
+    and decoding a long non-ASCII text costs more than encoding it as JSON)."""
+    if orjson is None:
+        return _dumps(data)
+    try:
+        return orjson.dumps(data, default=_json_default)
+    except TypeError:
         return json.dumps(data, default=_json_default, separators=(",", ":"))
 
 
@@ -488,6 +503,23 @@ def reaction_key(reaction: Any) -> str:
     return _snake(_tl_name(cls)[1].removeprefix("Reaction")) or "unknown"
 
 
+def reaction_pairs(reactions: Any) -> tuple[int, list[tuple[str, int]]]:
+    """(total, ``[(reaction, count)]``) of a message's ``MessageReactions``: `reaction_counts` as pairs."""
+    if reactions is None or not reactions.results:
+        return 0, []
+    pairs = []
+    total = 0
+    for rc in reactions.results:
+        reaction = rc.reaction
+        count = rc.count
+        total += count
+        pairs.append((reaction.emoticon if reaction.__class__ is _EMOJI else reaction_key(reaction), count))
+    return total, pairs
+
+
+_EMOJI = types.ReactionEmoji
+
+
 def reaction_counts(reactions: Any) -> tuple[int, list[dict[str, Any]]]:
     """(total, per-reaction ``[{reaction, count}]``) of a message's ``MessageReactions`` (posts and comments)."""
     if reactions is None or not reactions.results:
@@ -523,6 +555,28 @@ def normalize_message(msg: Any, *, channel_id: int) -> dict[str, Any] | None:
     ``channel_id`` is the bare id of the channel the message was fetched from (``msg.peer_id`` is not
     trusted for it: the caller knows which channel it asked).
     """
+    values = post_values(msg, channel_id=channel_id)
+    if values is None:
+        return None
+    row = dict(zip(POST_COLUMNS, values, strict=True))
+    row["reactions_by"] = [{"reaction": r, "count": n} for r, n in row["reactions_by"]]
+    raw = row["raw"]
+    if raw.__class__ is bytes:
+        row["raw"] = raw.decode()
+    return row
+
+
+#: The columns of a ``posts`` row in `POSTS_SCHEMA` order: the order of `post_values`.
+POST_COLUMNS: tuple[str, ...] = tuple(POSTS_SCHEMA.names)
+
+
+def post_values(msg: Any, *, channel_id: int) -> tuple[Any, ...] | None:
+    """`normalize_message` as a tuple in `POST_COLUMNS` order, in the forms `posts_values_table` takes.
+
+    The same values, two of them in a cheaper form: ``reactions_by`` as ``(reaction, count)`` pairs and
+    ``raw`` as the JSON's UTF-8 bytes (a str where orjson is missing or gave up). The collector builds
+    its Arrow batches from these without a dict per row.
+    """
     if not isinstance(msg, types.Message):
         return None
     text = msg.message or ""
@@ -547,55 +601,59 @@ def normalize_message(msg: Any, *, channel_id: int) -> dict[str, Any] | None:
         reply_to_message_id = reply.reply_to_msg_id
 
     replies = msg.replies
-    reactions_total, reactions_by = reaction_counts(msg.reactions)
+    reactions_total, reactions_by = reaction_pairs(msg.reactions)
     factcheck = msg.factcheck
-    media = media_fields(msg.media)
+    media = msg.media
+    media_type, media_id, mime, size, duration, width, height, filename, webpage_url, webpage_title = (
+        _NO_MEDIA if media is None else media_fields(media)
+    )
+    reasons = msg.restriction_reason
 
-    return {
-        "channel_id": channel_id,
-        "message_id": msg.id,
-        "posted_at": as_utc(msg.date),
-        "edited_at": as_utc(msg.edit_date),
-        "text": text,
-        "grouped_id": msg.grouped_id,
-        "views": msg.views,
-        "forwards": msg.forwards,
-        "replies": replies.replies if replies is not None else None,
-        "reactions": reactions_total,
-        "reactions_by": reactions_by,
-        "hashtags": hashtags,
-        "urls": urls,
-        "domains": domains,
-        "canonical_urls": canonical,
-        "mentions": mentions,
-        "fwd_channel_id": fwd_channel_id,
-        "fwd_message_id": fwd_message_id,
-        "fwd_posted_at": fwd_posted_at,
-        "fwd_from_name": fwd_from_name,
-        "fwd_post_author": fwd_post_author,
-        "reply_to_message_id": reply_to_message_id,
-        "post_author": msg.post_author,
-        "via_bot_id": msg.via_bot_id,
-        "replies_channel_id": replies.channel_id if replies is not None and replies.comments else None,
-        "media_type": media[0],
-        "media_id": media[1],
-        "media_mime": media[2],
-        "media_size": media[3],
-        "media_duration": media[4],
-        "media_width": media[5],
-        "media_height": media[6],
-        "media_filename": media[7],
-        "webpage_url": media[8],
-        "webpage_title": media[9],
-        "restriction_reason": _restrictions(msg.restriction_reason),
-        "factcheck": factcheck.text.text if factcheck is not None and factcheck.text is not None else None,
-        "noforwards": bool(msg.noforwards),
-        "pinned": bool(msg.pinned),
-        "ttl_period": msg.ttl_period,
-        "raw": tl_to_json(msg),
-        "tl_layer": TL_LAYER,
-        "telethon_version": TELETHON_VERSION,
-    }
+    return (
+        channel_id,
+        msg.id,
+        as_utc(msg.date),
+        as_utc(msg.edit_date),
+        text,
+        msg.grouped_id,
+        msg.views,
+        msg.forwards,
+        replies.replies if replies is not None else None,
+        reactions_total,
+        reactions_by,
+        hashtags,
+        urls,
+        domains,
+        canonical,
+        mentions,
+        fwd_channel_id,
+        fwd_message_id,
+        fwd_posted_at,
+        fwd_from_name,
+        fwd_post_author,
+        reply_to_message_id,
+        msg.post_author,
+        msg.via_bot_id,
+        replies.channel_id if replies is not None and replies.comments else None,
+        media_type,
+        media_id,
+        mime,
+        size,
+        duration,
+        width,
+        height,
+        filename,
+        webpage_url,
+        webpage_title,
+        _restrictions(reasons) if reasons else [],
+        factcheck.text.text if factcheck is not None and factcheck.text is not None else None,
+        bool(msg.noforwards),
+        bool(msg.pinned),
+        msg.ttl_period,
+        _dumps_utf8(_CONVERT[msg.__class__](msg)),
+        TL_LAYER,
+        TELETHON_VERSION,
+    )
 
 
 def _username(chat: Any) -> str | None:

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import accumulate, chain
 from operator import itemgetter
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "channels_table",
     "peers_table",
     "posts_table",
+    "posts_values_table",
 ]
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -148,3 +150,41 @@ def channels_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
 def peers_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """Rows from `collector.normalize.normalize_peer` -> a table with exactly `PEERS_SCHEMA`."""
     return build_table(rows, PEERS_SCHEMA)
+
+
+def _list_array(values: Sequence[Any], type_: pa.ListType) -> pa.Array:
+    """A list column from per-row Python lists (of strings, or of (reaction, count) pairs for a struct item):
+    the items flattened once and the offsets computed here, several times faster than ``pa.array`` of the
+    nested lists. Rows holding None (a null list) go the general way."""
+    if None in values:
+        return pa.array(values, type=type_)
+    offsets = pa.array(list(accumulate(map(len, values), initial=0)), type=pa.int32())
+    flat = list(chain.from_iterable(values))
+    item = type_.value_type
+    if pa.types.is_struct(item):
+        columns: list[Sequence[Any]] = list(zip(*flat, strict=True)) if flat else [() for _ in range(item.num_fields)]
+        items: pa.Array = pa.StructArray.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, item, strict=True)], fields=list(item))
+    else:
+        items = pa.array(flat, type=item)
+    return pa.ListArray.from_arrays(offsets, items, type=type_)
+
+
+_FLAT_LISTS = frozenset({"reactions_by", "hashtags", "urls", "domains", "canonical_urls", "mentions"})
+
+
+def posts_values_table(values: Sequence[Sequence[Any]]) -> pa.Table:
+    """Rows from `collector.normalize.post_values` (tuples in `POSTS_SCHEMA` order) -> a table with exactly
+    `POSTS_SCHEMA`: the table `posts_table` builds from the same messages' `normalize_message` dicts.
+
+    ``reactions_by`` holds ``(reaction, count)`` pairs (dicts would do too for a row with a null list),
+    ``raw`` may be UTF-8 bytes. Columns are transposed with ``zip`` and the list columns flattened once.
+    """
+    columns: list[Sequence[Any]] = list(zip(*values, strict=True)) if values else [()] * len(POSTS_SCHEMA)
+    if len(columns) != len(POSTS_SCHEMA):
+        raise ValueError(f"post rows hold {len(columns)} values, POSTS_SCHEMA has {len(POSTS_SCHEMA)} columns")
+    arrays = [
+        _list_array(column, f.type) if f.name in _FLAT_LISTS else pa.array(column, type=f.type)
+        for column, f in zip(columns, POSTS_SCHEMA, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=POSTS_SCHEMA)

@@ -154,3 +154,46 @@ def test_memory_capped_sets_the_cap_on_reopened_connections_and_restores_it(tmp_
         after = cap(archive)
     assert inside == reopened == "61.0 MiB" != before       # 64 MB, as DuckDB reads it back
     assert after == before
+
+
+def test_threads_limited_applies_to_reopened_connections_and_restores_the_default(tmp_path: Path) -> None:
+    def threads(archive: Archive) -> int:
+        row = archive.con.execute("SELECT current_setting('threads')").fetchone()
+        return int(row[0]) if row else 0
+
+    with Archive(tmp_path / "a.duckdb") as archive:
+        before = threads(archive)
+        archive.con.execute("SET threads = 3")                 # a value set by hand, then the default again
+        with archive.threads_limited(1):
+            inside = threads(archive)
+            archive.release()
+            reopened = threads(archive)
+        after = threads(archive)
+        with archive.threads_limited(None):
+            untouched = threads(archive)
+    assert inside == reopened == 1
+    assert after == before == untouched                    # DuckDB's default (one per core)
+
+
+def test_a_pass_leaves_duckdb_settings_as_it_found_them(tmp_path: Path) -> None:
+    import asyncio
+
+    from collector import ChannelResult, collect
+    from collector.simulated import generate_world, simulated_client
+
+    world = generate_world(5, channels=2, days=2)
+    settings = "SELECT current_setting('threads'), current_setting('memory_limit')"
+    with Archive(tmp_path / "a.duckdb") as archive:
+        before = archive.con.execute(settings).fetchone()
+        seen: list[tuple[object, ...] | None] = []
+
+        def progress(stage: str, result: ChannelResult) -> None:
+            seen.append(archive.con.execute(settings).fetchone())
+
+        async def go() -> None:
+            await collect(simulated_client(world), world.seeds, archive, now=world.now, progress=progress)
+
+        asyncio.run(go())
+        after = archive.con.execute(settings).fetchone()
+    assert before == after
+    assert seen and all(s is not None and s[0] == 1 for s in seen)      # one DuckDB thread during the pass
