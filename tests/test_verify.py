@@ -61,6 +61,16 @@ def _drop_key(path: Path, table: str) -> None:
     _sql(path, f"CREATE TABLE _t AS SELECT * FROM {table}; DROP TABLE {table}; ALTER TABLE _t RENAME TO {table}")
 
 
+def _latest_of_a_watched_post(path: Path) -> tuple[int, int, Any]:
+    """(channel_id, message_id, observed_at of its latest observation) of a post observed more than once
+    with at least 1,000 views each time: room to lower a counter by a little or by half."""
+    rows = _sql(path, """
+        SELECT channel_id, message_id, max(observed_at) FROM post_observations
+        GROUP BY ALL HAVING count(*) > 1 AND min(views) >= 1000 ORDER BY 1, 2 LIMIT 1""")
+    assert rows, "the collected world has a post observed twice with >= 1,000 views"
+    return rows[0]
+
+
 def _errors_at(report: VerifyReport) -> set[tuple[str, str, int | None, int | None]]:
     return {(f.check, f.table, f.channel_id, f.message_id) for f in report.errors}
 
@@ -172,9 +182,7 @@ def test_dropped_version_is_pinpointed(copy: Path) -> None:
 
 
 def test_non_monotonic_observation_is_pinpointed(copy: Path) -> None:
-    ch, msg, last = _sql(copy, """
-        SELECT channel_id, message_id, max(observed_at) FROM post_observations
-        GROUP BY ALL HAVING count(*) > 1 AND min(views) >= 1000 ORDER BY 1, 2 LIMIT 1""")[0]
+    ch, msg, last = _latest_of_a_watched_post(copy)
     _sql(copy, "UPDATE post_observations SET views = views // 2 WHERE channel_id = ? AND message_id = ? "
                "AND observed_at = ?", [ch, msg, last])
     report = _verify(copy)
@@ -183,9 +191,7 @@ def test_non_monotonic_observation_is_pinpointed(copy: Path) -> None:
 
 
 def test_small_counter_drop_is_a_warning_only(copy: Path) -> None:
-    ch, msg, last = _sql(copy, """
-        SELECT channel_id, message_id, max(observed_at) FROM post_observations
-        GROUP BY ALL HAVING count(*) > 1 AND min(views) >= 1000 ORDER BY 1, 2 LIMIT 1""")[0]
+    ch, msg, last = _latest_of_a_watched_post(copy)
     _sql(copy, "UPDATE post_observations o SET views = (SELECT min(views) - 3 FROM post_observations i WHERE "
                "i.channel_id = o.channel_id AND i.message_id = o.message_id) WHERE channel_id = ? AND message_id = ? "
                "AND observed_at = ?", [ch, msg, last])
