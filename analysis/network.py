@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 
 from .frames import Params, channel_clause, query_frame, time_clauses, where_sql
+from .summaries import stored
 
 __all__ = ["forward_network"]
 
@@ -27,6 +28,7 @@ def forward_network(
     since: datetime | None = None,
     until: datetime | None = None,
     include_self: bool = False,
+    use_summary: bool = True,
 ) -> pl.DataFrame:
     """One row per (origin channel, forwarding channel) pair with at least one archived forward.
 
@@ -40,6 +42,9 @@ def forward_network(
     ``sources``/``targets`` keep edges from/to these channels; ``since``/``until`` filter the forwards
     by their ``posted_at``. Ordered by ``forwards`` (descending).
 
+    Without ``since``/``until`` the result stored by the last collection is read when it is current
+    (:mod:`analysis.summaries`; the same rows); ``use_summary=False`` always computes from ``posts``.
+
     Example::
 
         edges = analysis.forward_network(con)
@@ -47,6 +52,15 @@ def forward_network(
                                           edge_attr="forwards", create_using=networkx.DiGraph)
     """
     params: Params = {}
+    if use_summary and since is None and until is None:
+        found = stored(con, "forward_network", [
+            None if include_self else "source_channel_id <> target_channel_id",
+            channel_clause("source_channel_id", sources, params, "sources"),
+            channel_clause("target_channel_id", targets, params, "targets"),
+        ], params)
+        if found is not None:
+            return found
+        params = {}
     where = where_sql([
         "fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL",
         None if include_self else "channel_id <> fwd_channel_id",

@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from .frames import FORWARDS_SQL, Params, channel_clause, query_frame, time_clauses, where_sql
+from .summaries import stored
 
 __all__ = ["amplifiers", "cascades", "coverage", "sources"]
 
@@ -31,6 +32,7 @@ def cascades(
     until: datetime | None = None,
     include_self: bool = True,
     min_forwards: int = 1,
+    use_summary: bool = True,
 ) -> pl.DataFrame:
     """One row per original post named by at least ``min_forwards`` archived forwards.
 
@@ -50,11 +52,23 @@ def cascades(
     ``[since, until)``. ``include_self=False`` leaves out forwards of a channel's own posts.
     Rows are ordered by ``forwards`` (descending), then origin.
 
+    With ``include_self`` the result stored by the last collection is read when it is current
+    (:mod:`analysis.summaries`; the same rows); ``use_summary=False`` always computes from ``posts``.
+
     Example::
 
         analysis.cascades(con).head(10)      # the ten most forwarded posts
     """
     params: Params = {"min_forwards": int(min_forwards)}
+    if use_summary and include_self:
+        found = stored(con, "cascades", [
+            channel_clause("origin_channel_id", channels, params, "channels"),
+            *time_clauses("origin_posted_at", since, until, params),
+            "forwards >= $min_forwards",
+        ], params)
+        if found is not None:
+            return found
+        params = {"min_forwards": int(min_forwards)}
     fwd_where = where_sql([
         "fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL",
         channel_clause("fwd_channel_id", channels, params, "channels"),

@@ -44,9 +44,10 @@ import duckdb
 
 from .synth_archive import build
 
-__all__ = ["FUNCTIONS", "build_url_index", "main", "run", "url_index_prototype"]
+__all__ = ["FUNCTIONS", "main", "run", "store_summaries"]
 
 FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
+SUMMARIES_MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0007_summaries.sql"
 TARGET_S = 2.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 2048.0
@@ -54,14 +55,38 @@ TARGET_RSS_MB = 2048.0
 
 # ---- the library ---------------------------------------------------------------------------------
 
-def _library(name: str, path: str) -> int:
+def _library(name: str, path: str, *, use_summary: bool = True) -> int:
     import analysis
+    from analysis.summaries import SUMMARIZED
 
     con = analysis.connect(path)
     try:
-        return int(getattr(analysis, name)(con).height)
+        kwargs = {} if use_summary or name not in SUMMARIZED else {"use_summary": False}
+        return int(getattr(analysis, name)(con, **kwargs).height)
     finally:
         con.close()
+
+
+def store_summaries(path: Path) -> dict[str, Any]:
+    """What ``tgspread collect`` does after writing posts, on the synthetic archive: compute and store the
+    results of cascades, forward_network and url_spread (:mod:`analysis.summaries`), every time (``force``).
+
+    The synthetic file is written without the collector, so the bookkeeping tables of migration 0007 are
+    added first when missing. Returns seconds per function and the peak RSS of the process.
+    """
+    from analysis.summaries import refresh_summaries
+
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'archive_generation'"
+                           ).fetchall()[0][0]:
+            con.execute(SUMMARIES_MIGRATION.read_text())
+        built = refresh_summaries(con, force=True)
+    finally:
+        con.close()
+    return {"seconds": {b.name: b.seconds for b in built}, "rows": {b.name: b.rows for b in built},
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
 # ---- straightforward pandas ----------------------------------------------------------------------
@@ -168,7 +193,8 @@ PANDAS: dict[str, Callable[[str], int]] = {
 
 def _measure_here(impl: str, name: str, path: str, repeat: int) -> dict[str, Any]:
     """Runs in the child process: wall and CPU seconds of each of ``repeat`` runs, rows, peak RSS."""
-    fn: Callable[[str], int] = PANDAS[name] if impl == "pandas" else (lambda p: _library(name, p))
+    fn: Callable[[str], int] = PANDAS[name] if impl == "pandas" else (
+        lambda p: _library(name, p, use_summary=impl != "computed"))
     walls: list[float] = []
     cpus: list[float] = []
     rows = 0
@@ -193,16 +219,27 @@ def _measure(impl: str, name: str, path: Path, repeat: int) -> dict[str, Any]:
     return result
 
 
+def _store(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.analysis_bench", "--store-summaries", "--path", str(path)],
+        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def run(posts: int = 10_000_000, channels: int = 5_000, *, pandas_repeat: int = 2,
         repeat: int = 5) -> list[dict[str, Any]]:
-    """Build (or reuse) the synthetic archive, measure every function; one dict per function."""
+    """Build (or reuse) the synthetic archive, store the summaries, measure every function; one dict each."""
     path = build(posts, channels)
+    stored = _store(path)
     rows: list[dict[str, Any]] = []
     for name in FUNCTIONS:
         lib = _measure("analysis", name, path, repeat)
+        computed = _measure("computed", name, path, repeat) if name in stored["seconds"] else None
         pdm = _measure("pandas", name, path, pandas_repeat)
         ratio = pdm["seconds"] / lib["seconds"] if lib["seconds"] else float("inf")
-        rows.append({
+        row: dict[str, Any] = {
             "benchmark": f"analysis.{name}", "posts": posts, "channels": channels,
             "seconds": round(lib["seconds"], 3), "median_seconds": round(lib["median_seconds"], 3),
             "cpu_seconds": round(lib["cpu_seconds"], 3), "runs": lib["runs"],
@@ -211,130 +248,28 @@ def run(posts: int = 10_000_000, channels: int = 5_000, *, pandas_repeat: int = 
             "load_avg_1m": round(os.getloadavg()[0], 1),
             "speedup": round(ratio, 1), "peak_rss_mb": round(lib["peak_rss_mb"], 1),
             "pandas_peak_rss_mb": round(pdm["peak_rss_mb"], 1), "rows": lib["rows"], "pandas_rows": pdm["rows"],
-            "rows_match": lib["rows"] == pdm["rows"],
+            "rows_match": lib["rows"] == pdm["rows"] and (computed is None or computed["rows"] == lib["rows"]),
             "ok": lib["seconds"] <= TARGET_S and ratio >= TARGET_RATIO and lib["peak_rss_mb"] <= TARGET_RSS_MB,
-        })
+        }
+        if computed is not None:
+            row.update({
+                "computed_seconds": round(computed["seconds"], 3),
+                "computed_median_seconds": round(computed["median_seconds"], 3),
+                "computed_cpu_seconds": round(computed["cpu_seconds"], 3),
+                "computed_speedup": round(pdm["seconds"] / computed["seconds"], 1) if computed["seconds"] else None,
+                "computed_peak_rss_mb": round(computed["peak_rss_mb"], 1),
+                "stored_seconds": round(stored["seconds"][name], 3),
+                "store_peak_rss_mb": round(stored["peak_rss_mb"], 1),
+            })
+        rows.append(row)
     return rows
 
 
-# ---- prototype: a write-time URL index (not part of the archive; measures what one would gain) ------------
-
-#: The tables a writer could maintain beside ``posts`` (see the report of issue #4 part 4): one row per
-#: canonical URL with a dense integer id and its domain, one row per (post, URL). Built here from the
-#: archive into a side file, so that url_spread's aggregations run on integer keys only.
-URL_INDEX_SQL = """
-ATTACH '{archive}' AS a (READ_ONLY);
-SET TimeZone = 'UTC';
-CREATE TABLE urls AS
-    SELECT row_number() OVER (ORDER BY url) AS url_id, url, {domain} AS domain
-    FROM (SELECT DISTINCT unnest(canonical_urls) AS url FROM a.posts WHERE len(canonical_urls) > 0)
-    WHERE url <> '';
-CREATE TABLE post_urls AS
-    SELECT p.channel_id, p.message_id, p.posted_at, p.is_forward, u.url_id
-    FROM (SELECT DISTINCT channel_id, message_id, posted_at,
-                 fwd_posted_at IS NOT NULL OR fwd_channel_id IS NOT NULL AS is_forward,
-                 unnest(canonical_urls) AS url
-          FROM a.posts WHERE len(canonical_urls) > 0) p
-    JOIN urls u USING (url)
-    ORDER BY p.channel_id, p.message_id;
-"""
-
-#: url_spread over the index: the same two aggregation levels as analysis.links, keyed by url_id.
-URL_INDEX_QUERY = """
-WITH pc AS (
-    SELECT url_id, min((epoch_us(posted_at)::HUGEINT << 72) + (channel_id::HUGEINT << 32) + message_id) AS fk,
-           max(epoch_us(posted_at)) AS last_us, count(*) AS posts
-    FROM post_urls GROUP BY url_id, channel_id
-),
-pc2 AS (SELECT url_id, fk, (fk >> 72)::BIGINT AS first_us, last_us, posts FROM pc),
-agg AS (
-    SELECT url_id, min(fk) AS fk, max(first_us) AS max_first_us, max(last_us) AS last_us,
-           sum(posts)::BIGINT AS posts, count(*) AS channels,
-           CASE WHEN count(*) > 2 THEN list_sort(list(first_us)) END AS s
-    FROM pc2 GROUP BY url_id
-)
-SELECT u.url, u.domain, (fk >> 72)::BIGINT AS first_us, ((fk >> 32) & 1099511627775)::BIGINT AS first_channel_id,
-       (fk & 4294967295)::BIGINT AS first_message_id, last_us, posts, channels,
-       CASE WHEN channels = 2 THEN (max_first_us - (fk >> 72)::BIGINT)::DOUBLE
-            WHEN channels > 2 AND channels % 2 = 0 THEN (s[channels // 2 + 1] - (fk >> 72)::BIGINT)::DOUBLE
-            WHEN channels > 2 THEN (s[(channels + 1) // 2] + s[(channels + 3) // 2]) / 2 - (fk >> 72)::BIGINT
-       END AS median_lag_us
-FROM agg JOIN urls u USING (url_id)
-"""
-
-
-def _url_index_path(archive: Path) -> Path:
-    return archive.with_name(archive.stem + "-urlindex.duckdb")
-
-
-def build_url_index(archive: Path) -> Path:
-    """The prototype index for ``archive`` in a side file (cached next to it)."""
-    from analysis.links import DOMAIN_SQL
-
-    target = _url_index_path(archive)
-    if not target.exists():
-        tmp = target.with_suffix(".building.duckdb")
-        tmp.unlink(missing_ok=True)
-        con = duckdb.connect(str(tmp))
-        try:
-            con.execute(URL_INDEX_SQL.format(archive=str(archive), domain=DOMAIN_SQL))
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        tmp.rename(target)
-    return target
-
-
-def _url_spread_indexed(path: str) -> Any:
-    """url_spread's frame from the prototype index (timed like the library: open, query, Polars, order)."""
-    import polars as pl
-
-    from analysis.frames import conform
-    from analysis.links import _ordered
-
-    con = duckdb.connect(path, read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        df = con.sql(URL_INDEX_QUERY).pl()
-    finally:
-        con.close()
-    out = df.with_columns(
-        (pl.col("median_lag_us") / 1e6).alias("median_lag_s"),
-        pl.from_epoch(pl.col("first_us"), "us").dt.replace_time_zone("UTC").alias("first_posted_at"),
-        pl.from_epoch(pl.col("last_us"), "us").dt.replace_time_zone("UTC").alias("last_posted_at"),
-    )
-    return conform(_ordered(out), "url_spread")
-
-
-def url_index_prototype(posts: int, channels: int, repeat: int = 3) -> dict[str, Any]:
-    """Time url_spread from the prototype index against analysis.url_spread; check both agree."""
-    import analysis
-
-    archive = build(posts, channels)
-    index = build_url_index(archive)
-    times: dict[str, list[float]] = {"library": [], "indexed": []}
-    frames: dict[str, Any] = {}
-    for _ in range(repeat):
-        t = time.perf_counter()
-        con = analysis.connect(archive)
-        frames["library"] = analysis.url_spread(con)
-        con.close()
-        times["library"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        frames["indexed"] = _url_spread_indexed(str(index))
-        times["indexed"].append(time.perf_counter() - t)
-    return {
-        "library_seconds": min(times["library"]), "library_median": statistics.median(times["library"]),
-        "indexed_seconds": min(times["indexed"]), "indexed_median": statistics.median(times["indexed"]),
-        "equal": bool(frames["library"].equals(frames["indexed"])), "rows": frames["library"].height,
-        "index_mb": round(index.stat().st_size / 2**20, 1),
-    }
-
-
-#: What each side of a comparison includes, printed under the table.
 INCLUDES = """both sides start from the closed archive file and are timed from opening it:
-  library: analysis.connect (read-only) + the function (DuckDB reads the columns it needs) -> Polars frame,
-           in the function's schema and order
+  library: analysis.connect (read-only) + the function with its defaults -> Polars frame, in the function's
+           schema and order. cascades, forward_network and url_spread read the result that `tgspread collect`
+           stored after writing posts (analysis.summaries; storing it is timed separately, 'stored in');
+           'computed' is the same call with use_summary=False: DuckDB reads the columns it needs from posts
   pandas:  duckdb.connect + SELECT <needed columns> FROM posts -> pandas DataFrame, then filter/merge/groupby/
            sort in pandas to the same rows, columns and order (no SQL aggregation on the pandas side)
 speed-up = best pandas wall time / best library wall time, measured one after the other in this run"""
@@ -349,6 +284,13 @@ def _print(rows: list[dict[str, Any]]) -> None:
               f"{r['speedup']:7.1f}x {r['peak_rss_mb']:8.0f} {r['pandas_peak_rss_mb']:7.0f} {r['rows']:10,} "
               f"{r['load_avg_1m']:5.1f} {'yes' if r['ok'] else 'NO'}"
               + ("" if r["rows_match"] else f"  (pandas rows {r['pandas_rows']:,} differ!)"))
+        if "computed_seconds" in r:
+            print(f"{'  computed (use_summary=False)':28} {r['computed_seconds']:7.3f} "
+                  f"{r['computed_median_seconds']:7.3f} "
+                  f"{r['computed_cpu_seconds']:6.2f} {'':9} {'':7} {'':7} {r['computed_speedup']:7.1f}x "
+                  f"{r['computed_peak_rss_mb']:8.0f}")
+            print(f"{'  stored in':28} {r['stored_seconds']:7.3f}  (after writing posts; peak RSS of storing all "
+                  f"three: {r['store_peak_rss_mb']:.0f} MB)")
     print(f"targets: <= {TARGET_S:g} s, >= {TARGET_RATIO:g}x pandas, peak RSS <= {TARGET_RSS_MB:g} MB "
           f"(times are wall clock, best and median of {rows[0]['runs'] if rows else 0} library runs and "
           f"{rows[0]['pandas_runs'] if rows else 0} pandas runs; 'load' is the 1-minute load average: "
@@ -362,19 +304,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--channels", type=int, default=5_000)
     parser.add_argument("--pandas-repeat", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
-    parser.add_argument("--url-index-prototype", action="store_true",
-                        help="only time url_spread from a prototype write-time URL index (side file) "
-                             "against the library")
     parser.add_argument("--measure", choices=FUNCTIONS, help=argparse.SUPPRESS)
-    parser.add_argument("--impl", choices=("analysis", "pandas"), default="analysis", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", choices=("analysis", "computed", "pandas"), default="analysis",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--store-summaries", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=5, help="library runs per function (default 5)")
     args = parser.parse_args(argv)
+    if args.store_summaries:  # child process: store the results, JSON on stdout
+        print(json.dumps(store_summaries(Path(args.path))))
+        return []
     if args.measure:  # child process: one measurement, JSON on stdout
         print(json.dumps(_measure_here(args.impl, args.measure, args.path, args.repeat)))
-        return []
-    if args.url_index_prototype:
-        print(json.dumps(url_index_prototype(args.posts, args.channels)))
         return []
     rows = run(args.posts, args.channels, pandas_repeat=args.pandas_repeat, repeat=args.repeat)
     if args.json:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import migrations
+from .generation import bump_posts
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
 
 __all__ = ["Archive", "ArchiveBusyError", "ArchiveError", "ChannelKey", "PostsWrite"]
@@ -388,6 +389,8 @@ class Archive:
                 result = self._write_posts(con, table, now) if table is not None else PostsWrite()
                 if deleted:
                     self._mark_deleted(con, deleted, now)
+                if table is not None or deleted:
+                    bump_posts(con, checked=False)   # stored analysis results are no longer current
                 if peers:
                     self._upsert_peers(con, peers, now)
                 if cursor is not None:

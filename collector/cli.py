@@ -336,7 +336,15 @@ async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgr
                 progress.end(report)
         finally:
             await client.disconnect()
+        _store_summaries(archive, cfg)
     return report
+
+
+def _store_summaries(archive: Archive, cfg: Config) -> None:
+    """After posts were written: store the analysis results that changed (collector/commands/summaries.py)."""
+    from .commands.summaries import store_summaries
+
+    store_summaries(archive, cfg)
 
 
 @app.command("collect")
@@ -408,6 +416,7 @@ def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | No
                           "or as channels = [...] in tgspread.toml")
     with Archive(cfg.archive, wait=wait) as store:
         report = collect_web(store, names, max_pages=max_pages)
+        _store_summaries(store, cfg)
     table = Table(title=f"web preview pass into {cfg.archive}")
     for column in ("channel", "outcome", "pages", "new", "refreshed", "error"):
         table.add_column(column)
@@ -446,6 +455,7 @@ def import_command(
         try:
             with Archive(cfg.archive, wait=wait) as store:
                 report = import_export(store, path, include_non_channels=include_non_channels, keep_raw=keep_raw)
+                _store_summaries(store, cfg)
         except SourceError as exc:
             _fail(Exit.USAGE, str(exc))
         table = Table(title=f"import of {path}" + (" (already imported: nothing changed)"

@@ -64,11 +64,12 @@ CREDENTIALS_HELP = (
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _API_HASH = re.compile(r"^[0-9a-fA-F]{32}$")
-_TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "media", "comments"}
+_TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "media", "comments", "analysis"}
 _TELEGRAM_KEYS = {"api_id", "api_hash", "flood_sleep_threshold"}
 _REFRESH_KEYS = {"checkpoints", "snapshot_every"}
 _MEDIA_KEYS = {"download", "dir", "kinds", "max_size"}
 _COMMENTS_KEYS = {"enabled", "max_posts"}
+_ANALYSIS_KEYS = {"store_results"}
 _RUN_KEYS = {"interval", "jitter", "every", "max_requests", "max_resolves_per_hour", "intervals"}
 
 
@@ -137,6 +138,7 @@ class Config:
     media: MediaSettings = MediaSettings()  # noqa: RUF009 - frozen, so sharing it is safe; the [media] table
     comments_enabled: bool = False          # [comments] enabled: discussion-group comments (docs/comments.md)
     comments_max_posts: int | None = None   # [comments] max_posts: posts asked about per pass at most
+    store_results: bool = True              # [analysis] store_results: store analysis results after writing posts
     source: Path | None = None
 
     def __repr__(self) -> str:  # never show the api_hash, even in a traceback or a debugger
@@ -276,6 +278,13 @@ def _from_toml(path: Path) -> dict[str, Any]:
         out["media"] = _media_settings(_table(doc, "media", str(path)), f"{path}: [media]", base)
     if "comments" in doc:
         out.update(_comments_settings(_table(doc, "comments", str(path)), f"{path}: [comments]"))
+    analysis = _table(doc, "analysis", str(path))
+    _check_unknown(analysis, _ANALYSIS_KEYS, f"{path}: [analysis]")
+    if "store_results" in analysis:
+        if not isinstance(analysis["store_results"], bool):
+            raise ConfigError(f"{path}: [analysis] store_results: expected true or false, not "
+                              f"{analysis['store_results']!r}")
+        out["store_results"] = analysis["store_results"]
     return out
 
 

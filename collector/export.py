@@ -48,6 +48,7 @@ from .sources.store import pseudonym, pseudonym_key
 from .verify import report_as_json, verify_archive
 
 __all__ = [
+    "DERIVED",
     "DROPPED_COLUMNS",
     "FORMATS",
     "NEVER_EXPORTED",
@@ -64,6 +65,10 @@ FORMATS = ("parquet", "csv")
 PSEUDONYM_KEY = "export_authors"
 #: Tables that never leave the archive: the pseudonym key would undo every pseudonym.
 NEVER_EXPORTED = frozenset({"pseudonym_keys"})
+#: Tables left out unless named: results derived from the others (analysis.summaries), recomputed from
+#: the exported posts by the analysis functions, and the counter that says when they were current.
+DERIVED = frozenset({"summary_cascades", "summary_forward_network", "summary_url_spread", "analysis_summaries",
+                     "archive_generation"})
 #: Columns left out of every table that has them.
 DROPPED_COLUMNS = ("raw", "access_hash")
 #: (table, column) -> SQL condition under which the value is a person's and is replaced by a pseudonym.
@@ -103,8 +108,8 @@ def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, bool]]
 
 
 def exportable_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every table of the archive an export may contain (all but :data:`NEVER_EXPORTED`), sorted."""
-    return sorted(t for t in _columns(con) if t not in NEVER_EXPORTED)
+    """Every table an export contains by default (all but :data:`NEVER_EXPORTED` and :data:`DERIVED`), sorted."""
+    return sorted(t for t in _columns(con) if t not in NEVER_EXPORTED | DERIVED)
 
 
 def select_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None) -> list[str]:

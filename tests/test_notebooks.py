@@ -29,6 +29,7 @@ from nbclient import NotebookClient
 from nbformat.notebooknode import NotebookNode
 
 from analysis import plots
+from analysis.summaries import refresh_summaries
 from tests.simworld import Collected
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,9 +103,11 @@ def stream_text(nb: NotebookNode, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def notebook_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so)."""
+    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so), with the
+    analysis results stored as `tgspread collect` stores them (the notebooks read them like a user's would)."""
     target = tmp_path_factory.mktemp("notebook-archive") / "archive.duckdb"
     shutil.copy2(collected.path, target)
+    refresh_summaries(target)
     return target
 
 

@@ -12,7 +12,7 @@ import typer
 
 __all__ = ["MODULES", "register_all"]
 
-MODULES = ("run", "channels", "discover", "comments", "media", "verify", "export")
+MODULES = ("run", "channels", "discover", "comments", "media", "verify", "export", "summaries")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -32,6 +32,8 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from ..generation import bump_posts
+
 __all__ = [
     "CHANNEL_SCHEMA",
     "POST_SCHEMA",
@@ -298,6 +300,7 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
         con.execute(_POST_VERSIONS, {"now": now})
         versions = _count(con, "post_versions") - before
     con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
+    bump_posts(con)   # stored analysis results are no longer current
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
     del __tgs_batch
@@ -392,7 +395,10 @@ def resolve_forward_usernames(target: Any) -> int:
           AND lower(posts.fwd_username) = m.name
         """
     )
-    return before - _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
+    after = _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
+    if after != before:
+        bump_posts(con)
+    return before - after
 
 
 def import_recorded(target: Any, file_sha256: str) -> bool:

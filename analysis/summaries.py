@@ -1,0 +1,192 @@
+"""Stored results of the heaviest analysis functions, kept current by the commands that write posts.
+
+``cascades``, ``forward_network`` and ``url_spread`` aggregate every forward or every link of the archive:
+on 10 million posts that takes DuckDB 0.4-3 s however it is written. Their results change only when posts
+change, so ``tgspread collect`` / ``run`` / ``import`` / ``demo`` (and ``collect --via web``) store each
+function's default result in the archive after writing posts (:func:`refresh_summaries`), and the functions
+read it back, filtered, when it is current:
+
+- A stored result records the posts generation it was computed from (:mod:`collector.generation`: every
+  write to ``posts`` moves it, in the write's own transaction) and :data:`DEFINITION`, bumped whenever a
+  function's definition changes. It is used only while both still match, so it can never be out of date:
+  at worst the function computes from ``posts`` as it always could (older archives, library-only
+  collection, an archive opened read-only after an interrupted refresh).
+- It is used only for the parameters it can answer exactly: ``cascades`` with ``include_self=True`` (any
+  ``channels``/``since``/``until``/``min_forwards``: they select origins), ``forward_network`` without
+  ``since``/``until`` (any ``sources``/``targets``/``include_self``: they select pairs), ``url_spread`` with
+  its defaults. Rows come back in the function's order (the stored table is in that order).
+- ``use_summary=False`` on each function always computes from ``posts``.
+
+``analysis.summary_status(con)`` says what is stored and whether it is current. tests/test_analysis_summaries.py
+checks that a stored result equals the computed one for every parameter combination it answers.
+
+Example::
+
+    from collector.archive import Archive
+    with Archive("archive.duckdb") as archive:      # read-write: after writing posts yourself
+        analysis.refresh_summaries(archive)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from collector.generation import has_counter, posts_generation
+from collector.sources.store import transaction
+
+from .frames import Params, conform, where_sql
+
+__all__ = ["DEFINITION", "SUMMARIZED", "SummaryBuild", "SummaryState", "refresh_summaries", "stored",
+           "summary_status"]
+
+#: Version of the stored results' definitions: bump it in the same commit as any change to what
+#: cascades, forward_network or url_spread return, so results stored by older code are not used.
+DEFINITION = 1
+
+
+def _cascades(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    from .spread import cascades
+    return cascades(con, use_summary=False)
+
+
+def _forward_network(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    from .network import forward_network
+    return forward_network(con, include_self=True, use_summary=False)
+
+
+def _url_spread(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    from .links import url_spread
+    return url_spread(con, use_summary=False)
+
+
+#: The stored functions, each computed with the parameters whose result answers the others by filtering.
+SUMMARIZED: dict[str, Callable[[duckdb.DuckDBPyConnection], pl.DataFrame]] = {
+    "cascades": _cascades,
+    "forward_network": _forward_network,
+    "url_spread": _url_spread,
+}
+
+
+@dataclass(frozen=True)
+class SummaryState:
+    """What is stored for one function: ``current`` when usable (same posts generation and definition)."""
+
+    name: str
+    current: bool
+    generation: int
+    definition: int
+    built_at: datetime
+    seconds: float
+    rows: int
+
+
+@dataclass(frozen=True)
+class SummaryBuild:
+    """One stored result written by :func:`refresh_summaries`."""
+
+    name: str
+    rows: int
+    seconds: float
+
+
+def _table(name: str) -> str:
+    if name not in SUMMARIZED:
+        raise ValueError(f"no stored result for {name!r}; stored: {', '.join(SUMMARIZED)}")
+    return f"summary_{name}"
+
+
+def summary_status(con: duckdb.DuckDBPyConnection) -> list[SummaryState]:
+    """The stored results of the archive (empty for archives older than migration 0007)."""
+    generation = posts_generation(con)
+    if generation is None:
+        return []
+    rows = con.execute("SELECT name, generation, definition, built_at, seconds, rows FROM analysis_summaries "
+                       "ORDER BY name").fetchall()
+    return [SummaryState(name=r[0], current=(r[1] == generation and r[2] == DEFINITION), generation=int(r[1]),
+                         definition=int(r[2]), built_at=r[3], seconds=float(r[4]), rows=int(r[5])) for r in rows]
+
+
+def stored(
+    con: duckdb.DuckDBPyConnection, name: str, where: Iterable[str | None], params: Params
+) -> pl.DataFrame | None:
+    """The stored result of function ``name`` filtered by ``where`` (SQL over its columns), in its order.
+
+    None when nothing current is stored: the caller computes from ``posts``.
+    """
+    table = _table(name)
+    cur = con.cursor()          # its own: a result the caller left unfinished on ``con`` must not block this
+    try:
+        row = cur.execute(
+            "SELECT s.generation = g.generation AND s.definition = $definition FROM analysis_summaries s "
+            "JOIN archive_generation g ON g.name = 'posts' WHERE s.name = $name",
+            {"name": name, "definition": DEFINITION},
+        ).fetchall()
+        if not (row and row[0][0]):
+            return None
+        # a plain scan keeps the stored order (DuckDB preserves insertion order by default)
+        df = cur.sql(f"SELECT * FROM {table} {where_sql(where)}", params=dict(params) or None).pl()
+    except duckdb.CatalogException:        # an archive older than 0007, or a summary table dropped by hand
+        return None
+    return conform(df, name)
+
+
+@contextmanager
+def _analysis_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Within the block, the settings ``analysis.connect`` computes with: DuckDB's default memory limit (an
+    ``Archive`` caps it at 256 MB for collecting; the aggregations over a large archive need more, and some
+    cannot spill) and insertion order kept (the stored table keeps the function's order). Restored after."""
+    old = dict(con.execute("SELECT name, value FROM duckdb_settings() "
+                           "WHERE name IN ('memory_limit', 'preserve_insertion_order')").fetchall())
+    con.execute("RESET memory_limit")
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{old['memory_limit']}'")
+        con.execute(f"SET preserve_insertion_order = {old['preserve_insertion_order']}")
+
+
+def refresh_summaries(target: Any, *, force: bool = False, names: Sequence[str] | None = None) -> list[SummaryBuild]:
+    """Compute and store the results that are not current (all of them with ``force``); returns what it wrote.
+
+    ``target``: an open read-write ``collector.archive.Archive``, its connection, or a path (opened
+    read-write for the call). Does nothing on an archive without the posts generation counter. The
+    generation is read before computing, so posts written meanwhile by another connection leave the
+    stored result stale rather than wrong.
+    """
+    if isinstance(target, str | Path):
+        from collector.archive import Archive
+        with Archive(target) as archive:
+            return refresh_summaries(archive, force=force, names=names)
+    con: duckdb.DuckDBPyConnection = getattr(target, "con", target)
+    if not has_counter(con):
+        return []
+    current = {s.name for s in summary_status(con) if s.current}
+    built: list[SummaryBuild] = []
+    for name in names or list(SUMMARIZED):
+        table = _table(name)
+        if name in current and not force:
+            continue
+        generation = posts_generation(con)
+        started = time.perf_counter()
+        with _analysis_settings(con):
+            frame = SUMMARIZED[name](con).to_arrow()
+            with transaction(target) as tx:      # the table and its state row commit together
+                tx.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM frame")
+                seconds = time.perf_counter() - started
+                tx.execute(
+                    "INSERT OR REPLACE INTO analysis_summaries (name, generation, definition, built_at, seconds, "
+                    "rows) VALUES (?, ?, ?, ?, ?, ?)",
+                    [name, generation, DEFINITION, datetime.now(UTC), seconds, frame.num_rows],
+                )
+        built.append(SummaryBuild(name=name, rows=frame.num_rows, seconds=seconds))
+    return built
