@@ -1,7 +1,7 @@
 """Stored results of the heaviest analysis functions, kept current by the commands that write posts.
 
 ``cascades``, ``forward_network`` and ``url_spread`` aggregate every forward or every link of the archive:
-on 10 million posts that takes DuckDB 0.4-3 s however it is written. Their results change only when posts
+on 10 million posts that takes DuckDB 0.6-3.3 s however it is written. Their results change only when posts
 change, so ``tgspread collect`` / ``run`` / ``import`` / ``demo`` (and ``collect --via web``) store each
 function's default result in the archive after writing posts (:func:`refresh_summaries`), and the functions
 read it back, filtered, when it is current:

@@ -28,6 +28,7 @@ from collector import Archive
 from collector.cli import SIMULATED_ENV, Exit, app
 from collector.generation import posts_generation
 from collector.rows import POSTS_SCHEMA
+from collector.simulated import generate_world
 from collector.sources import store
 from collector.sources.export_import import import_export
 from tests.simworld import Collected, run_pass
@@ -152,8 +153,9 @@ def _writers(collected: Collected) -> dict[str, Callable[[Archive], None]]:
 
     def collect_pass(archive: Archive) -> None:
         archive.close()
-        collected.world.advance(timedelta(hours=1))
-        run_pass(collected.world, archive.path)
+        world = generate_world(11, channels=8, days=10.0, posts_per_day=30.0)   # the session world's twin
+        world.advance(collected.pass_times[-1] - collected.pass_times[0] + timedelta(hours=1))
+        run_pass(world, archive.path)
 
     return {"edit": edit, "delete": delete, "web_row": web_row, "username_origin": username_origin,
             "export": export, "collect_pass": collect_pass}
@@ -223,14 +225,20 @@ def test_stored_results_stay_out_of_default_exports() -> None:
 runner = CliRunner()
 
 
-def test_collect_stores_them_and_summarize_shows_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _collect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str, channels: int = 2) -> Any:
+    """``tgspread collect *args`` on a small simulated world, in ``tmp_path``; exit 0 or 1 (partial)."""
     monkeypatch.setenv(SIMULATED_ENV, "3")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "3")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "3")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", str(channels))
+    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "2")
     monkeypatch.chdir(tmp_path)
-    path = tmp_path / "a.duckdb"
-    result = runner.invoke(app, ["collect", "--archive", str(path)])
+    result = runner.invoke(app, ["collect", *args])
     assert result.exit_code in (Exit.OK, Exit.PARTIAL), result.output
+    return result
+
+
+def test_collect_stores_them_and_summarize_shows_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.duckdb"
+    result = _collect(tmp_path, monkeypatch, "--archive", str(path), channels=3)
     assert "stored analysis results: cascades" in result.stderr
     with analysis.connect(path) as con:
         assert {s.name for s in summary_status(con) if s.current} == set(SUMMARIZED)
@@ -244,13 +252,8 @@ def test_collect_stores_them_and_summarize_shows_them(tmp_path: Path, monkeypatc
 
 
 def test_the_config_can_turn_storing_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SIMULATED_ENV, "3")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "2")
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "tgspread.toml").write_text('archive = "a.duckdb"\n[analysis]\nstore_results = false\n')
-    result = runner.invoke(app, ["collect", "--config", "tgspread.toml"])
-    assert result.exit_code in (Exit.OK, Exit.PARTIAL), result.output
+    result = _collect(tmp_path, monkeypatch, "--config", "tgspread.toml")
     assert "stored analysis results" not in result.stderr
     with analysis.connect(tmp_path / "a.duckdb") as con:
         assert summary_status(con) == []
@@ -264,13 +267,8 @@ def test_a_failed_store_warns_and_keeps_the_collection(tmp_path: Path, monkeypat
         raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
 
     monkeypatch.setitem(summaries.SUMMARIZED, "cascades", broken)
-    monkeypatch.setenv(SIMULATED_ENV, "3")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "2")
-    monkeypatch.chdir(tmp_path)
     path = tmp_path / "a.duckdb"
-    result = runner.invoke(app, ["collect", "--archive", str(path)])
-    assert result.exit_code in (Exit.OK, Exit.PARTIAL), result.output
+    result = _collect(tmp_path, monkeypatch, "--archive", str(path))
     assert "warning: analysis results were not stored (OutOfMemoryException: Out of Memory Error" in result.stderr
     assert "`tgspread summarize` stores them" in result.stderr and "Traceback" not in result.output
     with analysis.connect(path) as con:
