@@ -45,8 +45,8 @@ from collector.sources.store import transaction
 
 from .frames import Params, conform, where_sql
 
-__all__ = ["DEFINITION", "SUMMARIZED", "SummaryBuild", "SummaryState", "refresh_summaries", "stored",
-           "summary_status"]
+__all__ = ["DEFINITION", "SUMMARIZED", "SummaryBuild", "SummaryState", "mismatched", "refresh_summaries",
+           "stored", "summary_status"]
 
 #: Version of the stored results' definitions: bump it in the same commit as any change to what
 #: cascades, forward_network or url_spread return, so results stored by older code are not used.
@@ -137,6 +137,21 @@ def stored(
     except duckdb.CatalogException:        # an archive older than 0007, or a summary table dropped by hand
         return None
     return conform(df, name)
+
+
+def mismatched(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The functions whose stored result is marked current but differs from computing it now.
+
+    Empty unless ``posts`` was changed by something that does not move the generation (SQL run by hand);
+    ``tgspread verify`` reports them. Computes each stored function once: as slow as a store.
+    """
+    wrong = []
+    for state in summary_status(con):
+        if state.current and state.name in SUMMARIZED:
+            found = stored(con, state.name, [], {})
+            if found is None or not found.equals(SUMMARIZED[state.name](con)):
+                wrong.append(state.name)
+    return wrong
 
 
 @contextmanager

@@ -214,6 +214,24 @@ def test_archives_without_the_counter_compute(collected: Collected, tmp_path: Pa
         assert refresh_summaries(con) == []
 
 
+def test_verify_finds_a_stored_result_that_posts_changed_by_hand_left_wrong(writable: Path) -> None:
+    from collector.verify import verify_archive
+
+    with duckdb.connect(str(writable), read_only=True) as con:
+        assert [f for f in verify_archive(con, digests=False).findings if f.check == "summaries"] == []
+    with duckdb.connect(str(writable)) as con:      # SQL by hand: the generation does not move
+        con.execute("UPDATE posts SET views = views + 1000 WHERE fwd_channel_id IS NOT NULL")
+    with duckdb.connect(str(writable), read_only=True) as con:
+        found = [f for f in verify_archive(con, digests=False).findings if f.check == "summaries"]
+    # the forwards' views are in cascades (forward_views) and the network (views), not in url_spread
+    assert [(f.severity, f.table) for f in found] == [("error", "summary_cascades"),
+                                                      ("error", "summary_forward_network")]
+    assert "tgspread summarize --force" in found[0].message
+    assert refresh_summaries(writable, force=True)
+    with duckdb.connect(str(writable), read_only=True) as con:
+        assert [f for f in verify_archive(con, digests=False).findings if f.check == "summaries"] == []
+
+
 def test_stored_results_stay_out_of_default_exports() -> None:
     from collector.export import DERIVED
 

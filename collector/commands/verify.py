@@ -92,8 +92,9 @@ def register(app: typer.Typer) -> None:
         """Check the archive's integrity and print a content digest per channel.
 
         Checks: keys unique, observations in time order with counters that do not go down, every edit's
-        earlier text kept, deleted posts never purged, cursors consistent with the archived ids, and id gaps
-        with what explains them. Exit 0 when clean (warnings allowed), 1 when a check found an error.
+        earlier text kept, deleted posts never purged, cursors consistent with the archived ids, id gaps
+        with what explains them, and stored analysis results equal to computing them from the posts.
+        Exit 0 when clean (warnings allowed), 1 when a check found an error.
         Opens the archive read-only. Two copies of an archive are the same when their digests are.
         """
         _wide_when_piped()
