@@ -1,16 +1,18 @@
 """Stored results of the heaviest analysis functions, kept current by the commands that write posts.
 
 ``cascades``, ``forward_network`` and ``url_spread`` aggregate every forward or every link of the archive:
-on 10 million posts that takes DuckDB 0.6-3.3 s however it is written. Their results change only when posts
-change, so ``tgspread collect`` / ``run`` / ``import`` / ``demo`` (and ``collect --via web``) store each
+on 10 million posts that takes DuckDB 0.6-3.3 s in every query form we measured. Their results change only
+when posts change, so ``tgspread collect`` / ``run`` / ``import`` / ``demo`` (and ``collect --via web``) store each
 function's default result in the archive after writing posts (:func:`refresh_summaries`), and the functions
 read it back, filtered, when it is current:
 
 - A stored result records the posts generation it was computed from (:mod:`collector.generation`: every
   write to ``posts`` moves it, in the write's own transaction) and :data:`DEFINITION`, bumped whenever a
-  function's definition changes. It is used only while both still match, so it can never be out of date:
-  at worst the function computes from ``posts`` as it always could (older archives, library-only
-  collection, an archive opened read-only after an interrupted refresh).
+  function's definition changes. It is used only while both still match, so no write through tgspread
+  can leave it out of date: at worst the function computes from ``posts`` as it always could (older
+  archives, library-only collection, ``[analysis] store_results = false``, a failed store). SQL run on
+  ``posts`` by hand does not move the generation: ``tgspread verify`` reports a stored result that no longer
+  matches (:func:`mismatched`), and ``tgspread summarize --force`` stores it again.
 - It is used only for the parameters it can answer exactly: ``cascades`` with ``include_self=True`` (any
   ``channels``/``since``/``until``/``min_forwards``: they select origins), ``forward_network`` without
   ``since``/``until`` (any ``sources``/``targets``/``include_self``: they select pairs), ``url_spread`` with
