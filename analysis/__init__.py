@@ -23,7 +23,7 @@ from .frames import SCHEMAS
 from .links import canonical_url, domain_spread, url_spread
 from .network import forward_network
 from .spread import amplifiers, cascades, coverage, sources
-from .summaries import refresh_summaries, summary_status
+from .summaries import summary_status
 from .timeseries import channel_growth, half_life, posting_frequency, subscriber_growth, view_growth
 from .trees import cascade_virality, diffusion_trees, structural_virality, virality_from_parents
 
@@ -47,7 +47,6 @@ __all__ = [
     "half_life",
     "network_graph",
     "posting_frequency",
-    "refresh_summaries",
     "sources",
     "structural_virality",
     "subscriber_growth",

@@ -1,10 +1,11 @@
-"""Stored results of the heaviest analysis functions, kept current by the commands that write posts.
+"""Stored results of the heaviest analysis functions: reading them, and knowing when they are current.
 
 ``cascades``, ``forward_network`` and ``url_spread`` aggregate every forward or every link of the archive:
 on 10 million posts that takes DuckDB 0.6-3.3 s in every query form we measured. Their results change only
-when posts change, so ``tgspread collect`` / ``run`` / ``import`` / ``demo`` (and ``collect --via web``) store each
-function's default result in the archive after writing posts (:func:`refresh_summaries`), and the functions
-read it back, filtered, when it is current:
+when posts change, so the commands that write posts (``tgspread collect`` / ``run`` / ``import`` / ``demo``,
+and ``collect --via web``) store each function's default result in the archive afterwards
+(:func:`collector.summaries.refresh_summaries`: writing belongs to the collector, this package only reads),
+and the functions read it back, filtered, when it is current:
 
 - A stored result records the posts generation it was computed from (:mod:`collector.generation`: every
   write to ``posts`` moves it, in the write's own transaction) and :data:`DEFINITION`, bumped whenever a
@@ -21,34 +22,21 @@ read it back, filtered, when it is current:
 
 ``analysis.summary_status(con)`` says what is stored and whether it is current. tests/test_analysis_summaries.py
 checks that a stored result equals the computed one for every parameter combination it answers.
-
-Example::
-
-    from collector.archive import Archive
-    with Archive("archive.duckdb") as archive:      # read-write: after writing posts yourself
-        analysis.refresh_summaries(archive)
 """
-
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from datetime import datetime
 
 import duckdb
 import polars as pl
 
-from collector.generation import has_counter, posts_generation
-from collector.sources.store import transaction
+from collector.generation import posts_generation
 
 from .frames import Params, conform, where_sql
 
-__all__ = ["DEFINITION", "SUMMARIZED", "SummaryBuild", "SummaryState", "mismatched", "refresh_summaries",
-           "stored", "summary_status"]
+__all__ = ["DEFINITION", "SUMMARIZED", "SummaryState", "mismatched", "stored", "summary_status", "table_name"]
 
 #: Version of the stored results' definitions: bump it in the same commit as any change to what
 #: cascades, forward_network or url_spread return, so results stored by older code are not used.
@@ -91,16 +79,8 @@ class SummaryState:
     rows: int
 
 
-@dataclass(frozen=True)
-class SummaryBuild:
-    """One stored result written by :func:`refresh_summaries`."""
-
-    name: str
-    rows: int
-    seconds: float
-
-
-def _table(name: str) -> str:
+def table_name(name: str) -> str:
+    """The table holding function ``name``'s stored result (``summary_<name>``)."""
     if name not in SUMMARIZED:
         raise ValueError(f"no stored result for {name!r}; stored: {', '.join(SUMMARIZED)}")
     return f"summary_{name}"
@@ -124,7 +104,7 @@ def stored(
 
     None when nothing current is stored: the caller computes from ``posts``.
     """
-    table = _table(name)
+    table = table_name(name)
     cur = con.cursor()          # its own: a result the caller left unfinished on ``con`` must not block this
     try:
         row = cur.execute(
@@ -154,56 +134,3 @@ def mismatched(con: duckdb.DuckDBPyConnection) -> list[str]:
             if found is None or not found.equals(SUMMARIZED[state.name](con)):
                 wrong.append(state.name)
     return wrong
-
-
-@contextmanager
-def _analysis_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Within the block, the settings ``analysis.connect`` computes with: DuckDB's default memory limit (an
-    ``Archive`` caps it at 256 MB for collecting; the aggregations over a large archive need more, and some
-    cannot spill) and insertion order kept (the stored table keeps the function's order). Restored after."""
-    old = dict(con.execute("SELECT name, value FROM duckdb_settings() "
-                           "WHERE name IN ('memory_limit', 'preserve_insertion_order')").fetchall())
-    con.execute("RESET memory_limit")
-    con.execute("SET preserve_insertion_order = true")
-    try:
-        yield
-    finally:
-        con.execute(f"SET memory_limit = '{old['memory_limit']}'")
-        con.execute(f"SET preserve_insertion_order = {old['preserve_insertion_order']}")
-
-
-def refresh_summaries(target: Any, *, force: bool = False, names: Sequence[str] | None = None) -> list[SummaryBuild]:
-    """Compute and store the results that are not current (all of them with ``force``); returns what it wrote.
-
-    ``target``: an open read-write ``collector.archive.Archive``, its connection, or a path (opened
-    read-write for the call). Does nothing on an archive without the posts generation counter. The
-    generation is read before computing, so posts written meanwhile by another connection leave the
-    stored result stale rather than wrong.
-    """
-    if isinstance(target, str | Path):
-        from collector.archive import Archive
-        with Archive(target) as archive:
-            return refresh_summaries(archive, force=force, names=names)
-    con: duckdb.DuckDBPyConnection = getattr(target, "con", target)
-    if not has_counter(con):
-        return []
-    current = {s.name for s in summary_status(con) if s.current}
-    built: list[SummaryBuild] = []
-    for name in names or list(SUMMARIZED):
-        table = _table(name)
-        if name in current and not force:
-            continue
-        generation = posts_generation(con)
-        started = time.perf_counter()
-        with _analysis_settings(con):
-            frame = SUMMARIZED[name](con).to_arrow()
-            with transaction(target) as tx:      # the table and its state row commit together
-                tx.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM frame")
-                seconds = time.perf_counter() - started
-                tx.execute(
-                    "INSERT OR REPLACE INTO analysis_summaries (name, generation, definition, built_at, seconds, "
-                    "rows) VALUES (?, ?, ?, ?, ?, ?)",
-                    [name, generation, DEFINITION, datetime.now(UTC), seconds, frame.num_rows],
-                )
-        built.append(SummaryBuild(name=name, rows=frame.num_rows, seconds=seconds))
-    return built

@@ -74,7 +74,7 @@ def store_summaries(path: Path) -> dict[str, Any]:
     The synthetic file is written without the collector, so the bookkeeping tables of migration 0007 are
     added first when missing. Returns seconds per function and the peak RSS of the process.
     """
-    from analysis.summaries import refresh_summaries
+    from collector.summaries import refresh_summaries
 
     con = duckdb.connect(str(path))
     try:

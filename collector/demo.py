@@ -127,7 +127,7 @@ async def run_demo_async(
         world.advance(advance)
         reports.append(await _one_pass(world, archive, f"pass 2 at {world.now:%Y-%m-%d %H:%M} UTC (simulated, "
                                                        f"{advance} later)", settings, progress))
-        from analysis.summaries import refresh_summaries  # the notebooks read the stored results
+        from .summaries import refresh_summaries  # the notebooks read the stored results
 
         refresh_summaries(archive)
     return world, reports

@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 import analysis
-from analysis.summaries import SUMMARIZED, refresh_summaries, summary_status
+from analysis.summaries import SUMMARIZED, summary_status
 from collector import Archive
 from collector.cli import SIMULATED_ENV, Exit, app
 from collector.generation import posts_generation
@@ -31,6 +31,7 @@ from collector.rows import POSTS_SCHEMA
 from collector.simulated import generate_world
 from collector.sources import store
 from collector.sources.export_import import import_export
+from collector.summaries import refresh_summaries
 from tests.simworld import Collected, run_pass
 
 FUNCTIONS: dict[str, Callable[..., pl.DataFrame]] = {

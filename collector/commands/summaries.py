@@ -28,11 +28,11 @@ def store_summaries(archive: Any, cfg: Config) -> None:
     one line on stderr, never an exception."""
     if not cfg.store_results:
         return
-    from analysis.summaries import refresh_summaries  # Polars only now, not for every command
+    from ..summaries import refresh_summaries  # Polars only now, not for every command
 
     try:
         built = refresh_summaries(archive)
-    except Exception as exc:
+    except Exception as exc:   # the posts are committed; storing is only an optimisation
         first = str(exc).splitlines()[0] if str(exc) else ""
         _err.print(f"[yellow]warning[/]: analysis results were not stored ({type(exc).__name__}: {first}); "
                    "the analysis functions compute them from the posts instead (slower); "
@@ -58,7 +58,9 @@ def register(app: typer.Typer) -> None:
         The collecting commands do this after writing posts; run it after an interrupted or failed store,
         or after writing posts with the library. A stored result is used only while no post has changed.
         """
-        from analysis.summaries import refresh_summaries, summary_status
+        from analysis.summaries import summary_status
+
+        from ..summaries import refresh_summaries
 
         with _errors():
             cfg = load_config(config, archive=archive)

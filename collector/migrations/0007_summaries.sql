@@ -3,7 +3,7 @@
 -- Every write to `posts` (collector batches, deletions, web previews, Desktop-export imports, filled-in
 -- forward origins) adds one to `archive_generation` ('posts') in its own transaction. `tgspread` commands
 -- that wrote posts then store the results of analysis.cascades, forward_network and url_spread (tables
--- `summary_<function>`, created by analysis.summaries.refresh_summaries, not here) with the generation they
+-- `summary_<function>`, created by collector.summaries.refresh_summaries, not here) with the generation they
 -- were computed from. The analysis functions read a stored result only while that generation is the
 -- current one; otherwise they compute from `posts` as before. A summary is never needed for correctness.
 
