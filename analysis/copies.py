@@ -6,8 +6,8 @@ the cluster's first appearance. :func:`copy_clusters` summarises one row per clu
 
 How (all deterministic, fixed seeds):
 
-1. **Candidates** (in DuckDB): posts with no forward header (``fwd_channel_id``, ``fwd_message_id``,
-   ``fwd_posted_at`` and ``fwd_from_name`` all null) whose *normalised* text has at least ``min_chars``
+1. **Candidates** (in DuckDB): posts that are not forwards (``analysis.frames.is_forward_sql``: no
+   ``fwd_channel_id``, ``fwd_message_id``, ``fwd_posted_at`` or ``fwd_from_name``) whose *normalised* text has at least ``min_chars``
    characters. Normalisation: lower-case, URLs (``http(s)://``, ``www.``, ``t.me/``) removed, every run of
    characters that are neither letters nor digits (punctuation, emoji, whitespace) turned into one space.
    The text is the post's current one (after edits; earlier versions in ``post_versions`` are not used).
@@ -59,6 +59,8 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+from .frames import is_forward_sql
 
 __all__ = ["CLUSTERS_SCHEMA", "COPIES_SCHEMA", "copies", "copy_clusters", "lsh_bands", "normalise_sql"]
 
@@ -121,8 +123,7 @@ def _candidates_sql(min_chars: int, include_deleted: bool) -> str:
         FROM (
             SELECT channel_id, message_id, posted_at, {normalise_sql()} AS norm
             FROM posts
-            WHERE fwd_channel_id IS NULL AND fwd_message_id IS NULL AND fwd_posted_at IS NULL
-              AND fwd_from_name IS NULL AND text IS NOT NULL AND length(text) >= {int(min_chars)} {deleted}
+            WHERE NOT {is_forward_sql()} AND text IS NOT NULL AND length(text) >= {int(min_chars)} {deleted}
         )
         WHERE length(norm) >= {int(min_chars)}
     """

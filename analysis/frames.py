@@ -156,6 +156,21 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
 }
 
+def is_forward_sql(alias: str = "") -> str:
+    """SQL true for a post that is a forward: the one definition every analysis uses.
+
+    A forward header names at least one of: the origin channel (``fwd_channel_id``), its post
+    (``fwd_message_id``; web previews give it with ``fwd_username``), the original date
+    (``fwd_posted_at``) or a displayed name or pseudonym (``fwd_from_name``: hidden senders; imported
+    forwards from people or groups). Desktop exports give no origin post or date, so testing those
+    alone misses imported forwards. ``alias``: a table alias (``is_forward_sql("p")`` -> ``(p.fwd_...``).
+    Example: ``f"WHERE NOT {is_forward_sql()}"`` keeps the posts that are not forwards.
+    """
+    a = f"{alias}." if alias else ""
+    return (f"({a}fwd_channel_id IS NOT NULL OR {a}fwd_message_id IS NOT NULL OR {a}fwd_posted_at IS NOT NULL "
+            f"OR {a}fwd_from_name IS NOT NULL)")
+
+
 #: Archived forwards naming their origin (hidden-sender forwards have no origin ids and are left out).
 #: One row per forwarded message; ``lag_s`` is measured from the forward header's origin date.
 FORWARDS_SQL = """

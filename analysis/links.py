@@ -39,7 +39,7 @@ import polars as pl
 
 from collector.urls import canonical_url, canonical_urls_column
 
-from .frames import Params, channel_clause, conform, packed_int_key, time_clauses, where_sql
+from .frames import Params, channel_clause, conform, is_forward_sql, packed_int_key, time_clauses, where_sql
 from .summaries import stored
 
 __all__ = ["DOMAIN_SQL", "canonical_url", "domain_spread", "url_occurrences_sql", "url_spread"]
@@ -92,7 +92,7 @@ def url_occurrences_sql(
     the archive has no such column, compute it everywhere).
     """
     common = [
-        None if include_forwards else "fwd_posted_at IS NULL AND fwd_channel_id IS NULL",
+        None if include_forwards else f"NOT {is_forward_sql()}",
         channel_clause("channel_id", channels, params, "channels"),
         *time_clauses("posted_at", since, until, params),
     ]
@@ -143,7 +143,8 @@ def url_spread(
     ``median_lag_s``: over the other channels, median seconds from the URL's first post to the
     channel's own first post with it (null when only one channel posted it).
     Forwards carry their origin's links and count as posts of the forwarding channel unless
-    ``include_forwards=False``. ``channels``/``since``/``until`` select the posts. Ordered by channels
+    ``include_forwards=False`` (a forward as ``analysis.frames.is_forward_sql`` defines it: imported
+    forwards, which lack the origin post and date, are forwards too). ``channels``/``since``/``until`` select the posts. Ordered by channels
     reached (descending), then first post (time, channel, message), then URL.
 
     With the default parameters the result stored by the last collection is read when it is current

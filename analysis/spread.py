@@ -18,7 +18,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from .frames import FORWARDS_SQL, Params, channel_clause, query_frame, time_clauses, where_sql
+from .frames import FORWARDS_SQL, Params, channel_clause, is_forward_sql, query_frame, time_clauses, where_sql
 from .summaries import stored
 
 __all__ = ["amplifiers", "cascades", "coverage", "sources"]
@@ -158,7 +158,7 @@ def coverage(
     """
     params: Params = {}
     where = where_sql([
-        "p.fwd_channel_id IS NULL AND p.fwd_posted_at IS NULL AND p.fwd_from_name IS NULL",
+        f"NOT {is_forward_sql('p')}",
         channel_clause("p.channel_id", channels, params, "channels"),
         *time_clauses("p.posted_at", since, until, params),
         "(p.forwards > 0 OR f.archived_forwards IS NOT NULL)",

@@ -146,11 +146,12 @@ def test_groups_with_the_flag_get_pseudonymous_authors(archive: Archive) -> None
     assert [c.outcome for c in report.chats if c.type == "private_supergroup"] == ["imported"]
     authors = rows(archive, "SELECT message_id, author_pseudonym, post_author FROM posts "
                             "WHERE channel_id = 2222222222 ORDER BY 1")
-    assert [a[0] for a in authors] == [5, 6, 7]
+    assert [a[0] for a in authors] == [5, 6, 7, 8, 9]
     assert authors[0][1] == authors[2][1] != authors[1][1]          # same person, same pseudonym
     assert all(a[1] and len(a[1]) == 16 and a[2] is None for a in authors)
     everything = json.dumps([repr(r) for r in archive.con.execute("SELECT * FROM posts").fetchall()])
-    for person in ("user1001", "user1002", "Alice Example", "Bob Example", "Some Person", "user777", "1001"):
+    for person in ("user1001", "user1002", "Alice Example", "Bob Example", "Some Person", "user777", "1001",
+                   "Erin Forwarded", "user1003", "Frank Hidden"):
         assert person not in everything
     assert rows(archive, "SELECT name, octet_length(key) FROM pseudonym_keys") == [("export_authors", 32)]
 

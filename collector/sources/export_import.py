@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import gc
+import os
 import hashlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,6 +59,8 @@ _NEVER = {
 # Rows per write into posts: enough to amortise each statement, few enough to keep memory low (~15 MB);
 # measured under load, 5,000 imported ~25% faster than 10,000 (the writer thread keeps pace better).
 _BATCH = 5_000
+# The archive's key behind the pseudonyms of group authors and of forwards from people.
+_KEY_NAME = "export_authors"
 
 
 class SourceError(Exception):
@@ -196,6 +199,7 @@ class _Importer:
         self.include_non_channels = include_non_channels
         self.now = now
         self._key: bytes | None = None
+        self._new_key: bytes | None = None
         self._top: int | None = None
 
     def run(self) -> None:
@@ -275,11 +279,16 @@ class _Importer:
         # entirely above it is new and needs no lookup (a first import, or an export newer than the archive).
         self._top = store.max_message_id(self.archive, rep.chat_id)
         key = None
+        if self._key is None:
+            self._key = store.stored_pseudonym_key(self.archive, _KEY_NAME)
         if rep.type not in CHANNEL_TYPES:
             if self._key is None:
-                self._key = store.pseudonym_key(self.archive, "export_authors", now=self.now)
+                self._key = store.pseudonym_key(self.archive, _KEY_NAME, now=self.now)
             key = self._key
-        cols = PostColumns(rep.chat_id, key=key, keep_raw=self.keep_raw)
+        elif self._key is None:
+            # a channel's forwards from people need the key too: made now, stored once a pseudonym uses it
+            self._new_key = self._new_key or os.urandom(32)
+        cols = PostColumns(rep.chat_id, key=key, keep_raw=self.keep_raw, forward_key=self._key or self._new_key)
         add = cols.add
         position = 0
         for batch in reader.batches():
@@ -304,6 +313,9 @@ class _Importer:
                               f"a value of an unexpected type ({exc}); the file is damaged. "
                               "Nothing was imported.") from None
         cols.clear()
+        if cols.forward_key_used and self._key is None and self._new_key is not None:
+            self.wait()
+            self._key = store.pseudonym_key(self.archive, _KEY_NAME, now=self.now, new=self._new_key)
         ids = pc.min_max(table["message_id"])
         low, high = ids["min"].as_py(), ids["max"].as_py()
         known_new = self._top is None or (low is not None and low > self._top)

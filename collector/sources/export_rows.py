@@ -14,7 +14,12 @@ What a message becomes (the export's fields -> ``posts`` columns):
   text links by target), ``domains`` (their hosts, without ``www.``), ``mentions`` (without ``@``).
 * ``reactions`` -> ``reactions_by`` (emoji, ``custom:<document id>`` or ``paid``, with counts) and
   their total in ``reactions``.
-* ``forwarded_from`` -> ``fwd_from_name``; ``reply_to_message_id`` (same chat only) -> itself.
+* ``forwarded_from_id`` naming a channel (``"channel3397140320"``) -> ``fwd_channel_id``, and
+  ``forwarded_from`` -> ``fwd_from_name`` (a channel's public name). A forward from a person or a group
+  (``"user..."``/``"chat..."``) keeps a keyed pseudonym of its id in ``fwd_from_name``, never the name or
+  the id; a hidden sender (a name, no id) keeps its name in a channel (as the API does; ``tgspread export``
+  pseudonymises it) and a pseudonym of the name in a group. Exports carry no origin message id or date.
+* ``reply_to_message_id`` (same chat only) -> itself.
 * channels: ``author`` (the signature) -> ``post_author``; groups: the sender id -> ``author_pseudonym``
   (keyed HMAC, see ``store.pseudonym``), never a name or an id.
 * media fields -> ``media_type`` (the API's words), ``media_size``, ``media_mime``, ``media_duration``,
@@ -40,7 +45,7 @@ import pyarrow.compute as pc
 from collector.sources import store
 from collector.urls import canonical_url
 
-__all__ = ["MEDIA_TYPES", "PERSON_KEYS", "MessageError", "PostColumns", "raw_json"]
+__all__ = ["FORWARD_KEYS", "MEDIA_TYPES", "PERSON_KEYS", "MessageError", "PostColumns", "forward_origin", "raw_json"]
 
 # Export media_type -> posts.media_type (the API's vocabulary).
 MEDIA_TYPES = {
@@ -49,7 +54,9 @@ MEDIA_TYPES = {
 }
 # Keys that name people: dropped from the raw JSON kept with each row.
 PERSON_KEYS = ("from", "from_id", "author", "actor", "actor_id", "members", "inviter", "contact_information",
-               "contact_vcard", "saved_from", "via_bot")
+               "contact_vcard", "saved_from", "via_bot", "forwarded_from", "forwarded_from_id")
+# Keys that name a forward's origin: dropped from the raw JSON when the origin is a person or a group.
+FORWARD_KEYS = ("forwarded_from", "forwarded_from_id")
 # Presence of these keys names the media kind, first match wins (after "photo" and "media_type").
 _MEDIA_KEYS = (("file", "document"), ("poll", "poll"), ("location_information", "geo"), ("place_name", "geo"),
                ("contact_information", "contact"), ("game_title", "game"), ("invoice_information", "invoice"))
@@ -66,7 +73,7 @@ _NO_UNIXTIME = (" has no 'date_unixtime': this export comes from an old Telegram
                 "exporting computer's local time without an offset. Export again with a current Telegram "
                 "Desktop. Nothing was imported.")
 # Columns an export never fills.
-_ALWAYS_NULL = ("grouped_id", "views", "forwards", "replies", "fwd_channel_id", "fwd_message_id", "fwd_posted_at",
+_ALWAYS_NULL = ("grouped_id", "views", "forwards", "replies", "fwd_message_id", "fwd_posted_at",
                 "fwd_post_author", "fwd_username", "webpage_url", "webpage_title", "views_label", "views_low",
                 "views_high")
 
@@ -85,8 +92,29 @@ def _seconds(value: Any, what: str) -> int:
     return s
 
 
+def forward_origin(msg: dict[str, Any]) -> tuple[int | None, str | None]:
+    """(origin channel id, person or group key) of an export message's forward; (None, None) for the rest.
+
+    ``forwarded_from_id`` is ``"channel<N>"`` for a channel or supergroup (an id the archive's keys take),
+    ``"user<N>"`` for a person and ``"chat<N>"`` for a basic group. A hidden sender has a name and no id:
+    its key is ``"name:" + name``. Example: ``{"forwarded_from_id": "channel77"}`` -> ``(77, None)``.
+    """
+    given = msg.get("forwarded_from_id")
+    if isinstance(given, str) and given:
+        if given.startswith("channel"):
+            digits = given[7:]
+            if digits.isascii() and digits.isdigit() and len(digits) <= 18 and int(digits) > 0:
+                return int(digits), None
+        return None, given
+    name = msg.get("forwarded_from")
+    if isinstance(name, str) and name:
+        return None, "name:" + name
+    return None, None
+
+
 def raw_json(msg: dict[str, Any], *, person_level: bool) -> str:
-    """The message as compact JSON, without what names people: reactors always; senders in groups."""
+    """The message as compact JSON, without what names people: reactors always; senders in groups;
+    the origin of a forward from a person or a group always (a hidden sender's name in groups)."""
     clean = msg
     reactions = msg.get("reactions")
     if isinstance(reactions, list) and any(isinstance(r, dict) and "recent" in r for r in reactions):
@@ -100,6 +128,8 @@ def raw_json(msg: dict[str, Any], *, person_level: bool) -> str:
             if isinstance(parts, list):
                 clean[name] = [{k: v for k, v in e.items() if k != "user_id"} if isinstance(e, dict) else e
                                for e in parts]
+    elif "forwarded_from_id" in msg and forward_origin(msg)[0] is None:
+        clean = {k: v for k, v in clean.items() if k not in FORWARD_KEYS}
     return orjson.dumps(clean).decode("utf-8")
 
 
@@ -108,13 +138,18 @@ class PostColumns:
 
     Each message becomes one tuple (the fields of ``_FIELDS``, media included), and ``table()``
     transposes the batch with ``zip``: one append per message instead of one per column. ``key`` set:
-    the chat is a group, and senders become keyed pseudonyms. A message id seen twice keeps its last
+    the chat is a group, and senders become keyed pseudonyms. ``forward_key`` (in a channel) makes the
+    pseudonyms of forwards from people and groups (without it, their origin is left out). A message id seen twice keeps its last
     row (one statement may not touch a key twice; exports never repeat one).
     """
 
-    def __init__(self, chat_id: int, *, key: bytes | None, keep_raw: bool) -> None:
+    def __init__(self, chat_id: int, *, key: bytes | None, keep_raw: bool,
+                 forward_key: bytes | None = None) -> None:
         self.chat_id = chat_id
         self.key = key
+        # pseudonymises forwards from people and groups (None: their origin is dropped); a group's own key
+        self.forward_key = key if key is not None else forward_key
+        self.forward_key_used = False       # a pseudonym was made with forward_key (the key must be stored)
         self.keep_raw = keep_raw
         self.clear()
 
@@ -235,13 +270,25 @@ class PostColumns:
         else:
             author = get("author")
 
+        # forward origin
+        fwd_channel: int | None = None
+        fwd_name = get("forwarded_from")
+        if fwd_name is not None or "forwarded_from_id" in msg:
+            fwd_channel, person = forward_origin(msg)
+            if person is not None and (self.key is not None or not person.startswith("name:")):
+                fwd_key = self.forward_key
+                fwd_name = store.pseudonym(fwd_key, person) if fwd_key is not None else None
+                self.forward_key_used = fwd_key is not None
+            elif fwd_name is not None and not isinstance(fwd_name, str):
+                fwd_name = str(fwd_name)
+
         index = self._index
         if mid in index:
             self._dropped.append(index[mid])
         index[mid] = len(self._rows)
         self._rows.append((
             mid, posted, edited, text, hashtags, urls, canonical, domains, mentions, total, reactions_by,
-            get("forwarded_from"), get("reply_to_message_id") if "reply_to_peer_id" not in msg else None, author,
+            fwd_name, fwd_channel, get("reply_to_message_id") if "reply_to_peer_id" not in msg else None, author,
             raw_json(msg, person_level=self.key is not None) if self.keep_raw else None,
         ) + (_media(msg) or _NO_MEDIA))
         return True
@@ -287,11 +334,12 @@ _NO_MEDIA: tuple[Any, ...] = (None,) * len(_MEDIA_COLUMNS)
 _MEDIA_ANY = frozenset({"photo", "media_type", *(name for name, _ in _MEDIA_KEYS)})
 # The fields of a row tuple, in order.
 _FIELDS = ("message_id", "posted_at", "edited_at", "text", "hashtags", "urls", "canonical_urls", "domains",
-           "mentions", "reactions", "reactions_by", "fwd_from_name", "reply_to_message_id", "author", "raw",
+           "mentions", "reactions", "reactions_by", "fwd_from_name", "fwd_channel_id", "reply_to_message_id", "author",
+           "raw",
            *_MEDIA_COLUMNS)
 # The fields that are posts columns as they are.
 _DIRECT = ("message_id", "text", "reactions", "reactions_by", "hashtags", "urls", "canonical_urls", "domains",
-           "mentions", "fwd_from_name", "reply_to_message_id", *_MEDIA_COLUMNS)
+           "mentions", "fwd_from_name", "fwd_channel_id", "reply_to_message_id", *_MEDIA_COLUMNS)
 
 
 def _media(msg: dict[str, Any]) -> tuple[Any, ...] | None:

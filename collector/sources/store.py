@@ -48,6 +48,7 @@ __all__ = [
     "pseudonym_key",
     "record_import",
     "record_run",
+    "stored_pseudonym_key",
     "resolve_forward_usernames",
     "transaction",
     "upsert_channels",
@@ -417,15 +418,24 @@ def record_import(target: Any, *, file_sha256: str, path: str, root: str, import
     )
 
 
-def pseudonym_key(target: Any, name: str, *, now: datetime) -> bytes:
-    """The archive's secret HMAC key called ``name``, created (32 random bytes) on first use."""
+def pseudonym_key(target: Any, name: str, *, now: datetime, new: bytes | None = None) -> bytes:
+    """The archive's secret HMAC key called ``name``, created (``new``, else 32 random bytes) on first use.
+
+    ``stored_pseudonym_key`` reads it without creating it.
+    """
+    key = stored_pseudonym_key(target, name)
+    if key is not None:
+        return key
     con = connection_of(target)
-    row = con.execute("SELECT key FROM pseudonym_keys WHERE name = ?", [name]).fetchone()
-    if row is not None:
-        return bytes(row[0])
-    key = os.urandom(32)
+    key = new if new is not None else os.urandom(32)
     con.execute("INSERT INTO pseudonym_keys VALUES (?, ?, ?)", [name, key, now])
     return key
+
+
+def stored_pseudonym_key(target: Any, name: str) -> bytes | None:
+    """The archive's HMAC key called ``name``, or None when it has none yet (nothing is written)."""
+    row = connection_of(target).execute("SELECT key FROM pseudonym_keys WHERE name = ?", [name]).fetchone()
+    return bytes(row[0]) if row is not None else None
 
 
 def pseudonym(key: bytes, value: str) -> str:
