@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..generation import bump_posts
 
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 _RANK_SQL = "CASE {src} WHEN 'api' THEN 3 WHEN 'export' THEN 2 WHEN 'web' THEN 1 ELSE 0 END"
+# The new post row is an earlier state than the archived one: its edit (or, unedited, its post) time is older.
+_STALE = "(coalesce({new}.edited_at, {new}.posted_at) < coalesce({old}.edited_at, {old}.posted_at) IS TRUE)"
 
 _TS = pa.timestamp("us", tz="UTC")
 _LIST = pa.list_(pa.string())
@@ -196,44 +199,84 @@ class UpsertCounts:
         return UpsertCounts(self.new + other.new, self.updated + other.updated, self.versions + other.versions)
 
 
-def _merge_set(table: str, columns: Sequence[str], key: Sequence[str], group: Sequence[str],
-               keep_seen_for: str) -> str:
-    """The ``DO UPDATE SET`` list implementing the merge rules for ``table``."""
+def _merge_exprs(table: str, columns: Sequence[str], key: Sequence[str], group: Sequence[str],
+                 keep_seen_for: str) -> dict[str, str]:
+    """Column -> the SQL of its merged value (``EXCLUDED`` the new row, ``table`` the archived one).
+
+    For posts, a row that is older than the archived one (an earlier edit: ``_STALE``) ranks below it
+    whatever its source, so it only fills empty columns; an export's reactions are replaced only by a
+    row of at least as many (exports carry no date of their own: the larger total is the later one).
+    """
     pref = f"({_RANK_SQL.format(src='EXCLUDED.source')} >= {_RANK_SQL.format(src=f'{table}.source')})"
+    if "edited_at" in columns:
+        pref = f"({pref} AND NOT {_STALE.format(new='EXCLUDED', old=table)})"
     take_group = f"({pref} AND EXCLUDED.{group[0]} IS NOT NULL OR {table}.{group[0]} IS NULL)"
-    sets = []
+    take_reactions = (f"({table}.reactions IS NULL OR {pref} AND EXCLUDED.reactions IS NOT NULL AND "
+                      f"(EXCLUDED.source <> 'export' OR {table}.source <> 'export' "
+                      f"OR EXCLUDED.reactions >= {table}.reactions))")
+    exprs: dict[str, str] = {}
     for col in columns:
         if col in key:
             continue
         if col == "source":
-            sets.append(f"source = CASE WHEN {pref} THEN EXCLUDED.source ELSE {table}.source END")
+            exprs[col] = f"CASE WHEN {pref} THEN EXCLUDED.source ELSE {table}.source END"
         elif col == "first_seen_at":
-            sets.append(f"first_seen_at = LEAST({table}.first_seen_at, EXCLUDED.first_seen_at)")
+            exprs[col] = f"LEAST({table}.first_seen_at, EXCLUDED.first_seen_at)"
         elif col == "last_seen_at":
-            sets.append(f"last_seen_at = CASE WHEN EXCLUDED.source = '{keep_seen_for}' THEN "
-                        f"GREATEST({table}.last_seen_at, EXCLUDED.last_seen_at) ELSE {table}.last_seen_at END")
+            exprs[col] = (f"CASE WHEN EXCLUDED.source = '{keep_seen_for}' THEN "
+                          f"GREATEST({table}.last_seen_at, EXCLUDED.last_seen_at) ELSE {table}.last_seen_at END")
         elif col in group:
-            sets.append(f"{col} = CASE WHEN {take_group} THEN EXCLUDED.{col} ELSE {table}.{col} END")
+            exprs[col] = f"CASE WHEN {take_group} THEN EXCLUDED.{col} ELSE {table}.{col} END"
+        elif col in ("reactions", "reactions_by") and table != "channels":
+            exprs[col] = f"CASE WHEN {take_reactions} THEN EXCLUDED.{col} ELSE {table}.{col} END"
         elif col == "canonical_urls":
             # always from the row whose `urls` won, so the two lists stay aligned
-            sets.append(f"canonical_urls = CASE WHEN ({pref} AND EXCLUDED.urls IS NOT NULL) OR {table}.urls IS NULL "
-                        f"THEN EXCLUDED.canonical_urls ELSE {table}.canonical_urls END")
+            exprs[col] = (f"CASE WHEN ({pref} AND EXCLUDED.urls IS NOT NULL) OR {table}.urls IS NULL "
+                          f"THEN EXCLUDED.canonical_urls ELSE {table}.canonical_urls END")
         elif col == "raw":
-            sets.append(f"raw = CASE WHEN {pref} THEN COALESCE(EXCLUDED.raw, {table}.raw) ELSE {table}.raw END")
+            exprs[col] = f"CASE WHEN {pref} THEN COALESCE(EXCLUDED.raw, {table}.raw) ELSE {table}.raw END"
         else:
-            sets.append(f"{col} = CASE WHEN {pref} THEN COALESCE(EXCLUDED.{col}, {table}.{col}) "
-                        f"ELSE COALESCE({table}.{col}, EXCLUDED.{col}) END")
-    return ",\n    ".join(sets)
+            exprs[col] = (f"CASE WHEN {pref} THEN COALESCE(EXCLUDED.{col}, {table}.{col}) "
+                          f"ELSE COALESCE({table}.{col}, EXCLUDED.{col}) END")
+    return exprs
+
+
+def _merge_set(table: str, columns: Sequence[str], key: Sequence[str], group: Sequence[str],
+               keep_seen_for: str) -> str:
+    """The ``DO UPDATE SET`` list implementing the merge rules for ``table``."""
+    exprs = _merge_exprs(table, columns, key, group, keep_seen_for)
+    return ",\n    ".join(f"{col} = {expr}" for col, expr in exprs.items())
+
+
+def _unchanged(columns: Sequence[str], key: Sequence[str], group: Sequence[str], keep_seen_for: str) -> str:
+    """SQL true when merging batch row ``b`` into archived post ``p`` would change nothing.
+
+    ``import_sha256`` does not count (it names the file that brought or last changed the row): a
+    re-import, or a newer export over an older one, rewrites only the posts that differ, so the
+    transaction's memory stays bounded by the batch, not by the archive.
+    """
+    exprs = _merge_exprs("p", columns, key, group, keep_seen_for)
+    return " AND ".join(f"({expr.replace('EXCLUDED.', 'b.')}) IS NOT DISTINCT FROM p.{col}"
+                        for col, expr in exprs.items() if col != "import_sha256")
 
 
 _POST_COLUMNS = tuple(POST_SCHEMA.names)
+# The archived posts a batch can touch, read by the batch's id range: comparing whole rows with all of
+# `posts` made DuckDB hold the archive's rows (an out-of-memory error on re-importing 100,000 messages).
+_BATCH_RANGE = ("SELECT * FROM posts WHERE channel_id IN (SELECT channel_id FROM __tgs_batch) AND message_id BETWEEN "
+                "(SELECT min(message_id) FROM __tgs_batch) AND (SELECT max(message_id) FROM __tgs_batch)")
 # A web row never touches an API row: the preview has nothing the API lacks.
 _POST_UPSERT = (
     f"INSERT INTO posts ({', '.join(_POST_COLUMNS)})\nSELECT {', '.join(_POST_COLUMNS)} FROM __tgs_batch b\n"
-    "WHERE b.source <> 'web' OR NOT EXISTS (SELECT 1 FROM posts p WHERE p.channel_id = b.channel_id "
-    "AND p.message_id = b.message_id AND p.source = 'api')\n"
     f"ON CONFLICT (channel_id, message_id) DO UPDATE SET\n    "
     f"{_merge_set('posts', _POST_COLUMNS, _POST_KEY, _POST_VIEWS, 'web')}"
+)
+# The archived rows of the batch that merging would leave as they are; a web row never touches an API row
+# (the preview has nothing the API lacks). Such rows are left out of the batch before it is written.
+_POST_UNCHANGED = (
+    f"SELECT b.channel_id, b.message_id FROM __tgs_batch b JOIN ({_BATCH_RANGE}) p "
+    "ON p.channel_id = b.channel_id AND p.message_id = b.message_id\n"
+    f"WHERE b.source = 'web' AND p.source = 'api' OR ({_unchanged(_POST_COLUMNS, _POST_KEY, _POST_VIEWS, 'web')})"
 )
 # The fast path when no key of the batch is archived yet (a first import): no conflict handling at all.
 _POST_INSERT = f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) SELECT {', '.join(_POST_COLUMNS)} FROM __tgs_batch"
@@ -243,6 +286,7 @@ SELECT p.channel_id, p.message_id, p.text, p.edited_at, $now
 FROM posts p JOIN __tgs_batch b ON p.channel_id = b.channel_id AND p.message_id = b.message_id
 WHERE b.text IS NOT NULL AND p.text IS NOT NULL AND p.text <> b.text
   AND {_RANK_SQL.format(src='b.source')} >= {_RANK_SQL.format(src='p.source')}
+  AND NOT {_STALE.format(new='b', old='p')}
   AND (b.source = p.source
        OR regexp_replace(trim(p.text), '\\s+', ' ', 'g') <> regexp_replace(trim(b.text), '\\s+', ' ', 'g'))
 ON CONFLICT DO NOTHING
@@ -300,12 +344,29 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
         before = _count(con, "post_versions")
         con.execute(_POST_VERSIONS, {"now": now})
         versions = _count(con, "post_versions") - before
-    con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
-    bump_posts(con)   # stored analysis results are no longer current
+    unchanged = 0
+    if n_existing:
+        same = con.execute(_POST_UNCHANGED).fetchall()
+        unchanged = len(same)
+        if unchanged:
+            __tgs_batch = batch.filter(pc.invert(_keys_in(batch, same)))
+    if __tgs_batch.num_rows:
+        con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
+        bump_posts(con)   # stored analysis results are no longer current
+    __tgs_batch = batch
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
     del __tgs_batch
-    return UpsertCounts(new=batch.num_rows - n_existing, updated=n_existing, versions=versions)
+    return UpsertCounts(new=batch.num_rows - n_existing, updated=n_existing - unchanged, versions=versions)
+
+
+def _keys_in(batch: pa.Table, keys: Sequence[tuple[int, int]]) -> pa.ChunkedArray:
+    """Which rows of ``batch`` have a (channel_id, message_id) among ``keys``."""
+    if pc.count_distinct(batch["channel_id"]).as_py() == 1:         # one channel: the message ids name the rows
+        return pc.is_in(batch["message_id"], value_set=pa.array([m for _, m in keys], pa.int64()))
+    wanted = set(keys)
+    return pa.chunked_array([pa.array([k in wanted for k in zip(batch["channel_id"].to_pylist(),
+                                                                 batch["message_id"].to_pylist(), strict=True)])])
 
 
 _CHANNEL_COLUMNS = tuple(CHANNEL_SCHEMA.names)
