@@ -10,7 +10,8 @@ channels only; -1 when unknown, since GEXF/GraphML have no null).
 Edge attributes: ``weight`` (forwards: a forwarded album counts once), ``messages`` (forwarded messages,
 album items each), ``first_at``/``last_at`` (ISO 8601 UTC strings).
 
-Node ids are the bare channel ids as strings (both formats store ids as text).
+Node ids are the bare channel ids as strings (both formats store ids as text). Characters XML forbids
+(control characters in a title, say) are written as U+FFFD (:func:`xml_text`), so the file always parses.
 
 Example::
 
@@ -21,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,20 @@ def _nodes(con: duckdb.DuckDBPyConnection, ids: list[int]) -> pl.DataFrame:
         con.unregister(name)
 
 
+# Characters XML 1.0 does not allow (C0 controls but tab, newline and return; surrogates; U+FFFE/U+FFFF):
+# titles come from Telegram and may hold them, and one makes the whole file unreadable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with every character XML 1.0 forbids replaced by U+FFFD.
+
+    >>> xml_text("News\x1b[31m")
+    'News\ufffd[31m'
+    """
+    return _NOT_XML.sub("\ufffd", text)
+
+
 def _iso(t: datetime | None) -> str:
     return "" if t is None else t.isoformat()
 
@@ -73,8 +89,8 @@ def network_graph(con: duckdb.DuckDBPyConnection, *, min_forwards: int = 1, **fi
         count = row["participants_count"]
         g.add_node(
             str(row["channel_id"]),
-            label=row["title"] or str(row["channel_id"]),
-            username=row["username"] or "",
+            label=xml_text(row["title"]) if row["title"] else str(row["channel_id"]),
+            username=xml_text(row["username"] or ""),
             archived=bool(row["archived"]),
             participants_count=-1 if count is None else int(count),
         )

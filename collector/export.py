@@ -180,7 +180,30 @@ def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path, fmt: str, part
         target.mkdir(parents=True, exist_ok=True)
         destination = str(target / f"data_0.{fmt}")
     literal = destination.replace("'", "''")
+    if fmt == "csv":
+        sql = _formula_safe(con, sql, params)
     con.execute(f"COPY ({sql}) TO '{literal}' ({', '.join(options)})", params)
+
+
+#: A CSV text cell starting with one of these is a formula to a spreadsheet (``=HYPERLINK(...)``, ``+``,
+#: ``-``, ``@``, and tab or carriage return before them): it gets a leading apostrophe, as OWASP's CSV
+#: injection guidance says. Parquet files keep every text exactly.
+FORMULA_START = "=+-@\t\r"
+_FORMULA_RE = "^[=+@\t\r-]"
+
+
+def _formula_safe(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> str:
+    """``sql`` with every text column's formula-like values prefixed by ``'`` (see :data:`FORMULA_START`).
+
+    Example: ``=HYPERLINK("http://evil.example/","x")`` is written as ``'=HYPERLINK(...)``.
+    """
+    described = con.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description or []
+    texts = [str(name) for name, kind, *_ in described if str(kind) == "VARCHAR"]
+    if not texts:
+        return sql
+    safe = ", ".join(f"CASE WHEN regexp_matches(\"{c}\", '{_FORMULA_RE}') THEN '''' || \"{c}\" ELSE \"{c}\" END "
+                     f"AS \"{c}\"" for c in texts)
+    return f"SELECT * REPLACE ({safe}) FROM ({sql})"
 
 
 def export_archive(archive: Archive, out: Path, *, fmt: str = "parquet", tables: Sequence[str] | None = None,

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import duckdb
 import httpx
 
 from collector.sources import store
@@ -245,8 +246,16 @@ def collect_web(
     fetch = fetcher or PreviewFetcher(client)
     try:
         for raw in channels:
-            report.channels.append(_collect_channel(archive, raw, fetch, now=started, max_pages=max_pages,
-                                                    full=full))
+            rep = WebChannelReport(input=raw)
+            try:
+                _collect_channel(archive, raw, fetch, now=started, max_pages=max_pages, full=full, rep=rep)
+            except (ValueError, ArithmeticError, TypeError, LookupError, UnicodeError, duckdb.Error) as exc:
+                # a crafted page the parser or the archive's columns could not take: this channel fails,
+                # the pass goes on (what earlier pages wrote stays; the failing page's transaction is undone)
+                rep.outcome = "error"
+                rep.error = (f"a page could not be read or stored ({type(exc).__name__}: {_short(exc)}); "
+                             "the pages before it were kept")
+            report.channels.append(rep)
     finally:
         report.requests = fetch.requests
         if own:
@@ -262,9 +271,15 @@ def collect_web(
     return report
 
 
+def _short(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an error, at most ``limit`` characters, as repr (hostile text stays inert)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return repr(text[:limit])
+
+
 def _collect_channel(archive: Any, raw: str, fetch: PreviewFetcher, *, now: datetime,
-                     max_pages: int | None, full: bool) -> WebChannelReport:
-    rep = WebChannelReport(input=raw)
+                     max_pages: int | None, full: bool, rep: WebChannelReport | None = None) -> WebChannelReport:
+    rep = rep if rep is not None else WebChannelReport(input=raw)
     username = _username_for(archive, raw)
     if username is None:
         rep.outcome = "not_found"

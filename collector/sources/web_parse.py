@@ -154,7 +154,11 @@ def parse_count(label: str | None) -> Count | None:
     except InvalidOperation:  # pragma: no cover - the regex admits only digits
         return None
     mult = _MULTIPLIERS[suffix]
+    if len(number) > _MAX_DIGITS:                     # more than a BIGINT column holds
+        return None
     value = int(face * mult)
+    if value + mult > _MAX_ID:
+        return None
     if mult == 1:
         return Count(shown, value, value, value)
     decimals = len(number.partition(".")[2])
@@ -162,6 +166,11 @@ def parse_count(label: str | None) -> Count | None:
     low = max(value - step // 2, 1_000)
     high = value + step - 1
     return Count(shown, value, low, high)
+
+
+# The largest number a page may give (an id, a view count): 18 digits always fit BIGINT.
+_MAX_DIGITS = 18
+_MAX_ID = 10**_MAX_DIGITS - 1
 
 
 def parse_page(html: str) -> WebPage:
@@ -212,7 +221,7 @@ def _posts(block: LexborNode) -> list[WebPost]:
     data_post = block.attributes.get("data-post") or ""
     username, _, id_text = data_post.rpartition("/")
     message_id = _int(id_text)
-    if not username or message_id is None:
+    if not username or not message_id:
         raise _Skip(f"message block with an unreadable data-post {data_post!r}")
     date_node = block.css_first("a.tgme_widget_message_date time[datetime]") or block.css_first(
         ".tgme_widget_message_meta time[datetime]")
@@ -437,7 +446,7 @@ def _view_channel_id(token: str | None, message_id: int) -> int | None:
     if not isinstance(data, dict):
         return None
     c, p = data.get("c"), data.get("p")
-    if not isinstance(c, int) or isinstance(c, bool) or c >= 0:
+    if not isinstance(c, int) or isinstance(c, bool) or c >= 0 or c < -_MAX_ID:
         return None
     if p is not None and str(p).rstrip("g") != str(message_id):
         return None
@@ -453,10 +462,15 @@ def _clean(text: str | None) -> str:
 
 
 def _int(text: str | None) -> int | None:
+    """A non-negative ASCII integer that fits an archive column (BIGINT), else None.
+
+    Pages are hostile data: ``'²'`` is a digit to ``str.isdigit`` but not to ``int``, 4,300+ digits
+    are refused by ``int`` and 20 digits overflow the archive's columns.
+    """
     if text is None:
         return None
     text = text.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS else None
 
 
 def _datetime(text: str | None) -> datetime | None:
@@ -464,9 +478,9 @@ def _datetime(text: str | None) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
+        return value.astimezone(UTC) if value.tzinfo is not None else None
+    except (ValueError, OverflowError):              # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         return None
-    return value.astimezone(UTC) if value.tzinfo is not None else None
 
 
 def _duration(text: str | None) -> float | None:

