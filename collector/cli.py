@@ -452,12 +452,18 @@ def import_command(
     _wide_when_piped()
     with _errors():
         cfg = load_config(config, archive=archive)
+        new_file = not Path(cfg.archive).exists()
         try:
             with Archive(cfg.archive, wait=wait) as store:
                 report = import_export(store, path, include_non_channels=include_non_channels, keep_raw=keep_raw)
                 _store_summaries(store, cfg)
-        except SourceError as exc:
-            _fail(Exit.USAGE, str(exc))
+        except BaseException as exc:
+            if new_file:       # a failed import into a new path leaves no empty archive behind
+                for leftover in (Path(cfg.archive), Path(f"{cfg.archive}.wal")):
+                    leftover.unlink(missing_ok=True)
+            if isinstance(exc, SourceError):
+                _fail(Exit.USAGE, str(exc))
+            raise
         table = Table(title=f"import of {path}" + (" (already imported: nothing changed)"
                                                     if report.already_imported else ""))
         for column in ("chat", "type", "outcome", "messages", "new posts", "updated", "earlier texts", "reason"):

@@ -207,6 +207,62 @@ def _xml_title(tmp: Path) -> None:
         con.close()
 
 
+# -- unbounded work on crafted input (item 20) --------------------------------------------------------------------
+def _one_message_export(path: Path, message_json: str) -> Path:
+    """A one-channel export whose second message is ``message_json`` (written as it is, streamed)."""
+    with path.open("w", encoding="utf-8") as f:
+        f.write('{"name": "Big", "type": "public_channel", "id": 5555555555, "messages": [\n'
+                '{"id": 1, "type": "message", "date_unixtime": "1717401600", "text": "fine"},\n')
+        f.write(message_json)
+        f.write("\n]}\n")
+    return path
+
+
+def _import_in_child(tmp: Path, export: Path) -> tuple[int, str, int]:
+    """``tgspread import`` in a child process: (exit code, stderr, the child's peak RSS in MB)."""
+    import resource
+    import subprocess
+    import sys
+
+    code = ("import resource, sys\nfrom collector.cli import app\ntry:\n    app(prog_name='tgspread')\n"
+            "finally:\n    print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, "import", str(export), "--archive", str(tmp / "a.duckdb")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp), "PYTHONPATH": str(ROOT)})
+    del resource
+    peak = re.search(r"PEAK (\d+)", proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("PEAK")]
+    return proc.returncode, "\n".join(lines), int(peak.group(1)) if peak else -1
+
+
+def _refused_as_too_large(tmp: Path, message_json: str) -> None:
+    export = _one_message_export(tmp / "result.json", message_json)
+    code, err, peak_mb = _import_in_child(tmp, export)
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "larger than 1,048,576 bytes" in err and "Nothing was imported" in err, err
+    assert peak_mb < 400, peak_mb                      # a few times the limit, not the file
+    assert not (tmp / "a.duckdb").exists()
+
+
+@case("export-message-text-50mb")
+def _text_50mb(tmp: Path) -> None:
+    _refused_as_too_large(tmp, '{"id": 2, "type": "message", "date_unixtime": "1717401601", "text": "'
+                          + "x" * (50 << 20) + '"}')
+
+
+@case("export-backslashes-84mb")
+def _backslashes(tmp: Path) -> None:
+    _refused_as_too_large(tmp, '{"id": 2, "type": "message", "date_unixtime": "1717401601", "text": "'
+                          + "\\\\" * (42 << 20) + '"}')
+
+
+@case("export-hashtag-entities-400k")
+def _hashtags(tmp: Path) -> None:
+    entities = ",".join(['{"type": "hashtag", "text": "#t"}'] * 400_000)
+    _refused_as_too_large(tmp, '{"id": 2, "type": "message", "date_unixtime": "1717401601", "text": "", '
+                          f'"text_entities": [{entities}]}}')
+
+
 # -- the document and the cases agree ---------------------------------------------------------------------------
 def test_the_document_lists_every_hostile_case() -> None:
     ids = doc_ids()

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from collector.sources import store
 from collector.sources.export_rows import MessageError, PostColumns
-from collector.sources.json_stream import JsonStream, JsonStreamError
+from collector.sources.json_stream import MAX_ELEMENT, MAX_VALUE, JsonStream, JsonStreamError
 
 __all__ = [
     "CHANNEL_TYPES",
@@ -178,6 +178,10 @@ def _json_problem(path: Path, exc: JsonStreamError) -> str:
     if exc.not_utf8_at is not None:
         return (f"{path} is not UTF-8 text (byte {exc.not_utf8_at}); Telegram Desktop writes UTF-8 JSON. "
                 "Nothing was imported.")
+    if exc.too_large is not None:
+        return (f"{path}: {exc}, the most tgspread reads in one piece (a message: {MAX_ELEMENT:,} bytes; no Telegram "
+                f"message comes near it; any other value: {MAX_VALUE:,}): the file is damaged or was made by "
+                "something other than Telegram Desktop. Nothing was imported.")
     if exc.truncated:
         return (f"{path} ends before its JSON does ({exc}): the export was cut short or the copy is incomplete. "
                 "Export or copy it again. Nothing was imported.")

@@ -49,12 +49,14 @@ from typing import Any, BinaryIO
 
 import orjson
 
-__all__ = ["JsonStream", "JsonStreamError"]
+__all__ = ["MAX_ELEMENT", "MAX_VALUE", "JsonStream", "JsonStreamError"]
 
 _WS = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 # A string (escapes included), a bracket, or a lone quote: a string the window cuts (or the text ends in).
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|"')
+# Possessive (``*+``): a long run of escapes must not leave one backtracking point per escape (an 84 MB
+# string of backslashes took 2.8 GB with plain ``*``).
+_TOKEN = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[\[\]{}]|"')
 _SCALAR = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
 # Where one message of a Telegram Desktop export ends and the next begins: every message object starts
 # with its "id". Cannot occur inside a JSON string (an unescaped quote would end it); a match in a nested
@@ -62,13 +64,22 @@ _SCALAR = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|nul
 _BOUNDARY = re.compile(rb'\}[ \t\r\n]*,[ \t\r\n]*(?=\{[ \t\r\n]*"id"[ \t\r\n]*:)')
 
 
+# Limits on what one value may take (its bytes in the file; memory stays within a few times that). No
+# Telegram message comes near MAX_ELEMENT (texts are at most 4,096 characters; the JSON of a message with
+# the longest text and its entities is well under 100 KB).
+MAX_VALUE = 256 << 20
+MAX_ELEMENT = 1 << 20
+
+
 class JsonStreamError(ValueError):
     """Invalid or incomplete JSON; ``truncated`` when the text ended before the document did."""
 
-    def __init__(self, message: str, *, truncated: bool = False, not_utf8_at: int | None = None) -> None:
+    def __init__(self, message: str, *, truncated: bool = False, not_utf8_at: int | None = None,
+                 too_large: int | None = None) -> None:
         super().__init__(message)
         self.truncated = truncated
         self.not_utf8_at = not_utf8_at
+        self.too_large = too_large              # the limit a value went past (bytes), if that was the problem
 
 
 class JsonStream:
@@ -78,8 +89,11 @@ class JsonStream:
     value with :meth:`value`, the items of an array with :meth:`items` or :meth:`batches`.
     """
 
-    def __init__(self, f: BinaryIO, *, chunk: int = 1 << 18, batch_bytes: int = 1 << 16) -> None:
+    def __init__(self, f: BinaryIO, *, chunk: int = 1 << 18, batch_bytes: int = 1 << 16,
+                 max_value: int = MAX_VALUE, max_element: int = MAX_ELEMENT) -> None:
         self._f = f
+        self._max_value = max_value              # bytes of any one value (memory stays bounded by it)
+        self._max_element = max_element          # bytes of one element read by batches() (one message)
         self._chunk = chunk
         self._batch_bytes = batch_bytes
         self._buf = b""
@@ -131,16 +145,24 @@ class JsonStream:
             raise JsonStreamError(f"expected {char.decode()!r} at byte {self.offset}, found {_show(got)}")
         self._pos += 1
 
-    def _value_end(self) -> int:
-        """The window index just past the value starting at the cursor, reading more as needed."""
+    def _value_end(self, limit: int | None = None) -> int:
+        """The window index just past the value starting at the cursor, reading more as needed.
+
+        A value longer than ``limit`` bytes (default: ``max_value``) raises (``too_large``) instead of
+        growing the window further.
+        """
+        limit = self._max_value if limit is None else limit
         c = self.peek()
         if c == b"":
             raise JsonStreamError("the text ends where a value was expected", truncated=True)
         while True:
             buf, pos = self._buf, self._pos
             end = self._scan(buf, pos) if c in b'{["' else self._scalar_end(buf, pos)
-            if end is not None:
+            if end is not None and end - pos <= limit:
                 return end
+            if end is not None or len(buf) - pos > limit:
+                raise JsonStreamError(f"the value at byte {self.offset} is larger than {limit:,} bytes",
+                                      too_large=limit)
             if not self._fill(len(self._buf) - self._pos):        # double the window: linear overall
                 raise JsonStreamError(f"the text ends inside a value (at byte {self.offset})", truncated=True)
 
@@ -179,9 +201,9 @@ class JsonStream:
         except orjson.JSONDecodeError as exc:
             raise _decode_error(data, exc, at) from None
 
-    def value(self) -> Any:
-        """Decode the next whole value (object, array, string, number, literal)."""
-        end = self._value_end()
+    def value(self, limit: int | None = None) -> Any:
+        """Decode the next whole value (object, array, string, number, literal) of at most ``limit`` bytes."""
+        end = self._value_end(limit)
         start = self._pos
         obj = self._decode(self._buf[start:end], self._consumed + start)
         self._pos = end
@@ -224,7 +246,7 @@ class JsonStream:
     def items(self) -> Iterator[Any]:
         """The decoded items of an array whose ``[`` was consumed, one by one."""
         for _ in self.elements():
-            yield self.value()
+            yield self.value(self._max_element)
 
     def batches(self) -> Iterator[list[Any]]:
         """The decoded items of an array whose ``[`` was consumed, in lists of about ``batch_bytes`` of text.
@@ -239,7 +261,7 @@ class JsonStream:
                     yield batch
                     continue
                 slow_until = refused_at
-            yield [self.value()]
+            yield [self.value(self._max_element)]
 
     def _batch(self) -> tuple[list[Any] | None, int]:
         """Decode elements from the cursor up to a boundary ~``batch_bytes`` on; (None, where) if refused."""
