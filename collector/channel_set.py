@@ -212,6 +212,45 @@ def _name(archive: Archive, ref: ChannelRef) -> _Named:
     return _Named(ref.raw.strip(), _known_username(archive, ref.channel_id), ref.channel_id)
 
 
+def _names(archive: Archive, refs: Sequence[ChannelRef]) -> list[_Named]:
+    """``_name`` of every ref, with two queries in all (not two per name)."""
+    users = sorted({r.username.lower() for r in refs if r.username is not None})
+    ids = sorted({int(r.channel_id) for r in refs if r.username is None and r.channel_id is not None})
+    known_ids: dict[str, int] = {}
+    if users:
+        for name, cid in archive.con.execute(
+                "SELECT name, channel_id FROM (SELECT username AS name, channel_id, 0 AS k FROM channel_usernames "
+                "UNION ALL SELECT lower(username), channel_id, 1 FROM peers WHERE username IS NOT NULL) "
+                "WHERE list_contains($names, name) ORDER BY k", {"names": users}).fetchall():
+            known_ids.setdefault(str(name), int(cid))
+    known_names: dict[int, str] = {}
+    if ids:
+        for cid, name in archive.con.execute(
+                "SELECT q.id, lower(coalesce(c.username, p.username)) FROM (SELECT unnest($ids::BIGINT[]) AS id) q "
+                "LEFT JOIN channels c ON c.channel_id = q.id LEFT JOIN peers p ON p.channel_id = q.id",
+                {"ids": ids}).fetchall():
+            if name:
+                known_names.setdefault(int(cid), str(name))
+    out = []
+    for ref in refs:
+        if ref.username is not None:
+            username = ref.username.lower()
+            out.append(_Named(ref.raw.strip(), username, known_ids.get(username)))
+        else:
+            assert ref.channel_id is not None
+            out.append(_Named(ref.raw.strip(), known_names.get(ref.channel_id), ref.channel_id))
+    return out
+
+
+def _archived_ids(archive: Archive, channel_ids: Sequence[int]) -> set[int]:
+    """Those of ``channel_ids`` the archive holds with an access hash (one query)."""
+    if not channel_ids:
+        return set()
+    rows = archive.con.execute("SELECT channel_id FROM channels WHERE access_hash IS NOT NULL AND "
+                               "list_contains($ids, channel_id)", {"ids": sorted(set(channel_ids))}).fetchall()
+    return {int(r[0]) for r in rows}
+
+
 def _matching(active: list[SetEntry], named: _Named) -> SetEntry | None:
     for entry in active:
         if named.channel_id is not None and entry.channel_id == named.channel_id:
@@ -232,6 +271,23 @@ def _insert(archive: Archive, named: _Named, now: datetime, *, added_by: str, ho
          discovery_run_id])
 
 
+def _insert_many(archive: Archive, items: Sequence[_Named], now: datetime, *, added_by: str) -> None:
+    """``_insert`` of hop-0 entries, in order, as one statement (one per name took ~3 ms each)."""
+    if not items:
+        return
+    first_row = archive.con.execute("SELECT nextval('channel_set_entry_seq')").fetchone()
+    assert first_row is not None
+    first = int(first_row[0])
+    if len(items) > 1:     # take the rest of the ids in one go (setval would not be transactional)
+        archive.con.execute(f"SELECT max(nextval('channel_set_entry_seq')) FROM range({len(items) - 1})").fetchone()
+    archive.con.execute(
+        "INSERT INTO channel_set (entry_id, input, username, channel_id, added_at, added_by, hop) "
+        "SELECT $first + i, inputs[i + 1], usernames[i + 1], ids[i + 1], $now, $by, 0 "
+        "FROM (SELECT $inputs AS inputs, $usernames AS usernames, $ids::BIGINT[] AS ids), range(len($inputs)) t(i)",
+        {"first": first, "inputs": [n.input for n in items], "usernames": [n.username for n in items],
+         "ids": [n.channel_id for n in items], "now": now, "by": added_by})
+
+
 def add_channels(archive: Archive, names: Sequence[str], *, now: datetime | None = None) -> list[SetChange]:
     """Add channels by hand (hop 0: seeds). Every name is checked first; a bad one raises and adds nothing.
 
@@ -240,22 +296,43 @@ def add_channels(archive: Archive, names: Sequence[str], *, now: datetime | None
     """
     now = now or datetime.now(UTC)
     refs = parse_set_names(names)
-    named = [_name(archive, ref) for ref in refs]
+    named = _names(archive, refs)
+    archived = _archived_ids(archive, [n.channel_id for n in named if n.username is None and n.channel_id is not None])
     for item in named:
-        if item.username is None and item.channel_id is not None and not _archived_id(archive, item.channel_id):
+        if item.username is None and item.channel_id is not None and item.channel_id not in archived:
             raise ChannelSetError(f"channel id {item.channel_id} is not in this archive; add the channel by its "
                                   "@username or t.me link; nothing was changed")
-    changes: list[SetChange] = []
+    # Linear in the names: the set is read once, matched through two dicts (first entry per key, as
+    # _matching), and read once more at the end for the new entries (20,000 names took minutes before).
+    changes: list[tuple[str, str, int]] = []     # (input, outcome, index into the final set)
     with archive.transaction():
+        active = list_channels(archive)
+        by_id: dict[int, int] = {}
+        by_name: dict[str, int] = {}
+
+        def remember(index: int, channel_id: int | None, username: str | None) -> None:
+            if channel_id is not None:
+                by_id.setdefault(channel_id, index)
+            if username is not None:
+                by_name.setdefault(username, index)
+
+        for i, e in enumerate(active):
+            remember(i, e.channel_id, e.username)
+        size = len(active)
+        new: list[_Named] = []
         for item in named:
-            active = list_channels(archive)
-            found = _matching(active, item)
-            if found is not None:
-                changes.append(SetChange(item.input, "already", found))
+            hits = [x for x in (by_id.get(item.channel_id) if item.channel_id is not None else None,
+                                by_name.get(item.username) if item.username is not None else None) if x is not None]
+            if hits:
+                changes.append((item.input, "already", min(hits)))
                 continue
-            _insert(archive, item, now, added_by="hand")
-            changes.append(SetChange(item.input, "added", list_channels(archive)[-1]))
-    return changes
+            new.append(item)
+            remember(size, item.channel_id, item.username)
+            changes.append((item.input, "added", size))
+            size += 1
+        _insert_many(archive, new, now, added_by="hand")
+        final = list_channels(archive) if new else active
+    return [SetChange(name, outcome, final[i]) for name, outcome, i in changes]
 
 
 def remove_channels(archive: Archive, names: Sequence[str], *, now: datetime | None = None) -> list[SetChange]:

@@ -37,7 +37,7 @@ from .archive import Archive, ArchiveBusyError, ArchiveError
 from .channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
 from .collect import CollectReport, CollectSettings, collect
 from .config import Config, ConfigError, load_config, parse_duration, read_channel_file
-from .demo import DEFAULT_DEMO_ARCHIVE, DemoError, check_archive_path, run_demo
+from .demo import DEFAULT_DEMO_ARCHIVE, MAX_ADVANCE, DemoError, check_archive_path, run_demo
 from .login import SessionError, build_client, connect_authorized, interactive_login
 from .progress import OUTCOME_STYLE, CollectProgress, report_errors, report_table, requests_table
 from .status import ArchiveStatus, archive_status, archive_totals, status_as_json
@@ -507,6 +507,9 @@ def demo(
             step = parse_duration(advance)
         except ValueError as exc:
             raise ConfigError(f"--advance: {exc}") from None
+        if step > MAX_ADVANCE:
+            raise ConfigError(f"--advance: {advance!r} is more than {MAX_ADVANCE.days} days, as far as the simulated "
+                              "world is generated ahead; write at most 365d")
         check_archive_path(archive)
         progress = CollectProgress(_err)
         _err.print(f"Simulated Telegram: seed {seed}, {channels} channels, {days} days of history; "

@@ -94,6 +94,10 @@ async def _one_pass(world: World, archive: Archive, title: str, settings: Collec
     return report
 
 
+#: How far ``--advance`` may move the simulated clock: the world's posts are generated up to there.
+MAX_ADVANCE = timedelta(days=365)
+
+
 async def run_demo_async(
     archive_path: str | Path = DEFAULT_DEMO_ARCHIVE,
     *,
@@ -108,6 +112,9 @@ async def run_demo_async(
         raise DemoError("--channels and --days must be at least 1")
     if advance <= timedelta(0):
         raise DemoError("the clock must advance between the two passes")
+    if advance > MAX_ADVANCE:
+        raise DemoError(f"--advance is at most {MAX_ADVANCE.days} days (the simulated world is generated up to "
+                        f"that far ahead; {advance.days:,} days would take hours)")
     from .simulated import generate_world
 
     path = Path(archive_path)

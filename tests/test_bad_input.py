@@ -248,6 +248,8 @@ def _cases() -> list[Case]:
                                                                           "--archive", "{tmp}/demo.duckdb")),
         Case("demo-advance-negative", opt, "a negative duration", ("demo", "--advance", "-1d",
                                                                    "--archive", "{tmp}/demo.duckdb")),
+        Case("demo-advance-too-far", opt, "a duration beyond the simulated world's year (it ran for hours)",
+             ("demo", "--advance", "1000000d", "--archive", "{tmp}/demo.duckdb")),
         Case("demo-channels-zero", opt, "`--channels 0`", ("demo", "--channels", "0",
                                                             "--archive", "{tmp}/demo.duckdb")),
         Case("unknown-option", opt, "an option the command lacks", ("status", "--bogus")),

@@ -263,6 +263,42 @@ def _hashtags(tmp: Path) -> None:
                           f'"text_entities": [{entities}]}}')
 
 
+class _Counting:
+    """A DuckDB connection that counts the statements run through it."""
+
+    def __init__(self, con: object) -> None:
+        self._real, self.statements = con, 0
+
+    def execute(self, *args: object, **kwargs: object) -> object:
+        self.statements += 1
+        return self._real.execute(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+@case("channels-add-20000-names")
+def _many_names(tmp: Path) -> None:
+    """The statements ``channels add`` runs do not grow with the names (2,000 took 64 s, 20,000 never ended)."""
+    from collector.channel_set import add_channels, list_channels
+
+    counts = {}
+    with Archive(tmp / "archive.duckdb") as archive:
+        for n in (10, 2_000, 20_000):
+            names = [f"name{n}_{i:05d}" for i in range(n)] + [f"@name{n}_00000", f"https://t.me/name{n}_00001"]
+            archive._con = counting = _Counting(archive.con)     # type: ignore[assignment]
+            changes = add_channels(archive, names, now=NOW)
+            archive._con = counting._real                       # type: ignore[assignment]
+            counts[n] = counting.statements
+            assert [c.outcome for c in changes].count("added") == n
+            assert [c.outcome for c in changes[-2:]] == ["already", "already"]
+            assert changes[-1].entry == changes[1].entry
+        entries = list_channels(archive)
+    assert len(entries) == 22_010 and len({e.entry_id for e in entries}) == 22_010
+    assert [e.input for e in entries[:2]] == ["name10_00000", "name10_00001"]
+    assert counts[20_000] == counts[10], counts
+
+
 # -- the document and the cases agree ---------------------------------------------------------------------------
 def test_the_document_lists_every_hostile_case() -> None:
     ids = doc_ids()
