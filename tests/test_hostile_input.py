@@ -232,16 +232,16 @@ def _one_message_export(path: Path, message_json: str) -> Path:
 
 def _import_in_child(tmp: Path, export: Path) -> tuple[int, str, int]:
     """``tgspread import`` in a child process: (exit code, stderr, the child's peak RSS in MB)."""
-    import resource
     import subprocess
     import sys
 
-    code = ("import resource, sys\nfrom collector.cli import app\ntry:\n    app(prog_name='tgspread')\n"
-            "finally:\n    print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)")
+    # VmHWM, not ru_maxrss: ru_maxrss carries the forking parent's peak across exec
+    code = ("import re, sys\nfrom collector.cli import app\ntry:\n    app(prog_name='tgspread')\nfinally:\n"
+            "    kb = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
+            "    print('PEAK', int(kb) // 1024, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code, "import", str(export), "--archive", str(tmp / "a.duckdb")],
                           capture_output=True, text=True, timeout=600, cwd=tmp,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp), "PYTHONPATH": str(ROOT)})
-    del resource
     peak = re.search(r"PEAK (\d+)", proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("PEAK")]
     return proc.returncode, "\n".join(lines), int(peak.group(1)) if peak else -1
