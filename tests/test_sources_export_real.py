@@ -181,3 +181,61 @@ def test_reimporting_a_large_export_stays_within_the_import_memory(archive: Arch
     more = import_export(archive, newer, now=datetime(2024, 6, 8, tzinfo=UTC))
     assert [c.new_posts for c in more.chats] == [495]
     assert rows(archive, "SELECT count(*) FROM posts") == [(posts + 495,)]
+
+
+# -- pins (item 5) and smaller problems (item 28) -----------------------------------------------------------------
+def test_a_pin_service_message_marks_its_post_pinned(archive: Archive) -> None:
+    import_export(archive, FIXTURES / "forwards.json", now=NOW)
+    import_export(archive, FIXTURES / "channel.json", now=NOW)
+    assert rows(archive, "SELECT channel_id, message_id FROM posts WHERE pinned ORDER BY 1, 2") == [
+        (CHANNEL, 115), (RELAY, 44)]
+    assert rows(archive, "SELECT count(*) FROM posts WHERE pinned IS NOT NULL") == [(2,)]
+
+
+def _export_with(tmp_path: Path, *messages: dict[str, object]) -> Path:
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({"name": "Odd", "type": "public_channel", "id": 6666666666,
+                                "messages": list(messages)}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("mid", [0, -5])
+def test_message_ids_below_one_are_refused(archive: Archive, tmp_path: Path, mid: int) -> None:
+    from collector.sources.export_import import SourceError
+
+    path = _export_with(tmp_path, {"id": mid, "type": "message", "date_unixtime": "1717401600", "text": "x"})
+    with pytest.raises(SourceError, match="message id"):
+        import_export(archive, path, now=NOW)
+    assert rows(archive, "SELECT count(*) FROM posts") == [(0,)]
+
+
+def test_a_number_as_text_is_stored_as_its_digits(archive: Archive, tmp_path: Path) -> None:
+    path = _export_with(tmp_path, {"id": 1, "type": "message", "date_unixtime": "1717401600", "text": 2024},
+                        {"id": 2, "type": "message", "date_unixtime": "1717401601", "text": 1.5,
+                         "text_entities": []})
+    import_export(archive, path, now=NOW)
+    assert rows(archive, "SELECT message_id, text FROM posts ORDER BY 1") == [(1, "2024"), (2, "1.5")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_export_says_so(archive: Archive, tmp_path: Path, encoding: str) -> None:
+    from collector.sources.export_import import SourceError
+
+    path = tmp_path / "result.json"
+    path.write_bytes(EARLIER.read_text(encoding="utf-8").encode(encoding))
+    with pytest.raises(SourceError, match="UTF-16"):
+        import_export(archive, path, now=NOW)
+
+
+def test_a_duplicate_id_keeps_the_earlier_text_as_a_version(archive: Archive, tmp_path: Path) -> None:
+    first = {"id": 7, "type": "message", "date_unixtime": "1717401600", "text": "first words"}
+    second = {"id": 7, "type": "message", "date_unixtime": "1717401600", "edited_unixtime": "1717405200",
+              "text": "second words"}
+    for order in ((first, second), (second, first)):
+        path = _export_with(tmp_path, *order)
+        with Archive(tmp_path / f"a{len(list(tmp_path.iterdir()))}.duckdb") as a:
+            import_export(a, path, now=NOW)
+            assert rows(a, "SELECT text FROM posts") == [("second words",)]
+            assert rows(a, "SELECT text, edited_at FROM post_versions") == [("first words", None)]
+            report = verify_archive(a.con, digests=False)
+            assert [f.message for f in report.findings if f.check == "versions"] == []

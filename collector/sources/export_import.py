@@ -208,6 +208,12 @@ class _Importer:
 
     def run(self) -> None:
         with self.path.open("rb") as f:
+            head = f.read(4)
+            f.seek(0)
+            if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head:
+                raise SourceError(f"{self.path} is UTF-16 (or other wide) text; Telegram Desktop writes UTF-8 JSON, so "
+                                  "another program converted it. Convert it back (iconv -f UTF-16 -t UTF-8 "
+                                  "result.json > result-utf8.json) or export again. Nothing was imported.")
             reader = JsonStream(f)
             first = reader.peek()
             if first == b"<":
@@ -308,6 +314,9 @@ class _Importer:
         rep.messages = position
         if len(cols):
             self._flush(cols, rep, position)
+        if cols.pins:
+            self.wait()
+            store.mark_pinned(self.archive, rep.chat_id, cols.pins)
 
     def _flush(self, cols: PostColumns, rep: ChatReport, position: int) -> None:
         try:
@@ -316,6 +325,7 @@ class _Importer:
             raise SourceError(f"{self.path}: a message of chat {rep.name!r} before message #{position + 1} holds "
                               f"a value of an unexpected type ({exc}); the file is damaged. "
                               "Nothing was imported.") from None
+        versions = cols.versions
         cols.clear()
         if cols.forward_key_used and self._key is None and self._new_key is not None:
             self.wait()
@@ -326,8 +336,8 @@ class _Importer:
         if high is not None:
             self._top = high if self._top is None else max(self._top, high)
         self.wait()
-        self._pending = (self.writer.submit(store.upsert_posts, self.archive, table, now=self.now,
-                                            observe_web=False, known_new=known_new), rep)
+        self._pending = (self.writer.submit(_write_batch, self.archive, table, rep.chat_id, versions, now=self.now,
+                                            known_new=known_new), rep)
 
     def wait(self, *, quiet: bool = False) -> None:
         """Wait for the batch being written (raising what it raised, unless ``quiet``) and count what it did."""
@@ -342,6 +352,15 @@ class _Importer:
         rep.new_posts += counts.new
         rep.updated_posts += counts.updated
         rep.versions += counts.versions
+
+
+def _write_batch(archive: Any, table: pa.Table, chat_id: int | None, versions: list[tuple[int, str, int | None]], *,
+                 now: datetime, known_new: bool) -> store.UpsertCounts:
+    """One batch into posts, then the texts a repeated id replaced within it into post_versions."""
+    counts = store.upsert_posts(archive, table, now=now, observe_web=False, known_new=known_new)
+    if versions and chat_id is not None:
+        counts = counts + store.UpsertCounts(versions=store.add_versions(archive, chat_id, versions, now=now))
+    return counts
 
 
 def _wrong_root(path: Path, keys: list[str] | None) -> str:

@@ -64,6 +64,7 @@ _MEDIA_KEYS = (("file", "document"), ("poll", "poll"), ("location_information", 
 # The Unix times a datetime can hold (years 1-9999): anything else is damage.
 _MIN_UNIX, _MAX_UNIX = -62_135_596_800, 253_402_300_799
 _SECONDS = pa.timestamp("s", tz="UTC")
+_MAX_ID = 2**63 - 1
 _EMPTY: tuple[()] = ()                # shared by every row without hashtags (urls, ...): no list per row
 _MISSING: Any = object()
 # canonical_url without its process-wide cache (PostColumns keeps one per batch).
@@ -150,6 +151,7 @@ class PostColumns:
         # pseudonymises forwards from people and groups (None: their origin is dropped); a group's own key
         self.forward_key = key if key is not None else forward_key
         self.forward_key_used = False       # a pseudonym was made with forward_key (the key must be stored)
+        self.pins: list[int] = []           # ids named by pin_message service messages (not cleared per batch)
         self.keep_raw = keep_raw
         self.clear()
 
@@ -157,6 +159,8 @@ class PostColumns:
         """Forget the rows added so far (after ``table()``)."""
         self._rows: list[tuple[Any, ...]] = []
         self._index: dict[int, int] = {}
+        # (id, text, edit time in Unix seconds or None) of texts a repeated id replaced in this batch
+        self.versions: list[tuple[int, str, int | None]] = []
         self._dropped: list[int] = []
         # URL -> canonical_url(URL) for this batch. Not the process-wide cache of urls.py: a bulk import
         # of mostly distinct links would fill its 65,536 entries (~25 MB) for nothing.
@@ -171,9 +175,16 @@ class PostColumns:
             raise MessageError(_NO_ID)
         get = msg.get
         mid = get("id")
-        if not isinstance(mid, int):
+        if not isinstance(mid, int) or isinstance(mid, bool):
             raise MessageError(_NO_ID)
+        if not 0 < mid <= _MAX_ID:
+            raise MessageError(f" has message id {mid}; Telegram's message ids are positive: the file is damaged. "
+                               "Nothing was imported.")
         if get("type", "message") != "message":
+            if get("action") == "pin_message":
+                target = get("message_id")
+                if isinstance(target, int) and not isinstance(target, bool) and 0 < target <= _MAX_ID:
+                    self.pins.append(target)
             return False
         posted = get("date_unixtime", _MISSING)
         if posted is _MISSING:
@@ -187,6 +198,8 @@ class PostColumns:
         # text and the entities that matter
         entities = get("text_entities")
         raw_text = get("text", "")
+        if isinstance(raw_text, int | float) and not isinstance(raw_text, bool):
+            raw_text = str(raw_text)                  # a number as text (orjson gave it as a number)
         if not isinstance(entities, list):
             entities = [p if isinstance(p, dict) else {"type": "plain", "text": p}
                         for p in (raw_text if isinstance(raw_text, list) else [raw_text])]
@@ -289,6 +302,14 @@ class PostColumns:
 
         index = self._index
         if mid in index:
+            # the same id twice in a batch: the later edit is the post, the other text a version
+            kept = self._rows[index[mid]]
+            if _version_time(edited, posted) < _version_time(kept[2], kept[1]):
+                if text != kept[3]:
+                    self.versions.append((mid, text, edited))
+                return True
+            if text != kept[3]:
+                self.versions.append((mid, kept[3], kept[2]))
             self._dropped.append(index[mid])
         index[mid] = len(self._rows)
         self._rows.append((
@@ -330,6 +351,12 @@ class PostColumns:
                 keep[i] = False
             table = table.filter(pa.array(keep))
         return table
+
+
+def _version_time(edited: int | None, posted: int | None) -> float:
+    """What orders two states of one message: its edit time, else its post time (unknown: earliest)."""
+    value = edited if edited is not None else posted
+    return float("-inf") if value is None else float(value)
 
 
 _MEDIA_COLUMNS = ("media_type", "media_size", "media_mime", "media_duration", "media_width", "media_height",

@@ -37,6 +37,8 @@ from ..generation import bump_posts
 
 __all__ = [
     "CHANNEL_SCHEMA",
+    "add_versions",
+    "mark_pinned",
     "POST_SCHEMA",
     "UpsertCounts",
     "bulk_settings",
@@ -461,6 +463,44 @@ def resolve_forward_usernames(target: Any) -> int:
     if after != before:
         bump_posts(con)
     return before - after
+
+
+def add_versions(target: Any, channel_id: int, versions: Sequence[tuple[int, str, int | None]], *,
+                 now: datetime) -> int:
+    """Keep earlier texts of posts in ``post_versions``: (message id, text, edit time in Unix seconds or None).
+
+    For texts a source gave twice in one batch (an export repeating an id): the one it replaced. A post
+    that already has a version observed at ``now`` keeps it. Returns the rows added.
+    """
+    if not versions:
+        return 0
+    con = connection_of(target)
+    before = _count(con, "post_versions")
+    con.execute(
+        "INSERT INTO post_versions (channel_id, message_id, text, edited_at, observed_at) "
+        "SELECT $channel, v.id, v.text, to_timestamp(v.edited), $now "
+        "FROM (SELECT unnest($ids) AS id, unnest($texts) AS text, unnest($edited::BIGINT[]) AS edited) v "
+        "ON CONFLICT DO NOTHING",
+        {"channel": channel_id, "ids": [v[0] for v in versions], "texts": [v[1] for v in versions],
+         "edited": [v[2] for v in versions], "now": now})
+    return _count(con, "post_versions") - before
+
+
+def mark_pinned(target: Any, channel_id: int, message_ids: Sequence[int]) -> int:
+    """Set ``pinned`` on the posts ``message_ids`` names where nothing set it yet; returns the posts marked.
+
+    For an export's ``pin_message`` service messages: the post was pinned at some time.
+    """
+    if not message_ids:
+        return 0
+    con = connection_of(target)
+    row = con.execute("UPDATE posts SET pinned = true WHERE channel_id = $channel AND pinned IS NULL "
+                      "AND list_contains($ids, message_id)",
+                      {"channel": channel_id, "ids": sorted(set(message_ids))}).fetchone()
+    changed = int(row[0]) if row else 0
+    if changed:
+        bump_posts(con)
+    return changed
 
 
 def import_recorded(target: Any, file_sha256: str) -> bool:
