@@ -211,8 +211,10 @@ def _table(doc: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
 # -- the TOML file ------------------------------------------------------------------------------------
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):        # a byte order mark (Windows editors write one): not TOML
+            data = data[3:]
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such config file; create it (see tgspread.example.toml) or drop --config"
@@ -408,7 +410,7 @@ def read_channel_file(path: Path) -> list[str]:
         data = path.read_bytes()
         if b"\0" in data:
             raise UnicodeDecodeError("utf-8", data, data.index(b"\0"), data.index(b"\0") + 1, "a NUL byte")
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")              # a byte order mark, if any, is dropped
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such channel list; write one channel name or t.me link per line") from None
     except UnicodeDecodeError as exc:

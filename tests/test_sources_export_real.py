@@ -239,3 +239,12 @@ def test_a_duplicate_id_keeps_the_earlier_text_as_a_version(archive: Archive, tm
             assert rows(a, "SELECT text, edited_at FROM post_versions") == [("first words", None)]
             report = verify_archive(a.con, digests=False)
             assert [f.message for f in report.findings if f.check == "versions"] == []
+
+
+def test_a_bom_in_a_config_or_channel_list_is_accepted(tmp_path: Path) -> None:
+    from collector.config import load_config, read_channel_file
+
+    (tmp_path / "list.txt").write_bytes("\ufeffdurov_news\n# a comment\nosint_demo\n".encode())
+    assert read_channel_file(tmp_path / "list.txt") == ["durov_news", "osint_demo"]
+    (tmp_path / "c.toml").write_bytes('\ufeffchannels = ["durov_news"]\n'.encode())
+    assert list(load_config(tmp_path / "c.toml", env={}, cwd=tmp_path).channels) == ["durov_news"]
