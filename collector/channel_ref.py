@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["INVITE_REFUSED", "ChannelRef", "ChannelRefError", "parse_channel_ref"]
+__all__ = ["INVITE_REFUSED", "ChannelRef", "ChannelRefError", "distinct_channels", "parse_channel_ref"]
 
 # Telegram usernames: 5-32 characters of letters, digits and underscores, starting with a letter
 # (a few legacy names are 4 long), no trailing underscore.
@@ -126,3 +127,29 @@ def parse_channel_ref(text: str) -> ChannelRef:
     if text.startswith("@"):
         text = text[1:]
     return ChannelRef(raw, username=_check_username(text, raw))
+
+
+def distinct_channels(inputs: Iterable[str]) -> list[str]:
+    """``inputs`` without repeats of one channel, first spelling kept, in order. Pure.
+
+    ``durov``, ``@Durov``, ``https://t.me/durov``, ``t.me/s/durov/5`` and ``tg://resolve?domain=durov`` name one
+    channel (usernames are case-insensitive), so it is collected once. A text that names no channel is
+    kept as it is (the pass reports it).
+
+    >>> distinct_channels(["durov", "@Durov", "https://t.me/s/durov/5", "1234567890", "-1001234567890"])
+    ['durov', '1234567890']
+    """
+    seen: set[tuple[str, object]] = set()
+    out = []
+    for raw in inputs:
+        try:
+            ref = parse_channel_ref(raw)
+        except ChannelRefError:
+            key: tuple[str, object] = ("raw", raw)
+        else:
+            key = (("name", ref.username.lower()) if ref.username is not None
+                   else ("id", ref.channel_id) if ref.channel_id is not None else ("invite", ref.invite))
+        if key not in seen:
+            seen.add(key)
+            out.append(raw)
+    return out

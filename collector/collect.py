@@ -30,7 +30,7 @@ from telethon.tl.alltlobjects import LAYER
 
 from .archive import Archive, ArchiveError, ChannelKey
 from .calls import Budget, Caller, FloodLimited, TelegramUnavailable
-from .channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
+from .channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, distinct_channels, parse_channel_ref
 from .normalize import is_post, normalize_channel, normalize_peer, post_values
 from .refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due, validate_checkpoints
 from .rows import posts_values_table
@@ -502,7 +502,7 @@ async def collect(
     run = _Pass(client, archive, now, settings, run_id, progress, budget)
     try:
         with archive.memory_capped(settings.memory_limit), archive.threads_limited(settings.threads):
-            await _channels(run, channels, report)
+            await _channels(run, distinct_channels(channels), report)
         report.status = "ok" if all(c.outcome == "ok" for c in report.channels) else "partial"
     except BaseException as exc:
         report.status = "failed"

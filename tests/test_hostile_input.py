@@ -326,3 +326,34 @@ def test_hostile_row(name: str, tmp_path: Path) -> None:
 def test_json_of_the_cases_is_plain() -> None:
     """The ids are plain words (they are table cells and test ids)."""
     assert all(re.fullmatch(r"[a-z0-9-]+", n) for n in CASES), json.dumps(sorted(CASES))
+
+
+def test_one_channel_written_five_ways_is_collected_once(tmp_path: Path) -> None:
+    """Item 28: ``durov``, ``@Durov``, links and ``tg://`` name one channel: one pass over it, one row."""
+    from collector.channel_ref import distinct_channels
+
+    five = ["osint_demo", "@OSINT_demo", "https://t.me/osint_demo", "t.me/s/osint_demo/110",
+            "tg://resolve?domain=osint_demo"]
+    assert distinct_channels([*five, "not a name!", "not a name!"]) == ["osint_demo", "not a name!"]
+    requests: list[str] = []
+
+    def answer(r: httpx.Request) -> httpx.Response:
+        requests.append(r.url.path)
+        return httpx.Response(200, text=PAGE)
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    with Archive(tmp_path / "archive.duckdb") as archive:
+        report = collect_web(archive, five, now=NOW, max_pages=1,
+                             fetcher=PreviewFetcher(client, sleep=lambda s: None, min_interval=0))
+    assert [c.input for c in report.channels] == ["osint_demo"] and requests == ["/s/osint_demo"]
+
+
+def test_one_channel_written_five_ways_is_collected_once_through_the_api(tmp_path: Path) -> None:
+    from collector.simulated import generate_world
+    from tests.simworld import run_pass
+
+    world = generate_world(3, channels=2, days=1)
+    name = next(s for s in world.seeds if not s.lstrip("-").isdigit())
+    five = [name, "@" + name.upper(), f"https://t.me/{name}", f"t.me/s/{name}/1", f"tg://resolve?domain={name}"]
+    report = run_pass(world, tmp_path / "a.duckdb", five)
+    assert [c.input for c in report.channels] == [name]

@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import httpx
 
+from collector.channel_ref import distinct_channels
 from collector.sources import store
 from collector.sources.web_parse import WebPage, WebPost, parse_page
 from collector.urls import canonical_urls
@@ -245,7 +246,7 @@ def collect_web(
     own = fetcher is None
     fetch = fetcher or PreviewFetcher(client)
     try:
-        for raw in channels:
+        for raw in distinct_channels(channels):
             rep = WebChannelReport(input=raw)
             try:
                 _collect_channel(archive, raw, fetch, now=started, max_pages=max_pages, full=full, rep=rep)
