@@ -6,7 +6,8 @@ for ``channels`` and ``peers``. Service messages and empty messages are not post
 
 Choices made here (the raw payload keeps everything, so each can be revisited later):
 
-- ``text`` is the raw ``Message.message`` ('' for media-only posts), never Telethon's markdown ``.text``.
+- ``text`` is the raw ``Message.message`` ('' for media-only posts), never Telethon's markdown ``.text``; a
+  poll without a message (the usual case) has its question as its text (so do web previews and exports).
 - Entity offsets and lengths count UTF-16 code units (Telegram's rule); `entity_texts` slices accordingly.
 - ``hashtags``: hashtag entities without the leading ``#``, case kept as written, duplicates removed
   (exact match), order of first appearance.
@@ -422,6 +423,14 @@ def _webpage_fields(media: Any) -> _MediaFields:
     return ("webpage", page_id or None, None, None, None, None, None, None, url, title)
 
 
+def _poll_question(poll: Any) -> tuple[str, Any]:
+    """(text, entities) of a poll's question: ``TextWithEntities`` since layer 178, a str before."""
+    question = getattr(poll, "question", None)
+    if isinstance(question, str):
+        return question, None
+    return (getattr(question, "text", None) or ""), getattr(question, "entities", None)
+
+
 def _poll_fields(media: Any) -> _MediaFields:
     return ("poll", media.poll.id, None, None, None, None, None, None, None, None)
 
@@ -580,7 +589,10 @@ def post_values(msg: Any, *, channel_id: int) -> tuple[Any, ...] | None:
     if not isinstance(msg, types.Message):
         return None
     text = msg.message or ""
-    hashtags, urls, canonical, domains, mentions = text_fields(text, msg.entities)
+    entities = msg.entities
+    if not text and isinstance(msg.media, types.MessageMediaPoll):
+        text, entities = _poll_question(msg.media.poll)     # a poll's words are its question
+    hashtags, urls, canonical, domains, mentions = text_fields(text, entities)
 
     fwd_channel_id = fwd_message_id = fwd_posted_at = fwd_from_name = fwd_post_author = None
     fwd = msg.fwd_from

@@ -84,7 +84,7 @@ def expected_post(msg: SimMessage, at: datetime, *, comments: bool) -> dict[str,
     return {
         "posted_at": msg.posted_at,
         "edited_at": state.edited_at,
-        "text": state.text,
+        "text": state.text or (msg.media.title or "Poll" if msg.media is not None and msg.media.kind == "poll" else ""),
         "grouped_id": msg.grouped_id,
         "views": state.views,
         "forwards": state.forwards,

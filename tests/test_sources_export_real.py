@@ -248,3 +248,44 @@ def test_a_bom_in_a_config_or_channel_list_is_accepted(tmp_path: Path) -> None:
     assert read_channel_file(tmp_path / "list.txt") == ["durov_news", "osint_demo"]
     (tmp_path / "c.toml").write_bytes('\ufeffchannels = ["durov_news"]\n'.encode())
     assert list(load_config(tmp_path / "c.toml", env={}, cwd=tmp_path).channels) == ["durov_news"]
+
+
+def test_a_poll_question_is_the_posts_text_in_every_source(archive: Archive) -> None:
+    """The export (channel.json 123), the web preview (channel_page1.html) and the API agree."""
+    from collector.sources.web_parse import parse_page
+
+    import_export(archive, EARLIER, now=NOW)
+    assert rows(archive, "SELECT text, media_type FROM posts WHERE message_id = 123") == [
+        ("Was the photo real?", "poll")]
+    page = parse_page((Path(__file__).parent / "fixtures" / "web" / "channel_page1.html").read_text(encoding="utf-8"))
+    polls = [p for p in page.posts if p.media_type == "poll"]
+    assert [p.text for p in polls] == ["Was the photo real?"]
+
+
+def test_a_poll_question_is_the_text_of_an_api_post() -> None:
+    from telethon.tl import types
+
+    from collector.normalize import normalize_message
+
+    poll = types.Poll(id=1, hash=0, question=types.TextWithEntities(text="Real or staged?", entities=[]),
+                      answers=[types.PollAnswer(text=types.TextWithEntities(text="Real", entities=[]),
+                                                option=b"0")])
+    msg = types.Message(id=5, peer_id=types.PeerChannel(77), date=NOW, message="",
+                        media=types.MessageMediaPoll(poll=poll, results=types.PollResults()))
+    row = normalize_message(msg, channel_id=77)
+    assert row is not None and (row["text"], row["media_type"]) == ("Real or staged?", "poll")
+
+
+def test_web_previews_record_reactions_as_the_api_does(archive: Archive) -> None:
+    import httpx
+
+    from collector.sources.web import PreviewFetcher, collect_web
+
+    page = (Path(__file__).parent / "fixtures" / "web" / "channel_page1.html").read_text(encoding="utf-8")
+    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, text=page)))
+    collect_web(archive, ["osint_demo"], now=NOW, max_pages=1,
+                fetcher=PreviewFetcher(client, sleep=lambda s: None, min_interval=0))
+    assert rows(archive, "SELECT reactions, reactions_by FROM posts WHERE message_id = 110") == [
+        (37, [{"reaction": "👍", "count": 31}, {"reaction": "custom:5368324170671202286", "count": 4},
+              {"reaction": "paid", "count": 2}])]
+    assert rows(archive, "SELECT reactions, reactions_by FROM posts WHERE message_id = 111") == [(0, [])]

@@ -236,6 +236,11 @@ class PostColumns:
             hashtags, urls, mentions = tags or _EMPTY, links or _EMPTY, names or _EMPTY
         else:
             text = raw_text if isinstance(raw_text, str) else ""
+        if not text and "poll" in msg:              # a poll's words are its question (as the API path has it)
+            poll = get("poll")
+            question = poll.get("question") if isinstance(poll, dict) else None
+            if isinstance(question, str):
+                text = question
 
         # canonical_urls and domains, by collector.urls' rules (canonical_urls / url_domains)
         canonical: list[str] | tuple[()] = _EMPTY

@@ -117,6 +117,9 @@ class WebPost:
     domains: tuple[str, ...]
     mentions: tuple[str, ...]
     album_first_id: int | None         # set on every member of an album, the first included
+    # (reaction, count) as the API names them: the emoji, 'custom:<document id>', 'paid'; a count is the
+    # face value of its label ('1.2K' -> 1200)
+    reactions_by: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -267,6 +270,10 @@ def _posts(block: LexborNode) -> list[WebPost]:
     in_reply = block.css_first("." + _REPLY) is not None      # only then can a node sit in a quote
     text_node = _own_text_node(block, in_reply)
     rich = _rich_text(text_node) if text_node is not None else _Rich("", (), (), ())
+    if not rich.text.strip():                     # a poll's words are its question (as the API path has it)
+        question = _clean(_text_of(block.css_first(".tgme_widget_message_poll_question")))
+        if question:
+            rich = _Rich(question, (), (), ())
     fwd_username, fwd_message_id, fwd_from_name, fwd_author = _forward(block)
     media_type, duration, filename, webpage_url, webpage_title = _media(block, in_reply)
     urls = rich.urls
@@ -294,6 +301,7 @@ def _posts(block: LexborNode) -> list[WebPost]:
         domains=tuple(url_domains(urls)),
         mentions=rich.mentions,
         album_first_id=None,
+        reactions_by=_reactions(block),
     )
     members = _album_members(block)
     if len(members) <= 1:
@@ -305,7 +313,7 @@ def _posts(block: LexborNode) -> list[WebPost]:
             out.append(replace(first, album_first_id=first_id, media_type=kind))
         else:
             out.append(replace(first, message_id=mid, album_first_id=first_id, media_type=kind, text="",
-                                views=None, hashtags=(), urls=(), domains=(), mentions=(),
+                                views=None, hashtags=(), urls=(), domains=(), mentions=(), reactions_by=(),
                                 reply_to_message_id=None, media_duration=None, media_filename=None,
                                 webpage_url=None, webpage_title=None))
     if all(mid != message_id for mid, _ in members):
@@ -454,6 +462,36 @@ def _album_members(block: LexborNode) -> list[tuple[int, str]]:
         kind = "video" if "video" in classes else "document" if "document" in classes else "photo"
         members.append((mid, kind))
     return members
+
+
+def _reactions(block: LexborNode) -> tuple[tuple[str, int], ...]:
+    """The reactions a post block shows, as ``(reaction, count)`` in the API's words.
+
+    Markup seen on saved pages: ``<span class="tgme_reaction"><i class="emoji"><b>👍</b></i>31</span>``;
+    custom emoji as ``<tg-emoji emoji-id="...">``; paid (star) reactions with ``tgme_reaction_paid`` or an
+    ``icon-telegram-stars`` icon. A reaction whose count or kind cannot be read is left out.
+    """
+    box = block.css_first(".tgme_widget_message_reactions")
+    if box is None:
+        return ()
+    out = []
+    for span in box.css(".tgme_reaction"):
+        count = parse_count(span.text(deep=False))
+        if count is None:
+            continue
+        classes = (span.attributes.get("class") or "").split()
+        custom = span.css_first("tg-emoji[emoji-id]")
+        emoji = span.css_first("b")
+        if "tgme_reaction_paid" in classes or span.css_first(".icon-telegram-stars") is not None:
+            name = "paid"
+        elif custom is not None:
+            name = f"custom:{custom.attributes.get('emoji-id')}"
+        elif emoji is not None and emoji.text(deep=True).strip():
+            name = emoji.text(deep=True).strip()
+        else:
+            continue
+        out.append((name, count.value))
+    return tuple(out)
 
 
 def _edited(block: LexborNode) -> bool:
