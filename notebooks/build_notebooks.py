@@ -482,6 +482,9 @@ NB20: list[Cell] = [
       chats, groups and uncollected channels are invisible; Telegram's `forwards` counter includes
       them (see *coverage* below).
     - **Hidden senders.** Forwards whose original author hides itself name no origin and are left out.
+    - **Imported forwards.** Posts from Telegram Desktop exports (`source = 'export'`) name at most the
+      origin *channel*, never its post or date, so they join no cascade until an API (or web) collection
+      of the same channel fills the origin post (docs/sources.md).
     - **Audience.** Reach sums view counters. Audiences overlap, so it is not a count of people;
       views are Telegram's counters (rounded on web previews, inflatable by bots), as last observed.
     '''),
@@ -639,6 +642,8 @@ NB30: list[Cell] = [
     - Only collected channels' forwards are seen. Uncollected channels appear only as sources: the
       forwards they make are not archived, so they have no incoming edges.
     - Forwards from hidden senders name no channel; self-forwards are left out.
+    - Forwards imported from Telegram Desktop exports name the origin channel but not its post, and
+      are not edges here until an API collection fills the origin post (docs/sources.md).
     - Copy-pasted content without a forward header is not an edge (see notebook 40).
     '''),
     PARAMETERS_WITH_OUTPUT,
