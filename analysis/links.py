@@ -144,8 +144,8 @@ def url_spread(
     channel's own first post with it (null when only one channel posted it).
     Forwards carry their origin's links and count as posts of the forwarding channel unless
     ``include_forwards=False`` (a forward as ``analysis.frames.is_forward_sql`` defines it: imported
-    forwards, which lack the origin post and date, are forwards too). ``channels``/``since``/``until`` select the posts. Ordered by channels
-    reached (descending), then first post (time, channel, message), then URL.
+    forwards, which lack the origin post and date, are forwards too). ``channels``/``since``/``until``
+    select the posts. Ordered by channels reached (descending), then first post (time, channel, message), then URL.
 
     With the default parameters the result stored by the last collection is read when it is current
     (:mod:`analysis.summaries`; the same rows); ``use_summary=False`` always computes from ``posts``.

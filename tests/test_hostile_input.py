@@ -68,7 +68,7 @@ def web_pass(tmp: Path, pages: dict[str, str], channels: list[str]) -> tuple[Web
 
 
 def _one_crafted_block(tmp: Path, old: str, new: str) -> None:
-    """``old`` -> ``new`` in the fixture page: that block is skipped, every other post is stored, the run is recorded."""
+    """``old`` -> ``new`` in the fixture page: that block is skipped, the other posts stored, the run recorded."""
     assert old in PAGE
     report, runs = web_pass(tmp, {"/s/osint_demo": PAGE.replace(old, new, 1)}, ["osint_demo"])
     (ch,) = report.channels

@@ -65,8 +65,8 @@ def test_a_channel_import_without_person_forwards_creates_no_key(archive: Archiv
 
 def test_group_forwards_are_pseudonymised(archive: Archive) -> None:
     import_export(archive, FIXTURES / "account.json", now=NOW, include_non_channels=True, keep_raw=True)
-    got = dict(rows(archive, "SELECT message_id, fwd_from_name FROM posts WHERE channel_id = ? AND message_id IN (8, 9)",
-                    [GROUP]))
+    got = dict(rows(archive, "SELECT message_id, fwd_from_name FROM posts WHERE channel_id = ? "
+                             "AND message_id IN (8, 9)", [GROUP]))
     assert all(isinstance(v, str) and len(v) == 16 for v in got.values()) and got[8] != got[9]
     # the same person, forwarded or writing, has one pseudonym: user1003 is not an author here, but Bob is
     authors = dict(rows(archive, "SELECT message_id, author_pseudonym FROM posts WHERE channel_id = ?", [GROUP]))

@@ -22,8 +22,8 @@ Example::
 from __future__ import annotations
 
 import gc
-import os
 import hashlib
+import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager

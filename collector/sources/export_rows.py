@@ -140,8 +140,9 @@ class PostColumns:
     Each message becomes one tuple (the fields of ``_FIELDS``, media included), and ``table()``
     transposes the batch with ``zip``: one append per message instead of one per column. ``key`` set:
     the chat is a group, and senders become keyed pseudonyms. ``forward_key`` (in a channel) makes the
-    pseudonyms of forwards from people and groups (without it, their origin is left out). A message id seen twice keeps its last
-    row (one statement may not touch a key twice; exports never repeat one).
+    pseudonyms of forwards from people and groups (without it, their origin is left out). A message id
+    seen twice in a batch keeps its later edit as the row (one statement may not touch a key twice) and
+    the other text in ``versions``.
     """
 
     def __init__(self, chat_id: int, *, key: bytes | None, keep_raw: bool,
