@@ -9,7 +9,8 @@ How (all deterministic, fixed seeds):
 1. **Candidates** (in DuckDB): posts that are not forwards (``analysis.frames.is_forward_sql``: no
    ``fwd_channel_id``, ``fwd_message_id``, ``fwd_posted_at`` or ``fwd_from_name``) whose *normalised* text
    has at least ``min_chars`` characters. Normalisation: lower-case, URLs (``http(s)://``, ``www.``,
-   ``t.me/``) removed, every run of characters that are neither letters nor digits (punctuation, emoji, whitespace) turned into one space.
+   ``t.me/``) removed, every run of characters that are neither letters nor digits (punctuation, emoji,
+   whitespace) turned into one space.
    The text is the post's current one (after edits; earlier versions in ``post_versions`` are not used).
    Deleted posts count (they were posted) unless ``include_deleted=False``.
 2. **Exact duplicates** (identical normalised text, by a 64-bit hash) are grouped first, cheaply;
