@@ -1,5 +1,9 @@
 """Canonical URLs: one spelling per web resource, computed once when a post is archived.
 
+Shared by both sides: the collector computes ``posts.canonical_urls`` with it, analysis folds the rows that lack
+them (and a user's own URLs) the same way. It lives here because the collector may import analysis, never the
+reverse; it is pure and light (no Polars), and ``import analysis`` loads nothing until a function is used.
+
 Posts name the same page in many spellings (``http://www.x.org/a/``, ``x.org/a?utm_source=tg``,
 ``https://X.org/a#top``). :func:`canonical_url` folds them into one by these rules:
 
@@ -17,7 +21,7 @@ Posts name the same page in many spellings (``http://www.x.org/a/``, ``x.org/a?u
 6. Fragment dropped. Surrounding whitespace ignored.
 
 The *domain* of a URL is its canonical host without any port (no public-suffix folding:
-``news.bbc.co.uk`` stays itself). ``posts.domains`` (`collector.normalize.canonical_domain`) and the
+``news.bbc.co.uk`` stays itself). ``posts.domains`` (`collector.parse.normalize.canonical_domain`) and the
 analysis frames use exactly this domain.
 
 The collector stores :func:`canonical_urls` of each post's ``urls`` in ``posts.canonical_urls``, so

@@ -5,7 +5,7 @@ answer parsing, entity cache, paging and flood-wait handling all run for real. N
 
 Example::
 
-    from collector.simulated import generate_world, simulated_client
+    from . import generate_world, simulated_client
 
     world = generate_world(seed=7, channels=20, days=30)
     client = simulated_client(world)             # never call connect() / start() on it

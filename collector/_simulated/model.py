@@ -267,3 +267,31 @@ class Fault:
 def utc_hours(t: datetime, hours: float) -> datetime:
     """``t`` plus ``hours``; a small helper for generators and tests."""
     return t + timedelta(hours=hours)
+
+
+class RpcFailure(Exception):
+    """An RPC error the simulated server answers with (``code``, ``message`` as Telegram sends them)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+
+
+def is_closed(ch: SimChannel, t: datetime) -> bool:
+    """Closed to our account at ``t``: private (``private_from``) or, if the model has such a field,
+    banned/closed while still resolvable (``closed`` as a bool or a datetime, ``closed_from``, or a
+    method ``is_closed_at(t)``)."""
+    if ch.is_private_at(t):
+        return True
+    method = getattr(ch, "is_closed_at", None)
+    if callable(method):
+        return bool(method(t))
+    for attr in ("closed", "closed_from", "banned_from", "deleted_from"):
+        value = getattr(ch, attr, None)
+        if isinstance(value, datetime):
+            if value <= t:
+                return True
+        elif value is True:
+            return True
+    return False

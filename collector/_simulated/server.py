@@ -7,7 +7,7 @@ flood-wait sleeping and raising, error classes) runs for real. Each request is h
 1. serialise it (``bytes(request)``) and parse the bytes back with ``BinaryReader.tgread_object()``;
 2. unwrap ``invokeWithLayer`` / ``invokeWithoutUpdates`` / ``initConnection`` / takeout wrappers;
 3. count it in ``world.requests`` under its TL name (``'messages.GetHistory'``);
-4. refuse it while its flood wait lasts, or when an injected :class:`~collector.simulated.model.Fault` fires;
+4. refuse it while its flood wait lasts, or when an injected :class:`~collector._simulated.model.Fault` fires;
 5. answer from the world at ``world.now``, serialise the answer and let the request parse it
    (``request.read_result``), or turn the error into Telethon's exception class.
 
@@ -16,7 +16,7 @@ Server state that must outlive one client (flood deadlines, request counts, faul
 Example::
 
     sender = SimulatedSender(world)
-    client._sender = sender              # see collector.simulated.simulated_client
+    client._sender = sender              # see collector._simulated.simulated_client
     await client(functions.channels.GetFullChannelRequest(InputChannel(cid, access_hash)))
 """
 
@@ -39,9 +39,10 @@ from telethon.crypto import AuthKey
 from telethon.extensions import BinaryReader
 from telethon.tl import TLObject, TLRequest, functions, types
 
-from ..calls import request_name
+from collector.telegram.calls import request_name
+
 from . import tl_build
-from .model import Fault, SimChannel, SimMessage
+from .model import Fault, RpcFailure, SimChannel, SimMessage, is_closed
 from .world import World
 
 __all__ = ["MAX_IDS", "MAX_LIMIT", "RpcFailure", "SimulatedSender", "is_closed", "request_name"]
@@ -72,34 +73,6 @@ _WRAPPERS: tuple[type[TLRequest], ...] = (
 # collectible (Fragment) usernames may be as short as 4. Telethon's own check adds: starts with a letter,
 # no "__", does not end with "_". Anything else is USERNAME_INVALID.
 _USERNAME_RE = re.compile(r"^[A-Za-z](?:(?!__)[A-Za-z0-9_]){2,30}[A-Za-z0-9]$")
-
-
-class RpcFailure(Exception):
-    """An RPC error the simulated server answers with (``code``, ``message`` as Telegram sends them)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{code} {message}")
-        self.code = code
-        self.message = message
-
-
-def is_closed(ch: SimChannel, t: datetime) -> bool:
-    """Closed to our account at ``t``: private (``private_from``) or, if the model has such a field,
-    banned/closed while still resolvable (``closed`` as a bool or a datetime, ``closed_from``, or a
-    method ``is_closed_at(t)``)."""
-    if ch.is_private_at(t):
-        return True
-    method = getattr(ch, "is_closed_at", None)
-    if callable(method):
-        return bool(method(t))
-    for attr in ("closed", "closed_from", "banned_from", "deleted_from"):
-        value = getattr(ch, attr, None)
-        if isinstance(value, datetime):
-            if value <= t:
-                return True
-        elif value is True:
-            return True
-    return False
 
 
 # -- per-channel indexes (O(n) once, then O(log n) per request) ----------------------------------

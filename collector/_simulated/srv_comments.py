@@ -38,16 +38,13 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telethon.tl import functions, types
 
 from . import tl_build
-from .model import SimChannel, SimMessage
-from .world import World
-
-if TYPE_CHECKING:
-    from .server import SimulatedSender
+from .model import RpcFailure, SimChannel, SimMessage
+from .world import Sender, World
 
 __all__ = [
     "Discussion",
@@ -410,9 +407,8 @@ def _comment_tl(c: SimComment, t: datetime) -> types.Message:
     )
 
 
-def handlers(sender: SimulatedSender) -> dict[type, Callable[[Any], Any]]:
+def handlers(sender: Sender) -> dict[type, Callable[[Any], Any]]:
     """The request types this module answers, each with its handler bound to ``sender``."""
-    from .server import RpcFailure
 
     def get_replies(req: functions.messages.GetRepliesRequest) -> types.messages.ChannelMessages:
         world = sender.world

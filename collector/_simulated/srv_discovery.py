@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Any
 from telethon.tl import functions, types
 
 from . import tl_build
-from .model import SimChannel, SimMessage
+from .model import RpcFailure, SimChannel, SimMessage, is_closed
 
 if TYPE_CHECKING:
-    from .server import SimulatedSender
-    from .world import World
+    from .world import Sender, World
 
 __all__ = ["MAX_SEARCH", "RECOMMENDATIONS_SHOWN", "handlers", "search_hits", "similar_channels"]
 
@@ -38,7 +37,6 @@ MAX_SEARCH = 100             # posts per searchPosts page at most
 
 
 def _public(ch: SimChannel, t: datetime) -> bool:
-    from .server import is_closed
 
     return (not ch.megagroup and ch.created_at <= t and not is_closed(ch, t) and ch.username_at(t) is not None)
 
@@ -110,9 +108,8 @@ def _order(m: SimMessage) -> tuple[int, int, int]:
     return (int(m.posted_at.timestamp()), m.channel_id, m.message_id)
 
 
-def handlers(sender: SimulatedSender) -> dict[type, Callable[[Any], Any]]:
+def handlers(sender: Sender) -> dict[type, Callable[[Any], Any]]:
     """The request types this module answers, each with its handler bound to ``sender``."""
-    from .server import RpcFailure
 
     world = sender.world
     cache: dict[datetime, dict[int, Counter[int]]] = {}

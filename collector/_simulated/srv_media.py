@@ -34,17 +34,17 @@ import struct
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from telethon.tl import functions, types
 
-from .model import Media
+from .model import Media, RpcFailure
+from .tl_build import _DATED_REF, _EPOCH, derived_hash, file_reference
 
 if TYPE_CHECKING:
-    from .server import SimulatedSender
-    from .world import World
+    from .world import Sender, World
 
 __all__ = [
     "FILE_KINDS",
@@ -67,22 +67,10 @@ REFERENCE_TTL = timedelta(hours=2)
 FILE_KINDS = frozenset({"photo", "video", "document", "audio", "voice"})
 _PHOTO_THUMBS = ("m", "y")      # the sizes tl_build gives a photo: 'm' (a 320 px preview) and 'y' (full)
 _LEGACY_REF = 0x02
-_DATED_REF = 0x03
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ACCESS_SALT = 13                # tl_build's salt for photo/document access hashes
 
 
 # -- file references (pure) ----------------------------------------------------------------------------
-def file_reference(media_id: int, issued_at: datetime) -> bytes:
-    """A file reference issued at ``issued_at``: ``0x03``, the media id, the hour of issue (little endian).
-
-    >>> file_reference(5, datetime(2024, 1, 1, tzinfo=UTC)).hex()
-    '03050000000000000008390700'
-    """
-    hours = int((issued_at - _EPOCH).total_seconds() // 3600)
-    return bytes((_DATED_REF,)) + media_id.to_bytes(8, "little") + hours.to_bytes(4, "little")
-
-
 def reference_status(reference: bytes, media_id: int, now: datetime) -> str:
     """``'ok'``, ``'expired'``, ``'invalid'`` (not this file's) or ``'empty'`` for a reference used at ``now``.
 
@@ -207,10 +195,8 @@ def _storage_type(media: Media) -> Any:
     return types.storage.FileUnknown()
 
 
-def handlers(sender: SimulatedSender) -> dict[type, Callable[[Any], Any]]:
+def handlers(sender: Sender) -> dict[type, Callable[[Any], Any]]:
     """The request types this module answers, each with its handler bound to ``sender``."""
-    from .server import RpcFailure
-    from .tl_build import derived_hash  # here, not at the top: tl_build may import file_reference from us
 
     def get_file(req: functions.upload.GetFileRequest) -> types.upload.File:
         world = sender.world

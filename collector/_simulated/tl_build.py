@@ -1,6 +1,6 @@
 """Pure builders: simulated records at a moment ``t`` -> Telethon TL objects, as Telegram would send them.
 
-Nothing here does I/O or keeps state; :mod:`collector.simulated.server` calls these to answer requests
+Nothing here does I/O or keeps state; :mod:`collector._simulated.server` calls these to answer requests
 and serialises the result. Ids Telegram would invent (access hashes, file references, the account's own
 user) are derived deterministically from the record ids, so two runs over one world answer identically.
 
@@ -181,13 +181,24 @@ def entities_tl(entities: tuple[Entity, ...]) -> list[types.TypeMessageEntity]:
     return out
 
 
+_DATED_REF = 0x03                # a file reference with its hour of issue (srv_media checks it)
+
+
+def file_reference(media_id: int, issued_at: datetime) -> bytes:
+    """A file reference issued at ``issued_at``: ``0x03``, the media id, the hour of issue (little endian).
+
+    >>> file_reference(5, datetime(2024, 1, 1, tzinfo=UTC)).hex()
+    '03050000000000000008390700'
+    """
+    hours = int((issued_at - _EPOCH).total_seconds() // 3600)
+    return bytes((_DATED_REF,)) + media_id.to_bytes(8, "little") + hours.to_bytes(4, "little")
+
+
 def _file_reference(media_id: int, issued_at: datetime | None) -> bytes:
     """The reference a file carries in an answer sent at ``issued_at`` (it expires: srv_media.REFERENCE_TTL);
     without a time, an undated one that never expires."""
     if issued_at is None:
         return b"\x02" + media_id.to_bytes(8, "little", signed=False)
-    from .srv_media import file_reference
-
     return file_reference(media_id, issued_at)
 
 

@@ -1,7 +1,7 @@
 """The simulated world: channels, a clock, injected faults and a request counter.
 
 A ``World`` is what the simulated server answers from and what tests compare the archive against.
-Build one with :func:`collector.simulated.generate.generate_world`; move its clock with :meth:`World.advance`.
+Build one with :func:`collector._simulated.generate.generate_world`; move its clock with :meth:`World.advance`.
 
 Example::
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from .model import Fault, SimChannel, SimMessage
 
@@ -83,3 +84,18 @@ class World:
 
     def total_requests(self) -> int:
         return sum(self.requests.values())
+
+
+class Sender(Protocol):
+    """What the request handler modules (``srv_*``) use of the simulated sender (``server.SimulatedSender``).
+
+    Named here, below both, so the handlers need not import the server that imports them.
+    """
+
+    world: World
+
+    def _channel(self, peer: Any) -> SimChannel: ...
+
+    def _index(self, ch: SimChannel) -> Any: ...
+
+    def _chat(self, ch: SimChannel) -> Any: ...

@@ -232,7 +232,7 @@ class Archive:
                 "applied_at TIMESTAMPTZ NOT NULL, tgspread_version VARCHAR)"
             )
         done = {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
-        from . import __version__
+        from collector._version import __version__
 
         for mig in migrations.available():
             if mig.version in done:
@@ -378,7 +378,7 @@ class Archive:
         ``cursor=(channel_id, max_message_id)`` moves that channel's cursor in the same transaction, and
         ``peers`` (forward-origin channels named by these pages) commit with them too: a rerun after a crash
         never fetches those pages again, so nothing they named may be lost. ``rows`` may also be a table
-        with POSTS_SCHEMA already built (the collector builds it from `collector.rows.posts_values_table`).
+        with POSTS_SCHEMA already built (the collector builds it from `collector.archive.rows.posts_values_table`).
         """
         if isinstance(rows, pa.Table):
             table = rows if rows.num_rows else None
@@ -534,7 +534,7 @@ class Archive:
 
     # -- runs and flood waits ------------------------------------------------------------------------
     def start_run(self, now: datetime, *, telethon_version: str, tl_layer: int) -> int:
-        from . import __version__
+        from collector._version import __version__
 
         row = self.con.execute(
             "INSERT INTO runs (run_id, started_at, status, tgspread_version, telethon_version, tl_layer) "

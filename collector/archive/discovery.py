@@ -1,7 +1,7 @@
 """What discovery reads from and writes to the archive: set members, evidence, known channels, run records.
 
-The SQL of ``tgspread discover`` lives here; :mod:`collector.discovery` ranks (pure) and
-:mod:`collector.discovery_calls` talks to Telegram. Tables: ``channel_set``, ``peers`` (with the columns
+The SQL of ``tgspread discover`` lives here; :mod:`collector.parse.discovery_rank` ranks (pure) and
+:mod:`collector.telegram.discovery` talks to Telegram. Tables: ``channel_set``, ``peers`` (with the columns
 migration 0003 adds), ``discovery_runs``, ``discovery_calls``, ``discovery_candidates``,
 ``discovery_references``, ``discovery_resolves``.
 
@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .channel_ref import ChannelRefError, parse_channel_ref
-from .channel_set import list_channels
-from .discovery import Candidate, Evidence, Facts, Member, Thresholds
+from collector.parse.channel_ref import ChannelRefError, parse_channel_ref
+from collector.parse.discovery_rank import Candidate, Evidence, Facts, Member, Thresholds
+from collector.scheduling.channel_set import list_channels
+
 from .rows import CHANNELS_SCHEMA
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ def record_call(archive: Archive, run_id: int, request: str, *, channel_id: int 
 # -- runs ---------------------------------------------------------------------------------------------------
 def start_run(archive: Archive, now: datetime, thresholds: Thresholds, *, recommendations: bool,
               search: Sequence[str], auto: bool, limit: int | None, members: int) -> int:
-    from . import __version__
+    from collector._version import __version__
 
     row = archive.con.execute(
         "INSERT INTO discovery_runs (discovery_run_id, started_at, status, depth, min_references, min_referrers, "

@@ -17,7 +17,7 @@ People in the data are not exported as they are (issue 7). What changes, per :da
 - ``access_hash`` (per account, lets the holder reach the channel as that account) is dropped.
 - ``pseudonym_keys`` is never exported, whatever ``tables`` says.
 
-A pseudonym is ``collector.sources.store.pseudonym(key, "name:" + value)``: HMAC-SHA256 with the archive's
+A pseudonym is ``collector.archive.upsert.pseudonym(key, "name:" + value)``: HMAC-SHA256 with the archive's
 ``export_authors`` key (the one comment authors and Desktop-export authors use), first 16 hex digits. The
 same name gives the same pseudonym throughout an archive, so a hidden sender's forwards can still be
 grouped; without the key (which stays in the archive) the name cannot be recovered or tested for.
@@ -42,9 +42,10 @@ from typing import Any
 
 import duckdb
 
-from . import __version__
+from collector._version import __version__
+
 from .archive import Archive
-from .sources.store import pseudonym, pseudonym_key
+from .upsert import pseudonym, pseudonym_key
 from .verify import report_as_json, verify_archive
 
 __all__ = [

@@ -7,14 +7,15 @@ code path that writes ``posts`` calls :func:`bump_posts` in the same transaction
 Desktop exports) and ``sources.store.resolve_forward_usernames``. tests/test_analysis_summaries.py checks
 each of them.
 
-Archives older than migration 0007 have no counter; readers then get ``None`` (nothing is current).
+Archives older than migration 0007 have no counter; readers (:func:`analysis.summaries.posts_generation`) then
+get ``None`` (nothing is current).
 """
 
 from __future__ import annotations
 
 import duckdb
 
-__all__ = ["bump_posts", "has_counter", "posts_generation"]
+__all__ = ["bump_posts", "has_counter"]
 
 _BUMP = "UPDATE archive_generation SET generation = generation + 1 WHERE name = 'posts'"
 
@@ -35,12 +36,3 @@ def bump_posts(con: duckdb.DuckDBPyConnection, *, checked: bool = True) -> None:
     if checked and not has_counter(con):
         return
     con.execute(_BUMP)
-
-
-def posts_generation(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The current posts generation; None when the archive has no counter."""
-    try:
-        rows = con.execute("SELECT generation FROM archive_generation WHERE name = 'posts'").fetchall()
-    except duckdb.CatalogException:
-        return None
-    return int(rows[0][0]) if rows else None

@@ -1,4 +1,4 @@
-"""Arrow schemas of the rows `collector.normalize` produces, and fast table builders for them.
+"""Arrow schemas of the rows `collector.parse.normalize` produces, and fast table builders for them.
 
 Each schema lists the columns of one archive table (``migrations/0001_initial.sql``) in table order,
 with the Arrow type that DuckDB maps to the column's type (BIGINT -> int64, INTEGER -> int32,
@@ -138,17 +138,17 @@ def build_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Tabl
 
 
 def posts_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Rows from `collector.normalize.normalize_message` -> a table with exactly `POSTS_SCHEMA`."""
+    """Rows from `collector.parse.normalize.normalize_message` -> a table with exactly `POSTS_SCHEMA`."""
     return build_table(rows, POSTS_SCHEMA)
 
 
 def channels_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Rows from `collector.normalize.normalize_channel` -> a table with exactly `CHANNELS_SCHEMA`."""
+    """Rows from `collector.parse.normalize.normalize_channel` -> a table with exactly `CHANNELS_SCHEMA`."""
     return build_table(rows, CHANNELS_SCHEMA)
 
 
 def peers_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Rows from `collector.normalize.normalize_peer` -> a table with exactly `PEERS_SCHEMA`."""
+    """Rows from `collector.parse.normalize.normalize_peer` -> a table with exactly `PEERS_SCHEMA`."""
     return build_table(rows, PEERS_SCHEMA)
 
 
@@ -174,7 +174,7 @@ _FLAT_LISTS = frozenset({"reactions_by", "hashtags", "urls", "domains", "canonic
 
 
 def posts_values_table(values: Sequence[Sequence[Any]]) -> pa.Table:
-    """Rows from `collector.normalize.post_values` (tuples in `POSTS_SCHEMA` order) -> a table with exactly
+    """Rows from `collector.parse.normalize.post_values` (tuples in `POSTS_SCHEMA` order) -> a table with exactly
     `POSTS_SCHEMA`: the table `posts_table` builds from the same messages' `normalize_message` dicts.
 
     ``reactions_by`` holds ``(reaction, count)`` pairs (dicts would do too for a row with a null list),

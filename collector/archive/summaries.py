@@ -4,12 +4,12 @@ The functions and what "current" means are :mod:`analysis.summaries` (read-only)
 writing half: it computes each function with the parameters its stored table answers
 (``analysis.summaries.SUMMARIZED``) and stores the rows with the posts generation they were computed from.
 ``tgspread collect`` / ``run`` / ``import`` / ``demo`` call it through
-:func:`collector.commands.summaries.store_summaries`; library users who write posts call it themselves.
+:func:`collector.cli.summaries.store_summaries`; library users who write posts call it themselves.
 
 Example::
 
-    from collector.archive import Archive
-    from collector.summaries import refresh_summaries
+    from .archive import Archive
+    from .summaries import refresh_summaries
 
     with Archive("archive.duckdb") as archive:      # read-write
         refresh_summaries(archive)
@@ -27,10 +27,10 @@ from typing import Any
 
 import duckdb
 
-from analysis.summaries import DEFINITION, SUMMARIZED, summary_status, table_name
+from analysis.summaries import DEFINITION, SUMMARIZED, posts_generation, summary_status, table_name
 
-from .generation import has_counter, posts_generation
-from .sources.store import transaction
+from .generation import has_counter
+from .upsert import transaction
 
 __all__ = ["SummaryBuild", "refresh_summaries"]
 
@@ -63,7 +63,7 @@ def _analysis_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def refresh_summaries(target: Any, *, force: bool = False, names: Sequence[str] | None = None) -> list[SummaryBuild]:
     """Compute and store the results that are not current (all of them with ``force``); returns what it wrote.
 
-    ``target``: an open read-write ``collector.archive.Archive``, its connection, or a path (opened
+    ``target``: an open read-write ``collector.archive.archive.Archive``, its connection, or a path (opened
     read-write for the call). Does nothing on an archive without the posts generation counter. The
     generation is read before computing, so posts written meanwhile by another connection leave the
     stored result stale rather than wrong.

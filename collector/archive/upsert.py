@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from ..generation import bump_posts
+from .generation import bump_posts
 
 __all__ = [
     "CHANNEL_SCHEMA",

@@ -9,10 +9,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..archive import Archive
-from ..channel_set import ChannelSetError, SetEntry, add_channels, list_channels, parse_set_names, remove_channels
-from ..cli import ArchiveOpt, ConfigOpt, Exit, WaitOpt, _errors, _fail, _out, _wide_when_piped
-from ..config import load_config
+from collector.archive.archive import Archive
+from collector.config import load_config
+from collector.scheduling.channel_set import (
+    ChannelSetError,
+    SetEntry,
+    add_channels,
+    list_channels,
+    parse_set_names,
+    remove_channels,
+)
+
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
 
 __all__ = ["channels_app", "register"]
 
@@ -44,7 +52,7 @@ def add_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt =
 
     A channel already in the set is left as it is and reported. The next `tgspread collect` collects them.
     """
-    with _errors():
+    with errors():
         path = _archive_path(archive, config)
         try:
             refs = parse_set_names(names)
@@ -55,15 +63,16 @@ def add_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt =
             with Archive(path, wait=wait) as store:
                 changes = add_channels(store, names)
         except ChannelSetError as exc:
-            _fail(Exit.USAGE, str(exc))
+            fail(Exit.USAGE, str(exc))
         for change in changes:
             entry = change.entry
             assert entry is not None
             if change.outcome == "added":
-                _out.print(f"added {entry.name} to the collected set", markup=False, soft_wrap=True)
+                stdout.print(f"added {entry.name} to the collected set", markup=False, soft_wrap=True)
             else:
-                _out.print(f"{change.input}: already in the collected set as {entry.name} (since {_stamp(entry)} UTC, "
-                           f"added by {entry.added_by}); nothing changed", markup=False, soft_wrap=True)
+                stdout.print(f"{change.input}: already in the collected set as {entry.name} "
+                             f"(since {_stamp(entry)} UTC, added by {entry.added_by}); nothing changed",
+                             markup=False, soft_wrap=True)
 
 
 @channels_app.command("remove")
@@ -74,7 +83,7 @@ def remove_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOp
 
     Exit 1 when a name was not in the set.
     """
-    with _errors():
+    with errors():
         path = _archive_path(archive, config)
         try:
             parse_set_names(names)
@@ -83,14 +92,14 @@ def remove_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOp
             with Archive(path, wait=wait) as store:
                 changes = remove_channels(store, names)
         except ChannelSetError as exc:
-            _fail(Exit.USAGE, str(exc))
+            fail(Exit.USAGE, str(exc))
         for change in changes:
             if change.outcome == "removed":
                 assert change.entry is not None
-                _out.print(f"removed {change.entry.name} from the collected set (its archived posts stay)",
-                           markup=False, soft_wrap=True)
+                stdout.print(f"removed {change.entry.name} from the collected set (its archived posts stay)",
+                             markup=False, soft_wrap=True)
             else:
-                _out.print(f"{change.input}: not in the collected set; nothing changed", markup=False, soft_wrap=True)
+                stdout.print(f"{change.input}: not in the collected set; nothing changed", markup=False, soft_wrap=True)
         if any(c.outcome == "absent" for c in changes):
             raise typer.Exit(int(Exit.PARTIAL))
 
@@ -107,8 +116,8 @@ def list_command(
     """List the collected set: how and when each channel was added (by hand, or by discovery with its seed and
     hop), its posts in the archive, and (with --all) when it was removed. Opens the archive read-only.
     """
-    _wide_when_piped()
-    with _errors():
+    wide_when_piped()
+    with errors():
         path = _archive_path(archive, config)
         with Archive(path, read_only=True, wait=wait) as store:
             entries = list_channels(store, include_removed=include_removed)
@@ -130,9 +139,9 @@ def list_command(
             if include_removed:
                 row.append(f"{e.removed_at:%Y-%m-%d %H:%M}" if e.removed_at else "")
             table.add_row(*row)
-        _out.print(table)
+        stdout.print(table)
         if not entries:
-            _out.print("The set is empty: add channels with `tgspread channels add NAME...`.", markup=False)
+            stdout.print("The set is empty: add channels with `tgspread channels add NAME...`.", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,25 +9,24 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..archive import Archive
-from ..cli import (
-    SIMULATED_ENV,
+from collector.archive.archive import Archive
+from collector.config import Config, load_config
+from collector.telegram.client import Telegram
+from collector.telegram.comments import CommentsReport, CommentsSettings, collect_comments
+
+from .common import (
     ArchiveOpt,
     ConfigOpt,
     Exit,
     SessionOpt,
     WaitOpt,
-    _client,
-    _connect,
-    _err,
-    _errors,
-    _fail,
-    _out,
-    _Simulated,
-    _wide_when_piped,
+    connect,
+    errors,
+    fail,
+    stdout,
+    telegram,
+    wide_when_piped,
 )
-from ..comments import CommentsReport, CommentsSettings, collect_comments
-from ..config import Config, load_config
 
 __all__ = ["register"]
 
@@ -36,11 +35,11 @@ DISABLED = ("comments are off: they are messages of private people, so fetching 
 
 
 async def _run(cfg: Config, channels: list[str] | None, settings: CommentsSettings, wait: float,
-               simulated: _Simulated | None) -> CommentsReport:
-    client, world = _client(cfg, simulated)
-    now = world.now if world is not None else None
+               found: Telegram) -> CommentsReport:
+    client = found.client()
+    now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
-        await _connect(client, world, nothing_done="no comments were fetched")
+        await connect(found, client, nothing_done="no comments were fetched")
         try:
             return await collect_comments(client, archive, channels, now=now, settings=settings)
         finally:
@@ -77,19 +76,16 @@ def comments_command(
     as keyed pseudonyms, never as ids or names (docs/comments.md).
     Exit 0 when done, 1 when a flood wait or refused posts cut it short (the next run continues), 2 when off.
     """
-    _wide_when_piped()
-    with _errors():
+    wide_when_piped()
+    with errors():
         cfg = load_config(config, archive=archive, session=session)
         if not cfg.comments_enabled:
-            _fail(Exit.USAGE, DISABLED)
+            fail(Exit.USAGE, DISABLED)
         if not cfg.archive.exists():
-            _fail(Exit.USAGE, f"{cfg.archive}: no such archive; collect the channels first (`tgspread collect`)")
+            fail(Exit.USAGE, f"{cfg.archive}: no such archive; collect the channels first (`tgspread collect`)")
         settings = CommentsSettings(max_posts=max_posts if max_posts is not None else cfg.comments_max_posts)
-        simulated = _Simulated.from_env()
-        if simulated is not None:
-            _err.print(f"[bold yellow]TESTING ONLY[/]: {SIMULATED_ENV} is set: fetching comments from the simulated "
-                       f"Telegram (seed {simulated.seed}), not from Telegram")
-        report = asyncio.run(_run(cfg, list(channel) if channel else None, settings, wait, simulated))
+        found = telegram(cfg, "fetching comments from")
+        report = asyncio.run(_run(cfg, list(channel) if channel else None, settings, wait, found))
         if as_json:
             typer.echo(json.dumps(_as_json(report, str(cfg.archive)), indent=2, ensure_ascii=False))
         else:
@@ -98,12 +94,12 @@ def comments_command(
                 table.add_column(name, justify="right")
             table.add_row(f"{report.posts_due:,}", f"{report.posts_fetched:,}", f"{report.new_comments:,}",
                           f"{report.deleted_comments:,}", f"{sum(report.requests.values()):,}")
-            _out.print(table)
+            stdout.print(table)
             if report.stopped is not None:
-                _out.print(f"stopped: {report.stopped}; the next run continues", style="yellow", markup=False,
-                           soft_wrap=True)
+                stdout.print(f"stopped: {report.stopped}; the next run continues", style="yellow", markup=False,
+                             soft_wrap=True)
             for line in report.errors:
-                _out.print(line, style="yellow", markup=False, soft_wrap=True)
+                stdout.print(line, style="yellow", markup=False, soft_wrap=True)
         if report.status != "ok":
             raise typer.Exit(int(Exit.PARTIAL))
 

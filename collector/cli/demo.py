@@ -3,7 +3,7 @@
 Pass 1 archives the whole history of the simulated world's channels; then the world's clock moves on
 (new posts appear, counters grow, some posts are edited or deleted) and pass 2 collects what is new and
 refreshes what is due. Nothing is contacted: the client is a real ``TelegramClient`` whose network layer
-answers from the world (see ``collector.simulated``).
+answers from the world (see ``collector._simulated``).
 
 The demo recreates its archive every time. To never destroy someone's data it deletes an existing file
 only when the marker it writes beside it (``<archive>.demo.json``) is there; any other existing file is
@@ -22,13 +22,21 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
-from .archive import Archive
-from .collect import ChannelResult, CollectReport, CollectSettings, collect
+import typer
+from rich.table import Table
+
+from collector.archive import Archive
+from collector.archive.status import archive_totals
+from collector.config import ConfigError, parse_duration
+from collector.telegram.collect import ChannelResult, CollectReport, CollectSettings, collect
+
+from .common import errors, print_report, stderr, stdout, wide_when_piped
+from .progress import CollectProgress, requests_table
 
 if TYPE_CHECKING:
-    from .simulated.world import World
+    from collector._simulated.world import World
 
 __all__ = [
     "DEFAULT_DEMO_ARCHIVE",
@@ -43,7 +51,7 @@ __all__ = [
 DEFAULT_DEMO_ARCHIVE = Path("demo-data/demo.duckdb")
 
 
-class DemoError(Exception):
+class DemoError(ConfigError):
     """The demo cannot run as asked (e.g. its archive path holds data it did not create)."""
 
 
@@ -80,7 +88,7 @@ def _fresh_archive(path: Path) -> None:
 
 async def _one_pass(world: World, archive: Archive, title: str, settings: CollectSettings,
                     progress: PassObserver | None) -> CollectReport:
-    from .simulated import simulated_client
+    from collector._simulated import simulated_client
 
     client = simulated_client(world)
     if progress is not None:
@@ -108,7 +116,7 @@ async def run_demo_async(
         raise DemoError("--channels and --days must be at least 1")
     if advance <= timedelta(0):
         raise DemoError("the clock must advance between the two passes")
-    from .simulated import generate_world
+    from collector._simulated import generate_world
 
     path = Path(archive_path)
     _fresh_archive(path)
@@ -127,7 +135,7 @@ async def run_demo_async(
         world.advance(advance)
         reports.append(await _one_pass(world, archive, f"pass 2 at {world.now:%Y-%m-%d %H:%M} UTC (simulated, "
                                                        f"{advance} later)", settings, progress))
-        from .summaries import refresh_summaries  # the notebooks read the stored results
+        from collector.archive.summaries import refresh_summaries  # the notebooks read the stored results
 
         refresh_summaries(archive)
     return world, reports
@@ -149,3 +157,70 @@ def run_demo(
     """
     return asyncio.run(run_demo_async(archive_path, channels=channels, days=days, seed=seed, advance=advance,
                                       progress=progress))
+
+
+# -- the command ----------------------------------------------------------------------------------------
+def _print_demo_totals(archive: Path, reports: list[CollectReport]) -> None:
+    with Archive(archive, read_only=True) as opened:
+        totals = archive_totals(opened.con)
+    table = Table(title="the archive after both passes", title_justify="left")
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    for label, value in (("channels", totals.channels), ("posts", totals.posts),
+                         ("  of which seen deleted", totals.deleted), ("post observations", totals.observations),
+                         ("earlier versions (edits)", totals.versions),
+                         ("channel snapshots", totals.channel_observations), ("collection passes", totals.runs)):
+        table.add_row(label, f"{value:,}")
+    stdout.print(table)
+    requests: dict[str, int] = {}
+    for report in reports:
+        for name, count in report.requests.items():
+            requests[name] = requests.get(name, 0) + count
+    stdout.print(requests_table(requests, title="requests sent to the (simulated) Telegram, both passes"))
+    for i, report in enumerate(reports, 1):
+        seconds = (report.finished_at - report.started_at).total_seconds() if report.finished_at else 0.0
+        posts = report.new_posts + report.refreshed_posts
+        rate = f"{posts / seconds:,.0f} posts/s" if seconds > 0 else "-"
+        stdout.print(f"pass {i}: {report.new_posts:,} new and {report.refreshed_posts:,} refreshed posts in "
+                     f"{seconds:.1f} s ({rate})", soft_wrap=True)
+    stdout.print(f"Next: tgspread status --archive {archive}", markup=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tgspread demo`` to the app."""
+
+    @app.command()
+    def demo(
+        archive: Annotated[Path, typer.Option(
+            "--archive", "-a", metavar="PATH", dir_okay=False,
+            help="Where the demo writes its archive; recreated each time, never over a file it did not make.")]
+            = DEFAULT_DEMO_ARCHIVE,
+        channels: Annotated[int, typer.Option("--channels", min=1, max=500, help="Channels in the simulated world.")]
+            = 20,
+        days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days of history before the first pass.")]
+            = 30,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated world (same seed, same world).")] = 7,
+        advance: Annotated[str, typer.Option(
+            "--advance", metavar="DURATION", help="How far the clock moves between the two passes (e.g. 2d, 12h).")]
+            = "2d",
+    ) -> None:
+        """Collect a simulated Telegram twice (its clock moved on in between) and print what was archived.
+
+        Nothing is contacted: a real Telethon client talks to a simulated world built from --seed.
+        Some channels of that world are missing or private on purpose, so the summary shows those outcomes.
+        """
+        wide_when_piped()
+        with errors():
+            try:
+                step = parse_duration(advance)
+            except ValueError as exc:
+                raise ConfigError(f"--advance: {exc}") from None
+            check_archive_path(archive)
+            progress = CollectProgress(stderr)
+            stderr.print(f"Simulated Telegram: seed {seed}, {channels} channels, {days} days of history; "
+                         f"nothing is contacted.")
+            _world, reports = run_demo(archive, channels=channels, days=days, seed=seed, advance=step,
+                                       progress=progress)
+            for i, report in enumerate(reports, 1):
+                print_report(report, title=f"pass {i} (run {report.run_id}): {report.status}")
+            _print_demo_totals(archive, reports)

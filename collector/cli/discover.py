@@ -11,26 +11,25 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..archive import Archive
-from ..cli import (
-    SIMULATED_ENV,
+from collector.archive.archive import Archive
+from collector.config import Config, load_config
+from collector.parse.discovery_rank import Candidate, Thresholds
+from collector.telegram.client import Telegram
+from collector.telegram.discovery import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
+
+from .common import (
     ArchiveOpt,
     ConfigOpt,
     Exit,
     SessionOpt,
     WaitOpt,
-    _client,
-    _connect,
-    _err,
-    _errors,
-    _fail,
-    _out,
-    _Simulated,
-    _wide_when_piped,
+    connect,
+    errors,
+    fail,
+    stdout,
+    telegram,
+    wide_when_piped,
 )
-from ..config import Config, load_config
-from ..discovery import Candidate, Thresholds
-from ..discovery_calls import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
 
 __all__ = ["register"]
 
@@ -81,11 +80,11 @@ def _table(report: DiscoveryReport, shown: list[Candidate]) -> Table:
     return table
 
 
-async def _run(cfg: Config, settings: DiscoverySettings, wait: float, simulated: _Simulated | None) -> DiscoveryReport:
-    client, world = _client(cfg, simulated)
-    now = world.now if world is not None else None
+async def _run(cfg: Config, settings: DiscoverySettings, wait: float, found: Telegram) -> DiscoveryReport:
+    client = found.client()
+    now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
-        await _connect(client, world, nothing_done="nothing was discovered")
+        await connect(found, client, nothing_done="nothing was discovered")
         try:
             return await discover(client, archive, settings, now=now)
         finally:
@@ -128,8 +127,8 @@ def discover_command(
     with its discovery path (seed, hop, the post or call that led to it, when) in the archive.
     Exit 0 when done, 1 when a flood wait cut it short (the next run continues), 2 when the set is empty.
     """
-    _wide_when_piped()
-    with _errors():
+    wide_when_piped()
+    with errors():
         cfg = load_config(config, archive=archive, session=session)
         try:
             settings = DiscoverySettings(
@@ -138,18 +137,15 @@ def discover_command(
                 recommendations=recommendations, search=tuple(search or ()), auto=auto, limit=limit,
                 max_resolves=max_resolves)
         except ValueError as exc:
-            _fail(Exit.USAGE, str(exc))
+            fail(Exit.USAGE, str(exc))
         if not cfg.archive.exists():
-            _fail(Exit.USAGE, f"{cfg.archive}: no such archive; add seed channels with `tgspread channels add NAME...` "
+            fail(Exit.USAGE, f"{cfg.archive}: no such archive; add seed channels with `tgspread channels add NAME...` "
                               "and collect them first")
-        simulated = _Simulated.from_env()
-        if simulated is not None:
-            _err.print(f"[bold yellow]TESTING ONLY[/]: {SIMULATED_ENV} is set: discovering on the simulated "
-                       f"Telegram (seed {simulated.seed}), not on Telegram")
+        found = telegram(cfg, "discovering on")
         try:
-            report = asyncio.run(_run(cfg, settings, wait, simulated))
+            report = asyncio.run(_run(cfg, settings, wait, found))
         except DiscoveryError as exc:
-            _fail(Exit.USAGE, str(exc))
+            fail(Exit.USAGE, str(exc))
         shown = report.candidates[: limit or SHOWN]
         if as_json:
             typer.echo(json.dumps({
@@ -159,15 +155,15 @@ def discover_command(
                 "passing": len(report.passing), "added": [candidate_json(c) for c in report.added],
                 "requests": report.requests, "notes": report.notes}, indent=2, ensure_ascii=False))
         else:
-            _out.print(_table(report, shown))
+            stdout.print(_table(report, shown))
             if len(report.candidates) > len(shown):
-                _out.print(f"... and {len(report.candidates) - len(shown)} more (--limit N, or --json; all are in "
-                           "the archive's discovery_candidates table)", markup=False, soft_wrap=True)
+                stdout.print(f"... and {len(report.candidates) - len(shown)} more (--limit N, or --json; all are in "
+                             "the archive's discovery_candidates table)", markup=False, soft_wrap=True)
             what = f"added {len(report.added)} to the collected set" if auto else "use --auto to add them"
-            _out.print(f"run {report.run_id} {report.status}: {len(report.passing)} candidates pass the thresholds; "
-                       f"{what}", markup=False, soft_wrap=True)
+            stdout.print(f"run {report.run_id} {report.status}: {len(report.passing)} candidates pass the thresholds; "
+                         f"{what}", markup=False, soft_wrap=True)
             for note in report.notes:
-                _out.print(note, style="yellow", markup=False, soft_wrap=True)
+                stdout.print(note, style="yellow", markup=False, soft_wrap=True)
         if report.status != "ok":
             raise typer.Exit(int(Exit.PARTIAL))
 

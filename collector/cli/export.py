@@ -1,7 +1,7 @@
 """`tgspread export`: the archive as partitioned Parquet, person-level fields pseudonymised (issues 7, ARCHITECTURE).
 
 Exit 0 when written, 2 for bad options or an --out that is not a new or empty directory (nothing is
-written then), 3/4 for a busy or unusable archive. The work is :func:`collector.export.export_archive`'s.
+written then), 3/4 for a busy or unusable archive. The work is :func:`collector.archive.export.export_archive`'s.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..archive import Archive
-from ..cli import ArchiveOpt, ConfigOpt, Exit, WaitOpt, _errors, _fail, _out, _wide_when_piped
-from ..config import load_config
-from ..export import FORMATS, ExportError, ensure_pseudonym_key, export_archive, select_tables
+from collector.archive.archive import Archive
+from collector.archive.export import FORMATS, ExportError, ensure_pseudonym_key, export_archive, select_tables
+from collector.config import load_config
+
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
 
 __all__ = ["register"]
 
@@ -28,7 +29,7 @@ def _since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        _fail(Exit.USAGE, f"--since takes a date like 2025-01-31 (or an ISO 8601 time), not {value!r}")
+        fail(Exit.USAGE, f"--since takes a date like 2025-01-31 (or an ISO 8601 time), not {value!r}")
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -60,16 +61,16 @@ def register(app: typer.Typer) -> None:
         Spark read the directory in place. The archive is opened read-only (once, to create its pseudonym
         key, read-write).
         """
-        _wide_when_piped()
+        wide_when_piped()
         if fmt not in FORMATS:
-            _fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
+            fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
         start = _since(since)
-        with _errors():
+        with errors():
             path = archive if archive is not None else load_config(config).archive
             if not path.exists():
-                _fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
+                fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
-                _fail(Exit.USAGE, f"{out} exists and is not an empty directory; name a new directory with --out")
+                fail(Exit.USAGE, f"{out} exists and is not an empty directory; name a new directory with --out")
             try:
                 with Archive(path, read_only=True, wait=wait) as opened:
                     select_tables(opened.con, tables)          # a bad --tables changes nothing, not even the key
@@ -77,13 +78,13 @@ def register(app: typer.Typer) -> None:
                 with Archive(path, read_only=True, wait=wait) as opened:
                     manifest = export_archive(opened, out, fmt=fmt, tables=tables, since=start)
             except ExportError as exc:
-                _fail(Exit.USAGE, str(exc))
+                fail(Exit.USAGE, str(exc))
         table = Table(title=f"exported to {out} ({fmt})", title_justify="left")
         for name in ("table", "rows", "partitioned by", "pseudonymised"):
             table.add_column(name, justify="right" if name == "rows" else "left")
         for name, info in manifest["tables"].items():
             table.add_row(name, f"{info['rows']:,}", ", ".join(info["partitioned_by"]) or "-",
                           ", ".join(info["pseudonymised"]) or "-")
-        _out.print(table)
-        _out.print(f"manifest: {out / 'manifest.json'} (archive digest {manifest['verify']['archive_digest']})",
-                   markup=False, soft_wrap=True)
+        stdout.print(table)
+        stdout.print(f"manifest: {out / 'manifest.json'} (archive digest {manifest['verify']['archive_digest']})",
+                     markup=False, soft_wrap=True)

@@ -1,6 +1,6 @@
 """`tgspread media`: optional media download, deduplicated and resumable (issue 5).
 
-Downloads the files of archived posts (``collector.media.download_media``) into the media folder, laid out
+Downloads the files of archived posts (``collector.telegram.media.download_media``) into the media folder, laid out
 by channel and date, one copy per distinct content. Settings: the options, else the config's ``[media]``
 table, else the defaults (every file type but stickers, no size limit, ``media/`` beside the archive).
 Exit 0 when every selected post got its file (or is gone on Telegram), 1 when some did not (a flood wait,
@@ -16,25 +16,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..archive import Archive
-from ..cli import (
-    SIMULATED_ENV,
-    ArchiveOpt,
-    ConfigOpt,
-    Exit,
-    SessionOpt,
-    WaitOpt,
-    _client,
-    _connect,
-    _err,
-    _errors,
-    _fail,
-    _out,
-    _Simulated,
-    _wide_when_piped,
-)
-from ..config import Config, ConfigError, load_config
-from ..media import (
+from collector.archive.archive import Archive
+from collector.config import Config, ConfigError, load_config
+from collector.telegram.client import Telegram
+from collector.telegram.media import (
     MediaError,
     MediaReport,
     MediaSettings,
@@ -42,6 +27,21 @@ from ..media import (
     check_kinds,
     download_media,
     parse_size,
+)
+
+from .common import (
+    ArchiveOpt,
+    ConfigOpt,
+    Exit,
+    SessionOpt,
+    WaitOpt,
+    connect,
+    errors,
+    fail,
+    stderr,
+    stdout,
+    telegram,
+    wide_when_piped,
 )
 
 __all__ = ["register"]
@@ -64,13 +64,13 @@ def _settings(cfg: Config, directory: Path | None, kinds: str | None,
 
 
 async def _download(cfg: Config, root: Path, settings: MediaSettings, channels: list[str], limit: int | None,
-                    wait: float, simulated: _Simulated | None) -> MediaReport:
-    client, world = _client(cfg, simulated)
-    now = world.now if world is not None else None
+                    wait: float, found: Telegram) -> MediaReport:
+    client = found.client()
+    now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
-        await _connect(client, world, nothing_done="nothing was downloaded")
+        await connect(found, client, nothing_done="nothing was downloaded")
         try:
-            with _err.status("downloading media (a rerun resumes where this one stops)"):
+            with stderr.status("downloading media (a rerun resumes where this one stops)"):
                 return await download_media(client, archive, root, channels=channels or None, kinds=settings.kinds,
                                             max_size=settings.max_size, limit=limit, now=now)
         finally:
@@ -89,18 +89,18 @@ def _print(report: MediaReport, root: Path) -> None:
                          ("failed (tried again next run)", len(report.failed)),
                          ("gone on Telegram (not tried again)", len(report.gone))):
         table.add_row(label, f"{value:,}")
-    _out.print(table)
+    stdout.print(table)
     requests = ", ".join(f"{n} {name}" for name, n in sorted(report.requests.items())) or "none"
-    _out.print(f"{report.bytes_downloaded / 1e6:,.1f} MB downloaded; {report.references_refreshed} file reference "
-               f"refreshes; requests: {requests}", soft_wrap=True, markup=False)
+    stdout.print(f"{report.bytes_downloaded / 1e6:,.1f} MB downloaded; {report.references_refreshed} file reference "
+                 f"refreshes; requests: {requests}", soft_wrap=True, markup=False)
     for channel_id, message_id, reason in report.failed[:20]:
-        _out.print(f"failed: post {message_id} of channel {channel_id}: {reason}", soft_wrap=True, markup=False)
+        stdout.print(f"failed: post {message_id} of channel {channel_id}: {reason}", soft_wrap=True, markup=False)
     if len(report.failed) > 20:
-        _out.print(f"... and {len(report.failed) - 20} more failures (media_downloads in the archive lists them)",
-                   markup=False)
+        stdout.print(f"... and {len(report.failed) - 20} more failures (media_downloads in the archive lists them)",
+                     markup=False)
     if report.stopped:
-        _out.print(f"stopped early: {report.stopped}; run again later to continue", style="yellow", soft_wrap=True,
-                   markup=False)
+        stdout.print(f"stopped early: {report.stopped}; run again later to continue", style="yellow", soft_wrap=True,
+                     markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -134,26 +134,23 @@ def register(app: typer.Typer) -> None:
         (forwards, re-uploads) is stored once and linked to each post in the archive (post_media). Interrupted
         downloads resume where they stopped. Collect the channels first: only archived posts are considered.
         """
-        _wide_when_piped()
-        with _errors():
+        wide_when_piped()
+        with errors():
             cfg = load_config(config, archive=archive, session=session)
             root, settings = _settings(cfg, directory, kinds, max_size)
-            simulated = _Simulated.from_env()
-            if simulated is not None:
-                _err.print(f"[bold yellow]TESTING ONLY[/]: {SIMULATED_ENV} is set: downloading from the simulated "
-                           f"Telegram (seed {simulated.seed}), not from Telegram")
+            found = telegram(cfg, "downloading from")
             if not cfg.archive.exists():
-                _fail(Exit.USAGE, f"{cfg.archive}: no such archive; collect channels first (tgspread collect)")
+                fail(Exit.USAGE, f"{cfg.archive}: no such archive; collect channels first (tgspread collect)")
             if channel:      # check the names before the archive is opened for writing: bad input changes nothing
                 with Archive(cfg.archive, read_only=True, wait=wait) as opened:
                     try:
                         archived_channel_ids(opened, channel)
                     except MediaError as exc:
-                        _fail(Exit.USAGE, str(exc))
+                        fail(Exit.USAGE, str(exc))
             try:
-                report = asyncio.run(_download(cfg, root, settings, list(channel or []), limit, wait, simulated))
+                report = asyncio.run(_download(cfg, root, settings, list(channel or []), limit, wait, found))
             except MediaError as exc:
-                _fail(Exit.USAGE, str(exc))
+                fail(Exit.USAGE, str(exc))
             _print(report, root)
             if report.status != "ok":
                 raise typer.Exit(int(Exit.PARTIAL))

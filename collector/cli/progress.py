@@ -37,7 +37,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from .collect import ChannelResult, CollectReport
+from collector.telegram.collect import ChannelResult, CollectReport
 
 __all__ = ["OUTCOME_STYLE", "CollectProgress", "report_errors", "report_table", "requests_table"]
 
@@ -68,7 +68,7 @@ class _FloodSleepHandler(logging.Handler):
 
 
 class CollectProgress:
-    """A :class:`collector.demo.PassObserver` drawing with rich on ``console`` (use a stderr console)."""
+    """A :class:`collector.cli.demo.PassObserver` drawing with rich on ``console`` (use a stderr console)."""
 
     def __init__(self, console: Console, *, live: bool | None = None) -> None:
         self.console = console

@@ -1,6 +1,6 @@
 """`tgspread run`: one scheduled run (cron, a systemd timer) or ``--loop``: collect only what is due.
 
-The library part (the plan, one run under a budget) is :mod:`collector.scheduled`; this module parses the
+The library part (the plan, one run under a budget) is :mod:`collector.scheduling.runner`; this module parses the
 options, connects only when something is due, adds the optional comments and media steps the config turns
 on (``[comments] enabled``, ``[media] download``) under the same request budget, and prints one log line.
 Channels come from the config's ``channels`` and the archive's collected set (``tgspread channels add``).
@@ -23,33 +23,34 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..archive import Archive, ArchiveBusyError
-from ..budget import record_usage
-from ..cli import (
-    SIMULATED_ENV,
+from collector.archive.archive import Archive, ArchiveBusyError
+from collector.config import Config, ConfigError, load_config, parse_duration
+from collector.scheduling.budget import record_usage
+from collector.scheduling.plan import Plan, RunSettings, loop_delay
+from collector.scheduling.runner import execute_plan, read_plan, run_inputs, summarize
+from collector.telegram.client import Telegram
+
+from .common import (
     ArchiveOpt,
     ConfigOpt,
     Exit,
     SessionOpt,
     WaitOpt,
-    _channel_refs,
-    _err,
-    _errors,
-    _fail,
-    _out,
-    _Simulated,
-    _wide_when_piped,
+    channel_refs,
+    errors,
+    fail,
+    stderr,
+    stdout,
+    telegram,
+    wide_when_piped,
 )
-from ..config import Config, ConfigError, load_config, parse_duration
-from ..schedule import Plan, RunSettings, loop_delay
-from ..scheduled import execute_plan, read_plan, run_inputs, summarize
 from .summaries import store_summaries
 
 if TYPE_CHECKING:
     from telethon import TelegramClient
 
-    from ..budget import RequestBudget
-    from ..simulated import World
+    from collector._simulated import World
+    from collector.scheduling.budget import RequestBudget
 
 __all__ = ["register"]
 
@@ -59,7 +60,11 @@ __all__ = ["register"]
 class _Clock:
     """Where a run's ``now`` comes from and how ``--loop`` waits: the real clock, or a simulated world's."""
 
-    world: World | None = None
+    telegram: Telegram
+
+    @property
+    def world(self) -> World | None:
+        return self.telegram.world
 
     def now(self) -> datetime:
         return self.world.now if self.world is not None else datetime.now(UTC)
@@ -90,16 +95,10 @@ def _inputs(cfg: Config, archive: Archive | None, clock: _Clock) -> list[str]:
     return inputs or (list(clock.world.seeds) if clock.world is not None else [])
 
 
-async def _connect(cfg: Config, clock: _Clock) -> TelegramClient:
-    if clock.world is not None:
-        from ..simulated import simulated_client
-
-        return simulated_client(clock.world, flood_sleep_threshold=cfg.flood_sleep_threshold)
-    from ..login import build_client, connect_authorized
-
-    client = build_client(cfg)
+async def _connect(clock: _Clock) -> TelegramClient:
+    client = clock.telegram.client()
     try:
-        await connect_authorized(client)
+        await clock.telegram.connect(client)
     except (ConnectionError, OSError) as exc:
         raise _Unreachable(f"could not reach Telegram ({exc}); nothing was collected; check the network") from None
     return client
@@ -112,25 +111,26 @@ class _Unreachable(Exception):
 async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: float, *,
                    allow_private: bool = False) -> Exit:
     """Plan, collect what is due, print the line. Returns the run's exit code."""
-    from ..collect import CollectSettings
-    from ..progress import CollectProgress
+    from collector.telegram.collect import CollectSettings
+
+    from .progress import CollectProgress
 
     now = clock.now()
     collect_settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
                                        allow_private=allow_private)
-    _channel_refs([], list(cfg.channels), cfg.archive, wait)   # a typo in the config: exit 2, nothing touched
+    channel_refs([], list(cfg.channels), cfg.archive, wait)   # a typo in the config: exit 2, nothing touched
     with Archive(cfg.archive, wait=wait) as archive:
         inputs = _inputs(cfg, archive, clock)
         if not inputs:
-            _fail(Exit.USAGE, _NO_CHANNELS)
+            fail(Exit.USAGE, _NO_CHANNELS)
         plan = read_plan(archive, inputs, now=now, settings=settings, checkpoints=cfg.checkpoints,
                          snapshot_every=cfg.snapshot_every)
         if not plan.scheduled:
-            _out.print(summarize(plan, None, None).line(), markup=False, highlight=False, soft_wrap=True)
+            stdout.print(summarize(plan, None, None).line(), markup=False, highlight=False, soft_wrap=True)
             _print_skipped(plan)
             return Exit.OK
-        client = await _connect(cfg, clock)
-        progress = CollectProgress(_err) if _err.is_terminal else None
+        client = await _connect(clock)
+        progress = CollectProgress(stderr) if stderr.is_terminal else None
         try:
             if progress is not None:
                 with progress.watching_flood_sleeps():
@@ -147,12 +147,12 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
         finally:
             await client.disconnect()
         store_summaries(archive, cfg)
-    _out.print(outcome.summary.line(), markup=False, highlight=False, soft_wrap=True)
+    stdout.print(outcome.summary.line(), markup=False, highlight=False, soft_wrap=True)
     for _status, summary in steps:
-        _out.print(f"  {summary}", markup=False, highlight=False, soft_wrap=True)
+        stdout.print(f"  {summary}", markup=False, highlight=False, soft_wrap=True)
     for c in outcome.report.channels:
         if c.outcome != "ok":
-            _err.print(f"  {c.input}: {c.outcome}: {c.error}", markup=False, highlight=False, soft_wrap=True)
+            stderr.print(f"  {c.input}: {c.outcome}: {c.error}", markup=False, highlight=False, soft_wrap=True)
     _print_skipped(plan)
     return Exit.OK if outcome.complete and all(status == "ok" for status, _ in steps) else Exit.PARTIAL
 
@@ -163,13 +163,13 @@ async def _optional_steps(cfg: Config, client: TelegramClient, archive: Archive,
     (``[comments] enabled``) and media files (``[media] download``). Returns (status, summary) per step."""
     done: list[tuple[str, str]] = []
     if cfg.comments_enabled:
-        from ..comments import CommentsSettings, collect_comments
+        from collector.telegram.comments import CommentsSettings, collect_comments
 
         comments = await collect_comments(client, archive, now=now, budget=budget,
                                           settings=CommentsSettings(max_posts=cfg.comments_max_posts))
         done.append((comments.status, comments.summary()))
     if cfg.media.download:
-        from ..media import download_media
+        from collector.telegram.media import download_media
 
         media = await download_media(client, archive, cfg.media.root(cfg.archive), kinds=cfg.media.kinds,
                                      max_size=cfg.media.max_size, now=now, budget=budget)
@@ -179,8 +179,8 @@ async def _optional_steps(cfg: Config, client: TelegramClient, archive: Archive,
 
 def _print_skipped(plan: Plan) -> None:
     for skipped in plan.skipped:
-        _err.print(f"  {skipped.facts.input}: flood_wait: {skipped.skipped_error()}", markup=False, highlight=False,
-                   soft_wrap=True)
+        stderr.print(f"  {skipped.facts.input}: flood_wait: {skipped.skipped_error()}", markup=False, highlight=False,
+                     soft_wrap=True)
 
 
 async def _run_forever(cfg: Config, settings: RunSettings, clock: _Clock, wait: float, *, loop: bool,
@@ -193,9 +193,9 @@ async def _run_forever(cfg: Config, settings: RunSettings, clock: _Clock, wait: 
         except (_Unreachable, ArchiveBusyError) as exc:
             busy = isinstance(exc, ArchiveBusyError)
             if not loop:
-                _fail(Exit.BUSY if busy else Exit.NETWORK, str(exc))
-            _err.print(f"{clock.now():%Y-%m-%dT%H:%M:%SZ} {exc}; trying again at the next run", markup=False,
-                       soft_wrap=True)
+                fail(Exit.BUSY if busy else Exit.NETWORK, str(exc))
+            stderr.print(f"{clock.now():%Y-%m-%dT%H:%M:%SZ} {exc}; trying again at the next run", markup=False,
+                         soft_wrap=True)
             code = Exit.BUSY if busy else Exit.NETWORK
         done += 1
         if not loop or (max_runs is not None and done >= max_runs):
@@ -238,7 +238,7 @@ def _dry_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: float) -> 
     try:
         inputs = _inputs(cfg, archive, clock)
         if not inputs:
-            _fail(Exit.USAGE, _NO_CHANNELS)
+            fail(Exit.USAGE, _NO_CHANNELS)
         plan = read_plan(archive, inputs, now=clock.now(), settings=settings, checkpoints=cfg.checkpoints,
                          snapshot_every=cfg.snapshot_every)
     finally:
@@ -263,24 +263,24 @@ def _print_plan(plan: Plan, archive: Path | None) -> None:
                       *(str(v) if active else "-" for v in (e.resolve, e.snapshot)),
                       (f"{e.history}+" if e.open_ended else str(e.history)) if active else "-",
                       str(e.refresh) if active else "-", e.label() if c.state == "due" else "-")
-    _out.print(table)
+    stdout.print(table)
     if archive is None:
-        _out.print("No archive yet: every channel is new (its whole history is fetched).", soft_wrap=True)
+        stdout.print("No archive yet: every channel is new (its whole history is fetched).", soft_wrap=True)
     for request, until in sorted(plan.flood_waits.items()):
-        _out.print(f"flood wait: no {request} before {until:%Y-%m-%d %H:%M} UTC", style="yellow", markup=False,
-                   soft_wrap=True)
+        stdout.print(f"flood wait: no {request} before {until:%Y-%m-%d %H:%M} UTC", style="yellow", markup=False,
+                     soft_wrap=True)
     total = plan.estimate()
     s = plan.settings
-    _out.print(f"would collect {len(plan.scheduled)} channels ({len(plan.skipped)} due but waiting, "
-               f"{len(plan.not_due)} not due) with about {total.label()} requests: {total.resolve} resolve, "
-               f"{total.snapshot} snapshot, {total.history}{'+' if total.open_ended else ''} history, "
-               f"{total.refresh} refresh; budget {s.max_requests} requests per run, resolves "
-               f"{plan.resolves_used} of {s.max_resolves_per_hour} used this hour", markup=False, soft_wrap=True)
+    stdout.print(f"would collect {len(plan.scheduled)} channels ({len(plan.skipped)} due but waiting, "
+                 f"{len(plan.not_due)} not due) with about {total.label()} requests: {total.resolve} resolve, "
+                 f"{total.snapshot} snapshot, {total.history}{'+' if total.open_ended else ''} history, "
+                 f"{total.refresh} refresh; budget {s.max_requests} requests per run, resolves "
+                 f"{plan.resolves_used} of {s.max_resolves_per_hour} used this hour", markup=False, soft_wrap=True)
     if total.total > s.max_requests:
-        _out.print(f"the budget stops this run after {s.max_requests} requests; the next runs continue",
-                   style="yellow", markup=False, soft_wrap=True)
+        stdout.print(f"the budget stops this run after {s.max_requests} requests; the next runs continue",
+                     style="yellow", markup=False, soft_wrap=True)
     nxt = plan.next_due_at()
-    _out.print(f"next due: {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "next due: -", markup=False, soft_wrap=True)
+    stdout.print(f"next due: {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "next due: -", markup=False, soft_wrap=True)
 
 
 # -- registration ---------------------------------------------------------------------------------------------
@@ -330,8 +330,8 @@ def register(app: typer.Typer) -> None:
         and a request budget ([run] in tgspread.toml). Prints one line per run. Exit 0 when every due
         channel was collected (or nothing was due), 1 when some were not (the line says why).
         """
-        _wide_when_piped()
-        with _errors():
+        wide_when_piped()
+        with errors():
             if every is not None and not loop:
                 raise ConfigError("--every only makes sense with --loop (a timer or cron sets the spacing otherwise)")
             if loop and dry_run:
@@ -339,19 +339,14 @@ def register(app: typer.Typer) -> None:
             spacing = _duration_option(every, "--every")
             cfg = load_config(config, archive=archive, session=session)
             settings = _settings(cfg, max_requests)
-            simulated = _Simulated.from_env()
-            world = None
-            if simulated is not None:
-                _err.print(f"[bold yellow]TESTING ONLY[/]: {SIMULATED_ENV} is set: running against the simulated "
-                           f"Telegram (seed {simulated.seed}), not Telegram")
-                world = simulated.world()
-            clock = _Clock(world)
+            found = telegram(cfg, "running against")
+            clock = _Clock(found)
             if dry_run:
                 _dry_run(cfg, settings, clock, wait)
                 return
-            if world is None:
+            if found.world is None:
                 cfg.credentials()                 # a credential problem shows before anything else
-            rng = random.Random(simulated.seed) if simulated is not None else random.Random()
+            rng = random.Random(found.seed) if found.seed is not None else random.Random()
             code = _with_sigterm(lambda: _run_forever(
                 cfg, settings, clock, wait, loop=loop, every=spacing or settings.every, max_runs=max_runs, rng=rng,
                 allow_private=allow_private))

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..archive import Archive
-from ..cli import ArchiveOpt, ConfigOpt, WaitOpt, _err, _errors, _out
-from ..config import Config, load_config
+from collector.archive.archive import Archive
+from collector.config import Config, load_config
+
+from .common import ArchiveOpt, ConfigOpt, WaitOpt, errors, stderr, stdout
 
 __all__ = ["register", "store_summaries"]
 
@@ -28,20 +29,20 @@ def store_summaries(archive: Any, cfg: Config) -> None:
     one line on stderr, never an exception."""
     if not cfg.store_results:
         return
-    from ..summaries import refresh_summaries  # Polars only now, not for every command
+    from collector.archive.summaries import refresh_summaries  # Polars only now, not for every command
 
     try:
         built = refresh_summaries(archive)
     except Exception as exc:   # the posts are committed; storing is only an optimisation
         first = str(exc).splitlines()[0] if str(exc) else ""
-        _err.print(f"[yellow]warning[/]: analysis results were not stored ({type(exc).__name__}: {first}); "
-                   "the analysis functions compute them from the posts instead (slower); "
-                   "`tgspread summarize` stores them", highlight=False, soft_wrap=True)
+        stderr.print(f"[yellow]warning[/]: analysis results were not stored ({type(exc).__name__}: {first}); "
+                     "the analysis functions compute them from the posts instead (slower); "
+                     "`tgspread summarize` stores them", highlight=False, soft_wrap=True)
         return
     if built:
         names = ", ".join(f"{b.name} ({b.rows:,} rows)" for b in built)
-        _err.print(f"stored analysis results: {names} in {sum(b.seconds for b in built):.1f} s",
-                   style="dim", highlight=False, soft_wrap=True)
+        stderr.print(f"stored analysis results: {names} in {sum(b.seconds for b in built):.1f} s",
+                     style="dim", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -59,10 +60,9 @@ def register(app: typer.Typer) -> None:
         or after writing posts with the library. A stored result is used only while no post has changed.
         """
         from analysis.summaries import summary_status
+        from collector.archive.summaries import refresh_summaries
 
-        from ..summaries import refresh_summaries
-
-        with _errors():
+        with errors():
             cfg = load_config(config, archive=archive)
             if not cfg.archive.exists():    # the same message as every reading command (never create one here)
                 with Archive(cfg.archive, read_only=True, wait=wait):
@@ -77,4 +77,4 @@ def register(app: typer.Typer) -> None:
                 state = "stored now" if s.name in built else ("current" if s.current else "stale")
                 table.add_row(s.name, f"{s.rows:,}", f"{s.seconds:.2f}", s.built_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
                               state)
-            _out.print(table)
+            stdout.print(table)

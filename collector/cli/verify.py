@@ -1,7 +1,7 @@
 """`tgspread verify`: the archive's integrity report (issue 7).
 
 Exit 0 when no check found an error (warnings are printed but do not fail), 1 when some did; the usual
-codes for a busy (3) or unusable (4) archive. The checks and the digest are :mod:`collector.verify`'s.
+codes for a busy (3) or unusable (4) archive. The checks and the digest are :mod:`collector.archive.verify`'s.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..archive import Archive
-from ..cli import ArchiveOpt, ConfigOpt, Exit, WaitOpt, _errors, _out, _wide_when_piped
-from ..config import load_config
-from ..verify import CHECKS, GAP_EXPLANATIONS, VerifyReport, report_as_json, verify_archive
+from collector.archive.archive import Archive
+from collector.archive.verify import CHECKS, GAP_EXPLANATIONS, VerifyReport, report_as_json, verify_archive
+from collector.config import load_config
+
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, stdout, wide_when_piped
 
 __all__ = ["register"]
 
@@ -62,18 +63,18 @@ def _digests_table(report: VerifyReport) -> Table:
 
 
 def _print(report: VerifyReport, path: Path) -> None:
-    _out.print(_summary_table(report))
+    stdout.print(_summary_table(report))
     for f in report.findings:
         if f.severity != "info":
-            _out.print(Text(f"{f.severity}: {f.message}", style=_STYLE[f.severity]), soft_wrap=True)
+            stdout.print(Text(f"{f.severity}: {f.message}", style=_STYLE[f.severity]), soft_wrap=True)
     if report.gaps:
-        _out.print(_gaps_table(report))
-    _out.print(_digests_table(report))
+        stdout.print(_gaps_table(report))
+    stdout.print(_digests_table(report))
     if report.archive_digest is not None:
-        _out.print(f"archive digest: {report.archive_digest}", markup=False, soft_wrap=True)
+        stdout.print(f"archive digest: {report.archive_digest}", markup=False, soft_wrap=True)
     verdict = (f"{path}: clean ({len(report.warnings)} warning(s))" if report.clean
                else f"{path}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-    _out.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
+    stdout.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -97,8 +98,8 @@ def register(app: typer.Typer) -> None:
         Exit 0 when clean (warnings allowed), 1 when a check found an error.
         Opens the archive read-only. Two copies of an archive are the same when their digests are.
         """
-        _wide_when_piped()
-        with _errors():
+        wide_when_piped()
+        with errors():
             path = archive if archive is not None else load_config(config).archive
             with Archive(path, read_only=True, wait=wait) as opened:
                 report = verify_archive(opened.con, channels=channel)

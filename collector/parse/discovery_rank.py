@@ -1,6 +1,6 @@
 """Pure ranking of snowball-discovery candidates: evidence in, a ranked queue with discovery paths out.
 
-No I/O: :mod:`collector.discovery_store` reads the evidence from the archive, :mod:`collector.discovery_calls`
+No I/O: :mod:`collector.archive.discovery` reads the evidence from the archive, :mod:`collector.telegram.discovery`
 adds what Telegram's calls return, and :func:`rank_candidates` turns it into :class:`Candidate` rows.
 
 Terms (docs/discovery.md explains them for users):

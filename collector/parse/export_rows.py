@@ -37,8 +37,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.sources import store
-from collector.urls import canonical_url
+from analysis.urls import canonical_url
+from collector.archive import upsert as store
 
 __all__ = ["MEDIA_TYPES", "PERSON_KEYS", "MessageError", "PostColumns", "raw_json"]
 
@@ -184,7 +184,7 @@ class PostColumns:
         else:
             text = raw_text if isinstance(raw_text, str) else ""
 
-        # canonical_urls and domains, by collector.urls' rules (canonical_urls / url_domains)
+        # canonical_urls and domains, by analysis.urls' rules (canonical_urls / url_domains)
         canonical: list[str] | tuple[()] = _EMPTY
         domains: list[str] | tuple[()] = _EMPTY
         if urls:

@@ -1,6 +1,6 @@
 """What media downloads are about, without any I/O: settings, sizes, kinds, file locations, the disk layout.
 
-``collector.media`` does the downloading; ``collector.config`` reads the ``[media]`` table with these.
+``collector.telegram.media`` does the downloading; ``collector.config`` reads the ``[media]`` table with these.
 
 Example::
 
@@ -160,7 +160,7 @@ def location_from_media(media: Any) -> FileLocation | None:
 
 
 def location_from_raw(raw: str | dict[str, Any] | None) -> FileLocation | None:
-    """The file of an archived post's ``raw`` JSON (``collector.normalize``: bytes are base64), or None."""
+    """The file of an archived post's ``raw`` JSON (``collector.parse.normalize``: bytes are base64), or None."""
     if raw is None:
         return None
     message = json.loads(raw) if isinstance(raw, str) else raw

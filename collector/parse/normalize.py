@@ -1,7 +1,7 @@
 """Pure conversion of Telethon TL objects into archive rows (no I/O, no client needed).
 
 ``normalize_message`` turns one ``types.Message`` of a channel into a ``posts`` row, a dict whose keys are
-exactly `collector.rows.POSTS_SCHEMA`'s names; ``normalize_channel`` and ``normalize_peer`` do the same
+exactly `collector.archive.rows.POSTS_SCHEMA`'s names; ``normalize_channel`` and ``normalize_peer`` do the same
 for ``channels`` and ``peers``. Service messages and empty messages are not posts and give ``None``.
 
 Choices made here (the raw payload keeps everything, so each can be revisited later):
@@ -17,7 +17,7 @@ Choices made here (the raw payload keeps everything, so each can be revisited la
   A link preview's URL is not added (it is in ``webpage_url``, and it is usually one of the urls anyway).
 - ``domains``: `canonical_domain` of each url (lower-case host without ``www.``, trailing dots or port),
   deduplicated, order kept; urls naming no web host (``tg://``, ``mailto:``) add none.
-- ``canonical_urls``: `collector.urls.canonical_urls` of ``urls``: the canonical form of each url, same
+- ``canonical_urls``: `analysis.urls.canonical_urls` of ``urls``: the canonical form of each url, same
   order, ``''`` for a url naming no web host. Its domain is the one in ``domains`` (one rule for both).
 - ``reactions``: the total over all reactions, 0 when the message carries no reactions block (Telegram
   omits it when there are none); ``reactions_by`` lists ``{reaction, count}`` with the emoji itself,
@@ -53,8 +53,8 @@ from telethon.tl import types
 from telethon.tl.alltlobjects import LAYER
 from telethon.tl.tlobject import TLObject
 
-from .rows import POSTS_SCHEMA
-from .urls import canonical_url
+from analysis.urls import canonical_url
+from collector.archive.rows import POSTS_SCHEMA
 
 try:  # orjson is ~3x faster than the standard library and gives byte-identical output here.
     import orjson
@@ -264,7 +264,7 @@ def entity_texts(text: str, entities: Iterable[Any]) -> list[str]:
 
 def canonical_domain(url: str) -> str | None:
     """The domain of ``url``: its lower-cased host without ``www.``, trailing dots or port; None when it
-    names no web host. The same domain as `collector.urls.canonical_url` gives (one rule for both).
+    names no web host. The same domain as `analysis.urls.canonical_url` gives (one rule for both).
 
     URLs without a scheme (as Telegram detects them in text) are read as web links.
     Examples: ``'https://WWW.Example.org:8080/a'`` -> ``'example.org'``; ``'t.me/durov'`` -> ``'t.me'``;

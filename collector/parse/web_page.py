@@ -28,7 +28,7 @@ from urllib.parse import unquote
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from collector.urls import url_domains
+from analysis.urls import url_domains
 
 __all__ = [
     "Count",

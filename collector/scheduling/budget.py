@@ -3,8 +3,8 @@
 Telegram limits each account per method, and punishes bursts with flood waits of hours (resolving
 usernames most of all). A run therefore sends at most ``max_requests`` requests, and all runs together at
 most ``max_resolves_per_hour`` username resolves in any hour. :class:`RequestBudget` is consulted by
-:class:`collector.calls.Caller` before every request it sends (retries included); once a limit is reached
-it raises :class:`BudgetExhausted`, a :class:`~collector.calls.FloodLimited`, so ``collect()`` stops the
+:class:`collector.telegram.calls.Caller` before every request it sends (retries included); once a limit is reached
+it raises :class:`BudgetExhausted`, a :class:`~collector.telegram.calls.FloodLimited`, so ``collect()`` stops the
 rest of the pass exactly as it does for a flood wait: what arrived is committed, the channels it could not
 finish are recorded as ``flood_wait`` with an error that names the budget, and the next run continues.
 
@@ -25,8 +25,8 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from .archive import Archive
-from .calls import FloodLimited
+from collector.archive.archive import Archive
+from collector.telegram.calls import FloodLimited
 
 __all__ = ["BUDGET_MARK", "BudgetExhausted", "RequestBudget", "record_usage", "usage_since"]
 

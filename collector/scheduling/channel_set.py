@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .channel_ref import ChannelRef, ChannelRefError, parse_channel_ref
+from collector.parse.channel_ref import ChannelRef, ChannelRefError, parse_channel_ref
 
 if TYPE_CHECKING:
-    from .archive import Archive
+    from collector.archive.archive import Archive
 
 __all__ = [
     "ChannelSetError",

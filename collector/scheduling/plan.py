@@ -52,7 +52,7 @@ __all__ = [
     "next_due_after",
 ]
 
-# TL method names as collector.calls.request_name spells them (the keys of flood waits and budgets).
+# TL method names as collector.telegram.calls.request_name spells them (the keys of flood waits and budgets).
 RESOLVE = "contacts.ResolveUsername"
 GET_HISTORY = "messages.GetHistory"
 GET_FULL_CHANNEL = "channels.GetFullChannel"

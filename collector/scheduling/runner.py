@@ -1,8 +1,8 @@
 """Scheduled collection as a library: what is due now (a plan), and one run that follows it under a budget.
 
-``tgspread run`` (collector/commands/run.py) is the command around it. A run reads the archive to decide
-what is due (:mod:`collector.schedule`, pure), collects the due channels most overdue first under a
-request budget (:mod:`collector.budget`) and records what it spent. See docs/scheduling.md.
+``tgspread run`` (collector/cli/run.py) is the command around it. A run reads the archive to decide
+what is due (:mod:`collector.scheduling.plan`, pure), collects the due channels most overdue first under a
+request budget (:mod:`collector.scheduling.budget`) and records what it spent. See docs/scheduling.md.
 
 Example::
 
@@ -28,17 +28,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .archive import Archive
+from collector.archive.archive import Archive
+from collector.parse.channel_ref import ChannelRefError, parse_channel_ref
+from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due
+
 from .budget import BUDGET_MARK, RequestBudget, record_usage, usage_since
-from .channel_ref import ChannelRefError, parse_channel_ref
 from .channel_set import tracked_inputs
-from .refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due
-from .schedule import RESOLVE, ChannelFacts, Plan, RunSettings, RunSummary, make_plan, next_due_after
+from .plan import RESOLVE, ChannelFacts, Plan, RunSettings, RunSummary, make_plan, next_due_after
 
 if TYPE_CHECKING:
     from telethon import TelegramClient
 
-    from .collect import CollectReport, CollectSettings
+    from collector.telegram.collect import CollectReport, CollectSettings
 
 __all__ = ["RESOLVE_WINDOW", "RunOutcome", "execute_plan", "read_plan", "run_inputs", "summarize"]
 
@@ -151,7 +152,7 @@ def _facts(view: _ArchiveView | None, raw: str, now: datetime, settings: RunSett
 def read_plan(archive: Archive | None, inputs: Sequence[str], *, now: datetime, settings: RunSettings,
               checkpoints: Sequence[timedelta] = DEFAULT_CHECKPOINTS,
               snapshot_every: timedelta = DEFAULT_SNAPSHOT_EVERY) -> Plan:
-    """The run's :class:`~collector.schedule.Plan` at ``now``, from the archive alone (None: no archive yet).
+    """The run's :class:`~collector.scheduling.plan.Plan` at ``now``, from the archive alone (None: no archive yet).
 
     Reads only: safe on an archive opened read-only (``--dry-run``). Inputs naming the same channel
     (``durov`` and its numeric id) count once, under the first name.
@@ -233,7 +234,7 @@ async def execute_plan(
     run. The requests sent are kept in ``run_requests`` as the run goes (every ``_USAGE_EVERY`` seconds
     between channels, and at the end), so a killed run still counts nearly all it sent.
     """
-    from .collect import CollectSettings, collect
+    from collector.telegram.collect import CollectSettings, collect
 
     settings = plan.settings
     collect_settings = collect_settings or CollectSettings()

@@ -74,7 +74,7 @@ def _gave_up(exc: ValueError) -> bool:
 
 
 class Budget(Protocol):
-    """A request budget (:class:`collector.budget.RequestBudget`): asked before every request is sent."""
+    """A request budget (:class:`collector.scheduling.budget.RequestBudget`): asked before every request is sent."""
 
     def spend(self, request: str) -> None:
         """Count ``request`` (a :func:`request_name`), or raise :class:`FloodLimited` when it must not be sent."""

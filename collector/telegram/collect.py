@@ -28,12 +28,13 @@ from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 from telethon.tl.alltlobjects import LAYER
 
-from .archive import Archive, ArchiveError, ChannelKey
+from collector.archive.archive import Archive, ArchiveError, ChannelKey
+from collector.archive.rows import posts_values_table
+from collector.parse.channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
+from collector.parse.normalize import is_post, normalize_channel, normalize_peer, post_values
+from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due, validate_checkpoints
+
 from .calls import Budget, Caller, FloodLimited, TelegramUnavailable
-from .channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
-from .normalize import is_post, normalize_channel, normalize_peer, post_values
-from .refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due, validate_checkpoints
-from .rows import posts_values_table
 
 __all__ = ["ChannelResult", "CollectReport", "CollectSettings", "collect"]
 
@@ -368,7 +369,7 @@ class _Batch:
         self.channel_id = channel_id
         self.result = result
         self.refresh = refresh
-        self.rows: list[tuple[Any, ...]] = []     # collector.normalize.post_values
+        self.rows: list[tuple[Any, ...]] = []     # collector.parse.normalize.post_values
         self.gone: list[tuple[int, int]] = []
         self.position: int | None = None
         self.started = time.monotonic()
@@ -485,7 +486,7 @@ async def collect(
 
     ``now`` is the pass's one clock (default: the real UTC time): it stamps observations and runs, decides
     what is due and dates flood waits. ``progress(stage, result)`` is called as channels advance
-    (stages: 'resolved', 'posts', 'done'). ``budget`` (a :class:`collector.budget.RequestBudget`) caps the
+    (stages: 'resolved', 'posts', 'done'). ``budget`` (a :class:`collector.scheduling.budget.RequestBudget`) caps the
     requests sent: once used up, the rest of the pass ends as for a flood wait (``flood_wait``, with an
     error naming the budget). Returns a :class:`CollectReport`; never raises for one channel's failure.
     """

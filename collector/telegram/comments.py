@@ -7,7 +7,7 @@ comments were last fetched; and of those only comments newer than the newest one
 (``post_comment_cursors``), 100 per request, each page committed with its cursor in one transaction.
 
 Privacy, by construction: a user is never stored, only a keyed pseudonym of their id
-(:func:`collector.sources.store.pseudonym`, HMAC-SHA256 with the archive's secret key); names, usernames,
+(:func:`collector.archive.upsert.pseudonym`, HMAC-SHA256 with the archive's secret key); names, usernames,
 phone numbers and the raw payload of comments are dropped. A comment sent as a channel keeps that public
 channel's id; one sent by an anonymous admin (the group as itself) has no author at all. While the pass runs,
 the client does not write comment authors into its session file either (``session.save_entities``).
@@ -35,11 +35,12 @@ import pyarrow as pa
 from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 
-from .archive import Archive
+from collector.archive.archive import Archive
+from collector.archive.upsert import pseudonym, pseudonym_key
+from collector.parse.channel_ref import ChannelRefError, parse_channel_ref
+from collector.parse.normalize import as_utc, media_fields, normalize_peer, reaction_counts, text_fields
+
 from .calls import Budget, Caller, FloodLimited
-from .channel_ref import ChannelRefError, parse_channel_ref
-from .normalize import as_utc, media_fields, normalize_peer, reaction_counts, text_fields
-from .sources.store import pseudonym, pseudonym_key
 
 __all__ = [
     "PAGE",
@@ -426,7 +427,7 @@ async def collect_comments(
     ``first_seen_at``/``last_seen_at``/``deleted_at`` and dates flood waits. A long flood wait stops the pass
     (every request of it is of the one kind Telegram limited) and is remembered for later passes; a post
     whose comments Telegram refuses (comments switched off, post gone) is recorded and skipped until its
-    counter grows again. ``budget`` (a :class:`collector.calls.Budget`, e.g. the one of a ``tgspread run``) is
+    counter grows again. ``budget`` (a :class:`collector.telegram.calls.Budget`, e.g. the one of a ``tgspread run``) is
     spent before every request; once used up it stops the pass like a flood wait. Never raises for one post's
     or one channel's failure.
     """

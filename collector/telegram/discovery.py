@@ -1,6 +1,7 @@
 """``discover()``: one snowball-discovery run, and the Telegram calls it makes.
 
-Calls (all through :class:`collector.calls.Caller`, so a long flood wait is recorded and honoured, never slept):
+Calls (all through :class:`collector.telegram.calls.Caller`, so a long flood wait is recorded and honoured,
+never slept):
 
 - ``channels.getChannelRecommendations`` for each set member with ``hop < depth`` (Telegram's "similar
   channels"); an answer is kept in ``discovery_calls`` and reused for a week instead of asking again;
@@ -29,11 +30,12 @@ from typing import Any
 from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 
-from . import discovery_store as store
-from .archive import Archive
+from collector.archive import discovery as store
+from collector.archive.archive import Archive
+from collector.parse.discovery_rank import Candidate, Evidence, Member, Thresholds, rank_candidates, to_resolve
+from collector.scheduling.channel_set import Discovered, add_discovered, removed_keys
+
 from .calls import Caller, FloodLimited
-from .channel_set import Discovered, add_discovered, removed_keys
-from .discovery import Candidate, Evidence, Member, Thresholds, rank_candidates, to_resolve
 
 __all__ = ["DiscoveryError", "DiscoveryReport", "DiscoverySettings", "discover"]
 

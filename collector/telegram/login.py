@@ -24,7 +24,7 @@ from pathlib import Path
 from telethon import TelegramClient, errors
 from telethon.sessions import SQLiteSession
 
-from .config import Config
+from collector.config import Config
 
 __all__ = [
     "NotLoggedInError",

@@ -52,10 +52,9 @@ from typing import Any
 from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 
-from .archive import Archive
-from .calls import Budget, Caller, FloodLimited
-from .channel_ref import ChannelRefError, parse_channel_ref
-from .media_files import (
+from collector.archive.archive import Archive
+from collector.parse.channel_ref import ChannelRefError, parse_channel_ref
+from collector.parse.media_files import (
     DEFAULT_KINDS,
     FILE_KINDS,
     FileLocation,
@@ -68,6 +67,8 @@ from .media_files import (
     location_from_raw,
     parse_size,
 )
+
+from .calls import Budget, Caller, FloodLimited
 
 __all__ = [
     "DEFAULT_KINDS",
