@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -78,9 +79,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Load a public name from its module on first access (``analysis.cascades``)."""
+    """Load a public name (``analysis.cascades``) or a submodule (``analysis.export``) on first access."""
     module = _LAZY.get(name)
     if module is None:
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f".{name}", __name__)      # a submodule: ``analysis.export``
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value

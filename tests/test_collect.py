@@ -265,8 +265,8 @@ def test_a_pass_tunes_the_garbage_collector_and_restores_it(tmp_path: Path) -> N
     import asyncio
     import gc
 
+    from collector import collect
     from collector._simulated import simulated_client
-    from collector.telegram import collect
 
     world = generate_world(5, channels=2, days=2, posts_per_day=20)
     before = gc.get_threshold()
