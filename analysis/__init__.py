@@ -12,11 +12,13 @@ Example::
         top = analysis.cascades(con).head(20)
         daily = analysis.posting_frequency(con, every="1d")
         edges = analysis.forward_network(con)
+        groups = analysis.coordination(con).groups      # channels acting together (a null model tests them)
 """
 
 from __future__ import annotations
 
 from .connect import ArchiveBusyError, connect
+from .coordination import CoordinationResult, coordination
 from .copies import copies, copy_clusters
 from .export import export_gexf, export_graphml, network_graph
 from .frames import SCHEMAS
@@ -25,17 +27,29 @@ from .network import forward_network
 from .spread import amplifiers, cascades, coverage, sources
 from .summaries import summary_status
 from .timeseries import channel_growth, half_life, posting_frequency, subscriber_growth, view_growth
-from .trees import cascade_virality, diffusion_trees, structural_virality, virality_from_parents
+from .trees import (
+    ASSUMPTIONS,
+    cascade_virality,
+    compare_assumptions,
+    diffusion_trees,
+    structural_virality,
+    virality_from_parents,
+)
+from .velocity import velocity
 
 __all__ = [
+    "ASSUMPTIONS",
     "SCHEMAS",
     "ArchiveBusyError",
+    "CoordinationResult",
     "amplifiers",
     "canonical_url",
     "cascade_virality",
     "cascades",
     "channel_growth",
+    "compare_assumptions",
     "connect",
+    "coordination",
     "copies",
     "copy_clusters",
     "coverage",
@@ -52,6 +66,7 @@ __all__ = [
     "subscriber_growth",
     "summary_status",
     "url_spread",
+    "velocity",
     "view_growth",
     "virality_from_parents",
 ]

@@ -227,7 +227,9 @@ def _binomial_pmf_below(n: int, p: float, k: int) -> np.ndarray:
 def upper_tail(trials: Sequence[tuple[int, float]], observed: int) -> float:
     """``P(X >= observed)`` for X a sum of independent Binomial(n, p) for each ``(n, p)`` of ``trials``.
 
-    Example: ``upper_tail([(2, 0.5)], 2)`` is 0.25.
+    Computed as ``1 - P(X < observed)``; when that is below 1e-6 the tail is summed directly instead
+    (the subtraction would lose the digits of a very small p-value). Example: ``upper_tail([(2, 0.5)], 2)``
+    is 0.25.
     """
     if observed <= 0:
         return 1.0
@@ -235,7 +237,17 @@ def upper_tail(trials: Sequence[tuple[int, float]], observed: int) -> float:
     below[0] = 1.0
     for n, p in trials:
         below = np.convolve(below, _binomial_pmf_below(n, p, observed))[:observed]
-    return float(min(1.0, max(0.0, 1.0 - below.sum())))
+    tail = 1.0 - float(below.sum())
+    if tail >= 1e-6:
+        return min(1.0, tail)
+    total = sum(n for n, _ in trials)
+    if observed > total:
+        return 0.0
+    full = np.zeros(1)
+    full[0] = 1.0
+    for n, p in trials:
+        full = np.convolve(full, _binomial_pmf_below(n, p, n + 1))
+    return float(min(1.0, max(0.0, full[observed:].sum())))
 
 
 def benjamini_hochberg(p: np.ndarray, m: int | None = None) -> np.ndarray:
@@ -296,7 +308,11 @@ def coordination(
     if min_repeats < 1:
         raise ValueError("min_repeats must be >= 1")
     w_s = _seconds(window)
-    w_us = int(round(w_s * _US))
+    span_s = _seconds(null_span)
+    if span_s < 4 * w_s:
+        raise ValueError(f"null_span ({span_s:g} s) must be at least 4 windows ({4 * w_s:g} s): the shift null "
+                         "compares the pair's gaps within the window with its gaps up to null_span")
+    w_us = round(w_s * _US)
     con = con.cursor()
     occ, urls = _occurrences(con, kinds, since, until, copies_frame)
     if occ.height == 0:
@@ -326,7 +342,7 @@ def coordination(
     if tested.height == 0:
         return CoordinationResult(empty("coordination_pairs"), empty("coordination_groups"),
                                   empty("coordination_evidence"))
-    tested = _null_model(occ, tested, w_s, _seconds(null_span))
+    tested = _null_model(occ, tested, w_s, span_s)
     q = benjamini_hochberg(tested["p_value"].to_numpy(), family)
     tested = tested.with_columns(pl.Series("q_value", q))
     tested = tested.with_columns(((pl.col("q_value") <= fdr)).alias("flagged"))
@@ -370,7 +386,8 @@ def _null_model(occ: pl.DataFrame, tested: pl.DataFrame, window_s: float, span_s
         m_timing, m_shift = sum(n * p for n, p in timing), sum(q for _, q in shift)
         mean.append(max(m_timing, m_shift))
         pv.append(max(upper_tail(timing, int(weight)), upper_tail(shift, int(weight))))
-    return tested.with_columns(pl.Series("shared", total, dtype=pl.Int64), pl.Series("expected", mean, dtype=pl.Float64),
+    return tested.with_columns(pl.Series("shared", total, dtype=pl.Int64),
+                               pl.Series("expected", mean, dtype=pl.Float64),
                                pl.Series("p_value", pv, dtype=pl.Float64))
 
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from .model import SimForward, SimMessage, Version
 
 if TYPE_CHECKING:
-    from .generate import _Builder, _Spec
+    from .generate import _Builder
 
 __all__ = ["CoordinationPlan", "PlantedGroup", "Planter"]
 
@@ -140,7 +140,7 @@ class Planter:
     def _delays(self, kind: str) -> list[int]:
         lo, hi = {"forward": self.plan.forward_delay_s, "url": self.plan.url_delay_s,
                   "text": self.plan.text_delay_s}[kind]
-        return [0] + [int(round(self.d.uniform(lo, hi))) for _ in range(self.plan.group_size - 1)]
+        return [0] + [round(self.d.uniform(lo, hi)) for _ in range(self.plan.group_size - 1)]
 
     def _act(self, g: int, t: int) -> None:
         group, members = self.groups[g], self._members[g]
@@ -223,9 +223,9 @@ class Planter:
         b._append(spec, t, when, b._fitness(), versions=[Version(when, None, text, ents)])
 
     def _busy(self, ci: int, t: int) -> None:
-        """Forward a popular origin: one of those forwarded in the last 1000 forwards, drawn in proportion
-        to how often they were forwarded there (never one already forwarded). Each busy channel draws at its own times, so two busy
-        channels share many origins without reacting to the same one at the same moment."""
+        """Forward a popular origin: one of the last 1000 forwards' origins, drawn in proportion to how
+        often they were forwarded there (never one already forwarded). Each busy channel draws at its
+        own times, so two busy channels share many origins without reacting to one at the same moment."""
         from .generate import _dt
 
         b = self.b
