@@ -99,8 +99,8 @@ def _forward_sql(params: Params, since: datetime | None, until: datetime | None)
     where = where_sql(["fwd_channel_id IS NOT NULL", "fwd_message_id IS NOT NULL", "posted_at IS NOT NULL",
                        *time_clauses("posted_at", since, until, params, "f")])
     return f"""
-        SELECT 0 AS kind, fwd_channel_id AS o1, fwd_message_id AS o2, channel_id, message_id,
-               epoch_us(posted_at) AS t_us, epoch_us(fwd_posted_at) AS t0_us
+        SELECT 0::TINYINT AS kind, fwd_channel_id AS o1, fwd_message_id AS o2, channel_id, message_id,
+               epoch_us(posted_at) AS t_us, epoch_us(fwd_posted_at) AS t0_us, NULL::VARCHAR AS url
         FROM posts {where}
         QUALIFY grouped_id IS NULL
              OR message_id = min(message_id) OVER (PARTITION BY channel_id, grouped_id)
@@ -110,30 +110,14 @@ def _forward_sql(params: Params, since: datetime | None, until: datetime | None)
 def _occurrences(
     con: duckdb.DuckDBPyConnection, kinds: Sequence[str], since: datetime | None, until: datetime | None,
     copies_frame: pl.DataFrame | None,
-) -> tuple[pl.DataFrame, dict[int, str]]:
-    """(kind, o1, o2, channel_id, message_id, t_us, t0_us) of every channel's first action on each object
-    acted on by >= 2 channels; and the URL of each url object (by o1, a 63-bit hash)."""
-    parts: list[pl.DataFrame] = []
-    urls: dict[int, str] = {}
-    schema = {"kind": pl.Int8, "o1": pl.Int64, "o2": pl.Int64, "channel_id": pl.Int64, "message_id": pl.Int64,
-              "t_us": pl.Int64, "t0_us": pl.Int64}
+) -> pl.DataFrame:
+    """(kind, o1, o2, channel_id, message_id, t_us, t0_us, url) of every channel's first action on each
+    object that >= 2 channels acted on; ``t0_us`` is the object's first appearance (for forwards the
+    origin's date when earlier); ``url`` is set for links (``o1`` is a 63-bit hash of it)."""
+    params: Params = {}
+    branches: list[str] = []
     if "forward" in kinds:
-        params: Params = {}
-        parts.append(con.sql(_forward_sql(params, since, until), params=params or None).pl())
-    if "url" in kinds:
-        params = {}
-        stored = _has_canonical_column(con)
-        with _canonical_function(con) as fn:
-            occ = url_occurrences_sql(None, since, until, False, params, canonical_fn=fn, stored=stored)
-            sql = f"""
-                SELECT 1 AS kind, (hash(url) >> 1)::BIGINT AS o1, 0::BIGINT AS o2, channel_id, message_id, t_us,
-                       NULL::BIGINT AS t0_us, url
-                FROM ({occ})
-            """
-            df = con.sql(sql, params=params or None).pl()
-        pairs_seen = df.select("o1", "url").unique("o1")
-        urls = dict(zip(pairs_seen["o1"].to_list(), pairs_seen["url"].to_list(), strict=True))
-        parts.append(df.drop("url"))
+        branches.append(_forward_sql(params, since, until))
     if "text" in kinds:
         if copies_frame is None:
             from .copies import copies
@@ -144,24 +128,47 @@ def _occurrences(
             cf = cf.filter(pl.col("posted_at") >= since)
         if until is not None:
             cf = cf.filter(pl.col("posted_at") < until)
-        parts.append(cf.select(
-            pl.lit(2, pl.Int8).alias("kind"), pl.col("cluster_id").cast(pl.Int64).alias("o1"),
-            pl.lit(0, pl.Int64).alias("o2"), "channel_id", "message_id",
-            pl.col("posted_at").dt.epoch("us").alias("t_us"), pl.lit(None, pl.Int64).alias("t0_us"),
-        ))
-    if not parts:
-        return pl.DataFrame(schema=schema), urls
-    occ_all = pl.concat([p.select([pl.col(c).cast(t) for c, t in schema.items()]) for p in parts], rechunk=True)
-    key = ["kind", "o1", "o2"]
-    occ_all = (
-        occ_all.sort("t_us")
-        .unique(["kind", "o1", "o2", "channel_id"], keep="first", maintain_order=True)
-        .with_columns(pl.len().over(key).alias("_n"),
-                      pl.min_horizontal(pl.col("t0_us"), pl.col("t_us").min().over(key)).alias("t0_us"))
-        .filter(pl.col("_n") >= 2)
-        .drop("_n")
+        con.register("_coordination_copies", cf.select(
+            "cluster_id", "channel_id", "message_id", pl.col("posted_at").dt.epoch("us").alias("t_us")))
+        branches.append("""
+            SELECT 2::TINYINT, cluster_id::BIGINT, 0::BIGINT, channel_id, message_id, t_us, NULL::BIGINT,
+                   NULL::VARCHAR
+            FROM _coordination_copies""")
+    try:
+        if "url" in kinds:
+            stored = _has_canonical_column(con)
+            with _canonical_function(con) as fn:
+                occ = url_occurrences_sql(None, since, until, False, params, canonical_fn=fn, stored=stored)
+                branches.append(f"""
+                    SELECT 1::TINYINT, (hash(url) >> 1)::BIGINT, 0::BIGINT, channel_id, message_id, t_us,
+                           NULL::BIGINT, url
+                    FROM ({occ})""")
+                return _first_actions(con, branches, params)
+        return _first_actions(con, branches, params)
+    finally:
+        if "text" in kinds:
+            con.unregister("_coordination_copies")
+
+
+def _first_actions(con: duckdb.DuckDBPyConnection, branches: list[str], params: Params) -> pl.DataFrame:
+    if not branches:
+        return pl.DataFrame(schema={"kind": pl.Int8, "o1": pl.Int64, "o2": pl.Int64, "channel_id": pl.Int64,
+                                    "message_id": pl.Int64, "t_us": pl.Int64, "t0_us": pl.Int64, "url": pl.String})
+    union = "\n        UNION ALL\n".join(branches)
+    sql = f"""
+    WITH raw AS ({union}),
+    firsts AS (
+        SELECT kind, o1, o2, channel_id, arg_min(message_id, t_us) AS message_id, min(t_us) AS t_us,
+               min(t0_us) AS t0_us, any_value(url) AS url
+        FROM raw GROUP BY kind, o1, o2, channel_id
+    ),
+    objs AS (
+        SELECT kind, o1, o2, min(t_us) AS first_us FROM firsts GROUP BY kind, o1, o2 HAVING count(*) >= 2
     )
-    return occ_all, urls
+    SELECT f.kind, f.o1, f.o2, f.channel_id, f.message_id, f.t_us, least(f.t0_us, o.first_us) AS t0_us, f.url
+    FROM firsts f JOIN objs o ON f.kind = o.kind AND f.o1 = o.o1 AND f.o2 = o.o2
+    """
+    return con.sql(sql, params=params or None).pl()
 
 
 # -- the window join -----------------------------------------------------------------------------------
@@ -314,11 +321,11 @@ def coordination(
                          "compares the pair's gaps within the window with its gaps up to null_span")
     w_us = round(w_s * _US)
     con = con.cursor()
-    occ, urls = _occurrences(con, kinds, since, until, copies_frame)
+    occ = _occurrences(con, kinds, since, until, copies_frame)
     if occ.height == 0:
         return CoordinationResult(empty("coordination_pairs"), empty("coordination_groups"),
                                   empty("coordination_evidence"))
-    con.register("occ", occ)
+    con.register("occ", occ.drop("url"))
     try:
         acts = con.sql(window_pairs_sql(w_us, max_per_window)).pl()
     finally:
@@ -349,7 +356,7 @@ def coordination(
     tested, groups = _groups(tested, acts)
     pairs = conform(tested.sort(["flagged", "q_value", "weight", "channel_a", "channel_b"],
                                 descending=[True, False, True, False, False]), "coordination_pairs")
-    evidence = _evidence(acts, pairs, urls)
+    evidence = _evidence(acts, pairs, occ)
     return CoordinationResult(pairs, groups, evidence)
 
 
@@ -452,10 +459,13 @@ def _groups(tested: pl.DataFrame, acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     return tested, conform(groups, "coordination_groups")
 
 
-def _evidence(acts: pl.DataFrame, pairs: pl.DataFrame, urls: dict[int, str]) -> pl.DataFrame:
+def _evidence(acts: pl.DataFrame, pairs: pl.DataFrame, occ: pl.DataFrame) -> pl.DataFrame:
     ev = acts.join(pairs.select("channel_a", "channel_b"), on=["channel_a", "channel_b"])
     if ev.height == 0:
         return empty("coordination_evidence")
+    wanted = ev.filter(pl.col("kind") == 1)["o1"].unique()
+    labels = occ.filter((pl.col("kind") == 1) & pl.col("o1").is_in(wanted.implode())).unique("o1")
+    urls = dict(zip(labels["o1"].to_list(), labels["url"].to_list(), strict=True))
     label = (
         pl.when(pl.col("kind") == 0).then(pl.format("{}/{}", pl.col("o1"), pl.col("o2")))
         .when(pl.col("kind") == 1).then(pl.col("o1").replace_strict(urls, default=None, return_dtype=pl.String))

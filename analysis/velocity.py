@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -51,12 +52,15 @@ def velocity(
     min_posts: int = 20,
     threshold: float = 3.5,
     include_forwards: bool = True,
+    outliers_only: bool = True,
     channels: Iterable[int] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pl.DataFrame:
     """One row per (post, checkpoint) with the post's ``metric`` at that checkpoint and how far above
-    its channel's own baseline that is (see the module docstring).
+    its channel's own baseline that is (see the module docstring). By default only the outliers
+    (``robust_z >= threshold``); ``outliers_only=False`` returns every post observed at a checkpoint
+    (two rows per post on a whole archive: large).
 
     Columns: ``channel_id``, ``message_id``, ``posted_at``, ``checkpoint_s``, ``observed_age_s``,
     ``value``, ``channel_posts`` (the channel's posts at that checkpoint), ``channel_median`` (of the
@@ -71,7 +75,7 @@ def velocity(
     cps = sorted({int(c.total_seconds() * _US) for c in checkpoints})
     if not cps or cps[0] <= 0:
         raise ValueError("checkpoints must be positive durations")
-    params: Params = {"cps": cps}
+    params: Params = {}
     filters = [
         "p.posted_at IS NOT NULL",
         f"o.{metric} IS NOT NULL",
@@ -81,40 +85,60 @@ def velocity(
         f"epoch_us(o.observed_at) - epoch_us(p.posted_at) >= {cps[0]}",
         f"epoch_us(o.observed_at) - epoch_us(p.posted_at) < {int(cps[-1] * stretch)}",
     ]
-    sql = f"""
-    WITH obs AS (
-        SELECT o.channel_id, o.message_id, epoch_us(p.posted_at) AS posted_us,
-               epoch_us(o.observed_at) - epoch_us(p.posted_at) AS age_us, o.{metric} AS value
+    # the checkpoint an observation serves: a CASE when the windows [c, stretch * c) do not overlap
+    # (the defaults), else one branch per checkpoint
+    windows = [(c, int(c * stretch)) for c in cps]
+    overlap = any(hi > nxt for (_, hi), (nxt, _) in itertools.pairwise(windows))
+    age = "(epoch_us(o.observed_at) - epoch_us(p.posted_at))"
+    source = f"""
+        SELECT o.channel_id, o.message_id, epoch_us(p.posted_at) AS posted_us, {age} AS age_us,
+               o.{metric} AS value, {{cp}} AS checkpoint_us
         FROM post_observations o
         JOIN posts p ON p.channel_id = o.channel_id AND p.message_id = o.message_id
-        {where_sql(filters)}
-    ), cp AS (SELECT unnest($cps::BIGINT[]) AS c),
-    at_cp AS (
-        SELECT channel_id, message_id, any_value(posted_us) AS posted_us, c AS checkpoint_us,
+        {where_sql(filters)}"""
+    if overlap:
+        obs = " UNION ALL ".join(
+            f"SELECT * FROM ({source.format(cp=lo)}) WHERE age_us >= {lo} AND age_us < {hi}" for lo, hi in windows)
+    else:
+        case = " ".join(f"WHEN {age} >= {lo} AND {age} < {hi} THEN {lo}" for lo, hi in windows)
+        obs = f"SELECT * FROM ({source.format(cp=f'CASE {case} END')}) WHERE checkpoint_us IS NOT NULL"
+    sql = f"""
+    WITH at_cp AS MATERIALIZED (
+        SELECT channel_id, message_id, checkpoint_us, any_value(posted_us) AS posted_us,
                arg_min(value, age_us) AS value, min(age_us) AS age_us
-        FROM obs JOIN cp ON obs.age_us >= cp.c AND obs.age_us < cp.c * {float(stretch)}
-        GROUP BY channel_id, message_id, c
+        FROM ({obs})
+        GROUP BY channel_id, message_id, checkpoint_us
     ), logged AS (
         SELECT *, ln(1 + greatest(value, 0)) AS lv FROM at_cp
-    ), base AS (
+    ), base AS MATERIALIZED (
         SELECT channel_id, checkpoint_us, count(*) AS n, median(lv) AS med FROM logged GROUP BY ALL
     ), spread AS (
         SELECT l.channel_id, l.checkpoint_us, median(abs(l.lv - b.med)) AS mad
-        FROM logged l JOIN base b USING (channel_id, checkpoint_us) GROUP BY ALL
+        FROM logged l JOIN base b ON l.channel_id = b.channel_id AND l.checkpoint_us = b.checkpoint_us
+        GROUP BY ALL
+    ), scored AS (
+        SELECT l.channel_id, l.message_id, l.posted_us, l.checkpoint_us // {_US} AS checkpoint_s,
+               l.age_us / {_US}::DOUBLE AS observed_age_s, l.value, b.n AS channel_posts,
+               exp(b.med) - 1 AS channel_median,
+               CASE WHEN b.n >= {int(min_posts)} AND s.mad > 0
+                    THEN (l.lv - b.med) / (1.4826 * s.mad) END AS robust_z
+        FROM logged l
+        JOIN base b ON l.channel_id = b.channel_id AND l.checkpoint_us = b.checkpoint_us
+        JOIN spread s ON l.channel_id = s.channel_id AND l.checkpoint_us = s.checkpoint_us
     )
-    SELECT l.channel_id, l.message_id, make_timestamp(l.posted_us) AS posted_at,
-           l.checkpoint_us // {_US} AS checkpoint_s, l.age_us / {_US}::DOUBLE AS observed_age_s, l.value,
-           b.n AS channel_posts, exp(b.med) - 1 AS channel_median,
-           CASE WHEN b.n >= {int(min_posts)} AND s.mad > 0 THEN (l.lv - b.med) / (1.4826 * s.mad) END AS robust_z
-    FROM logged l JOIN base b USING (channel_id, checkpoint_us) JOIN spread s USING (channel_id, checkpoint_us)
+    SELECT *, coalesce(robust_z >= {float(threshold)}, false) AS outlier FROM scored
+    {"WHERE robust_z >= " + repr(float(threshold)) if outliers_only else ""}
+    ORDER BY checkpoint_s, robust_z DESC NULLS LAST, channel_id, message_id
     """
-    df = con.cursor().sql(sql, params=params).pl()
+    df = con.cursor().sql(sql, params=params or None).pl()
     if df.height == 0:
         return empty("velocity")
-    df = df.with_columns(
-        pl.col("posted_at").dt.replace_time_zone("UTC"),
-        (pl.col("robust_z") >= threshold).fill_null(False).alias("outlier"),
-        pl.col("robust_z").rank("ordinal", descending=True).over("checkpoint_s").cast(pl.Int64).alias("rank"),
-    ).with_columns(pl.when(pl.col("robust_z").is_null()).then(None).otherwise(pl.col("rank")).alias("rank"))
-    df = df.sort(["checkpoint_s", "rank", "channel_id", "message_id"], nulls_last=True)
+    df = df.rechunk().with_columns(pl.col("posted_us").cast(pl.Datetime("us", "UTC")).alias("posted_at"))
+    # rank: the position within the checkpoint (DuckDB sorted the rows), for posts with a z-score
+    parts = []
+    for part in df.partition_by("checkpoint_s", maintain_order=True):
+        ranked = pl.int_range(1, part.height + 1, dtype=pl.Int64, eager=True)
+        parts.append(part.with_columns(
+            pl.when(pl.col("robust_z").is_not_null()).then(ranked).otherwise(None).alias("rank")))
+    df = pl.concat(parts)
     return conform(df, "velocity")

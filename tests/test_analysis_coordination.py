@@ -200,7 +200,7 @@ def test_planted_groups_are_found_with_precision_and_recall(planted: Collected) 
 def test_busy_channels_share_most_but_are_not_flagged(planted: Collected) -> None:
     """Busy channels share more objects than any planted pair; with an hour's window some of their pairs
     pass the repeat count (a count threshold alone would call them coordinated), but the null does not."""
-    truth, busy, groups = _labels(planted.world)
+    _truth, busy, _groups = _labels(planted.world)
     with analysis.connect(planted.path) as con:
         r = coordination(con, window=timedelta(hours=1), null_span=timedelta(hours=6))
     pairs = r.pairs
@@ -248,8 +248,8 @@ def test_velocity_robust_z_against_numpy(tmp_path: Path) -> None:
     obs.append({"channel_id": 2, "message_id": 1, "observed_at": T0 + timedelta(minutes=61), "views": 5})
     path = make_archive(tmp_path / "v.duckdb", posts, obs)
     with analysis.connect(path) as con:
-        df = analysis.velocity(con, checkpoints=[timedelta(hours=1)])
-        late = analysis.velocity(con, checkpoints=[timedelta(hours=1)], stretch=1.1)
+        df = analysis.velocity(con, checkpoints=[timedelta(hours=1)], outliers_only=False)
+        late = analysis.velocity(con, checkpoints=[timedelta(hours=1)], stretch=1.1, outliers_only=False)
     assert df.schema == pl.Schema(SCHEMAS["velocity"])
     one = df.filter(pl.col("channel_id") == 1).sort("message_id")
     assert one["value"].to_list() == [views[k] for k in range(1, 31)]      # the 70-min observation, not 150
@@ -267,7 +267,7 @@ def test_velocity_robust_z_against_numpy(tmp_path: Path) -> None:
 
 def test_velocity_on_the_collected_planted_world(planted: Collected) -> None:
     with analysis.connect(planted.path) as con:
-        df = analysis.velocity(con, min_posts=5)
+        df = analysis.velocity(con, min_posts=5, outliers_only=False)
         obs = con.execute("SELECT count(*) FROM post_observations").fetchall()[0][0]
     assert obs > 0
     assert df.height > 0 and set(df["checkpoint_s"].unique()) <= {3600, 21600}

@@ -34,6 +34,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .model import SimForward, SimMessage, Version
@@ -115,14 +116,14 @@ class Planter:
             self._members.append(idx)
             self.groups.append(PlantedGroup(kind, tuple(builder.specs[i].ch.channel_id for i in idx)))
             for t in sorted(self.d.randint(lo, hi) for _ in range(plan.acts)):
-                self._push(t, lambda at, gi=g: self._act(gi, at))
+                self._push(t, partial(self._act, g))
         busy = chosen[len(kinds) * k:]
         if busy:
             self.groups.append(PlantedGroup("busy", tuple(builder.specs[i].ch.channel_id for i in busy)))
             n = int((hi - lo) / _DAY * plan.busy_per_day)
             for ci in busy:
                 for t in sorted(self.d.randint(lo, hi) for _ in range(n)):
-                    self._push(t, lambda at, c=ci: self._busy(c, at))
+                    self._push(t, partial(self._busy, ci))
 
     # -- the queue ---------------------------------------------------------------------------------
     def _push(self, t: int, action: Callable[[int], None]) -> None:
@@ -151,18 +152,18 @@ class Planter:
                 return
             group.objects.append(f"{origin.channel_id}/{origin.message_id}")
             for ci, dt in zip(members, delays, strict=True):
-                self._push(t + dt, lambda at, c=ci, o=origin: self._forward(c, at, o))
+                self._push(t + dt, partial(self._forward_at, ci, origin))
         elif group.kind == "url":
             url = f"https://planted-{g}.example.org/story/{self.d.randint(10_000, 99_999)}-{len(group.objects)}"
             group.objects.append(url)
             for j, (ci, dt) in enumerate(zip(members, delays, strict=True)):
                 tagged = url if j == 0 else f"{url}?utm_source=tg&utm_campaign=c{j}"
-                self._push(t + dt, lambda at, c=ci, u=tagged: self._post(c, at, url=u))
+                self._push(t + dt, partial(self._post_at, ci, tagged))
         else:
             lead = self._post(members[0], t, url=None, long=True)
             group.objects.append(f"{lead.channel_id}/{lead.message_id}")
             for ci, dt in zip(members[1:], delays[1:], strict=True):
-                self._push(t + dt, lambda at, c=ci, m=lead: self._copy(c, at, m))
+                self._push(t + dt, partial(self._copy_at, ci, lead))
         group.delays_s.append(tuple(float(x) for x in delays))
 
     def _origin_for(self, members: list[int], t: int) -> SimMessage | None:
@@ -180,6 +181,15 @@ class Planter:
             if cands:
                 return self.d.pick(cands)
         return None
+
+    def _post_at(self, ci: int, url: str, t: int) -> None:
+        self._post(ci, t, url=url)
+
+    def _forward_at(self, ci: int, origin: SimMessage, t: int) -> None:
+        self._forward(ci, t, origin)
+
+    def _copy_at(self, ci: int, lead: SimMessage, t: int) -> None:
+        self._copy(ci, t, lead)
 
     def _forward(self, ci: int, t: int, origin: SimMessage) -> None:
         from .generate import _dt
