@@ -98,12 +98,18 @@ def _forward_sql(params: Params, since: datetime | None, until: datetime | None)
     """One row per forward (an album's first item only): kind 0, object = origin ids, t0 = origin date."""
     where = where_sql(["fwd_channel_id IS NOT NULL", "fwd_message_id IS NOT NULL", "posted_at IS NOT NULL",
                        *time_clauses("posted_at", since, until, params, "f")])
+    albums = where_sql(["fwd_channel_id IS NOT NULL", "fwd_message_id IS NOT NULL", "posted_at IS NOT NULL",
+                        "grouped_id IS NOT NULL", *time_clauses("posted_at", since, until, params, "g")])
+    singles = where.replace("WHERE ", "WHERE grouped_id IS NULL AND ", 1)
     return f"""
         SELECT 0::TINYINT AS kind, fwd_channel_id AS o1, fwd_message_id AS o2, channel_id, message_id,
-               epoch_us(posted_at) AS t_us, epoch_us(fwd_posted_at) AS t0_us, NULL::VARCHAR AS url
-        FROM posts {where}
-        QUALIFY grouped_id IS NULL
-             OR message_id = min(message_id) OVER (PARTITION BY channel_id, grouped_id)
+               epoch_us(posted_at) AS t_us, epoch_us(fwd_posted_at) AS t0_us
+        FROM posts {singles}
+        UNION ALL
+        SELECT 0::TINYINT, arg_min(fwd_channel_id, message_id), arg_min(fwd_message_id, message_id), channel_id,
+               min(message_id), epoch_us(min(posted_at)), epoch_us(min(fwd_posted_at))
+        FROM posts {albums}
+        GROUP BY channel_id, grouped_id
     """
 
 
@@ -111,9 +117,9 @@ def _occurrences(
     con: duckdb.DuckDBPyConnection, kinds: Sequence[str], since: datetime | None, until: datetime | None,
     copies_frame: pl.DataFrame | None,
 ) -> pl.DataFrame:
-    """(kind, o1, o2, channel_id, message_id, t_us, t0_us, url) of every channel's first action on each
-    object that >= 2 channels acted on; ``t0_us`` is the object's first appearance (for forwards the
-    origin's date when earlier); ``url`` is set for links (``o1`` is a 63-bit hash of it)."""
+    """(kind, o1, o2, channel_id, message_id, t_us, t0_us) of every channel's first action on each object
+    that >= 2 channels acted on; ``t0_us`` is the object's first appearance (for forwards the origin's
+    date when earlier). A link's ``o1`` is a 63-bit hash of its canonical URL."""
     params: Params = {}
     branches: list[str] = []
     if "forward" in kinds:
@@ -131,8 +137,8 @@ def _occurrences(
         con.register("_coordination_copies", cf.select(
             "cluster_id", "channel_id", "message_id", pl.col("posted_at").dt.epoch("us").alias("t_us")))
         branches.append("""
-            SELECT 2::TINYINT, cluster_id::BIGINT, 0::BIGINT, channel_id, message_id, t_us, NULL::BIGINT,
-                   NULL::VARCHAR
+            SELECT 2::TINYINT AS kind, cluster_id::BIGINT AS o1, 0::BIGINT AS o2, channel_id, message_id, t_us,
+                   NULL::BIGINT AS t0_us
             FROM _coordination_copies""")
     try:
         if "url" in kinds:
@@ -140,8 +146,8 @@ def _occurrences(
             with _canonical_function(con) as fn:
                 occ = url_occurrences_sql(None, since, until, False, params, canonical_fn=fn, stored=stored)
                 branches.append(f"""
-                    SELECT 1::TINYINT, (hash(url) >> 1)::BIGINT, 0::BIGINT, channel_id, message_id, t_us,
-                           NULL::BIGINT, url
+                    SELECT 1::TINYINT AS kind, (hash(url) >> 1)::BIGINT AS o1, 0::BIGINT AS o2, channel_id,
+                           message_id, t_us, NULL::BIGINT AS t0_us
                     FROM ({occ})""")
                 return _first_actions(con, branches, params)
         return _first_actions(con, branches, params)
@@ -153,19 +159,19 @@ def _occurrences(
 def _first_actions(con: duckdb.DuckDBPyConnection, branches: list[str], params: Params) -> pl.DataFrame:
     if not branches:
         return pl.DataFrame(schema={"kind": pl.Int8, "o1": pl.Int64, "o2": pl.Int64, "channel_id": pl.Int64,
-                                    "message_id": pl.Int64, "t_us": pl.Int64, "t0_us": pl.Int64, "url": pl.String})
+                                    "message_id": pl.Int64, "t_us": pl.Int64, "t0_us": pl.Int64})
     union = "\n        UNION ALL\n".join(branches)
     sql = f"""
     WITH raw AS ({union}),
     firsts AS (
         SELECT kind, o1, o2, channel_id, arg_min(message_id, t_us) AS message_id, min(t_us) AS t_us,
-               min(t0_us) AS t0_us, any_value(url) AS url
+               min(t0_us) AS t0_us
         FROM raw GROUP BY kind, o1, o2, channel_id
     ),
     objs AS (
         SELECT kind, o1, o2, min(t_us) AS first_us FROM firsts GROUP BY kind, o1, o2 HAVING count(*) >= 2
     )
-    SELECT f.kind, f.o1, f.o2, f.channel_id, f.message_id, f.t_us, least(f.t0_us, o.first_us) AS t0_us, f.url
+    SELECT f.kind, f.o1, f.o2, f.channel_id, f.message_id, f.t_us, least(f.t0_us, o.first_us) AS t0_us
     FROM firsts f JOIN objs o ON f.kind = o.kind AND f.o1 = o.o1 AND f.o2 = o.o2
     """
     return con.sql(sql, params=params or None).pl()
@@ -179,11 +185,16 @@ def window_pairs_sql(window_us: int, max_per_window: int) -> str:
     (``b_*``). Bounded: slot join (own slot and next), at most ``max_per_window`` actions per object
     and slot (the earliest)."""
     w = int(window_us)
+    cap = int(max_per_window)
+    key = "kind, o1, o2, slot"
     return f"""
-    WITH s AS (
-        SELECT kind, o1, o2, channel_id, message_id, t_us, t_us // {w} AS slot FROM occ
-        QUALIFY row_number() OVER (PARTITION BY kind, o1, o2, t_us // {w} ORDER BY t_us, channel_id)
-                <= {int(max_per_window)}
+    WITH s0 AS (SELECT kind, o1, o2, channel_id, message_id, t_us, t_us // {w} AS slot FROM occ),
+    big AS (SELECT {key} FROM s0 GROUP BY {key} HAVING count(*) > {cap}),
+    s AS (
+        SELECT * FROM s0 ANTI JOIN big USING ({key})
+        UNION ALL
+        SELECT * FROM (SELECT * FROM s0 SEMI JOIN big USING ({key}))
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY t_us, channel_id) <= {cap}
     ), j AS (
         SELECT x.kind, x.o1, x.o2, x.channel_id AS a_channel, x.message_id AS a_message, x.t_us AS a_t,
                y.channel_id AS b_channel, y.message_id AS b_message, y.t_us AS b_t
@@ -325,7 +336,7 @@ def coordination(
     if occ.height == 0:
         return CoordinationResult(empty("coordination_pairs"), empty("coordination_groups"),
                                   empty("coordination_evidence"))
-    con.register("occ", occ.drop("url"))
+    con.register("occ", occ)
     try:
         acts = con.sql(window_pairs_sql(w_us, max_per_window)).pl()
     finally:
@@ -356,7 +367,7 @@ def coordination(
     tested, groups = _groups(tested, acts)
     pairs = conform(tested.sort(["flagged", "q_value", "weight", "channel_a", "channel_b"],
                                 descending=[True, False, True, False, False]), "coordination_pairs")
-    evidence = _evidence(acts, pairs, occ)
+    evidence = _evidence(con, acts, pairs)
     return CoordinationResult(pairs, groups, evidence)
 
 
@@ -459,13 +470,25 @@ def _groups(tested: pl.DataFrame, acts: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     return tested, conform(groups, "coordination_groups")
 
 
-def _evidence(acts: pl.DataFrame, pairs: pl.DataFrame, occ: pl.DataFrame) -> pl.DataFrame:
+def _url_labels(con: duckdb.DuckDBPyConnection, posts: pl.DataFrame) -> dict[int, str]:
+    """The canonical URLs of these posts (``a_channel``, ``a_message``), by their 63-bit hash."""
+    if posts.height == 0:
+        return {}
+    params: Params = {"chans": posts["a_channel"].to_list(), "msgs": posts["a_message"].to_list()}
+    stored = _has_canonical_column(con)
+    with _canonical_function(con) as fn:
+        occ = url_occurrences_sql(None, None, None, False, {}, canonical_fn=fn, stored=stored)
+        occ = occ.replace("FROM posts", "FROM (SELECT * FROM posts WHERE (channel_id, message_id) IN "
+                          "(SELECT (unnest($chans::BIGINT[]), unnest($msgs::BIGINT[]))))")
+        rows = con.sql(f"SELECT DISTINCT (hash(url) >> 1)::BIGINT, url FROM ({occ})", params=params).fetchall()
+    return {int(h): str(u) for h, u in rows}
+
+
+def _evidence(con: duckdb.DuckDBPyConnection, acts: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     ev = acts.join(pairs.select("channel_a", "channel_b"), on=["channel_a", "channel_b"])
     if ev.height == 0:
         return empty("coordination_evidence")
-    wanted = ev.filter(pl.col("kind") == 1)["o1"].unique()
-    labels = occ.filter((pl.col("kind") == 1) & pl.col("o1").is_in(wanted.implode())).unique("o1")
-    urls = dict(zip(labels["o1"].to_list(), labels["url"].to_list(), strict=True))
+    urls = _url_labels(con, ev.filter(pl.col("kind") == 1).select("a_channel", "a_message"))
     label = (
         pl.when(pl.col("kind") == 0).then(pl.format("{}/{}", pl.col("o1"), pl.col("o2")))
         .when(pl.col("kind") == 1).then(pl.col("o1").replace_strict(urls, default=None, return_dtype=pl.String))

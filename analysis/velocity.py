@@ -28,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -82,57 +81,45 @@ def velocity(
         None if include_forwards else "p.fwd_channel_id IS NULL AND p.fwd_posted_at IS NULL",
         channel_clause("p.channel_id", channels, params, "channels"),
         *time_clauses("p.posted_at", since, until, params),
-        f"epoch_us(o.observed_at) - epoch_us(p.posted_at) >= {cps[0]}",
-        f"epoch_us(o.observed_at) - epoch_us(p.posted_at) < {int(cps[-1] * stretch)}",
     ]
-    # the checkpoint an observation serves: a CASE when the windows [c, stretch * c) do not overlap
-    # (the defaults), else one branch per checkpoint
-    windows = [(c, int(c * stretch)) for c in cps]
-    overlap = any(hi > nxt for (_, hi), (nxt, _) in itertools.pairwise(windows))
+    # one query per checkpoint (each aggregates only the observations in its window [c, stretch * c):
+    # half the memory of doing all at once)
     age = "(epoch_us(o.observed_at) - epoch_us(p.posted_at))"
-    source = f"""
-        SELECT o.channel_id, o.message_id, epoch_us(p.posted_at) AS posted_us, {age} AS age_us,
-               o.{metric} AS value, {{cp}} AS checkpoint_us
-        FROM post_observations o
-        JOIN posts p ON p.channel_id = o.channel_id AND p.message_id = o.message_id
-        {where_sql(filters)}"""
-    if overlap:
-        obs = " UNION ALL ".join(
-            f"SELECT * FROM ({source.format(cp=lo)}) WHERE age_us >= {lo} AND age_us < {hi}" for lo, hi in windows)
-    else:
-        case = " ".join(f"WHEN {age} >= {lo} AND {age} < {hi} THEN {lo}" for lo, hi in windows)
-        obs = f"SELECT * FROM ({source.format(cp=f'CASE {case} END')}) WHERE checkpoint_us IS NOT NULL"
-    sql = f"""
-    WITH at_cp AS MATERIALIZED (
-        SELECT channel_id, message_id, checkpoint_us, any_value(posted_us) AS posted_us,
-               arg_min(value, age_us) AS value, min(age_us) AS age_us
-        FROM ({obs})
-        GROUP BY channel_id, message_id, checkpoint_us
-    ), logged AS (
-        SELECT *, ln(1 + greatest(value, 0)) AS lv FROM at_cp
-    ), base AS MATERIALIZED (
-        SELECT channel_id, checkpoint_us, count(*) AS n, median(lv) AS med FROM logged GROUP BY ALL
-    ), spread AS (
-        SELECT l.channel_id, l.checkpoint_us, median(abs(l.lv - b.med)) AS mad
-        FROM logged l JOIN base b ON l.channel_id = b.channel_id AND l.checkpoint_us = b.checkpoint_us
-        GROUP BY ALL
-    ), scored AS (
-        SELECT l.channel_id, l.message_id, l.posted_us, l.checkpoint_us // {_US} AS checkpoint_s,
-               l.age_us / {_US}::DOUBLE AS observed_age_s, l.value, b.n AS channel_posts,
-               exp(b.med) - 1 AS channel_median,
-               CASE WHEN b.n >= {int(min_posts)} AND s.mad > 0
-                    THEN (l.lv - b.med) / (1.4826 * s.mad) END AS robust_z
-        FROM logged l
-        JOIN base b ON l.channel_id = b.channel_id AND l.checkpoint_us = b.checkpoint_us
-        JOIN spread s ON l.channel_id = s.channel_id AND l.checkpoint_us = s.checkpoint_us
-    )
-    SELECT *, coalesce(robust_z >= {float(threshold)}, false) AS outlier FROM scored
-    {"WHERE robust_z >= " + repr(float(threshold)) if outliers_only else ""}
-    ORDER BY checkpoint_s, robust_z DESC NULLS LAST, channel_id, message_id
-    """
-    df = con.cursor().sql(sql, params=params or None).pl()
-    if df.height == 0:
+    frames = []
+    for lo, hi in [(c, int(c * stretch)) for c in cps]:
+        sql = f"""
+        WITH at_cp AS MATERIALIZED (
+            SELECT o.channel_id, o.message_id, any_value(epoch_us(p.posted_at)) AS posted_us,
+                   arg_min(o.{metric}, {age}) AS value, min({age}) AS age_us
+            FROM post_observations o
+            JOIN posts p ON p.channel_id = o.channel_id AND p.message_id = o.message_id
+            {where_sql([*filters, f"{age} >= {lo}", f"{age} < {hi}"])}
+            GROUP BY o.channel_id, o.message_id
+        ), logged AS (
+            SELECT *, ln(1 + greatest(value, 0)) AS lv FROM at_cp
+        ), base AS MATERIALIZED (
+            SELECT channel_id, count(*) AS n, median(lv) AS med FROM logged GROUP BY channel_id
+        ), spread AS (
+            SELECT l.channel_id, median(abs(l.lv - b.med)) AS mad
+            FROM logged l JOIN base b ON l.channel_id = b.channel_id GROUP BY l.channel_id
+        ), scored AS (
+            SELECT l.channel_id, l.message_id, l.posted_us, {lo // _US} AS checkpoint_s,
+                   l.age_us / {_US}::DOUBLE AS observed_age_s, l.value, b.n AS channel_posts,
+                   exp(b.med) - 1 AS channel_median,
+                   CASE WHEN b.n >= {int(min_posts)} AND s.mad > 0
+                        THEN (l.lv - b.med) / (1.4826 * s.mad) END AS robust_z
+            FROM logged l JOIN base b ON l.channel_id = b.channel_id JOIN spread s ON l.channel_id = s.channel_id
+        )
+        SELECT *, coalesce(robust_z >= {float(threshold)}, false) AS outlier FROM scored
+        {"WHERE robust_z >= " + repr(float(threshold)) if outliers_only else ""}
+        ORDER BY robust_z DESC NULLS LAST, channel_id, message_id
+        """
+        part = con.cursor().sql(sql, params=params or None).pl()
+        if part.height:
+            frames.append(part)
+    if not frames:
         return empty("velocity")
+    df = pl.concat(frames, how="vertical_relaxed")
     df = df.rechunk().with_columns(pl.col("posted_us").cast(pl.Datetime("us", "UTC")).alias("posted_at"))
     # rank: the position within the checkpoint (DuckDB sorted the rows), for posts with a z-score
     parts = []
