@@ -50,7 +50,8 @@ FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
 #: Issue #16's functions, with their own targets (no speed-up target; velocity has no pandas twin).
 SLOW_FUNCTIONS = ("coordination", "velocity")
 TARGET_SLOW_S = 10.0
-SUMMARIES_MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0007_summaries.sql"
+SUMMARIES_MIGRATION = (Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations"
+                       / "0007_summaries.sql")
 TARGET_S = 2.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 2048.0
@@ -79,7 +80,7 @@ def store_summaries(path: Path) -> dict[str, Any]:
     The synthetic file is written without the collector, so the bookkeeping tables of migration 0007 are
     added first when missing. Returns seconds per function and the peak RSS of the process.
     """
-    from collector.summaries import refresh_summaries
+    from collector.archive.summaries import refresh_summaries
 
     con = duckdb.connect(str(path))
     try:
@@ -160,7 +161,7 @@ def _pd_posting_frequency(path: str) -> int:
 
 
 def _pd_url_spread(path: str) -> int:
-    from collector.urls import canonical_urls
+    from analysis.urls import canonical_urls
 
     # the stored canonical URLs, like the library; rows written without them get them computed here
     posts = _read(path, "SELECT channel_id, message_id, posted_at, "
@@ -192,7 +193,7 @@ def _pd_coordination(path: str) -> int:
     slot) and (object, next slot), keep gaps <= window between different channels, count per channel pair.
     Forwards and canonical URLs (the synthetic texts are too short to be copies); no null model (its cost
     is small next to the join), so this side does less than the library."""
-    from collector.urls import canonical_urls
+    from analysis.urls import canonical_urls
 
     w = 300 * 1_000_000
     posts = _read(path, "SELECT channel_id, message_id, posted_at, grouped_id, fwd_channel_id, fwd_message_id, "

@@ -30,12 +30,12 @@ from analysis.coordination import (
 )
 from analysis.frames import SCHEMAS
 from analysis.trees import compare_assumptions
-from collector.simulated.generate import generate_world
-from collector.simulated.plant import CoordinationPlan
+from collector._simulated.generate import generate_world
+from collector._simulated.plant import CoordinationPlan
 from tests.coordworld import world_archive
 from tests.simworld import Collected
 
-MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 
