@@ -128,6 +128,7 @@ def test_designed_pairs_window_edges_and_evidence(tmp_path: Path) -> None:
     with analysis.connect(path) as con:
         r = coordination(con, window=60, min_repeats=3, kinds=("forward", "url"), null_span=timedelta(days=1))
         r1 = coordination(con, window=60, min_repeats=1, kinds=("url",))
+        early = coordination(con, window=60, min_repeats=1, kinds=("forward",), until=T0 + timedelta(days=2, hours=1))
     pairs = {(a, b): row for a, b, *_ in r.pairs.rows() for row in [r.pairs.filter(
         (pl.col("channel_a") == a) & (pl.col("channel_b") == b)).row(0, named=True)]}
     assert set(pairs) == {(A, B)}
@@ -139,6 +140,8 @@ def test_designed_pairs_window_edges_and_evidence(tmp_path: Path) -> None:
     assert sorted(ev["object"].to_list()) == [f"{S}/{k}" for k in range(1, 5)]
     assert sorted(ev["gap_s"].to_list()) == [10.0, 10.0, 10.0, 60.0]
     assert r.groups.row(0, named=True)["members"] == [A, B]
+    # until= keeps the actions posted before it: the co-actions of day 1 and day 2
+    assert early.pairs.select("channel_a", "channel_b", "weight").rows() == [(A, B, 2)]
     # the URL pair: canonical URLs match across tracking parameters and www.; 2 co-actions
     assert r1.pairs.select("channel_a", "channel_b", "weight", "url").rows() == [(A, D, 2, 2)]
     assert r1.evidence["object"].to_list() == ["https://x.test/a0", "https://x.test/a1"]
