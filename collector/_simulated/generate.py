@@ -42,7 +42,7 @@ from typing import Any, TypeVar, overload
 import numpy as np
 
 from .model import Entity, Media, SimChannel, SimForward, SimMessage, Version
-from .plant import CoordinationPlan, Planter
+from .plant import CoordinationPlan, Planter, PlantTools
 from .world import World
 
 __all__ = [
@@ -1017,8 +1017,9 @@ def _generate_world(seed: int, *, channels: int, days: float, future_days: float
                         start=start, now=now, special=special_seeds)
     writer = _Writer([s.ch.usernames[-1][1] for s in specs if s.role in ("collected", "external")])
     builder = _Builder(d, specs, writer)
-    planter = None if coordination is None else Planter(coordination, builder, seed=seed, start=_ts(start),
-                                                          now=_ts(now))
+    tools = PlantTools(draw=_Draw, dt=_dt, render=_render, mutate=_mutate)
+    planter = None if coordination is None else Planter(coordination, builder, tools, seed=seed,
+                                                          start=_ts(start), now=_ts(now))
 
     times: list[np.ndarray] = []
     owners: list[np.ndarray] = []

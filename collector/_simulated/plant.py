@@ -35,14 +35,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .model import SimForward, SimMessage, Version
 
-if TYPE_CHECKING:
-    from .generate import _Builder
-
-__all__ = ["CoordinationPlan", "PlantedGroup", "Planter"]
+__all__ = ["CoordinationPlan", "PlantTools", "PlantedGroup", "Planter"]
 
 _DAY = 86400
 
@@ -85,6 +82,18 @@ class PlantedGroup:
         return self.kind != "busy"
 
 
+@dataclass(frozen=True, slots=True)
+class PlantTools:
+    """The generator's helpers the planter writes with, passed in by the generator (this module imports
+    nothing of it, so the import graph has no loop): a draw factory, epoch seconds -> datetime, text
+    pieces -> (text, entities), and the near-copy mutation."""
+
+    draw: Callable[[random.Random], Any]
+    dt: Callable[[float], Any]
+    render: Callable[[list[Any]], tuple[str, Any]]
+    mutate: Callable[..., tuple[str, Any]]
+
+
 class Planter:
     """Runs the plan inside the generator's single time-ordered pass over all channels.
 
@@ -93,12 +102,12 @@ class Planter:
     time order within each channel.
     """
 
-    def __init__(self, plan: CoordinationPlan, builder: _Builder, *, seed: int, start: int, now: int) -> None:
-        from .generate import _Draw
-
+    def __init__(self, plan: CoordinationPlan, builder: Any, tools: PlantTools, *, seed: int, start: int,
+                 now: int) -> None:
         self.plan = plan
-        self.b = builder
-        self.d = _Draw(random.Random(seed * 7919 + 13))
+        self.b = builder              # generate._Builder: specs, writer, _append, _forwardable, ...
+        self.tools = tools
+        self.d = tools.draw(random.Random(seed * 7919 + 13))
         collected = [i for i, s in enumerate(builder.specs) if s.role == "collected"]
         if len(collected) < plan.channels_needed():
             raise ValueError(f"the coordination plan needs {plan.channels_needed()} collected channels, "
@@ -168,9 +177,7 @@ class Planter:
 
     def _origin_for(self, members: list[int], t: int) -> SimMessage | None:
         """A post of a channel outside the group, 5 min to 24 h old at ``t``, that every member may forward."""
-        from .generate import _dt
-
-        b, when = self.b, _dt(t)
+        b, when = self.b, self.tools.dt(t)
         outside = [s for i, s in enumerate(b.specs)
                    if i not in members and s.role in ("collected", "external") and len(s.messages) > 1]
         for _ in range(20):
@@ -192,11 +199,9 @@ class Planter:
         self._copy(ci, t, lead)
 
     def _forward(self, ci: int, t: int, origin: SimMessage) -> None:
-        from .generate import _dt
-
         b = self.b
         spec = b.specs[ci]
-        when = _dt(t)
+        when = self.tools.dt(t)
         if not b._forwardable(spec, origin, when):
             return
         v = origin.version_at(when)
@@ -208,38 +213,32 @@ class Planter:
         b.nfwd[root] = b.nfwd.get(root, 0) + 1
 
     def _post(self, ci: int, t: int, *, url: str | None, long: bool = False) -> SimMessage:
-        from .generate import _dt, _render
-
         b = self.b
         spec = b.specs[ci]
-        when = _dt(t)
+        when = self.tools.dt(t)
         lang = spec.lang if spec.lang != "mix" else "en"
         pieces = b.writer.post(self.d, lang, url=url)
         if long:                       # long enough for copy detection: three sentences at least
             while sum(len(p[0].split()) for p in pieces) < 30:
                 pieces = [*b.writer.sentence(self.d, lang), (" ", None, None), *pieces]
-        text, ents = _render(pieces)
+        text, ents = self.tools.render(pieces)
         return b._append(spec, t, when, b._fitness(), versions=[Version(when, None, text, ents)])
 
     def _copy(self, ci: int, t: int, lead: SimMessage) -> None:
-        from .generate import _dt, _mutate
-
         b = self.b
         spec = b.specs[ci]
-        when = _dt(t)
+        when = self.tools.dt(t)
         v = lead.version_at(when)
         lang = spec.lang if spec.lang in ("en", "ru", "ar") else "en"
-        text, ents = _mutate(v.text, v.entities, self.d, lang)
+        text, ents = self.tools.mutate(v.text, v.entities, self.d, lang)
         b._append(spec, t, when, b._fitness(), versions=[Version(when, None, text, ents)])
 
     def _busy(self, ci: int, t: int) -> None:
         """Forward a popular origin: one of the last 1000 forwards' origins, drawn in proportion to how
         often they were forwarded there (never one already forwarded). Each busy channel draws at its
         own times, so two busy channels share many origins without reacting to one at the same moment."""
-        from .generate import _dt
-
         b = self.b
-        when = _dt(t)
+        when = self.tools.dt(t)
         spec = b.specs[ci]
         counts = Counter(b.events[-1000:])
         cands: list[SimMessage] = []
