@@ -12,6 +12,7 @@ Example::
         top = analysis.cascades(con).head(20)
         daily = analysis.posting_frequency(con, every="1d")
         edges = analysis.forward_network(con)
+        groups = analysis.coordination(con).groups      # channels acting together (a null model tests them)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .connect import ArchiveBusyError, connect
+    from .coordination import CoordinationResult, coordination
     from .copies import copies, copy_clusters
     from .export import export_gexf, export_graphml, network_graph
     from .frames import SCHEMAS
@@ -32,18 +34,30 @@ if TYPE_CHECKING:
     from .spread import amplifiers, cascades, coverage, sources
     from .stored import summary_status
     from .timeseries import channel_growth, half_life, posting_frequency, subscriber_growth, view_growth
-    from .trees import cascade_virality, diffusion_trees, structural_virality, virality_from_parents
+    from .trees import (
+        ASSUMPTIONS,
+        cascade_virality,
+        compare_assumptions,
+        diffusion_trees,
+        structural_virality,
+        virality_from_parents,
+    )
     from .urls import canonical_url
+    from .velocity import velocity
 
 __all__ = [
+    "ASSUMPTIONS",
     "SCHEMAS",
     "ArchiveBusyError",
+    "CoordinationResult",
     "amplifiers",
     "canonical_url",
     "cascade_virality",
     "cascades",
     "channel_growth",
+    "compare_assumptions",
     "connect",
+    "coordination",
     "copies",
     "copy_clusters",
     "coverage",
@@ -60,6 +74,7 @@ __all__ = [
     "subscriber_growth",
     "summary_status",
     "url_spread",
+    "velocity",
     "view_growth",
     "virality_from_parents",
 ]
@@ -74,7 +89,8 @@ _LAZY = {
     "summary_status": "stored", "channel_growth": "timeseries", "half_life": "timeseries",
     "posting_frequency": "timeseries", "subscriber_growth": "timeseries", "view_growth": "timeseries",
     "cascade_virality": "trees", "diffusion_trees": "trees", "structural_virality": "trees",
-    "virality_from_parents": "trees",
+    "virality_from_parents": "trees", "ASSUMPTIONS": "trees", "compare_assumptions": "trees",
+    "CoordinationResult": "coordination", "coordination": "coordination", "velocity": "velocity",
 }
 
 

@@ -44,10 +44,14 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from .frames import conform
+
 __all__ = [
+    "ASSUMPTIONS",
     "TREES_SCHEMA",
     "VIRALITY_SCHEMA",
     "cascade_virality",
+    "compare_assumptions",
     "diffusion_trees",
     "structural_virality",
     "virality_from_parents",
@@ -68,6 +72,7 @@ TREES_SCHEMA: dict[str, pl.DataType] = {
     "depth": pl.Int64(),
     "inferred": pl.Boolean(),
     "rule": pl.String(),
+    "assumption": pl.String(),
 }
 
 VIRALITY_SCHEMA: dict[str, pl.DataType] = {
@@ -77,6 +82,7 @@ VIRALITY_SCHEMA: dict[str, pl.DataType] = {
     "nodes": pl.Int64(),
     "depth_max": pl.Int64(),
     "structural_virality": pl.Float64(),
+    "assumption": pl.String(),
 }
 
 _FORWARDS_SQL = """
@@ -199,21 +205,20 @@ def _infer_cascade(
     return out
 
 
-def diffusion_trees(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per node of every cascade's inferred tree: the origin post (depth 0) and each archived
-    forward naming it (hidden-sender forwards name no origin and are left out; deleted forwards count).
+ASSUMPTIONS = ("first_source", "latest_exposure", "with_copies")
 
-    Columns: ``origin_channel_id``, ``origin_message_id``; ``node`` (0 for the origin, then 1.. in
-    order of time) and the node's post ``channel_id``, ``message_id``, ``posted_at`` (for the origin:
-    its archived time, else the time in the forward header); ``parent_node``, ``parent_channel_id``,
-    ``parent_message_id`` (null for the origin) and ``depth`` - all **inferred** by the rule in the
-    module docstring; ``inferred`` is True on every row but the origin's, because Telegram never says
-    which channel a forwarder saw a post in (no edge is ever observed); ``rule`` is ``'root'``,
-    ``'prior_source'`` or ``'origin'`` (which rule chose the parent). Sorted by origin, then node.
-    """
+
+def _check_assumption(assumption: str) -> None:
+    if assumption not in ASSUMPTIONS:
+        raise ValueError(f"assumption={assumption!r}: use one of {ASSUMPTIONS}")
+
+
+def _forward_nodes(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], dict[int, dict[int, int]]]:
+    """The forwards sorted by origin then time (as row tuples), and ``known[C][X]`` = when C first
+    forwarded a post of X."""
     fw = con.cursor().sql(_FORWARDS_SQL).pl()
     if fw.height == 0:
-        return pl.DataFrame(schema=TREES_SCHEMA)
+        return [], {}
     fw = fw.with_columns(
         pl.col(c).dt.epoch("us").alias(c) for c in ("posted_at", "deleted_at", "origin_at")
     ).sort(["fwd_channel_id", "fwd_message_id", "posted_at", "channel_id", "message_id"])
@@ -221,11 +226,19 @@ def diffusion_trees(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     firsts = fw.group_by("channel_id", "fwd_channel_id").agg(pl.col("posted_at").min())
     for c, x, t in firsts.iter_rows():
         known[c][x] = t
-
-    rows: dict[str, list[object]] = {name: [] for name in TREES_SCHEMA}
     cols = fw.select(
         "fwd_channel_id", "fwd_message_id", "channel_id", "message_id", "posted_at", "deleted_at", "origin_at",
     ).rows()
+    return cols, known
+
+
+# A cascade as built here: (channel, message, at, parent index or None, rule), node 0 the root,
+# every parent listed before its child.
+_Cascade = list[tuple[int, int, int, int | None, str]]
+
+
+def _cascades(cols: list[tuple], known: dict[int, dict[int, int]], assumption: str) -> dict[tuple[int, int], _Cascade]:
+    out: dict[tuple[int, int], _Cascade] = {}
     start = 0
     while start < len(cols):
         oc, om = cols[start][0], cols[start][1]
@@ -235,16 +248,107 @@ def diffusion_trees(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         group = cols[start:end]
         origin = _Node(oc, om, min(r[6] for r in group), math.inf)
         forwards = [(r[2], r[3], r[4], math.inf if r[5] is None else r[5]) for r in group]
-        parents = _infer_cascade(origin, forwards, known)
-        nodes = [(oc, om, origin.at)] + [(f[0], f[1], f[2]) for f in forwards]
+        if assumption == "first_source":
+            parents = [(0, "origin")] * len(forwards)
+        else:
+            parents = _infer_cascade(origin, forwards, known)
+        nodes: _Cascade = [(oc, om, origin.at, None, "root")]
+        nodes += [(f[0], f[1], f[2], p, rule) for f, (p, rule) in zip(forwards, parents, strict=True)]
+        out[(oc, om)] = nodes
+        start = end
+    return out
+
+
+def _merge_copies(
+    cascades: dict[tuple[int, int], _Cascade], clusters: pl.DataFrame, known: dict[int, dict[int, int]],
+) -> dict[tuple[int, int], _Cascade]:
+    """Join each copy cluster into one cascade rooted at its first post: the other members become
+    inferred ``copy`` nodes (parent: the latest earlier node whose channel the copier has forwarded
+    from before, else the root), each bringing the forwards of it as its subtree."""
+    members: dict[int, list[tuple[int, int, int, bool]]] = defaultdict(list)
+    for cid, ch, msg, at, first in clusters.select(
+        "cluster_id", "channel_id", "message_id", pl.col("posted_at").dt.epoch("us"), "is_first").iter_rows():
+        members[cid].append((ch, msg, at, first))
+    out = dict(cascades)
+    for rows in members.values():
+        rows.sort(key=lambda r: (not r[3], r[2], r[0], r[1]))
+        head = rows[0]
+        # every node of the merged cascade: (at, tiebreak, channel, message, parent key, rule)
+        merged: list[tuple[int, int, int, int, tuple[int, int] | None, str]] = []
+        for k, (ch, msg, at, _first) in enumerate(rows):
+            own = out.pop((ch, msg), None) or [(ch, msg, at, None, "root")]
+            for i, (c, m, t, p, rule) in enumerate(own):
+                parent = None if p is None else (own[p][0], own[p][1])
+                if i == 0:
+                    rule = "root" if k == 0 else "copy"
+                merged.append((t if i else at, 0 if i == 0 else 1, c, m, parent, rule))
+        merged.sort(key=lambda r: (r[0], r[1], r[2], r[3]))
+        root_pos = next(i for i, r in enumerate(merged) if (r[2], r[3]) == (head[0], head[1]))
+        merged.insert(0, merged.pop(root_pos))
+        index: dict[tuple[int, int], int] = {}
+        nodes: _Cascade = []
+        for at, _tb, c, m, parent, rule in merged:
+            if rule == "root":
+                p = None
+            elif rule == "copy":
+                p = 0
+                sources = known.get(c, {})
+                for j in range(len(nodes) - 1, 0, -1):
+                    h = nodes[j]
+                    if h[2] < at and sources.get(h[0], at) < at:
+                        p = j
+                        break
+            else:
+                p = index[parent] if parent is not None else 0
+            index[(c, m)] = len(nodes)
+            nodes.append((c, m, at, p, rule))
+        out[(head[0], head[1])] = nodes
+    return out
+
+
+def diffusion_trees(
+    con: duckdb.DuckDBPyConnection, *, assumption: str = "latest_exposure", copies_frame: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per node of every cascade's inferred tree: the origin post (depth 0) and each archived
+    forward naming it (hidden-sender forwards name no origin and are left out; deleted forwards count).
+
+    ``assumption`` says how the parents are inferred (each is a model, none is observed):
+
+    - ``"latest_exposure"`` (default): the rule of the module docstring (the latest earlier holder among
+      the channels the forwarder has forwarded from; else the origin).
+    - ``"first_source"``: every forward hangs on the origin, as the forward header says: a star.
+    - ``"with_copies"``: ``latest_exposure``, and every near-duplicate text cluster of
+      :func:`analysis.copies` (or ``copies_frame``) joins one cascade rooted at the cluster's first post:
+      the other members are ``copy`` nodes (parent: the latest earlier node of a channel the copier has
+      forwarded from, else the root), each with the forwards of it below. A cluster whose first post
+      nobody forwarded is a cascade of copies.
+
+    Columns: ``origin_channel_id``, ``origin_message_id``; ``node`` (0 for the origin, then 1.. in
+    order of time) and the node's post ``channel_id``, ``message_id``, ``posted_at`` (for the origin:
+    its archived time, else the time in the forward header); ``parent_node``, ``parent_channel_id``,
+    ``parent_message_id`` (null for the origin) and ``depth`` - all **inferred**; ``inferred`` is True on
+    every row but the origin's, because Telegram never says which channel a forwarder saw a post in;
+    ``rule`` is ``'root'``, ``'prior_source'``, ``'origin'`` or ``'copy'`` (which rule chose the
+    parent); ``assumption``. Sorted by origin, then node.
+    """
+    _check_assumption(assumption)
+    cols, known = _forward_nodes(con)
+    cascades = _cascades(cols, known, assumption)
+    if assumption == "with_copies":
+        if copies_frame is None:
+            from .copies import copies
+
+            copies_frame = copies(con)
+        cascades = _merge_copies(cascades, copies_frame, known)
+    if not cascades:
+        return pl.DataFrame(schema=TREES_SCHEMA)
+    rows: dict[str, list[object]] = {name: [] for name in TREES_SCHEMA if name != "assumption"}
+    for (oc, om) in sorted(cascades):
+        nodes = cascades[(oc, om)]
         depth = [0] * len(nodes)
-        for k, (parent, _rule) in enumerate(parents, start=1):
-            depth[k] = depth[parent] + 1
-        for k, (channel, message, at) in enumerate(nodes):
-            p: int | None = None
-            rule = "root"
-            if k > 0:
-                p, rule = parents[k - 1]
+        for k, (channel, message, at, p, rule) in enumerate(nodes):
+            if p is not None:
+                depth[k] = depth[p] + 1
             rows["origin_channel_id"].append(oc)
             rows["origin_message_id"].append(om)
             rows["node"].append(k)
@@ -257,31 +361,99 @@ def diffusion_trees(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             rows["depth"].append(depth[k])
             rows["inferred"].append(k > 0)
             rows["rule"].append(rule)
-        start = end
     times = rows.pop("posted_at")
-    out = pl.DataFrame(rows, schema={k: v for k, v in TREES_SCHEMA.items() if k != "posted_at"})
-    out = out.with_columns(pl.Series("posted_at", times, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")))
+    out = pl.DataFrame(rows, schema={k: v for k, v in TREES_SCHEMA.items() if k not in ("posted_at", "assumption")})
+    out = out.with_columns(pl.Series("posted_at", times, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+                           pl.lit(assumption, pl.String).alias("assumption"))
     return out.select(list(TREES_SCHEMA))
 
 
-def cascade_virality(con: duckdb.DuckDBPyConnection, *, min_size: int = 2) -> pl.DataFrame:
-    """One row per cascade whose inferred tree has at least ``min_size`` nodes (origin included).
-
-    Columns: ``origin_channel_id``, ``origin_message_id``, ``origin_posted_at``, ``nodes``,
-    ``depth_max`` and ``structural_virality`` (of the *inferred* tree of :func:`diffusion_trees`; a
-    different parent rule gives different numbers). Sorted by structural virality, descending.
-    """
-    trees = diffusion_trees(con)
-    if trees.height == 0:
-        return pl.DataFrame(schema=VIRALITY_SCHEMA)
+def _virality(trees: pl.DataFrame, min_size: int) -> pl.DataFrame:
     per = trees.group_by("origin_channel_id", "origin_message_id", maintain_order=True).agg(
         pl.col("posted_at").first().alias("origin_posted_at"),
         pl.len().cast(pl.Int64).alias("nodes"),
         pl.col("depth").max().alias("depth_max"),
         pl.col("parent_node").fill_null(-1).alias("parents"),
+        pl.col("assumption").first(),
     ).filter(pl.col("nodes") >= min_size)
     sv = [virality_from_parents(p) for p in per["parents"].to_list()]
     out = per.with_columns(pl.Series("structural_virality", sv, dtype=pl.Float64))
     return out.select(list(VIRALITY_SCHEMA)).sort(
         ["structural_virality", "origin_channel_id", "origin_message_id"], descending=[True, False, False]
     )
+
+
+def cascade_virality(
+    con: duckdb.DuckDBPyConnection, *, min_size: int = 2, assumption: str = "latest_exposure",
+    copies_frame: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per cascade whose inferred tree has at least ``min_size`` nodes (origin included).
+
+    Columns: ``origin_channel_id``, ``origin_message_id``, ``origin_posted_at``, ``nodes``,
+    ``depth_max``, ``structural_virality`` (of the tree :func:`diffusion_trees` infers under
+    ``assumption``; another assumption gives other numbers: ``first_source`` always gives a star,
+    ``2 (n - 1) / n``) and ``assumption``. Sorted by structural virality, descending.
+    """
+    trees = diffusion_trees(con, assumption=assumption, copies_frame=copies_frame)
+    if trees.height == 0:
+        return pl.DataFrame(schema=VIRALITY_SCHEMA)
+    return _virality(trees, min_size)
+
+
+def compare_assumptions(
+    con: duckdb.DuckDBPyConnection, *, by: str = "cascade", min_size: int = 2,
+    copies_frame: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """How the answer moves between assumptions: one row per cascade (``by="cascade"``) or channel
+    (``by="channel"``), with a column per assumption.
+
+    - ``by="cascade"`` (schema ``virality_comparison``): nodes, structural virality (``sv_*``) and rank by
+      structural virality (1 = most viral; ties share the lowest rank) under each assumption, for every
+      cascade with at least ``min_size`` nodes under any assumption. A cascade absorbed into a copy
+      cluster's cascade under ``with_copies`` has nulls there.
+    - ``by="channel"`` (schema ``influence_comparison``): the **credit** of each channel under each
+      assumption - how many nodes have one of its posts as their inferred parent (the "influencer"
+      measure of DeVerna et al. 2024: reposts attributed to it) - and its rank by credit (1 = most).
+      Under ``first_source`` only origins get credit; under ``latest_exposure`` intermediaries take
+      some; ``with_copies`` adds the copies.
+
+    Example::
+
+        moved = compare_assumptions(con, by="channel").filter(
+            pl.col("rank_first_source") != pl.col("rank_latest_exposure"))
+    """
+    if by not in ("cascade", "channel"):
+        raise ValueError("by must be 'cascade' or 'channel'")
+    frames: dict[str, pl.DataFrame] = {}
+    if copies_frame is None:
+        from .copies import copies
+
+        copies_frame = copies(con)
+    for assumption in ASSUMPTIONS:
+        frames[assumption] = diffusion_trees(con, assumption=assumption, copies_frame=copies_frame)
+    if by == "cascade":
+        key = ["origin_channel_id", "origin_message_id"]
+        out: pl.DataFrame | None = None
+        for a, trees in frames.items():
+            sv = _virality(trees, 1) if trees.height else pl.DataFrame(schema=VIRALITY_SCHEMA)
+            part = sv.select(
+                *key, pl.col("nodes").alias(f"nodes_{a}"), pl.col("structural_virality").alias(f"sv_{a}"),
+                pl.col("structural_virality").rank("min", descending=True).cast(pl.Int64).alias(f"rank_{a}"),
+            )
+            out = part if out is None else out.join(part, on=key, how="full", coalesce=True)
+        assert out is not None
+        size = pl.max_horizontal(*(pl.col(f"nodes_{a}") for a in ASSUMPTIONS))
+        out = out.filter(size >= min_size)
+        return conform(out.sort(["rank_latest_exposure", *key], nulls_last=True), "virality_comparison")
+    out = None
+    for a, trees in frames.items():
+        credit = (trees.filter(pl.col("parent_channel_id").is_not_null())
+                  .group_by("parent_channel_id").len()
+                  .select(pl.col("parent_channel_id").alias("channel_id"),
+                          pl.col("len").cast(pl.Int64).alias(f"credited_{a}")))
+        out = credit if out is None else out.join(credit, on="channel_id", how="full", coalesce=True)
+    assert out is not None
+    out = out.with_columns(pl.col(f"credited_{a}").fill_null(0) for a in ASSUMPTIONS)
+    out = out.with_columns(pl.col(f"credited_{a}").rank("min", descending=True).cast(pl.Int64).alias(f"rank_{a}")
+                           for a in ASSUMPTIONS)
+    return conform(out.sort(["rank_latest_exposure", "channel_id"]), "influence_comparison")

@@ -51,6 +51,23 @@ def collect_twice(path: Path, *, seed: int = 11, channels: int = 8, days: float 
     return done
 
 
+def collect_planted(path: Path, *, seed: int = 5, channels: int = 16, days: float = 8.0,
+                    posts_per_day: float = 20.0, hours: int = 8) -> Collected:
+    """A world with planted coordination (``CoordinationPlan(acts=8)``) collected ``hours`` before its
+    ``now``, then every hour up to ``now`` (re-observations at the 1 h and 6 h checkpoints)."""
+    from collector._simulated.plant import CoordinationPlan
+
+    world = generate_world(seed, channels=channels, days=days, future_days=1.0, posts_per_day=posts_per_day,
+                           coordination=CoordinationPlan(acts=8))
+    world.now -= timedelta(hours=hours)
+    done = Collected(world, path)
+    for step in [timedelta(0)] + [timedelta(hours=1)] * hours:
+        world.advance(step)
+        done.pass_times.append(world.now)
+        done.reports.append(run_pass(world, path))
+    return done
+
+
 # -- ground truth ------------------------------------------------------------------------------------
 def _utf16_slice(text: str, offset: int, length: int) -> str:
     data = text.encode("utf-16-le")

@@ -42,6 +42,7 @@ from typing import Any, TypeVar, overload
 import numpy as np
 
 from .model import Entity, Media, SimChannel, SimForward, SimMessage, Version
+from .plant import CoordinationPlan, Planter, PlantTools
 from .world import World
 
 __all__ = [
@@ -979,6 +980,7 @@ def generate_world(
     start: datetime = DEFAULT_START,
     external_channels: int | None = None,
     special_seeds: bool = True,
+    coordination: CoordinationPlan | None = None,
 ) -> World:
     """A deterministic world of ``channels`` collected channels whose clock reads ``start + days``.
 
@@ -986,7 +988,9 @@ def generate_world(
     ``now + future_days``. ``external_channels`` (default ``channels // 2``) are public channels that
     are forwarded from but not in ``world.seeds``. With ``special_seeds`` the seeds also hold a closed
     channel (resolvable, content fails with CHANNEL_PRIVATE), a public megagroup and a username that
-    does not exist (``world.missing_usernames``).
+    does not exist (``world.missing_usernames``). ``coordination`` plants groups of channels that act
+    together, and busy channels that do not, with their labels in ``world.coordination``
+    (:mod:`collector._simulated.plant`); None (the default) plants nothing.
 
     Example::
 
@@ -998,11 +1002,12 @@ def generate_world(
     with _gc_paused():
         return _generate_world(seed, channels=channels, days=days, future_days=future_days,
                                posts_per_day=posts_per_day, start=start, external_channels=external_channels,
-                               special_seeds=special_seeds)
+                               special_seeds=special_seeds, coordination=coordination)
 
 
 def _generate_world(seed: int, *, channels: int, days: float, future_days: float, posts_per_day: float,
-                    start: datetime, external_channels: int | None, special_seeds: bool) -> World:
+                    start: datetime, external_channels: int | None, special_seeds: bool,
+                    coordination: CoordinationPlan | None = None) -> World:
     nrng = np.random.default_rng(seed)
     d = _TapeDraw(random.Random(seed), nrng)
     now = start + timedelta(days=days)
@@ -1012,6 +1017,9 @@ def _generate_world(seed: int, *, channels: int, days: float, future_days: float
                         start=start, now=now, special=special_seeds)
     writer = _Writer([s.ch.usernames[-1][1] for s in specs if s.role in ("collected", "external")])
     builder = _Builder(d, specs, writer)
+    tools = PlantTools(draw=_Draw, dt=_dt, render=_render, mutate=_mutate)
+    planter = None if coordination is None else Planter(coordination, builder, tools, seed=seed,
+                                                          start=_ts(start), now=_ts(now))
 
     times: list[np.ndarray] = []
     owners: list[np.ndarray] = []
@@ -1033,7 +1041,11 @@ def _generate_world(seed: int, *, channels: int, days: float, future_days: float
     order = np.argsort(all_t, kind="stable")
     for t, ci, pin in zip(all_t[order].tolist(), np.concatenate(owners)[order].tolist(),
                           np.concatenate(pins)[order].tolist(), strict=True):
+        if planter is not None:
+            planter.run_until(t)
         builder.slot(ci, t, pin)
+    if planter is not None:
+        planter.run_until(end + 1)
     builder.finish(nrng)
 
     forms = ("{}", "@{}", "https://t.me/{}")
@@ -1045,7 +1057,8 @@ def _generate_world(seed: int, *, channels: int, days: float, future_days: float
         missing.add("sim_gone_01")
         seeds.append("@sim_gone_01")
     return World(channels={s.ch.channel_id: s.ch for s in specs}, now=now, seeds=seeds,
-                 missing_usernames=missing, seed=seed, copies=builder.copies)
+                 missing_usernames=missing, seed=seed, copies=builder.copies,
+                 coordination=[] if planter is None else planter.groups)
 
 
 def collected_channels(world: World) -> list[SimChannel]:

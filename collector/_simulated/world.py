@@ -15,9 +15,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .model import Fault, SimChannel, SimMessage
+
+if TYPE_CHECKING:
+    from .plant import PlantedGroup
 
 __all__ = ["World"]
 
@@ -42,6 +45,8 @@ class World:
     # Ground truth for copy detection: ((channel_id, message_id) of a copy, (channel_id, message_id) of
     # the post it copies with a small change and no forward header).
     copies: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    # Ground truth for coordination detection (collector._simulated.plant): empty unless planted.
+    coordination: list[PlantedGroup] = field(default_factory=list)
 
     # -- clock -----------------------------------------------------------------------------------
     def advance(self, delta: timedelta) -> datetime:
