@@ -38,6 +38,7 @@ from telethon.tl import functions, types
 from .archive import Archive
 from .calls import Budget, Caller, FloodLimited
 from .channel_ref import ChannelRefError, parse_channel_ref
+from .lake_marks import mark_posts, one_post as _one_post
 from .normalize import as_utc, media_fields, normalize_peer, reaction_counts, text_fields
 from .sources.store import pseudonym, pseudonym_key
 
@@ -233,6 +234,7 @@ def _write_page(archive: Archive, rows: list[dict[str, Any]], now: datetime, pos
                     "ON p.discussion_id = c.discussion_id AND p.comment_id = c.comment_id", {"now": now})
             finally:
                 con.unregister("_comments")
+            mark_posts(con, _one_post(post.channel_id, post.message_id), ("post_comments",))   # lake partition
         con.execute(
             "INSERT INTO post_comment_cursors (channel_id, message_id, discussion_id, max_comment_id, replies_seen, "
             "comments_count, fetched_at, error) VALUES ($ch, $msg, $disc, $pos, coalesce($seen, $old_seen), $count, "
@@ -266,6 +268,7 @@ def _mark_deleted(archive: Archive, post: DuePost, present: set[int], now: datet
                 "AND comment_id IN (SELECT unnest($gone::BIGINT[])) AND deleted_at IS NULL",
                 {"now": now, "ch": post.channel_id, "msg": post.message_id, "gone": gone},
             )
+            mark_posts(con, _one_post(post.channel_id, post.message_id), ("post_comments",))   # lake partition
     return len(gone)
 
 
