@@ -37,7 +37,7 @@ from .archive import Archive, ArchiveBusyError, ArchiveError
 from .channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
 from .collect import CollectReport, CollectSettings, collect
 from .config import Config, ConfigError, load_config, parse_duration, read_channel_file
-from .demo import DEFAULT_DEMO_ARCHIVE, DemoError, check_archive_path, run_demo
+from .demo import DEFAULT_DEMO_ARCHIVE, DemoError, check_archive_path, demo_lake_path, run_demo
 from .login import SessionError, build_client, connect_authorized, interactive_login
 from .progress import OUTCOME_STYLE, CollectProgress, report_errors, report_table, requests_table
 from .status import ArchiveStatus, archive_status, archive_totals, status_as_json
@@ -341,10 +341,13 @@ async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgr
 
 
 def _store_summaries(archive: Archive, cfg: Config) -> None:
-    """After posts were written: store the analysis results that changed (collector/commands/summaries.py)."""
+    """After posts were written: store the analysis results that changed (collector/commands/summaries.py),
+    and publish what changed to the lake when one is configured (collector/commands/publish.py)."""
+    from .commands.publish import publish_after_pass
     from .commands.summaries import store_summaries
 
     store_summaries(archive, cfg)
+    publish_after_pass(archive, cfg)
 
 
 @app.command("collect")
@@ -505,7 +508,11 @@ def demo(
         progress = CollectProgress(_err)
         _err.print(f"Simulated Telegram: seed {seed}, {channels} channels, {days} days of history; "
                    f"nothing is contacted.")
-        _world, reports = run_demo(archive, channels=channels, days=days, seed=seed, advance=step, progress=progress)
+        lake = demo_lake_path(archive)
+        _world, reports = run_demo(archive, channels=channels, days=days, seed=seed, advance=step, progress=progress,
+                                   lake=lake)
+        _err.print(f"published to the lake {lake} (collector 'demo'): analysis.connect({str(lake)!r}) reads it",
+                   style="dim", highlight=False, soft_wrap=True, markup=False)
         for i, report in enumerate(reports, 1):
             _print_report(report, title=f"pass {i} (run {report.run_id}): {report.status}")
         _print_demo_totals(archive, reports)

@@ -38,7 +38,8 @@ from telethon.tl import functions, types
 from .archive import Archive
 from .calls import Budget, Caller, FloodLimited
 from .channel_ref import ChannelRefError, parse_channel_ref
-from .lake_marks import mark_posts, one_post as _one_post
+from .lake_marks import mark_posts
+from .lake_marks import one_post as _one_post
 from .normalize import as_utc, media_fields, normalize_peer, reaction_counts, text_fields
 from .sources.store import pseudonym, pseudonym_key
 

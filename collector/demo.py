@@ -32,15 +32,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DEMO_ARCHIVE",
+    "DEMO_COLLECTOR",
     "DemoError",
     "PassObserver",
     "check_archive_path",
+    "demo_lake_path",
     "marker_path",
     "run_demo",
     "run_demo_async",
 ]
 
 DEFAULT_DEMO_ARCHIVE = Path("demo-data/demo.duckdb")
+#: The demo's name in its lake (never 'main': a lake beside a demo archive may be someone's own).
+DEMO_COLLECTOR = "demo"
+
+
+def demo_lake_path(archive_path: Path) -> Path:
+    """The lake ``tgspread demo`` publishes to: ``lake`` beside its archive (``demo-data/lake``)."""
+    return archive_path.parent / "lake"
 
 
 class DemoError(Exception):
@@ -102,6 +111,7 @@ async def run_demo_async(
     seed: int = 7,
     advance: timedelta = timedelta(days=2),
     progress: PassObserver | None = None,
+    lake: str | Path | None = None,
 ) -> tuple[World, list[CollectReport]]:
     """:func:`run_demo` for callers that already run an event loop (Jupyter)."""
     if channels < 1 or days < 1:
@@ -130,6 +140,10 @@ async def run_demo_async(
         from .summaries import refresh_summaries  # the notebooks read the stored results
 
         refresh_summaries(archive)
+        if lake is not None:     # a new archive: every partition of the demo's lake is written again
+            from .lake import publish
+
+            publish(archive, lake, collector=DEMO_COLLECTOR, full=True)
     return world, reports
 
 
@@ -141,11 +155,13 @@ def run_demo(
     seed: int = 7,
     advance: timedelta = timedelta(days=2),
     progress: PassObserver | None = None,
+    lake: str | Path | None = None,
 ) -> tuple[World, list[CollectReport]]:
     """Generate the simulated world (``seed``, ``channels``, ``days`` of history), collect it into
     ``archive_path``, advance its clock by ``advance``, collect again. Returns the world and both reports.
 
+    ``lake``: publish the archive there afterwards (collector ``demo``, :func:`demo_lake_path`; the CLI does).
     Raises :class:`DemoError` when ``archive_path`` holds a file the demo did not create.
     """
     return asyncio.run(run_demo_async(archive_path, channels=channels, days=days, seed=seed, advance=advance,
-                                      progress=progress))
+                                      progress=progress, lake=lake))

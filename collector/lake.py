@@ -56,8 +56,8 @@ from .slots import month_sql, slot, slot_sql
 from .sources.store import pseudonym, pseudonym_key
 from .verify import DIGEST_TABLES, _field_sql
 
-__all__ = ["COLLECTOR_NAME", "LakeError", "PublishReport", "lake_schema", "lake_selects", "lake_tables", "manifest_path",
-           "partition_digest_sql", "publish", "read_manifest"]
+__all__ = ["COLLECTOR_NAME", "LakeError", "PublishReport", "lake_schema", "lake_selects", "lake_tables",
+           "manifest_path", "partition_digest_sql", "publish", "read_manifest"]
 
 #: What a collector may be called: it names files in a shared lake.
 COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -136,7 +136,8 @@ def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None 
         elif layout == "slot":
             out[table] = f"SELECT x.*, {slot_sql('x.channel_id')} AS slot FROM ({sql}) x"
         elif table == "posts":
-            out[table] = f"SELECT x.*, {slot_sql('x.channel_id')} AS slot, {month_sql('x.posted_at')} AS month FROM ({sql}) x"
+            out[table] = (f"SELECT x.*, {slot_sql('x.channel_id')} AS slot, {month_sql('x.posted_at')} AS month "
+                          f"FROM ({sql}) x")
         else:
             within = "" if ids is None else f" AND p.channel_id IN ({', '.join(map(str, ids)) or 'NULL'})"
             out[table] = (f"SELECT x.*, {slot_sql('x.channel_id')} AS slot, {month_sql('p.posted_at')} AS month "
@@ -342,8 +343,7 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         selects = lake_selects(con)
         tables_manifest: dict[str, Any] = {} if full else dict(previous.get("tables", {})) if previous else {}
         for table, layout in layouts.items():
-            entry = {"layout": layout, "partitions": {}} if full else tables_manifest.get(
-                table, {"layout": layout, "partitions": {}})
+            entry: dict[str, Any] = {} if full else tables_manifest.get(table, {})
             parts: dict[str, Any] = dict(entry.get("partitions", {}))
             if layout == "post":
                 written = _publish_post_table(con, root, staging, table, selects[table], collector,

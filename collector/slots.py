@@ -33,7 +33,7 @@ SPARK_SLOT_SQL = "pmod(cast(conv(substr(md5(cast({column} as string)), 1, 8), 16
 
 def slot(channel_id: int) -> int:
     """The lake slot (0-63) of a bare channel id; any integer, negative and beyond 2^53 included."""
-    return int(hashlib.md5(str(int(channel_id)).encode("ascii")).hexdigest()[:8], 16) % SLOTS  # noqa: S324 - a partition hash, not security
+    return int(hashlib.md5(str(int(channel_id)).encode("ascii")).hexdigest()[:8], 16) % SLOTS
 
 
 def slot_sql(column: str) -> str:

@@ -12,7 +12,8 @@ import typer
 
 __all__ = ["MODULES", "register_all"]
 
-MODULES = ("run", "channels", "discover", "comments", "media", "verify", "export", "summaries")
+MODULES = ("run", "channels", "discover", "comments", "media", "verify", "export", "summaries",
+           "publish")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ from ..cli import (
 )
 from ..comments import CommentsReport, CommentsSettings, collect_comments
 from ..config import Config, load_config
+from .publish import publish_after_pass
 
 __all__ = ["register"]
 
@@ -42,9 +43,11 @@ async def _run(cfg: Config, channels: list[str] | None, settings: CommentsSettin
     with Archive(cfg.archive, wait=wait) as archive:
         await _connect(client, world, nothing_done="no comments were fetched")
         try:
-            return await collect_comments(client, archive, channels, now=now, settings=settings)
+            report = await collect_comments(client, archive, channels, now=now, settings=settings)
         finally:
             await client.disconnect()
+        publish_after_pass(archive, cfg)
+        return report
 
 
 def _as_json(report: CommentsReport, archive: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from ..cli import (
 from ..config import Config, ConfigError, load_config, parse_duration
 from ..schedule import Plan, RunSettings, loop_delay
 from ..scheduled import execute_plan, read_plan, run_inputs, summarize
+from .publish import publish_after_pass
 from .summaries import store_summaries
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
         finally:
             await client.disconnect()
         store_summaries(archive, cfg)
+        publish_after_pass(archive, cfg)
     _out.print(outcome.summary.line(), markup=False, highlight=False, soft_wrap=True)
     for _status, summary in steps:
         _out.print(f"  {summary}", markup=False, highlight=False, soft_wrap=True)

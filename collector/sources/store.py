@@ -304,7 +304,8 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
     bump_posts(con)   # stored analysis results are no longer current
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
-    mark_batch(con, batch, versions=bool(versions), observations=observe_web, checked=True)   # lake partitions to publish
+    # the lake partitions to publish
+    mark_batch(con, batch, versions=bool(versions), observations=observe_web, checked=True)
     del __tgs_batch
     return UpsertCounts(new=batch.num_rows - n_existing, updated=n_existing, versions=versions)
 
