@@ -254,13 +254,15 @@ def _order(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, order: str, target: Path, partition_by: str | None) -> int:
-    """COPY the rows of ``sql`` sorted by ``order`` into ``target`` (a directory when partitioned); returns rows."""
+    """COPY the rows of ``sql`` into ``target``: one file sorted by ``order``, or (``partition_by``) a directory of
+    partitions, unsorted (:func:`_single_file` sorts each); returns the rows written."""
     options = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
     if partition_by:
         options += f", PARTITION_BY ({partition_by})"
     literal = str(target).replace("'", "''")
-    row = con.execute(f"COPY ({sql} ORDER BY {order}) TO '{literal}' ({options})").fetchone()
-    return int(row[0]) if row else 0
+    rows = con.execute(f"COPY ({sql}{'' if partition_by else f' ORDER BY {order}'}) TO '{literal}' ({options})"
+                       ).fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def _staged_parts(root: Path, layout: str) -> dict[Any, list[Path]]:
@@ -279,14 +281,15 @@ def _staged_parts(root: Path, layout: str) -> dict[Any, list[Path]]:
 
 
 def _single_file(con: duckdb.DuckDBPyConnection, files: list[Path], order: str) -> Path:
-    """One file per partition: DuckDB may split a partition between threads; merge such parts, in order."""
-    if len(files) == 1:
-        return files[0]
-    merged = files[0].with_name("merged.parquet.tmp")
+    """One file per partition, sorted by ``order``: the partitioned COPY of DuckDB 2.0.1 may split a partition
+    between threads and does not keep the ORDER BY within a file (rows come out permuted even with one thread),
+    so every partition is written once more from its staged part(s), in order (about a partition's size of
+    memory; the cost of the write doubles)."""
+    merged = files[0].with_name("sorted.parquet.tmp")
     listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     literal = str(merged).replace("'", "''")
-    con.execute(f"COPY (SELECT * FROM read_parquet([{listing}]) ORDER BY {order}) TO '{literal}' "
-                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
+    con.execute(f"COPY (SELECT * FROM read_parquet([{listing}], hive_partitioning = false) ORDER BY {order}) "
+                f"TO '{literal}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
     return merged
 
 
@@ -336,6 +339,12 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     staging = root / "_staging" / collector
     shutil.rmtree(staging, ignore_errors=True)       # what a killed publish left: never read, never installed
     staging.mkdir(parents=True)
+    return _publish(archive, root, staging, previous, schema_version, report, now, started)
+
+
+def _publish(archive: Archive, root: Path, staging: Path, previous: dict[str, Any] | None, schema_version: int,
+             report: PublishReport, now: datetime, started: float) -> PublishReport:
+    full, collector = report.full, report.collector
     con = _with_pseudonyms(archive, now)
     try:
         dirty, top = _dirty(con)

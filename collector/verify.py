@@ -14,6 +14,8 @@ Seven checks, each yielding :class:`Finding` rows naming the table, channel and 
   channel with fewer posts than its passes added (``run_channels.new_posts``).
 - ``cursors``: ``channel_cursors`` agrees with the archived ids (see :func:`cursor_findings`).
 - ``gaps``: message ids never archived, each range with what explains it (:data:`GAP_EXPLANATIONS`).
+- ``lake`` (when a lake is given): the collector's files in the lake hold what the archive holds
+  (:mod:`collector.lake_verify`).
 - ``summaries``: every stored analysis result marked current equals computing it from ``posts`` now
   (:func:`analysis.summaries.mismatched`; as slow as storing them).
 
@@ -34,6 +36,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -67,7 +70,7 @@ __all__ = [
     "version_findings",
 ]
 
-CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "summaries")
+CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "summaries", "lake")
 
 #: Natural key of every table tgspread writes, checked whether or not the table declares it.
 #: Tables not listed here are checked on their declared primary key (none declared: skipped, reported as info).
@@ -606,13 +609,19 @@ def summary_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
 
 
 def verify_archive(con: duckdb.DuckDBPyConnection, *, channels: Sequence[int] | None = None,
-                   digests: bool = True, now: datetime | None = None) -> VerifyReport:
+                   digests: bool = True, now: datetime | None = None, lake: Path | None = None,
+                   collector: str = "main") -> VerifyReport:
     """Run every check (and the digests) on ``con``; ``channels`` limits findings, gaps and digests to those ids
-    (findings not tied to a channel, e.g. a duplicated run id, are always kept; no archive digest then)."""
+    (findings not tied to a channel, e.g. a duplicated run id, are always kept; no archive digest then).
+    ``lake``: also compare ``collector``'s files there with the archive (:mod:`collector.lake_verify`)."""
     wanted = set(channels) if channels is not None else None
     gaps = gap_ranges(con)
     findings = [*unique_key_findings(con), *observation_findings(con), *version_findings(con),
                 *deletion_findings(con), *cursor_findings(con), *_gap_findings(gaps), *summary_findings(con)]
+    if lake is not None:
+        from .lake_verify import lake_findings   # the lake check imports the publishing code
+
+        findings += lake_findings(con, lake, collector)
     if wanted is not None:
         findings = [f for f in findings if f.channel_id is None or f.channel_id in wanted]
         gaps = [g for g in gaps if g.channel_id in wanted]
