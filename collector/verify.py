@@ -619,7 +619,7 @@ def verify_archive(con: duckdb.DuckDBPyConnection, *, channels: Sequence[int] | 
     findings = [*unique_key_findings(con), *observation_findings(con), *version_findings(con),
                 *deletion_findings(con), *cursor_findings(con), *_gap_findings(gaps), *summary_findings(con)]
     if lake is not None:
-        from .lake_verify import lake_findings   # the lake check imports the publishing code
+        from .lake_verify import lake_findings  # the lake check imports the publishing code
 
         findings += lake_findings(con, lake, collector)
     if wanted is not None:

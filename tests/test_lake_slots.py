@@ -25,13 +25,13 @@ def _ids() -> list[int]:
 
 def _contract_python(channel_id: int) -> int:
     """CONTRACT.md's Python formula, verbatim."""
-    return int(hashlib.md5(str(channel_id).encode()).hexdigest()[:8], 16) % 64  # noqa: S324
+    return int(hashlib.md5(str(channel_id).encode()).hexdigest()[:8], 16) % 64
 
 
 def _spark_emulated(channel_id: int) -> int:
     """What the Spark SQL formula computes, step by step: md5 of the decimal string, its first 8 hex digits read
     in base 16 (conv(..., 16, 10) -> a decimal string), as bigint, pmod 64 (never negative)."""
-    digits = hashlib.md5(str(channel_id).encode()).hexdigest()[:8]  # noqa: S324
+    digits = hashlib.md5(str(channel_id).encode()).hexdigest()[:8]
     value = int(str(int(digits, 16)))
     return ((value % 64) + 64) % 64
 
