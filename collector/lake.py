@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -46,18 +45,17 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from . import __version__
 from .archive import Archive
-from .export import DERIVED, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
+from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
+from .lake_files import partition_name, remove, sweep_temporaries, write_atomic, write_partitions
 from .lake_marks import POST_LEVEL, has_marks
 from .slots import month_sql, slot, slot_sql
 from .sources.store import pseudonym, pseudonym_key
-from .verify import DIGEST_TABLES, _field_sql
 
 __all__ = ["COLLECTOR_NAME", "LakeError", "PublishReport", "lake_schema", "lake_selects", "lake_tables",
-           "manifest_path", "partition_digest_sql", "publish", "read_manifest"]
+           "manifest_path", "partition_digest_sql", "publish", "read_manifest", "row_hash_sql"]
 
 #: What a collector may be called: it names files in a shared lake.
 COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -146,86 +144,31 @@ def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None 
     return out
 
 
-def partition_digest_sql(table: str, source: str, by: str = "slot, month") -> str | None:
-    """SQL giving ``(<by>, rows, sha256)`` per partition of ``table`` read from ``source``: the sha256 of the rows'
-    hashes (``docs/verify.md``'s row hash over the table's digest columns that a lake keeps, i.e. without ``raw``)
-    in key order. None for tables the archive digest does not cover (their partitions carry row counts only)."""
-    if table not in DIGEST_TABLES:
-        return None
-    key, cols = DIGEST_TABLES[table]
-    fields = " || ".join(_field_sql(c, c.endswith("_at")) for c in cols if c != "raw")
-    order = ", ".join(["channel_id", *(f"epoch_us({k})" if k.endswith("_at") else k for k in key)])
-    return (f"SELECT {by}, count(*) AS rows, sha256(string_agg(h, '' ORDER BY {order}, h)) AS sha256 FROM "
-            f"(SELECT *, sha256('{table}' || {fields}) AS h FROM {source}) GROUP BY {by}")
+def row_hash_sql(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SQL for a lake row's 64-bit hash: DuckDB's ``hash`` over the columns a lake file holds, in table order."""
+    names = [c for c, _ in _columns(con)[table] if c not in DROPPED_COLUMNS]
+    return "hash(" + ", ".join(f'"{c}"' for c in names) + ")"
 
 
-# -- files ------------------------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def partition_digest_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
+    """SQL giving ``(slot, month, digest)`` per partition of a post-level ``table`` read from ``source`` (the archive's
+    lake rows, or the files): ``<rows>:<sum of row hashes mod 2^64, 16 hex digits>``, as the manifest records it.
 
-
-def _make_dirs(path: Path, root: Path) -> None:
-    """Create ``path`` (under ``root``) and fsync each new directory's parent, so the entry survives a crash."""
-    missing = []
-    p = path
-    while not p.exists() and p != root:
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        d.mkdir(exist_ok=True)
-        _fsync_dir(d.parent)
-
-
-def _install(staged: Path, final: Path, root: Path) -> None:
-    """Replace ``final`` by ``staged`` atomically: fsync the data, rename, fsync the directory."""
-    with open(staged, "rb") as fh:
-        os.fsync(fh.fileno())
-    _make_dirs(final.parent, root)
-    os.replace(staged, final)
-    _fsync_dir(final.parent)
-
-
-def _remove(final: Path) -> bool:
-    try:
-        final.unlink()
-    except FileNotFoundError:
-        return False
-    _fsync_dir(final.parent)
-    return True
-
-
-def _write_atomic(path: Path, text: str, root: Path) -> None:
-    _make_dirs(path.parent, root)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    The sum does not depend on row order and any changed field changes it; it is a check for drift between an
+    archive and its lake, not a cryptographic seal (``tgspread verify``'s SHA-256 digests are that, for the archive).
+    """
+    return (f"SELECT slot, month, count(*)::VARCHAR || ':' || lpad(printf('%x', (sum({row_hash_sql(con, table)}"
+            f"::HUGEINT) % 18446744073709551616)::UBIGINT), 16, '0') FROM {source} GROUP BY slot, month")
 
 
 def _partition_dir(lake: Path, table: str, layout: str, part: tuple[int, str] | int | None) -> Path:
     if layout == "post":
         assert isinstance(part, tuple)
-        return lake / table / f"slot={part[0]:02d}" / f"month={part[1]}"
+        return lake / table / partition_name(*part)
     if layout == "slot":
         assert isinstance(part, int)
-        return lake / table / f"slot={part:02d}"
+        return lake / table / partition_name(part, None)
     return lake / table
-
-
-def _part_name(layout: str, part: tuple[int, str] | int | None) -> str:
-    if layout == "post":
-        assert isinstance(part, tuple)
-        return f"slot={part[0]:02d}/month={part[1]}"
-    if layout == "slot":
-        return f"slot={part:02d}"
-    return ""
 
 
 def _our_files(lake: Path, table: str, layout: str, collector: str) -> dict[str, Path]:
@@ -253,51 +196,24 @@ def _order(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return ", ".join(c for c in _SORT if c in names) or "1"
 
 
-def _copy(con: duckdb.DuckDBPyConnection, sql: str, order: str, target: Path, partition_by: str | None) -> int:
-    """COPY the rows of ``sql`` into ``target``: one file sorted by ``order``, or (``partition_by``) a directory of
-    partitions, unsorted (:func:`_single_file` sorts each); returns the rows written."""
-    options = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
-    if partition_by:
-        options += f", PARTITION_BY ({partition_by})"
-    literal = str(target).replace("'", "''")
-    rows = con.execute(f"COPY ({sql}{'' if partition_by else f' ORDER BY {order}'}) TO '{literal}' ({options})"
-                       ).fetchall()
-    return int(rows[0][0]) if rows else 0
+#: A BIGINT that changes exactly where (slot, month) changes, in their order ('unknown' sorts first).
+_POST_PART = ("slot::BIGINT * 1000000 + CASE WHEN month = 'unknown' THEN 0 "
+              "ELSE left(month, 4)::BIGINT * 12 + right(month, 2)::BIGINT END")
+_PART = {"post": _POST_PART, "slot": "slot::BIGINT", "flat": "0::BIGINT"}
 
 
-def _staged_parts(root: Path, layout: str) -> dict[Any, list[Path]]:
-    """Files DuckDB wrote under ``root``, by partition ((slot, month), slot, or None)."""
-    out: dict[Any, list[Path]] = {}
-    if layout == "flat":
-        return {None: [root]} if root.is_file() else {}
-    pattern = "slot=*/month=*/*.parquet" if layout == "post" else "slot=*/*.parquet"
-    for path in sorted(root.glob(pattern)):
-        if layout == "post":
-            key: Any = (int(path.parent.parent.name.split("=", 1)[1]), path.parent.name.split("=", 1)[1])
-        else:
-            key = int(path.parent.name.split("=", 1)[1])
-        out.setdefault(key, []).append(path)
-    return out
-
-
-def _single_file(con: duckdb.DuckDBPyConnection, files: list[Path], order: str) -> Path:
-    """One file per partition, sorted by ``order``: the partitioned COPY of DuckDB 2.0.1 may split a partition
-    between threads and does not keep the ORDER BY within a file (rows come out permuted even with one thread),
-    so every partition is written once more from its staged part(s), in order (about a partition's size of
-    memory; the cost of the write doubles)."""
-    merged = files[0].with_name("sorted.parquet.tmp")
-    listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-    literal = str(merged).replace("'", "''")
-    con.execute(f"COPY (SELECT * FROM read_parquet([{listing}], hive_partitioning = false) ORDER BY {order}) "
-                f"TO '{literal}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
-    return merged
+def _stream_sql(con: duckdb.DuckDBPyConnection, table: str, layout: str, select: str, where: str = "") -> str:
+    """The sorted query :func:`collector.lake_files.write_partitions` writes from."""
+    extra = f", {row_hash_sql(con, table)} AS _h" if layout == "post" else ""
+    return (f"SELECT x.*, {_PART[layout]} AS _part{extra} FROM ({select}) x {where} "
+            f"ORDER BY _part, {_order(con, table)}")
 
 
 def _small_digests(con: duckdb.DuckDBPyConnection, sql: str, layout: str) -> dict[str, str]:
     """Partition -> an order-free digest (rows and a hash sum) of a small table's lake rows."""
     by = "slot" if layout == "slot" else "NULL"
     rows = con.execute(f"SELECT {by} AS part, count(*), sum(hash(x)::HUGEINT) FROM ({sql}) x GROUP BY ALL").fetchall()
-    return {_part_name(layout, None if p is None else int(p)): f"{n}:{h}" for p, n, h in rows}
+    return {partition_name(None if p is None else int(p), None): f"{n}:{h}" for p, n, h in rows}
 
 
 def _dirty(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, set[tuple[int, str]]], int]:
@@ -336,15 +252,7 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     if previous is None or previous.get("schema_version") != schema_version:
         full = True
     report = PublishReport(lake=str(root), collector=collector, full=full)
-    staging = root / "_staging" / collector
-    shutil.rmtree(staging, ignore_errors=True)       # what a killed publish left: never read, never installed
-    staging.mkdir(parents=True)
-    return _publish(archive, root, staging, previous, schema_version, report, now, started)
-
-
-def _publish(archive: Archive, root: Path, staging: Path, previous: dict[str, Any] | None, schema_version: int,
-             report: PublishReport, now: datetime, started: float) -> PublishReport:
-    full, collector = report.full, report.collector
+    sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
     con = _with_pseudonyms(archive, now)
     try:
         dirty, top = _dirty(con)
@@ -355,11 +263,11 @@ def _publish(archive: Archive, root: Path, staging: Path, previous: dict[str, An
             entry: dict[str, Any] = {} if full else tables_manifest.get(table, {})
             parts: dict[str, Any] = dict(entry.get("partitions", {}))
             if layout == "post":
-                written = _publish_post_table(con, root, staging, table, selects[table], collector,
+                written = _publish_post_table(con, root, table, selects[table], collector,
                                               None if full else dirty.get(table, set()), parts, report)
             else:
-                written = _publish_small_table(con, root, staging, table, layout, selects[table], collector,
-                                               full, parts, report)
+                written = _publish_small_table(con, root, table, layout, selects[table], collector, full, parts,
+                                               report)
             if written:
                 report.partitions[table] = sorted(written)
             tables_manifest[table] = {"layout": layout, "rows": sum(int(p["rows"]) for p in parts.values()),
@@ -376,105 +284,74 @@ def _publish(archive: Archive, root: Path, staging: Path, previous: dict[str, An
             "full": full,
             "slot": {"count": 64, "python": "int(md5(str(channel_id).encode()).hexdigest()[:8], 16) % 64",
                      "duckdb": slot_sql("channel_id")},
-            "digest": "per partition: sha256 of the row hashes of docs/verify.md (without raw) in key order",
+            "digest": "per partition '<rows>:<hash sum>': the sum mod 2^64 of DuckDB's hash() of each row's columns "
+                      "(collector.lake.partition_digest_sql); tgspread verify --lake recomputes it",
             "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
                                                            "digits; the key stays in the archive"},
             "tables": tables_manifest,
         }
-        _write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
+        write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
         if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
             con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
     finally:
         con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
         con.close()
-        shutil.rmtree(staging, ignore_errors=True)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, staging: Path, table: str, select: str,
-                        collector: str, dirty: set[tuple[int, str]] | None, parts: dict[str, Any],
-                        report: PublishReport) -> list[str]:
+def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, select: str, collector: str,
+                        dirty: set[tuple[int, str]] | None, parts: dict[str, Any], report: PublishReport) -> list[str]:
     """Rewrite the partitions ``dirty`` of a post-level table (None: all of them); update ``parts``."""
     if dirty is not None and not dirty:
         return []
-    order = _order(con, table)
-    sql = select
+    where = ""
     if dirty is not None:
         slots = {s for s, _ in dirty}
         ids = [int(r[0]) for r in con.execute(f"SELECT DISTINCT channel_id FROM {table}").fetchall()]
-        chosen = [c for c in ids if slot(c) in slots]
-        sql = lake_selects(con, chosen)[table]
+        select = lake_selects(con, [c for c in ids if slot(c) in slots])[table]
         values = ", ".join(f"({s}, '{m}')" for s, m in sorted(dirty))
-        sql = f"SELECT x.* FROM ({sql}) x SEMI JOIN (VALUES {values}) v(s, m) ON x.slot = v.s AND x.month = v.m"
-    target = staging / table
-    report.rows_written += _copy(con, sql, order, target, "slot, month")
-    staged = _staged_parts(target, "post")
-    digests = _staged_digests(con, table, target, "post")
-    written = []
-    for key, files in staged.items():
-        name = _part_name("post", key)
-        source = _single_file(con, files, order)
-        _install(source, _partition_dir(root, table, "post", key) / f"{collector}.parquet", root)
-        parts[name] = {"rows": pq.read_metadata(_partition_dir(root, table, "post", key) / f"{collector}.parquet")
-                       .num_rows, **({"sha256": digests[name]} if name in digests else {})}
+        where = f"SEMI JOIN (VALUES {values}) v(s, m) ON x.slot = v.s AND x.month = v.m"
+    done = write_partitions(con, _stream_sql(con, table, "post", select, where), root / table, root, collector,
+                            layout="post")
+    for w in done:
+        parts[w.name] = {"rows": w.rows, **({"digest": w.digest} if w.digest is not None else {})}
         report.files_written += 1
-        written.append(name)
+        report.rows_written += w.rows
+    written = [w.name for w in done]
     gone = set(_our_files(root, table, "post", collector)) - set(written)
     if dirty is not None:
-        gone &= {_part_name("post", k) for k in dirty}
+        gone &= {partition_name(*k) for k in dirty}
     for name in gone:
-        if _remove(root / table / name / f"{collector}.parquet"):
+        if remove(root / table / name / f"{collector}.parquet"):
             report.files_removed += 1
         parts.pop(name, None)
     return written
 
 
-def _staged_digests(con: duckdb.DuckDBPyConnection, table: str, target: Path, layout: str) -> dict[str, str]:
-    if not target.exists():
-        return {}
-    glob = str(target / ("**/*.parquet" if layout != "flat" else "")).replace("'", "''")
-    source = (f"read_parquet('{glob}', hive_partitioning = true, hive_types = {{'slot': INTEGER, 'month': VARCHAR}})")
-    sql = partition_digest_sql(table, source)
-    if sql is None:
-        return {}
-    return {_part_name("post", (int(s), str(m))): str(h) for s, m, _n, h in con.execute(sql).fetchall()}
-
-
-def _publish_small_table(con: duckdb.DuckDBPyConnection, root: Path, staging: Path, table: str, layout: str,
-                         select: str, collector: str, full: bool, parts: dict[str, Any],
-                         report: PublishReport) -> list[str]:
+def _publish_small_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, layout: str, select: str,
+                         collector: str, full: bool, parts: dict[str, Any], report: PublishReport) -> list[str]:
     """Rewrite the slots (or the single file) of a small table whose digest moved; update ``parts``."""
     now_digests = _small_digests(con, select, layout)
     present = _our_files(root, table, layout, collector)
     changed = [name for name, d in now_digests.items()
                if full or name not in present or parts.get(name, {}).get("digest") != d]
     gone = [name for name in present if name not in now_digests]
-    order = _order(con, table)
-    written = []
+    written: list[str] = []
     if changed:
+        where = ""
         if layout == "slot":
-            wanted = ", ".join(name.split("=", 1)[1] for name in changed)
-            sql = f"SELECT * FROM ({select}) WHERE slot IN ({wanted})"
-            target = staging / table
-            report.rows_written += _copy(con, sql, order, target, "slot")
-            for key, files in _staged_parts(target, "slot").items():
-                name = _part_name("slot", key)
-                _install(_single_file(con, files, order), _partition_dir(root, table, "slot", key)
-                         / f"{collector}.parquet", root)
-                written.append(name)
-        else:
-            target = staging / f"{table}.parquet"
-            report.rows_written += _copy(con, select, order, target, None)
-            _install(target, root / table / f"{collector}.parquet", root)
-            written.append("")
-        report.files_written += len(written)
+            where = f"WHERE x.slot IN ({', '.join(name.split('=', 1)[1] for name in changed)})"
+        done = write_partitions(con, _stream_sql(con, table, layout, select, where), root / table, root, collector,
+                                layout=layout)
+        written = [w.name for w in done]
+        report.files_written += len(done)
+        report.rows_written += sum(w.rows for w in done)
     for name in written:
-        rows = int(now_digests[name].split(":", 1)[0])
-        parts[name] = {"rows": rows, "digest": now_digests[name]}
+        parts[name] = {"rows": int(now_digests[name].split(":", 1)[0]), "digest": now_digests[name]}
     for name in gone:
         path = (root / table / name / f"{collector}.parquet") if name else root / table / f"{collector}.parquet"
-        if _remove(path):
+        if remove(path):
             report.files_removed += 1
         parts.pop(name, None)
     if not now_digests:

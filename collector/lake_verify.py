@@ -1,9 +1,9 @@
 """``tgspread verify``'s ``lake`` check: does a collector's part of the lake hold what the archive holds?
 
-For every post-level partition (``posts``, ``post_versions``, ``post_observations``) it recomputes the partition
-digest of the manifest (:func:`collector.lake.partition_digest_sql`: ``docs/verify.md``'s row hashes without
-``raw``, over the rows as published, pseudonyms included) from the archive and from the collector's files,
-and compares both with the manifest. Other tables are compared by row counts per partition.
+For every post-level partition (``posts``, ``post_observations``, ``post_versions``, ``post_comments``) it
+recomputes the partition digest of the manifest (:func:`collector.lake.partition_digest_sql`: rows and a sum of
+row hashes over the rows as published, pseudonyms included) from the archive and from the collector's files, and
+compares both with the manifest. Other tables are compared by row counts per partition.
 
 - an error: a partition differs and the archive has no pending mark for it (the lake drifted: files edited,
   deleted or copied in by hand, or a write that did not mark its partition), or a file no longer matches the
@@ -57,10 +57,9 @@ def _stats(con: duckdb.DuckDBPyConnection, table: str, layout: str, source: str 
     if source is None:
         return {}
     by = {"post": "slot, month", "slot": "slot, NULL AS month", "flat": "NULL AS slot, NULL AS month"}[layout]
-    digest = partition_digest_sql(table, source, "slot, month") if layout == "post" else None
-    if digest is not None:
-        rows = con.execute(digest).fetchall()
-        return {_name(layout, s, m): (int(n), str(h)) for s, m, n, h in rows}
+    if layout == "post":
+        rows = con.execute(partition_digest_sql(con, table, source)).fetchall()
+        return {_name(layout, s, m): (int(str(d).split(":", 1)[0]), str(d)) for s, m, d in rows}
     group = {"post": "slot, month", "slot": "slot", "flat": "()"}[layout]
     rows = con.execute(f"SELECT {by}, count(*) FROM {source} GROUP BY {group}").fetchall()
     return {_name(layout, s, m): (int(n), "") for s, m, n in rows}
@@ -106,7 +105,7 @@ def _compare(table: str, layout: str, archive_side: dict[str, tuple[int, str]], 
     stale = []
     for name in sorted(set(archive_side) | set(lake_side)):
         mine, theirs = archive_side.get(name, (0, "")), lake_side.get(name, (0, ""))
-        if name in lake_side and recorded.get(name, {}).get("sha256") not in (None, theirs[1]):
+        if layout == "post" and name in lake_side and recorded.get(name, {}).get("digest") not in (None, theirs[1]):
             out.append(Finding("lake", "error", table, f"lake {table} {name}: the file no longer matches the digest "
                                "its manifest recorded (changed outside tgspread); run `tgspread publish --full`"))
         if mine == theirs:

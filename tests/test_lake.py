@@ -109,7 +109,7 @@ def test_layout_and_people_rules(published: tuple[Path, Path]) -> None:
     with Archive(archive, read_only=True) as opened:
         total = opened.con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
     assert manifest["tables"]["posts"]["rows"] == total
-    assert all("sha256" in p for p in manifest["tables"]["posts"]["partitions"].values())
+    assert all(p["digest"].startswith(f"{p['rows']}:") for p in manifest["tables"]["posts"]["partitions"].values())
 
 
 # -- the same frames on an archive and on its lake ----------------------------------------------------------
