@@ -68,7 +68,7 @@ NEVER_EXPORTED = frozenset({"pseudonym_keys"})
 #: Tables left out unless named: results derived from the others (analysis.summaries), recomputed from
 #: the exported posts by the analysis functions, and the counter that says when they were current.
 DERIVED = frozenset({"summary_cascades", "summary_forward_network", "summary_url_spread", "analysis_summaries",
-                     "archive_generation", "lake_dirty"})   # lake_dirty: what the next lake publish writes
+                     "archive_generation"})
 #: Columns left out of every table that has them.
 DROPPED_COLUMNS = ("raw", "access_hash")
 #: (table, column) -> SQL condition under which the value is a person's and is replaced by a pseudonym.
