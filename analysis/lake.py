@@ -8,7 +8,8 @@ names (plus the partition columns ``slot`` and ``month``, which a filter can use
 
 - nothing is copied and no file is locked: each query reads the files that exist when it runs, so a notebook
   may stay open for days while collectors publish; a file replaced during a query is read whole, old or new;
-- the collectors are those with a manifest when the connection opens (reconnect to see a new collector);
+- the collectors are those with a manifest when the connection opens (reconnect to see a new collector); files
+  are matched to the schema by column name only while the lake may mix schema versions (:func:`_mixed_schemas`);
 - with more than one collector, rows are de-duplicated on their natural keys (:data:`NATURAL_KEYS`), keeping
   the newest observation (``last_seen_at``, else the collector name last): while a slot moves between
   collectors both may hold its rows;
@@ -57,9 +58,9 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 #: The column that says which copy of a row is newest, where a table has one.
 _NEWEST = "last_seen_at"
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
-_HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}, union_by_name = true",
-         "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}, union_by_name = true",
-         "flat": "hive_partitioning = false, union_by_name = true"}
+_HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}",
+         "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}",
+         "flat": "hive_partitioning = false"}
 
 
 def slot(channel_id: int) -> int:
@@ -77,17 +78,25 @@ def is_lake(path: str | os.PathLike[str]) -> bool:
     return Path(path).is_dir()
 
 
-def _collectors(root: Path) -> list[str]:
-    """Collectors with a readable manifest, sorted."""
-    found = []
+def _manifests(root: Path) -> dict[str, dict[str, object]]:
+    """Collector -> its manifest, for every readable one."""
+    found = {}
     for path in sorted((root / "_manifests").glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and data.get("collector") == path.stem:
-            found.append(path.stem)
+            found[path.stem] = data
     return found
+
+
+def _mixed_schemas(manifests: dict[str, dict[str, object]]) -> bool:
+    """Whether files of different schema versions may be in the lake: collectors at different versions, or one
+    whose rewrite after a migration has not finished (killed). Only then do the views read files by column name
+    (``union_by_name``), which costs every query a look at every file's schema."""
+    versions = {m.get("schema_version") for m in manifests.values()}
+    return len(versions) > 1 or any(m.get("rewriting") for m in manifests.values())
 
 
 def _quote(text: str) -> str:
@@ -119,9 +128,9 @@ def _empty_view(table: str) -> str:
     return f"SELECT {columns} WHERE false"
 
 
-def _files_view(table: str, layout: str, globs: list[str]) -> str:
+def _files_view(table: str, layout: str, globs: list[str], union: bool) -> str:
     listing = "[" + ", ".join(_quote(g) for g in globs) + "]"
-    options = _HIVE[layout]
+    options = _HIVE[layout] + (", union_by_name = true" if union else "")
     if len(globs) == 1:
         return f"SELECT * FROM read_parquet({listing}, {options})"
     source = f"read_parquet({listing}, {options}, filename = true)"
@@ -144,7 +153,9 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"no lake at {root}: run `tgspread publish --lake {root}` first")
-    names = _collectors(root) if collectors is None else list(collectors)
+    manifests = _manifests(root)
+    names = list(manifests) if collectors is None else list(collectors)
+    union = _mixed_schemas(manifests)
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     tables = set(LAKE_SCHEMA) | {p.name for p in root.iterdir() if p.is_dir() and _TABLE.match(p.name)}
@@ -152,7 +163,7 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
         layout = _layout(root, table)
         globs = [g for g in (_patterns(root, table, layout, c) for c in names) if g is not None]
         if globs:
-            sql = _files_view(table, layout, globs)
+            sql = _files_view(table, layout, globs, union)
         elif table in LAKE_SCHEMA:
             sql = _empty_view(table)
         else:

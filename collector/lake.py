@@ -251,6 +251,11 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     schema_version = archive.schema_version
     if previous is None or previous.get("schema_version") != schema_version:
         full = True
+    if previous is not None and previous.get("schema_version") != schema_version:
+        # files of two schema versions until this rewrite ends (or the next one, if this one is killed): readers
+        # match columns by name meanwhile (analysis.lake)
+        write_atomic(manifest_path(root, collector), json.dumps({**previous, "rewriting": True}, indent=1,
+                                                                sort_keys=True) + "\n", root)
     report = PublishReport(lake=str(root), collector=collector, full=full)
     sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
     con = _with_pseudonyms(archive, now)
