@@ -64,7 +64,7 @@ def _real_archive(path: Path) -> None:
 # -- steps (each in its own process) ---------------------------------------------------------------------------
 def _step_full(archive: str, lake: str) -> dict[str, Any]:
     from collector import Archive
-    from collector.lake import publish
+    from collector.archive.lake import publish
 
     with Archive(archive) as opened:
         t = time.perf_counter()
@@ -78,8 +78,8 @@ def _step_incremental(archive: str, lake: str) -> dict[str, Any]:
     import pyarrow as pa
 
     from collector import Archive
-    from collector.lake import publish
-    from collector.rows import POSTS_SCHEMA
+    from collector.archive.lake import publish
+    from collector.archive.rows import POSTS_SCHEMA
 
     with Archive(archive) as opened:
         newest = opened.con.execute(

@@ -27,9 +27,9 @@ import analysis
 from analysis._lake_schema import LAKE_SCHEMA
 from analysis.lake import connect_lake
 from collector import Archive
-from collector.lake import lake_tables, publish, read_manifest
-from collector.lake_verify import lake_findings
-from collector.rows import POSTS_SCHEMA
+from collector.archive.lake import lake_tables, publish, read_manifest
+from collector.archive.lake_verify import lake_findings
+from collector.archive.rows import POSTS_SCHEMA
 from tests.lake_schema_render import render
 from tests.simworld import Collected
 
@@ -206,7 +206,7 @@ def test_an_edit_rewrites_only_its_partitions(published: tuple[Path, Path], tmp_
 
 def test_a_pass_then_publish_leaves_a_lake_equal_to_the_archive(published: tuple[Path, Path],
                                                                 tmp_path: Path) -> None:
-    from collector.simulated import generate_world
+    from collector._simulated import generate_world
     from tests.simworld import run_pass
 
     archive = _copy_archive(published[0], tmp_path / "a.duckdb")
@@ -291,7 +291,7 @@ def test_verify_reports_drift_between_lake_and_archive(published: tuple[Path, Pa
 _PUBLISHER = """
 import sys
 from collector import Archive
-from collector.lake import publish
+from collector.archive.lake import publish
 with Archive(sys.argv[1]) as archive:
     for _ in range(int(sys.argv[3])):
         publish(archive, sys.argv[2], full=sys.argv[4] == "full")
@@ -393,7 +393,7 @@ def test_a_reader_polling_while_a_collector_publishes_never_errors_nor_sees_a_ro
 def test_publish_command_and_config(published: tuple[Path, Path], tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from collector.cli import app
+    from collector.cli.app import app
 
     archive = _copy_archive(published[0], tmp_path / "a.duckdb")
     (tmp_path / "tgspread.toml").write_text(f'archive = "{archive}"\n[lake]\npath = "lake"\ncollector = "box-1"\n',
@@ -422,7 +422,7 @@ def test_publish_command_and_config(published: tuple[Path, Path], tmp_path: Path
 
 def test_a_failed_publish_after_a_pass_warns_and_keeps_the_collection(published: tuple[Path, Path],
                                                                        tmp_path: Path) -> None:
-    from collector.commands.publish import publish_after_pass
+    from collector.cli.publish import publish_after_pass
     from collector.config import load_config
 
     archive = _copy_archive(published[0], tmp_path / "a.duckdb")

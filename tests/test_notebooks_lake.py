@@ -11,7 +11,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from collector import Archive
-from collector.lake import publish
+from collector.archive.lake import publish
 from tests.simworld import Collected
 from tests.test_notebooks import NOTEBOOKS, kernel_specs, run_notebook, stream_text
 
