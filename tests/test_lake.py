@@ -293,6 +293,7 @@ import sys
 from collector import Archive
 from collector.archive.lake import publish
 with Archive(sys.argv[1]) as archive:
+    print("publishing", flush=True)      # imports done, archive open: the kill window starts here
     for _ in range(int(sys.argv[3])):
         publish(archive, sys.argv[2], full=sys.argv[4] == "full")
 """
@@ -300,7 +301,8 @@ with Archive(sys.argv[1]) as archive:
 
 def _publisher(archive: Path, lake: Path, times: int = 1, full: bool = False) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", _PUBLISHER, str(archive), str(lake), str(times),
-                             "full" if full else "incremental"], cwd=ROOT, stderr=subprocess.PIPE)
+                             "full" if full else "incremental"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
 
 
 def _contents(lake: Path) -> dict[str, pa.Table]:
@@ -330,7 +332,7 @@ def test_sigkill_during_publish_leaves_old_or_new_files_and_the_next_publish_rep
     started = time.monotonic()
     with Archive(reference) as opened:
         publish(opened, new_lake)
-    duration = time.monotonic() - started + 1.5          # + the subprocess's start (imports)
+    duration = time.monotonic() - started
     old, new = _contents(old_lake), _contents(new_lake)
     assert old.keys() == new.keys() and any(not old[k].equals(new[k]) for k in old)
     rng = random.Random(14)
@@ -340,7 +342,8 @@ def test_sigkill_during_publish_leaves_old_or_new_files_and_the_next_publish_rep
         lake = tmp_path / f"lake{attempt}"
         shutil.copytree(old_lake, lake)
         proc = _publisher(archive, lake)
-        time.sleep(rng.uniform(0.3, duration))
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"publishing"
+        time.sleep(rng.uniform(0.0, duration * 1.3))     # some kills land after it finished: 'new' everywhere
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # the lake reads, and every file is whole: the old one or the new one

@@ -52,7 +52,7 @@ from .archive import Archive
 from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
 from .lake_files import partition_name, remove, sweep_temporaries, write_atomic, write_partitions
 from .lake_marks import POST_LEVEL, has_marks
-from .slots import month_sql, slot, slot_sql
+from .slots import NO_MONTH, month_sql, slot, slot_sql
 from .upsert import pseudonym, pseudonym_key
 
 __all__ = ["COLLECTOR_NAME", "LakeError", "PublishReport", "lake_schema", "lake_selects", "lake_tables",
@@ -118,10 +118,12 @@ def lake_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return out
 
 
-def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None = None) -> dict[str, str]:
+def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None = None,
+                 months: Iterable[str] | None = None) -> dict[str, str]:
     """Table -> the SELECT giving its lake rows (export rules applied; ``slot`` and, for post-level tables,
-    ``month`` added). ``channels`` limits the rows to those channels (None: all). Needs the pseudonym function
-    registered on the connection that runs it (:func:`_with_pseudonyms`)."""
+    ``month`` added). ``channels`` limits the rows to those channels (None: all); ``months`` (``YYYY-MM``) lets
+    ``posts`` skip row groups outside them (by ``posted_at``, which decides the month exactly). Needs the
+    pseudonym function registered on the connection that runs it (:func:`_with_pseudonyms`)."""
     columns = _columns(con)
     ids = None if channels is None else sorted({int(c) for c in channels})
     out = {}
@@ -130,6 +132,8 @@ def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None 
         sql = sql.replace("tgspread_pseudonym(", f"{_UDF}(")
         if ids is not None and layout != "flat":
             sql += f" WHERE t.channel_id IN ({', '.join(map(str, ids)) or 'NULL'})"
+            if table == "posts" and months:
+                sql += _months_filter(months)
         if layout == "flat":
             out[table] = sql
         elif layout == "slot":
@@ -143,6 +147,18 @@ def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None 
                           f"FROM ({sql}) x LEFT JOIN posts p ON p.channel_id = x.channel_id "
                           f"AND p.message_id = x.message_id{within}")
     return out
+
+
+def _months_filter(months: Iterable[str]) -> str:
+    """`` AND posted_at`` within the first and last of ``months`` (none when one is ``unknown``)."""
+    wanted = sorted(set(months))
+    if not wanted or NO_MONTH in wanted:
+        return ""
+    first, last = wanted[0], wanted[-1]
+    year, month = int(last[:4]), int(last[5:7])
+    after = f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+    return (f" AND t.posted_at >= TIMESTAMPTZ '{first}-01 00:00:00+00' "
+            f"AND t.posted_at < TIMESTAMPTZ '{after}-01 00:00:00+00'")
 
 
 def row_hash_sql(con: duckdb.DuckDBPyConnection, table: str) -> str:
@@ -214,7 +230,7 @@ def _small_digests(con: duckdb.DuckDBPyConnection, sql: str, layout: str) -> dic
     """Partition -> an order-free digest (rows and a hash sum) of a small table's lake rows."""
     by = "slot" if layout == "slot" else "NULL"
     rows = con.execute(f"SELECT {by} AS part, count(*), sum(hash(x)::HUGEINT) FROM ({sql}) x GROUP BY ALL").fetchall()
-    return {partition_name(None if p is None else int(p), None): f"{n}:{h}" for p, n, h in rows}
+    return {partition_name(None if p is None else int(p), None): f"{n}:{h}" for p, n, h in rows if n}
 
 
 def _dirty(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, set[tuple[int, str]]], int]:
@@ -315,7 +331,7 @@ def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, 
     if dirty is not None:
         slots = {s for s, _ in dirty}
         ids = [int(r[0]) for r in con.execute(f"SELECT DISTINCT channel_id FROM {table}").fetchall()]
-        select = lake_selects(con, [c for c in ids if slot(c) in slots])[table]
+        select = lake_selects(con, [c for c in ids if slot(c) in slots], [m for _, m in dirty])[table]
         values = ", ".join(f"({s}, '{m}')" for s, m in sorted(dirty))
         where = f"SEMI JOIN (VALUES {values}) v(s, m) ON x.slot = v.s AND x.month = v.m"
     done = write_partitions(con, _stream_sql(con, table, "post", select, where), root / table, root, collector,
