@@ -475,3 +475,28 @@ def test_files_of_two_schema_versions_read_by_column_name_while_a_rewrite_is_unf
         report = publish(opened, lake, full=True)
     assert report.files_written > 0 and read_manifest(lake, "main") is not None
     assert "rewriting" not in (read_manifest(lake, "main") or {})
+
+
+def test_collect_publishes_to_the_configured_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from collector.cli.app import app
+    from collector.telegram.client import SIMULATED_ENV
+
+    monkeypatch.setenv(SIMULATED_ENV, "3")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "2")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tgspread.toml").write_text('archive = "a.duckdb"\n[lake]\npath = "lake"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["collect"])
+    assert result.exit_code in (0, 1), result.output
+    assert "full publish to" in result.stderr
+    manifest = read_manifest(tmp_path / "lake", "main")
+    assert manifest is not None and manifest["tables"]["posts"]["rows"] > 0
+    with Archive(tmp_path / "a.duckdb", read_only=True) as opened:
+        assert opened.con.execute("SELECT count(*) FROM lake_dirty").fetchall() == [(0,)]
+        assert [f for f in lake_findings(opened.con, tmp_path / "lake", "main") if f.severity == "error"] == []
+    monkeypatch.setenv("TGSPREAD_SIMULATED_ADVANCE", "1d")
+    again = CliRunner().invoke(app, ["collect"])
+    assert again.exit_code in (0, 1) and "published to" in again.stderr and "full publish" not in again.stderr
