@@ -14,9 +14,9 @@ streamed into a temporary file per partition in the partition's own directory, f
 name, and the directory fsynced (:mod:`collector.archive.lake_files`). A reader sees the old file or the new
 one, never a part. Only what changed is rewritten: post-level partitions listed in ``lake_dirty`` (recorded by
 every writer in its own transaction, :mod:`collector.archive.lake_marks`), and the slots of small tables whose
-content digest moved since the last publish. The dirty rows are cleared only after the files are in place, so a publish killed at any point
-is repaired by the next. ``full=True`` (``tgspread publish --full``) rewrites every partition of the collector
-and removes its files of partitions that no longer exist.
+content digest moved since the last publish. The dirty rows are cleared only after the files are in place,
+so a publish killed at any point is repaired by the next. ``full=True`` (``tgspread publish --full``) rewrites
+every partition of the collector and removes its files of partitions that no longer exist.
 
 People: the export's rules (:mod:`collector.archive.export`): raw payloads and access hashes are dropped, person-level
 fields pseudonymised with the archive's key, and the key never leaves the archive. A lake can be handed on.
