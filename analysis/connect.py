@@ -92,6 +92,10 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open the archive at ``path`` for the analysis functions; never writes to it.
 
+    ``path`` may also be a lake directory (``tgspread publish``): then the connection is :func:`analysis.lake.
+    connect_lake`'s, an in-memory one with views over the Parquet files that copies nothing and locks nothing
+    (``wait`` and ``snapshot`` do not apply).
+
     ``wait``: seconds to keep retrying while a collector holds the file (0: fail at once).
     ``snapshot``: copy the tables (minus raw JSON payloads) into an in-memory database and release
     the file before returning; costs memory and a few seconds on big archives, but a notebook can then
@@ -101,6 +105,10 @@ def connect(
     Raises ``FileNotFoundError`` for a missing file and :class:`ArchiveBusyError` when it stays locked.
     """
     p = Path(path)
+    if p.is_dir():          # a lake (docs/lake.md): views over its Parquet files, no copy, no lock
+        from .lake import connect_lake
+
+        return connect_lake(p)
     if not p.exists():
         raise FileNotFoundError(f"no archive at {p}: run `tgspread collect` (or `tgspread demo`) first")
     if snapshot:

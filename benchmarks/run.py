@@ -67,8 +67,14 @@ def _sources(quick: bool) -> list[Row]:
     return sources_bench.run(*((50_000,) if quick else ()))
 
 
+def _lake(quick: bool) -> list[Row]:
+    from . import lake_bench
+
+    return lake_bench.run(*((200_000, 200) if quick else (10_000_000, 5_000)))
+
+
 MODULES: dict[str, Callable[[bool], list[Row]]] = {
-    "collector": _collector, "normalize": _normalize, "analysis": _analysis, "sources": _sources,
+    "collector": _collector, "normalize": _normalize, "analysis": _analysis, "sources": _sources, "lake": _lake,
 }
 
 

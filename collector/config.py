@@ -64,12 +64,14 @@ CREDENTIALS_HELP = (
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _API_HASH = re.compile(r"^[0-9a-fA-F]{32}$")
-_TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "media", "comments", "analysis"}
+_TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "media", "comments", "analysis",
+              "lake"}
 _TELEGRAM_KEYS = {"api_id", "api_hash", "flood_sleep_threshold"}
 _REFRESH_KEYS = {"checkpoints", "snapshot_every"}
 _MEDIA_KEYS = {"download", "dir", "kinds", "max_size"}
 _COMMENTS_KEYS = {"enabled", "max_posts"}
 _ANALYSIS_KEYS = {"store_results"}
+_LAKE_KEYS = {"path", "collector"}
 _RUN_KEYS = {"interval", "jitter", "every", "max_requests", "max_resolves_per_hour", "intervals"}
 
 
@@ -139,6 +141,8 @@ class Config:
     comments_enabled: bool = False          # [comments] enabled: discussion-group comments (docs/comments.md)
     comments_max_posts: int | None = None   # [comments] max_posts: posts asked about per pass at most
     store_results: bool = True              # [analysis] store_results: store analysis results after writing posts
+    lake: Path | None = None                # [lake] path: publish to this lake after every pass (docs/lake.md)
+    lake_collector: str = "main"            # [lake] collector: this collector's file name in a shared lake
     source: Path | None = None
 
     def __repr__(self) -> str:  # never show the api_hash, even in a traceback or a debugger
@@ -287,7 +291,23 @@ def _from_toml(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: [analysis] store_results: expected true or false, not "
                               f"{analysis['store_results']!r}")
         out["store_results"] = analysis["store_results"]
+    if "lake" in doc:
+        out.update(_lake_settings(_table(doc, "lake", str(path)), f"{path}: [lake]", base))
     return out
+
+
+def _lake_settings(table: Mapping[str, Any], where: str, base: Path) -> dict[str, Any]:
+    """The ``[lake]`` table: where to publish (a directory), and this collector's name in it."""
+    _check_unknown(table, _LAKE_KEYS, where)
+    values: dict[str, Any] = {}
+    if "path" in table:
+        values["lake"] = _check_path(table["path"], f"{where} path", base)
+    if "collector" in table:
+        name = table["collector"]
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", name):
+            raise ConfigError(f"{where} collector: letters, digits, '-' and '_' (at most 64), not {name!r}")
+        values["lake_collector"] = name
+    return values
 
 
 def _comments_settings(table: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .generation import bump_posts
+from .lake_marks import has_marks, mark_batch, mark_posts
 
 __all__ = [
     "CHANNEL_SCHEMA",
@@ -358,6 +359,8 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
     __tgs_batch = batch
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
+    # the lake partitions to publish
+    mark_batch(con, batch, versions=bool(versions), observations=observe_web, checked=True)
     del __tgs_batch
     return UpsertCounts(new=batch.num_rows - n_existing, updated=n_existing - unchanged, versions=versions)
 
@@ -436,6 +439,9 @@ def max_message_id(target: Any, channel_id: int) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
+_FILLED = "_tgs_lake_filled"
+
+
 def resolve_forward_usernames(target: Any) -> int:
     """Fill ``fwd_channel_id`` of rows that name their origin by username once the archive knows it.
 
@@ -445,6 +451,9 @@ def resolve_forward_usernames(target: Any) -> int:
     before = _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
     if before == 0:
         return 0
+    if has_marks(con):     # the posts about to be filled in: their lake partitions change
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_FILLED} AS SELECT channel_id, message_id FROM posts "
+                    "WHERE fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
     con.execute(
         """
         UPDATE posts SET fwd_channel_id = m.channel_id
@@ -462,6 +471,8 @@ def resolve_forward_usernames(target: Any) -> int:
     after = _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
     if after != before:
         bump_posts(con)
+        mark_posts(con, _FILLED, ("posts",), checked=True)   # lake partitions to publish
+    con.execute(f"DROP TABLE IF EXISTS {_FILLED}")
     return before - after
 
 

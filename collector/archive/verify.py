@@ -14,6 +14,8 @@ Seven checks, each yielding :class:`Finding` rows naming the table, channel and 
   channel with fewer posts than its passes added (``run_channels.new_posts``).
 - ``cursors``: ``channel_cursors`` agrees with the archived ids (see :func:`cursor_findings`).
 - ``gaps``: message ids never archived, each range with what explains it (:data:`GAP_EXPLANATIONS`).
+- ``lake`` (when a lake is given): the collector's files in the lake hold what the archive holds
+  (:mod:`collector.archive.lake_verify`).
 - ``summaries``: every stored analysis result marked current equals computing it from ``posts`` now
   (:func:`analysis.summaries.mismatched`; as slow as storing them).
 
@@ -67,7 +69,7 @@ __all__ = [
     "version_findings",
 ]
 
-CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "summaries")
+CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "summaries", "lake")
 
 #: Natural key of every table tgspread writes, checked whether or not the table declares it.
 #: Tables not listed here are checked on their declared primary key (none declared: skipped, reported as info).
@@ -608,7 +610,8 @@ def summary_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
 def verify_archive(con: duckdb.DuckDBPyConnection, *, channels: Sequence[int] | None = None,
                    digests: bool = True, now: datetime | None = None) -> VerifyReport:
     """Run every check (and the digests) on ``con``; ``channels`` limits findings, gaps and digests to those ids
-    (findings not tied to a channel, e.g. a duplicated run id, are always kept; no archive digest then)."""
+    (findings not tied to a channel, e.g. a duplicated run id, are always kept; no archive digest then).
+    The ``lake`` check needs a lake: ``tgspread verify`` adds :func:`collector.archive.lake_verify.lake_findings`."""
     wanted = set(channels) if channels is not None else None
     gaps = gap_ranges(con)
     findings = [*unique_key_findings(con), *observation_findings(con), *version_findings(con),

@@ -24,6 +24,7 @@ from . import (
     importing,
     login,
     media,
+    publish,
     run,
     status,
     summaries,
@@ -35,7 +36,7 @@ __all__ = ["app"]
 
 #: Every command module, in help order.
 COMMANDS = (login, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
-            summaries)
+            summaries, publish)
 
 
 class _OneLineUsageErrors(TyperGroup):

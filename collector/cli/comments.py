@@ -27,6 +27,7 @@ from .common import (
     telegram,
     wide_when_piped,
 )
+from .publish import publish_after_pass
 
 __all__ = ["register"]
 
@@ -41,9 +42,11 @@ async def _run(cfg: Config, channels: list[str] | None, settings: CommentsSettin
     with Archive(cfg.archive, wait=wait) as archive:
         await connect(found, client, nothing_done="no comments were fetched")
         try:
-            return await collect_comments(client, archive, channels, now=now, settings=settings)
+            report = await collect_comments(client, archive, channels, now=now, settings=settings)
         finally:
             await client.disconnect()
+        publish_after_pass(archive, cfg)
+        return report
 
 
 def _as_json(report: CommentsReport, archive: str) -> dict[str, Any]:

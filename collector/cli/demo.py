@@ -40,15 +40,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DEMO_ARCHIVE",
+    "DEMO_COLLECTOR",
     "DemoError",
     "PassObserver",
     "check_archive_path",
+    "demo_lake_path",
     "marker_path",
     "run_demo",
     "run_demo_async",
 ]
 
 DEFAULT_DEMO_ARCHIVE = Path("demo-data/demo.duckdb")
+#: The demo's name in its lake (never 'main': a lake beside a demo archive may be someone's own).
+DEMO_COLLECTOR = "demo"
+
+
+def demo_lake_path(archive_path: Path) -> Path:
+    """The lake ``tgspread demo`` publishes to: ``lake`` beside its archive (``demo-data/lake``)."""
+    return archive_path.parent / "lake"
 
 
 class DemoError(ConfigError):
@@ -114,6 +123,7 @@ async def run_demo_async(
     seed: int = 7,
     advance: timedelta = timedelta(days=2),
     progress: PassObserver | None = None,
+    lake: str | Path | None = None,
 ) -> tuple[World, list[CollectReport]]:
     """:func:`run_demo` for callers that already run an event loop (Jupyter)."""
     if channels < 1 or days < 1:
@@ -145,6 +155,10 @@ async def run_demo_async(
         from collector.archive.summaries import refresh_summaries  # the notebooks read the stored results
 
         refresh_summaries(archive)
+        if lake is not None:     # a new archive: every partition of the demo's lake is written again
+            from collector.archive.lake import publish
+
+            publish(archive, lake, collector=DEMO_COLLECTOR, full=True)
     return world, reports
 
 
@@ -156,14 +170,16 @@ def run_demo(
     seed: int = 7,
     advance: timedelta = timedelta(days=2),
     progress: PassObserver | None = None,
+    lake: str | Path | None = None,
 ) -> tuple[World, list[CollectReport]]:
     """Generate the simulated world (``seed``, ``channels``, ``days`` of history), collect it into
     ``archive_path``, advance its clock by ``advance``, collect again. Returns the world and both reports.
 
+    ``lake``: publish the archive there afterwards (collector ``demo``, :func:`demo_lake_path`; the CLI does).
     Raises :class:`DemoError` when ``archive_path`` holds a file the demo did not create.
     """
     return asyncio.run(run_demo_async(archive_path, channels=channels, days=days, seed=seed, advance=advance,
-                                      progress=progress))
+                                      progress=progress, lake=lake))
 
 
 # -- the command ----------------------------------------------------------------------------------------
@@ -229,8 +245,11 @@ def register(app: typer.Typer) -> None:
             progress = CollectProgress(stderr)
             stderr.print(f"Simulated Telegram: seed {seed}, {channels} channels, {days} days of history; "
                          f"nothing is contacted.")
+            lake = demo_lake_path(archive)
             _world, reports = run_demo(archive, channels=channels, days=days, seed=seed, advance=step,
-                                       progress=progress)
+                                       progress=progress, lake=lake)
+            stderr.print(f"published to the lake {lake} (collector 'demo'): analysis.connect({str(lake)!r}) reads "
+                         "it", style="dim", highlight=False, soft_wrap=True, markup=False)
             for i, report in enumerate(reports, 1):
                 print_report(report, title=f"pass {i} (run {report.run_id}): {report.status}")
             _print_demo_totals(archive, reports)

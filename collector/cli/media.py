@@ -43,6 +43,7 @@ from .common import (
     telegram,
     wide_when_piped,
 )
+from .publish import publish_after_pass
 
 __all__ = ["register"]
 
@@ -71,10 +72,12 @@ async def _download(cfg: Config, root: Path, settings: MediaSettings, channels: 
         await connect(found, client, nothing_done="nothing was downloaded")
         try:
             with stderr.status("downloading media (a rerun resumes where this one stops)"):
-                return await download_media(client, archive, root, channels=channels or None, kinds=settings.kinds,
-                                            max_size=settings.max_size, limit=limit, now=now)
+                report = await download_media(client, archive, root, channels=channels or None, kinds=settings.kinds,
+                                              max_size=settings.max_size, limit=limit, now=now)
         finally:
             await client.disconnect()
+        publish_after_pass(archive, cfg)
+        return report
 
 
 def _print(report: MediaReport, root: Path) -> None:

@@ -44,6 +44,7 @@ from .common import (
     telegram,
     wide_when_piped,
 )
+from .publish import publish_after_pass
 from .summaries import store_summaries
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
         finally:
             await client.disconnect()
         store_summaries(archive, cfg)
+        publish_after_pass(archive, cfg)
     stdout.print(outcome.summary.line(), markup=False, highlight=False, soft_wrap=True)
     for _status, summary in steps:
         stdout.print(f"  {summary}", markup=False, highlight=False, soft_wrap=True)

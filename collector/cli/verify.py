@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from collector.archive.archive import Archive
+from collector.archive.lake_verify import lake_findings
 from collector.archive.verify import CHECKS, GAP_EXPLANATIONS, VerifyReport, report_as_json, verify_archive
 from collector.config import load_config
 
@@ -89,20 +90,28 @@ def register(app: typer.Typer) -> None:
         channel: Annotated[list[int] | None, typer.Option(
             "--channel", metavar="ID", help="Only this channel id (repeatable): its findings, gaps and digest.")]
             = None,
+        lake: Annotated[Path | None, typer.Option(
+            "--lake", metavar="DIR", file_okay=False,
+            help="Also compare this lake (default: the config's [lake] path) with the archive.")] = None,
     ) -> None:
         """Check the archive's integrity and print a content digest per channel.
 
         Checks: keys unique, observations in time order with counters that do not go down, every edit's
         earlier text kept, deleted posts never purged, cursors consistent with the archived ids, id gaps
-        with what explains them, and stored analysis results equal to computing them from the posts.
+        with what explains them, stored analysis results equal to computing them from the posts, and with
+        a lake (--lake, or the config's [lake] path) that it holds what the archive holds.
         Exit 0 when clean (warnings allowed), 1 when a check found an error.
         Opens the archive read-only. Two copies of an archive are the same when their digests are.
         """
         wide_when_piped()
         with errors():
-            path = archive if archive is not None else load_config(config).archive
+            cfg = load_config(config, archive=archive)
+            path = cfg.archive
             with Archive(path, read_only=True, wait=wait) as opened:
                 report = verify_archive(opened.con, channels=channel)
+                compared = lake or cfg.lake
+                if compared is not None:      # the lake check: does the lake hold what the archive holds
+                    report.findings += lake_findings(opened.con, compared, cfg.lake_collector)
             if as_json:
                 typer.echo(json.dumps({"archive": str(path), **report_as_json(report)}, indent=2,
                                       ensure_ascii=False))

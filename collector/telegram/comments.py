@@ -36,6 +36,8 @@ from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 
 from collector.archive.archive import Archive
+from collector.archive.lake_marks import mark_posts
+from collector.archive.lake_marks import one_post as _one_post
 from collector.archive.upsert import pseudonym, pseudonym_key
 from collector.parse.channel_ref import ChannelRefError, parse_channel_ref
 from collector.parse.normalize import as_utc, media_fields, normalize_peer, reaction_counts, text_fields
@@ -234,6 +236,7 @@ def _write_page(archive: Archive, rows: list[dict[str, Any]], now: datetime, pos
                     "ON p.discussion_id = c.discussion_id AND p.comment_id = c.comment_id", {"now": now})
             finally:
                 con.unregister("_comments")
+            mark_posts(con, _one_post(post.channel_id, post.message_id), ("post_comments",))   # lake partition
         con.execute(
             "INSERT INTO post_comment_cursors (channel_id, message_id, discussion_id, max_comment_id, replies_seen, "
             "comments_count, fetched_at, error) VALUES ($ch, $msg, $disc, $pos, coalesce($seen, $old_seen), $count, "
@@ -267,6 +270,7 @@ def _mark_deleted(archive: Archive, post: DuePost, present: set[int], now: datet
                 "AND comment_id IN (SELECT unnest($gone::BIGINT[])) AND deleted_at IS NULL",
                 {"now": now, "ch": post.channel_id, "msg": post.message_id, "gone": gone},
             )
+            mark_posts(con, _one_post(post.channel_id, post.message_id), ("post_comments",))   # lake partition
     return len(gone)
 
 

@@ -1,0 +1,172 @@
+"""Reading a lake: the archive's tables as views over Parquet files, no copy and no lock.
+
+A lake (``docs/lake.md``) is what ``tgspread publish`` writes: ``<lake>/<table>/slot=NN/month=YYYY-MM/
+<collector>.parquet`` for post-level tables, ``<lake>/<table>/slot=NN/<collector>.parquet`` for other tables
+with a channel id, ``<lake>/<table>/<collector>.parquet`` for the rest, and ``<lake>/_manifests/<collector>.json``
+per collector. :func:`connect_lake` returns an in-memory DuckDB connection whose views have the archive's table
+names (plus the partition columns ``slot`` and ``month``, which a filter can use to skip files):
+
+- nothing is copied and no file is locked: each query reads the files that exist when it runs, so a notebook
+  may stay open for days while collectors publish; a file replaced during a query is read whole, old or new;
+- the collectors are those with a manifest when the connection opens (reconnect to see a new collector); files
+  are matched to the schema by column name only while the lake may mix schema versions (:func:`_mixed_schemas`);
+- with more than one collector, rows are de-duplicated on their natural keys (:data:`NATURAL_KEYS`), keeping
+  the newest observation (``last_seen_at``, else the collector name last): while a slot moves between
+  collectors both may hold its rows;
+- a table with no files (nothing published yet, or an empty lake) is an empty view with the table's schema
+  (:data:`analysis._lake_schema.LAKE_SCHEMA`); the session time zone is UTC.
+
+Example::
+
+    con = analysis.connect("lake")              # a directory: the lake
+    analysis.cascades(con)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import duckdb
+
+from ._lake_schema import LAKE_SCHEMA
+
+__all__ = ["NATURAL_KEYS", "SLOTS", "connect_lake", "is_lake", "slot", "slot_sql"]
+
+#: The lake's slot count and formula: a copy of ``collector.archive.slots`` (analysis imports nothing from collector);
+#: tests/test_lake_slots.py pins them equal.
+SLOTS = 64
+
+#: Natural key of the tables a reader de-duplicates across collectors (others: whole identical rows).
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "channels": ("channel_id",),
+    "channel_observations": ("channel_id", "observed_at"),
+    "channel_usernames": ("username",),
+    "channel_cursors": ("channel_id",),
+    "peers": ("channel_id",),
+    "posts": ("channel_id", "message_id"),
+    "post_observations": ("channel_id", "message_id", "observed_at"),
+    "post_versions": ("channel_id", "message_id", "observed_at"),
+    "post_comments": ("discussion_id", "comment_id"),
+    "post_comment_cursors": ("channel_id", "message_id"),
+    "post_media": ("channel_id", "message_id"),
+    "media_downloads": ("channel_id", "message_id"),
+}
+#: The column that says which copy of a row is newest, where a table has one.
+_NEWEST = "last_seen_at"
+_TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
+_HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}",
+         "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}",
+         "flat": "hive_partitioning = false"}
+
+
+def slot(channel_id: int) -> int:
+    """The lake slot (0-63) of a bare channel id (``collector.archive.slots.slot``)."""
+    return int(hashlib.md5(str(int(channel_id)).encode("ascii")).hexdigest()[:8], 16) % SLOTS
+
+
+def slot_sql(column: str) -> str:
+    """DuckDB SQL for the slot of the BIGINT expression ``column`` (``collector.archive.slots.slot_sql``)."""
+    return f"(('0x' || md5(CAST({column} AS VARCHAR))[1:8])::UBIGINT % {SLOTS})::INTEGER"
+
+
+def is_lake(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a directory (a lake, possibly empty) rather than an archive file."""
+    return Path(path).is_dir()
+
+
+def _manifests(root: Path) -> dict[str, dict[str, object]]:
+    """Collector -> its manifest, for every readable one."""
+    found = {}
+    for path in sorted((root / "_manifests").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("collector") == path.stem:
+            found[path.stem] = data
+    return found
+
+
+def _mixed_schemas(manifests: dict[str, dict[str, object]]) -> bool:
+    """Whether files of different schema versions may be in the lake: collectors at different versions, or one
+    whose rewrite after a migration has not finished (killed). Only then do the views read files by column name
+    (``union_by_name``), which costs every query a look at every file's schema."""
+    versions = {m.get("schema_version") for m in manifests.values()}
+    return len(versions) > 1 or any(m.get("rewriting") for m in manifests.values())
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _layout(root: Path, table: str) -> str:
+    known = LAKE_SCHEMA.get(table)
+    if known is not None:
+        return known[0]
+    base = root / table
+    first = next(base.glob("slot=*"), None)
+    if first is None:
+        return "flat"
+    return "post" if next(first.glob("month=*"), None) is not None else "slot"
+
+
+def _patterns(root: Path, table: str, layout: str, collector: str) -> str | None:
+    """The glob of a collector's files of ``table``, or None when it has none now."""
+    pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet",
+               "flat": f"{collector}.parquet"}[layout]
+    if next((root / table).glob(pattern), None) is None:
+        return None
+    return str(root / table / pattern)
+
+
+def _empty_view(table: str) -> str:
+    columns = ", ".join(f"NULL::{ty} AS \"{name}\"" for name, ty in LAKE_SCHEMA[table][1])
+    return f"SELECT {columns} WHERE false"
+
+
+def _files_view(table: str, layout: str, globs: list[str], union: bool) -> str:
+    listing = "[" + ", ".join(_quote(g) for g in globs) + "]"
+    options = _HIVE[layout] + (", union_by_name = true" if union else "")
+    if len(globs) == 1:
+        return f"SELECT * FROM read_parquet({listing}, {options})"
+    source = f"read_parquet({listing}, {options}, filename = true)"
+    key = NATURAL_KEYS.get(table)
+    if key is None:
+        return f"SELECT DISTINCT * EXCLUDE (filename) FROM {source}"
+    columns = {name for name, _ in LAKE_SCHEMA.get(table, ("", ()))[1]}
+    partition = ", ".join([*(["slot"] if layout != "flat" else []), *key])
+    newest = f"{_NEWEST} DESC NULLS LAST, " if _NEWEST in columns else ""
+    return (f"SELECT * EXCLUDE (filename) FROM {source} "
+            f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {newest}filename DESC) = 1")
+
+
+def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with a view per lake table; see the module doc.
+
+    ``collectors`` limits the views to those collectors' files (default: every collector with a manifest).
+    Raises ``FileNotFoundError`` when ``path`` is not a directory.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no lake at {root}: run `tgspread publish --lake {root}` first")
+    manifests = _manifests(root)
+    names = list(manifests) if collectors is None else list(collectors)
+    union = _mixed_schemas(manifests)
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    tables = set(LAKE_SCHEMA) | {p.name for p in root.iterdir() if p.is_dir() and _TABLE.match(p.name)}
+    for table in sorted(tables):
+        layout = _layout(root, table)
+        globs = [g for g in (_patterns(root, table, layout, c) for c in names) if g is not None]
+        if globs:
+            sql = _files_view(table, layout, globs, union)
+        elif table in LAKE_SCHEMA:
+            sql = _empty_view(table)
+        else:
+            continue
+        con.execute(f'CREATE VIEW "{table}" AS {sql}')
+    return con

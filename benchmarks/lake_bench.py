@@ -1,0 +1,227 @@
+"""The lake (issue 14): publishing (full, and after a pass of +1,000 posts), the layout it makes, and reading it.
+
+On a synthetic archive (:mod:`benchmarks.synth_archive`, brought up to the current schema first), each step runs in
+its own process so its peak RSS is its own:
+
+- ``full``: the first publish of the whole archive (what ``tgspread publish --full`` does);
+- ``incremental``: 1,000 new posts written through ``Archive.write_posts`` (10 channels, their newest month),
+  then a publish: it rewrites only the partitions those posts touched;
+- ``layout``: files per partition, file sizes of ``posts`` (min / median / max), the lake's size;
+- ``metrics``: ``cascades``, ``forward_network``, ``posting_frequency``, ``url_spread`` over the lake
+  (computed: a lake holds no stored results), and the same computed on the archive file for the ratio;
+- ``open``: ``analysis.connect(lake)`` in a fresh process: seconds and the process's RSS after it.
+
+Example::
+
+    python -m benchmarks.lake_bench --posts 1000000 --channels 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run"]
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
+#: The issue's targets at 10M posts (checked here against whatever size ran; the note says the size).
+TARGET_INCREMENTAL_S, TARGET_INCREMENTAL_MB, TARGET_FULL_S, TARGET_METRIC_S = 2.0, 400.0, 60.0, 2.0
+TARGET_OPEN_S, TARGET_OPEN_MB = 2.0, 300.0
+
+
+def _peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def _real_archive(path: Path) -> None:
+    """Make a synthetic file a real archive: record migration 0001 (which made it) and apply the rest.
+
+    SHORTCUT: the generator writes no ``schema_migrations`` row (issue 14, item 4 makes it produce a real one);
+    the later migrations run here without the archive's memory cap (0002 alters ``posts``).
+    """
+    import duckdb
+
+    from collector import Archive
+
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMPTZ NOT NULL, tgspread_version VARCHAR)")
+    con.execute("INSERT INTO schema_migrations VALUES (1, 'initial', now(), 'synthetic') ON CONFLICT DO NOTHING")
+    con.close()
+    Archive(path, memory_limit=None).close()
+
+
+# -- steps (each in its own process) ---------------------------------------------------------------------------
+def _step_full(archive: str, lake: str) -> dict[str, Any]:
+    from collector import Archive
+    from collector.archive.lake import publish
+
+    with Archive(archive) as opened:
+        t = time.perf_counter()
+        report = publish(opened, lake, full=True)
+        seconds = time.perf_counter() - t
+    return {"seconds": round(seconds, 2), "files": report.files_written, "rows": report.rows_written,
+            "peak_rss_mb": _peak_mb()}
+
+
+def _step_incremental(archive: str, lake: str) -> dict[str, Any]:
+    import pyarrow as pa
+
+    from collector import Archive
+    from collector.archive.lake import publish
+    from collector.archive.rows import POSTS_SCHEMA
+
+    with Archive(archive) as opened:
+        newest = opened.con.execute(
+            "SELECT channel_id, max(message_id), max(posted_at), max(last_seen_at) FROM posts GROUP BY channel_id "
+            "ORDER BY count(*) DESC LIMIT 10").fetchall()
+        rows: dict[str, list[Any]] = {name: [] for name in POSTS_SCHEMA.names}
+        for channel_id, top, posted_at, _seen in newest:
+            for i in range(1, 101):
+                for name in POSTS_SCHEMA.names:
+                    rows[name].append(None)
+                rows["channel_id"][-1], rows["message_id"][-1] = channel_id, top + i
+                rows["posted_at"][-1], rows["text"][-1], rows["views"][-1] = posted_at, f"new post {i}", i
+        now = max(r[3] for r in newest)
+        batch = pa.table(rows, schema=POSTS_SCHEMA)
+        t = time.perf_counter()
+        opened.write_posts(batch, now)
+        write_s = time.perf_counter() - t
+        t = time.perf_counter()
+        report = publish(opened, lake)
+        seconds = time.perf_counter() - t
+    return {"seconds": round(seconds, 2), "write_seconds": round(write_s, 2), "files": report.files_written,
+            "partitions": {k: len(v) for k, v in report.partitions.items()}, "peak_rss_mb": _peak_mb()}
+
+
+def _step_layout(lake: str) -> dict[str, Any]:
+    root = Path(lake)
+    per_partition = [len(list(d.glob("*.parquet"))) for d in root.glob("posts/slot=*/month=*")]
+    sizes = sorted(p.stat().st_size / 1e6 for p in root.glob("posts/slot=*/month=*/*.parquet"))
+    total = sum(p.stat().st_size for p in root.rglob("*.parquet")) / 1e6
+    return {"posts_files": len(sizes), "files_per_partition_max": max(per_partition, default=0),
+            "posts_mb_min": round(sizes[0], 3) if sizes else 0, "posts_mb_median": round(statistics.median(sizes), 3)
+            if sizes else 0, "posts_mb_max": round(sizes[-1], 3) if sizes else 0, "lake_mb": round(total, 1),
+            "all_files": sum(1 for _ in root.rglob("*.parquet"))}
+
+
+def _step_metric(path: str, name: str, repeat: int = 3) -> dict[str, Any]:
+    import analysis
+
+    con = analysis.connect(path)
+    fn = getattr(analysis, name)
+    kwargs = {"use_summary": False} if "use_summary" in fn.__code__.co_varnames else {}
+    walls = []
+    rows = 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        rows = fn(con, **kwargs).height
+        walls.append(time.perf_counter() - t)
+    con.close()
+    return {"seconds": round(min(walls), 2), "rows": rows, "peak_rss_mb": _peak_mb()}
+
+
+def _step_open(lake: str) -> dict[str, Any]:
+    import duckdb  # noqa: F401 - imported before the clock starts: the cost of opening, not of importing
+    import polars  # noqa: F401
+
+    import analysis
+
+    before = _peak_mb()
+    t = time.perf_counter()
+    con = analysis.connect(lake)
+    con.execute("SELECT count(*) FROM posts").fetchall()
+    seconds = time.perf_counter() - t
+    return {"seconds": round(seconds, 3), "peak_rss_mb": _peak_mb(), "rss_before_mb": before}
+
+
+def _child(*args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.lake_bench", "--step", *args], check=True,
+                         capture_output=True, text=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _row(benchmark: str, value: Any, unit: str, target: str, ok: bool | None, note: str = "") -> dict[str, Any]:
+    return {"benchmark": benchmark, "value": value, "unit": unit, "target": target, "ok": ok, "note": note}
+
+
+def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
+    """Measure every step on a synthetic archive of ``posts`` posts; rows in the ``benchmarks.run`` shape."""
+    from .synth_archive import build
+
+    source = build(posts, channels)
+    size = f"{posts:,} posts"
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="lake-bench-", dir=source.parent) as tmp:
+        archive, lake = Path(tmp) / "archive.duckdb", Path(tmp) / "lake"
+        shutil.copy(source, archive)
+        t = time.perf_counter()
+        _real_archive(archive)
+        migrate_s = time.perf_counter() - t
+        full = _child("full", str(archive), str(lake))
+        layout = _child("layout", str(lake))
+        inc = _child("incremental", str(archive), str(lake))
+        rows += [
+            _row("lake: full publish", full["seconds"], "s", f"<= {TARGET_FULL_S:g} at 10M", None,
+                 f"{size}, {full['files']:,} files, {full['rows']:,} rows, peak RSS {full['peak_rss_mb']} MB "
+                 f"(migrating the synthetic file first: {migrate_s:.1f} s)"),
+            _row("lake: publish after +1,000 posts", inc["seconds"], "s", f"<= {TARGET_INCREMENTAL_S:g}",
+                 inc["seconds"] <= TARGET_INCREMENTAL_S,
+                 f"{size}; {inc['files']} files rewritten {inc['partitions']}; the write itself "
+                 f"{inc['write_seconds']} s"),
+            _row("lake: publish after +1,000 posts, peak RSS", inc["peak_rss_mb"], "MB",
+                 f"<= {TARGET_INCREMENTAL_MB:g}", inc["peak_rss_mb"] <= TARGET_INCREMENTAL_MB, "the whole process"),
+            _row("lake: files per partition", layout["files_per_partition_max"], "files", "1 per collector",
+                 layout["files_per_partition_max"] == 1, f"{layout['all_files']:,} files in all"),
+            _row("lake: posts file size (median)", layout["posts_mb_median"], "MB", "-", None,
+                 f"{layout['posts_files']:,} posts files, min {layout['posts_mb_min']} MB, max "
+                 f"{layout['posts_mb_max']} MB; whole lake {layout['lake_mb']} MB"),
+        ]
+        for name in FUNCTIONS:
+            on_lake = _child("metric", str(lake), name)
+            on_file = _child("metric", str(archive), name)
+            rows.append(_row(f"lake: {name} over the lake (computed)", on_lake["seconds"], "s",
+                             f"<= {TARGET_METRIC_S:g} at 10M", on_lake["seconds"] <= TARGET_METRIC_S,
+                             f"{size}, {on_lake['rows']:,} rows; on the archive file computed {on_file['seconds']} s "
+                             f"(lake/file {on_lake['seconds'] / max(on_file['seconds'], 1e-3):.2f}); peak RSS "
+                             f"{on_lake['peak_rss_mb']} MB"))
+        opened = _child("open", str(lake))
+        rows += [
+            _row("lake: opening it (analysis.connect + one count)", opened["seconds"], "s", f"<= {TARGET_OPEN_S:g}",
+                 opened["seconds"] <= TARGET_OPEN_S, size),
+            _row("lake: RSS after opening it", opened["peak_rss_mb"], "MB", f"<= {TARGET_OPEN_MB:g}",
+                 opened["peak_rss_mb"] <= TARGET_OPEN_MB,
+                 f"the whole process, {opened['rss_before_mb']} MB of it Python, DuckDB and Polars imported"),
+        ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--channels", type=int, default=1_000)
+    parser.add_argument("--step", nargs="+")
+    args = parser.parse_args(argv)
+    if args.step:
+        kind, *rest = args.step
+        steps = {"full": _step_full, "incremental": _step_incremental, "layout": _step_layout,
+                 "metric": _step_metric, "open": _step_open}
+        print(json.dumps(steps[kind](*rest)))
+        return
+    for row in run(args.posts, args.channels):
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
