@@ -12,6 +12,7 @@ Example::
         top = analysis.cascades(con).head(20)
         daily = analysis.posting_frequency(con, every="1d")
         edges = analysis.forward_network(con)
+        named = analysis.with_names(edges, con)          # + source_channel, target_channel: @username or title
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .copies import copies, copy_clusters
 from .export import export_gexf, export_graphml, network_graph
 from .frames import SCHEMAS
 from .links import canonical_url, domain_spread, url_spread
+from .names import channel_names, with_names
 from .network import forward_network
 from .spread import amplifiers, cascades, coverage, sources
 from .summaries import summary_status
@@ -35,6 +37,7 @@ __all__ = [
     "cascade_virality",
     "cascades",
     "channel_growth",
+    "channel_names",
     "connect",
     "copies",
     "copy_clusters",
@@ -54,4 +57,5 @@ __all__ = [
     "url_spread",
     "view_growth",
     "virality_from_parents",
+    "with_names",
 ]
