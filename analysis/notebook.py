@@ -1,12 +1,16 @@
 """The setup every notebook shares: find the archive, open a snapshot of it, name channels, style plots.
 
-The numbered notebooks in ``notebooks/`` start with one call, and a notebook of your own can too::
+The numbered notebooks in ``notebooks/`` start with one call, and a notebook of your own can too.
 
+Example::
+
+    import analysis
     from analysis.notebook import open_notebook
 
-    nb = open_notebook()              # TGSPREAD_ARCHIVE, else demo-data/demo.duckdb; prints the path
+    nb = open_notebook("archive.duckdb")   # open_notebook(): $TGSPREAD_ARCHIVE, else demo-data/demo.duckdb
     con, name, named = nb.con, nb.name, nb.named
     analysis.cascades(con).with_columns(named("origin_channel_id").alias("origin"))
+    analysis.with_names(analysis.sources(con), con)     # the same names as a column next to channel_id
 
 What it does, in order:
 

@@ -143,7 +143,7 @@ fig = plots.heatmap(
 from datetime import timedelta
 
 weekly = analysis.posting_frequency(con, every="1w")
-first, last = daily.select(pl.col("period").min(), pl.col("period").max() + timedelta(days=1)).row(0)
+first, last = daily.select(pl.col("period").min().alias("first"), pl.col("period").max() + timedelta(days=1)).row(0)
 weekly_total = (
     weekly.filter((pl.col("period") >= first) & (pl.col("period") + timedelta(weeks=1) <= last))
     .group_by("period").agg(pl.col("posts").sum()).sort("period")
