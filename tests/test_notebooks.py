@@ -14,10 +14,10 @@ pyplot holds with :func:`analysis.plots.check_figure` and renders it, and report
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
-import importlib.util
 import subprocess
 import sys
 import time
