@@ -92,7 +92,7 @@ def differences(script: Path) -> list[str]:
         if cells_of(committed) != cells_of(built):
             problems.append(f"{ipynb.name} has other cells than {script.name}")
         elif any(c.get("outputs") or c.get("execution_count") for c in committed.cells):
-            problems.append(f"{ipynb.name} carries outputs")
+            problems.append(f"{ipynb.name} carries outputs (saved from a Jupyter session; `make notebooks` drops them)")
         else:
             problems.append(f"{ipynb.name} differs from the build of {script.name} (metadata, ids or layout)")
     if script.read_text(encoding="utf-8") != script_text(built, script.parent):

@@ -246,6 +246,29 @@ def test_an_edit_in_jupyter_is_never_overwritten(notebook_copy: Path) -> None:
     assert _check(notebook_copy).returncode == 0
 
 
+def test_saving_in_jupyter_writes_the_script(notebook_copy: Path) -> None:
+    """The round trip: Jupyter saves a notebook through jupytext's contents manager (what JupyterLab uses when
+    jupytext is installed); notebooks/jupytext.toml pairs it, so the edit lands in the script. The saved
+    outputs make the check fail until the build drops them."""
+    from jupyter_server.services.contents.largefilemanager import LargeFileManager
+    from jupytext.sync_contentsmanager import build_sync_jupytext_contents_manager_class
+
+    manager = build_sync_jupytext_contents_manager_class(LargeFileManager)(root_dir=str(notebook_copy))
+    name = NOTEBOOKS[0].name
+    nb = manager.get(name)["content"]
+    nb.cells.append(nbformat.v4.new_code_cell("added_in_jupyter = 1"))
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    first_code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
+    manager.save({"type": "notebook", "content": nb}, name)
+    script = (notebook_copy / name).with_suffix(".py")
+    assert script.read_text(encoding="utf-8").rstrip().endswith("added_in_jupyter = 1")
+    done = _check(notebook_copy)
+    assert done.returncode == 1 and "carries outputs" in done.stderr
+    assert _build_module().main(["--dir", str(notebook_copy)]) == 0
+    assert _check(notebook_copy).returncode == 0
+    assert "an output" not in (notebook_copy / name).read_text(encoding="utf-8")
+
+
 def test_scripts_are_what_jupyter_pairing_saves() -> None:
     """Saving a notebook in Jupyter (jupytext pairing, notebooks/jupytext.toml) rewrites its script unchanged."""
     build = _build_module()
