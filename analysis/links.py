@@ -1,7 +1,7 @@
 """How links travel: canonical URLs and their domains across channels.
 
 URLs come from ``posts.urls`` (the text of URL entities and the targets of text links). They are
-counted in their canonical form (`collector.urls.canonical_url`: ``http``/``https`` folded, ``www.``,
+counted in their canonical form (`analysis.urls.canonical_url`: ``http``/``https`` folded, ``www.``,
 default ports, trailing slashes, tracking parameters and fragments dropped), which the collector stores
 once, when it archives a post, in ``posts.canonical_urls``. Queries group by that stored string instead
 of parsing every URL again.
@@ -37,10 +37,10 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from collector.urls import canonical_url, canonical_urls_column
+from analysis.urls import canonical_url, canonical_urls_column
 
 from .frames import Params, channel_clause, conform, packed_int_key, time_clauses, where_sql
-from .summaries import stored
+from .stored import stored
 
 __all__ = ["DOMAIN_SQL", "canonical_url", "domain_spread", "url_occurrences_sql", "url_spread"]
 
@@ -65,7 +65,7 @@ def _has_canonical_column(con: duckdb.DuckDBPyConnection) -> bool:
 
 @contextmanager
 def _canonical_function(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
-    """A DuckDB function ``name(VARCHAR[]) -> VARCHAR[]`` = `collector.urls.canonical_urls`, while in use."""
+    """A DuckDB function ``name(VARCHAR[]) -> VARCHAR[]`` = `analysis.urls.canonical_urls`, while in use."""
     name = f"{_UDF_PREFIX}{next(_udf_ids)}"
     con.create_function(name, canonical_urls_column, ["VARCHAR[]"], "VARCHAR[]", type="arrow")  # type: ignore[call-overload]
     try:

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from .frames import Params, channel_clause, query_frame, time_clauses, where_sql
-from .summaries import stored
+from .stored import stored
 
 __all__ = ["forward_network"]
 

@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from .frames import FORWARDS_SQL, Params, channel_clause, query_frame, time_clauses, where_sql
-from .summaries import stored
+from .stored import stored
 
 __all__ = ["amplifiers", "cascades", "coverage", "sources"]
 

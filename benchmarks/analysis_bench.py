@@ -47,7 +47,8 @@ from .synth_archive import build
 __all__ = ["FUNCTIONS", "main", "run", "store_summaries"]
 
 FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
-SUMMARIES_MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0007_summaries.sql"
+SUMMARIES_MIGRATION = (Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations"
+                       / "0007_summaries.sql")
 TARGET_S = 2.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 2048.0
@@ -74,7 +75,7 @@ def store_summaries(path: Path) -> dict[str, Any]:
     The synthetic file is written without the collector, so the bookkeeping tables of migration 0007 are
     added first when missing. Returns seconds per function and the peak RSS of the process.
     """
-    from collector.summaries import refresh_summaries
+    from collector.archive.summaries import refresh_summaries
 
     con = duckdb.connect(str(path))
     try:
@@ -155,7 +156,7 @@ def _pd_posting_frequency(path: str) -> int:
 
 
 def _pd_url_spread(path: str) -> int:
-    from collector.urls import canonical_urls
+    from analysis.urls import canonical_urls
 
     # the stored canonical URLs, like the library; rows written without them get them computed here
     posts = _read(path, "SELECT channel_id, message_id, posted_at, "

@@ -17,7 +17,7 @@ from a generated world), never the network.
 - **Peak RSS** of a process that archives one channel of 1,000,000 posts (``collect()`` with default
   settings), and of a process that only builds that simulated world, so the collector's share shows.
   Target: <= 400 MB.
-- **tgspread demo**: posts archived per wall-clock second by ``collector.demo.run_demo`` (defaults:
+- **tgspread demo**: posts archived per wall-clock second by ``collector.cli.demo.run_demo`` (defaults:
   20 channels, 30 days, two passes).
 
 Usage::
@@ -80,8 +80,8 @@ class Backfill:
 def backfill(posts: int, folder: Path) -> Backfill:
     """Collect one channel of ``posts`` posts from scratch, then refresh it ``REFRESH_ADVANCE`` later."""
     from collector import Archive, collect
-    from collector.simulated import simulated_client
-    from collector.simulated.generate import generate_channel_world
+    from collector._simulated import simulated_client
+    from collector._simulated.generate import generate_channel_world
 
     world = generate_channel_world(SEED, posts=posts)
     channel = world.seed_channels()[0]
@@ -155,7 +155,7 @@ def _record_answers(client: Any) -> list[tuple[bool, bytes]]:
 
 def _replay_client(world: Any, answers: list[tuple[bool, bytes]]) -> Any:
     """A client whose server answers from the recorded ``answers`` in order: no simulation, no encoding."""
-    from collector.simulated import simulated_client
+    from collector._simulated import simulated_client
 
     client = simulated_client(world)
     queue = iter([a for _, a in answers])
@@ -259,8 +259,8 @@ def cpu_rows(posts: int, folder: Path, rounds: int = 3) -> list[dict[str, Any]]:
     import statistics
 
     from collector import Archive
-    from collector.simulated import simulated_client
-    from collector.simulated.generate import generate_channel_world
+    from collector._simulated import simulated_client
+    from collector._simulated.generate import generate_channel_world
 
     world = generate_channel_world(SEED + 1, posts=posts)
     now = world.now
@@ -268,7 +268,7 @@ def cpu_rows(posts: int, folder: Path, rounds: int = 3) -> list[dict[str, Any]]:
     async def record(path: Path) -> list[tuple[bool, bytes]]:
         client = simulated_client(world)
         answers = _record_answers(client)
-        from collector import collect
+        from collector.telegram import collect
 
         with Archive(path) as archive:
             await collect(client, world.seeds, archive, now=now)
@@ -330,17 +330,17 @@ def _rss_child(posts: int, mode: str, folder: Path) -> dict[str, Any]:
     """In a fresh process: the peak RSS of ``mode``.
 
     ``collect``: this process archives the channel, the simulated Telegram (world and server) runs in a
-    process of its own (``collector.simulated.remote``), so the figure is the collector's alone, as on a
+    process of its own (``collector._simulated.remote``), so the figure is the collector's alone, as on a
     real machine where Telegram is far away. ``world``: building the world only. ``server``: world, server
     and a Telethon client paging through the whole history in this process, nothing archived.
     """
-    from collector.simulated.generate import generate_channel_world
+    from collector._simulated.generate import generate_channel_world
 
     started = time.perf_counter()
     archived, server_mb = 0, None
     if mode == "collect":
         from collector import Archive, collect
-        from collector.simulated.remote import remote_simulated_client
+        from collector._simulated.remote import remote_simulated_client
 
         async def go() -> tuple[int, float | None]:
             client, remote = remote_simulated_client(generate_channel_world, SEED, posts=posts)
@@ -384,7 +384,7 @@ async def _page_through(world: Any) -> int:
     """The simulated server's share: page through the whole history as collect() does, keep nothing."""
     from telethon.tl import functions, types
 
-    from collector.simulated import simulated_client
+    from collector._simulated import simulated_client
 
     client = simulated_client(world)
     resolved = await client(functions.contacts.ResolveUsernameRequest(username=world.seeds[0].lstrip("@")))
@@ -432,7 +432,7 @@ def rss_rows(posts: int, folder: Path) -> list[dict[str, Any]]:
 
 # -- demo -----------------------------------------------------------------------------------------------------
 def demo_rows(folder: Path, *, channels: int = 20, days: int = 30) -> list[dict[str, Any]]:
-    from collector.demo import run_demo
+    from collector.cli.demo import run_demo
 
     started = time.perf_counter()
     _, reports = run_demo(folder / "demo.duckdb", channels=channels, days=days, seed=7)

@@ -86,7 +86,7 @@ def write_generated_export(path: Path, messages: int, *, channel_id: int = 1_500
 
 
 def _import_child(export: str, archive_path: str, queue: Any) -> None:
-    from collector.archive import Archive
+    from collector.archive.archive import Archive
     from collector.sources.export_import import import_export
 
     modules_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -148,7 +148,7 @@ def bench_export(messages: int = EXPORT_MESSAGES, repeats: int = 3, export: Path
 
 def bench_parser(min_seconds: float = 2.0, repeats: int = 3) -> dict[str, Any]:
     """Parse the fixture pages for ``min_seconds``, ``repeats`` times; the best and the median rate."""
-    from collector.sources.web_parse import parse_page
+    from collector.parse.web_page import parse_page
 
     pages = [(FIXTURES / name).read_text(encoding="utf-8") for name in ("channel_page1.html", "channel_page2.html")]
     rates = []

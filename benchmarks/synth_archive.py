@@ -1,10 +1,10 @@
 """A synthetic archive, generated inside DuckDB in seconds, for benchmarking the analysis library.
 
-The file has the real schema (``collector/migrations/0001_initial.sql``) and a shape close to what a
+The file has the real schema (``collector/archive/migrations/0001_initial.sql``) and a shape close to what a
 long collection produces: heavy-tailed channel activity; ~20% forwards, mostly of a few popular
 channels, each channel taking 80% of its forwards from ~30 favourite sources, ~10% of origins outside
 the archive and ~2% from hidden senders; albums; ~2% deleted posts; URL lists with tracking parameters
-and ``www.`` variants, with ``canonical_urls`` filled by ``collector.urls`` as the collector fills it;
+and ``www.`` variants, with ``canonical_urls`` filled by ``analysis.urls`` as the collector fills it;
 short texts. It is deterministic (``setseed``) and cached under
 ``benchmarks/.cache/`` (``*.duckdb`` is gitignored).
 
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import duckdb
 
-from collector.urls import canonical_urls_column
+from analysis.urls import canonical_urls_column
 
 __all__ = ["CACHE_DIR", "archive_path", "build"]
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
-MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
 VERSION = 3  # bump when the generator changes, so cached files are rebuilt
 
 #: Channel ids of the synthetic world: 2_000_000_000 + 13 * index (above 2**31, like real ids).
@@ -108,7 +108,7 @@ SELECT channel_id, message_id, t AS posted_at,
        'api' AS source
 FROM fwd
 ),
--- what the collector writes: posts.canonical_urls = collector.urls.canonical_urls(urls)
+-- what the collector writes: posts.canonical_urls = analysis.urls.canonical_urls(urls)
 canon AS (
     SELECT *, CASE WHEN len(urls) = 0 THEN urls ELSE syn_canonical_urls(urls) END AS canonical_urls
     FROM generated

@@ -9,20 +9,21 @@ Example::
 
 The names below are loaded on first use (PEP 562): ``import collector.archive`` or the Desktop export
 importer does not pay for Telethon (~30 MB and 0.3 s), which only ``collect`` needs.
+
+Inside, one folder per job (docs/ARCHITECTURE.md): ``archive/`` (the only writer of the DuckDB file),
+``telegram/``, ``parse/``, ``sources/``, ``scheduling/``, ``cli/``, and ``_simulated/`` (tests and the demo).
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 if TYPE_CHECKING:
     from .archive import Archive, ArchiveBusyError, ArchiveError
-    from .collect import ChannelResult, CollectReport, CollectSettings, collect
+    from .telegram.collect import ChannelResult, CollectReport, CollectSettings, collect
 
 __all__ = [
     "Archive",
@@ -38,7 +39,8 @@ __all__ = [
 # Public name -> the submodule defining it.
 _LAZY = {
     "Archive": "archive", "ArchiveBusyError": "archive", "ArchiveError": "archive",
-    "ChannelResult": "collect", "CollectReport": "collect", "CollectSettings": "collect", "collect": "collect",
+    "ChannelResult": "telegram.collect", "CollectReport": "telegram.collect", "CollectSettings": "telegram.collect",
+    "collect": "telegram.collect",
 }
 
 
@@ -55,19 +57,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
-
-class _Package(types.ModuleType):
-    """Keeps ``collector.collect`` the function, as the eager ``from .collect import collect`` did.
-
-    Importing the submodule ``collector.collect`` makes the import system set the package attribute
-    ``collect`` to that module; here that assignment stores the module's function instead, so
-    ``from collector import collect`` is the function whatever was imported before.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "collect" and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.collect":
-            value = value.collect
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -36,9 +36,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .media_files import MediaSettings, check_kinds, parse_size
-from .refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
-from .schedule import RunSettings
+from collector.parse.media_files import MediaSettings, check_kinds, parse_size
+from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
+from collector.scheduling.plan import RunSettings
 
 __all__ = [
     "CREDENTIALS_HELP",

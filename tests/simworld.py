@@ -1,7 +1,7 @@
 """Shared helpers for tests: run passes against the simulated Telegram, and the world's ground truth.
 
 The ground truth here is computed from the simulated world's own records (``SimMessage``, ``Entity``),
-independently of ``collector.normalize``, so a test comparing the two can fail.
+independently of ``collector.parse.normalize``, so a test comparing the two can fail.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from collector import Archive, CollectReport, CollectSettings, collect
-from collector.simulated import World, generate_world, simulated_client
-from collector.simulated.model import SimMessage
+from collector._simulated import World, generate_world, simulated_client
+from collector._simulated.model import SimMessage
 
 
 def run_pass(world: World, path: Path, channels: list[str] | None = None, *,

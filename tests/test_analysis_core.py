@@ -29,9 +29,9 @@ import pytest
 import analysis
 from analysis.frames import SCHEMAS
 from analysis.links import canonical_url
-from collector.urls import _canonical_url_parsed, canonical_urls
+from analysis.urls import _canonical_url_parsed, canonical_urls
 
-MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 ARCHIVED = [1_000_000_001, 2_200_000_002, 3_300_000_003, 4_400_000_004]  # > 2**31, like real ids
 OUTSIDE = [9_100_000_001, 9_100_000_002]                                  # origins never archived
@@ -465,7 +465,7 @@ CANONICAL_CASES = {
 
 
 def test_canonical_url_rules() -> None:
-    assert analysis.canonical_url is canonical_url  # re-exported from collector.urls
+    assert analysis.canonical_url is canonical_url  # re-exported from analysis.urls
     for url, want in CANONICAL_CASES.items():
         assert canonical_url(url) == want, url
     assert canonical_urls(list(CANONICAL_CASES)) == [w[0] if w else "" for w in CANONICAL_CASES.values()]

@@ -23,15 +23,16 @@ import pytest
 from typer.testing import CliRunner
 
 import analysis
-from analysis.summaries import SUMMARIZED, summary_status
+from analysis.summaries import SUMMARIZED, posts_generation, summary_status
 from collector import Archive
-from collector.cli import SIMULATED_ENV, Exit, app
-from collector.generation import posts_generation
-from collector.rows import POSTS_SCHEMA
-from collector.simulated import generate_world
-from collector.sources import store
+from collector._simulated import generate_world
+from collector.archive import upsert as store
+from collector.archive.rows import POSTS_SCHEMA
+from collector.archive.summaries import refresh_summaries
+from collector.cli.app import app
+from collector.cli.common import Exit
 from collector.sources.export_import import import_export
-from collector.summaries import refresh_summaries
+from collector.telegram.client import SIMULATED_ENV
 from tests.simworld import Collected, run_pass
 
 FUNCTIONS: dict[str, Callable[..., pl.DataFrame]] = {
@@ -190,7 +191,7 @@ def test_a_write_of_nothing_keeps_them_current(writable: Path) -> None:
 
 
 def test_a_new_definition_makes_them_stale(writable: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import analysis.summaries as summaries
+    import analysis.stored as summaries
 
     with duckdb.connect(str(writable)) as con:
         con.execute("DELETE FROM summary_cascades WHERE rowid > 0")
@@ -216,7 +217,7 @@ def test_archives_without_the_counter_compute(collected: Collected, tmp_path: Pa
 
 
 def test_verify_finds_a_stored_result_that_posts_changed_by_hand_left_wrong(writable: Path) -> None:
-    from collector.verify import verify_archive
+    from collector.archive.verify import verify_archive
 
     with duckdb.connect(str(writable), read_only=True) as con:
         assert [f for f in verify_archive(con, digests=False).findings if f.check == "summaries"] == []
@@ -234,7 +235,7 @@ def test_verify_finds_a_stored_result_that_posts_changed_by_hand_left_wrong(writ
 
 
 def test_stored_results_stay_out_of_default_exports() -> None:
-    from collector.export import DERIVED
+    from collector.archive.export import DERIVED
 
     assert {f"summary_{name}" for name in SUMMARIZED} | {"analysis_summaries", "archive_generation"} == DERIVED
 

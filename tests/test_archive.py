@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from collector import Archive, ArchiveError
-from collector.migrations import available, latest_version
-from collector.rows import POSTS_SCHEMA
+from collector.archive.migrations import available, latest_version
+from collector.archive.rows import POSTS_SCHEMA
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -179,7 +179,7 @@ def test_a_pass_leaves_duckdb_settings_as_it_found_them(tmp_path: Path) -> None:
     import asyncio
 
     from collector import ChannelResult, collect
-    from collector.simulated import generate_world, simulated_client
+    from collector._simulated import generate_world, simulated_client
 
     world = generate_world(5, channels=2, days=2)
     settings = "SELECT current_setting('threads'), current_setting('memory_limit')"

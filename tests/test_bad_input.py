@@ -36,9 +36,11 @@ import typer.testing
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector import migrations as schema
-from collector.channel_ref import parse_channel_ref
-from collector.cli import SIMULATED_ENV, Exit, app
+from collector.archive import migrations as schema
+from collector.cli.app import app
+from collector.cli.common import Exit
+from collector.parse.channel_ref import parse_channel_ref
+from collector.telegram.client import SIMULATED_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "bad-input.md"
@@ -382,7 +384,7 @@ def _cached_command() -> Iterator[None]:
 def _run_subprocess(argv: list[str], cwd: Path, env: dict[str, str], *, as_nobody: bool) -> Outcome:
     base = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if as_nobody else []
-    proc = subprocess.run([*prefix, sys.executable, "-c", "from collector.cli import app; app()", *argv],
+    proc = subprocess.run([*prefix, sys.executable, "-c", "from collector.cli.app import app; app()", *argv],
                           cwd=cwd, env={**base, **env, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"},
                           capture_output=True, text=True, timeout=60)
     return Outcome(proc.returncode, proc.stdout, proc.stderr)

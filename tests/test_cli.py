@@ -21,9 +21,11 @@ import typer.main
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector.cli import SIMULATED_ENV, Exit, app
-from collector.demo import marker_path
-from collector.status import archive_status, status_as_json
+from collector.archive.status import archive_status, status_as_json
+from collector.cli.app import app
+from collector.cli.common import Exit
+from collector.cli.demo import marker_path
+from collector.telegram.client import SIMULATED_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 HASH = "0123456789abcdef0123456789abcdef"
@@ -160,7 +162,7 @@ def test_collect_simulated_named_channel_ok_exits_0(tmp_path: Path, monkeypatch:
     monkeypatch.setenv(SIMULATED_ENV, "3")
     monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")
     monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "1")
-    from collector.simulated import generate_world
+    from collector._simulated import generate_world
 
     world = generate_world(3, channels=2, days=1)
     good = next(s for s in world.seeds if world.channel_by_username(s.lstrip("@").rsplit("/", 1)[-1]) is not None
@@ -311,7 +313,7 @@ def test_busy_archive_is_exit_3(tmp_path: Path) -> None:
 def test_exit_codes_through_the_real_process(tmp_path: Path) -> None:
     """Cron sees the process's exit status, not CliRunner's: check one for real."""
     env = {k: v for k, v in os.environ.items() if k not in ("TG_API_ID", "TG_API_HASH")}
-    proc = subprocess.run([sys.executable, "-c", "from collector.cli import app; app()", "collect", "durov"],
+    proc = subprocess.run([sys.executable, "-c", "from collector.cli.app import app; app()", "collect", "durov"],
                           cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2
@@ -429,7 +431,7 @@ class _LoginClient:
 def test_interactive_login_retries_and_asks_for_2fa() -> None:
     import asyncio
 
-    from collector.login import interactive_login
+    from collector.telegram.login import interactive_login
 
     answers = {"phone": ["123", "+15550001"], "code": ["999", "12345"], "password": ["wrong", "hunter2"]}
     asked: list[tuple[str, bool]] = []
@@ -448,7 +450,7 @@ def test_interactive_login_retries_and_asks_for_2fa() -> None:
 def test_interactive_login_gives_up_after_three_bad_codes() -> None:
     import asyncio
 
-    from collector.login import SessionError, interactive_login
+    from collector.telegram.login import SessionError, interactive_login
 
     def ask(what: str, secret: bool) -> str:
         return "+15550001" if what == "phone" else "000"
@@ -463,8 +465,8 @@ def test_progress_plain_lines_and_flood_waits() -> None:
 
     from rich.console import Console
 
-    from collector.collect import ChannelResult, CollectReport
-    from collector.progress import CollectProgress, report_errors, report_table
+    from collector.cli.progress import CollectProgress, report_errors, report_table
+    from collector.telegram.collect import ChannelResult, CollectReport
 
     buf = io.StringIO()
     progress = CollectProgress(Console(file=buf, width=200), live=False)
@@ -504,8 +506,8 @@ def test_progress_live_display_runs_on_a_terminal() -> None:
 
     from rich.console import Console
 
-    from collector.collect import ChannelResult, CollectReport
-    from collector.progress import CollectProgress
+    from collector.cli.progress import CollectProgress
+    from collector.telegram.collect import ChannelResult, CollectReport
 
     buf = io.StringIO()
     progress = CollectProgress(Console(file=buf, width=120, force_terminal=True))

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from collector import Archive, CollectSettings
-from collector.refresh import DEFAULT_CHECKPOINTS, is_post_due
-from collector.simulated import Fault, World, generate_world
+from collector._simulated import Fault, World, generate_world
+from collector.parse.refresh import DEFAULT_CHECKPOINTS, is_post_due
 from tests.simworld import Collected, archived_posts, expected_post, run_pass
 
 
@@ -170,7 +170,7 @@ def test_rerun_with_nothing_new_is_cheap(tmp_path: Path) -> None:
 
 
 def test_backfill_request_count(tmp_path: Path) -> None:
-    from collector.simulated.generate import generate_channel_world
+    from collector._simulated.generate import generate_channel_world
 
     world = generate_channel_world(5, posts=2_450)
     path = tmp_path / "a.duckdb"
@@ -187,7 +187,7 @@ def test_backfill_request_count(tmp_path: Path) -> None:
 
 def test_resume_after_exception_mid_channel(tmp_path: Path) -> None:
     """A pass that dies in the middle of a channel's history loses at most the batch in flight."""
-    from collector.simulated.generate import generate_channel_world
+    from collector._simulated.generate import generate_channel_world
 
     world = generate_channel_world(9, posts=3_000)
     path = tmp_path / "a.duckdb"
@@ -266,7 +266,7 @@ def test_a_pass_tunes_the_garbage_collector_and_restores_it(tmp_path: Path) -> N
     import gc
 
     from collector import collect
-    from collector.simulated import simulated_client
+    from collector._simulated import simulated_client
 
     world = generate_world(5, channels=2, days=2, posts_per_day=20)
     before = gc.get_threshold()

@@ -17,8 +17,8 @@ from collector.config import (
     parse_duration,
     read_channel_file,
 )
-from collector.login import SessionError, build_client, check_session_file, prepare_session_file
-from collector.refresh import DEFAULT_CHECKPOINTS
+from collector.parse.refresh import DEFAULT_CHECKPOINTS
+from collector.telegram.login import SessionError, build_client, check_session_file, prepare_session_file
 
 HASH = "0123456789abcdef0123456789abcdef"
 

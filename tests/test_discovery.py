@@ -2,7 +2,7 @@
 
 The expected candidates, counts, statuses and paths are computed here from the simulated world's own records
 (messages, forward headers, entities, channel flags) and from the documented recommendation rule, never from
-the archive or from ``collector.discovery``, so a test that compares the two can fail.
+the archive or from ``collector.parse.discovery_rank``, so a test that compares the two can fail.
 """
 
 from __future__ import annotations
@@ -22,21 +22,22 @@ from telethon import errors
 from telethon.tl import functions, types
 from typer.testing import CliRunner
 
-import collector.simulated
+import collector._simulated
 from collector import Archive
-from collector.channel_set import (
+from collector._simulated import World, generate_world, simulated_client
+from collector._simulated.generate import collected_channels
+from collector._simulated.model import Fault, SimChannel, SimMessage
+from collector.cli.app import app
+from collector.parse.discovery_rank import Candidate, Evidence, Facts, Member, Thresholds, rank_candidates
+from collector.scheduling.channel_set import (
     ChannelSetError,
     add_channels,
     list_channels,
     remove_channels,
     tracked_inputs,
 )
-from collector.cli import SIMULATED_ENV, app
-from collector.discovery import Candidate, Evidence, Facts, Member, Thresholds, rank_candidates
-from collector.discovery_calls import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
-from collector.simulated import World, generate_world, simulated_client
-from collector.simulated.generate import collected_channels
-from collector.simulated.model import Fault, SimChannel, SimMessage
+from collector.telegram.client import SIMULATED_ENV
+from collector.telegram.discovery import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
 from tests.simworld import run_pass
 
 WORLD_SEED = 4
@@ -577,7 +578,7 @@ def test_collect_falls_back_to_the_set_and_discover_runs_via_the_cli(cli_env: Pa
     monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "2")
     world = generate_world(5, channels=3, days=2)
     # every command of this test builds the same world from the environment: build it once
-    monkeypatch.setattr(collector.simulated, "generate_world", lambda *args, **kw: world)
+    monkeypatch.setattr(collector._simulated, "generate_world", lambda *args, **kw: world)
     seed = collected_channels(world)[1].username_at(world.now)
     assert seed is not None
     assert runner.invoke(app, ["channels", "add", seed, "--archive", archive]).exit_code == 0

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import typer.main
 
-from collector.cli import Exit, app
+from collector.cli.app import app
+from collector.cli.common import Exit
 from collector.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,7 +31,7 @@ import pytest
 
 import analysis
 import collector
-from collector.summaries import refresh_summaries
+from collector.archive.summaries import refresh_summaries
 from tests.simworld import Collected
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,10 +21,11 @@ import pytest
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector.cli import Exit, app
-from collector.export import DERIVED, PSEUDONYM_KEY
-from collector.sources.store import pseudonym
-from collector.verify import channel_digests
+from collector.archive.export import DERIVED, PSEUDONYM_KEY
+from collector.archive.upsert import pseudonym
+from collector.archive.verify import channel_digests
+from collector.cli.app import app
+from collector.cli.common import Exit
 from tests.simworld import Collected
 
 runner = CliRunner()

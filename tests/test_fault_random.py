@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from collector import Archive, ArchiveError, CollectReport
-from collector.simulated import Fault, World
-from collector.simulated.model import SimChannel
+from collector._simulated import Fault, World
+from collector._simulated.model import SimChannel
 from tests.test_faults import (
     FailingConnection,
     Killed,

@@ -33,9 +33,9 @@ import duckdb
 import pytest
 
 from collector import Archive, ArchiveError, CollectReport, CollectSettings, collect
-from collector.refresh import DEFAULT_CHECKPOINTS
-from collector.simulated import Fault, World, generate_world, simulated_client
-from collector.simulated.model import SimChannel
+from collector._simulated import Fault, World, generate_world, simulated_client
+from collector._simulated.model import SimChannel
+from collector.parse.refresh import DEFAULT_CHECKPOINTS
 from tests.simworld import CONTRACT_COLUMNS, expected_post
 
 POST_COLUMNS = ["channel_id", "message_id", "first_seen_at", "last_seen_at", "deleted_at", *CONTRACT_COLUMNS]
@@ -470,7 +470,7 @@ def test_dropped_connections_mid_page_are_retried(session: Session) -> None:
 
 
 def test_connection_lost_for_good_keeps_what_arrived(tmp_path: Path) -> None:
-    from collector.simulated.generate import generate_channel_world
+    from collector._simulated.generate import generate_channel_world
 
     world = generate_channel_world(4, posts=900)
     s = Session.start(world, tmp_path / "a.duckdb")
@@ -585,7 +585,7 @@ def test_channel_turned_private_is_kept_marked_and_reopens(session: Session) -> 
 
 
 def test_channel_closed_in_the_middle_of_a_page_run(tmp_path: Path) -> None:
-    from collector.simulated.generate import generate_channel_world
+    from collector._simulated.generate import generate_channel_world
 
     world = generate_channel_world(6, posts=700)
     s = Session.start(world, tmp_path / "a.duckdb")

@@ -30,8 +30,12 @@ from telethon.tl import functions, types
 from typer.testing import CliRunner
 
 from collector import Archive
+from collector._simulated import Fault, World, generate_world, simulated_client, tl_build
+from collector._simulated.model import Media, SimChannel, SimMessage, Version
+from collector._simulated.srv_media import MIB, expected_bytes, file_index, file_reference, reference_status
 from collector.config import ConfigError, load_config
-from collector.media import (
+from collector.parse.normalize import normalize_message
+from collector.telegram.media import (
     DEFAULT_KINDS,
     MediaError,
     MediaReport,
@@ -41,11 +45,7 @@ from collector.media import (
     location_from_raw,
     parse_size,
 )
-from collector.media import download_media as _download_media
-from collector.normalize import normalize_message
-from collector.simulated import Fault, World, generate_world, simulated_client, tl_build
-from collector.simulated.model import Media, SimChannel, SimMessage, Version
-from collector.simulated.srv_media import MIB, expected_bytes, file_index, file_reference, reference_status
+from collector.telegram.media import download_media as _download_media
 from tests.simworld import run_pass
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,7 +293,7 @@ def test_type_and_size_filters(archive: Path, tmp_path: Path) -> None:
 
 
 def test_request_budget_stops_the_run(archive: Path, tmp_path: Path) -> None:
-    from collector.budget import RequestBudget
+    from collector.scheduling.budget import RequestBudget
 
     world = build_world()
     budget = RequestBudget(world.now, max_requests=10)
@@ -462,7 +462,9 @@ def _worker(argv: list[str]) -> int:
 
 # -- command line and config ------------------------------------------------------------------------------------
 def test_cli_media_on_the_simulated_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from collector.cli import SIMULATED_ENV, Exit, app
+    from collector.cli.app import app
+    from collector.cli.common import Exit
+    from collector.telegram.client import SIMULATED_ENV
 
     for name, value in ((SIMULATED_ENV, "5"), ("TGSPREAD_SIMULATED_CHANNELS", "1"), ("TGSPREAD_SIMULATED_DAYS", "1")):
         monkeypatch.setenv(name, value)

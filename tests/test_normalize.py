@@ -1,4 +1,4 @@
-"""collector.normalize and collector.rows: real Telethon types in, archive rows and Arrow tables out."""
+"""collector.parse.normalize and collector.archive.rows: real Telethon types in, archive rows and Arrow tables out."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from telethon.extensions import BinaryReader
 from telethon.tl import types
 from telethon.tl.alltlobjects import LAYER
 
-from collector import normalize, rows
-from collector.normalize import (
+from analysis.urls import canonical_url, canonical_urls
+from collector.archive import rows
+from collector.parse import normalize
+from collector.parse.normalize import (
     canonical_domain,
     entity_texts,
     is_post,
@@ -27,11 +29,10 @@ from collector.normalize import (
     normalize_peer,
     tl_to_json,
 )
-from collector.urls import canonical_url, canonical_urls
 
 CID = 1_234_567_890
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
 
 
 def make_message(**kw: Any) -> types.Message:

@@ -11,10 +11,11 @@ import pyarrow as pa
 import pytest
 from telethon.tl import functions, types
 
-from collector import normalize, rows
-from collector.normalize import POST_COLUMNS, normalize_message, post_values, reaction_counts, reaction_pairs
-from collector.simulated import simulated_client
-from collector.simulated.generate import generate_channel_world
+from collector._simulated import simulated_client
+from collector._simulated.generate import generate_channel_world
+from collector.archive import rows
+from collector.parse import normalize
+from collector.parse.normalize import POST_COLUMNS, normalize_message, post_values, reaction_counts, reaction_pairs
 from tests.test_normalize import CID, _rich_message, decoded, make_message
 
 

@@ -35,7 +35,7 @@ from nbclient import NotebookClient
 from nbformat.notebooknode import NotebookNode
 
 from analysis import plots
-from collector.summaries import refresh_summaries
+from collector.archive.summaries import refresh_summaries
 from tests.simworld import Collected
 
 ROOT = Path(__file__).resolve().parents[1]

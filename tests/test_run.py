@@ -27,11 +27,13 @@ from telethon.tl import functions
 from typer.testing import CliRunner
 
 from collector import Archive, CollectSettings, collect
-from collector.budget import BUDGET_MARK, BudgetExhausted, RequestBudget
-from collector.calls import Caller, FloodLimited, request_name
-from collector.cli import SIMULATED_ENV, Exit, app
+from collector._simulated import generate_world, simulated_client
+from collector._simulated.generate import collected_channels, generate_channel_world
+from collector.cli.app import app
+from collector.cli.common import Exit
 from collector.config import ConfigError, load_config
-from collector.schedule import (
+from collector.scheduling.budget import BUDGET_MARK, BudgetExhausted, RequestBudget
+from collector.scheduling.plan import (
     GET_FULL_CHANNEL,
     GET_HISTORY,
     GET_MESSAGES,
@@ -43,9 +45,9 @@ from collector.schedule import (
     make_plan,
     next_due_after,
 )
-from collector.scheduled import execute_plan, read_plan
-from collector.simulated import generate_world, simulated_client
-from collector.simulated.generate import collected_channels, generate_channel_world
+from collector.scheduling.runner import execute_plan, read_plan
+from collector.telegram.calls import Caller, FloodLimited, request_name
+from collector.telegram.client import SIMULATED_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -432,7 +434,7 @@ def test_sigterm_stops_a_loop_cleanly(tmp_path: Path) -> None:
            "PYTHONPATH": str(ROOT), SIMULATED_ENV: "4", "TGSPREAD_SIMULATED_CHANNELS": "2",
            "TGSPREAD_SIMULATED_DAYS": "1"}
     path = tmp_path / "a.duckdb"
-    proc = subprocess.Popen([sys.executable, "-c", "from collector.cli import app; app()", "run", "--archive",
+    proc = subprocess.Popen([sys.executable, "-c", "from collector.cli.app import app; app()", "run", "--archive",
                              str(path), "--loop", "--every", "1h"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None

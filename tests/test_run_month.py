@@ -25,12 +25,12 @@ import pytest
 from telethon.tl import functions
 
 from collector import Archive
-from collector.cli import app  # noqa: F401  (collector.cli registers the command modules: import it first)
-from collector.refresh import DEFAULT_CHECKPOINTS, is_post_due
-from collector.schedule import GET_HISTORY, RESOLVE, Plan, RunSettings
-from collector.scheduled import RunOutcome, execute_plan, read_plan
-from collector.simulated import Fault, World, generate_world, simulated_client
-from collector.simulated.generate import collected_channels
+from collector._simulated import Fault, World, generate_world, simulated_client
+from collector._simulated.generate import collected_channels
+from collector.cli.app import app  # noqa: F401  (collector.cli.app registers the command modules: import it first)
+from collector.parse.refresh import DEFAULT_CHECKPOINTS, is_post_due
+from collector.scheduling.plan import GET_HISTORY, RESOLVE, Plan, RunSettings
+from collector.scheduling.runner import RunOutcome, execute_plan, read_plan
 from tests.simworld import archived_posts, expected_post
 
 DAYS = 30

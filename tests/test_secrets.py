@@ -34,15 +34,19 @@ from telethon import TelegramClient
 from telethon.tl import functions, types
 from typer.testing import CliRunner
 
-import collector.cli as cli
+import collector.cli.collect as cli_collect
+import collector.cli.login as cli_login
+import collector.telegram.client as telegram_client
 from collector import Archive
-from collector.channel_ref import INVITE_REFUSED
-from collector.collect import CollectSettings, collect
+from collector._simulated import generate_world, simulated_client, tl_build
+from collector._simulated.server import RpcFailure, SimulatedSender
+from collector._simulated.world import World
+from collector.cli.app import app
+from collector.cli.common import Exit
 from collector.config import load_config
-from collector.login import SessionError, build_client, check_session_file, prepare_session_file
-from collector.simulated import generate_world, simulated_client, tl_build
-from collector.simulated.server import RpcFailure, SimulatedSender
-from collector.simulated.world import World
+from collector.parse.channel_ref import INVITE_REFUSED
+from collector.telegram.collect import CollectSettings, collect
+from collector.telegram.login import SessionError, build_client, check_session_file, prepare_session_file
 
 ROOT = Path(__file__).resolve().parent.parent
 API_ID = "987654"
@@ -55,7 +59,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("TG_API_ID", "TG_API_HASH", "TGSPREAD_ARCHIVE", "TGSPREAD_SESSION", "TGSPREAD_DEBUG",
-                 cli.SIMULATED_ENV, "TGSPREAD_SIMULATED_CHANNELS", "TGSPREAD_SIMULATED_DAYS",
+                 telegram_client.SIMULATED_ENV, "TGSPREAD_SIMULATED_CHANNELS", "TGSPREAD_SIMULATED_DAYS",
                  "TGSPREAD_SIMULATED_ADVANCE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
@@ -91,8 +95,8 @@ def test_a_session_others_can_read_is_refused(tmp_path: Path, mode: int, monkeyp
         check_session_file(session)
     monkeypatch.setenv("TG_API_ID", API_ID)
     monkeypatch.setenv("TG_API_HASH", API_HASH)
-    result = runner.invoke(cli.app, ["collect", "durov_news", "--session", str(session)])
-    assert result.exit_code == cli.Exit.USAGE
+    result = runner.invoke(app, ["collect", "durov_news", "--session", str(session)])
+    assert result.exit_code == Exit.USAGE
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"run `chmod 600 {session}`" in lines[0], result.stderr
     assert stat.S_IMODE(session.stat().st_mode) == mode      # reported, not silently changed
@@ -167,8 +171,8 @@ class LoginServer:
 
 
 def simulated_build_client(world: World, server: LoginServer) -> Callable[..., TelegramClient]:
-    """``collector.login.build_client`` for real (session file, credentials), then the simulated network."""
-    real = cli.build_client
+    """``collector.telegram.login.build_client`` for real (session file, credentials), then the simulated network."""
+    real = build_client
 
     def build(config: Any, *, create: bool = False) -> TelegramClient:
         client = real(config, create=create)
@@ -213,14 +217,16 @@ def test_login_and_collect_leave_the_api_hash_and_phone_number_nowhere(
     """Log in and collect twice through the CLI, then scan every output and every file written."""
     world = generate_world(3, channels=2, days=2)
     server = LoginServer()
-    monkeypatch.setattr(cli, "build_client", simulated_build_client(world, server))
+    build = simulated_build_client(world, server)
+    monkeypatch.setattr(cli_login, "build_client", build)         # tgspread login
+    monkeypatch.setattr(telegram_client, "build_client", build)   # every command that asks for a client
     monkeypatch.setattr(typer.testing._NamedTextIOWrapper, "isatty", lambda self: True)  # login needs a terminal
     (tmp_path / "tgspread.toml").write_text(f'[telegram]\napi_id = {API_ID}\napi_hash = "{API_HASH}"\n')
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
 
     with umask(0o022):
-        login = runner.invoke(cli.app, ["login"], input=f"{PHONE}\n{CODE}\n")
+        login = runner.invoke(app, ["login"], input=f"{PHONE}\n{CODE}\n")
     assert login.exit_code == 0, login.output
     assert server.signed_in and server.codes_sent == 1
     # CliRunner writes what is typed at a visible prompt into stdout, as a terminal shows typing: that
@@ -234,9 +240,10 @@ def test_login_and_collect_leave_the_api_hash_and_phone_number_nowhere(
     names = [s for s in world.seeds if "gone" not in s]
     for _ in range(2):
         live = io.StringIO()
-        monkeypatch.setattr(cli, "_err", Console(file=live, force_terminal=True, width=160))   # the live display
-        result = runner.invoke(cli.app, ["collect", "--archive", "archive.duckdb", *names])
-        assert result.exit_code in (cli.Exit.OK, cli.Exit.PARTIAL), result.output
+        live_display = Console(file=live, force_terminal=True, width=160)
+        monkeypatch.setattr(cli_collect, "stderr", live_display)
+        result = runner.invoke(app, ["collect", "--archive", "archive.duckdb", *names])
+        assert result.exit_code in (Exit.OK, Exit.PARTIAL), result.output
         texts += [result.stdout, result.stderr, live.getvalue()]
         world.advance(timedelta(days=1))
     with Archive(tmp_path / "archive.duckdb", read_only=True) as opened:
@@ -364,15 +371,15 @@ def test_allow_private_collects_a_group_but_never_users_and_the_group_stays_mark
 
 
 def test_allow_private_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(cli.SIMULATED_ENV, "3")
+    monkeypatch.setenv(telegram_client.SIMULATED_ENV, "3")
     monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")
     monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "1")
     world = generate_world(3, channels=2, days=1)
     group = next(ch for ch in world.channels.values() if ch.megagroup).usernames[-1][1]
-    refused = runner.invoke(cli.app, ["collect", group])
-    assert refused.exit_code == cli.Exit.PARTIAL and "--allow-private" in refused.stdout.replace("\n", "")
-    allowed = runner.invoke(cli.app, ["collect", "--allow-private", group])
-    assert allowed.exit_code == cli.Exit.OK, allowed.output
+    refused = runner.invoke(app, ["collect", group])
+    assert refused.exit_code == Exit.PARTIAL and "--allow-private" in refused.stdout.replace("\n", "")
+    allowed = runner.invoke(app, ["collect", "--allow-private", group])
+    assert allowed.exit_code == Exit.OK, allowed.output
 
 
 # -- .gitignore ---------------------------------------------------------------------------------------------

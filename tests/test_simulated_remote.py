@@ -1,4 +1,4 @@
-"""The simulated Telegram in its own process (``collector.simulated.remote``) answers exactly as in-process.
+"""The simulated Telegram in its own process (``collector._simulated.remote``) answers exactly as in-process.
 
 ``make bench`` measures the collector's peak RSS with the world in another process; this shows that the
 remote path archives the same thing as the in-process one, and that server errors cross the pipe.
@@ -15,8 +15,8 @@ from telethon import errors
 from telethon.tl import functions
 
 from collector import Archive, collect
-from collector.simulated import generate_world
-from collector.simulated.remote import remote_simulated_client
+from collector._simulated import generate_world
+from collector._simulated.remote import remote_simulated_client
 
 from .simworld import run_pass
 

@@ -17,10 +17,10 @@ import pytest
 from telethon import TelegramClient, errors, helpers, utils
 from telethon.tl import functions, types
 
-from collector.simulated import Fault, SimulatedSender, World, simulated_client, tl_build
-from collector.simulated.model import Entity, Media, SimChannel, SimForward, SimMessage, Version
-from collector.simulated.server import history_window, is_closed, request_name
-from collector.simulated.tl_build import SELF_USER_ID
+from collector._simulated import Fault, SimulatedSender, World, simulated_client, tl_build
+from collector._simulated.model import Entity, Media, SimChannel, SimForward, SimMessage, Version
+from collector._simulated.server import history_window, is_closed, request_name
+from collector._simulated.tl_build import SELF_USER_ID
 
 T = TypeVar("T")
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -679,7 +679,7 @@ def test_fast_encoder_writes_telethons_bytes() -> None:
 
 
 def test_fast_encoder_on_a_generated_world() -> None:
-    generate = pytest.importorskip("collector.simulated.generate")
+    generate = pytest.importorskip("collector._simulated.generate")
     world = generate.generate_world(seed=5, channels=3, days=4, future_days=1, posts_per_day=20)
     assert assert_fast_equals_reference(world, [world.now - timedelta(days=2), world.now]) > 100
 
@@ -695,7 +695,7 @@ def test_slow_path_answers_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_docstring_examples() -> None:
     import doctest
 
-    from collector.simulated import server
+    from collector._simulated import server
 
     for module in (server, tl_build):
         result = doctest.testmod(module)

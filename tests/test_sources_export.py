@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from benchmarks.sources_bench import write_generated_export
-from collector.archive import Archive
+from collector.archive.archive import Archive
+from collector.parse.json_stream import JsonStream, JsonStreamError
 from collector.sources.export_import import SourceError, import_export, message_row
-from collector.sources.json_stream import JsonStream, JsonStreamError
 from collector.sources.web import PreviewFetcher, collect_web
 
 FIXTURES = Path(__file__).parent / "fixtures" / "export"
@@ -322,7 +322,7 @@ def test_a_damaged_message_after_many_written_batches_leaves_the_archive_as_it_w
 
 
 def test_bulk_settings_are_restored(archive: Archive) -> None:
-    from collector.sources import store
+    from collector.archive import upsert as store
 
     con = archive.con
     settings = "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
@@ -355,7 +355,7 @@ def test_message_row_matches_the_imported_rows(archive: Archive, tmp_path: Path)
 
 def test_canonical_urls_stay_aligned_with_urls_across_sources(archive: Archive) -> None:
     """Web and export rows carry canonical URLs like API rows, from the same row as their urls."""
-    from collector.urls import canonical_urls
+    from analysis.urls import canonical_urls
 
     _web_then_export(archive)
     found = rows(archive, "SELECT source, urls, canonical_urls FROM posts")

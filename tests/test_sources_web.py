@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.archive import Archive
+from collector.archive.archive import Archive
+from collector.parse.web_page import Count, parse_count, parse_page
 from collector.sources.web import FetchError, PreviewFetcher, collect_web, normalize_channel
-from collector.sources.web_parse import Count, parse_count, parse_page
 
 FIXTURES = Path(__file__).parent / "fixtures" / "web"
 NOW = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
@@ -319,7 +319,7 @@ def test_bad_inputs_are_reported_not_raised(archive: Archive) -> None:
 def test_a_bare_connection_works_too(tmp_path: Path) -> None:
     import duckdb
 
-    from collector import migrations
+    from collector.archive import migrations
 
     con = duckdb.connect(str(tmp_path / "bare.duckdb"))
     for mig in migrations.available():

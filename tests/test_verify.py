@@ -18,8 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector.cli import SIMULATED_ENV, Exit, app
-from collector.verify import (
+from collector.archive.verify import (
     CLOCK_SKEW,
     CURSOR_SLACK,
     VerifyReport,
@@ -27,6 +26,9 @@ from collector.verify import (
     gap_ranges,
     verify_archive,
 )
+from collector.cli.app import app
+from collector.cli.common import Exit
+from collector.telegram.client import SIMULATED_ENV
 from tests.simworld import Collected
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +99,7 @@ def test_collected_archive_is_clean(collected: Collected) -> None:
 
 
 def test_the_gaps_are_the_ones_status_counts(collected: Collected) -> None:
-    from collector.status import archive_status
+    from collector.archive.status import archive_status
 
     with Archive(collected.path, read_only=True) as archive:
         status = archive_status(archive.con)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.simulated.generate import (
+from collector._simulated.generate import (
     LazyMessages,
     collected_channels,
     fingerprint,
@@ -24,8 +24,8 @@ from collector.simulated.generate import (
     utf16_len,
     utf16_slice,
 )
-from collector.simulated.model import SimChannel, SimMessage
-from collector.simulated.world import World
+from collector._simulated.model import SimChannel, SimMessage
+from collector._simulated.world import World
 
 ROOT = Path(__file__).resolve().parents[1]
 URL_TEXT = re.compile(r"^(https?://)?[\w.-]+\.[a-z]{2,}(/\S*)?$")
@@ -56,7 +56,7 @@ def test_same_seed_same_world_different_seed_different_world() -> None:
 
 def test_same_world_in_another_process() -> None:
     """No hash() of strings, no global random state: another interpreter builds the same world."""
-    code = ("from collector.simulated.generate import fingerprint, generate_world;"
+    code = ("from collector._simulated.generate import fingerprint, generate_world;"
             "print(fingerprint(generate_world(3, channels=5, days=4, future_days=2, posts_per_day=40)))")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -376,7 +376,7 @@ def test_lazy_world_is_a_consistent_channel() -> None:
 def test_lazy_million_posts_stays_small() -> None:
     code = (
         "import resource, time\n"
-        "from collector.simulated.generate import generate_channel_world\n"
+        "from collector._simulated.generate import generate_channel_world\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "t = time.perf_counter()\n"
         "w = generate_channel_world(1, posts=1_000_000)\n"

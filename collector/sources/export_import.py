@@ -34,9 +34,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector.sources import store
-from collector.sources.export_rows import MessageError, PostColumns
-from collector.sources.json_stream import JsonStream, JsonStreamError
+from collector.archive import upsert as store
+from collector.parse.export_rows import MessageError, PostColumns
+from collector.parse.json_stream import JsonStream, JsonStreamError
 
 __all__ = [
     "CHANNEL_TYPES",

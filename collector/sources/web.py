@@ -8,7 +8,7 @@ never raised. Each page is written in its own transaction, so an interrupted pas
 Example::
 
     from collector import Archive
-    from collector.sources.web import collect_web
+    from .web import collect_web
 
     with Archive("archive.duckdb") as archive:
         report = collect_web(archive, ["durov", "https://t.me/telegram"], max_pages=5)
@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 
-from collector.sources import store
-from collector.sources.web_parse import WebPage, WebPost, parse_page
-from collector.urls import canonical_urls
+from analysis.urls import canonical_urls
+from collector.archive import upsert as store
+from collector.parse.web_page import WebPage, WebPost, parse_page
 
 __all__ = [
     "FetchError",

@@ -1,0 +1,140 @@
+"""`tgspread collect`: one collection pass over the named channels (through the API, or the web preview)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from collector.archive import Archive
+from collector.config import Config, load_config
+from collector.telegram.client import Telegram
+from collector.telegram.collect import CollectReport, CollectSettings, collect
+
+from .common import (
+    ArchiveOpt,
+    ConfigOpt,
+    Exit,
+    SessionOpt,
+    WaitOpt,
+    channel_list,
+    channel_refs,
+    connect,
+    errors,
+    fail,
+    print_report,
+    stderr,
+    stdout,
+    telegram,
+    wide_when_piped,
+)
+from .progress import OUTCOME_STYLE, CollectProgress
+from .summaries import store_summaries
+
+__all__ = ["register"]
+
+
+async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgress, wait: float,
+                        telegram: Telegram, allow_private: bool = False) -> CollectReport:
+    client = telegram.client()
+    now = telegram.now()
+    if telegram.world is not None:
+        channels = channels or list(telegram.world.seeds)
+    with Archive(cfg.archive, wait=wait) as archive:
+        await connect(telegram, client, nothing_done="nothing was collected")
+        settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
+                                   allow_private=allow_private)
+        try:
+            with progress.watching_flood_sleeps():
+                progress.begin(f"collecting into {cfg.archive}", channels)
+                report = await collect(client, channels, archive, now=now, settings=settings, progress=progress)
+                progress.end(report)
+        finally:
+            await client.disconnect()
+        store_summaries(archive, cfg)
+    return report
+
+
+def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | None) -> None:
+    """``collect --via web``: the public preview pages into the same archive (source = 'web')."""
+    from collector.sources.web import collect_web
+
+    if not names:
+        fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
+                          "or as channels = [...] in tgspread.toml")
+    with Archive(cfg.archive, wait=wait) as store:
+        report = collect_web(store, names, max_pages=max_pages)
+        store_summaries(store, cfg)
+    table = Table(title=f"web preview pass into {cfg.archive}")
+    for column in ("channel", "outcome", "pages", "new", "refreshed", "error"):
+        table.add_column(column)
+    for c in report.channels:
+        table.add_row(c.input, Text(c.outcome, style=OUTCOME_STYLE.get(c.outcome, "")), str(c.pages),
+                      str(c.new_posts), str(c.refreshed_posts), c.error or "")
+    stdout.print(table)
+    if any(c.outcome != "ok" for c in report.channels):
+        raise typer.Exit(int(Exit.PARTIAL))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tgspread collect`` to the app."""
+
+    @app.command("collect")
+    def collect_command(
+        channel: Annotated[list[str] | None, typer.Argument(
+            metavar="CHANNEL", help="Channels: username, @username, t.me link, or a numeric id already archived.",
+            show_default=False)] = None,
+        channels_file: Annotated[Path | None, typer.Option(
+            "--channels", metavar="FILE", dir_okay=False,
+            help="A file of channels, one per line; `#` starts a comment.")] = None,
+        config: ConfigOpt = None,
+        archive: ArchiveOpt = None,
+        session: SessionOpt = None,
+        wait: WaitOpt = 30.0,
+        via: Annotated[str, typer.Option(
+            "--via", metavar="api|web",
+            help="`api` (default): through your Telegram account. `web`: the public t.me/s preview pages, no "
+                 "account needed, fewer fields (see docs/sources.md).")] = "api",
+        max_pages: Annotated[int | None, typer.Option(
+            "--max-pages", min=1, help="With --via web: at most this many preview pages per channel (about 20 "
+                                       "posts each).")] = None,
+        allow_private: Annotated[bool, typer.Option(
+            "--allow-private", help="Also collect groups (their messages are private people's words): only when your "
+                                    "ethics approval covers it (README, \"Secrets and people\"). Users, bots and "
+                                    "invite links are refused regardless.")] = False,
+    ) -> None:
+        """Run one collection pass: new posts of every channel, and refresh what is due.
+
+        Channels come from the arguments, --channels FILE and the config's `channels`, in that order;
+        with none of those, from the archive's collected set (`tgspread channels add`).
+        Uses the session `tgspread login` saved; never prompts, so it is safe in cron.
+        Exit 0 when every channel was collected, 1 when some were not (the summary says why).
+        """
+        wide_when_piped()
+        if via not in ("api", "web"):
+            fail(Exit.USAGE, f"--via takes 'api' or 'web', not {via!r}")
+        with errors():
+            cfg = load_config(config, archive=archive, session=session)
+            names = channel_list(channel, channels_file, cfg)
+            if not names and cfg.archive.exists():     # nothing named: the collected set (tgspread channels add)
+                from collector.scheduling.channel_set import tracked_inputs
+
+                with Archive(cfg.archive, wait=wait) as opened:
+                    names = tracked_inputs(opened, usernames=via == "web")
+            channel_refs(list(channel or []), names, cfg.archive, wait)
+            if via == "web":
+                _collect_web(cfg, names, wait, max_pages)
+                return
+            found = telegram(cfg, "collecting from")
+            if found.world is None and not names:
+                fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
+                                  "as channels = [...] in tgspread.toml, or add them with `tgspread channels add`")
+            progress = CollectProgress(stderr)
+            report = asyncio.run(_collect_pass(cfg, names, progress, wait, found, allow_private))
+            print_report(report)
+            if report.status != "ok":
+                raise typer.Exit(int(Exit.PARTIAL))

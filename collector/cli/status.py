@@ -1,0 +1,92 @@
+"""`tgspread status`: what the archive holds and how the last passes went, channel by channel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from collector.archive import Archive
+from collector.archive.status import ArchiveStatus, archive_status, status_as_json
+from collector.config import load_config
+
+from .common import ArchiveOpt, ConfigOpt, WaitOpt, errors, stamp, stdout, wide_when_piped
+from .progress import OUTCOME_STYLE
+
+__all__ = ["register"]
+
+
+def _channels_table(status: ArchiveStatus) -> Table:
+    table = Table(title=f"{len(status.channels)} channels, as of {stamp(status.as_of)} UTC", title_justify="left")
+    for name, justify in (("channel", "left"), ("posts", "right"), ("deleted", "right"), ("newest post", "left"),
+                          ("last snapshot", "left"), ("last pass", "left"), ("failed passes", "right"),
+                          ("flood wait until", "left"), ("never-seen ids", "right")):
+        table.add_column(name, justify=justify, no_wrap=name != "channel")  # type: ignore[arg-type]
+    for ch in [*status.channels, *status.unresolved]:
+        outcome = Text(ch.last_outcome or "-", style=OUTCOME_STYLE.get(ch.last_outcome or "", ""))
+        table.add_row(ch.name, f"{ch.posts:,}", f"{ch.deleted:,}", stamp(ch.newest_post_at),
+                      stamp(ch.last_snapshot_at), outcome, str(ch.failed_passes), stamp(ch.flood_until),
+                      f"{ch.never_seen_ids:,}")
+    return table
+
+
+def _print_status(status: ArchiveStatus, archive: Path) -> None:
+    t = status.totals
+    stdout.print(f"[bold]{archive}[/]: {t.posts:,} posts ({t.deleted:,} seen deleted), "
+                 f"{t.observations:,} observations, {t.versions:,} earlier versions, {t.runs} passes", soft_wrap=True)
+    if status.last_run is not None:
+        r = status.last_run
+        error = f", error: {r.error}" if r.error else ""
+        stdout.print(f"last pass: run {r.run_id} {r.status}, started {stamp(r.started_at)} UTC, "
+                     f"{r.requests or 0} requests{error}", markup=False, soft_wrap=True)
+    stdout.print(_channels_table(status))
+    problems = [ch for ch in [*status.channels, *status.unresolved] if ch.last_outcome not in (None, "ok")]
+    for ch in problems:
+        stdout.print(Text(f"{ch.name}: {ch.last_outcome}: {ch.last_error or ''}",
+                        style=OUTCOME_STYLE.get(ch.last_outcome or "", "")), soft_wrap=True)
+    for fw in status.flood_waits:
+        who = f" (hit while collecting {'@' + fw.username if fw.username else fw.channel_id})" if fw.channel_id else ""
+        stdout.print(f"pending flood wait: no {fw.request} before {stamp(fw.until)} UTC{who}", style="yellow",
+                     markup=False, soft_wrap=True)
+    gaps = [ch for ch in status.channels if ch.never_seen_ids or ch.cleared_ids]
+    if gaps:
+        table = Table(title="message ids never archived", title_justify="left")
+        for name in ("channel", "never seen", "largest ranges", "history cleared"):
+            table.add_column(name, justify="left" if name in ("channel", "largest ranges") else "right")
+        for ch in gaps:
+            ranges = ", ".join(f"{g.first_id}-{g.last_id}" if g.size > 1 else str(g.first_id)
+                               for g in ch.largest_gaps)
+            table.add_row(ch.name, f"{ch.never_seen_ids:,}", ranges, f"{ch.cleared_ids:,}")
+        stdout.print(table)
+        stdout.print(status.gap_label[0].upper() + status.gap_label[1:] + ".", soft_wrap=True, style="dim")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tgspread status`` to the app."""
+
+    @app.command()
+    def status(
+        archive: ArchiveOpt = None,
+        config: ConfigOpt = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
+        wait: WaitOpt = 10.0,
+    ) -> None:
+        """Show what the archive holds and how the last passes went, channel by channel.
+
+        Per channel: posts (and deleted), newest post, last snapshot, last pass outcome and error, failed
+        passes, a pending flood wait, and message ids never archived. Opens the archive read-only.
+        """
+        wide_when_piped()
+        with errors():
+            path = archive if archive is not None else load_config(config).archive
+            with Archive(path, read_only=True, wait=wait) as opened:
+                result = archive_status(opened.con)
+            if as_json:
+                payload: dict[str, Any] = {"archive": str(path), **status_as_json(result)}
+                typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+            else:
+                _print_status(result, path)

@@ -1,0 +1,111 @@
+"""The request budget of a scheduled run, and the request usage it keeps in the archive.
+
+Telegram limits each account per method, and punishes bursts with flood waits of hours (resolving
+usernames most of all). A run therefore sends at most ``max_requests`` requests, and all runs together at
+most ``max_resolves_per_hour`` username resolves in any hour. :class:`RequestBudget` is consulted by
+:class:`collector.telegram.calls.Caller` before every request it sends (retries included); once a limit is reached
+it raises :class:`BudgetExhausted`, a :class:`~collector.telegram.calls.FloodLimited`, so ``collect()`` stops the
+rest of the pass exactly as it does for a flood wait: what arrived is committed, the channels it could not
+finish are recorded as ``flood_wait`` with an error that names the budget, and the next run continues.
+
+Usage per run and request kind is kept in ``run_requests`` (migration 0004): it is how the hourly resolve
+limit spans runs. Telethon's own resend of a request after sleeping a short flood wait (up to
+``flood_sleep_threshold``) happens below the collector and is not counted separately.
+
+Example::
+
+    budget = RequestBudget(now, max_requests=500, limits={"contacts.ResolveUsername": 3})
+    report = await collect(client, channels, archive, now=now, budget=budget)
+    record_usage(archive, report.run_id, now, budget.used)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from collector.archive.archive import Archive
+from collector.telegram.calls import FloodLimited
+
+__all__ = ["BUDGET_MARK", "BudgetExhausted", "RequestBudget", "record_usage", "usage_since"]
+
+#: Words every budget error contains (``run_channels.error``), so summaries can tell budget from flood.
+BUDGET_MARK = "budget is used up"
+RESOLVE_WINDOW = timedelta(hours=1)
+
+
+class BudgetExhausted(FloodLimited):
+    """The run's request budget (or the hourly budget of one request kind) allows no more of ``request``."""
+
+    def __init__(self, request: str, until: datetime, message: str) -> None:
+        Exception.__init__(self, message)
+        self.request = request
+        self.until = until
+
+
+class RequestBudget:
+    """Requests one run may still send: ``max_requests`` in all, and ``limits`` per request kind.
+
+    ``spend(name)`` is called once for every request right before it is sent; it counts it, or raises
+    :class:`BudgetExhausted` without counting when the request must not go out. ``limit_until`` says when a
+    per-kind limit frees up again and ``limit_labels`` names it, e.g. ``("resolve", "10 per hour")``, for the
+    message. Not thread-safe; one per run.
+    """
+
+    def __init__(self, now: datetime, *, max_requests: int | None = None, limits: Mapping[str, int] | None = None,
+                 limit_until: Mapping[str, datetime] | None = None,
+                 limit_labels: Mapping[str, tuple[str, str]] | None = None) -> None:
+        self.now = now
+        self.max_requests = max_requests
+        self.limits = dict(limits or {})
+        self._until = dict(limit_until or {})
+        self._labels = dict(limit_labels or {})
+        self.used: Counter[str] = Counter()
+        self.exhausted: str | None = None       # the first refusal, in words
+
+    @property
+    def total(self) -> int:
+        return sum(self.used.values())
+
+    def remaining(self) -> int | None:
+        return None if self.max_requests is None else max(0, self.max_requests - self.total)
+
+    def spend(self, request: str) -> None:
+        """Count one ``request`` about to be sent, or raise :class:`BudgetExhausted` (nothing counted)."""
+        if self.max_requests is not None and self.total >= self.max_requests:
+            self._refuse(BudgetExhausted(request, self.now, (
+                f"the request budget is used up ({self.max_requests} requests per run, [run] max_requests)")))
+        limit = self.limits.get(request)
+        if limit is not None and self.used[request] >= limit:
+            until = self._until.get(request, self.now + RESOLVE_WINDOW)
+            name, detail = self._labels.get(request, (request, f"{limit} per run"))
+            self._refuse(BudgetExhausted(request, until, f"the {name} budget is used up ({detail}) until "
+                                                         f"{until:%Y-%m-%d %H:%M} UTC"))
+        self.used[request] += 1
+
+    def _refuse(self, exc: BudgetExhausted) -> None:
+        if self.exhausted is None:
+            self.exhausted = str(exc)
+        raise exc
+
+
+# -- usage kept in the archive ------------------------------------------------------------------------------
+def record_usage(archive: Archive, run_id: int, at: datetime, used: Mapping[str, int]) -> None:
+    """Store (or update) the requests ``run_id`` sent by kind; ``at`` is the run's clock. Idempotent."""
+    rows = [(run_id, name, at, int(count)) for name, count in sorted(used.items()) if count]
+    if not rows:
+        return
+    with archive.transaction() as con:
+        con.executemany(
+            "INSERT INTO run_requests (run_id, request, run_at, requests) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, request) DO UPDATE SET requests = excluded.requests", rows)
+
+
+def usage_since(archive: Archive, request: str, since: datetime, until: datetime) -> tuple[int, datetime | None]:
+    """(requests of kind ``request`` sent by runs started in ``(since, until]``, the earliest such run)."""
+    row = archive.con.execute(
+        "SELECT coalesce(sum(requests), 0), min(run_at) FROM run_requests WHERE request = ? AND run_at > ? "
+        "AND run_at <= ?",
+        [request, since, until]).fetchone()
+    return (int(row[0]), row[1]) if row else (0, None)

@@ -1,0 +1,318 @@
+"""The collected channel set kept in the archive: what ``tgspread channels add/remove/list`` manage (issue 5).
+
+The set says which channels the user collects; ``tgspread collect`` without channel arguments and
+``tgspread run`` collect it, and ``tgspread discover`` starts from it. Every membership is a row of
+``channel_set`` with when and how it began (by hand, or by discovery with its seed, hop and run) and when it
+ended: removing a channel keeps the row for the record (a paper describes its sampling frame from it).
+
+Example::
+
+    with Archive("archive.duckdb") as archive:
+        add_channels(archive, ["durov", "https://t.me/other"])     # validated first: all or nothing
+        tracked_inputs(archive)          # ['1234567890', 'other']: ids once archived, else usernames
+        remove_channels(archive, ["other"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from collector.parse.channel_ref import ChannelRef, ChannelRefError, parse_channel_ref
+
+if TYPE_CHECKING:
+    from collector.archive.archive import Archive
+
+__all__ = [
+    "ChannelSetError",
+    "Discovered",
+    "SetChange",
+    "SetEntry",
+    "add_channels",
+    "add_discovered",
+    "list_channels",
+    "parse_set_names",
+    "remove_channels",
+    "removed_keys",
+    "tracked_inputs",
+]
+
+
+class ChannelSetError(ValueError):
+    """A name cannot go into (or out of) the set; the message says what to write instead."""
+
+
+@dataclass(frozen=True)
+class SetEntry:
+    """One membership of the set, with what the archive knows about its channel."""
+
+    entry_id: int
+    input: str
+    username: str | None
+    channel_id: int | None          # as added, or learnt since from the archive (a collected username)
+    added_at: datetime
+    added_by: str                   # 'hand' or 'discovery'
+    hop: int
+    seed_channel_id: int | None
+    seed_input: str | None
+    discovery_run_id: int | None
+    removed_at: datetime | None
+    title: str | None = None
+    status: str | None = None       # channels.status once collected or resolved: active, private, ...
+    posts: int = 0
+
+    @property
+    def name(self) -> str:
+        """How to show it: ``@username``, else the id, else the input."""
+        if self.username:
+            return "@" + self.username
+        return str(self.channel_id) if self.channel_id is not None else self.input
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "entry_id": self.entry_id, "input": self.input, "username": self.username,
+            "channel_id": self.channel_id, "title": self.title, "status": self.status, "posts": self.posts,
+            "added_at": _iso(self.added_at), "added_by": self.added_by, "hop": self.hop,
+            "seed_channel_id": self.seed_channel_id, "seed_input": self.seed_input,
+            "discovery_run_id": self.discovery_run_id, "removed_at": _iso(self.removed_at),
+        }
+
+
+@dataclass(frozen=True)
+class SetChange:
+    """What ``add``/``remove`` did with one name: ``added``, ``already`` (a no-op), ``removed``, ``absent``."""
+
+    input: str
+    outcome: str
+    entry: SetEntry | None = None
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """A candidate that ``discover --auto`` adds, with its discovery path."""
+
+    channel_id: int | None
+    username: str | None
+    hop: int
+    seed_channel_id: int | None
+    discovery_run_id: int
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+# -- reading --------------------------------------------------------------------------------------------
+# Each entry with its effective channel id: as added, or the archive's channel for its username.
+_ENTRIES_SQL = """
+WITH e AS (
+    SELECT s.*, coalesce(s.channel_id, u.channel_id) AS known_id
+    FROM channel_set s LEFT JOIN channel_usernames u ON u.username = s.username
+)
+SELECT e.entry_id, e.input, coalesce(e.username, lower(c.username)) AS username, e.known_id, e.added_at,
+       e.added_by, e.hop, e.seed_channel_id, e.seed_input, e.discovery_run_id, e.removed_at,
+       coalesce(c.title, p.title) AS title, c.status, c.access_hash,
+       (SELECT count(*) FROM posts x WHERE x.channel_id = e.known_id) AS posts
+FROM e LEFT JOIN channels c ON c.channel_id = e.known_id LEFT JOIN peers p ON p.channel_id = e.known_id
+{where}
+ORDER BY e.entry_id
+"""
+
+
+def _entries(archive: Archive, *, active_only: bool) -> list[tuple[SetEntry, int | None]]:
+    """Entries with the access hash of their channel when the archive has it."""
+    if not archive.has_table("channel_set"):
+        return []
+    sql = _ENTRIES_SQL.format(where="WHERE e.removed_at IS NULL" if active_only else "")
+    out = []
+    for r in archive.con.execute(sql).fetchall():
+        entry = SetEntry(entry_id=int(r[0]), input=r[1], username=r[2], channel_id=r[3], added_at=r[4],
+                         added_by=r[5], hop=int(r[6]), seed_channel_id=r[7], seed_input=r[8],
+                         discovery_run_id=r[9], removed_at=r[10], title=r[11], status=r[12], posts=int(r[14]))
+        out.append((entry, r[13]))
+    return out
+
+
+def list_channels(archive: Archive, *, include_removed: bool = False) -> list[SetEntry]:
+    """The set in the order channels were added; with ``include_removed`` also ended memberships."""
+    return [e for e, _ in _entries(archive, active_only=not include_removed)]
+
+
+def tracked_inputs(archive: Archive, *, usernames: bool = False) -> list[str]:
+    """The channels in the archive's collected set, as inputs ``collect()`` accepts (usernames or ids).
+
+    A channel the archive can reach without resolving (it holds its id and access hash) is given by its
+    numeric id, so a renamed channel is still collected; any other by its username. ``usernames=True``
+    prefers usernames (for the web preview source, which knows no ids).
+    """
+    out: list[str] = []
+    for entry, access_hash in _entries(archive, active_only=True):
+        if usernames and entry.username:
+            out.append(entry.username)
+        elif entry.channel_id is not None and (access_hash is not None or not entry.username):
+            out.append(str(entry.channel_id))
+        elif entry.username:
+            out.append(entry.username)
+    return list(dict.fromkeys(out))
+
+
+# -- names --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Named:
+    input: str
+    username: str | None
+    channel_id: int | None
+
+
+def _known_id(archive: Archive, username: str) -> int | None:
+    row = archive.con.execute(
+        "SELECT channel_id FROM channel_usernames WHERE username = ? UNION ALL "
+        "SELECT channel_id FROM peers WHERE lower(username) = ? LIMIT 1", [username, username]).fetchone()
+    return int(row[0]) if row else None
+
+
+def _known_username(archive: Archive, channel_id: int) -> str | None:
+    row = archive.con.execute(
+        "SELECT lower(coalesce(c.username, p.username)) FROM (SELECT ? AS id) q "
+        "LEFT JOIN channels c ON c.channel_id = q.id LEFT JOIN peers p ON p.channel_id = q.id",
+        [channel_id]).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def _archived_id(archive: Archive, channel_id: int) -> bool:
+    row = archive.con.execute(
+        "SELECT count(*) FROM channels WHERE channel_id = ? AND access_hash IS NOT NULL", [channel_id]).fetchone()
+    return bool(row and row[0])
+
+
+def parse_set_names(names: Sequence[str]) -> list[ChannelRef]:
+    """Parse every name first, so one bad name changes nothing; raises :class:`ChannelSetError`."""
+    if not names:
+        raise ChannelSetError("no channel named; give usernames, @names, t.me links or archived ids")
+    refs = []
+    for name in names:
+        try:
+            ref = parse_channel_ref(name)
+        except ChannelRefError as exc:
+            raise ChannelSetError(f"{exc}; nothing was changed") from None
+        if ref.invite is not None:
+            raise ChannelSetError(f"{name!r} is a private invite link: tgspread collects public channels only; "
+                                  "use the channel's @username or t.me/<name> link; nothing was changed")
+        refs.append(ref)
+    return refs
+
+
+def _name(archive: Archive, ref: ChannelRef) -> _Named:
+    if ref.username is not None:
+        username = ref.username.lower()
+        return _Named(ref.raw.strip(), username, _known_id(archive, username))
+    assert ref.channel_id is not None
+    return _Named(ref.raw.strip(), _known_username(archive, ref.channel_id), ref.channel_id)
+
+
+def _matching(active: list[SetEntry], named: _Named) -> SetEntry | None:
+    for entry in active:
+        if named.channel_id is not None and entry.channel_id == named.channel_id:
+            return entry
+        if named.username is not None and entry.username == named.username:
+            return entry
+    return None
+
+
+# -- writing --------------------------------------------------------------------------------------------
+def _insert(archive: Archive, named: _Named, now: datetime, *, added_by: str, hop: int = 0,
+            seed_channel_id: int | None = None, seed_input: str | None = None,
+            discovery_run_id: int | None = None) -> None:
+    archive.con.execute(
+        "INSERT INTO channel_set (entry_id, input, username, channel_id, added_at, added_by, hop, seed_channel_id, "
+        "seed_input, discovery_run_id) VALUES (nextval('channel_set_entry_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [named.input, named.username, named.channel_id, now, added_by, hop, seed_channel_id, seed_input,
+         discovery_run_id])
+
+
+def add_channels(archive: Archive, names: Sequence[str], *, now: datetime | None = None) -> list[SetChange]:
+    """Add channels by hand (hop 0: seeds). Every name is checked first; a bad one raises and adds nothing.
+
+    A numeric id must be a channel the archive holds (ids cannot be resolved); a channel already in the set
+    is reported ``already`` and left as it was.
+    """
+    now = now or datetime.now(UTC)
+    refs = parse_set_names(names)
+    named = [_name(archive, ref) for ref in refs]
+    for item in named:
+        if item.username is None and item.channel_id is not None and not _archived_id(archive, item.channel_id):
+            raise ChannelSetError(f"channel id {item.channel_id} is not in this archive; add the channel by its "
+                                  "@username or t.me link; nothing was changed")
+    changes: list[SetChange] = []
+    with archive.transaction():
+        for item in named:
+            active = list_channels(archive)
+            found = _matching(active, item)
+            if found is not None:
+                changes.append(SetChange(item.input, "already", found))
+                continue
+            _insert(archive, item, now, added_by="hand")
+            changes.append(SetChange(item.input, "added", list_channels(archive)[-1]))
+    return changes
+
+
+def remove_channels(archive: Archive, names: Sequence[str], *, now: datetime | None = None) -> list[SetChange]:
+    """End the memberships of these channels (the rows stay, with ``removed_at``); archived posts stay too.
+
+    A name that is not in the set is reported ``absent``. Bad names raise before anything changes.
+    """
+    now = now or datetime.now(UTC)
+    named = [_name(archive, ref) for ref in parse_set_names(names)]
+    changes: list[SetChange] = []
+    with archive.transaction():
+        for item in named:
+            found = _matching(list_channels(archive), item)
+            if found is None:
+                changes.append(SetChange(item.input, "absent"))
+                continue
+            archive.con.execute("UPDATE channel_set SET removed_at = ?, removed_by = 'hand' WHERE entry_id = ?",
+                                [now, found.entry_id])
+            changes.append(SetChange(item.input, "removed", found))
+    return changes
+
+
+def removed_keys(archive: Archive) -> tuple[set[int], set[str]]:
+    """Channel ids and usernames removed by hand and not added again: discovery never adds them back."""
+    active = list_channels(archive)
+    ids = {e.channel_id for e in active if e.channel_id is not None}
+    names = {e.username for e in active if e.username}
+    gone_ids: set[int] = set()
+    gone_names: set[str] = set()
+    for e in list_channels(archive, include_removed=True):
+        if e.removed_at is None:
+            continue
+        if e.channel_id is not None and e.channel_id not in ids:
+            gone_ids.add(e.channel_id)
+        if e.username and e.username not in names:
+            gone_names.add(e.username)
+    return gone_ids, gone_names
+
+
+def add_discovered(archive: Archive, found: Sequence[Discovered], *, now: datetime) -> int:
+    """Add candidates chosen by ``discover --auto`` (one transaction); returns how many were added.
+
+    Seeds are named in ``seed_input`` by their set entry; a candidate already in the set is skipped.
+    """
+    seeds = {e.channel_id: e.input for e in list_channels(archive, include_removed=True) if e.channel_id}
+    added = 0
+    with archive.transaction():
+        active = list_channels(archive)
+        for item in found:
+            username = item.username.lower() if item.username else None
+            named = _Named(username or str(item.channel_id), username, item.channel_id)
+            if _matching(active, named) is not None:
+                continue
+            _insert(archive, named, now, added_by="discovery", hop=item.hop, seed_channel_id=item.seed_channel_id,
+                    seed_input=seeds.get(item.seed_channel_id) if item.seed_channel_id else None,
+                    discovery_run_id=item.discovery_run_id)
+            active.append(SetEntry(0, named.input, username, item.channel_id, now, "discovery", item.hop,
+                                   item.seed_channel_id, None, item.discovery_run_id, None))
+            added += 1
+    return added
