@@ -5,9 +5,10 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
 AUDITOR := $(VENV)/.audit-installed
+JUPYTER := $(VENV)/.notebooks-installed
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean notebooks readme-figures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,11 @@ $(DEV): pyproject.toml $(RUNTIME)
 	$(PIP) -e '.[dev]'
 	touch $@
 
+# JupyterLab and jupytext, for working with the notebooks (not needed by the demo or the tests).
+$(JUPYTER): pyproject.toml $(RUNTIME)
+	$(PIP) -e '.[notebooks]'
+	touch $@
+
 $(AUDITOR): pyproject.toml $(DEV)
 	$(PIP) -e '.[dev,audit]'
 	touch $@
@@ -28,6 +34,16 @@ $(AUDITOR): pyproject.toml $(DEV)
 demo: $(RUNTIME)
 	$(BIN)/tgspread demo --archive demo-data/demo.duckdb
 	$(BIN)/tgspread status --archive demo-data/demo.duckdb
+
+# The notebooks' sources are notebooks/NN_*.py (percent format); their .ipynb files are built from them, without
+# outputs. Installs JupyterLab and jupytext (the `notebooks` extra) on the way.
+notebooks: $(JUPYTER)
+	$(BIN)/python notebooks/build.py
+	@echo "Open them: $(BIN)/jupyter lab notebooks   (after 'make demo', they read demo-data/demo.duckdb)"
+
+# The README's figures (docs/img/) from a fresh demo archive; tests/test_readme_figures.py fails when they are stale.
+readme-figures: demo
+	$(BIN)/python notebooks/render_readme_plots.py
 
 # --dist loadscope: a module's tests stay on one worker, so its module-scoped fixtures (a simulated month, a
 # collected world) are built once, not once per worker (measured: 5 min 49 s against 7 min 27 s).

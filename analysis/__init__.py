@@ -13,6 +13,7 @@ Example::
         daily = analysis.posting_frequency(con, every="1d")
         edges = analysis.forward_network(con)
         groups = analysis.coordination(con).groups      # channels acting together (a null model tests them)
+        named = analysis.with_names(edges, con)          # + source_channel, target_channel: @username or title
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .export import export_gexf, export_graphml, network_graph
     from .frames import SCHEMAS
     from .links import domain_spread, url_spread
+    from .names import channel_names, with_names
     from .network import forward_network
     from .spread import amplifiers, cascades, coverage, sources
     from .stored import summary_status
@@ -55,6 +57,7 @@ __all__ = [
     "cascade_virality",
     "cascades",
     "channel_growth",
+    "channel_names",
     "compare_assumptions",
     "connect",
     "coordination",
@@ -77,6 +80,7 @@ __all__ = [
     "velocity",
     "view_growth",
     "virality_from_parents",
+    "with_names",
 ]
 
 # Public name -> the module defining it. Loaded on first use (PEP 562), so ``import analysis`` is cheap and the
@@ -85,6 +89,7 @@ _LAZY = {
     "SCHEMAS": "frames", "ArchiveBusyError": "connect", "connect": "connect", "copies": "copies",
     "copy_clusters": "copies", "export_gexf": "export", "export_graphml": "export", "network_graph": "export",
     "canonical_url": "urls", "domain_spread": "links", "url_spread": "links", "forward_network": "network",
+    "channel_names": "names", "with_names": "names",
     "amplifiers": "spread", "cascades": "spread", "coverage": "spread", "sources": "spread",
     "summary_status": "stored", "channel_growth": "timeseries", "half_life": "timeseries",
     "posting_frequency": "timeseries", "subscriber_growth": "timeseries", "view_growth": "timeseries",

@@ -325,7 +325,9 @@ def sort_by_ints(df: pl.DataFrame, keys: Sequence[tuple[str, bool]]) -> pl.DataF
 
     Example::
 
-        sort_by_ints(df, [("forwards", True), ("origin_channel_id", False)])
+        >>> df = pl.DataFrame({"forwards": [1, 5, 5], "origin_channel_id": [3, 2, 1]})
+        >>> sort_by_ints(df, [("forwards", True), ("origin_channel_id", False)]).rows()
+        [(5, 1), (5, 2), (1, 3)]
     """
     if df.height < 2 or not keys:
         return df

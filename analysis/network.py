@@ -47,9 +47,14 @@ def forward_network(
 
     Example::
 
+        import networkx
+
         edges = analysis.forward_network(con)
-        g = networkx.from_pandas_edgelist(edges.to_pandas(), "source_channel_id", "target_channel_id",
-                                          edge_attr="forwards", create_using=networkx.DiGraph)
+        g = networkx.DiGraph()
+        g.add_weighted_edges_from(edges.select("source_channel_id", "target_channel_id", "forwards").iter_rows())
+        analysis.with_names(edges, con)      # + source_channel, target_channel: @username, else the title
+
+    ``analysis.network_graph(con)`` builds that graph with node and edge attributes (what Gephi gets).
     """
     params: Params = {}
     if use_summary and since is None and until is None:

@@ -15,8 +15,10 @@ axes (:func:`ccdf`) or a histogram with log-spaced bins (:func:`histogram` with 
 
 Example::
 
+    import analysis
     from analysis import plots
 
+    cascades = analysis.cascades(con)
     fig = plots.ccdf({"all cascades": cascades["forwards"]}, title="Cascade size",
                      xlabel="archived forwards per original post")
     fig.savefig("cascade_size.png")

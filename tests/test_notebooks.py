@@ -1,5 +1,9 @@
 """The notebooks run headless against a collected simulated archive, without errors, and every figure is
-titled and labelled; the committed notebooks carry no outputs and match their generator.
+titled and labelled; the committed notebooks carry no outputs and match their scripts.
+
+The source of each notebook is its percent-format script ``notebooks/NN_name.py``; ``notebooks/build.py``
+builds the ``.ipynb`` from it (see notebooks/README.md). Every ``NN_*.py`` there is a notebook: a new script
+is built, checked and executed here without being listed.
 
 Each notebook is executed with nbclient in a fresh kernel that runs this very interpreter (a kernelspec
 installed into a temporary folder, so no user-installed ``python3`` kernel can point elsewhere), with
@@ -10,6 +14,7 @@ pyplot holds with :func:`analysis.plots.check_figure` and renders it, and report
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -18,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import matplotlib.pyplot as plt
 import nbformat
@@ -34,7 +40,8 @@ from tests.simworld import Collected
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+SCRIPTS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+NOTEBOOKS = [p.with_suffix(".ipynb") for p in SCRIPTS]
 KERNEL = "tgspread-test"
 CELL_TIMEOUT_S = 180
 
@@ -126,11 +133,13 @@ def closed_figures() -> Iterator[None]:
 
 
 def test_every_numbered_notebook_is_present() -> None:
-    stems = [p.stem for p in NOTEBOOKS]
-    assert stems == [
+    stems = [p.stem for p in SCRIPTS]
+    assert set(stems) >= {
         "00_archive_health", "10_posting_frequency", "20_forward_cascades", "30_channel_network",
         "40_unattributed_copies", "50_engagement_over_time", "60_links_and_domains", "70_diffusion_trees",
-    ]
+    }
+    built = sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert built == stems, "every notebook script has its .ipynb and every .ipynb its script"
 
 
 @pytest.mark.slow
@@ -167,13 +176,105 @@ def test_notebook_is_committed_clean(path: Path) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs committed"
-    assert "snapshot=True" in "".join(c.source for c in nb.cells)
+    code = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "open_notebook(ARCHIVE, snapshot=True)" in code
+    assert "sys.path" not in code and "import collector" not in code and "from collector" not in code
 
 
-def test_notebooks_match_their_generator() -> None:
-    done = subprocess.run([sys.executable, str(NOTEBOOK_DIR / "build_notebooks.py"), "--check"],
+def test_notebooks_match_their_scripts() -> None:
+    done = subprocess.run([sys.executable, str(NOTEBOOK_DIR / "build.py"), "--check"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def _build_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("notebook_build", NOTEBOOK_DIR / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def notebook_copy(tmp_path: Path) -> Path:
+    """A copy of the notebooks folder (scripts, .ipynb, jupytext.toml), in step as committed."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for path in [*SCRIPTS, *NOTEBOOKS, NOTEBOOK_DIR / "jupytext.toml"]:
+        shutil.copy2(path, folder / path.name)
+    return folder
+
+
+def _check(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(NOTEBOOK_DIR / "build.py"), "--check", "--dir", str(folder)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_check_fails_when_a_script_and_its_notebook_drift(notebook_copy: Path) -> None:
+    assert _check(notebook_copy).returncode == 0
+    script = notebook_copy / SCRIPTS[0].name
+    original = script.read_text(encoding="utf-8")
+    script.write_text(original.replace("# %%\n", "# %%\nprint('an edit in the script')\n", 1), encoding="utf-8")
+    done = _check(notebook_copy)
+    assert done.returncode == 1 and "has other cells than" in done.stderr and "make notebooks" in done.stderr
+    script.write_text(original, encoding="utf-8")
+    ipynb = script.with_suffix(".ipynb")
+    nb = nbformat.read(ipynb, as_version=4)
+    code_cell = next(c for c in nb.cells if c.cell_type == "code")
+    code_cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
+    nbformat.write(nb, ipynb)
+    done = _check(notebook_copy)
+    assert done.returncode == 1 and "carries outputs" in done.stderr
+    ipynb.unlink()
+    assert "is missing" in _check(notebook_copy).stderr
+
+
+def test_an_edit_in_jupyter_is_never_overwritten(notebook_copy: Path) -> None:
+    """An .ipynb edited after its script (Jupyter without jupytext) stops the build; --from-ipynb keeps it."""
+    build = _build_module()
+    script = notebook_copy / SCRIPTS[0].name
+    ipynb = script.with_suffix(".ipynb")
+    nb = nbformat.read(ipynb, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("edited_in_jupyter = 42"))
+    nbformat.write(nb, ipynb)
+    later = script.stat().st_mtime + 10
+    os.utime(ipynb, (later, later))
+    assert build.main(["--dir", str(notebook_copy)]) == 1
+    assert "edited_in_jupyter = 42" in ipynb.read_text(encoding="utf-8"), "the Jupyter edit was overwritten"
+    assert build.main(["--dir", str(notebook_copy), "--from-ipynb", script.stem]) == 0
+    assert script.read_text(encoding="utf-8").rstrip().endswith("edited_in_jupyter = 42")
+    assert _check(notebook_copy).returncode == 0
+
+
+def test_saving_in_jupyter_writes_the_script(notebook_copy: Path) -> None:
+    """The round trip: Jupyter saves a notebook through jupytext's contents manager (what JupyterLab uses when
+    jupytext is installed); notebooks/jupytext.toml pairs it, so the edit lands in the script. The saved
+    outputs make the check fail until the build drops them."""
+    from jupyter_server.services.contents.largefilemanager import LargeFileManager
+    from jupytext.sync_contentsmanager import build_sync_jupytext_contents_manager_class
+
+    manager = build_sync_jupytext_contents_manager_class(LargeFileManager)(root_dir=str(notebook_copy))
+    name = NOTEBOOKS[0].name
+    nb = manager.get(name)["content"]
+    nb.cells.append(nbformat.v4.new_code_cell("added_in_jupyter = 1"))
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    first_code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
+    manager.save({"type": "notebook", "content": nb}, name)
+    script = (notebook_copy / name).with_suffix(".py")
+    assert script.read_text(encoding="utf-8").rstrip().endswith("added_in_jupyter = 1")
+    done = _check(notebook_copy)
+    assert done.returncode == 1 and "carries outputs" in done.stderr
+    assert _build_module().main(["--dir", str(notebook_copy)]) == 0
+    assert _check(notebook_copy).returncode == 0
+    assert "an output" not in (notebook_copy / name).read_text(encoding="utf-8")
+
+
+def test_scripts_are_what_jupyter_pairing_saves() -> None:
+    """Saving a notebook in Jupyter (jupytext pairing, notebooks/jupytext.toml) rewrites its script unchanged."""
+    build = _build_module()
+    for script in SCRIPTS:
+        text = build.script_text(nbformat.read(script.with_suffix(".ipynb"), as_version=4))
+        assert text == script.read_text(encoding="utf-8"), script.name
 
 
 # -- analysis.plots ---------------------------------------------------------------------------------
