@@ -1,20 +1,7 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3 (ipykernel)
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 80 · Coordination: who pushes the same thing at the same time
 #
-# **Questions.** Which groups of channels act together - forwarding the same origin, posting the same
+# **Question.** Which groups of channels act together - forwarding the same origin, posting the same
 # link, or copying the same text within minutes of each other, again and again? On what? How tightly
 # (seconds or minutes)? And how likely is that by chance, given how busy each channel is?
 #
@@ -42,59 +29,19 @@ import os
 ARCHIVE = os.environ.get("TGSPREAD_ARCHIVE", "demo-data/demo.duckdb")
 
 # %%
-import sys
-from pathlib import Path
-
 import polars as pl
-
-# The repository root, when the notebook runs inside a clone (makes `import analysis` work without
-# `pip install -e .`, and lets the default archive path be found from notebooks/).
-ROOT = next((p for p in (Path.cwd(), *Path.cwd().parents) if (p / "analysis" / "__init__.py").is_file()), None)
-if ROOT is not None and str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 import analysis
 from analysis import plots
+from analysis.notebook import open_notebook
 
-
-def resolve(path):
-    """An absolute path as given; a relative one against the repository root, else the working directory."""
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    bases = [b for b in (ROOT, Path.cwd()) if b is not None]
-    return next((b / p for b in bases if (b / p).exists()), bases[0] / p)
-
-
-ARCHIVE_PATH = resolve(ARCHIVE)
-# snapshot=True copies the tables into memory and releases the file at once:
-# a scheduled collector is never locked out by this notebook.
-con = analysis.connect(ARCHIVE_PATH, snapshot=True)
-plots.use_style()
-pl.Config.set_tbl_rows(15)
-pl.Config.set_fmt_str_lengths(80)
-
-# Readable channel names: @username, else the title, else the id (collected channels, then forward origins).
-NAMES = {
-    cid: f"@{username}" if username else (title or str(cid))
-    for table in ("peers", "channels")   # channels last: the archive's own record wins
-    for cid, username, title in con.sql(f"SELECT channel_id, username, title FROM {table}").fetchall()
-}
-
-
-def name(channel_id):
-    return NAMES.get(channel_id, str(channel_id))
-
-
-def named(column):
-    """A Polars expression: the readable name of the channel id in `column`."""
-    return pl.col(column).replace_strict(NAMES, default=pl.col(column).cast(pl.String), return_dtype=pl.String)
-
-
-print(f"archive: {ARCHIVE_PATH}")
+# snapshot=True copies the tables into memory and releases the file at once: a scheduled collector is
+# never locked out by this notebook. NAMES: {channel_id: "@username" or title}; name(id) and named(column)
+# give the readable name of one id and of an id column (see analysis/notebook.py).
+nb = open_notebook(ARCHIVE, snapshot=True)
+con, NAMES, name, named = nb.con, nb.names, nb.name, nb.named
 
 # %%
-# ruff: noqa: E402  (a notebook: imports sit in the cells that need them)
 from datetime import timedelta
 
 import networkx as nx
@@ -117,14 +64,16 @@ print(f"{pairs.height:,} channel pairs co-acted on >= {MIN_REPEATS} objects with
 # among the group's pairs.
 
 # %%
+member_names = (
+    groups.select("group_id", pl.col("members").alias("channel_id")).explode("channel_id")
+    .pipe(analysis.with_names, con)   # + `channel`: @username, else the title
+    .group_by("group_id", maintain_order=True).agg(pl.col("channel").str.join(", ").alias("member_names"))
+)
 (
-    groups.with_columns(
-        pl.col("members").list.eval(
-            pl.element().replace_strict(NAMES, default=pl.element().cast(pl.String), return_dtype=pl.String)
-        ).list.join(", ").alias("channels_named"),
-        pl.col("kinds").list.join(", "),
-    ).select("group_id", "channels_named", "objects", "kinds", "weight", pl.col("expected").round(2),
-             "median_gap_s", "max_q", "first_at", "last_at")
+    groups.join(member_names, on="group_id", how="left")
+    .with_columns(pl.col("kinds").list.join(", "))
+    .select("group_id", "member_names", "objects", "kinds", "weight", pl.col("expected").round(2),
+            "median_gap_s", "max_q", "first_at", "last_at")
 )
 
 # %%
@@ -175,8 +124,9 @@ if top is not None:
     members = top["members"]
     show = evidence.filter(pl.col("channel_a").is_in(members) & pl.col("channel_b").is_in(members))
     print(f"Evidence of group {top['group_id']}: {', '.join(name(c) for c in members)}")
-    display(show.with_columns(named("a_channel_id").alias("first"), named("b_channel_id").alias("then"))
-            .select("kind", "object", "first", "a_posted_at", "then", "gap_s").head(15))
+    display(show.pipe(analysis.with_names, con, "a_channel_id", "b_channel_id")   # + a_channel, b_channel
+            .select("kind", "object", pl.col("a_channel").alias("first"), "a_posted_at",
+                    pl.col("b_channel").alias("then"), "gap_s").head(15))
 
 # %% [markdown]
 # ## How the answer depends on the window
@@ -207,7 +157,7 @@ fast = analysis.velocity(con, min_posts=5, outliers_only=False)
 print(f"{fast.height:,} post-checkpoints observed; {int(fast['outlier'].sum()):,} outliers")
 (
     fast.filter(pl.col("outlier")).head(10)
-    .with_columns(named("channel_id").alias("channel"))
+    .pipe(analysis.with_names, con)   # + `channel`
     .select("channel", "message_id", "checkpoint_s", "value", pl.col("channel_median").round(0),
             pl.col("robust_z").round(1))
 )
@@ -215,4 +165,5 @@ print(f"{fast.height:,} post-checkpoints observed; {int(fast['outlier'].sum()):,
 # %%
 fig = plots.histogram(fast["robust_z"].drop_nulls(), bins=40,
                       title="Views at a checkpoint against the channel's own posts",
-                      xlabel="robust z-score (MAD units above the channel's median, log views)", ylabel="posts")
+                      xlabel="robust z-score (MAD units above the channel's median, log views)",
+                      ylabel="posts at a checkpoint")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.simworld import Collected, collect_twice
+
+if TYPE_CHECKING:
+    from jupyter_client.kernelspec import KernelSpecManager
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +26,25 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Collected:
     from tests.simworld import collect_planted
 
     return collect_planted(Path(tmp_path_factory.mktemp("planted")) / "archive.duckdb")
+
+
+@pytest.fixture(scope="session")
+def notebook_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so), with the
+    analysis results stored as `tgspread collect` stores them (the notebooks read them like a user's would)."""
+    import shutil
+
+    from collector.archive.summaries import refresh_summaries
+
+    target = tmp_path_factory.mktemp("notebook-archive") / "archive.duckdb"
+    shutil.copy2(collected.path, target)
+    refresh_summaries(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def kernel_specs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    """A Jupyter kernel of this interpreter, installed in a temporary folder (tests/notebook_helpers.py)."""
+    from tests.notebook_helpers import install_kernel
+
+    return install_kernel(tmp_path_factory.mktemp("kernel"))

@@ -23,7 +23,6 @@ import pytest
 
 from collector.archive import Archive
 from collector.sources.web import PreviewFetcher, WebReport, collect_web
-from tests.test_notebooks import kernel_specs, notebook_archive  # noqa: F401  (fixtures of the notebook row)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "bad-input.md"
@@ -230,7 +229,7 @@ def _notebook_30(tmp: Path, request: pytest.FixtureRequest) -> None:
 
     import duckdb
 
-    from tests.test_notebooks import run_notebook
+    from tests.notebook_helpers import run_notebook
 
     archive = tmp / "archive.duckdb"
     shutil.copy2(request.getfixturevalue("notebook_archive"), archive)

@@ -9,18 +9,20 @@ Each notebook is executed with nbclient in a fresh kernel that runs this very in
 installed into a temporary folder, so no user-installed ``python3`` kernel can point elsewhere), with
 ``MPLBACKEND=Agg``, ``TGSPREAD_ARCHIVE`` pointing at a copy of the session's ``collected`` archive and
 ``TGSPREAD_OUTPUT`` at a temporary folder. A last cell appended to each notebook checks every figure
-pyplot holds with :func:`analysis.plots.check_figure` and renders it, and reports the count.
+pyplot holds with :func:`analysis.plots.check_figure` and renders it, and reports the count (the runner is
+tests/notebook_helpers.py; the fixtures ``notebook_archive`` and ``kernel_specs`` are in tests/conftest.py).
+
+Checks of one notebook sit here too: 30's network exports, 70's section on assumptions, and 80 both on the
+session's world (no coordination planted: no group) and on the ``planted`` world (the planted groups found).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -30,97 +32,18 @@ import nbformat
 import numpy as np
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
-from nbformat.notebooknode import NotebookNode
 
 from analysis import plots
-from collector.archive.summaries import refresh_summaries
+from tests.notebook_helpers import (
+    NOTEBOOK_DIR,
+    NOTEBOOKS,
+    SCRIPTS,
+    assert_ran_clean,
+    figures_checked,
+    run_notebook,
+    stream_text,
+)
 from tests.simworld import Collected
-
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = ROOT / "notebooks"
-SCRIPTS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
-NOTEBOOKS = [p.with_suffix(".ipynb") for p in SCRIPTS]
-KERNEL = "tgspread-test"
-CELL_TIMEOUT_S = 180
-
-CHECK_CELL = """
-import os as _os
-import sys as _sys
-
-from analysis.plots import check_open_figures as _check
-
-_expected = _os.environ["TGSPREAD_TEST_PYTHON"]
-assert _os.path.realpath(_sys.executable) == _os.path.realpath(_expected), (_sys.executable, _expected)
-print(f"TGSPREAD_FIGURES_CHECKED={_check(draw=True, save_to=_os.environ.get('TGSPREAD_FIGURES') or None)}")
-"""
-
-
-# -- running a notebook (also used by hand: see run_notebook's docstring) -------------------------------
-
-
-def install_kernel(prefix: Path) -> KernelSpecManager:
-    """A kernelspec named ``tgspread-test`` for this interpreter under ``prefix``, and a manager seeing it."""
-    from ipykernel.kernelspec import install
-
-    install(kernel_name=KERNEL, display_name="tgspread tests", prefix=str(prefix))
-    kernels = prefix / "share" / "jupyter" / "kernels"
-    spec = KernelSpecManager(kernel_dirs=[str(kernels)]).get_kernel_spec(KERNEL)
-    assert os.path.realpath(spec.argv[0]) == os.path.realpath(sys.executable), spec.argv
-    return KernelSpecManager(kernel_dirs=[str(kernels)])
-
-
-def run_notebook(path: Path, archive: Path, output: Path, specs: KernelSpecManager,
-                 figures: Path | None = None) -> tuple[NotebookNode, float]:
-    """Execute the notebook at ``path`` against ``archive`` (cwd: the notebooks folder); returns the
-    executed notebook and the seconds it took. ``figures``: also save every figure there as PNG.
-
-    Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
-    """
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(CHECK_CELL.strip()))
-    env = {
-        **os.environ,
-        "MPLBACKEND": "Agg",
-        "TGSPREAD_ARCHIVE": str(archive),
-        "TGSPREAD_OUTPUT": str(output),
-        "TGSPREAD_FIGURES": str(figures) if figures else "",
-        "TGSPREAD_TEST_PYTHON": sys.executable,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
-    km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, kernel_name=KERNEL,
-                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
-    start = time.perf_counter()
-    client.execute(env=env)
-    return nb, time.perf_counter() - start
-
-
-def stream_text(nb: NotebookNode, name: str) -> str:
-    return "".join(
-        out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-        for out in cell.get("outputs", []) if out.get("output_type") == "stream" and out.get("name") == name
-    )
-
-
-# -- fixtures ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def notebook_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so), with the
-    analysis results stored as `tgspread collect` stores them (the notebooks read them like a user's would)."""
-    target = tmp_path_factory.mktemp("notebook-archive") / "archive.duckdb"
-    shutil.copy2(collected.path, target)
-    refresh_summaries(target)
-    return target
-
-
-@pytest.fixture(scope="session")
-def kernel_specs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
-    return install_kernel(tmp_path_factory.mktemp("kernel"))
 
 
 @pytest.fixture
@@ -137,6 +60,7 @@ def test_every_numbered_notebook_is_present() -> None:
     assert set(stems) >= {
         "00_archive_health", "10_posting_frequency", "20_forward_cascades", "30_channel_network",
         "40_unattributed_copies", "50_engagement_over_time", "60_links_and_domains", "70_diffusion_trees",
+        "80_coordination",
     }
     built = sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     assert built == stems, "every notebook script has its .ipynb and every .ipynb its script"
@@ -148,17 +72,33 @@ def test_notebook_runs(path: Path, notebook_archive: Path, kernel_specs: KernelS
                        tmp_path: Path) -> None:
     output = tmp_path / "output"
     nb, _seconds = run_notebook(path, notebook_archive, output, kernel_specs)
+    assert_ran_clean(nb)
     stdout = stream_text(nb, "stdout")
-    checked = re.search(r"TGSPREAD_FIGURES_CHECKED=(\d+)", stdout)
-    assert checked is not None, stdout[-2000:]
-    assert int(checked.group(1)) >= 1, f"{path.name} drew no figure"
     assert f"archive: {notebook_archive}" in stdout
-    stderr = stream_text(nb, "stderr")
-    assert "Traceback" not in stderr and "Warning" not in stderr, stderr[-3000:]
     if path.stem == "30_channel_network":
         gexf = output / "forward_network.gexf"
         assert gexf.exists() and "<gexf" in gexf.read_text(encoding="utf-8")[:500]
         assert (output / "forward_network.graphml").exists()
+    if path.stem == "70_diffusion_trees":   # its last section: the influencer ranking under three assumptions
+        assert "change rank between first_source and latest_exposure" in stdout
+    if path.stem == "80_coordination":      # the session's world plants no coordination: no group, no error
+        assert "flagged at FDR 5%, in 0 groups" in stdout, stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_80_coordination_finds_the_planted_groups(planted: Collected, kernel_specs: KernelSpecManager,
+                                                  tmp_path: Path) -> None:
+    """On a world with planted coordinated groups, notebook 80 reports as many groups as were planted and
+    draws every figure (the group network, gaps, observed against expected, windows, velocity)."""
+    archive = tmp_path / "archive.duckdb"
+    shutil.copy2(planted.path, archive)
+    nb, _seconds = run_notebook(NOTEBOOK_DIR / "80_coordination.ipynb", archive, tmp_path / "output", kernel_specs)
+    assert_ran_clean(nb)
+    stdout = stream_text(nb, "stdout")
+    groups = sum(1 for g in planted.world.coordination if g.coordinated)
+    assert groups >= 1 and f"in {groups:,} groups" in stdout, stdout[:2000]
+    assert "Evidence of group" in stdout
+    assert figures_checked(nb) >= 5
 
 
 # -- the committed notebooks ------------------------------------------------------------------------

@@ -3,7 +3,6 @@ session's collected archive was published to, and every notebook runs without er
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -12,10 +11,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from collector import Archive
 from collector.archive.lake import publish
+from tests.notebook_helpers import NOTEBOOKS, assert_ran_clean, run_notebook
 from tests.simworld import Collected
-from tests.test_notebooks import NOTEBOOKS, kernel_specs, run_notebook, stream_text
-
-__all__ = ["kernel_specs"]   # the fixture, shared with tests/test_notebooks.py
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +31,4 @@ def notebook_lake(collected: Collected, tmp_path_factory: pytest.TempPathFactory
 def test_notebook_runs_on_a_lake(path: Path, notebook_lake: Path, kernel_specs: KernelSpecManager,
                                  tmp_path: Path) -> None:
     nb, _seconds = run_notebook(path, notebook_lake, tmp_path / "output", kernel_specs)
-    stdout = stream_text(nb, "stdout")
-    checked = re.search(r"TGSPREAD_FIGURES_CHECKED=(\d+)", stdout)
-    assert checked is not None and int(checked.group(1)) >= 1, stdout[-2000:]
-    stderr = stream_text(nb, "stderr")
-    assert "Traceback" not in stderr and "Warning" not in stderr, stderr[-3000:]
+    assert_ran_clean(nb)
