@@ -32,6 +32,8 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from collector.parse.channel_ref import storable_username
+
 from .generation import bump_posts
 
 __all__ = [
@@ -331,6 +333,7 @@ def upsert_channels(target: Any, rows: Sequence[dict[str, Any]], *, now: datetim
     if not rows:
         return
     con = connection_of(target)
+    rows = [{**r, "username": storable_username(r.get("username"))} for r in rows]   # never a hostile ".."
     con.register("__tgs_ch", pa.Table.from_pylist(_dedupe(rows, ("channel_id",)), schema=CHANNEL_SCHEMA))
     try:
         con.execute(_CHANNEL_UPSERT)

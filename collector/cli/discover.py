@@ -30,6 +30,7 @@ from .common import (
     telegram,
     wide_when_piped,
 )
+from .safe_text import cell, safe
 
 __all__ = ["register"]
 
@@ -73,9 +74,10 @@ def _table(report: DiscoveryReport, shown: list[Candidate]) -> Table:
         table.add_column(name, justify="right" if name not in ("candidate", "status", "path", "decision") else "left")
     for c in shown:
         s = c.by_source
-        table.add_row(str(c.rank), c.name, c.status, f"{c.subscribers:,}" if c.subscribers is not None else "-",
+        table.add_row(str(c.rank), cell(c.name), cell(c.status),
+                      f"{c.subscribers:,}" if c.subscribers is not None else "-",
                       str(c.referrers), str(c.references), str(s["forward"]), str(s["link"]), str(s["mention"]),
-                      str(s["recommendation"]), str(s["search"]), str(c.path.hop), _via(c, report.member_names),
+                      str(s["recommendation"]), str(s["search"]), str(c.path.hop), cell(_via(c, report.member_names)),
                       Text(c.decision, style=_DECISION_STYLE.get(c.decision, "")))
     return table
 
@@ -163,7 +165,7 @@ def discover_command(
             stdout.print(f"run {report.run_id} {report.status}: {len(report.passing)} candidates pass the thresholds; "
                          f"{what}", markup=False, soft_wrap=True)
             for note in report.notes:
-                stdout.print(note, style="yellow", markup=False, soft_wrap=True)
+                stdout.print(safe(note), style="yellow", markup=False, soft_wrap=True)
         if report.status != "ok":
             raise typer.Exit(int(Exit.PARTIAL))
 

@@ -232,29 +232,91 @@ def _insert(archive: Archive, named: _Named, now: datetime, *, added_by: str, ho
          discovery_run_id])
 
 
+def _names_at_once(archive: Archive, refs: Sequence[ChannelRef]) -> tuple[list[_Named], dict[int, bool]]:
+    """:func:`_name` for many refs in two queries (linear: ``channels add`` with 20,000 names), and for each id
+    whether the archive can reach its channel without a username (it holds the access hash)."""
+    names = sorted({r.username.lower() for r in refs if r.username is not None})
+    ids = sorted({r.channel_id for r in refs if r.channel_id is not None})
+    known_ids: dict[str, int] = {}
+    if names:
+        for name, cid in archive.con.execute(
+                "SELECT username, channel_id FROM channel_usernames WHERE list_contains($n, username) UNION ALL "
+                "SELECT lower(username), channel_id FROM peers WHERE list_contains($n, lower(username))",
+                {"n": names}).fetchall():
+            known_ids.setdefault(str(name), int(cid))
+    known_names: dict[int, str | None] = {}
+    reachable: dict[int, bool] = {}
+    if ids:
+        for cid, name, in_channels, hashed in archive.con.execute(
+                "SELECT q.id, lower(coalesce(c.username, p.username)), c.channel_id IS NOT NULL, "
+                "c.access_hash IS NOT NULL FROM (SELECT unnest($i) AS id) q "
+                "LEFT JOIN channels c ON c.channel_id = q.id LEFT JOIN peers p ON p.channel_id = q.id",
+                {"i": ids}).fetchall():
+            known_names[int(cid)] = name or known_names.get(int(cid))
+            reachable[int(cid)] = reachable.get(int(cid), False) or bool(hashed)
+            if in_channels and int(cid) not in reachable:
+                reachable[int(cid)] = bool(hashed)
+    named = []
+    for ref in refs:
+        if ref.username is not None:
+            username = ref.username.lower()
+            named.append(_Named(ref.raw.strip(), username, known_ids.get(username)))
+        else:
+            assert ref.channel_id is not None
+            named.append(_Named(ref.raw.strip(), known_names.get(ref.channel_id), ref.channel_id))
+    return named, reachable
+
+
 def add_channels(archive: Archive, names: Sequence[str], *, now: datetime | None = None) -> list[SetChange]:
     """Add channels by hand (hop 0: seeds). Every name is checked first; a bad one raises and adds nothing.
 
-    A numeric id must be a channel the archive holds (ids cannot be resolved); a channel already in the set
-    is reported ``already`` and left as it was.
+    A numeric id must be a channel the archive can reach by id (ids cannot be resolved: it holds its access
+    hash) or whose username it knows; a channel already in the set is reported ``already`` and left as it was.
+    Linear in the names: two lookups, one insert and one read, however many names.
     """
     now = now or datetime.now(UTC)
     refs = parse_set_names(names)
-    named = [_name(archive, ref) for ref in refs]
+    named, reachable = _names_at_once(archive, refs)
     for item in named:
-        if item.username is None and item.channel_id is not None and not _archived_id(archive, item.channel_id):
+        if item.username is None and item.channel_id is not None and not reachable.get(item.channel_id):
+            if archive.archived_channel_id(channel_id=item.channel_id) is not None:
+                raise ChannelSetError(
+                    f"channel id {item.channel_id} is in this archive from an import or a web preview only, so "
+                    "Telegram cannot be asked for it by id; add the channel by its @username or t.me link; "
+                    "nothing was changed")
             raise ChannelSetError(f"channel id {item.channel_id} is not in this archive; add the channel by its "
                                   "@username or t.me link; nothing was changed")
-    changes: list[SetChange] = []
     with archive.transaction():
+        active = list_channels(archive)
+        by_id = {e.channel_id: e for e in active if e.channel_id is not None}
+        by_name = {e.username: e for e in active if e.username}
+        seen_ids: dict[int, int] = {}
+        seen_names: dict[str, int] = {}
+        plan: list[tuple[_Named, SetEntry | int]] = []    # an entry already in the set, or the new row's index
+        new: list[_Named] = []
         for item in named:
-            active = list_channels(archive)
-            found = _matching(active, item)
-            if found is not None:
-                changes.append(SetChange(item.input, "already", found))
-                continue
-            _insert(archive, item, now, added_by="hand")
-            changes.append(SetChange(item.input, "added", list_channels(archive)[-1]))
+            found: SetEntry | int | None = None
+            if item.channel_id is not None:
+                found = by_id.get(item.channel_id, seen_ids.get(item.channel_id))
+            if found is None and item.username is not None:
+                found = by_name.get(item.username, seen_names.get(item.username))
+            if found is None:
+                found = len(new)
+                new.append(item)
+                if item.channel_id is not None:
+                    seen_ids[item.channel_id] = found
+                if item.username is not None:
+                    seen_names[item.username] = found
+            plan.append((item, found))
+        archive.add_set_entries([(n.input, n.username, n.channel_id) for n in new], now=now, added_by="hand")
+        before = {a.entry_id for a in active}
+        added = {e.input: e for e in list_channels(archive) if e.entry_id not in before}
+    changes = []
+    for item, found in plan:
+        if isinstance(found, SetEntry):
+            changes.append(SetChange(item.input, "already", found))
+        else:     # new inputs are distinct (same username or id: the same new row)
+            changes.append(SetChange(item.input, "added" if item is new[found] else "already", added[new[found].input]))
     return changes
 
 
