@@ -43,7 +43,7 @@ NamesArg = Annotated[list[str], typer.Argument(
 
 
 def _archive_path(archive: Path | None, config: Path | None) -> Path:
-    return archive if archive is not None else load_config(config).archive
+    return load_config(config, archive=archive).archive
 
 
 def _stamp(entry: SetEntry) -> str:

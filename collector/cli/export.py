@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
             fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
         start = _since(since)
         with errors():
-            path = archive if archive is not None else load_config(config).archive
+            path = load_config(config, archive=archive).archive
             if not path.exists():
                 fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
             if out.exists() and (not out.is_dir() or any(out.iterdir())):

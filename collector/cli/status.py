@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         """
         wide_when_piped()
         with errors():
-            path = archive if archive is not None else load_config(config).archive
+            path = load_config(config, archive=archive).archive
             with Archive(path, read_only=True, wait=wait) as opened:
                 result = archive_status(opened.con)
             if as_json:

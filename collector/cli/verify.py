@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
         """
         wide_when_piped()
         with errors():
-            path = archive if archive is not None else load_config(config).archive
+            path = load_config(config, archive=archive).archive
             try:
                 refs = [parse_channel_ref(c) for c in channel or []]
             except ChannelRefError as exc:
