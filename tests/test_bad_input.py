@@ -90,6 +90,23 @@ def _toml(text: str) -> Prepare:
     return _write("bad.toml", text)
 
 
+def _mkdir(name: str, mode: int | None = None) -> Prepare:
+    def prepare(tmp: Path) -> None:
+        (tmp / name).mkdir(parents=True)
+        if mode is not None:
+            (tmp / name).chmod(mode)
+    return prepare
+
+
+def _read_only_copy(name: str) -> Prepare:
+    """A copy of the case's archive in a folder (``name``'s) its user may not write."""
+    def prepare(tmp: Path) -> None:
+        (tmp / name).parent.mkdir(parents=True)
+        shutil.copyfile(tmp / "archive.duckdb", tmp / name)
+        (tmp / name).parent.chmod(0o555)
+    return prepare
+
+
 def _copy_archive(name: str, *, keep: float = 1.0, version: int | None = None, mode: int | None = None) -> Prepare:
     """A copy of the case's archive: cut to ``keep`` of its bytes, or marked with a newer schema ``version``."""
     def prepare(tmp: Path) -> None:
@@ -242,6 +259,15 @@ def _cases() -> list[Case]:
              exit=Exit.ARCHIVE, as_nobody=True),
         Case("archive-demo-foreign", arc, "`demo --archive` at an archive the demo did not make",
              ("demo", "--archive", "archive.duckdb")),
+        # issue 17, item 24: read-only and odd locations
+        Case("archive-question-mark", arc, "a folder with `?` in its name (DuckDB would misplace the .wal file)",
+             ("collect", "--archive", "q?x/archive.duckdb", "durov"), SIM, _mkdir("q?x"), Exit.ARCHIVE),
+        Case("export-archive-folder-read-only", arc, "the first `export` of an archive in a folder its user may "
+             "not write", ("export", "--archive", "ro/archive.duckdb", "--out", "{tmp}/out"),
+             prepare=_read_only_copy("ro/archive.duckdb"), exit=Exit.ARCHIVE, as_nobody=True),
+        Case("export-out-proc", opt, "`export --out` under /proc", ("export", "--out", "/proc/x")),
+        Case("export-out-read-only", opt, "`export --out` in a folder its user may not write",
+             ("export", "--out", "ro/out"), prepare=_mkdir("ro", 0o555), as_nobody=True),
         # -- channel list files ---------------------------------------------------------------------------------
         Case("channels-missing", lst, "a file that does not exist", ("collect", "--channels", "nope.txt"), SIM),
         Case("channels-binary", lst, "a binary file", ("collect", "--channels", "list.txt"), SIM,

@@ -165,6 +165,9 @@ class Archive:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _open(self, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+        if "?" in str(self.path):   # DuckDB cuts a path at '?' for its .wal file ("qm?x/a.duckdb" -> "qm.wal?x/...")
+            raise ArchiveError(f"{self.path}: DuckDB cannot keep an archive at a path with '?' in it (its .wal file "
+                               "would go elsewhere); rename the folder or the file without '?'")
         deadline = time.monotonic() + wait
         delay = 0.05
         while True:

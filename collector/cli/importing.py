@@ -47,10 +47,14 @@ def register(app: typer.Typer) -> None:
         wide_when_piped()
         with errors():
             cfg = load_config(config, archive=archive)
+            interrupted = False
             try:
                 with Archive(cfg.archive, wait=wait) as store:
                     report = import_export(store, path, include_non_channels=include_non_channels, keep_raw=keep_raw)
-                    store_summaries(store, cfg)
+                    try:
+                        store_summaries(store, cfg)
+                    except KeyboardInterrupt:     # the import is committed: say so, then exit 130
+                        interrupted = True
             except SourceError as exc:
                 fail(Exit.USAGE, str(exc))
             columns = [Column("chat"), Column("type", keep=3), Column("outcome", keep=9),
@@ -64,3 +68,7 @@ def register(app: typer.Typer) -> None:
             title = f"import of {safe(path)}" + (" (already imported: nothing changed)" if report.already_imported
                                                   else "")
             stdout.print(fitted_table(columns, rows, width=stdout.width, title=escape(title)))
+            if interrupted:
+                fail(Exit.INTERRUPTED, f"interrupted after the import of {safe(path)} was committed (it succeeded: "
+                                       "see the table above); the analysis results were not stored, `tgspread "
+                                       "summarize` stores them")
