@@ -42,7 +42,7 @@ def test_every_dependency_is_pinned_inside_its_range_with_hashes(lock: str) -> N
     for req in wanted:
         name = canonicalize_name(req.name)
         assert name in versions, f"{req.name} is not in requirements/{lock}.lock: run `make lock`"
-        version, hashes = versions[name]
+        version, _hashes = versions[name]
         assert req.specifier.contains(version, prereleases=True), \
             f"{req.name}=={version} in requirements/{lock}.lock is outside {req.specifier}: run `make lock`"
     assert all(h > 0 for _v, h in versions.values()), "every pin carries its hashes"

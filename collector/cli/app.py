@@ -16,6 +16,7 @@ from collector._version import __version__
 
 from . import (
     channels,
+    check,
     collect,
     comments,
     demo,
@@ -34,7 +35,7 @@ from .common import Exit, fail, set_debug
 __all__ = ["app"]
 
 #: Every command module, in help order.
-COMMANDS = (login, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
+COMMANDS = (login, check, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
             summaries)
 
 

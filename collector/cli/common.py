@@ -11,6 +11,7 @@ configuration or credential error, 3 archive busy, 4 archive unusable, 5 Telegra
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -28,6 +29,7 @@ from rich.console import Console
 from collector.archive import Archive, ArchiveBusyError, ArchiveError
 from collector.config import Config, ConfigError, read_channel_file
 from collector.parse.channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
+from collector.telegram.check import connect_failure
 from collector.telegram.client import Telegram, open_telegram
 from collector.telegram.login import SessionError
 
@@ -195,8 +197,9 @@ async def connect(telegram: Telegram, client: TelegramClient, *, nothing_done: s
     ``nothing_done`` (e.g. "nothing was collected") in the message."""
     try:
         await telegram.connect(client)
-    except (ConnectionError, OSError) as exc:
-        fail(Exit.NETWORK, f"could not reach Telegram ({exc}); {nothing_done}; check the network and run again")
+    except (ConnectionError, OSError, asyncio.IncompleteReadError, EOFError) as exc:   # EOF: not Telegram answered
+        fail(Exit.NETWORK, f"{connect_failure(exc).removesuffix('; check the network')}; {nothing_done}; check the "
+                           "network and run again")
 
 
 def channel_refs(args: list[str], names: list[str], archive: Path, wait: float) -> list[ChannelRef]:
