@@ -174,3 +174,24 @@ def test_one_channel_is_singular(tmp_path: Path) -> None:
     runner.invoke(app, ["import", str(ROOT / "tests/fixtures/export/channel.json"), "--archive", archive])
     out = runner.invoke(app, ["status", "--archive", archive], env={"COLUMNS": "200"}).stdout
     assert "1 channel," in out and "1 channels" not in out
+
+
+# -- item 11: help texts ----------------------------------------------------------------------------------------
+def _all_commands() -> list[list[str]]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    found: list[list[str]] = [[]]
+    for name, command in group.commands.items():   # type: ignore[attr-defined]
+        found.append([name])
+        found += [[name, sub] for sub in getattr(command, "commands", {})]
+    return found
+
+
+def test_help_shows_no_bool_type_and_keeps_the_media_path() -> None:
+    runner = CliRunner()
+    for argv in _all_commands():
+        out = runner.invoke(app, [*argv, "--help"], env={"COLUMNS": "120"}).stdout
+        assert "<bool>" not in out, argv
+    out = runner.invoke(app, ["media", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "DIR/CHANNEL/YYYY/MM/POSTID-SHA256PREFIX.EXT" in out and "////" not in out

@@ -130,7 +130,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Download the files of archived posts: photos, videos, documents, ... stored once per content.
 
-        Files go to <dir>/<channel>/<YYYY>/<MM>/<post id>-<sha256 prefix>.<ext>; a file several posts carry
+        Files go to `DIR/CHANNEL/YYYY/MM/POSTID-SHA256PREFIX.EXT`; a file several posts carry
         (forwards, re-uploads) is stored once and linked to each post in the archive (post_media). Interrupted
         downloads resume where they stopped. Collect the channels first: only archived posts are considered.
         """
