@@ -82,7 +82,10 @@ def _table(report: DiscoveryReport, shown: list[Candidate]) -> Table:
     return table
 
 
-async def _run(cfg: Config, settings: DiscoverySettings, wait: float, found: Telegram) -> DiscoveryReport:
+async def _run(cfg: Config, settings: DiscoverySettings, wait: float, found: Telegram | None) -> DiscoveryReport:
+    if found is None:         # --offline: the archive alone
+        with Archive(cfg.archive, wait=wait) as archive:
+            return await discover(None, archive, settings)
     client = found.client()
     now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
@@ -117,6 +120,9 @@ def discover_command(
         "--max-resolves", min=0, metavar="N", help="Resolve at most N unknown usernames in this run (the most "
                                                    "flood-limited request).")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Only what the archive alone can answer (forwards, links and mentions in collected "
+                          "posts): no credentials needed, nothing sent to Telegram.")] = False,
     config: ConfigOpt = None,
     archive: ArchiveOpt = None,
     session: SessionOpt = None,
@@ -143,7 +149,9 @@ def discover_command(
         if not cfg.archive.exists():
             fail(Exit.USAGE, f"{cfg.archive}: no such archive; add seed channels with `tgspread channels add NAME...` "
                               "and collect them first")
-        found = telegram(cfg, "discovering on")
+        if offline and search:
+            fail(Exit.USAGE, "--search asks Telegram: it cannot be combined with --offline")
+        found = None if offline else telegram(cfg, "discovering on")
         try:
             report = asyncio.run(_run(cfg, settings, wait, found))
         except DiscoveryError as exc:
