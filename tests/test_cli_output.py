@@ -195,3 +195,19 @@ def test_help_shows_no_bool_type_and_keeps_the_media_path() -> None:
         assert "<bool>" not in out, argv
     out = runner.invoke(app, ["media", "--help"], env={"COLUMNS": "200"}).stdout
     assert "DIR/CHANNEL/YYYY/MM/POSTID-SHA256PREFIX.EXT" in out and "////" not in out
+
+
+def test_channels_add_many_names_at_once(tmp_path: Path) -> None:
+    """Item 20: 2,000 names in one call (the time is measured by hand, see CHANGELOG; linear since one lookup,
+    one insert and one read serve them all), with repeats inside the call reported as already there."""
+    from collector import Archive
+    from collector.scheduling.channel_set import add_channels, list_channels
+
+    names = [f"chan_{i:05d}x" for i in range(2000)]
+    with Archive(tmp_path / "a.duckdb") as store:
+        changes = add_channels(store, [*names, "@CHAN_00007X", "t.me/chan_00008x"])
+        assert [c.outcome for c in changes] == ["added"] * 2000 + ["already", "already"]
+        assert changes[-1].entry is not None and changes[-1].entry.username == "chan_00008x"
+        assert [e.username for e in list_channels(store)] == names
+        again = add_channels(store, names[:3])
+        assert [c.outcome for c in again] == ["already"] * 3
