@@ -43,6 +43,7 @@ from .common import (
     telegram,
     wide_when_piped,
 )
+from .safe_text import safe
 
 __all__ = ["register"]
 
@@ -94,7 +95,8 @@ def _print(report: MediaReport, root: Path) -> None:
     stdout.print(f"{report.bytes_downloaded / 1e6:,.1f} MB downloaded; {report.references_refreshed} file reference "
                  f"refreshes; requests: {requests}", soft_wrap=True, markup=False)
     for channel_id, message_id, reason in report.failed[:20]:
-        stdout.print(f"failed: post {message_id} of channel {channel_id}: {reason}", soft_wrap=True, markup=False)
+        stdout.print(f"failed: post {message_id} of channel {channel_id}: {safe(reason)}", soft_wrap=True,
+                     markup=False)
     if len(report.failed) > 20:
         stdout.print(f"... and {len(report.failed) - 20} more failures (media_downloads in the archive lists them)",
                      markup=False)
