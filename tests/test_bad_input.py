@@ -292,6 +292,8 @@ def _cases() -> list[Case]:
         Case("unknown-command", opt, "a misspelt command", ("colect", "durov")),
         Case("missing-argument", opt, "`import` without its file", ("import",)),
         # issue 17, items 11 and 20
+        Case("demo-question-mark", opt, "`demo --archive` in a folder with `?` in its name (nothing is created)",
+             ("demo", "--archive", "{tmp}/d?x/demo.duckdb")),
         Case("demo-advance-too-long", opt, "a clock step past the demo's limit",
              ("demo", "--advance", "1000000d", "--archive", "{tmp}/demo.duckdb")),
         Case("verify-channel-unknown-id", opt, "`verify --channel` with an id the archive does not hold",

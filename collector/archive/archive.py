@@ -38,6 +38,20 @@ __all__ = ["Archive", "ArchiveBusyError", "ArchiveError", "ChannelKey", "PostsWr
 _CHECKPOINT_THRESHOLD = "1GB"
 
 
+def path_problem(path: Path) -> str | None:
+    """Why DuckDB cannot keep an archive at ``path`` (checked before anything is created), or None.
+
+    DuckDB cuts a path at ``?`` when it names the .wal file (``qm?x/a.duckdb`` -> ``qm.wal?x/...``)::
+
+        >>> path_problem(Path("qm?x/a.duckdb")) is not None, path_problem(Path("data/a.duckdb"))
+        (True, None)
+    """
+    if "?" in str(path):
+        return (f"{path}: DuckDB cannot keep an archive at a path with '?' in it (its .wal file would go "
+                "elsewhere); rename the folder or the file without '?'")
+    return None
+
+
 class ArchiveError(Exception):
     """The archive cannot be used as asked; the message says why and what to do."""
 
@@ -165,9 +179,9 @@ class Archive:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _open(self, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
-        if "?" in str(self.path):   # DuckDB cuts a path at '?' for its .wal file ("qm?x/a.duckdb" -> "qm.wal?x/...")
-            raise ArchiveError(f"{self.path}: DuckDB cannot keep an archive at a path with '?' in it (its .wal file "
-                               "would go elsewhere); rename the folder or the file without '?'")
+        problem = path_problem(self.path)
+        if problem is not None:
+            raise ArchiveError(problem)
         deadline = time.monotonic() + wait
         delay = 0.05
         while True:

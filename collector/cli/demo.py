@@ -30,6 +30,7 @@ import typer
 from rich.table import Table
 
 from collector.archive import Archive
+from collector.archive.archive import path_problem
 from collector.archive.status import archive_totals
 from collector.config import ConfigError, parse_duration
 from collector.telegram.collect import ChannelResult, CollectReport, CollectSettings, collect
@@ -77,6 +78,9 @@ def marker_path(archive_path: Path) -> Path:
 
 def check_archive_path(path: Path) -> None:
     """Raise :class:`DemoError` when ``path`` holds something the demo did not make (it would be deleted)."""
+    problem = path_problem(path)
+    if problem is not None:           # refused before the demo makes its folder
+        raise DemoError(problem)
     if path.is_dir():
         raise DemoError(f"{path} is a directory; give --archive a file name such as {path / 'demo.duckdb'}")
     if path.exists() and not marker_path(path).exists():
