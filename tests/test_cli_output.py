@@ -211,3 +211,22 @@ def test_channels_add_many_names_at_once(tmp_path: Path) -> None:
         assert [e.username for e in list_channels(store)] == names
         again = add_channels(store, names[:3])
         assert [c.outcome for c in again] == ["already"] * 3
+
+
+def test_the_demo_names_a_command_that_works_here(tmp_path: Path) -> None:
+    """Item 9: after `make demo`, `tgspread` is in .venv/bin, not on PATH: the last line says so."""
+    from collector.cli.demo import command_name
+
+    assert command_name(".venv/bin/tgspread", on_path="") == ".venv/bin/tgspread"
+    assert command_name("/usr/bin/python3", on_path="") == "python -m collector"
+    script = tmp_path / "bin" / "tgspread"
+    script.parent.mkdir()
+    script.write_text("")
+    assert command_name(str(script), on_path=str(script)) == "tgspread"
+    installed = Path(sys.executable).parent / "tgspread"      # as `make demo` runs it: .venv/bin/tgspread
+    out = subprocess.run([str(installed), "demo", "--channels", "2", "--days", "1", "--archive",
+                          str(tmp_path / "demo.duckdb")], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={k: v for k, v in os.environ.items() if k != "PATH"} | {"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"Next: {installed} status --archive") and "activate" in last
