@@ -8,18 +8,23 @@ AUDITOR := $(VENV)/.audit-installed
 JUPYTER := $(VENV)/.notebooks-installed
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench clean notebooks readme-figures
+# Installs are reproducible: every dependency comes at the version and hash pinned in requirements/*.lock
+# (made by uv from pyproject.toml; `make lock` refreshes them), and tgspread itself is installed without
+# dependencies on top. Only Python and pip are needed: uv is only for `make lock`.
+LOCKS   := requirements
+.PHONY: demo test lint bench clean lock notebooks readme-figures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The demo needs only the runtime dependencies; tests, lint and benchmarks add the dev tools.
-$(RUNTIME): pyproject.toml | $(BIN)/python
-	$(PIP) -e .
+$(RUNTIME): pyproject.toml $(LOCKS)/runtime.lock | $(BIN)/python
+	$(PIP) --require-hashes -r $(LOCKS)/runtime.lock
+	$(PIP) --no-deps -e .
 	touch $@
 
-$(DEV): pyproject.toml $(RUNTIME)
-	$(PIP) -e '.[dev]'
+$(DEV): pyproject.toml $(LOCKS)/dev.lock $(RUNTIME)
+	$(PIP) --require-hashes -r $(LOCKS)/dev.lock
 	touch $@
 
 # JupyterLab and jupytext, for working with the notebooks (not needed by the demo or the tests).
@@ -27,9 +32,18 @@ $(JUPYTER): pyproject.toml $(RUNTIME)
 	$(PIP) -e '.[notebooks]'
 	touch $@
 
-$(AUDITOR): pyproject.toml $(DEV)
-	$(PIP) -e '.[dev,audit]'
+$(AUDITOR): pyproject.toml $(LOCKS)/audit.lock $(DEV)
+	$(PIP) --require-hashes -r $(LOCKS)/audit.lock
 	touch $@
+
+# Refresh the lock files after changing a dependency in pyproject.toml (needs PyPI): newest versions within
+# pyproject.toml's ranges, for every platform, Python 3.11 and up. Review the diff and commit it.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
+lock: | $(BIN)/python
+	$(PIP) "uv>=0.5"
+	$(UV_COMPILE) --upgrade -o $(LOCKS)/runtime.lock
+	$(UV_COMPILE) --upgrade --extra dev -c $(LOCKS)/runtime.lock -o $(LOCKS)/dev.lock
+	$(UV_COMPILE) --upgrade --extra dev --extra audit -c $(LOCKS)/dev.lock -o $(LOCKS)/audit.lock
 
 demo: $(RUNTIME)
 	$(BIN)/tgspread demo --archive demo-data/demo.duckdb

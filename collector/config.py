@@ -75,6 +75,16 @@ _LAKE_KEYS = {"path", "collector"}
 _RUN_KEYS = {"interval", "jitter", "every", "max_requests", "max_resolves_per_hour", "intervals"}
 
 
+#: The longest duration anywhere (config, --advance, --interval): ten years. Longer is a typo, and Python's
+#: ``timedelta`` overflows past about 2.7 million years ("99999999999w").
+MAX_DURATION = timedelta(days=3650)
+#: Limits of whole-number settings (TOML allows 64-bit numbers; a budget of 10^22 requests is a typo).
+MAX_REQUESTS = 1_000_000
+MAX_RESOLVES_PER_HOUR = 10_000
+MAX_FLOOD_SLEEP = 86_400
+MAX_COMMENT_POSTS = 1_000_000
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message is one line that says where and what to do."""
 
@@ -82,7 +92,8 @@ class ConfigError(ValueError):
 def parse_duration(text: str) -> timedelta:
     """``"90s"``, ``"15m"``, ``"6h"``, ``"1d"``, ``"1w"`` (also ``"1.5h"``) -> ``timedelta``. Pure.
 
-    Raises ``ValueError`` for anything else (no unit, unknown unit, negative, empty).
+    Raises ``ValueError`` for anything else (no unit, unknown unit, negative, empty, longer than
+    :data:`MAX_DURATION`).
     """
     m = _DURATION.match(text) if isinstance(text, str) else None
     if m is None and isinstance(text, str) and text.strip().startswith("-"):
@@ -90,7 +101,10 @@ def parse_duration(text: str) -> timedelta:
                          "15m, 6h, 1d or 1w")
     if m is None:
         raise ValueError(f"{text!r} is not a duration; write a number and a unit: 90s, 15m, 6h, 1d or 1w")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is too long: durations are at most {MAX_DURATION.days}d (ten years)")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(delta: timedelta) -> str:
@@ -166,7 +180,7 @@ def _check_api_id(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ConfigError(f"{where}: api_id must be an integer (the App api_id); {CREDENTIALS_HELP}")
     text = str(value).strip()
-    if not text.isdigit() or int(text) <= 0:
+    if not text.isdigit() or not 0 < int(text) < 2**31:
         raise ConfigError(f"{where}: api_id must be a positive integer, not {text!r}; {CREDENTIALS_HELP}")
     return int(text)
 
@@ -184,7 +198,9 @@ def _check_duration(value: Any, where: str) -> timedelta:
         raise ConfigError(f"{where}: expected a positive duration such as \"6h\", not {value!r}")
     try:
         delta = parse_duration(value)
-    except ValueError:
+    except ValueError as exc:
+        if "too long" in str(exc):
+            raise ConfigError(f"{where}: {exc}") from None
         raise ConfigError(f"{where}: expected a duration such as \"90s\", \"15m\", \"6h\", \"1d\" or \"1w\", "
                           f"not {value!r}") from None
     if delta <= timedelta(0):
@@ -192,9 +208,18 @@ def _check_duration(value: Any, where: str) -> timedelta:
     return delta
 
 
+def _check_whole(value: Any, where: str, least: int, most: int) -> int:
+    """A whole number in ``least..most`` (a bool is not one), or a one-line :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise ConfigError(f"{where}: expected a whole number from {least:,} to {most:,}, not {value!r}")
+    return value
+
+
 def _check_path(value: Any, where: str, base: Path) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: expected a file path as a string, not {value!r}")
+    if "\0" in value:      # the OS would cut the path at the NUL: a different file than the one written
+        raise ConfigError(f"{where}: the path {value!r} contains a NUL character; write the path without it")
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
 
@@ -256,9 +281,9 @@ def _from_toml(path: Path) -> dict[str, Any]:
         out["api_hash"] = _check_api_hash(telegram["api_hash"], f"{path}: [telegram] api_hash")
     if "flood_sleep_threshold" in telegram:
         value = telegram["flood_sleep_threshold"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FLOOD_SLEEP:
             raise ConfigError(f"{path}: [telegram] flood_sleep_threshold must be a whole number of seconds "
-                              f"(0 or more), not {value!r}")
+                              f"(0 to {MAX_FLOOD_SLEEP:,}), not {value!r}")
         out["flood_sleep_threshold"] = value
     refresh = _table(doc, "refresh", str(path))
     _check_unknown(refresh, _REFRESH_KEYS, f"{path}: [refresh]")
@@ -319,10 +344,7 @@ def _comments_settings(table: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise ConfigError(f"{where} enabled: expected true or false, not {table['enabled']!r}")
         values["comments_enabled"] = table["enabled"]
     if "max_posts" in table:
-        value = table["max_posts"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{where} max_posts: expected a whole number (1 or more), not {value!r}")
-        values["comments_max_posts"] = value
+        values["comments_max_posts"] = _check_whole(table["max_posts"], f"{where} max_posts", 1, MAX_COMMENT_POSTS)
     return values
 
 
@@ -363,12 +385,9 @@ def _run_settings(table: Mapping[str, Any], where: str) -> RunSettings:
         value = table["jitter"]
         zero = isinstance(value, str) and value.strip() in ("0", "0s", "0m")
         values["jitter"] = timedelta(0) if zero else _check_duration(value, f"{where} jitter")
-    for key, least in (("max_requests", 1), ("max_resolves_per_hour", 0)):
+    for key, least, most in (("max_requests", 1, MAX_REQUESTS), ("max_resolves_per_hour", 0, MAX_RESOLVES_PER_HOUR)):
         if key in table:
-            value = table[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(f"{where} {key}: expected a whole number ({least} or more), not {value!r}")
-            values[key] = value
+            values[key] = _check_whole(table[key], f"{where} {key}", least, most)
     if "intervals" in table:
         intervals = table["intervals"]
         if not isinstance(intervals, dict):

@@ -50,7 +50,7 @@ HEADER = ("| id | input | what was tried | what the user sees (stderr) | exit |\
 HASH = "0123456789abcdef0123456789abcdef"
 SIM = {SIMULATED_ENV: "3", "TGSPREAD_SIMULATED_CHANNELS": "2", "TGSPREAD_SIMULATED_DAYS": "1"}
 CREDS = {"TG_API_ID": "12345", "TG_API_HASH": HASH}
-NOBODY = 65534
+DAC = "-dac_override,-dac_read_search"   # the capabilities that let root read any file
 _CLEARED = ("TG_API_ID", "TG_API_HASH", "TGSPREAD_ARCHIVE", "TGSPREAD_SESSION", "TGSPREAD_DEBUG", SIMULATED_ENV,
             "TGSPREAD_SIMULATED_CHANNELS", "TGSPREAD_SIMULATED_DAYS", "TGSPREAD_SIMULATED_ADVANCE")
 
@@ -61,8 +61,9 @@ Prepare = Callable[[Path], None]
 class Case:
     """One row: ``argv`` run in a directory holding ``archive.duckdb`` (a real archive) after ``prepare``.
 
-    ``{tmp}`` in ``argv`` is that directory. ``as_nobody``: run in a subprocess as an unprivileged user
-    (file permissions do not stop root).
+    ``{tmp}`` in ``argv`` is that directory. ``as_nobody``: run in a subprocess that file permissions stop
+    (as root: root without the capabilities that override them, so it still reaches the clone and its .venv
+    wherever they are, even under a private 0700 directory).
     """
 
     id: str
@@ -87,6 +88,23 @@ def _write(name: str, data: str | bytes, mode: int | None = None) -> Prepare:
 
 def _toml(text: str) -> Prepare:
     return _write("bad.toml", text)
+
+
+def _mkdir(name: str, mode: int | None = None) -> Prepare:
+    def prepare(tmp: Path) -> None:
+        (tmp / name).mkdir(parents=True)
+        if mode is not None:
+            (tmp / name).chmod(mode)
+    return prepare
+
+
+def _read_only_copy(name: str) -> Prepare:
+    """A copy of the case's archive in a folder (``name``'s) its user may not write."""
+    def prepare(tmp: Path) -> None:
+        (tmp / name).parent.mkdir(parents=True)
+        shutil.copyfile(tmp / "archive.duckdb", tmp / name)
+        (tmp / name).parent.chmod(0o555)
+    return prepare
 
 
 def _copy_archive(name: str, *, keep: float = 1.0, version: int | None = None, mode: int | None = None) -> Prepare:
@@ -184,6 +202,15 @@ def _cases() -> list[Case]:
              SIM, _toml('[refresh]\nsnapshot_every = "2d"\n')),
         Case("config-invite-channel", cfg, "an invite link in `channels`", ("collect", "--config", "bad.toml"), SIM,
              _toml('channels = ["durov_news", "https://t.me/+AbCdEf123456"]\n')),
+        # issue 17, items 11 and 26: values out of range, a NUL in a path, a bad key next to --archive
+        Case("config-duration-overflow", cfg, "a duration too long for any clock",
+             ("collect", "--config", "bad.toml"), SIM, _toml('[run]\ninterval = "99999999999w"\n')),
+        Case("config-requests-overflow", cfg, "`max_requests` beyond 64 bits", ("collect", "--config", "bad.toml"),
+             SIM, _toml("[run]\nmax_requests = 99999999999999999999999\n")),
+        Case("config-nul-in-path", cfg, "a NUL character in `archive`", ("collect", "--config", "bad.toml"), SIM,
+             _toml('archive = "a\\u0000b.duckdb"\n')),
+        Case("config-unknown-key-with-archive", cfg, "a misspelt key, with `--archive` given too",
+             ("status", "--archive", "archive.duckdb", "--config", "bad.toml"), prepare=_toml('archvie = "x"\n')),
         # -- credentials -----------------------------------------------------------------------------------------------
         Case("creds-missing", cred, "neither TG_API_ID nor TG_API_HASH set", _collect("durov")),
         Case("creds-missing-id", cred, "TG_API_HASH set, TG_API_ID not", _collect("durov"), {"TG_API_HASH": HASH}),
@@ -232,6 +259,18 @@ def _cases() -> list[Case]:
              exit=Exit.ARCHIVE, as_nobody=True),
         Case("archive-demo-foreign", arc, "`demo --archive` at an archive the demo did not make",
              ("demo", "--archive", "archive.duckdb")),
+        # issue 17, item 24: read-only and odd locations
+        Case("archive-question-mark", arc, "a folder with `?` in its name (DuckDB would misplace the .wal file)",
+             ("collect", "--archive", "q?x/archive.duckdb", "durov"), SIM, _mkdir("q?x"), Exit.ARCHIVE),
+        Case("export-archive-folder-read-only", arc, "the first `export` of an archive in a folder its user may "
+             "not write", ("export", "--archive", "ro/archive.duckdb", "--out", "{tmp}/out"),
+             prepare=_read_only_copy("ro/archive.duckdb"), exit=Exit.ARCHIVE, as_nobody=True),
+        Case("summarize-archive-folder-read-only", arc, "`summarize --force` of an archive in a folder its user may "
+             "not write", ("summarize", "--force", "--archive", "ro/archive.duckdb"),
+             prepare=_read_only_copy("ro/archive.duckdb"), exit=Exit.ARCHIVE, as_nobody=True),
+        Case("export-out-proc", opt, "`export --out` under /proc", ("export", "--out", "/proc/x")),
+        Case("export-out-read-only", opt, "`export --out` in a folder its user may not write",
+             ("export", "--out", "ro/out"), prepare=_mkdir("ro", 0o555), as_nobody=True),
         # -- channel list files ---------------------------------------------------------------------------------
         Case("channels-missing", lst, "a file that does not exist", ("collect", "--channels", "nope.txt"), SIM),
         Case("channels-binary", lst, "a binary file", ("collect", "--channels", "list.txt"), SIM,
@@ -251,12 +290,21 @@ def _cases() -> list[Case]:
         Case("demo-advance-negative", opt, "a negative duration", ("demo", "--advance", "-1d",
                                                                    "--archive", "{tmp}/demo.duckdb")),
         Case("demo-advance-too-far", opt, "a duration beyond the simulated world's year (it ran for hours)",
-             ("demo", "--advance", "1000000d", "--archive", "{tmp}/demo.duckdb")),
+             ("demo", "--advance", "1000d", "--archive", "{tmp}/demo.duckdb")),
         Case("demo-channels-zero", opt, "`--channels 0`", ("demo", "--channels", "0",
                                                             "--archive", "{tmp}/demo.duckdb")),
         Case("unknown-option", opt, "an option the command lacks", ("status", "--bogus")),
         Case("unknown-command", opt, "a misspelt command", ("colect", "durov")),
         Case("missing-argument", opt, "`import` without its file", ("import",)),
+        # issue 17, items 11 and 20
+        Case("demo-question-mark", opt, "`demo --archive` in a folder with `?` in its name (nothing is created)",
+             ("demo", "--archive", "{tmp}/d?x/demo.duckdb")),
+        Case("demo-advance-too-long", opt, "a clock step past the demo's limit",
+             ("demo", "--advance", "1000000d", "--archive", "{tmp}/demo.duckdb")),
+        Case("verify-channel-unknown-id", opt, "`verify --channel` with an id the archive does not hold",
+             ("verify", "--channel", "999")),
+        Case("verify-channel-unknown-name", opt, "`verify --channel` with a name the archive does not hold",
+             ("verify", "--channel", "@nobody_here")),
     ]
 
 
@@ -385,7 +433,9 @@ def _cached_command() -> Iterator[None]:
 
 def _run_subprocess(argv: list[str], cwd: Path, env: dict[str, str], *, as_nobody: bool) -> Outcome:
     base = {k: v for k, v in os.environ.items() if k not in _CLEARED}
-    prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if as_nobody else []
+    # Root is not switched to another user (who may not reach a clone under a 0700 directory, issue 17 item 15):
+    # it keeps its uid and loses the two capabilities that let it read any file.
+    prefix = ["setpriv", f"--inh-caps={DAC}", f"--bounding-set={DAC}"] if as_nobody else []
     proc = subprocess.run([*prefix, sys.executable, "-c", "from collector.cli.app import app; app()", *argv],
                           cwd=cwd, env={**base, **env, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"},
                           capture_output=True, text=True, timeout=60)

@@ -519,4 +519,4 @@ def test_progress_live_display_runs_on_a_terminal() -> None:
     progress.end(CollectReport(run_id=1, started_at=datetime(2026, 1, 1, tzinfo=UTC), status="ok", channels=[result]))
     from rich.text import Text
 
-    assert "run 1 ok: 1 channels, 50 new posts" in Text.from_ansi(buf.getvalue()).plain
+    assert "run 1 ok: 1 channel, 50 new posts" in Text.from_ansi(buf.getvalue()).plain

@@ -605,3 +605,24 @@ def test_discover_needs_a_set(tmp_path: Path) -> None:
     world = generate_world(3, channels=2, days=1)
     with pytest.raises(DiscoveryError, match="channels add"):
         run_discover(world, tmp_path / "empty.duckdb")
+
+
+def test_discover_offline_needs_no_credentials_and_sends_nothing(cli_env: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17, item 14: what the archive alone can answer (forwards, links, mentions already collected)."""
+    archive = str(cli_env)
+    world = generate_world(5, channels=3, days=2)
+    seed = collected_channels(world)[1].username_at(world.now)
+    assert seed is not None
+    assert runner.invoke(app, ["channels", "add", seed, "--archive", archive]).exit_code == 0
+    run_pass(world, cli_env, [seed])                      # collected earlier, on another machine
+    without = runner.invoke(app, ["discover", "--archive", archive])
+    assert without.exit_code == 2 and "credentials" in _one_error(without)       # online needs them
+    result = runner.invoke(app, ["discover", "--offline", "--json", "--archive", archive])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "ok" and payload["requests"] == {}
+    assert payload["total_candidates"] > 0
+    assert any("offline" in note for note in payload["notes"])
+    bad = runner.invoke(app, ["discover", "--offline", "--search", "news", "--archive", archive])
+    assert bad.exit_code == 2 and "--offline" in _one_error(bad)

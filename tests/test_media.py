@@ -149,7 +149,7 @@ def test_sizes_extensions_and_layout() -> None:
     assert file_extension("video/mp4", "clip.MOV", "video") == "mov"
     path = layout_path("chan", datetime(2025, 12, 31, 23, 30, tzinfo=UTC), 7, "f" * 64, "pdf")
     assert path.as_posix() == "chan/2025/12/7-ffffffffffff.pdf"
-    assert layout_path("../evil", datetime(2025, 1, 1, tzinfo=UTC), 1, "0" * 64, "x").parts[0] == ".._evil"
+    assert layout_path("../evil", datetime(2025, 1, 1, tzinfo=UTC), 1, "0" * 64, "x").parts[0] == "___evil"
 
 
 def test_archived_raw_gives_the_same_location_as_the_message() -> None:
@@ -512,3 +512,35 @@ def test_media_config_table(tmp_path: Path) -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["worker"]:
     sys.exit(_worker(sys.argv[2:]))
+
+
+# -- hostile names (issue 17, item 18) ----------------------------------------------------------------------
+def test_a_hostile_username_is_not_stored_and_never_leads_outside_the_media_folder(archive: Path,
+                                                                                    tmp_path: Path) -> None:
+    """A server that calls a channel ``..``: the archive keeps no such username, and an archive that holds one
+    anyway (written before this check, or by hand) still gets every file under ``--dir``."""
+    from collector.archive.upsert import upsert_channels
+    from collector.parse.media_files import UnsafeMediaPath, under_root
+
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    with Archive(archive) as store:
+        store.remember_channel({"channel_id": 77, "access_hash": 1, "username": ".."}, now, alias="a/b")
+        with store.transaction() as con:
+            upsert_channels(con, [{"channel_id": 78, "username": "../../etc", "source": "web", "first_seen_at": now,
+                                   "last_seen_at": now}], now=now)
+        stored = store.con.execute("SELECT channel_id, username FROM channels WHERE channel_id IN (77, 78) "
+                                   "ORDER BY 1").fetchall()
+        aliases = store.con.execute("SELECT count(*) FROM channel_usernames WHERE channel_id = 77").fetchone()
+        assert stored == [(77, None), (78, None)] and aliases == (0,)
+        cid = store.con.execute("SELECT channel_id FROM posts WHERE media_id IS NOT NULL LIMIT 1").fetchone()[0]
+        store.con.execute("UPDATE channels SET username = '..' WHERE channel_id = ?", [cid])   # a hostile copy
+    root = tmp_path / "m" / "inner"
+    report = download(build_world(), archive, root)
+    assert report.stored > 0
+    outside = [p for p in (tmp_path / "m").rglob("*") if p.is_file() and root not in p.parents]
+    assert outside == []
+    assert all(".." not in r[0].split("/") for r in rows(archive, "SELECT path FROM media_files"))
+    with pytest.raises(UnsafeMediaPath):
+        under_root(root, "../x.jpg")
+    with pytest.raises(UnsafeMediaPath):
+        under_root(root, "/etc/x.jpg")

@@ -33,6 +33,7 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -207,6 +208,50 @@ def _formula_safe(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, An
     return f"SELECT * REPLACE ({safe}) FROM ({sql})"
 
 
+_OWNER = ".tgspread-export-pid"    # in a staging folder: the process writing it
+
+
+def _staging(out: Path) -> Path:
+    """A new hidden folder beside ``out`` to write into (moved into place at the end), after removing the ones a
+    killed export left (its process is gone); an ``out`` that cannot be written is a one-line ExportError."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for old in out.parent.glob(f".{out.name}.*"):
+            owner = old / _OWNER
+            if old.is_dir() and owner.is_file() and not _alive(owner.read_text().strip()):
+                shutil.rmtree(old, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        (staging / _OWNER).write_text(str(os.getpid()))
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write the export there ({exc.strerror or exc}); name a folder you may "
+                          "write with --out") from None
+    return staging
+
+
+def check_destination(out: Path) -> None:
+    """Refuse (ExportError) an ``--out`` that cannot be written, before anything else is done (the first export
+    also writes the archive's pseudonym key; a refused destination must not change the archive)."""
+    out = out.resolve() if out.is_symlink() else out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out} exists and is not an empty directory; name a new directory with --out")
+    probe = _staging(out)
+    (probe / _OWNER).unlink()
+    probe.rmdir()
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process ``pid`` (text from a staging folder) still runs; a garbled pid counts as gone."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # another user's process: alive
+        return True
+    return True
+
+
 def export_archive(archive: Archive, out: Path, *, fmt: str = "parquet", tables: Sequence[str] | None = None,
                    since: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Write the archive's ``tables`` (default: all exportable ones) under ``out``; returns the manifest.
@@ -217,6 +262,7 @@ def export_archive(archive: Archive, out: Path, *, fmt: str = "parquet", tables:
     """
     if fmt not in FORMATS:
         raise ExportError(f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
+    out = out.resolve() if out.is_symlink() else out      # a link to an empty folder: export into that folder
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} exists and is not an empty directory; name a new directory with --out")
     con = archive.con
@@ -229,8 +275,7 @@ def export_archive(archive: Archive, out: Path, *, fmt: str = "parquet", tables:
     con = con.cursor()     # its own connection: the function below lives on it only
     con.create_function(_UDF, lambda value: pseudonym(key, "name:" + value), [duckdb.sqltype("VARCHAR")],
                         duckdb.sqltype("VARCHAR"), side_effects=False)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = _staging(out)
     try:
         params: dict[str, Any] = {"since": since} if since is not None else {}
         listed: dict[str, Any] = {}
@@ -265,6 +310,7 @@ def export_archive(archive: Archive, out: Path, *, fmt: str = "parquet", tables:
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                encoding="utf-8")
+        (staging / _OWNER).unlink()
         if out.exists():
             out.rmdir()
         staging.rename(out)

@@ -33,6 +33,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collector.parse.channel_ref import storable_username
+
 from .generation import bump_posts
 from .lake_marks import has_marks, mark_batch, mark_posts
 
@@ -398,6 +400,7 @@ def upsert_channels(target: Any, rows: Sequence[dict[str, Any]], *, now: datetim
     if not rows:
         return
     con = connection_of(target)
+    rows = [{**r, "username": storable_username(r.get("username"))} for r in rows]   # never a hostile ".."
     con.register("__tgs_ch", pa.Table.from_pylist(_dedupe(rows, ("channel_id",)), schema=CHANNEL_SCHEMA))
     try:
         con.execute(_CHANNEL_UPSERT)

@@ -5,6 +5,7 @@ Each command lives in its own module of ``collector/cli/`` and adds itself with 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -16,6 +17,7 @@ from collector._version import __version__
 
 from . import (
     channels,
+    check,
     collect,
     comments,
     demo,
@@ -34,8 +36,10 @@ from .common import Exit, fail, set_debug
 
 __all__ = ["app"]
 
+HELP_OPTIONS = ["-h", "--help"]
+
 #: Every command module, in help order.
-COMMANDS = (login, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
+COMMANDS = (login, check, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
             summaries, publish)
 
 
@@ -45,6 +49,7 @@ class _OneLineUsageErrors(TyperGroup):
 
     def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None,
                      **extra: Any) -> ClickContext:
+        _no_flag_types(self)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except UsageError as exc:
@@ -57,6 +62,18 @@ class _OneLineUsageErrors(TyperGroup):
             return super().invoke(ctx)
         except UsageError as exc:
             _usage_error(exc)
+
+
+def _no_flag_types(command: Any) -> None:
+    """A flag takes no value, so its help shows no type (typer would print ``<bool>`` beside every flag);
+    arguments that take several values show their metavar, not ``<list[str]>``."""
+    if hasattr(command, "get_help_option"):     # --help itself is made on first use; make it now
+        command.get_help_option(SimpleNamespace(help_option_names=HELP_OPTIONS))
+    for param in [*getattr(command, "params", []), getattr(command, "_help_option", None)]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _no_flag_types(sub)
 
 
 def _usage_error(exc: UsageError) -> NoReturn:
@@ -76,7 +93,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,   # a plain traceback (with --debug), never one that shows local values
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from collector.archive.archive import Archive
 from collector.config import load_config
@@ -21,6 +23,8 @@ from collector.scheduling.channel_set import (
 )
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
+from .safe_text import cell, safe
+from .words import plural
 
 __all__ = ["channels_app", "register"]
 
@@ -39,7 +43,7 @@ NamesArg = Annotated[list[str], typer.Argument(
 
 
 def _archive_path(archive: Path | None, config: Path | None) -> Path:
-    return archive if archive is not None else load_config(config).archive
+    return load_config(config, archive=archive).archive
 
 
 def _stamp(entry: SetEntry) -> str:
@@ -68,9 +72,9 @@ def add_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt =
             entry = change.entry
             assert entry is not None
             if change.outcome == "added":
-                stdout.print(f"added {entry.name} to the collected set", markup=False, soft_wrap=True)
+                stdout.print(f"added {safe(entry.name)} to the collected set", markup=False, soft_wrap=True)
             else:
-                stdout.print(f"{change.input}: already in the collected set as {entry.name} "
+                stdout.print(f"{safe(change.input)}: already in the collected set as {safe(entry.name)} "
                              f"(since {_stamp(entry)} UTC, added by {entry.added_by}); nothing changed",
                              markup=False, soft_wrap=True)
 
@@ -96,10 +100,11 @@ def remove_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOp
         for change in changes:
             if change.outcome == "removed":
                 assert change.entry is not None
-                stdout.print(f"removed {change.entry.name} from the collected set (its archived posts stay)",
+                stdout.print(f"removed {safe(change.entry.name)} from the collected set (its archived posts stay)",
                              markup=False, soft_wrap=True)
             else:
-                stdout.print(f"{change.input}: not in the collected set; nothing changed", markup=False, soft_wrap=True)
+                stdout.print(f"{safe(change.input)}: not in the collected set; nothing changed", markup=False,
+                             soft_wrap=True)
         if any(c.outcome == "absent" for c in changes):
             raise typer.Exit(int(Exit.PARTIAL))
 
@@ -126,16 +131,16 @@ def list_command(
                                   ensure_ascii=False))
             return
         active = sum(1 for e in entries if e.removed_at is None)
-        table = Table(title=f"collected set of {path}: {active} channels", title_justify="left")
+        table = Table(title=escape(f"collected set of {safe(path)}: {plural(active, 'channel')}"), title_justify="left")
         columns = ["channel", "title", "added (UTC)", "by", "hop", "seed", "posts", "state"]
         if include_removed:
             columns.append("removed (UTC)")
         for name in columns:
             table.add_column(name, justify="right" if name in ("hop", "posts") else "left")
         for e in entries:
-            row = [e.name, e.title or "", _stamp(e), e.added_by, str(e.hop),
-                   e.seed_input or ("-" if e.added_by == "hand" else "(search)"), f"{e.posts:,}",
-                   e.status or "not collected yet"]
+            row: list[str | Text] = [cell(e.name), cell(e.title or ""), _stamp(e), e.added_by, str(e.hop),
+                                     cell(e.seed_input or ("-" if e.added_by == "hand" else "(search)")),
+                                     f"{e.posts:,}", cell(e.status or "not collected yet")]
             if include_removed:
                 row.append(f"{e.removed_at:%Y-%m-%d %H:%M}" if e.removed_at else "")
             table.add_row(*row)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from collector.archive import Archive
 from collector.config import Config, load_config
@@ -34,6 +34,7 @@ from .common import (
 )
 from .progress import OUTCOME_STYLE, CollectProgress
 from .publish import publish_after_pass
+from .safe_text import cell, safe
 from .summaries import store_summaries
 
 __all__ = ["register"]
@@ -72,12 +73,12 @@ def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | No
         report = collect_web(store, names, max_pages=max_pages)
         store_summaries(store, cfg)
         publish_after_pass(store, cfg)   # the lake, when configured
-    table = Table(title=f"web preview pass into {cfg.archive}")
+    table = Table(title=escape(f"web preview pass into {safe(cfg.archive)}"))
     for column in ("channel", "outcome", "pages", "new", "refreshed", "error"):
         table.add_column(column)
     for c in report.channels:
-        table.add_row(c.input, Text(c.outcome, style=OUTCOME_STYLE.get(c.outcome, "")), str(c.pages),
-                      str(c.new_posts), str(c.refreshed_posts), c.error or "")
+        table.add_row(cell(c.input), cell(c.outcome, OUTCOME_STYLE.get(c.outcome, "")), str(c.pages),
+                      str(c.new_posts), str(c.refreshed_posts), cell(c.error or ""))
     stdout.print(table)
     if any(c.outcome != "ok" for c in report.channels):
         raise typer.Exit(int(Exit.PARTIAL))

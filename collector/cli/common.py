@@ -11,7 +11,9 @@ configuration or credential error, 3 archive busy, 4 archive unusable, 5 Telegra
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -27,10 +29,12 @@ from rich.console import Console
 from collector.archive import Archive, ArchiveBusyError, ArchiveError
 from collector.config import Config, ConfigError, read_channel_file
 from collector.parse.channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
+from collector.telegram.check import connect_failure
 from collector.telegram.client import Telegram, open_telegram
 from collector.telegram.login import SessionError
 
 from .progress import report_errors, report_table
+from .safe_text import safe
 
 if TYPE_CHECKING:
     from telethon import TelegramClient
@@ -74,7 +78,7 @@ def set_debug(debug: bool) -> None:
 # -- errors -------------------------------------------------------------------------------------------
 def fail(code: Exit, message: str) -> NoReturn:
     """One line on stderr (never wrapped, no traceback), then exit with ``code``."""
-    typer.echo(f"tgspread: error: {' '.join(message.split())}", err=True)
+    typer.echo(f"tgspread: error: {safe(' '.join(message.split()))}", err=True)   # it may quote hostile text
     raise typer.Exit(int(code))
 
 
@@ -91,17 +95,68 @@ def errors() -> Iterator[None]:
         fail(Exit.BUSY, str(exc))
     except ArchiveError as exc:
         fail(Exit.ARCHIVE, str(exc))
-    except duckdb.IOException as exc:   # opened, then a read ran past the end: a cut or damaged file
-        where = re.search(r'file "([^"]+)"', str(exc))
-        fail(Exit.ARCHIVE, f"{where.group(1) if where else 'the archive'}: the archive is truncated or damaged "
-                            "(DuckDB could not read part of it; --debug shows where); restore it from a backup copy")
+    except duckdb.IOException as exc:
+        _io_error(exc)
     except KeyboardInterrupt:
-        fail(Exit.INTERRUPTED, "interrupted; everything committed so far is kept and a rerun continues from there")
+        fail(Exit.INTERRUPTED, INTERRUPTED)
+    except OSError as exc:
+        if exc.errno not in _SYSTEM_ERRNOS:
+            if _debug:
+                raise
+            fail(Exit.INTERNAL, f"unexpected {type(exc).__name__}: {exc} (a bug in tgspread; rerun with --debug "
+                                 "for the traceback and report it)")
+        cause = os.strerror(exc.errno or 0)
+        fail(Exit.ARCHIVE, f"{safe(exc.filename or 'a file')}: {cause}; {_SYSTEM_IO.get(cause, 'check the disk')}; "
+                           "the archive itself is not damaged")
     except Exception as exc:
+        if is_interrupt(exc):    # Ctrl-C inside a DuckDB query arrives as its own exception, not KeyboardInterrupt
+            fail(Exit.INTERRUPTED, INTERRUPTED)
+        if isinstance(exc, duckdb.Error) and any(cause in str(exc) for cause in _SYSTEM_IO):
+            _io_error(exc)     # e.g. a commit that cannot create the .wal file in a read-only folder
         if _debug:
             raise
         fail(Exit.INTERNAL, f"unexpected {type(exc).__name__}: {exc} (a bug in tgspread; rerun with --debug "
                              "for the traceback and report it)")
+
+
+INTERRUPTED = "interrupted; everything committed so far is kept and a rerun continues from there"
+
+# Operating-system errors DuckDB reports as IOException: the file system, not the archive, is the problem.
+_SYSTEM_IO = {
+    "No space left on device": "the disk is full: free some space (or point TMPDIR elsewhere) and run again",
+    "File too large": "the file system (or a ulimit -f) refused a file that large: write elsewhere, or raise "
+                      "the limit, and run again",
+    "Disk quota exceeded": "the disk quota is used up: free some space and run again",
+    "Permission denied": "no permission to write there (DuckDB writes a .wal file beside the archive and "
+                         "temporary files): run where you may write, or copy the archive somewhere writable",
+    "Read-only file system": "the file system is read-only: copy the archive somewhere writable",
+    "Input/output error": "the disk reported a read or write error: check the disk, then run again",
+}
+
+
+_SYSTEM_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C, however it arrived: KeyboardInterrupt, DuckDB's InterruptException, or the RuntimeError
+    "Query interrupted" DuckDB raises when SIGINT lands inside a query."""
+    return isinstance(exc, KeyboardInterrupt | duckdb.InterruptException) or (
+        isinstance(exc, RuntimeError) and str(exc).startswith("Query interrupted"))
+
+
+def _io_error(exc: duckdb.Error) -> NoReturn:
+    """An IOException is archive damage only when no operating-system error explains it (a full disk, a size
+    limit or a missing permission is not damage: the archive is fine, and restoring a backup would be wrong)."""
+    text = str(exc)
+    where = re.search(r'file "([^"]+)"', text)
+    path = where.group(1) if where else None
+    for cause, advice in _SYSTEM_IO.items():
+        if cause in text:
+            detail = f" ({' '.join(text.split())})" if _debug else " (--debug shows DuckDB's message)"
+            fail(Exit.ARCHIVE, f"{path or 'a file'}: {cause}; {advice}; the archive itself is not damaged{detail}")
+    detail = f": {' '.join(text.split())}" if _debug else " (DuckDB could not read part of it; --debug shows where)"
+    fail(Exit.ARCHIVE, f"{path or 'the archive'}: the archive is truncated or damaged{detail}; restore it from a "
+                       "backup copy")
 
 
 # -- shared options -------------------------------------------------------------------------------------
@@ -142,8 +197,9 @@ async def connect(telegram: Telegram, client: TelegramClient, *, nothing_done: s
     ``nothing_done`` (e.g. "nothing was collected") in the message."""
     try:
         await telegram.connect(client)
-    except (ConnectionError, OSError) as exc:
-        fail(Exit.NETWORK, f"could not reach Telegram ({exc}); {nothing_done}; check the network and run again")
+    except (ConnectionError, OSError, asyncio.IncompleteReadError, EOFError) as exc:   # EOF: not Telegram answered
+        fail(Exit.NETWORK, f"{connect_failure(exc).removesuffix('; check the network')}; {nothing_done}; check the "
+                           "network and run again")
 
 
 def channel_refs(args: list[str], names: list[str], archive: Path, wait: float) -> list[ChannelRef]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,12 +30,15 @@ import typer
 from rich.table import Table
 
 from collector.archive import Archive
+from collector.archive.archive import path_problem
 from collector.archive.status import archive_totals
 from collector.config import ConfigError, parse_duration
 from collector.telegram.collect import ChannelResult, CollectReport, CollectSettings, collect
 
 from .common import errors, print_report, stderr, stdout, wide_when_piped
 from .progress import CollectProgress, requests_table
+from .safe_text import safe
+from .words import plural
 
 if TYPE_CHECKING:
     from collector._simulated.world import World
@@ -81,6 +86,9 @@ def marker_path(archive_path: Path) -> Path:
 
 def check_archive_path(path: Path) -> None:
     """Raise :class:`DemoError` when ``path`` holds something the demo did not make (it would be deleted)."""
+    problem = path_problem(path)
+    if problem is not None:           # refused before the demo makes its folder
+        raise DemoError(problem)
     if path.is_dir():
         raise DemoError(f"{path} is a directory; give --archive a file name such as {path / 'demo.duckdb'}")
     if path.exists() and not marker_path(path).exists():
@@ -206,7 +214,26 @@ def _print_demo_totals(archive: Path, reports: list[CollectReport]) -> None:
         rate = f"{posts / seconds:,.0f} posts/s" if seconds > 0 else "-"
         stdout.print(f"pass {i}: {report.new_posts:,} new and {report.refreshed_posts:,} refreshed posts in "
                      f"{seconds:.1f} s ({rate})", soft_wrap=True)
-    stdout.print(f"Next: tgspread status --archive {archive}", markup=False, soft_wrap=True)
+    command = command_name()
+    hint = "" if command == "tgspread" else f" (or activate the environment first: source {Path(command).parent}" \
+        "/activate, then plain `tgspread` works)" if command.endswith("/tgspread") else ""
+    stdout.print(safe(f"Next: {command} status --archive {archive}{hint}"), markup=False, soft_wrap=True)
+
+
+def command_name(argv0: str | None = None, on_path: str | None = None) -> str:
+    """How the user can run tgspread again: ``tgspread`` when that is on PATH and is this one, else the path it
+    was started by (``.venv/bin/tgspread`` after ``make demo``), else ``python -m collector``.
+
+    >>> command_name(".venv/bin/tgspread", on_path=None)
+    '.venv/bin/tgspread'
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    found = shutil.which("tgspread") if on_path is None and argv0 == sys.argv[0] else on_path
+    if Path(argv0).name == "tgspread":
+        if found and Path(found).resolve() == Path(argv0).resolve():
+            return "tgspread"
+        return argv0
+    return "python -m collector"
 
 
 def register(app: typer.Typer) -> None:
@@ -243,7 +270,8 @@ def register(app: typer.Typer) -> None:
                                   "simulated world is generated ahead; write at most 365d")
             check_archive_path(archive)
             progress = CollectProgress(stderr)
-            stderr.print(f"Simulated Telegram: seed {seed}, {channels} channels, {days} days of history; "
+            stderr.print(f"Simulated Telegram: seed {seed}, {plural(channels, 'channel')}, {plural(days, 'day')} of "
+                         "history; "
                          f"nothing is contacted.")
             lake = demo_lake_path(archive)
             _world, reports = run_demo(archive, channels=channels, days=days, seed=seed, advance=step,

@@ -30,6 +30,7 @@ from .common import (
     telegram,
     wide_when_piped,
 )
+from .safe_text import cell, safe
 
 __all__ = ["register"]
 
@@ -73,14 +74,18 @@ def _table(report: DiscoveryReport, shown: list[Candidate]) -> Table:
         table.add_column(name, justify="right" if name not in ("candidate", "status", "path", "decision") else "left")
     for c in shown:
         s = c.by_source
-        table.add_row(str(c.rank), c.name, c.status, f"{c.subscribers:,}" if c.subscribers is not None else "-",
+        table.add_row(str(c.rank), cell(c.name), cell(c.status),
+                      f"{c.subscribers:,}" if c.subscribers is not None else "-",
                       str(c.referrers), str(c.references), str(s["forward"]), str(s["link"]), str(s["mention"]),
-                      str(s["recommendation"]), str(s["search"]), str(c.path.hop), _via(c, report.member_names),
+                      str(s["recommendation"]), str(s["search"]), str(c.path.hop), cell(_via(c, report.member_names)),
                       Text(c.decision, style=_DECISION_STYLE.get(c.decision, "")))
     return table
 
 
-async def _run(cfg: Config, settings: DiscoverySettings, wait: float, found: Telegram) -> DiscoveryReport:
+async def _run(cfg: Config, settings: DiscoverySettings, wait: float, found: Telegram | None) -> DiscoveryReport:
+    if found is None:         # --offline: the archive alone
+        with Archive(cfg.archive, wait=wait) as archive:
+            return await discover(None, archive, settings)
     client = found.client()
     now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
@@ -115,6 +120,9 @@ def discover_command(
         "--max-resolves", min=0, metavar="N", help="Resolve at most N unknown usernames in this run (the most "
                                                    "flood-limited request).")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Only what the archive alone can answer (forwards, links and mentions in collected "
+                          "posts): no credentials needed, nothing sent to Telegram.")] = False,
     config: ConfigOpt = None,
     archive: ArchiveOpt = None,
     session: SessionOpt = None,
@@ -141,7 +149,9 @@ def discover_command(
         if not cfg.archive.exists():
             fail(Exit.USAGE, f"{cfg.archive}: no such archive; add seed channels with `tgspread channels add NAME...` "
                               "and collect them first")
-        found = telegram(cfg, "discovering on")
+        if offline and search:
+            fail(Exit.USAGE, "--search asks Telegram: it cannot be combined with --offline")
+        found = None if offline else telegram(cfg, "discovering on")
         try:
             report = asyncio.run(_run(cfg, settings, wait, found))
         except DiscoveryError as exc:
@@ -163,7 +173,7 @@ def discover_command(
             stdout.print(f"run {report.run_id} {report.status}: {len(report.passing)} candidates pass the thresholds; "
                          f"{what}", markup=False, soft_wrap=True)
             for note in report.notes:
-                stdout.print(note, style="yellow", markup=False, soft_wrap=True)
+                stdout.print(safe(note), style="yellow", markup=False, soft_wrap=True)
         if report.status != "ok":
             raise typer.Exit(int(Exit.PARTIAL))
 

@@ -10,14 +10,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.table import Table
 
 from collector.archive.archive import Archive
-from collector.archive.export import FORMATS, ExportError, ensure_pseudonym_key, export_archive, select_tables
+from collector.archive.export import (
+    FORMATS,
+    ExportError,
+    check_destination,
+    ensure_pseudonym_key,
+    export_archive,
+    select_tables,
+)
 from collector.config import load_config
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
+from .safe_text import safe
 
 __all__ = ["register"]
 
@@ -66,7 +75,7 @@ def register(app: typer.Typer) -> None:
             fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
         start = _since(since)
         with errors():
-            path = archive if archive is not None else load_config(config).archive
+            path = load_config(config, archive=archive).archive
             if not path.exists():
                 fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -74,7 +83,16 @@ def register(app: typer.Typer) -> None:
             try:
                 with Archive(path, read_only=True, wait=wait) as opened:
                     select_tables(opened.con, tables)          # a bad --tables changes nothing, not even the key
-                ensure_pseudonym_key(path, wait=wait)
+                check_destination(out)                         # nor does an --out that cannot be written
+                try:
+                    ensure_pseudonym_key(path, wait=wait)
+                except (duckdb.Error, OSError) as exc:
+                    if "Permission denied" not in str(exc) and "Read-only" not in str(exc):
+                        raise
+                    fail(Exit.ARCHIVE, f"{safe(path)}: the first export stores a pseudonym key in the archive, and "
+                                       "the archive's folder cannot be written (Permission denied); export once "
+                                       "from a copy you may write, or where the folder is writable; nothing was "
+                                       "exported")
                 with Archive(path, read_only=True, wait=wait) as opened:
                     manifest = export_archive(opened, out, fmt=fmt, tables=tables, since=start)
             except ExportError as exc:

@@ -6,14 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
 
 from collector.archive import Archive
 from collector.config import load_config
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
 from .publish import publish_after_pass
+from .safe_text import cell, safe
 from .summaries import store_summaries
+from .tables import Column, fitted_table
 
 __all__ = ["register"]
 
@@ -46,23 +49,37 @@ def register(app: typer.Typer) -> None:
         with errors():
             cfg = load_config(config, archive=archive)
             new_file = not Path(cfg.archive).exists()
+            interrupted = False
             try:
                 with Archive(cfg.archive, wait=wait) as store:
-                    report = import_export(store, path, include_non_channels=include_non_channels, keep_raw=keep_raw)
-                    store_summaries(store, cfg)
-                    publish_after_pass(store, cfg)   # the lake, when configured
-            except BaseException as exc:
-                if new_file:       # a failed import into a new path leaves no empty archive behind
-                    for leftover in (Path(cfg.archive), Path(f"{cfg.archive}.wal")):
-                        leftover.unlink(missing_ok=True)
-                if isinstance(exc, SourceError):
-                    fail(Exit.USAGE, str(exc))
-                raise
-            table = Table(title=f"import of {path}" + (" (already imported: nothing changed)"
-                                                        if report.already_imported else ""))
-            for column in ("chat", "type", "outcome", "messages", "new posts", "updated", "earlier texts", "reason"):
-                table.add_column(column)
-            for chat in report.chats:
-                table.add_row(chat.name or str(chat.chat_id), chat.type or "", chat.outcome, str(chat.messages),
-                              str(chat.new_posts), str(chat.updated_posts), str(chat.versions), chat.reason or "")
-            stdout.print(table)
+                    try:
+                        report = import_export(store, path, include_non_channels=include_non_channels,
+                                               keep_raw=keep_raw)
+                    except BaseException:
+                        if new_file:       # a failed import into a new path leaves no empty archive behind
+                            store.close()
+                            for leftover in (Path(cfg.archive), Path(f"{cfg.archive}.wal")):
+                                leftover.unlink(missing_ok=True)
+                        raise
+                    try:
+                        store_summaries(store, cfg)
+                        publish_after_pass(store, cfg)   # the lake, when configured
+                    except KeyboardInterrupt:     # the import is committed: say so, then exit 130
+                        interrupted = True
+            except SourceError as exc:
+                fail(Exit.USAGE, str(exc))
+            columns = [Column("chat"), Column("type", keep=3), Column("outcome", keep=9),
+                       Column("messages", "right", keep=8), Column("new posts", "right", keep=7),
+                       Column("updated", "right", keep=6), Column("earlier texts", "right", keep=5),
+                       Column("reason", keep=4, min_width=12, wrap=True)]
+            rows: list[list[str | Text]] = [
+                [cell(chat.name or chat.chat_id), cell(chat.type or ""), chat.outcome, str(chat.messages),
+                 str(chat.new_posts), str(chat.updated_posts), str(chat.versions), cell(chat.reason or "")]
+                for chat in report.chats]
+            title = f"import of {safe(path)}" + (" (already imported: nothing changed)" if report.already_imported
+                                                  else "")
+            stdout.print(fitted_table(columns, rows, width=stdout.width, title=escape(title)))
+            if interrupted:
+                fail(Exit.INTERRUPTED, f"interrupted after the import of {safe(path)} was committed (it succeeded: "
+                                       "see the table above); the analysis results were not stored, `tgspread "
+                                       "summarize` stores them")

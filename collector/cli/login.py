@@ -8,9 +8,11 @@ import sys
 import typer
 
 from collector.config import load_config
+from collector.telegram.check import connect_failure
 from collector.telegram.login import build_client, interactive_login
 
 from .common import ConfigOpt, Exit, SessionOpt, errors, fail, stdout
+from .safe_text import safe
 
 __all__ = ["register"]
 
@@ -49,7 +51,7 @@ def register(app: typer.Typer) -> None:
 
             try:
                 name = asyncio.run(run())
-            except (ConnectionError, OSError) as exc:
-                fail(Exit.NETWORK, f"could not reach Telegram ({exc}); check the network and try again")
-            stdout.print(f"Logged in as {name}. Session saved to {cfg.session} (readable by you only). "
+            except (ConnectionError, OSError, asyncio.IncompleteReadError, EOFError) as exc:  # see NOT_TELEGRAM
+                fail(Exit.NETWORK, f"{connect_failure(exc)} and try again")
+            stdout.print(f"Logged in as {safe(name)}. Session saved to {cfg.session} (readable by you only). "
                          "`tgspread collect` uses it from now on.", markup=False)

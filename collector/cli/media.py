@@ -44,6 +44,7 @@ from .common import (
     wide_when_piped,
 )
 from .publish import publish_after_pass
+from .safe_text import safe
 
 __all__ = ["register"]
 
@@ -97,7 +98,8 @@ def _print(report: MediaReport, root: Path) -> None:
     stdout.print(f"{report.bytes_downloaded / 1e6:,.1f} MB downloaded; {report.references_refreshed} file reference "
                  f"refreshes; requests: {requests}", soft_wrap=True, markup=False)
     for channel_id, message_id, reason in report.failed[:20]:
-        stdout.print(f"failed: post {message_id} of channel {channel_id}: {reason}", soft_wrap=True, markup=False)
+        stdout.print(f"failed: post {message_id} of channel {channel_id}: {safe(reason)}", soft_wrap=True,
+                     markup=False)
     if len(report.failed) > 20:
         stdout.print(f"... and {len(report.failed) - 20} more failures (media_downloads in the archive lists them)",
                      markup=False)
@@ -133,7 +135,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Download the files of archived posts: photos, videos, documents, ... stored once per content.
 
-        Files go to <dir>/<channel>/<YYYY>/<MM>/<post id>-<sha256 prefix>.<ext>; a file several posts carry
+        Files go to `DIR/CHANNEL/YYYY/MM/POSTID-SHA256PREFIX.EXT`; a file several posts carry
         (forwards, re-uploads) is stored once and linked to each post in the archive (post_media). Interrupted
         downloads resume where they stopped. Collect the channels first: only archived posts are considered.
         """

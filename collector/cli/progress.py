@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -39,6 +40,9 @@ from rich.text import Text
 
 from collector.telegram.collect import ChannelResult, CollectReport
 
+from .safe_text import safe
+from .words import plural
+
 __all__ = ["OUTCOME_STYLE", "CollectProgress", "report_errors", "report_table", "requests_table"]
 
 OUTCOME_STYLE = {"ok": "green", "flood_wait": "yellow", "not_found": "red", "private": "magenta", "error": "red"}
@@ -50,7 +54,8 @@ def _rate(count: int, seconds: float) -> str:
 
 
 def _label(result: ChannelResult) -> str:
-    return f"@{result.username}" if result.username else result.input
+    """The channel's name as printed (made safe: a username or an input line came from outside)."""
+    return safe(f"@{result.username}" if result.username else result.input)
 
 
 class _FloodSleepHandler(logging.Handler):
@@ -90,7 +95,7 @@ class CollectProgress:
         self._current = None
         self._posts_before = 0
         self._started = time.monotonic()
-        self.console.print(f"[bold]{title}[/]: {self._total} channels")
+        self.console.print(f"[bold]{title}[/]: {plural(self._total, 'channel')}")
         if not self.live:
             return
         self._progress = Progress(
@@ -110,7 +115,7 @@ class CollectProgress:
             self._start_channel(result)
         posts = result.new_posts + result.refreshed_posts
         if self._progress is not None and self._channel is not None and self._overall is not None:
-            self._progress.update(self._channel, description=_label(result), posts=posts,
+            self._progress.update(self._channel, description=escape(_label(result)), posts=posts,
                                   rate=_rate(posts, time.monotonic() - self._channel_started))
             total = self._posts_before + posts
             self._progress.update(self._overall, posts=total, rate=_rate(total, time.monotonic() - self._started))
@@ -134,10 +139,10 @@ class CollectProgress:
     def flood_sleep(self, seconds: int, request: str) -> None:
         """A short flood wait Telethon sleeps through (up to ``flood_sleep_threshold``)."""
         until = datetime.now(UTC) + timedelta(seconds=seconds)
-        who = self._current or "the pass"
+        who = safe(self._current or "the pass")
         line = f"{who}: Telegram asked to wait {seconds} s before more {request}; sleeping until {until:%H:%M:%S} UTC"
         if self._progress is not None and self._channel is not None:
-            self._progress.update(self._channel, description=f"{who} [yellow](flood wait {seconds} s, until "
+            self._progress.update(self._channel, description=f"{escape(who)} [yellow](flood wait {seconds} s, until "
                                                              f"{until:%H:%M:%S} UTC)[/]")
         else:
             self.console.print(line, style="yellow", markup=False)
@@ -162,7 +167,7 @@ class CollectProgress:
         self._current = result.input
         self._channel_started = time.monotonic()
         if self._progress is not None and self._channel is not None:
-            self._progress.reset(self._channel, total=None, description=_label(result), posts=0, rate="",
+            self._progress.reset(self._channel, total=None, description=escape(_label(result)), posts=0, rate="",
                                  visible=True)
 
     def _finish_channel(self, result: ChannelResult) -> None:
@@ -174,13 +179,13 @@ class CollectProgress:
             self._progress.update(self._overall, completed=len(self._done))
         style = OUTCOME_STYLE.get(result.outcome, "red")
         if result.outcome == "flood_wait":      # which channel waits, and until when (the error says)
-            self.console.print(Text(f"{_label(result)} waits: {result.error or ''}", style=style))
+            self.console.print(Text(f"{_label(result)} waits: {safe(result.error or '')}", style=style))
         elif result.outcome != "ok":            # the details follow in the summary
             self.console.print(Text(f"{_label(result)}: {result.outcome}", style=style))
         elif not self.live:
             self.console.print(
                 f"{_label(result)}: ok, {result.new_posts} new, {result.refreshed_posts} refreshed, "
-                f"{result.edits} edits, {result.deletions} deletions", markup=False)
+                f"{plural(result.edits, 'edit')}, {plural(result.deletions, 'deletion')}", markup=False)
 
 
 def report_table(report: CollectReport, *, title: str | None = None) -> Table:
@@ -191,20 +196,21 @@ def report_table(report: CollectReport, *, title: str | None = None) -> Table:
     """
     table = Table(title=title or f"run {report.run_id}: {report.status}", show_footer=True, title_justify="left")
     channels = report.channels
-    table.add_column("channel", footer=f"{len(channels)} channels")
+    table.add_column("channel", footer=plural(len(channels), "channel"))
     table.add_column("outcome", footer=f"{sum(c.outcome != 'ok' for c in channels)} not ok")
     for name, attr in (("new posts", "new_posts"), ("refreshed", "refreshed_posts"), ("edits", "edits"),
                        ("deletions", "deletions")):
         table.add_column(name, justify="right", footer=f"{sum(getattr(c, attr) for c in channels):,}")
     for c in channels:
-        table.add_row(_label(c), Text(c.outcome, style=OUTCOME_STYLE.get(c.outcome, "red")), f"{c.new_posts:,}",
+        table.add_row(Text(_label(c)), Text(c.outcome, style=OUTCOME_STYLE.get(c.outcome, "red")), f"{c.new_posts:,}",
                       f"{c.refreshed_posts:,}", f"{c.edits:,}", f"{c.deletions:,}")
     return table
 
 
 def report_errors(report: CollectReport) -> list[Text]:
     """One line per channel that is not ok: ``@name: outcome: what happened and what to do``."""
-    return [Text(f"{_label(c)}: {c.outcome}: {c.error or 'no details'}", style=OUTCOME_STYLE.get(c.outcome, "red"))
+    return [Text(f"{_label(c)}: {c.outcome}: {safe(c.error or 'no details')}",
+                 style=OUTCOME_STYLE.get(c.outcome, "red"))
             for c in report.channels if c.outcome != "ok"]
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from collector.archive.archive import Archive, ArchiveBusyError
@@ -45,7 +44,10 @@ from .common import (
     wide_when_piped,
 )
 from .publish import publish_after_pass
+from .safe_text import cell, safe
 from .summaries import store_summaries
+from .tables import Column, fitted_table
+from .words import plural
 
 if TYPE_CHECKING:
     from telethon import TelegramClient
@@ -154,7 +156,7 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
         stdout.print(f"  {summary}", markup=False, highlight=False, soft_wrap=True)
     for c in outcome.report.channels:
         if c.outcome != "ok":
-            stderr.print(f"  {c.input}: {c.outcome}: {c.error}", markup=False, highlight=False, soft_wrap=True)
+            stderr.print(safe(f"  {c.input}: {c.outcome}: {c.error}"), markup=False, highlight=False, soft_wrap=True)
     _print_skipped(plan)
     return Exit.OK if outcome.complete and all(status == "ok" for status, _ in steps) else Exit.PARTIAL
 
@@ -181,8 +183,8 @@ async def _optional_steps(cfg: Config, client: TelegramClient, archive: Archive,
 
 def _print_skipped(plan: Plan) -> None:
     for skipped in plan.skipped:
-        stderr.print(f"  {skipped.facts.input}: flood_wait: {skipped.skipped_error()}", markup=False, highlight=False,
-                     soft_wrap=True)
+        stderr.print(safe(f"  {skipped.facts.input}: flood_wait: {skipped.skipped_error()}"), markup=False,
+                     highlight=False, soft_wrap=True)
 
 
 async def _run_forever(cfg: Config, settings: RunSettings, clock: _Clock, wait: float, *, loop: bool,
@@ -253,18 +255,20 @@ _STATE_STYLE = {"due": "green", "not_due": "dim", "blocked": "yellow", "deferred
 
 
 def _print_plan(plan: Plan, archive: Path | None) -> None:
-    table = Table(title=f"tgspread run at {plan.now:%Y-%m-%d %H:%M} UTC (dry run: nothing is sent)",
-                  title_justify="left")
-    for name, justify in (("channel", "left"), ("state", "left"), ("why", "left"), ("resolve", "right"),
-                          ("snapshot", "right"), ("history", "right"), ("refresh", "right"), ("requests", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    columns = [Column("channel"), Column("state", keep=9), Column("why", keep=8, min_width=16, wrap=True),
+               Column("resolve", "right", keep=3), Column("snapshot", "right", keep=4),
+               Column("history", "right", keep=5), Column("refresh", "right", keep=6),
+               Column("requests", "right", keep=7)]
+    rows: list[list[str | Text]] = []
     for c in plan.channels:
         e = c.estimate
         active = c.state != "not_due"
-        table.add_row(c.facts.input, Text(c.state, style=_STATE_STYLE[c.state]), c.reason,
-                      *(str(v) if active else "-" for v in (e.resolve, e.snapshot)),
-                      (f"{e.history}+" if e.open_ended else str(e.history)) if active else "-",
-                      str(e.refresh) if active else "-", e.label() if c.state == "due" else "-")
+        rows.append([cell(c.facts.input), cell(c.state, _STATE_STYLE[c.state]), cell(c.reason),
+                     *(str(v) if active else "-" for v in (e.resolve, e.snapshot)),
+                     (f"{e.history}+" if e.open_ended else str(e.history)) if active else "-",
+                     str(e.refresh) if active else "-", e.label() if c.state == "due" else "-"])
+    table = fitted_table(columns, rows, width=stdout.width,
+                         title=f"tgspread run at {plan.now:%Y-%m-%d %H:%M} UTC (dry run: nothing is sent)")
     stdout.print(table)
     if archive is None:
         stdout.print("No archive yet: every channel is new (its whole history is fetched).", soft_wrap=True)
@@ -273,7 +277,7 @@ def _print_plan(plan: Plan, archive: Path | None) -> None:
                      soft_wrap=True)
     total = plan.estimate()
     s = plan.settings
-    stdout.print(f"would collect {len(plan.scheduled)} channels ({len(plan.skipped)} due but waiting, "
+    stdout.print(f"would collect {plural(len(plan.scheduled), 'channel')} ({len(plan.skipped)} due but waiting, "
                  f"{len(plan.not_due)} not due) with about {total.label()} requests: {total.resolve} resolve, "
                  f"{total.snapshot} snapshot, {total.history}{'+' if total.open_ended else ''} history, "
                  f"{total.refresh} refresh; budget {s.max_requests} requests per run, resolves "

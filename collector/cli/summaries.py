@@ -19,7 +19,7 @@ from rich.table import Table
 from collector.archive.archive import Archive
 from collector.config import Config, load_config
 
-from .common import ArchiveOpt, ConfigOpt, WaitOpt, errors, stderr, stdout
+from .common import ArchiveOpt, ConfigOpt, WaitOpt, errors, is_interrupt, stderr, stdout
 
 __all__ = ["register", "store_summaries"]
 
@@ -34,6 +34,8 @@ def store_summaries(archive: Any, cfg: Config) -> None:
     try:
         built = refresh_summaries(archive)
     except Exception as exc:   # the posts are committed; storing is only an optimisation
+        if is_interrupt(exc):  # Ctrl-C while storing: the caller says what was done before it
+            raise KeyboardInterrupt from exc
         first = str(exc).splitlines()[0] if str(exc) else ""
         stderr.print(f"[yellow]warning[/]: analysis results were not stored ({type(exc).__name__}: {first}); "
                      "the analysis functions compute them from the posts instead (slower); "

@@ -18,8 +18,11 @@ from collector.archive.archive import Archive
 from collector.archive.lake_verify import lake_findings
 from collector.archive.verify import CHECKS, GAP_EXPLANATIONS, VerifyReport, report_as_json, verify_archive
 from collector.config import load_config
+from collector.parse.channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, stdout, wide_when_piped
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
+from .safe_text import cell, safe
+from .tables import Column, fitted_table
 
 __all__ = ["register"]
 
@@ -44,38 +47,49 @@ def _gaps_table(report: VerifyReport) -> Table:
     for g in report.gaps:
         ids[g.explanation] = ids.get(g.explanation, 0) + g.size
         ranges[g.explanation] = ranges.get(g.explanation, 0) + 1
-    table = Table(title="message ids never archived, by what explains them", title_justify="left")
-    for name in ("explanation", "ids", "ranges", "meaning"):
-        table.add_column(name, justify="right" if name in ("ids", "ranges") else "left")
-    for key, meaning in GAP_EXPLANATIONS.items():
-        if key in ids:
-            table.add_row(key, f"{ids[key]:,}", f"{ranges[key]:,}", meaning)
-    return table
+    rows: list[list[str | Text]] = [[key, f"{ids[key]:,}", f"{ranges[key]:,}", meaning]
+                                    for key, meaning in GAP_EXPLANATIONS.items() if key in ids]
+    return fitted_table([Column("explanation"), Column("ids", "right", keep=9), Column("ranges", "right", keep=8),
+                         Column("meaning", keep=5, min_width=20, wrap=True)], rows, width=stdout.width,
+                        title="message ids never archived, by what explains them")
 
 
 def _digests_table(report: VerifyReport) -> Table:
-    table = Table(title=f"content digests (v{report.digest_version}, see docs/verify.md)", title_justify="left")
-    for name in ("channel", "posts", "versions", "observations", "snapshots", "sha256"):
-        table.add_column(name, justify="left" if name in ("channel", "sha256") else "right", no_wrap=True)
-    for d in report.digests:
-        table.add_row(str(d.channel_id), f"{d.rows['posts']:,}", f"{d.rows['post_versions']:,}",
-                      f"{d.rows['post_observations']:,}", f"{d.rows['channel_observations']:,}", d.sha256)
-    return table
+    rows: list[list[str | Text]] = [
+        [str(d.channel_id), f"{d.rows['posts']:,}", f"{d.rows['post_versions']:,}",
+         f"{d.rows['post_observations']:,}", f"{d.rows['channel_observations']:,}", d.sha256]
+        for d in report.digests]
+    return fitted_table([Column("channel"), Column("posts", "right", keep=8), Column("versions", "right", keep=5),
+                         Column("observations", "right", keep=4), Column("snapshots", "right", keep=3),
+                         Column("sha256", keep=9, min_width=16, wrap=True)], rows, width=stdout.width,
+                        title=f"content digests (v{report.digest_version}, see docs/verify.md)")
 
 
 def _print(report: VerifyReport, path: Path) -> None:
     stdout.print(_summary_table(report))
     for f in report.findings:
         if f.severity != "info":
-            stdout.print(Text(f"{f.severity}: {f.message}", style=_STYLE[f.severity]), soft_wrap=True)
+            stdout.print(cell(f"{f.severity}: {f.message}", _STYLE[f.severity]), soft_wrap=True)
     if report.gaps:
         stdout.print(_gaps_table(report))
     stdout.print(_digests_table(report))
     if report.archive_digest is not None:
         stdout.print(f"archive digest: {report.archive_digest}", markup=False, soft_wrap=True)
-    verdict = (f"{path}: clean ({len(report.warnings)} warning(s))" if report.clean
-               else f"{path}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    verdict = (f"{safe(path)}: clean ({len(report.warnings)} warning(s))" if report.clean
+               else f"{safe(path)}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     stdout.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
+
+
+def _archived(archive: Archive, ref: ChannelRef, path: Path) -> int:
+    """The archived id ``ref`` names; a channel the archive does not hold stops verify (exit 2), so that a typo
+    is never reported as a clean, empty check."""
+    if ref.invite is not None:
+        fail(Exit.USAGE, f"{ref.raw!r} is an invite link: {INVITE_REFUSED}")
+    found = archive.archived_channel_id(username=ref.username, channel_id=ref.channel_id)
+    if found is None:
+        fail(Exit.USAGE, f"--channel {ref.raw!r}: no such channel in the archive {path}; `tgspread status` lists "
+                         "the archived channels")
+    return found
 
 
 def register(app: typer.Typer) -> None:
@@ -87,8 +101,9 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
         wait: WaitOpt = 10.0,
-        channel: Annotated[list[int] | None, typer.Option(
-            "--channel", metavar="ID", help="Only this channel id (repeatable): its findings, gaps and digest.")]
+        channel: Annotated[list[str] | None, typer.Option(
+            "--channel", metavar="CHANNEL", help="Only this channel (repeatable; a username, @name, t.me link or "
+                                                 "archived id): its findings, gaps and digest.")]
             = None,
         lake: Annotated[Path | None, typer.Option(
             "--lake", metavar="DIR", file_okay=False,
@@ -107,8 +122,13 @@ def register(app: typer.Typer) -> None:
         with errors():
             cfg = load_config(config, archive=archive)
             path = cfg.archive
+            try:
+                refs = [parse_channel_ref(c) for c in channel or []]
+            except ChannelRefError as exc:
+                fail(Exit.USAGE, f"--channel: {exc}")
             with Archive(path, read_only=True, wait=wait) as opened:
-                report = verify_archive(opened.con, channels=channel)
+                ids = [_archived(opened, ref, path) for ref in refs]
+                report = verify_archive(opened.con, channels=ids if channel else None)
                 compared = lake or cfg.lake
                 if compared is not None:      # the lake check: does the lake hold what the archive holds
                     report.findings += lake_findings(opened.con, compared, cfg.lake_collector)

@@ -70,6 +70,21 @@ def _username_problem(name: str) -> str | None:
     return None if _USERNAME.match(name) else "it is not a username"
 
 
+_STORABLE_USERNAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def storable_username(name: object) -> str | None:
+    """``name`` when it can be kept as a channel's username, else None (a server or a page is hostile input).
+
+    Looser than what a user may type (old and collectible usernames break the 5-32 rule), but never more than
+    letters, digits and underscores, so a stored username is safe as a folder name and in a URL::
+
+        >>> storable_username("durov"), storable_username(".."), storable_username("a/b"), storable_username(None)
+        ('durov', None, None, None)
+    """
+    return name if isinstance(name, str) and _STORABLE_USERNAME.fullmatch(name) else None
+
+
 def _check_username(name: str, raw: str) -> str:
     problem = _username_problem(name)
     if problem is not None:

@@ -210,7 +210,34 @@ def layout_path(channel: str, posted_at: datetime, message_id: int, sha256: str,
 
     >>> str(layout_path("durov", datetime(2024, 3, 9, tzinfo=UTC), 42, "ab" * 32, "jpg"))
     'durov/2024/03/42-abababababab.jpg'
+
+    A name that could leave the folder (``..``, ``.``, a leading dot or any ``/``) is made harmless:
+
+    >>> str(layout_path("..", datetime(2024, 3, 9, tzinfo=UTC), 42, "ab" * 32, "jpg"))
+    '__/2024/03/42-abababababab.jpg'
     """
     when = posted_at.astimezone(UTC)
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", channel) or "channel"
+    safe = re.sub(r"^\.+", lambda m: "_" * len(m.group()), safe)    # never ".", ".." nor a hidden folder
     return PurePosixPath(safe, f"{when:%Y}", f"{when:%m}", f"{message_id}-{sha256[:12]}.{ext}")
+
+
+class UnsafeMediaPath(ValueError):
+    """A media path that would leave its root folder (absolute, or with a ``..`` part)."""
+
+
+def under_root(root: Path, rel: PurePosixPath | str) -> Path:
+    """``root / rel``, checked to stay under ``root``: every media path (laid out, or read back from the archive,
+    which a hostile copy may have written) goes through here before a file is written. Pure (no I/O).
+
+    >>> str(under_root(Path("m/inner"), "durov/2024/03/1-ab.jpg"))
+    'm/inner/durov/2024/03/1-ab.jpg'
+    >>> under_root(Path("m/inner"), "../2024/03/1-ab.jpg")
+    Traceback (most recent call last):
+    ...
+    collector.parse.media_files.UnsafeMediaPath: media path '../2024/03/1-ab.jpg' leaves the media folder m/inner
+    """
+    parts = PurePosixPath(rel).parts
+    if not parts or PurePosixPath(rel).is_absolute() or any(p in ("..", ".", "") or "\\" in p for p in parts):
+        raise UnsafeMediaPath(f"media path {str(rel)!r} leaves the media folder {root}")
+    return root.joinpath(*parts)

@@ -9,7 +9,9 @@ rest of the pass exactly as it does for a flood wait: what arrived is committed,
 finish are recorded as ``flood_wait`` with an error that names the budget, and the next run continues.
 
 Usage per run and request kind is kept in ``run_requests`` (migration 0004): it is how the hourly resolve
-limit spans runs. Telethon's own resend of a request after sleeping a short flood wait (up to
+limit spans runs. A resolve is recorded there before it is sent (``RequestBudget.persist``), so a run killed
+halfway (SIGKILL, power loss) never lets the next run in the same hour resolve past the limit.
+Telethon's own resend of a request after sleeping a short flood wait (up to
 ``flood_sleep_threshold``) happens below the collector and is not counted separately.
 
 Example::
@@ -22,7 +24,7 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from collector.archive.archive import Archive
@@ -63,6 +65,9 @@ class RequestBudget:
         self._labels = dict(limit_labels or {})
         self.used: Counter[str] = Counter()
         self.exhausted: str | None = None       # the first refusal, in words
+        #: Called right after a request of a kind with its own limit (resolves: they span runs) is counted and
+        #: before it is sent, so a run killed at any point has recorded every such request it may have sent.
+        self.persist: Callable[[], None] | None = None
 
     @property
     def total(self) -> int:
@@ -83,6 +88,8 @@ class RequestBudget:
             self._refuse(BudgetExhausted(request, until, f"the {name} budget is used up ({detail}) until "
                                                          f"{until:%Y-%m-%d %H:%M} UTC"))
         self.used[request] += 1
+        if limit is not None and self.persist is not None:
+            self.persist()
 
     def _refuse(self, exc: BudgetExhausted) -> None:
         if self.exhausted is None:

@@ -255,6 +255,8 @@ async def execute_plan(
             run_id.append(found)
         record_usage(archive, run_id[0], plan.now, budget.used)
 
+    budget.persist = save_usage     # every resolve is in run_requests before it is sent (issue 17, item 27)
+
     def observe(stage: str, result: Any) -> None:
         if progress is not None:
             progress(stage, result)

@@ -145,8 +145,10 @@ class CollectReport:
 
     def summary(self) -> str:
         bad = [c for c in self.channels if c.outcome != "ok"]
-        text = (f"run {self.run_id} {self.status}: {len(self.channels)} channels, {self.new_posts} new posts, "
-                f"{self.refreshed_posts} refreshed, {sum(self.requests.values())} requests")
+        n, requests = len(self.channels), sum(self.requests.values())
+        text = (f"run {self.run_id} {self.status}: {n} channel{'' if n == 1 else 's'}, {self.new_posts} new "
+                f"post{'' if self.new_posts == 1 else 's'}, {self.refreshed_posts} refreshed, {requests} "
+                f"request{'' if requests == 1 else 's'}")
         return text + "".join(f"\n  {c.input}: {c.outcome}: {c.error}" for c in bad)
 
 

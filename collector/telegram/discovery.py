@@ -183,7 +183,7 @@ async def resolve(call: Caller, username: str) -> tuple[str, dict[str, Any] | No
 
 # -- the run ------------------------------------------------------------------------------------------------
 class _Run:
-    def __init__(self, client: TelegramClient, archive: Archive, settings: DiscoverySettings, now: datetime,
+    def __init__(self, client: TelegramClient | None, archive: Archive, settings: DiscoverySettings, now: datetime,
                  report: DiscoveryReport) -> None:
         self.archive = archive
         self.settings = settings
@@ -306,9 +306,13 @@ class _Run:
         self.report.added = chosen
 
 
-async def discover(client: TelegramClient, archive: Archive, settings: DiscoverySettings | None = None, *,
+async def discover(client: TelegramClient | None, archive: Archive, settings: DiscoverySettings | None = None, *,
                    now: datetime | None = None) -> DiscoveryReport:
     """One discovery run from the collected set; records it and its ranked queue in the archive.
+
+    ``client`` None: offline (``discover --offline``): only what the archive alone can answer (forward origins,
+    t.me links and @mentions in collected posts, discussion groups it knows); no recommendations, no searches,
+    no resolves, no request sent, and no credentials needed. A note in the report says what was left out.
 
     ``now`` stamps the run (default: the real UTC time). Raises :class:`DiscoveryError` when the set is
     empty. A flood wait makes the run ``partial``; it and a spent resolve budget are explained in
@@ -326,7 +330,7 @@ async def discover(client: TelegramClient, archive: Archive, settings: Discovery
                              search=settings.search, auto=settings.auto, limit=settings.limit, members=len(members))
     report = DiscoveryReport(run_id=run_id, started_at=now, members=len(members),
                              member_names={m.channel_id: m.username for m in members if m.channel_id and m.username})
-    run = _Run(client, archive, settings, now, report)
+    run = _Run(client, archive, settings, now, report)     # its Caller is never called offline
     started = time.monotonic()
 
     def finished() -> datetime:
@@ -334,11 +338,15 @@ async def discover(client: TelegramClient, archive: Archive, settings: Discovery
 
     try:
         evidence = store.archive_evidence(archive, members, depth=settings.thresholds.depth)
-        if settings.recommendations:
-            evidence += await run.recommended(members)
-        evidence += await run.searched()
+        if client is not None:
+            if settings.recommendations:
+                evidence += await run.recommended(members)
+            evidence += await run.searched()
         ranked = run.rank(evidence, members)
-        if await run.resolved(ranked):
+        if client is None:
+            run.note("offline: candidates from the archive alone (forwards, links and mentions in collected "
+                     "posts); recommendations, searches and resolving unknown usernames wait for an online run")
+        elif await run.resolved(ranked):
             ranked = run.rank(evidence, members)
         if settings.auto:
             run.add(ranked)

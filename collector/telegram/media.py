@@ -60,12 +60,14 @@ from collector.parse.media_files import (
     FileLocation,
     MediaError,
     MediaSettings,
+    UnsafeMediaPath,
     check_kinds,
     file_extension,
     layout_path,
     location_from_media,
     location_from_raw,
     parse_size,
+    under_root,
 )
 
 from .calls import Budget, Caller, FloodLimited
@@ -337,7 +339,8 @@ class _Run:
                 raise _Gone("the post is deleted on Telegram, or no longer carries this file")
         if loc.media_id != item.media_id or loc.kind != item.file_kind:
             raise _Gone("the post's media was replaced since it was archived; collect the channel again")
-        part = self.root / PARTIAL_DIR / f"{loc.kind[0]}{loc.media_id}{('-' + loc.thumb) if loc.thumb else ''}.part"
+        thumb = re.sub(r"[^A-Za-z0-9]", "_", loc.thumb or "")      # a size type from the server: hostile
+        part = self.root / PARTIAL_DIR / f"{loc.kind[0]}{loc.media_id}{('-' + thumb) if thumb else ''}.part"
         try:
             size = await self.fetch(loc, part)
         except errors.FileReferenceExpiredError:
@@ -369,6 +372,9 @@ class _Run:
             return
         try:
             self.store(item, loc, part, size)
+        except UnsafeMediaPath as exc:              # never written outside the media folder
+            part.unlink(missing_ok=True)
+            self._failed(item, f"{exc}; not stored")
         except OSError as exc:
             raise _Stop(_disk_problem(exc)) from None
 
@@ -428,13 +434,13 @@ class _Run:
         row = self.archive.con.execute("SELECT path FROM media_files WHERE sha256 = ?", [sha]).fetchone()
         if row is not None:
             how, rel = "same_content", PurePosixPath(str(row[0]))
-            if not (self.root / rel).exists():           # removed by hand: put this copy back in its place
-                _place(part, self.root / rel)
+            if not under_root(self.root, rel).exists():   # removed by hand: put this copy back in its place
+                _place(part, under_root(self.root, rel))
         else:
             how = "downloaded"
             rel = layout_path(item.channel_dir, item.posted_at, item.message_id, sha,
                               file_extension(item.mime, item.filename, item.media_type))
-            _place(part, self.root / rel)
+            _place(part, under_root(self.root, rel))
         with self.archive.transaction() as con:
             con.execute(
                 "INSERT INTO media_files (sha256, size, mime, path, channel_id, message_id, stored_at) "
