@@ -60,8 +60,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-__all__ = ["CLUSTERS_SCHEMA", "COPIES_SCHEMA", "copies", "copy_clusters", "lsh_bands", "normalise_sql"]
-
 ShingleUnit = Literal["word", "char"]
 
 _BATCH_ROWS = 10_000

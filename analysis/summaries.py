@@ -34,10 +34,7 @@ import polars as pl
 from .links import url_spread
 from .network import forward_network
 from .spread import cascades
-from .stored import DEFINITION, NAMES, SummaryState, posts_generation, stored, summary_status, table_name
-
-__all__ = ["DEFINITION", "SUMMARIZED", "SummaryState", "mismatched", "posts_generation", "stored", "summary_status",
-           "table_name"]
+from .stored import NAMES, stored, summary_status
 
 
 def _cascades(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -44,15 +44,6 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-__all__ = [
-    "TREES_SCHEMA",
-    "VIRALITY_SCHEMA",
-    "cascade_virality",
-    "diffusion_trees",
-    "structural_virality",
-    "virality_from_parents",
-]
-
 _UTC = pl.Datetime("us", "UTC")
 
 TREES_SCHEMA: dict[str, pl.DataType] = {

@@ -28,8 +28,7 @@ import pytest
 
 import analysis
 from analysis.frames import SCHEMAS
-from analysis.links import canonical_url
-from analysis.urls import _canonical_url_parsed, canonical_urls
+from analysis.urls import _canonical_url_parsed, canonical_url, canonical_urls
 
 MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

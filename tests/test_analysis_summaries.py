@@ -23,7 +23,8 @@ import pytest
 from typer.testing import CliRunner
 
 import analysis
-from analysis.summaries import SUMMARIZED, posts_generation, summary_status
+from analysis.stored import posts_generation, summary_status
+from analysis.summaries import SUMMARIZED
 from collector import Archive
 from collector._simulated import generate_world
 from collector.archive import upsert as store

@@ -197,3 +197,19 @@ def test_a_pass_leaves_duckdb_settings_as_it_found_them(tmp_path: Path) -> None:
         after = archive.con.execute(settings).fetchone()
     assert before == after
     assert seen and all(s is not None and s[0] == 1 for s in seen)      # one DuckDB thread during the pass
+
+
+def test_the_posts_schema_is_the_migrated_table(tmp_path: Path) -> None:
+    """One definition of the posts columns' Arrow types: the migrated table, column for column; the writers'
+    schemas are selections of it (a column added by a migration and not here fails this test)."""
+    from collector.archive.rows import POSTS_SCHEMA, POSTS_TABLE_SCHEMA
+    from collector.archive.upsert import POST_SCHEMA
+
+    with Archive(tmp_path / "a.duckdb") as archive:
+        archive.con.execute("SET TimeZone = 'UTC'")
+        migrated = archive.con.sql("SELECT * FROM posts LIMIT 0").to_arrow_table().schema
+    assert migrated.names == POSTS_TABLE_SCHEMA.names
+    for name in migrated.names:
+        assert migrated.field(name).type == POSTS_TABLE_SCHEMA.field(name).type, name
+    for writer in (POSTS_SCHEMA, POST_SCHEMA):
+        assert all(writer.field(n).type == POSTS_TABLE_SCHEMA.field(n).type for n in writer.names)

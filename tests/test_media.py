@@ -32,19 +32,20 @@ from typer.testing import CliRunner
 from collector import Archive
 from collector._simulated import Fault, World, generate_world, simulated_client, tl_build
 from collector._simulated.model import Media, SimChannel, SimMessage, Version
-from collector._simulated.srv_media import MIB, expected_bytes, file_index, file_reference, reference_status
+from collector._simulated.srv_media import MIB, expected_bytes, file_index, reference_status
+from collector._simulated.tl_build import file_reference
 from collector.config import ConfigError, load_config
-from collector.parse.normalize import normalize_message
-from collector.telegram.media import (
+from collector.parse.media_files import (
     DEFAULT_KINDS,
     MediaError,
-    MediaReport,
     file_extension,
     layout_path,
     location_from_media,
     location_from_raw,
     parse_size,
 )
+from collector.parse.normalize import normalize_message
+from collector.telegram.media import MediaReport
 from collector.telegram.media import download_media as _download_media
 from tests.simworld import run_pass
 

@@ -19,8 +19,6 @@ from typing import Any, Protocol
 
 from .model import Fault, SimChannel, SimMessage
 
-__all__ = ["World"]
-
 
 @dataclass
 class World:

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,49 +32,20 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from .generation import bump_posts
-
-__all__ = [
-    "CHANNEL_SCHEMA",
-    "POST_SCHEMA",
-    "UpsertCounts",
-    "bulk_settings",
-    "channel_ids_for_usernames",
-    "connection_of",
-    "import_recorded",
-    "known_channel",
-    "max_message_id",
-    "pseudonym",
-    "pseudonym_key",
-    "record_import",
-    "record_run",
-    "resolve_forward_usernames",
-    "transaction",
-    "upsert_channels",
-    "upsert_posts",
-]
+from .archive import transaction as _transaction
+from .generation import execute_posts
+from .rows import posts_columns
 
 _RANK_SQL = "CASE {src} WHEN 'api' THEN 3 WHEN 'export' THEN 2 WHEN 'web' THEN 1 ELSE 0 END"
 
 _TS = pa.timestamp("us", tz="UTC")
-_LIST = pa.list_(pa.string())
-_REACTIONS = pa.list_(pa.struct([("reaction", pa.string()), ("count", pa.int64())]))
 
-POST_SCHEMA = pa.schema([
-    ("channel_id", pa.int64()), ("message_id", pa.int64()), ("posted_at", _TS), ("edited_at", _TS),
-    ("text", pa.string()), ("grouped_id", pa.int64()), ("views", pa.int64()), ("forwards", pa.int64()),
-    ("replies", pa.int64()), ("reactions", pa.int64()), ("reactions_by", _REACTIONS),
-    ("hashtags", _LIST), ("urls", _LIST), ("domains", _LIST), ("canonical_urls", _LIST), ("mentions", _LIST),
-    ("fwd_channel_id", pa.int64()), ("fwd_message_id", pa.int64()), ("fwd_posted_at", _TS),
-    ("fwd_from_name", pa.string()), ("fwd_post_author", pa.string()), ("fwd_username", pa.string()),
-    ("reply_to_message_id", pa.int64()), ("post_author", pa.string()), ("author_pseudonym", pa.string()),
-    ("media_type", pa.string()), ("media_mime", pa.string()), ("media_size", pa.int64()),
-    ("media_duration", pa.float64()), ("media_width", pa.int32()), ("media_height", pa.int32()),
-    ("media_filename", pa.string()), ("webpage_url", pa.string()), ("webpage_title", pa.string()),
-    ("views_label", pa.string()), ("views_low", pa.int64()), ("views_high", pa.int64()),
-    ("edited", pa.bool_()), ("source", pa.string()), ("raw", pa.string()), ("import_sha256", pa.string()),
-    ("first_seen_at", _TS), ("last_seen_at", _TS),
-])
+#: What web previews and Desktop exports write (``upsert_posts``): table ``posts`` without what only the API
+#: gives (and ``deleted_at``, which only a collection pass sets).
+POST_SCHEMA = posts_columns(exclude=(
+    "via_bot_id", "replies_channel_id", "media_id", "restriction_reason", "factcheck", "noforwards", "pinned",
+    "ttl_period", "tl_layer", "telethon_version", "deleted_at",
+))
 
 CHANNEL_SCHEMA = pa.schema([
     ("channel_id", pa.int64()), ("username", pa.string()), ("title", pa.string()), ("about", pa.string()),
@@ -102,22 +73,9 @@ def connection_of(target: Any) -> duckdb.DuckDBPyConnection:
     return con
 
 
-@contextmanager
-def transaction(target: Any) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One transaction: the Archive's own when it has one, else BEGIN/COMMIT/ROLLBACK on the connection."""
-    con = connection_of(target)
-    own = getattr(target, "transaction", None)
-    if callable(own) and target is not con:
-        with own():
-            yield con
-        return
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+def transaction(target: Any) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """One transaction on an ``Archive`` or a bare connection (:func:`collector.archive.archive.transaction`)."""
+    return _transaction(connection_of(target))
 
 
 # What a bulk import may add to the memory DuckDB already uses. An uncommitted transaction keeps the rows
@@ -299,8 +257,7 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
         before = _count(con, "post_versions")
         con.execute(_POST_VERSIONS, {"now": now})
         versions = _count(con, "post_versions") - before
-    con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
-    bump_posts(con)   # stored analysis results are no longer current
+    execute_posts(con, _POST_UPSERT if n_existing else _POST_INSERT, batch=__tgs_batch)
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
     del __tgs_batch
@@ -381,7 +338,8 @@ def resolve_forward_usernames(target: Any) -> int:
     before = _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
     if before == 0:
         return 0
-    con.execute(
+    execute_posts(
+        con,
         """
         UPDATE posts SET fwd_channel_id = m.channel_id
         FROM (
@@ -396,8 +354,6 @@ def resolve_forward_usernames(target: Any) -> int:
         """
     )
     after = _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
-    if after != before:
-        bump_posts(con)
     return before - after
 
 

@@ -31,8 +31,6 @@ from . import (
 )
 from .common import Exit, fail, set_debug
 
-__all__ = ["app"]
-
 #: Every command module, in help order.
 COMMANDS = (login, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
             summaries)

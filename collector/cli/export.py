@@ -17,9 +17,8 @@ from collector.archive.archive import Archive
 from collector.archive.export import FORMATS, ExportError, ensure_pseudonym_key, export_archive, select_tables
 from collector.config import load_config
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
-
-__all__ = ["register"]
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 
 
 def _since(value: str | None) -> datetime | None:
@@ -29,7 +28,7 @@ def _since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        fail(Exit.USAGE, f"--since takes a date like 2025-01-31 (or an ISO 8601 time), not {value!r}")
+        ui.fail(Exit.USAGE, f"--since takes a date like 2025-01-31 (or an ISO 8601 time), not {value!r}")
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -61,16 +60,16 @@ def register(app: typer.Typer) -> None:
         Spark read the directory in place. The archive is opened read-only (once, to create its pseudonym
         key, read-write).
         """
-        wide_when_piped()
+        ui.wide_when_piped()
         if fmt not in FORMATS:
-            fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
+            ui.fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
         start = _since(since)
-        with errors():
+        with ui.errors():
             path = archive if archive is not None else load_config(config).archive
             if not path.exists():
-                fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
+                ui.fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
-                fail(Exit.USAGE, f"{out} exists and is not an empty directory; name a new directory with --out")
+                ui.fail(Exit.USAGE, f"{out} exists and is not an empty directory; name a new directory with --out")
             try:
                 with Archive(path, read_only=True, wait=wait) as opened:
                     select_tables(opened.con, tables)          # a bad --tables changes nothing, not even the key
@@ -78,13 +77,13 @@ def register(app: typer.Typer) -> None:
                 with Archive(path, read_only=True, wait=wait) as opened:
                     manifest = export_archive(opened, out, fmt=fmt, tables=tables, since=start)
             except ExportError as exc:
-                fail(Exit.USAGE, str(exc))
+                ui.fail(Exit.USAGE, str(exc))
         table = Table(title=f"exported to {out} ({fmt})", title_justify="left")
         for name in ("table", "rows", "partitioned by", "pseudonymised"):
             table.add_column(name, justify="right" if name == "rows" else "left")
         for name, info in manifest["tables"].items():
             table.add_row(name, f"{info['rows']:,}", ", ".join(info["partitioned_by"]) or "-",
                           ", ".join(info["pseudonymised"]) or "-")
-        stdout.print(table)
-        stdout.print(f"manifest: {out / 'manifest.json'} (archive digest {manifest['verify']['archive_digest']})",
-                     markup=False, soft_wrap=True)
+        ui.stdout.print(table)
+        ui.stdout.print(f"manifest: {out / 'manifest.json'} (archive digest {manifest['verify']['archive_digest']})",
+                        markup=False, soft_wrap=True)

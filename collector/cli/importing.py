@@ -11,10 +11,9 @@ from rich.table import Table
 from collector.archive import Archive
 from collector.config import load_config
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 from .summaries import store_summaries
-
-__all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -41,15 +40,15 @@ def register(app: typer.Typer) -> None:
         """
         from collector.sources.export_import import SourceError, import_export
 
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             cfg = load_config(config, archive=archive)
             try:
                 with Archive(cfg.archive, wait=wait) as store:
                     report = import_export(store, path, include_non_channels=include_non_channels, keep_raw=keep_raw)
                     store_summaries(store, cfg)
             except SourceError as exc:
-                fail(Exit.USAGE, str(exc))
+                ui.fail(Exit.USAGE, str(exc))
             table = Table(title=f"import of {path}" + (" (already imported: nothing changed)"
                                                         if report.already_imported else ""))
             for column in ("chat", "type", "outcome", "messages", "new posts", "updated", "earlier texts", "reason"):
@@ -57,4 +56,4 @@ def register(app: typer.Typer) -> None:
             for chat in report.chats:
                 table.add_row(chat.name or str(chat.chat_id), chat.type or "", chat.outcome, str(chat.messages),
                               str(chat.new_posts), str(chat.updated_posts), str(chat.versions), chat.reason or "")
-            stdout.print(table)
+            ui.stdout.print(table)

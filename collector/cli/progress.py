@@ -39,8 +39,6 @@ from rich.text import Text
 
 from collector.telegram.collect import ChannelResult, CollectReport
 
-__all__ = ["OUTCOME_STYLE", "CollectProgress", "report_errors", "report_table", "requests_table"]
-
 OUTCOME_STYLE = {"ok": "green", "flood_wait": "yellow", "not_found": "red", "private": "magenta", "error": "red"}
 _TELETHON_FLOOD_LOGGER = "telethon.client.users"   # where Telethon logs the flood waits it sleeps through
 

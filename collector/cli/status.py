@@ -14,44 +14,44 @@ from collector.archive import Archive
 from collector.archive.status import ArchiveStatus, archive_status, status_as_json
 from collector.config import load_config
 
-from .common import ArchiveOpt, ConfigOpt, WaitOpt, errors, stamp, stdout, wide_when_piped
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, WaitOpt
 from .progress import OUTCOME_STYLE
-
-__all__ = ["register"]
 
 
 def _channels_table(status: ArchiveStatus) -> Table:
-    table = Table(title=f"{len(status.channels)} channels, as of {stamp(status.as_of)} UTC", title_justify="left")
+    table = Table(title=f"{len(status.channels)} channels, as of {ui.stamp(status.as_of)} UTC", title_justify="left")
     for name, justify in (("channel", "left"), ("posts", "right"), ("deleted", "right"), ("newest post", "left"),
                           ("last snapshot", "left"), ("last pass", "left"), ("failed passes", "right"),
                           ("flood wait until", "left"), ("never-seen ids", "right")):
         table.add_column(name, justify=justify, no_wrap=name != "channel")  # type: ignore[arg-type]
     for ch in [*status.channels, *status.unresolved]:
         outcome = Text(ch.last_outcome or "-", style=OUTCOME_STYLE.get(ch.last_outcome or "", ""))
-        table.add_row(ch.name, f"{ch.posts:,}", f"{ch.deleted:,}", stamp(ch.newest_post_at),
-                      stamp(ch.last_snapshot_at), outcome, str(ch.failed_passes), stamp(ch.flood_until),
+        table.add_row(ch.name, f"{ch.posts:,}", f"{ch.deleted:,}", ui.stamp(ch.newest_post_at),
+                      ui.stamp(ch.last_snapshot_at), outcome, str(ch.failed_passes), ui.stamp(ch.flood_until),
                       f"{ch.never_seen_ids:,}")
     return table
 
 
 def _print_status(status: ArchiveStatus, archive: Path) -> None:
     t = status.totals
-    stdout.print(f"[bold]{archive}[/]: {t.posts:,} posts ({t.deleted:,} seen deleted), "
-                 f"{t.observations:,} observations, {t.versions:,} earlier versions, {t.runs} passes", soft_wrap=True)
+    ui.stdout.print(f"[bold]{archive}[/]: {t.posts:,} posts ({t.deleted:,} seen deleted), "
+                    f"{t.observations:,} observations, {t.versions:,} earlier versions, {t.runs} passes",
+                    soft_wrap=True)
     if status.last_run is not None:
         r = status.last_run
         error = f", error: {r.error}" if r.error else ""
-        stdout.print(f"last pass: run {r.run_id} {r.status}, started {stamp(r.started_at)} UTC, "
-                     f"{r.requests or 0} requests{error}", markup=False, soft_wrap=True)
-    stdout.print(_channels_table(status))
+        ui.stdout.print(f"last pass: run {r.run_id} {r.status}, started {ui.stamp(r.started_at)} UTC, "
+                        f"{r.requests or 0} requests{error}", markup=False, soft_wrap=True)
+    ui.stdout.print(_channels_table(status))
     problems = [ch for ch in [*status.channels, *status.unresolved] if ch.last_outcome not in (None, "ok")]
     for ch in problems:
-        stdout.print(Text(f"{ch.name}: {ch.last_outcome}: {ch.last_error or ''}",
+        ui.stdout.print(Text(f"{ch.name}: {ch.last_outcome}: {ch.last_error or ''}",
                         style=OUTCOME_STYLE.get(ch.last_outcome or "", "")), soft_wrap=True)
     for fw in status.flood_waits:
         who = f" (hit while collecting {'@' + fw.username if fw.username else fw.channel_id})" if fw.channel_id else ""
-        stdout.print(f"pending flood wait: no {fw.request} before {stamp(fw.until)} UTC{who}", style="yellow",
-                     markup=False, soft_wrap=True)
+        ui.stdout.print(f"pending flood wait: no {fw.request} before {ui.stamp(fw.until)} UTC{who}", style="yellow",
+                        markup=False, soft_wrap=True)
     gaps = [ch for ch in status.channels if ch.never_seen_ids or ch.cleared_ids]
     if gaps:
         table = Table(title="message ids never archived", title_justify="left")
@@ -61,8 +61,8 @@ def _print_status(status: ArchiveStatus, archive: Path) -> None:
             ranges = ", ".join(f"{g.first_id}-{g.last_id}" if g.size > 1 else str(g.first_id)
                                for g in ch.largest_gaps)
             table.add_row(ch.name, f"{ch.never_seen_ids:,}", ranges, f"{ch.cleared_ids:,}")
-        stdout.print(table)
-        stdout.print(status.gap_label[0].upper() + status.gap_label[1:] + ".", soft_wrap=True, style="dim")
+        ui.stdout.print(table)
+        ui.stdout.print(status.gap_label[0].upper() + status.gap_label[1:] + ".", soft_wrap=True, style="dim")
 
 
 def register(app: typer.Typer) -> None:
@@ -80,8 +80,8 @@ def register(app: typer.Typer) -> None:
         Per channel: posts (and deleted), newest post, last snapshot, last pass outcome and error, failed
         passes, a pending flood wait, and message ids never archived. Opens the archive read-only.
         """
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             path = archive if archive is not None else load_config(config).archive
             with Archive(path, read_only=True, wait=wait) as opened:
                 result = archive_status(opened.con)

@@ -18,9 +18,8 @@ from collector.archive.archive import Archive
 from collector.archive.verify import CHECKS, GAP_EXPLANATIONS, VerifyReport, report_as_json, verify_archive
 from collector.config import load_config
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, stdout, wide_when_piped
-
-__all__ = ["register"]
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -63,18 +62,18 @@ def _digests_table(report: VerifyReport) -> Table:
 
 
 def _print(report: VerifyReport, path: Path) -> None:
-    stdout.print(_summary_table(report))
+    ui.stdout.print(_summary_table(report))
     for f in report.findings:
         if f.severity != "info":
-            stdout.print(Text(f"{f.severity}: {f.message}", style=_STYLE[f.severity]), soft_wrap=True)
+            ui.stdout.print(Text(f"{f.severity}: {f.message}", style=_STYLE[f.severity]), soft_wrap=True)
     if report.gaps:
-        stdout.print(_gaps_table(report))
-    stdout.print(_digests_table(report))
+        ui.stdout.print(_gaps_table(report))
+    ui.stdout.print(_digests_table(report))
     if report.archive_digest is not None:
-        stdout.print(f"archive digest: {report.archive_digest}", markup=False, soft_wrap=True)
+        ui.stdout.print(f"archive digest: {report.archive_digest}", markup=False, soft_wrap=True)
     verdict = (f"{path}: clean ({len(report.warnings)} warning(s))" if report.clean
                else f"{path}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-    stdout.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
+    ui.stdout.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -98,8 +97,8 @@ def register(app: typer.Typer) -> None:
         Exit 0 when clean (warnings allowed), 1 when a check found an error.
         Opens the archive read-only. Two copies of an archive are the same when their digests are.
         """
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             path = archive if archive is not None else load_config(config).archive
             with Archive(path, read_only=True, wait=wait) as opened:
                 report = verify_archive(opened.con, channels=channel)

@@ -40,8 +40,6 @@ import pyarrow.compute as pc
 from analysis.urls import canonical_url
 from collector.archive import upsert as store
 
-__all__ = ["MEDIA_TYPES", "PERSON_KEYS", "MessageError", "PostColumns", "raw_json"]
-
 # Export media_type -> posts.media_type (the API's vocabulary).
 MEDIA_TYPES = {
     "video_file": "video", "video_message": "video", "animation": "animation", "voice_message": "voice",

@@ -33,16 +33,6 @@ from analysis.urls import canonical_urls
 from collector.archive import upsert as store
 from collector.parse.web_page import WebPage, WebPost, parse_page
 
-__all__ = [
-    "FetchError",
-    "PreviewFetcher",
-    "WebChannelReport",
-    "WebReport",
-    "collect_web",
-    "normalize_channel",
-    "web_post_rows",
-]
-
 USER_AGENT = "tgspread (research archiver of public Telegram channels; +https://github.com/) httpx"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 _INPUT_RE = re.compile(
