@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.simworld import Collected, collect_twice
+from tests.helpers.simworld import Collected, collect_twice
 
 
 @pytest.fixture(scope="session")

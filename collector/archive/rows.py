@@ -31,7 +31,7 @@ REACTION_TYPE = pa.struct([("reaction", pa.string()), ("count", pa.int64())])
 RESTRICTION_TYPE = pa.struct([("platform", pa.string()), ("reason", pa.string()), ("text", pa.string())])
 
 #: Table ``posts`` as the migrations make it, column for column in the table's order: the one definition of
-#: its Arrow types (tests/unit/test_schemas.py compares it with a migrated archive). The writers' schemas
+#: its Arrow types (tests/integration/test_archive.py compares it with a migrated archive). The writers' schemas
 #: below are selections of it.
 POSTS_TABLE_SCHEMA = pa.schema(
     [

@@ -2,7 +2,7 @@
 
 Run from the repository root (tests start it as a subprocess)::
 
-    python tests/crash_worker.py ARCHIVE SEED [KILLSPEC] [--passes 1,2] [--wait S] [--hold S] [--report F]
+    python tests/helpers/crash_worker.py ARCHIVE SEED [KILLSPEC] [--passes 1,2] [--wait S] [--hold S] [--report F]
 
 It builds the world deterministically from SEED (:func:`build_world`), then runs the passes that the
 state file ``ARCHIVE.passes.json`` does not list as done: pass ``k`` runs at the world's clock
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from collector import Archive, CollectSettings, collect
 from collector._simulated import World, generate_world, simulated_client
@@ -88,7 +88,7 @@ def code_fingerprint() -> str:
     """A digest of the collector's source: processes of one test must all run the same code and world."""
     import hashlib
 
-    root = Path(__file__).resolve().parent.parent / "collector"
+    root = Path(__file__).resolve().parents[2] / "collector"
     digest = hashlib.sha256()
     files = [root / f"{name}.py" for name in _PASS_MODULES]
     for path in sorted([*files, *root.glob("_simulated/*.py"), *root.glob("archive/migrations/*.sql")]):

@@ -31,7 +31,7 @@ from analysis.trees import cascade_virality, diffusion_trees, structural_viralit
 copies_mod = sys.modules["analysis.copies"]
 copies = copies_mod.copies
 
-MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "archive" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 

@@ -30,7 +30,7 @@ import analysis
 from analysis.frames import SCHEMAS
 from analysis.urls import _canonical_url_parsed, canonical_url, canonical_urls
 
-MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "archive" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 ARCHIVED = [1_000_000_001, 2_200_000_002, 3_300_000_003, 4_400_000_004]  # > 2**31, like real ids
 OUTSIDE = [9_100_000_001, 9_100_000_002]                                  # origins never archived

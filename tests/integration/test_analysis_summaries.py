@@ -34,12 +34,12 @@ from collector.cli.app import app
 from collector.cli.common import Exit
 from collector.sources.export_import import import_export
 from collector.telegram.client import SIMULATED_ENV
-from tests.simworld import Collected, run_pass
+from tests.helpers.simworld import Collected, run_pass
 
 FUNCTIONS: dict[str, Callable[..., pl.DataFrame]] = {
     "cascades": analysis.cascades, "forward_network": analysis.forward_network, "url_spread": analysis.url_spread,
 }
-EXPORT = Path(__file__).parent / "fixtures" / "export" / "channel.json"
+EXPORT = Path(__file__).parents[1] / "fixtures" / "export" / "channel.json"
 
 
 @pytest.fixture(scope="module")

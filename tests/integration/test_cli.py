@@ -27,7 +27,7 @@ from collector.cli.common import Exit
 from collector.cli.demo import marker_path
 from collector.telegram.client import SIMULATED_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HASH = "0123456789abcdef0123456789abcdef"
 runner = CliRunner()
 
@@ -73,7 +73,7 @@ def test_version() -> None:
 
 def test_python_dash_m_collector_is_the_command() -> None:
     done = subprocess.run([sys.executable, "-m", "collector", "--version"], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1], timeout=60)
+                          cwd=Path(__file__).resolve().parents[2], timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("tgspread ")
 

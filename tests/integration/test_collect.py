@@ -1,6 +1,6 @@
 """collect() against the simulated Telegram: the archive equals the world, field by field.
 
-Ground truth comes from the world's own records (tests/simworld.py), never from the collector's code.
+Ground truth comes from the world's own records (tests/helpers/simworld.py), never from the collector's code.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from collector import Archive, CollectSettings
 from collector._simulated import Fault, World, generate_world
 from collector.parse.refresh import DEFAULT_CHECKPOINTS, is_post_due
-from tests.simworld import Collected, archived_posts, expected_post, run_pass
+from tests.helpers.simworld import Collected, archived_posts, expected_post, run_pass
 
 
 def public_channels(world: World, at: datetime | None = None) -> list:

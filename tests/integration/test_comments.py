@@ -36,9 +36,9 @@ from collector.cli.app import app
 from collector.config import ConfigError, load_config
 from collector.telegram.calls import FloodLimited
 from collector.telegram.comments import PSEUDONYM_KEY, CommentsReport, CommentsSettings, collect_comments
-from tests.simworld import run_pass
+from tests.helpers.simworld import run_pass
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = 3            # two collected channels with a discussion group; one post with more than 100 comments
 
 

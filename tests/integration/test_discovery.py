@@ -38,7 +38,7 @@ from collector.scheduling.channel_set import (
 )
 from collector.telegram.client import SIMULATED_ENV
 from collector.telegram.discovery import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
-from tests.simworld import run_pass
+from tests.helpers.simworld import run_pass
 
 WORLD_SEED = 4
 _SOURCES = ("forward", "link", "mention")      # the documented tie-break order of post evidence

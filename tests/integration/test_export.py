@@ -26,7 +26,7 @@ from collector.archive.upsert import pseudonym
 from collector.archive.verify import channel_digests
 from collector.cli.app import app
 from collector.cli.common import Exit
-from tests.simworld import Collected
+from tests.helpers.simworld import Collected
 
 runner = CliRunner()
 GROUP_AUTHOR = "Group Author Zq"

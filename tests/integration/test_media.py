@@ -47,9 +47,9 @@ from collector.parse.media_files import (
 from collector.parse.normalize import normalize_message
 from collector.telegram.media import MediaReport
 from collector.telegram.media import download_media as _download_media
-from tests.simworld import run_pass
+from tests.helpers.simworld import run_pass
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = 5
 WORLD = {"channels": 2, "days": 2.0, "posts_per_day": 20.0, "future_days": 1.0}
 PART = 16 * 1024          # small parts: several requests per file, so a kill lands inside a file

@@ -30,9 +30,9 @@ from nbformat.notebooknode import NotebookNode
 
 from analysis import plots
 from collector.archive.summaries import refresh_summaries
-from tests.simworld import Collected
+from tests.helpers.simworld import Collected
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 KERNEL = "tgspread-test"

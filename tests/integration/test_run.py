@@ -1,6 +1,6 @@
 """`tgspread run`: the schedule (pure), the request budget, the [run] config, the command and the contrib files.
 
-The month-long scheduled operation is tests/test_run_month.py; here each rule is checked on its own, against
+The month-long scheduled operation is tests/system/test_run_month.py; here each rule is checked on its own, against
 the simulated Telegram (a real TelegramClient) where requests are involved.
 """
 
@@ -49,7 +49,7 @@ from collector.scheduling.runner import execute_plan, read_plan
 from collector.telegram.calls import Caller, FloodLimited, request_name
 from collector.telegram.client import SIMULATED_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 H = timedelta(hours=1)
 runner = CliRunner()

@@ -48,7 +48,7 @@ from collector.parse.channel_ref import INVITE_REFUSED
 from collector.telegram.collect import CollectSettings, collect
 from collector.telegram.login import SessionError, build_client, check_session_file, prepare_session_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 API_ID = "987654"
 API_HASH = "a1b2c3d4e5f60718293a4b5c6d7e8f90"   # made up; what my.telegram.org would show
 PHONE = "+447700900123"                        # Ofcom's range for drama: no real person's number

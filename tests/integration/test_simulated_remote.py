@@ -17,8 +17,7 @@ from telethon.tl import functions
 from collector import Archive, collect
 from collector._simulated import generate_world
 from collector._simulated.remote import remote_simulated_client
-
-from .simworld import run_pass
+from tests.helpers.simworld import run_pass
 
 SEED, CHANNELS, DAYS = 5, 3, 2.0
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.sources_bench import write_generated_export
+from collector._simulated.desktop_export import write_generated_export
 from collector.archive.archive import Archive
 from collector.parse.json_stream import JsonStream, JsonStreamError
 from collector.sources.export_import import SourceError, import_export, message_row
 from collector.sources.web import PreviewFetcher, collect_web
 
-FIXTURES = Path(__file__).parent / "fixtures" / "export"
-WEB = Path(__file__).parent / "fixtures" / "web"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "export"
+WEB = Path(__file__).parents[1] / "fixtures" / "web"
 NOW = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
 LATER = datetime(2024, 6, 4, 12, 0, tzinfo=UTC)
 CHANNEL_ID = 1234567890

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.sources_bench import write_generated_export
+from collector._simulated.desktop_export import write_generated_export
 from collector.archive import upsert as store
 from collector.archive.archive import Archive
 from collector.parse.json_stream import JsonStream
 from collector.sources import export_import
 from collector.sources.export_import import SourceError, import_export
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
 LATER = datetime(2024, 6, 4, 12, 0, tzinfo=UTC)
 CHANNEL = 1_500_000_001

@@ -17,7 +17,7 @@ from collector.archive.archive import Archive
 from collector.parse.web_page import Count, parse_count, parse_page
 from collector.sources.web import FetchError, PreviewFetcher, collect_web, normalize_channel
 
-FIXTURES = Path(__file__).parent / "fixtures" / "web"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
 NOW = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
 LATER = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
 CHANNEL_ID = 1234567890

@@ -29,9 +29,9 @@ from collector.archive.verify import (
 from collector.cli.app import app
 from collector.cli.common import Exit
 from collector.telegram.client import SIMULATED_ENV
-from tests.simworld import Collected
+from tests.helpers.simworld import Collected
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

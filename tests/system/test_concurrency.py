@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.crash_worker import (
+from tests.helpers.crash_worker import (
     ROOT,
     passes_done,
     run_worker,

@@ -1,6 +1,6 @@
 """kill -9 at many points of a real collection process; a rerun must give the uninterrupted archive.
 
-Each kill point starts ``tests/crash_worker.py`` (two passes over a small simulated world, two simulated
+Each kill point starts ``tests/helpers/crash_worker.py`` (two passes over a small simulated world, two simulated
 days apart), which SIGKILLs itself at a precise point: a request received by the server and not yet
 answered (resolve, snapshot, history pages, refresh), inside a write transaction before its COMMIT,
 right after a COMMIT, between channels, after the run was marked finished. Then:
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import analysis
-from tests.crash_worker import kill_path, passes_done, run_worker, runs, table_differences, table_rows
+from tests.helpers.crash_worker import kill_path, passes_done, run_worker, runs, table_differences, table_rows
 
 SEED = 3
 pytestmark = pytest.mark.slow

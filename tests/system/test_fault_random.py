@@ -11,8 +11,9 @@ A final clean pass must then catch up completely (:func:`tests.test_faults.asser
 
 Reproduce a failure with the seed it prints::
 
-    TGSPREAD_FAULT_SEEDS=202 pytest tests/test_fault_random.py
-    TGSPREAD_FAULT_SEEDS=1,2,3,4,5,6,7,8 TGSPREAD_FAULT_PASSES=300 pytest tests/test_fault_random.py   # a soak run
+    TGSPREAD_FAULT_SEEDS=202 pytest tests/system/test_fault_random.py
+    TGSPREAD_FAULT_SEEDS=1,2,3,4,5,6,7,8 TGSPREAD_FAULT_PASSES=300 \
+        pytest tests/system/test_fault_random.py   # a soak run
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pytest
 from collector import Archive, ArchiveError, CollectReport
 from collector._simulated import Fault, World
 from collector._simulated.model import SimChannel
-from tests.test_faults import (
+from tests.helpers.faults import (
     FailingConnection,
     Killed,
     Watch,
@@ -250,7 +251,7 @@ def test_random_faults_and_kills(seed: int, tmp_path: Path) -> None:
         recent = "\n".join(chaos.log[-12:])
         raise AssertionError(
             f"seed {seed}, pass {step} of {PASSES} (reproduce: TGSPREAD_FAULT_SEEDS={seed} TGSPREAD_FAULT_PASSES="
-            f"{PASSES} pytest tests/test_fault_random.py): {exc}\nlast events:\n{recent}") from exc
+            f"{PASSES} pytest tests/system/test_fault_random.py): {exc}\nlast events:\n{recent}") from exc
     finally:
         chaos.archive.close()
     assert chaos.watch.checks == PASSES + 1
@@ -265,9 +266,9 @@ KILL_EVENTS = ("contacts.ResolveUsername", "channels.GetFullChannel", "messages.
 
 @pytest.mark.parametrize("seed", SEEDS[:1])
 def test_random_sigkill_of_a_collector_process(seed: int, tmp_path: Path) -> None:
-    """A real collector process (tests/crash_worker.py: two passes two days apart) SIGKILLs itself at a random
+    """A real collector process (tests/helpers/crash_worker.py: two passes two days apart) SIGKILLs itself at a random
     request or write; the killed archive and the rerun's are checked against the world like every pass above."""
-    from tests.crash_worker import build_world, pass_clock, passes_done, run_worker
+    from tests.helpers.crash_worker import build_world, pass_clock, passes_done, run_worker
 
     rng = random.Random(seed)
     event = rng.choice(KILL_EVENTS)

@@ -6,7 +6,7 @@ take 90 minutes of jitter. Each run plans from the archive,
 connects (a fresh real TelegramClient over the simulated sender) only when something is due and collects
 under a small request budget. A long flood wait is injected mid-month. What the server saw (a spy on the
 simulated sender's handlers, by channel and time) and what the world holds (ground truth from its own
-records, tests/simworld.py) are compared with the archive at the end.
+records, tests/helpers/simworld.py) are compared with the archive at the end.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collector.cli.app import app  # noqa: F401  (collector.cli.app registers th
 from collector.parse.refresh import DEFAULT_CHECKPOINTS, is_post_due
 from collector.scheduling.plan import GET_HISTORY, RESOLVE, Plan, RunSettings
 from collector.scheduling.runner import RunOutcome, execute_plan, read_plan
-from tests.simworld import archived_posts, expected_post
+from tests.helpers.simworld import archived_posts, expected_post
 
 DAYS = 30
 SPACING_MINUTES = (180, 540)                # a run every 3-9 hours (few runs keep the month under 25 s)
@@ -102,7 +102,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
     end = world.now + timedelta(days=DAYS)
     flood_day = world.now + timedelta(days=FLOOD_AT_DAY)
     # One Archive object for the month, as in `tgspread run --loop` (the timer's open/close per run is
-    # covered by tests/test_run.py); opening and checkpointing the file 250 times would dominate the time.
+    # covered by tests/integration/test_run.py); opening and checkpointing the file 250 times would dominate the time.
     with Archive(done.path) as archive:
         while world.now < end:
             if done.flood_fault is None and world.now >= flood_day:

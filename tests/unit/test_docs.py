@@ -18,7 +18,7 @@ from collector.cli.app import app
 from collector.cli.common import Exit
 from collector.config import load_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
 

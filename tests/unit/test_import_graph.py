@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("collector", "analysis")
 
 
@@ -127,4 +128,99 @@ def test_no_import_loops_between_modules() -> None:
 def test_analysis_imports_nothing_from_collector() -> None:
     wrong = sorted(f"{module} -> {target}" for module, targets in import_graph().items()
                    if module.split(".")[0] == "analysis" for target in targets if target.split(".")[0] == "collector")
+    assert wrong == []
+
+
+# -- one writer ---------------------------------------------------------------------------------------------------
+# SQL keywords are upper case in tgspread's code, which keeps prose ("copy published", "update the ...") out.
+_WRITING_SQL = re.compile(r"\b(INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+)?"
+                          r"(TABLE|VIEW|INDEX|SEQUENCE|MACRO)|ALTER\s+TABLE|DROP\s+(TABLE|VIEW|INDEX)|COPY\s+\S+\s+(TO|FROM))\b")
+_POSTS_WRITE = re.compile(r"\b(INSERT\s+INTO\s+posts|UPDATE\s+posts|DELETE\s+FROM\s+posts)\b")
+# Not the archive: Telethon's session file (SQLite), where login scrubs phone numbers an older version stored.
+_NOT_THE_ARCHIVE = {"collector/telegram/login.py"}
+
+
+def _string_constants(tree: ast.AST) -> list[tuple[ast.AST, str]]:
+    """Every string literal, f-strings joined (their placeholders as ``{}``), with its node."""
+    found: list[tuple[ast.AST, str]] = []
+    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values}
+    for node in ast.walk(tree):
+        if id(node) in parts:
+            continue
+        if isinstance(node, ast.JoinedStr):
+            found.append((node, "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.append((node, node.value))
+    return found
+
+
+def _writing_sql(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [text for node, text in _string_constants(tree) if id(node) not in docstrings and _WRITING_SQL.search(text)]
+
+
+def test_the_sql_finder_finds_writing_sql(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text('"""INSERT INTO docs (a docstring) is prose."""\ncon.execute(f"UPDATE posts SET views = {v}")\n')
+    assert _writing_sql(sample) == ["UPDATE posts SET views = {}"]
+
+
+def test_only_the_archive_writes_sql() -> None:
+    wrong = {}
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("collector/archive/") or rel in _NOT_THE_ARCHIVE:
+                continue
+            found = _writing_sql(path)
+            if found:
+                wrong[rel] = found
+    assert wrong == {}
+
+
+def test_every_statement_writing_posts_moves_the_generation() -> None:
+    """SQL that writes ``posts`` is only ever run by ``execute_posts`` (which moves the posts generation): it
+    stands in a call of it, or in a module constant used only in calls of it."""
+    wrong = []
+    for path in sorted((ROOT / "collector" / "archive").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+        def in_execute_posts(node: ast.AST, parents: dict[int, ast.AST] = parents) -> bool:
+            while id(node) in parents:
+                node = parents[id(node)]
+                if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == \
+                        "execute_posts":
+                    return True
+            return False
+
+        constants = {t.id: n for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                     if isinstance(t, ast.Name)}
+        for node, text in _string_constants(tree):
+            if not _POSTS_WRITE.search(text) or in_execute_posts(node):
+                continue
+            owner = next((name for name, assign in constants.items()
+                          if any(n is node for n in ast.walk(assign))), None)
+            uses = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == owner
+                    and isinstance(n.ctx, ast.Load)] if owner else []
+            if not uses or not all(in_execute_posts(u) or any(n is u for n in ast.walk(constants[owner]))
+                                   for u in uses):
+                wrong.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}: {text[:60]!r}")
+    assert wrong == []
+
+
+# -- tests ----------------------------------------------------------------------------------------------------------
+def test_tests_import_no_benchmarks_and_no_other_test_module() -> None:
+    wrong = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "benchmarks" or (parts[0] == "tests" and parts[-1].startswith("test_")):
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert wrong == []

@@ -13,7 +13,6 @@ import pyarrow as pa
 import pytest
 import telethon
 from telethon import utils
-from telethon.extensions import BinaryReader
 from telethon.tl import types
 from telethon.tl.alltlobjects import LAYER
 
@@ -29,30 +28,13 @@ from collector.parse.normalize import (
     normalize_peer,
     tl_to_json,
 )
+from tests.helpers.messages import CID, T0, decoded, make_message, rich_message
 
-CID = 1_234_567_890
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
-
-
-def make_message(**kw: Any) -> types.Message:
-    """A channel post with sensible defaults; keyword arguments override any field."""
-    fields: dict[str, Any] = {
-        "id": 42,
-        "peer_id": types.PeerChannel(CID),
-        "date": T0,
-        "message": "hello",
-        "post": True,
-        "views": 1000,
-        "forwards": 7,
-    }
-    fields.update(kw)
-    return types.Message(**fields)
+MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "archive" / "migrations" / "0001_initial.sql"
 
 
-def decoded(obj: Any) -> Any:
-    """``obj`` after a TL round trip: the classes and values the collector really gets from Telethon."""
-    return BinaryReader(bytes(obj)).tgread_object()
+
+
 
 
 def u16(s: str) -> int:
@@ -484,23 +466,10 @@ def _jsonish(value: Any) -> Any:
     return value
 
 
-def _rich_message() -> types.Message:
-    page = types.WebPage(id=1, url="https://x.org", display_url="x.org", hash=0, title="X")
-    return make_message(
-        message="🔥 #tag https://x.org",
-        entities=[types.MessageEntityHashtag(3, 4), types.MessageEntityUrl(8, 13)],
-        media=types.MessageMediaWebPage(webpage=page),
-        fwd_from=types.MessageFwdHeader(date=T0, from_id=types.PeerChannel(9), channel_post=3),
-        reactions=types.MessageReactions(results=[types.ReactionCount(types.ReactionEmoji("👍"), 2)]),
-        replies=types.MessageReplies(replies=1, replies_pts=2, comments=True, channel_id=77),
-        restriction_reason=[types.RestrictionReason("all", "spam", "text")],
-        grouped_id=2**62 + 1,
-        edit_date=T0 + timedelta(minutes=5),
-    )
 
 
 def test_raw_json_round_trips_to_telethon_to_dict() -> None:
-    msg = decoded(_rich_message())
+    msg = decoded(rich_message())
     row = row_of(msg)
     raw = json.loads(row["raw"])
     assert raw["_"] == "Message" and raw["id"] == 42 and raw["post"] is True
@@ -517,7 +486,7 @@ def test_raw_json_encodes_bytes_as_base64() -> None:
 
 
 def test_stdlib_fallback_gives_the_same_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    msg = decoded(_rich_message())
+    msg = decoded(rich_message())
     fast = tl_to_json(msg)
     monkeypatch.setattr(normalize, "orjson", None)
     assert tl_to_json(msg) == fast
@@ -608,7 +577,7 @@ def test_normalize_peer() -> None:
 
 def _all_kinds_of_rows() -> list[dict[str, Any]]:
     msgs = [
-        _rich_message(),
+        rich_message(),
         make_message(id=43, message="", media=types.MessageMediaPhoto(photo=None), views=None, forwards=None),
         make_message(id=44, restriction_reason=[types.RestrictionReason("all", "x", "y")], noforwards=True),
     ]

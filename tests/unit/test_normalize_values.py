@@ -16,7 +16,7 @@ from collector._simulated.generate import generate_channel_world
 from collector.archive import rows
 from collector.parse import normalize
 from collector.parse.normalize import POST_COLUMNS, normalize_message, post_values, reaction_counts, reaction_pairs
-from tests.test_normalize import CID, _rich_message, decoded, make_message
+from tests.helpers.messages import CID, decoded, make_message, rich_message
 
 
 def _world_messages(posts: int = 600) -> list[Any]:
@@ -46,7 +46,7 @@ def _world_messages(posts: int = 600) -> list[Any]:
 def messages() -> list[Any]:
     return [
         *_world_messages(),
-        decoded(_rich_message()),
+        decoded(rich_message()),
         decoded(make_message(id=43, message="", media=types.MessageMediaPhoto(photo=None), views=None, forwards=None)),
         decoded(make_message(id=44, restriction_reason=[types.RestrictionReason("all", "x", "y")], noforwards=True)),
         decoded(make_message(id=45, reactions=types.MessageReactions(results=[
@@ -91,7 +91,7 @@ def test_values_table_equals_posts_table(messages: list[Any]) -> None:
 
 
 def test_values_table_takes_null_lists_and_str_raw() -> None:
-    values = list(post_values(decoded(_rich_message()), channel_id=CID) or ())
+    values = list(post_values(decoded(rich_message()), channel_id=CID) or ())
     values[POST_COLUMNS.index("hashtags")] = None
     values[POST_COLUMNS.index("raw")] = '{"_":"Message"}'
     table = rows.posts_values_table([tuple(values)])
@@ -103,7 +103,7 @@ def test_values_table_takes_null_lists_and_str_raw() -> None:
 
 
 def test_values_table_rejects_invalid_utf8_raw() -> None:
-    values = list(post_values(decoded(_rich_message()), channel_id=CID) or ())
+    values = list(post_values(decoded(rich_message()), channel_id=CID) or ())
     values[POST_COLUMNS.index("raw")] = b"\xff"
     with pytest.raises(pa.ArrowInvalid):
         rows.posts_values_table([tuple(values)])

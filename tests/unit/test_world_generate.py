@@ -27,7 +27,7 @@ from collector._simulated.generate import (
 from collector._simulated.model import SimChannel, SimMessage
 from collector._simulated.world import World
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 URL_TEXT = re.compile(r"^(https?://)?[\w.-]+\.[a-z]{2,}(/\S*)?$")
 
 
@@ -118,9 +118,14 @@ def test_activity_is_heavy_tailed_with_a_daily_rhythm(demo: World) -> None:
     assert max(hours.values()) > 3 * min(hours.values())
 
 
-def test_demo_size(demo: World) -> None:
-    visible = sum(len(ch.posts(demo.now)) for ch in collected_channels(demo))
-    assert visible >= 50_000
+def test_the_default_world_posts_at_its_rate(demo: World) -> None:
+    """The world `make demo` collects (generate_world's defaults): 20 collected channels posting about
+    ``posts_per_day`` (80) posts a day each over their history, so a rate off by a factor fails."""
+    channels = collected_channels(demo)
+    assert len(channels) == 20
+    channel_days = sum((demo.now - min(m.posted_at for m in ch.messages)).total_seconds() / 86400 for ch in channels)
+    visible = sum(len(ch.posts(demo.now)) for ch in channels)
+    assert 0.75 * 80 <= visible / channel_days <= 1.35 * 80
 
 
 # -- text and entities -----------------------------------------------------------------------------------
