@@ -3,7 +3,7 @@
 A small world is collected once (module fixture); each test downloads from a copy of that archive with a
 real ``TelegramClient`` whose sender is simulated. The simulated server derives every file's bytes from the
 world (``srv_media.expected_bytes``), so a download can be checked byte for byte. The resume test starts
-this file as a subprocess (``python -m tests.test_media worker ...``) that SIGKILLs itself when the server
+this file as a subprocess (``python -m tests.integration.test_media worker ...``) that SIGKILLs itself when the server
 receives its N-th ``upload.GetFile``, then reruns in this process.
 """
 
@@ -418,8 +418,8 @@ KILL_AT = 150
 def test_sigkill_mid_download_then_rerun_completes_with_one_copy(archive: Path, tmp_path: Path,
                                                                   reference: tuple[Path, Path, int]) -> None:
     root = tmp_path / "media"
-    proc = subprocess.run([sys.executable, "-m", "tests.test_media", "worker", str(archive), str(root), str(KILL_AT)],
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+    worker = [sys.executable, "-m", "tests.integration.test_media", "worker", str(archive), str(root), str(KILL_AT)]
+    proc = subprocess.run(worker, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     parts = list((root / ".partial").glob("*.part"))
@@ -446,7 +446,8 @@ def test_sigkill_mid_download_then_rerun_completes_with_one_copy(archive: Path, 
 
 
 def _worker(argv: list[str]) -> int:
-    """``python -m tests.test_media worker ARCHIVE ROOT N``: download, SIGKILL at the N-th upload.GetFile."""
+    """``python -m tests.integration.test_media worker ARCHIVE ROOT N``: download, SIGKILL at the N-th
+    upload.GetFile."""
     archive, root, kill_at = Path(argv[0]), Path(argv[1]), int(argv[2])
 
     class KillAt(Counter[str]):

@@ -34,7 +34,7 @@ from telethon import TelegramClient
 from telethon.tl import functions, types
 from typer.testing import CliRunner
 
-import collector.cli.collect as cli_collect
+import collector.cli.common as cli_common
 import collector.cli.login as cli_login
 import collector.telegram.client as telegram_client
 from collector import Archive
@@ -241,7 +241,7 @@ def test_login_and_collect_leave_the_api_hash_and_phone_number_nowhere(
     for _ in range(2):
         live = io.StringIO()
         live_display = Console(file=live, force_terminal=True, width=160)
-        monkeypatch.setattr(cli_collect, "stderr", live_display)
+        monkeypatch.setattr(cli_common, "stderr", live_display)
         result = runner.invoke(app, ["collect", "--archive", "archive.duckdb", *names])
         assert result.exit_code in (Exit.OK, Exit.PARTIAL), result.output
         texts += [result.stdout, result.stderr, live.getvalue()]

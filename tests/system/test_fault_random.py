@@ -5,9 +5,9 @@ a day) between them. Before each pass the world may change (a channel renamed, t
 deleted, its history cleared) and faults are armed: flood waits long and short, dropped requests, answers
 lost in flight, Telegram internal errors (500, ``RPC_CALL_FAIL``), a channel closing mid-page, a disk-full
 failure inside a write transaction, and kills at a random request (the pass dies there; the archive is
-reopened as a restarted process would). After every pass, whatever happened, :class:`tests.test_faults.Watch`
+reopened as a restarted process would). After every pass, whatever happened, :class:`tests.helpers.faults.Watch`
 checks the archive against the world, and the pass must have honoured every flood wait the archive knew.
-A final clean pass must then catch up completely (:func:`tests.test_faults.assert_complete`).
+A final clean pass must then catch up completely (:func:`tests.helpers.faults.assert_complete`).
 
 Reproduce a failure with the seed it prints::
 

@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -350,9 +349,7 @@ def test_two_day_advance_for_other_seeds() -> None:
 # -- the lazy million-post channel ---------------------------------------------------------------------------------
 
 def test_lazy_world_is_a_consistent_channel() -> None:
-    started = time.perf_counter()
-    world = generate_channel_world(5, posts=200_000, days=60)
-    assert time.perf_counter() - started < 15
+    world = generate_channel_world(5, posts=200_000, days=60)   # its speed is for benchmarks, not a test
     big: SimChannel = collected_channels(world)[0]
     msgs = big.messages
     assert isinstance(msgs, LazyMessages) and len(msgs) == 200_001
@@ -380,17 +377,16 @@ def test_lazy_world_is_a_consistent_channel() -> None:
 
 def test_lazy_million_posts_stays_small() -> None:
     code = (
-        "import resource, time\n"
+        "import resource\n"
         "from collector._simulated.generate import generate_channel_world\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "t = time.perf_counter()\n"
         "w = generate_channel_world(1, posts=1_000_000)\n"
         "ch = w.seed_channels()[0]\n"
         "assert len(ch.messages) == 1_000_001 and ch.messages[999_999].message_id == 1_000_000\n"
         "ch.top_id(w.now)\n"
-        "print(time.perf_counter() - t, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    seconds, megabytes = map(float, out.stdout.split())
-    assert seconds < 20 and megabytes < 100
+    megabytes = float(out.stdout)
+    assert megabytes < 100          # lazy: a million posts, not a million objects (speed: benchmarks)
