@@ -55,7 +55,7 @@ notebooks: $(JUPYTER)
 	$(BIN)/python notebooks/build.py
 	@echo "Open them: $(BIN)/jupyter lab notebooks   (after 'make demo', they read demo-data/demo.duckdb)"
 
-# The README's figures (docs/img/) from a fresh demo archive; tests/test_readme_figures.py fails when they are stale.
+# The README's figures (docs/img/) from a fresh demo archive; tests/integration/test_readme_figures.py fails when they are stale.
 readme-figures: demo
 	$(BIN)/python notebooks/render_readme_plots.py
 

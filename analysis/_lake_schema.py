@@ -1,12 +1,11 @@
 """The lake's tables as a fresh archive publishes them: layout and columns (generated; do not edit by hand).
 
 Readers give a table that has no files yet this schema. ``collector.archive.lake.lake_schema`` makes it from the
-migrations; tests/test_lake.py fails when the two differ (regenerate: ``python -m tests.lake_schema_render``).
+migrations; tests/integration/test_lake.py fails when the two differ
+(regenerate: ``python -m tests.helpers.lake_schema_render``).
 """
 
 from __future__ import annotations
-
-__all__ = ["LAKE_SCHEMA"]
 
 #: table -> (layout: "post" | "slot" | "flat", ((column, DuckDB type), ...))
 LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {

@@ -23,8 +23,6 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["ArchiveBusyError", "connect"]
-
 #: Columns never copied into a snapshot: the raw TL payloads (large, and not used by the analyses).
 _SNAPSHOT_SKIP = {"raw"}
 
@@ -79,9 +77,7 @@ def _copy_into_memory(path: str, wait: float, poll: float) -> duckdb.DuckDBPyCon
             ]
             select = ", ".join(f'"{c}"' for c in columns)
             arrow = source.sql(f'SELECT {select} FROM "{table}"').to_arrow_table()
-            mem.register("_snapshot_source", arrow)
-            mem.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _snapshot_source')
-            mem.unregister("_snapshot_source")
+            mem.from_arrow(arrow).create(table)          # a table of the in-memory copy, never of the file
         return mem
     finally:
         source.close()

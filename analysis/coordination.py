@@ -72,9 +72,6 @@ import polars as pl
 from .frames import Params, conform, empty, time_clauses, where_sql
 from .links import _canonical_function, _has_canonical_column, url_occurrences_sql
 
-__all__ = ["KINDS", "CoordinationResult", "benjamini_hochberg", "coordination", "shift_probabilities",
-           "upper_tail", "window_pairs_sql", "within_probability"]
-
 KINDS = ("forward", "url", "text")
 _US = 1_000_000
 

@@ -63,8 +63,6 @@ import pyarrow as pa
 
 from .frames import is_forward_sql
 
-__all__ = ["CLUSTERS_SCHEMA", "COPIES_SCHEMA", "copies", "copy_clusters", "lsh_bands", "normalise_sql"]
-
 ShingleUnit = Literal["word", "char"]
 
 _BATCH_ROWS = 10_000

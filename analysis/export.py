@@ -33,8 +33,6 @@ import polars as pl
 
 from .network import forward_network
 
-__all__ = ["export_gexf", "export_graphml", "network_graph"]
-
 
 def _nodes(con: duckdb.DuckDBPyConnection, ids: list[int]) -> pl.DataFrame:
     """Title, username, archived flag and size of the channels ``ids`` (collected ones, else peers)."""

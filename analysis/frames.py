@@ -19,21 +19,6 @@ from typing import Any
 import duckdb
 import polars as pl
 
-__all__ = [
-    "FORWARDS_SQL",
-    "SCHEMAS",
-    "UTC_TS",
-    "Params",
-    "channel_clause",
-    "conform",
-    "empty",
-    "packed_int_key",
-    "query_frame",
-    "sort_by_ints",
-    "time_clauses",
-    "where_sql",
-]
-
 #: The dtype of every timestamp in the analysis frames: microseconds, UTC-aware.
 UTC_TS = pl.Datetime("us", "UTC")
 

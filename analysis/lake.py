@@ -34,10 +34,8 @@ import duckdb
 
 from ._lake_schema import LAKE_SCHEMA
 
-__all__ = ["NATURAL_KEYS", "SLOTS", "connect_lake", "is_lake", "slot", "slot_sql"]
-
 #: The lake's slot count and formula: a copy of ``collector.archive.slots`` (analysis imports nothing from collector);
-#: tests/test_lake_slots.py pins them equal.
+#: tests/unit/test_lake_slots.py pins them equal.
 SLOTS = 64
 
 #: Natural key of the tables a reader de-duplicates across collectors (others: whole identical rows).

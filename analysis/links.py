@@ -37,12 +37,10 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from analysis.urls import canonical_url, canonical_urls_column
+from analysis.urls import canonical_urls_column
 
 from .frames import Params, channel_clause, conform, is_forward_sql, packed_int_key, time_clauses, where_sql
 from .stored import stored
-
-__all__ = ["DOMAIN_SQL", "canonical_url", "domain_spread", "url_occurrences_sql", "url_spread"]
 
 _UDF_PREFIX = "tgspread_canonical_urls_"
 _udf_ids = count()

@@ -32,8 +32,6 @@ from collections.abc import Mapping
 import duckdb
 import polars as pl
 
-__all__ = ["channel_names", "name_expr", "with_names"]
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 

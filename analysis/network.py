@@ -17,8 +17,6 @@ import polars as pl
 from .frames import Params, channel_clause, query_frame, time_clauses, where_sql
 from .stored import stored
 
-__all__ = ["forward_network"]
-
 
 def forward_network(
     con: duckdb.DuckDBPyConnection,

@@ -40,8 +40,6 @@ import polars as pl
 from .connect import connect
 from .names import channel_names, name_expr
 
-__all__ = ["DEFAULT_ARCHIVE", "Notebook", "archive_path", "open_notebook", "repository_root"]
-
 #: The archive the notebooks read when neither an argument nor ``TGSPREAD_ARCHIVE`` names one.
 DEFAULT_ARCHIVE = "demo-data/demo.duckdb"
 

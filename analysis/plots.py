@@ -41,26 +41,6 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = [
-    "STYLE",
-    "UnlabelledFigureError",
-    "bars",
-    "ccdf",
-    "check_figure",
-    "check_open_figures",
-    "colour",
-    "heatmap",
-    "hide_unused",
-    "histogram",
-    "human",
-    "lines",
-    "network",
-    "scatter",
-    "subplots",
-    "tree",
-    "use_style",
-]
-
 #: Matplotlib settings for figures meant to be read in a paper or on a slide.
 STYLE: dict[str, Any] = {
     "figure.figsize": (8.0, 4.5),

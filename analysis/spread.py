@@ -21,8 +21,6 @@ import polars as pl
 from .frames import FORWARDS_SQL, Params, channel_clause, is_forward_sql, query_frame, time_clauses, where_sql
 from .stored import stored
 
-__all__ = ["amplifiers", "cascades", "coverage", "sources"]
-
 
 def cascades(
     con: duckdb.DuckDBPyConnection,

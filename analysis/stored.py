@@ -15,8 +15,6 @@ import polars as pl
 
 from .frames import Params, conform, where_sql
 
-__all__ = ["DEFINITION", "NAMES", "SummaryState", "posts_generation", "stored", "summary_status", "table_name"]
-
 #: The analysis functions whose results the archive can store (``summary_<name>`` tables).
 NAMES = ("cascades", "forward_network", "url_spread")
 

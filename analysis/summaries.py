@@ -20,8 +20,9 @@ and the functions read it back, filtered, when it is current:
   its defaults. Rows come back in the function's order (the stored table is in that order).
 - ``use_summary=False`` on each function always computes from ``posts``.
 
-``analysis.summary_status(con)`` says what is stored and whether it is current. tests/test_analysis_summaries.py
-checks that a stored result equals the computed one for every parameter combination it answers.
+``analysis.summary_status(con)`` says what is stored and whether it is current.
+tests/integration/test_analysis_summaries.py checks that a stored result equals the computed one for every
+parameter combination it answers.
 """
 
 from __future__ import annotations
@@ -34,10 +35,7 @@ import polars as pl
 from .links import url_spread
 from .network import forward_network
 from .spread import cascades
-from .stored import DEFINITION, NAMES, SummaryState, posts_generation, stored, summary_status, table_name
-
-__all__ = ["DEFINITION", "SUMMARIZED", "SummaryState", "mismatched", "posts_generation", "stored", "summary_status",
-           "table_name"]
+from .stored import NAMES, stored, summary_status
 
 
 def _cascades(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -18,17 +18,6 @@ import polars as pl
 
 from .frames import Params, channel_clause, conform, query_frame, time_clauses, where_sql
 
-__all__ = [
-    "DEFAULT_AGE_EDGES_S",
-    "Every",
-    "channel_growth",
-    "half_life",
-    "parse_every",
-    "posting_frequency",
-    "subscriber_growth",
-    "view_growth",
-]
-
 _US = 1_000_000
 _UNIT_US = {"s": _US, "m": 60 * _US, "h": 3600 * _US, "d": 86400 * _US, "w": 7 * 86400 * _US}
 #: 1970-01-05 was a Monday: weekly periods start on Mondays, 00:00 UTC.

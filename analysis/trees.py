@@ -46,17 +46,6 @@ import polars as pl
 
 from .frames import conform
 
-__all__ = [
-    "ASSUMPTIONS",
-    "TREES_SCHEMA",
-    "VIRALITY_SCHEMA",
-    "cascade_virality",
-    "compare_assumptions",
-    "diffusion_trees",
-    "structural_virality",
-    "virality_from_parents",
-]
-
 _UTC = pl.Datetime("us", "UTC")
 
 TREES_SCHEMA: dict[str, pl.DataType] = {

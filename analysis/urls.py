@@ -45,9 +45,6 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TRACKING_PARAMS", "canonical_url", "canonical_urls", "canonical_urls_column", "is_tracking_param",
-           "url_domains"]
-
 #: Query parameter names (lower-cased) removed by canonicalisation, besides every ``utm_*``.
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "yclid", "dclid", "gbraid", "wbraid", "mc_cid", "mc_eid",
                              "igshid", "_ga"})

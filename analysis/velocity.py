@@ -36,8 +36,6 @@ import polars as pl
 
 from .frames import Params, channel_clause, conform, empty, time_clauses, where_sql
 
-__all__ = ["METRICS", "velocity"]
-
 METRICS = ("views", "forwards", "reactions", "replies")
 _US = 1_000_000
 

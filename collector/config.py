@@ -40,19 +40,6 @@ from collector.parse.media_files import MediaSettings, check_kinds, parse_size
 from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
 from collector.scheduling.plan import RunSettings
 
-__all__ = [
-    "CREDENTIALS_HELP",
-    "DEFAULT_CONFIG_NAME",
-    "Config",
-    "ConfigError",
-    "Credentials",
-    "default_session_path",
-    "format_duration",
-    "load_config",
-    "parse_duration",
-    "read_channel_file",
-]
-
 DEFAULT_CONFIG_NAME = "tgspread.toml"
 DEFAULT_ARCHIVE = "archive.duckdb"
 DEFAULT_FLOOD_SLEEP_THRESHOLD = 60

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.simworld import Collected, collect_twice
+from tests.helpers.simworld import Collected, collect_twice
 
 if TYPE_CHECKING:
     from jupyter_client.kernelspec import KernelSpecManager
@@ -23,7 +23,7 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Collected:
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Collected:
     """16 channels with planted coordination (``World.coordination``), collected 8 h before ``now`` and
     then every hour up to ``now``, so posts have 1 h and 6 h re-observations."""
-    from tests.simworld import collect_planted
+    from tests.helpers.simworld import collect_planted
 
     return collect_planted(Path(tmp_path_factory.mktemp("planted")) / "archive.duckdb")
 
@@ -44,7 +44,7 @@ def notebook_archive(collected: Collected, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="session")
 def kernel_specs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
-    """A Jupyter kernel of this interpreter, installed in a temporary folder (tests/notebook_helpers.py)."""
-    from tests.notebook_helpers import install_kernel
+    """A Jupyter kernel of this interpreter, installed in a temporary folder (tests/helpers/notebook_helpers.py)."""
+    from tests.helpers.notebook_helpers import install_kernel
 
     return install_kernel(tmp_path_factory.mktemp("kernel"))

@@ -45,17 +45,6 @@ from .model import Entity, Media, SimChannel, SimForward, SimMessage, Version
 from .plant import CoordinationPlan, Planter, PlantTools
 from .world import World
 
-__all__ = [
-    "DEFAULT_START",
-    "LazyMessages",
-    "collected_channels",
-    "fingerprint",
-    "generate_channel_world",
-    "generate_world",
-    "utf16_len",
-    "utf16_slice",
-]
-
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 _DAY = 86400
 _MIN_CHANNEL_ID = 2_150_000_000     # bare channel ids above 2**31, as for channels created since 2021

@@ -18,17 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-__all__ = [
-    "Entity",
-    "Fault",
-    "Media",
-    "MessageState",
-    "SimChannel",
-    "SimForward",
-    "SimMessage",
-    "Version",
-]
-
 
 @dataclass(frozen=True, slots=True)
 class Entity:

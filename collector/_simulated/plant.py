@@ -39,8 +39,6 @@ from typing import Any
 
 from .model import SimForward, SimMessage, Version
 
-__all__ = ["CoordinationPlan", "PlantTools", "PlantedGroup", "Planter"]
-
 _DAY = 86400
 
 

@@ -29,8 +29,6 @@ from telethon import TelegramClient
 from .server import RpcFailure, SimulatedSender
 from .world import World
 
-__all__ = ["RemoteSender", "RemoteWorld", "remote_simulated_client"]
-
 _OK, _RPC, _CONNECTION, _CRASH = "ok", "rpc", "connection", "crash"
 
 

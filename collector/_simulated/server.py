@@ -45,8 +45,6 @@ from . import tl_build
 from .model import Fault, RpcFailure, SimChannel, SimMessage, is_closed
 from .world import World
 
-__all__ = ["MAX_IDS", "MAX_LIMIT", "RpcFailure", "SimulatedSender", "is_closed", "request_name"]
-
 MAX_LIMIT = 100          # messages.getHistory returns at most 100 messages per call
 MAX_IDS = 100            # channels.getMessages / messages.getMessagesViews take at most 100 ids
 # More is refused with MESSAGE_IDS_TOO_MANY (a name of ours: Telegram's LIMIT_INVALID maps to a Telethon

@@ -46,17 +46,6 @@ from . import tl_build
 from .model import RpcFailure, SimChannel, SimMessage
 from .world import Sender, World
 
-__all__ = [
-    "Discussion",
-    "SimComment",
-    "SimUser",
-    "comments_at",
-    "discussion",
-    "handlers",
-    "thread_window",
-    "user_pool",
-]
-
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 POOL_SIZE = 300                 # simulated people per world

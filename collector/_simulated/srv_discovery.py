@@ -30,8 +30,6 @@ from .model import RpcFailure, SimChannel, SimMessage, is_closed
 if TYPE_CHECKING:
     from .world import Sender, World
 
-__all__ = ["MAX_SEARCH", "RECOMMENDATIONS_SHOWN", "handlers", "search_hits", "similar_channels"]
-
 RECOMMENDATIONS_SHOWN = 10   # what Telegram shows an account without Premium
 MAX_SEARCH = 100             # posts per searchPosts page at most
 

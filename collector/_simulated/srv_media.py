@@ -41,24 +41,10 @@ from typing import TYPE_CHECKING, Any
 from telethon.tl import functions, types
 
 from .model import Media, RpcFailure
-from .tl_build import _DATED_REF, _EPOCH, derived_hash, file_reference
+from .tl_build import _DATED_REF, _EPOCH, derived_hash
 
 if TYPE_CHECKING:
     from .world import Sender, World
-
-__all__ = [
-    "FILE_KINDS",
-    "MIB",
-    "REFERENCE_TTL",
-    "SimFile",
-    "expected_bytes",
-    "file_bytes",
-    "file_index",
-    "file_reference",
-    "file_size",
-    "handlers",
-    "reference_status",
-]
 
 MIB = 1024 * 1024
 #: How long a dated file reference stays usable after the hour it was issued in.

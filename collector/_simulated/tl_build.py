@@ -23,26 +23,6 @@ from telethon.tl import types
 
 from .model import Entity, Media, SimChannel, SimForward, SimMessage, Version
 
-__all__ = [
-    "SELF_USER_ID",
-    "bot_user_tl",
-    "channel_full_tl",
-    "channel_tl",
-    "derived_hash",
-    "entities_tl",
-    "factcheck_tl",
-    "fwd_header_tl",
-    "linked_chat_stub_tl",
-    "media_tl",
-    "message_bytes",
-    "message_empty_tl",
-    "message_replies_tl",
-    "message_tl",
-    "message_views_tl",
-    "reactions_tl",
-    "self_user_tl",
-]
-
 # The simulated account that "logged in". Any positive id works; this one is outside the ranges the
 # generator uses for channels (those are > 10^9, like real channel ids).
 SELF_USER_ID = 700_000_001

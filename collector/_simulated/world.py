@@ -22,7 +22,6 @@ from .model import Fault, SimChannel, SimMessage
 if TYPE_CHECKING:
     from .plant import PlantedGroup
 
-__all__ = ["World"]
 
 
 @dataclass

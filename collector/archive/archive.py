@@ -28,11 +28,9 @@ import pyarrow.compute as pc
 from collector.parse.channel_ref import storable_username
 
 from . import migrations
-from .generation import bump_posts
+from .generation import execute_posts
 from .lake_marks import mark_batch
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
-
-__all__ = ["Archive", "ArchiveBusyError", "ArchiveError", "ChannelKey", "PostsWrite"]
 
 # Rows DuckDB should buffer before checkpointing the WAL into the file: larger batches commit much faster
 # (TELEGRAM-NOTES: 34-38k rows/s at the default, 63-79k rows/s with 1GB). A crash replays the WAL.
@@ -51,6 +49,20 @@ def path_problem(path: Path) -> str | None:
         return (f"{path}: DuckDB cannot keep an archive at a path with '?' in it (its .wal file would go "
                 "elsewhere); rename the folder or the file without '?'")
     return None
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The one transaction helper of the archive: ``with transaction(con):`` commits everything inside together,
+    or rolls it all back (and re-raises) when anything inside fails. ``Archive.transaction`` is this."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 class ArchiveError(Exception):
@@ -269,17 +281,9 @@ class Archive:
             "SELECT version, name FROM schema_migrations ORDER BY version").fetchall()]
 
     # -- transactions ----------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
         """``with archive.transaction() as con:``: everything inside commits together or not at all."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self.con
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        return transaction(self.con)
 
     # -- channels ------------------------------------------------------------------------------------
     def lookup_username(self, username: str) -> ChannelKey | None:
@@ -447,7 +451,6 @@ class Archive:
                 if deleted:
                     self._mark_deleted(con, deleted, now)
                 if table is not None or deleted:
-                    bump_posts(con, checked=False)   # stored analysis results are no longer current
                     mark_batch(con, table, deleted, versions=bool(result.edits))   # lake partitions to publish
                 if peers:
                     self._upsert_peers(con, peers, now)
@@ -526,8 +529,8 @@ class Archive:
                         "ON CONFLICT DO NOTHING",
                         params,
                     )
-                con.execute("DELETE FROM posts USING _batch b WHERE posts.channel_id = b.channel_id "
-                            "AND posts.message_id = b.message_id")
+                execute_posts(con, "DELETE FROM posts USING _batch b WHERE posts.channel_id = b.channel_id "
+                              "AND posts.message_id = b.message_id", checked=False)
             schema = set(POSTS_SCHEMA.names)
             values = [
                 f"b.{c}" if c in schema
@@ -535,17 +538,21 @@ class Archive:
                 for c in columns
             ]
             anti_join = " ANTI JOIN _known k ON k.channel_id = b.channel_id AND k.message_id = b.message_id"
-            con.execute(
+            execute_posts(
+                con,
                 f"INSERT INTO posts ({', '.join(columns)}) SELECT {', '.join(values)} FROM _batch b"
                 + (anti_join if known else ""),
                 params,
+                checked=False,
             )
             if known:
                 carried = [f"b.{c}" if c in schema else self._API_OVERRIDES.get(c) or f"k.{c}" for c in columns]
-                con.execute(
+                execute_posts(
+                    con,
                     f"INSERT INTO posts ({', '.join(columns)}) SELECT {', '.join(carried)} FROM _batch b "
                     "JOIN _known k ON k.channel_id = b.channel_id AND k.message_id = b.message_id",
                     params,
+                    checked=False,
                 )
             con.execute(
                 "INSERT INTO post_observations (channel_id, message_id, observed_at, views, forwards, replies, "
@@ -569,10 +576,12 @@ class Archive:
         ids = pa.table({"channel_id": [k[0] for k in keys], "message_id": [k[1] for k in keys]},
                        schema=pa.schema([("channel_id", pa.int64()), ("message_id", pa.int64())]))
         con.register("_gone", ids)
-        con.execute(
+        execute_posts(
+            con,
             "UPDATE posts SET deleted_at = $now FROM _gone WHERE posts.channel_id = _gone.channel_id "
             "AND posts.message_id = _gone.message_id AND posts.deleted_at IS NULL",
             {"now": now},
+            checked=False,
         )
         con.unregister("_gone")
 

@@ -29,21 +29,6 @@ from .rows import CHANNELS_SCHEMA
 if TYPE_CHECKING:
     from .archive import Archive
 
-__all__ = [
-    "RESOLVE_RETRY",
-    "archive_evidence",
-    "cached_call",
-    "finish_run",
-    "known_channels",
-    "make_reachable",
-    "record_call",
-    "record_resolve",
-    "remember_answer_chats",
-    "set_members",
-    "start_run",
-    "write_candidates",
-]
-
 #: A username that resolved to nothing (or to a user) is tried again after this long.
 RESOLVE_RETRY = timedelta(days=30)
 _TS = pa.timestamp("us", tz="UTC")

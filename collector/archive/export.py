@@ -49,20 +49,6 @@ from .archive import Archive
 from .upsert import pseudonym, pseudonym_key
 from .verify import report_as_json, verify_archive
 
-__all__ = [
-    "DERIVED",
-    "DROPPED_COLUMNS",
-    "FORMATS",
-    "NEVER_EXPORTED",
-    "PERSON_FIELDS",
-    "PSEUDONYM_KEY",
-    "ExportError",
-    "ensure_pseudonym_key",
-    "export_archive",
-    "exportable_tables",
-    "select_tables",
-]
-
 FORMATS = ("parquet", "csv")
 PSEUDONYM_KEY = "export_authors"
 #: Tables that never leave the archive: the pseudonym key would undo every pseudonym.

@@ -55,9 +55,6 @@ from .lake_marks import POST_LEVEL, has_marks
 from .slots import NO_MONTH, month_sql, slot, slot_sql
 from .upsert import pseudonym, pseudonym_key
 
-__all__ = ["COLLECTOR_NAME", "LakeError", "PublishReport", "lake_schema", "lake_selects", "lake_tables",
-           "manifest_path", "partition_digest_sql", "publish", "read_manifest", "row_hash_sql"]
-
 #: What a collector may be called: it names files in a shared lake.
 COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: Tables never in a lake besides the export's: the bookkeeping of publishing itself.
@@ -385,7 +382,7 @@ def lake_schema(archive: Archive) -> dict[str, tuple[str, tuple[tuple[str, str],
     """Table -> (layout, ((column, DuckDB type), ...)) of the lake ``archive`` publishes, partition columns last.
 
     ``analysis/_lake_schema.py`` holds a copy (readers give a table with no files yet this schema);
-    tests/test_lake.py pins the two equal. Needs the archive open for writing (the pseudonym key).
+    tests/integration/test_lake.py pins the two equal. Needs the archive open for writing (the pseudonym key).
     """
     con = _with_pseudonyms(archive, datetime.now(UTC))
     try:

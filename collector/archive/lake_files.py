@@ -26,9 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["Written", "fsync_dir", "install", "partition_name", "remove", "sweep_temporaries",
-           "write_atomic", "write_partitions"]
-
 _HELPERS = ("_part", "slot", "month", "_h")
 _BATCH_ROWS = 65_536
 ROW_GROUP_ROWS = 122_880

@@ -22,8 +22,6 @@ import pyarrow as pa
 
 from .slots import month_sql, slot_sql
 
-__all__ = ["POST_LEVEL", "has_marks", "mark_batch", "mark_posts", "one_post"]
-
 #: The lake tables partitioned by slot and month; their rows belong to one post each.
 POST_LEVEL = ("posts", "post_observations", "post_versions", "post_comments")
 

@@ -29,8 +29,6 @@ from .lake_marks import has_marks
 from .upsert import pseudonym
 from .verify import Finding
 
-__all__ = ["lake_findings"]
-
 _HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}",
          "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}", "flat": "hive_partitioning = false"}
 

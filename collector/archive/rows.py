@@ -22,19 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = [
-    "CHANNELS_SCHEMA",
-    "PEERS_SCHEMA",
-    "POSTS_SCHEMA",
-    "REACTION_TYPE",
-    "RESTRICTION_TYPE",
-    "build_table",
-    "channels_table",
-    "peers_table",
-    "posts_table",
-    "posts_values_table",
-]
-
 _TS = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.string())
 
@@ -43,8 +30,10 @@ REACTION_TYPE = pa.struct([("reaction", pa.string()), ("count", pa.int64())])
 #: One element of ``restriction_reason``: STRUCT(platform VARCHAR, reason VARCHAR, text VARCHAR).
 RESTRICTION_TYPE = pa.struct([("platform", pa.string()), ("reason", pa.string()), ("text", pa.string())])
 
-#: Table ``posts`` without first_seen_at, last_seen_at, deleted_at and source.
-POSTS_SCHEMA = pa.schema(
+#: Table ``posts`` as the migrations make it, column for column in the table's order: the one definition of
+#: its Arrow types (tests/integration/test_archive.py compares it with a migrated archive). The writers' schemas
+#: below are selections of it.
+POSTS_TABLE_SCHEMA = pa.schema(
     [
         ("channel_id", pa.int64()),
         ("message_id", pa.int64()),
@@ -86,11 +75,39 @@ POSTS_SCHEMA = pa.schema(
         ("noforwards", pa.bool_()),
         ("pinned", pa.bool_()),
         ("ttl_period", pa.int32()),
+        ("source", pa.string()),
         ("raw", pa.string()),
         ("tl_layer", pa.int32()),
         ("telethon_version", pa.string()),
+        ("first_seen_at", _TS),
+        ("last_seen_at", _TS),
+        ("deleted_at", _TS),
+        ("views_label", pa.string()),
+        ("views_low", pa.int64()),
+        ("views_high", pa.int64()),
+        ("edited", pa.bool_()),
+        ("fwd_username", pa.string()),
+        ("author_pseudonym", pa.string()),
+        ("import_sha256", pa.string()),
     ]
 )
+
+
+def posts_columns(*, exclude: Sequence[str]) -> pa.Schema:
+    """The columns of table ``posts`` but ``exclude``, in the table's order, typed as :data:`POSTS_TABLE_SCHEMA`."""
+    unknown = set(exclude) - set(POSTS_TABLE_SCHEMA.names)
+    if unknown:
+        raise ValueError(f"not columns of posts: {sorted(unknown)}")
+    return pa.schema([field for field in POSTS_TABLE_SCHEMA if field.name not in exclude])
+
+
+#: What the API collector writes (``normalize.post_values`` fills it in this order): table ``posts`` without the
+#: bookkeeping columns and the ones only web previews and Desktop exports fill.
+POSTS_SCHEMA = posts_columns(exclude=(
+    "source", "first_seen_at", "last_seen_at", "deleted_at", "views_label", "views_low", "views_high", "edited",
+    "fwd_username", "author_pseudonym", "import_sha256",
+))
+
 
 #: Table ``channels`` without first_seen_at, last_seen_at, source, status, status_at, last_snapshot_at.
 CHANNELS_SCHEMA = pa.schema(

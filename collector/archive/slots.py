@@ -6,7 +6,7 @@ of a lake: collectors own slots, never ``hash % number_of_collectors``. ``month`
 ``posted_at`` as ``YYYY-MM``; a post without a date (never seen so far) goes to month ``unknown``.
 
 ``analysis.lake`` holds its own copy of :data:`SLOTS` and the DuckDB formula (``analysis`` imports nothing
-from ``collector``); tests/test_lake_slots.py pins them equal on many ids.
+from ``collector``); tests/unit/test_lake_slots.py pins them equal on many ids.
 
 Example::
 
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-
-__all__ = ["NO_MONTH", "SLOTS", "SPARK_SLOT_SQL", "month_of", "month_sql", "slot", "slot_sql"]
 
 #: Slots of every lake. Never change it: a lake's files and every collector's assignment depend on it.
 SLOTS = 64

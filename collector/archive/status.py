@@ -24,20 +24,6 @@ from typing import Any
 
 import duckdb
 
-__all__ = [
-    "GAPS_SQL",
-    "GAP_LABEL",
-    "ArchiveStatus",
-    "ChannelStatus",
-    "FloodWait",
-    "Gap",
-    "RunInfo",
-    "Totals",
-    "archive_status",
-    "archive_totals",
-    "status_as_json",
-]
-
 GAP_LABEL = ("never seen: service messages (not archived) or posts deleted before the first collection "
              "reached them; the archive cannot tell which")
 LARGEST_GAPS = 3

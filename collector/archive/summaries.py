@@ -27,12 +27,11 @@ from typing import Any
 
 import duckdb
 
-from analysis.summaries import DEFINITION, SUMMARIZED, posts_generation, summary_status, table_name
+from analysis.stored import DEFINITION, posts_generation, summary_status, table_name
+from analysis.summaries import SUMMARIZED
 
 from .generation import has_counter
 from .upsert import transaction
-
-__all__ = ["SummaryBuild", "refresh_summaries"]
 
 
 @dataclass(frozen=True)

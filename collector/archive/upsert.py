@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,55 +35,23 @@ import pyarrow.compute as pc
 
 from collector.parse.channel_ref import storable_username
 
-from .generation import bump_posts
+from .archive import transaction as _transaction
+from .generation import execute_posts
 from .lake_marks import has_marks, mark_batch, mark_posts
-
-__all__ = [
-    "CHANNEL_SCHEMA",
-    "POST_SCHEMA",
-    "UpsertCounts",
-    "add_versions",
-    "bulk_settings",
-    "channel_ids_for_usernames",
-    "connection_of",
-    "import_recorded",
-    "known_channel",
-    "mark_pinned",
-    "max_message_id",
-    "pseudonym",
-    "pseudonym_key",
-    "record_import",
-    "record_run",
-    "resolve_forward_usernames",
-    "stored_pseudonym_key",
-    "transaction",
-    "upsert_channels",
-    "upsert_posts",
-]
+from .rows import posts_columns
 
 _RANK_SQL = "CASE {src} WHEN 'api' THEN 3 WHEN 'export' THEN 2 WHEN 'web' THEN 1 ELSE 0 END"
 # The new post row is an earlier state than the archived one: its edit (or, unedited, its post) time is older.
 _STALE = "(coalesce({new}.edited_at, {new}.posted_at) < coalesce({old}.edited_at, {old}.posted_at) IS TRUE)"
 
 _TS = pa.timestamp("us", tz="UTC")
-_LIST = pa.list_(pa.string())
-_REACTIONS = pa.list_(pa.struct([("reaction", pa.string()), ("count", pa.int64())]))
 
-POST_SCHEMA = pa.schema([
-    ("channel_id", pa.int64()), ("message_id", pa.int64()), ("posted_at", _TS), ("edited_at", _TS),
-    ("text", pa.string()), ("grouped_id", pa.int64()), ("views", pa.int64()), ("forwards", pa.int64()),
-    ("replies", pa.int64()), ("reactions", pa.int64()), ("reactions_by", _REACTIONS),
-    ("hashtags", _LIST), ("urls", _LIST), ("domains", _LIST), ("canonical_urls", _LIST), ("mentions", _LIST),
-    ("fwd_channel_id", pa.int64()), ("fwd_message_id", pa.int64()), ("fwd_posted_at", _TS),
-    ("fwd_from_name", pa.string()), ("fwd_post_author", pa.string()), ("fwd_username", pa.string()),
-    ("reply_to_message_id", pa.int64()), ("post_author", pa.string()), ("author_pseudonym", pa.string()),
-    ("media_type", pa.string()), ("media_mime", pa.string()), ("media_size", pa.int64()),
-    ("media_duration", pa.float64()), ("media_width", pa.int32()), ("media_height", pa.int32()),
-    ("media_filename", pa.string()), ("webpage_url", pa.string()), ("webpage_title", pa.string()),
-    ("views_label", pa.string()), ("views_low", pa.int64()), ("views_high", pa.int64()),
-    ("edited", pa.bool_()), ("source", pa.string()), ("raw", pa.string()), ("import_sha256", pa.string()),
-    ("first_seen_at", _TS), ("last_seen_at", _TS),
-])
+#: What web previews and Desktop exports write (``upsert_posts``): table ``posts`` without what only the API
+#: gives (and ``deleted_at``, which only a collection pass sets).
+POST_SCHEMA = posts_columns(exclude=(
+    "via_bot_id", "replies_channel_id", "media_id", "restriction_reason", "factcheck", "noforwards", "pinned",
+    "ttl_period", "tl_layer", "telethon_version", "deleted_at",
+))
 
 CHANNEL_SCHEMA = pa.schema([
     ("channel_id", pa.int64()), ("username", pa.string()), ("title", pa.string()), ("about", pa.string()),
@@ -111,22 +79,9 @@ def connection_of(target: Any) -> duckdb.DuckDBPyConnection:
     return con
 
 
-@contextmanager
-def transaction(target: Any) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One transaction: the Archive's own when it has one, else BEGIN/COMMIT/ROLLBACK on the connection."""
-    con = connection_of(target)
-    own = getattr(target, "transaction", None)
-    if callable(own) and target is not con:
-        with own():
-            yield con
-        return
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+def transaction(target: Any) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """One transaction on an ``Archive`` or a bare connection (:func:`collector.archive.archive.transaction`)."""
+    return _transaction(connection_of(target))
 
 
 # What a bulk import may add to the memory DuckDB already uses. An uncommitted transaction keeps the rows
@@ -356,8 +311,7 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
         if unchanged:
             __tgs_batch = batch.filter(pc.invert(_keys_in(batch, same)))
     if __tgs_batch.num_rows:
-        con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
-        bump_posts(con)   # stored analysis results are no longer current
+        execute_posts(con, _POST_UPSERT if n_existing else _POST_INSERT, batch=__tgs_batch)
     __tgs_batch = batch
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
@@ -457,7 +411,8 @@ def resolve_forward_usernames(target: Any) -> int:
     if has_marks(con):     # the posts about to be filled in: their lake partitions change
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_FILLED} AS SELECT channel_id, message_id FROM posts "
                     "WHERE fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
-    con.execute(
+    execute_posts(
+        con,
         """
         UPDATE posts SET fwd_channel_id = m.channel_id
         FROM (
@@ -473,7 +428,6 @@ def resolve_forward_usernames(target: Any) -> int:
     )
     after = _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
     if after != before:
-        bump_posts(con)
         mark_posts(con, _FILLED, ("posts",), checked=True)   # lake partitions to publish
     con.execute(f"DROP TABLE IF EXISTS {_FILLED}")
     return before - after
@@ -508,12 +462,12 @@ def mark_pinned(target: Any, channel_id: int, message_ids: Sequence[int]) -> int
     if not message_ids:
         return 0
     con = connection_of(target)
-    row = con.execute("UPDATE posts SET pinned = true WHERE channel_id = $channel AND pinned IS NULL "
-                      "AND list_contains($ids, message_id)",
-                      {"channel": channel_id, "ids": sorted(set(message_ids))}).fetchone()
-    changed = int(row[0]) if row else 0
-    if changed:
-        bump_posts(con)
+    ids = sorted({int(m) for m in message_ids})
+    changed = execute_posts(con, "UPDATE posts SET pinned = true WHERE channel_id = $channel AND pinned IS NULL "
+                                 "AND list_contains($ids, message_id)", {"channel": channel_id, "ids": ids})
+    if changed:   # lake partitions to publish (a superset: every archived post named)
+        mark_posts(con, f"(SELECT channel_id, message_id FROM posts WHERE channel_id = {int(channel_id)} "
+                        f"AND list_contains({ids}::BIGINT[], message_id))", ("posts",), checked=True)
     return changed
 
 

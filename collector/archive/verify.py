@@ -42,33 +42,6 @@ import duckdb
 
 from .status import GAPS_SQL  # the gap definition `tgspread status` reports: one definition for both
 
-__all__ = [
-    "CHECKS",
-    "CLOCK_SKEW",
-    "COUNTER_RULES",
-    "CURSOR_SLACK",
-    "DIGEST_VERSION",
-    "GAP_EXPLANATIONS",
-    "NATURAL_KEYS",
-    "SHORT_GAP",
-    "ChannelDigest",
-    "CounterRule",
-    "Finding",
-    "GapRange",
-    "VerifyReport",
-    "channel_digests",
-    "cursor_findings",
-    "deletion_findings",
-    "digest_sql",
-    "gap_ranges",
-    "observation_findings",
-    "report_as_json",
-    "summary_findings",
-    "unique_key_findings",
-    "verify_archive",
-    "version_findings",
-]
-
 CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "summaries", "lake")
 
 #: Natural key of every table tgspread writes, checked whether or not the table declares it.

@@ -34,8 +34,6 @@ from . import (
 )
 from .common import Exit, fail, set_debug
 
-__all__ = ["app"]
-
 HELP_OPTIONS = ["-h", "--help"]
 
 #: Every command module, in help order.

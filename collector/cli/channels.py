@@ -22,11 +22,10 @@ from collector.scheduling.channel_set import (
     remove_channels,
 )
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 from .safe_text import cell, safe
 from .words import plural
-
-__all__ = ["channels_app", "register"]
 
 channels_app = typer.Typer(
     name="channels",
@@ -56,7 +55,7 @@ def add_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt =
 
     A channel already in the set is left as it is and reported. The next `tgspread collect` collects them.
     """
-    with errors():
+    with ui.errors():
         path = _archive_path(archive, config)
         try:
             refs = parse_set_names(names)
@@ -67,14 +66,14 @@ def add_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt =
             with Archive(path, wait=wait) as store:
                 changes = add_channels(store, names)
         except ChannelSetError as exc:
-            fail(Exit.USAGE, str(exc))
+            ui.fail(Exit.USAGE, str(exc))
         for change in changes:
             entry = change.entry
             assert entry is not None
             if change.outcome == "added":
-                stdout.print(f"added {safe(entry.name)} to the collected set", markup=False, soft_wrap=True)
+                ui.stdout.print(f"added {safe(entry.name)} to the collected set", markup=False, soft_wrap=True)
             else:
-                stdout.print(f"{safe(change.input)}: already in the collected set as {safe(entry.name)} "
+                ui.stdout.print(f"{safe(change.input)}: already in the collected set as {safe(entry.name)} "
                              f"(since {_stamp(entry)} UTC, added by {entry.added_by}); nothing changed",
                              markup=False, soft_wrap=True)
 
@@ -87,7 +86,7 @@ def remove_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOp
 
     Exit 1 when a name was not in the set.
     """
-    with errors():
+    with ui.errors():
         path = _archive_path(archive, config)
         try:
             parse_set_names(names)
@@ -96,14 +95,14 @@ def remove_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOp
             with Archive(path, wait=wait) as store:
                 changes = remove_channels(store, names)
         except ChannelSetError as exc:
-            fail(Exit.USAGE, str(exc))
+            ui.fail(Exit.USAGE, str(exc))
         for change in changes:
             if change.outcome == "removed":
                 assert change.entry is not None
-                stdout.print(f"removed {safe(change.entry.name)} from the collected set (its archived posts stay)",
+                ui.stdout.print(f"removed {safe(change.entry.name)} from the collected set (its archived posts stay)",
                              markup=False, soft_wrap=True)
             else:
-                stdout.print(f"{safe(change.input)}: not in the collected set; nothing changed", markup=False,
+                ui.stdout.print(f"{safe(change.input)}: not in the collected set; nothing changed", markup=False,
                              soft_wrap=True)
         if any(c.outcome == "absent" for c in changes):
             raise typer.Exit(int(Exit.PARTIAL))
@@ -121,8 +120,8 @@ def list_command(
     """List the collected set: how and when each channel was added (by hand, or by discovery with its seed and
     hop), its posts in the archive, and (with --all) when it was removed. Opens the archive read-only.
     """
-    wide_when_piped()
-    with errors():
+    ui.wide_when_piped()
+    with ui.errors():
         path = _archive_path(archive, config)
         with Archive(path, read_only=True, wait=wait) as store:
             entries = list_channels(store, include_removed=include_removed)
@@ -144,9 +143,9 @@ def list_command(
             if include_removed:
                 row.append(f"{e.removed_at:%Y-%m-%d %H:%M}" if e.removed_at else "")
             table.add_row(*row)
-        stdout.print(table)
+        ui.stdout.print(table)
         if not entries:
-            stdout.print("The set is empty: add channels with `tgspread channels add NAME...`.", markup=False)
+            ui.stdout.print("The set is empty: add channels with `tgspread channels add NAME...`.", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,8 +19,6 @@ from collector.telegram.check import run_check
 from .common import ConfigOpt, Exit, SessionOpt, errors, fail, stdout, telegram, wide_when_piped
 from .safe_text import cell
 
-__all__ = ["register"]
-
 _EXIT = {"usage": Exit.USAGE, "network": Exit.NETWORK, "channel": Exit.PARTIAL}
 
 

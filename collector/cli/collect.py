@@ -15,29 +15,12 @@ from collector.config import Config, load_config
 from collector.telegram.client import Telegram
 from collector.telegram.collect import CollectReport, CollectSettings, collect
 
-from .common import (
-    ArchiveOpt,
-    ConfigOpt,
-    Exit,
-    SessionOpt,
-    WaitOpt,
-    channel_list,
-    channel_refs,
-    connect,
-    errors,
-    fail,
-    print_report,
-    stderr,
-    stdout,
-    telegram,
-    wide_when_piped,
-)
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .progress import OUTCOME_STYLE, CollectProgress
 from .publish import publish_after_pass
 from .safe_text import cell, safe
 from .summaries import store_summaries
-
-__all__ = ["register"]
 
 
 async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgress, wait: float,
@@ -47,7 +30,7 @@ async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgr
     if telegram.world is not None:
         channels = channels or list(telegram.world.seeds)
     with Archive(cfg.archive, wait=wait) as archive:
-        await connect(telegram, client, nothing_done="nothing was collected")
+        await ui.connect(telegram, client, nothing_done="nothing was collected")
         settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
                                    allow_private=allow_private)
         try:
@@ -67,8 +50,8 @@ def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | No
     from collector.sources.web import collect_web
 
     if not names:
-        fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
-                          "or as channels = [...] in tgspread.toml")
+        ui.fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
+                            "or as channels = [...] in tgspread.toml")
     with Archive(cfg.archive, wait=wait) as store:
         report = collect_web(store, names, max_pages=max_pages)
         store_summaries(store, cfg)
@@ -79,7 +62,7 @@ def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | No
     for c in report.channels:
         table.add_row(cell(c.input), cell(c.outcome, OUTCOME_STYLE.get(c.outcome, "")), str(c.pages),
                       str(c.new_posts), str(c.refreshed_posts), cell(c.error or ""))
-    stdout.print(table)
+    ui.stdout.print(table)
     if any(c.outcome != "ok" for c in report.channels):
         raise typer.Exit(int(Exit.PARTIAL))
 
@@ -118,27 +101,27 @@ def register(app: typer.Typer) -> None:
         Uses the session `tgspread login` saved; never prompts, so it is safe in cron.
         Exit 0 when every channel was collected, 1 when some were not (the summary says why).
         """
-        wide_when_piped()
+        ui.wide_when_piped()
         if via not in ("api", "web"):
-            fail(Exit.USAGE, f"--via takes 'api' or 'web', not {via!r}")
-        with errors():
+            ui.fail(Exit.USAGE, f"--via takes 'api' or 'web', not {via!r}")
+        with ui.errors():
             cfg = load_config(config, archive=archive, session=session)
-            names = channel_list(channel, channels_file, cfg)
+            names = ui.channel_list(channel, channels_file, cfg)
             if not names and cfg.archive.exists():     # nothing named: the collected set (tgspread channels add)
                 from collector.scheduling.channel_set import tracked_inputs
 
                 with Archive(cfg.archive, wait=wait) as opened:
                     names = tracked_inputs(opened, usernames=via == "web")
-            channel_refs(list(channel or []), names, cfg.archive, wait)
+            ui.channel_refs(list(channel or []), names, cfg.archive, wait)
             if via == "web":
                 _collect_web(cfg, names, wait, max_pages)
                 return
-            found = telegram(cfg, "collecting from")
+            found = ui.telegram(cfg, "collecting from")
             if found.world is None and not names:
-                fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
-                                  "as channels = [...] in tgspread.toml, or add them with `tgspread channels add`")
-            progress = CollectProgress(stderr)
+                ui.fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
+                                    "as channels = [...] in tgspread.toml, or add them with `tgspread channels add`")
+            progress = CollectProgress(ui.stderr)
             report = asyncio.run(_collect_pass(cfg, names, progress, wait, found, allow_private))
-            print_report(report)
+            ui.print_report(report)
             if report.status != "ok":
                 raise typer.Exit(int(Exit.PARTIAL))

@@ -14,22 +14,9 @@ from collector.config import Config, load_config
 from collector.telegram.client import Telegram
 from collector.telegram.comments import CommentsReport, CommentsSettings, collect_comments
 
-from .common import (
-    ArchiveOpt,
-    ConfigOpt,
-    Exit,
-    SessionOpt,
-    WaitOpt,
-    connect,
-    errors,
-    fail,
-    stdout,
-    telegram,
-    wide_when_piped,
-)
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .publish import publish_after_pass
-
-__all__ = ["register"]
 
 DISABLED = ("comments are off: they are messages of private people, so fetching them is an explicit choice; "
             "read docs/comments.md, then set `enabled = true` under [comments] in tgspread.toml (--config)")
@@ -40,7 +27,7 @@ async def _run(cfg: Config, channels: list[str] | None, settings: CommentsSettin
     client = found.client()
     now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
-        await connect(found, client, nothing_done="no comments were fetched")
+        await ui.connect(found, client, nothing_done="no comments were fetched")
         try:
             report = await collect_comments(client, archive, channels, now=now, settings=settings)
         finally:
@@ -79,15 +66,15 @@ def comments_command(
     as keyed pseudonyms, never as ids or names (docs/comments.md).
     Exit 0 when done, 1 when a flood wait or refused posts cut it short (the next run continues), 2 when off.
     """
-    wide_when_piped()
-    with errors():
+    ui.wide_when_piped()
+    with ui.errors():
         cfg = load_config(config, archive=archive, session=session)
         if not cfg.comments_enabled:
-            fail(Exit.USAGE, DISABLED)
+            ui.fail(Exit.USAGE, DISABLED)
         if not cfg.archive.exists():
-            fail(Exit.USAGE, f"{cfg.archive}: no such archive; collect the channels first (`tgspread collect`)")
+            ui.fail(Exit.USAGE, f"{cfg.archive}: no such archive; collect the channels first (`tgspread collect`)")
         settings = CommentsSettings(max_posts=max_posts if max_posts is not None else cfg.comments_max_posts)
-        found = telegram(cfg, "fetching comments from")
+        found = ui.telegram(cfg, "fetching comments from")
         report = asyncio.run(_run(cfg, list(channel) if channel else None, settings, wait, found))
         if as_json:
             typer.echo(json.dumps(_as_json(report, str(cfg.archive)), indent=2, ensure_ascii=False))
@@ -97,12 +84,12 @@ def comments_command(
                 table.add_column(name, justify="right")
             table.add_row(f"{report.posts_due:,}", f"{report.posts_fetched:,}", f"{report.new_comments:,}",
                           f"{report.deleted_comments:,}", f"{sum(report.requests.values()):,}")
-            stdout.print(table)
+            ui.stdout.print(table)
             if report.stopped is not None:
-                stdout.print(f"stopped: {report.stopped}; the next run continues", style="yellow", markup=False,
-                             soft_wrap=True)
+                ui.stdout.print(f"stopped: {report.stopped}; the next run continues", style="yellow", markup=False,
+                                soft_wrap=True)
             for line in report.errors:
-                stdout.print(line, style="yellow", markup=False, soft_wrap=True)
+                ui.stdout.print(line, style="yellow", markup=False, soft_wrap=True)
         if report.status != "ok":
             raise typer.Exit(int(Exit.PARTIAL))
 

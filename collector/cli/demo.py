@@ -35,7 +35,7 @@ from collector.archive.status import archive_totals
 from collector.config import ConfigError, parse_duration
 from collector.telegram.collect import ChannelResult, CollectReport, CollectSettings, collect
 
-from .common import errors, print_report, stderr, stdout, wide_when_piped
+from . import common as ui
 from .progress import CollectProgress, requests_table
 from .safe_text import safe
 from .words import plural
@@ -43,17 +43,6 @@ from .words import plural
 if TYPE_CHECKING:
     from collector._simulated.world import World
 
-__all__ = [
-    "DEFAULT_DEMO_ARCHIVE",
-    "DEMO_COLLECTOR",
-    "DemoError",
-    "PassObserver",
-    "check_archive_path",
-    "demo_lake_path",
-    "marker_path",
-    "run_demo",
-    "run_demo_async",
-]
 
 DEFAULT_DEMO_ARCHIVE = Path("demo-data/demo.duckdb")
 #: The demo's name in its lake (never 'main': a lake beside a demo archive may be someone's own).
@@ -202,22 +191,22 @@ def _print_demo_totals(archive: Path, reports: list[CollectReport]) -> None:
                          ("earlier versions (edits)", totals.versions),
                          ("channel snapshots", totals.channel_observations), ("collection passes", totals.runs)):
         table.add_row(label, f"{value:,}")
-    stdout.print(table)
+    ui.stdout.print(table)
     requests: dict[str, int] = {}
     for report in reports:
         for name, count in report.requests.items():
             requests[name] = requests.get(name, 0) + count
-    stdout.print(requests_table(requests, title="requests sent to the (simulated) Telegram, both passes"))
+    ui.stdout.print(requests_table(requests, title="requests sent to the (simulated) Telegram, both passes"))
     for i, report in enumerate(reports, 1):
         seconds = (report.finished_at - report.started_at).total_seconds() if report.finished_at else 0.0
         posts = report.new_posts + report.refreshed_posts
         rate = f"{posts / seconds:,.0f} posts/s" if seconds > 0 else "-"
-        stdout.print(f"pass {i}: {report.new_posts:,} new and {report.refreshed_posts:,} refreshed posts in "
+        ui.stdout.print(f"pass {i}: {report.new_posts:,} new and {report.refreshed_posts:,} refreshed posts in "
                      f"{seconds:.1f} s ({rate})", soft_wrap=True)
     command = command_name()
     hint = "" if command == "tgspread" else f" (or activate the environment first: source {Path(command).parent}" \
         "/activate, then plain `tgspread` works)" if command.endswith("/tgspread") else ""
-    stdout.print(safe(f"Next: {command} status --archive {archive}{hint}"), markup=False, soft_wrap=True)
+    ui.stdout.print(safe(f"Next: {command} status --archive {archive}{hint}"), markup=False, soft_wrap=True)
 
 
 def command_name(argv0: str | None = None, on_path: str | None = None) -> str:
@@ -259,8 +248,8 @@ def register(app: typer.Typer) -> None:
         Nothing is contacted: a real Telethon client talks to a simulated world built from --seed.
         Some channels of that world are missing or private on purpose, so the summary shows those outcomes.
         """
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             try:
                 step = parse_duration(advance)
             except ValueError as exc:
@@ -269,15 +258,15 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(f"--advance: {advance!r} is more than {MAX_ADVANCE.days} days, as far as the "
                                   "simulated world is generated ahead; write at most 365d")
             check_archive_path(archive)
-            progress = CollectProgress(stderr)
-            stderr.print(f"Simulated Telegram: seed {seed}, {plural(channels, 'channel')}, {plural(days, 'day')} of "
+            progress = CollectProgress(ui.stderr)
+            ui.stderr.print(f"Simulated Telegram: seed {seed}, {plural(channels, 'channel')}, {plural(days, 'day')} of "
                          "history; "
                          f"nothing is contacted.")
             lake = demo_lake_path(archive)
             _world, reports = run_demo(archive, channels=channels, days=days, seed=seed, advance=step,
                                        progress=progress, lake=lake)
-            stderr.print(f"published to the lake {lake} (collector 'demo'): analysis.connect({str(lake)!r}) reads "
+            ui.stderr.print(f"published to the lake {lake} (collector 'demo'): analysis.connect({str(lake)!r}) reads "
                          "it", style="dim", highlight=False, soft_wrap=True, markup=False)
             for i, report in enumerate(reports, 1):
-                print_report(report, title=f"pass {i} (run {report.run_id}): {report.status}")
+                ui.print_report(report, title=f"pass {i} (run {report.run_id}): {report.status}")
             _print_demo_totals(archive, reports)

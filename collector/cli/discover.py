@@ -17,22 +17,9 @@ from collector.parse.discovery_rank import Candidate, Thresholds
 from collector.telegram.client import Telegram
 from collector.telegram.discovery import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
 
-from .common import (
-    ArchiveOpt,
-    ConfigOpt,
-    Exit,
-    SessionOpt,
-    WaitOpt,
-    connect,
-    errors,
-    fail,
-    stdout,
-    telegram,
-    wide_when_piped,
-)
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .safe_text import cell, safe
-
-__all__ = ["register"]
 
 SHOWN = 50   # rows printed when --limit is not given
 _DECISION_STYLE = {"added": "green", "queued": "cyan", "unresolved": "yellow", "not_public": "dim",
@@ -89,7 +76,7 @@ async def _run(cfg: Config, settings: DiscoverySettings, wait: float, found: Tel
     client = found.client()
     now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
-        await connect(found, client, nothing_done="nothing was discovered")
+        await ui.connect(found, client, nothing_done="nothing was discovered")
         try:
             return await discover(client, archive, settings, now=now)
         finally:
@@ -135,8 +122,8 @@ def discover_command(
     with its discovery path (seed, hop, the post or call that led to it, when) in the archive.
     Exit 0 when done, 1 when a flood wait cut it short (the next run continues), 2 when the set is empty.
     """
-    wide_when_piped()
-    with errors():
+    ui.wide_when_piped()
+    with ui.errors():
         cfg = load_config(config, archive=archive, session=session)
         try:
             settings = DiscoverySettings(
@@ -145,17 +132,17 @@ def discover_command(
                 recommendations=recommendations, search=tuple(search or ()), auto=auto, limit=limit,
                 max_resolves=max_resolves)
         except ValueError as exc:
-            fail(Exit.USAGE, str(exc))
+            ui.fail(Exit.USAGE, str(exc))
         if not cfg.archive.exists():
-            fail(Exit.USAGE, f"{cfg.archive}: no such archive; add seed channels with `tgspread channels add NAME...` "
-                              "and collect them first")
+            ui.fail(Exit.USAGE, f"{cfg.archive}: no such archive; add seed channels with "
+                                "`tgspread channels add NAME...` and collect them first")
         if offline and search:
-            fail(Exit.USAGE, "--search asks Telegram: it cannot be combined with --offline")
-        found = None if offline else telegram(cfg, "discovering on")
+            ui.fail(Exit.USAGE, "--search asks Telegram: it cannot be combined with --offline")
+        found = None if offline else ui.telegram(cfg, "discovering on")
         try:
             report = asyncio.run(_run(cfg, settings, wait, found))
         except DiscoveryError as exc:
-            fail(Exit.USAGE, str(exc))
+            ui.fail(Exit.USAGE, str(exc))
         shown = report.candidates[: limit or SHOWN]
         if as_json:
             typer.echo(json.dumps({
@@ -165,15 +152,15 @@ def discover_command(
                 "passing": len(report.passing), "added": [candidate_json(c) for c in report.added],
                 "requests": report.requests, "notes": report.notes}, indent=2, ensure_ascii=False))
         else:
-            stdout.print(_table(report, shown))
+            ui.stdout.print(_table(report, shown))
             if len(report.candidates) > len(shown):
-                stdout.print(f"... and {len(report.candidates) - len(shown)} more (--limit N, or --json; all are in "
-                             "the archive's discovery_candidates table)", markup=False, soft_wrap=True)
+                ui.stdout.print(f"... and {len(report.candidates) - len(shown)} more (--limit N, or --json; all are in "
+                                "the archive's discovery_candidates table)", markup=False, soft_wrap=True)
             what = f"added {len(report.added)} to the collected set" if auto else "use --auto to add them"
-            stdout.print(f"run {report.run_id} {report.status}: {len(report.passing)} candidates pass the thresholds; "
-                         f"{what}", markup=False, soft_wrap=True)
+            ui.stdout.print(f"run {report.run_id} {report.status}: {len(report.passing)} candidates pass the "
+                            f"thresholds; {what}", markup=False, soft_wrap=True)
             for note in report.notes:
-                stdout.print(safe(note), style="yellow", markup=False, soft_wrap=True)
+                ui.stdout.print(safe(note), style="yellow", markup=False, soft_wrap=True)
         if report.status != "ok":
             raise typer.Exit(int(Exit.PARTIAL))
 

@@ -25,10 +25,9 @@ from collector.archive.export import (
 )
 from collector.config import load_config
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 from .safe_text import safe
-
-__all__ = ["register"]
 
 
 def _since(value: str | None) -> datetime | None:
@@ -38,7 +37,7 @@ def _since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        fail(Exit.USAGE, f"--since takes a date like 2025-01-31 (or an ISO 8601 time), not {value!r}")
+        ui.fail(Exit.USAGE, f"--since takes a date like 2025-01-31 (or an ISO 8601 time), not {value!r}")
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -70,16 +69,16 @@ def register(app: typer.Typer) -> None:
         Spark read the directory in place. The archive is opened read-only (once, to create its pseudonym
         key, read-write).
         """
-        wide_when_piped()
+        ui.wide_when_piped()
         if fmt not in FORMATS:
-            fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
+            ui.fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
         start = _since(since)
-        with errors():
+        with ui.errors():
             path = load_config(config, archive=archive).archive
             if not path.exists():
-                fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
+                ui.fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
-                fail(Exit.USAGE, f"{out} exists and is not an empty directory; name a new directory with --out")
+                ui.fail(Exit.USAGE, f"{out} exists and is not an empty directory; name a new directory with --out")
             try:
                 with Archive(path, read_only=True, wait=wait) as opened:
                     select_tables(opened.con, tables)          # a bad --tables changes nothing, not even the key
@@ -89,20 +88,20 @@ def register(app: typer.Typer) -> None:
                 except (duckdb.Error, OSError) as exc:
                     if "Permission denied" not in str(exc) and "Read-only" not in str(exc):
                         raise
-                    fail(Exit.ARCHIVE, f"{safe(path)}: the first export stores a pseudonym key in the archive, and "
+                    ui.fail(Exit.ARCHIVE, f"{safe(path)}: the first export stores a pseudonym key in the archive, and "
                                        "the archive's folder cannot be written (Permission denied); export once "
                                        "from a copy you may write, or where the folder is writable; nothing was "
                                        "exported")
                 with Archive(path, read_only=True, wait=wait) as opened:
                     manifest = export_archive(opened, out, fmt=fmt, tables=tables, since=start)
             except ExportError as exc:
-                fail(Exit.USAGE, str(exc))
+                ui.fail(Exit.USAGE, str(exc))
         table = Table(title=f"exported to {out} ({fmt})", title_justify="left")
         for name in ("table", "rows", "partitioned by", "pseudonymised"):
             table.add_column(name, justify="right" if name == "rows" else "left")
         for name, info in manifest["tables"].items():
             table.add_row(name, f"{info['rows']:,}", ", ".join(info["partitioned_by"]) or "-",
                           ", ".join(info["pseudonymised"]) or "-")
-        stdout.print(table)
-        stdout.print(f"manifest: {out / 'manifest.json'} (archive digest {manifest['verify']['archive_digest']})",
-                     markup=False, soft_wrap=True)
+        ui.stdout.print(table)
+        ui.stdout.print(f"manifest: {out / 'manifest.json'} (archive digest {manifest['verify']['archive_digest']})",
+                        markup=False, soft_wrap=True)

@@ -12,13 +12,12 @@ from rich.text import Text
 from collector.archive import Archive
 from collector.config import load_config
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 from .publish import publish_after_pass
 from .safe_text import cell, safe
 from .summaries import store_summaries
 from .tables import Column, fitted_table
-
-__all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +44,8 @@ def register(app: typer.Typer) -> None:
         """
         from collector.sources.export_import import SourceError, import_export
 
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             cfg = load_config(config, archive=archive)
             new_file = not Path(cfg.archive).exists()
             interrupted = False
@@ -67,7 +66,7 @@ def register(app: typer.Typer) -> None:
                     except KeyboardInterrupt:     # the import is committed: say so, then exit 130
                         interrupted = True
             except SourceError as exc:
-                fail(Exit.USAGE, str(exc))
+                ui.fail(Exit.USAGE, str(exc))
             columns = [Column("chat"), Column("type", keep=3), Column("outcome", keep=9),
                        Column("messages", "right", keep=8), Column("new posts", "right", keep=7),
                        Column("updated", "right", keep=6), Column("earlier texts", "right", keep=5),
@@ -78,8 +77,8 @@ def register(app: typer.Typer) -> None:
                 for chat in report.chats]
             title = f"import of {safe(path)}" + (" (already imported: nothing changed)" if report.already_imported
                                                   else "")
-            stdout.print(fitted_table(columns, rows, width=stdout.width, title=escape(title)))
+            ui.stdout.print(fitted_table(columns, rows, width=ui.stdout.width, title=escape(title)))
             if interrupted:
-                fail(Exit.INTERRUPTED, f"interrupted after the import of {safe(path)} was committed (it succeeded: "
+                ui.fail(Exit.INTERRUPTED, f"interrupted after the import of {safe(path)} was committed (it succeeded: "
                                        "see the table above); the analysis results were not stored, `tgspread "
                                        "summarize` stores them")

@@ -11,10 +11,9 @@ from collector.config import load_config
 from collector.telegram.check import connect_failure
 from collector.telegram.login import build_client, interactive_login
 
-from .common import ConfigOpt, Exit, SessionOpt, errors, fail, stdout
+from . import common as ui
+from .common import ConfigOpt, Exit, SessionOpt
 from .safe_text import safe
-
-__all__ = ["register"]
 
 
 def _ask(what: str, secret: bool) -> str:
@@ -36,11 +35,11 @@ def register(app: typer.Typer) -> None:
         Needs TG_API_ID and TG_API_HASH (or [telegram] api_id/api_hash in the config): get them at
         https://my.telegram.org -> API development tools.
         """
-        with errors():
+        with ui.errors():
             cfg = load_config(config, session=session)
             cfg.credentials()
             if not sys.stdin.isatty():
-                fail(Exit.USAGE, "`tgspread login` asks for a phone number and a code: run it in a terminal")
+                ui.fail(Exit.USAGE, "`tgspread login` asks for a phone number and a code: run it in a terminal")
             client = build_client(cfg, create=True)
 
             async def run() -> str:
@@ -52,6 +51,6 @@ def register(app: typer.Typer) -> None:
             try:
                 name = asyncio.run(run())
             except (ConnectionError, OSError, asyncio.IncompleteReadError, EOFError) as exc:  # see NOT_TELEGRAM
-                fail(Exit.NETWORK, f"{connect_failure(exc)} and try again")
-            stdout.print(f"Logged in as {safe(name)}. Session saved to {cfg.session} (readable by you only). "
+                ui.fail(Exit.NETWORK, f"{connect_failure(exc)} and try again")
+            ui.stdout.print(f"Logged in as {safe(name)}. Session saved to {cfg.session} (readable by you only). "
                          "`tgspread collect` uses it from now on.", markup=False)

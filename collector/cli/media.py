@@ -18,35 +18,14 @@ from rich.table import Table
 
 from collector.archive.archive import Archive
 from collector.config import Config, ConfigError, load_config
+from collector.parse.media_files import MediaError, MediaSettings, check_kinds, parse_size
 from collector.telegram.client import Telegram
-from collector.telegram.media import (
-    MediaError,
-    MediaReport,
-    MediaSettings,
-    archived_channel_ids,
-    check_kinds,
-    download_media,
-    parse_size,
-)
+from collector.telegram.media import MediaReport, archived_channel_ids, download_media
 
-from .common import (
-    ArchiveOpt,
-    ConfigOpt,
-    Exit,
-    SessionOpt,
-    WaitOpt,
-    connect,
-    errors,
-    fail,
-    stderr,
-    stdout,
-    telegram,
-    wide_when_piped,
-)
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .publish import publish_after_pass
 from .safe_text import safe
-
-__all__ = ["register"]
 
 
 def _settings(cfg: Config, directory: Path | None, kinds: str | None,
@@ -70,9 +49,9 @@ async def _download(cfg: Config, root: Path, settings: MediaSettings, channels: 
     client = found.client()
     now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
-        await connect(found, client, nothing_done="nothing was downloaded")
+        await ui.connect(found, client, nothing_done="nothing was downloaded")
         try:
-            with stderr.status("downloading media (a rerun resumes where this one stops)"):
+            with ui.stderr.status("downloading media (a rerun resumes where this one stops)"):
                 report = await download_media(client, archive, root, channels=channels or None, kinds=settings.kinds,
                                               max_size=settings.max_size, limit=limit, now=now)
         finally:
@@ -93,19 +72,19 @@ def _print(report: MediaReport, root: Path) -> None:
                          ("failed (tried again next run)", len(report.failed)),
                          ("gone on Telegram (not tried again)", len(report.gone))):
         table.add_row(label, f"{value:,}")
-    stdout.print(table)
+    ui.stdout.print(table)
     requests = ", ".join(f"{n} {name}" for name, n in sorted(report.requests.items())) or "none"
-    stdout.print(f"{report.bytes_downloaded / 1e6:,.1f} MB downloaded; {report.references_refreshed} file reference "
-                 f"refreshes; requests: {requests}", soft_wrap=True, markup=False)
+    ui.stdout.print(f"{report.bytes_downloaded / 1e6:,.1f} MB downloaded; {report.references_refreshed} file reference "
+                    f"refreshes; requests: {requests}", soft_wrap=True, markup=False)
     for channel_id, message_id, reason in report.failed[:20]:
-        stdout.print(f"failed: post {message_id} of channel {channel_id}: {safe(reason)}", soft_wrap=True,
+        ui.stdout.print(f"failed: post {message_id} of channel {channel_id}: {safe(reason)}", soft_wrap=True,
                      markup=False)
     if len(report.failed) > 20:
-        stdout.print(f"... and {len(report.failed) - 20} more failures (media_downloads in the archive lists them)",
-                     markup=False)
+        ui.stdout.print(f"... and {len(report.failed) - 20} more failures (media_downloads in the archive lists them)",
+                        markup=False)
     if report.stopped:
-        stdout.print(f"stopped early: {report.stopped}; run again later to continue", style="yellow", soft_wrap=True,
-                     markup=False)
+        ui.stdout.print(f"stopped early: {report.stopped}; run again later to continue", style="yellow", soft_wrap=True,
+                        markup=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -139,23 +118,23 @@ def register(app: typer.Typer) -> None:
         (forwards, re-uploads) is stored once and linked to each post in the archive (post_media). Interrupted
         downloads resume where they stopped. Collect the channels first: only archived posts are considered.
         """
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             cfg = load_config(config, archive=archive, session=session)
             root, settings = _settings(cfg, directory, kinds, max_size)
-            found = telegram(cfg, "downloading from")
+            found = ui.telegram(cfg, "downloading from")
             if not cfg.archive.exists():
-                fail(Exit.USAGE, f"{cfg.archive}: no such archive; collect channels first (tgspread collect)")
+                ui.fail(Exit.USAGE, f"{cfg.archive}: no such archive; collect channels first (tgspread collect)")
             if channel:      # check the names before the archive is opened for writing: bad input changes nothing
                 with Archive(cfg.archive, read_only=True, wait=wait) as opened:
                     try:
                         archived_channel_ids(opened, channel)
                     except MediaError as exc:
-                        fail(Exit.USAGE, str(exc))
+                        ui.fail(Exit.USAGE, str(exc))
             try:
                 report = asyncio.run(_download(cfg, root, settings, list(channel or []), limit, wait, found))
             except MediaError as exc:
-                fail(Exit.USAGE, str(exc))
+                ui.fail(Exit.USAGE, str(exc))
             _print(report, root)
             if report.status != "ok":
                 raise typer.Exit(int(Exit.PARTIAL))

@@ -43,8 +43,6 @@ from collector.telegram.collect import ChannelResult, CollectReport
 from .safe_text import safe
 from .words import plural
 
-__all__ = ["OUTCOME_STYLE", "CollectProgress", "report_errors", "report_table", "requests_table"]
-
 OUTCOME_STYLE = {"ok": "green", "flood_wait": "yellow", "not_found": "red", "private": "magenta", "error": "red"}
 _TELETHON_FLOOD_LOGGER = "telethon.client.users"   # where Telethon logs the flood waits it sleeps through
 

@@ -20,8 +20,6 @@ from collector.config import Config, load_config
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stderr, stdout
 
-__all__ = ["publish_after_pass", "register"]
-
 
 def _line(report: PublishReport) -> str:
     kind = "full publish" if report.full else "published"

@@ -23,26 +23,14 @@ import typer
 from rich.text import Text
 
 from collector.archive.archive import Archive, ArchiveBusyError
+from collector.archive.schedule import record_usage
 from collector.config import Config, ConfigError, load_config, parse_duration
-from collector.scheduling.budget import record_usage
 from collector.scheduling.plan import Plan, RunSettings, loop_delay
 from collector.scheduling.runner import execute_plan, read_plan, run_inputs, summarize
 from collector.telegram.client import Telegram
 
-from .common import (
-    ArchiveOpt,
-    ConfigOpt,
-    Exit,
-    SessionOpt,
-    WaitOpt,
-    channel_refs,
-    errors,
-    fail,
-    stderr,
-    stdout,
-    telegram,
-    wide_when_piped,
-)
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .publish import publish_after_pass
 from .safe_text import cell, safe
 from .summaries import store_summaries
@@ -54,8 +42,6 @@ if TYPE_CHECKING:
 
     from collector._simulated import World
     from collector.scheduling.budget import RequestBudget
-
-__all__ = ["register"]
 
 
 # -- the command ------------------------------------------------------------------------------------------------
@@ -121,19 +107,19 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
     now = clock.now()
     collect_settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
                                        allow_private=allow_private)
-    channel_refs([], list(cfg.channels), cfg.archive, wait)   # a typo in the config: exit 2, nothing touched
+    ui.channel_refs([], list(cfg.channels), cfg.archive, wait)   # a typo in the config: exit 2, nothing touched
     with Archive(cfg.archive, wait=wait) as archive:
         inputs = _inputs(cfg, archive, clock)
         if not inputs:
-            fail(Exit.USAGE, _NO_CHANNELS)
+            ui.fail(Exit.USAGE, _NO_CHANNELS)
         plan = read_plan(archive, inputs, now=now, settings=settings, checkpoints=cfg.checkpoints,
                          snapshot_every=cfg.snapshot_every)
         if not plan.scheduled:
-            stdout.print(summarize(plan, None, None).line(), markup=False, highlight=False, soft_wrap=True)
+            ui.stdout.print(summarize(plan, None, None).line(), markup=False, highlight=False, soft_wrap=True)
             _print_skipped(plan)
             return Exit.OK
         client = await _connect(clock)
-        progress = CollectProgress(stderr) if stderr.is_terminal else None
+        progress = CollectProgress(ui.stderr) if ui.stderr.is_terminal else None
         try:
             if progress is not None:
                 with progress.watching_flood_sleeps():
@@ -151,12 +137,12 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
             await client.disconnect()
         store_summaries(archive, cfg)
         publish_after_pass(archive, cfg)
-    stdout.print(outcome.summary.line(), markup=False, highlight=False, soft_wrap=True)
+    ui.stdout.print(outcome.summary.line(), markup=False, highlight=False, soft_wrap=True)
     for _status, summary in steps:
-        stdout.print(f"  {summary}", markup=False, highlight=False, soft_wrap=True)
+        ui.stdout.print(f"  {summary}", markup=False, highlight=False, soft_wrap=True)
     for c in outcome.report.channels:
         if c.outcome != "ok":
-            stderr.print(safe(f"  {c.input}: {c.outcome}: {c.error}"), markup=False, highlight=False, soft_wrap=True)
+            ui.stderr.print(safe(f"  {c.input}: {c.outcome}: {c.error}"), markup=False, highlight=False, soft_wrap=True)
     _print_skipped(plan)
     return Exit.OK if outcome.complete and all(status == "ok" for status, _ in steps) else Exit.PARTIAL
 
@@ -183,7 +169,7 @@ async def _optional_steps(cfg: Config, client: TelegramClient, archive: Archive,
 
 def _print_skipped(plan: Plan) -> None:
     for skipped in plan.skipped:
-        stderr.print(safe(f"  {skipped.facts.input}: flood_wait: {skipped.skipped_error()}"), markup=False,
+        ui.stderr.print(safe(f"  {skipped.facts.input}: flood_wait: {skipped.skipped_error()}"), markup=False,
                      highlight=False, soft_wrap=True)
 
 
@@ -197,9 +183,9 @@ async def _run_forever(cfg: Config, settings: RunSettings, clock: _Clock, wait: 
         except (_Unreachable, ArchiveBusyError) as exc:
             busy = isinstance(exc, ArchiveBusyError)
             if not loop:
-                fail(Exit.BUSY if busy else Exit.NETWORK, str(exc))
-            stderr.print(f"{clock.now():%Y-%m-%dT%H:%M:%SZ} {exc}; trying again at the next run", markup=False,
-                         soft_wrap=True)
+                ui.fail(Exit.BUSY if busy else Exit.NETWORK, str(exc))
+            ui.stderr.print(f"{clock.now():%Y-%m-%dT%H:%M:%SZ} {exc}; trying again at the next run", markup=False,
+                            soft_wrap=True)
             code = Exit.BUSY if busy else Exit.NETWORK
         done += 1
         if not loop or (max_runs is not None and done >= max_runs):
@@ -242,7 +228,7 @@ def _dry_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: float) -> 
     try:
         inputs = _inputs(cfg, archive, clock)
         if not inputs:
-            fail(Exit.USAGE, _NO_CHANNELS)
+            ui.fail(Exit.USAGE, _NO_CHANNELS)
         plan = read_plan(archive, inputs, now=clock.now(), settings=settings, checkpoints=cfg.checkpoints,
                          snapshot_every=cfg.snapshot_every)
     finally:
@@ -267,26 +253,26 @@ def _print_plan(plan: Plan, archive: Path | None) -> None:
                      *(str(v) if active else "-" for v in (e.resolve, e.snapshot)),
                      (f"{e.history}+" if e.open_ended else str(e.history)) if active else "-",
                      str(e.refresh) if active else "-", e.label() if c.state == "due" else "-"])
-    table = fitted_table(columns, rows, width=stdout.width,
+    table = fitted_table(columns, rows, width=ui.stdout.width,
                          title=f"tgspread run at {plan.now:%Y-%m-%d %H:%M} UTC (dry run: nothing is sent)")
-    stdout.print(table)
+    ui.stdout.print(table)
     if archive is None:
-        stdout.print("No archive yet: every channel is new (its whole history is fetched).", soft_wrap=True)
+        ui.stdout.print("No archive yet: every channel is new (its whole history is fetched).", soft_wrap=True)
     for request, until in sorted(plan.flood_waits.items()):
-        stdout.print(f"flood wait: no {request} before {until:%Y-%m-%d %H:%M} UTC", style="yellow", markup=False,
-                     soft_wrap=True)
+        ui.stdout.print(f"flood wait: no {request} before {until:%Y-%m-%d %H:%M} UTC", style="yellow", markup=False,
+                        soft_wrap=True)
     total = plan.estimate()
     s = plan.settings
-    stdout.print(f"would collect {plural(len(plan.scheduled), 'channel')} ({len(plan.skipped)} due but waiting, "
+    ui.stdout.print(f"would collect {plural(len(plan.scheduled), 'channel')} ({len(plan.skipped)} due but waiting, "
                  f"{len(plan.not_due)} not due) with about {total.label()} requests: {total.resolve} resolve, "
                  f"{total.snapshot} snapshot, {total.history}{'+' if total.open_ended else ''} history, "
                  f"{total.refresh} refresh; budget {s.max_requests} requests per run, resolves "
                  f"{plan.resolves_used} of {s.max_resolves_per_hour} used this hour", markup=False, soft_wrap=True)
     if total.total > s.max_requests:
-        stdout.print(f"the budget stops this run after {s.max_requests} requests; the next runs continue",
-                     style="yellow", markup=False, soft_wrap=True)
+        ui.stdout.print(f"the budget stops this run after {s.max_requests} requests; the next runs continue",
+                        style="yellow", markup=False, soft_wrap=True)
     nxt = plan.next_due_at()
-    stdout.print(f"next due: {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "next due: -", markup=False, soft_wrap=True)
+    ui.stdout.print(f"next due: {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "next due: -", markup=False, soft_wrap=True)
 
 
 # -- registration ---------------------------------------------------------------------------------------------
@@ -336,8 +322,8 @@ def register(app: typer.Typer) -> None:
         and a request budget ([run] in tgspread.toml). Prints one line per run. Exit 0 when every due
         channel was collected (or nothing was due), 1 when some were not (the line says why).
         """
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             if every is not None and not loop:
                 raise ConfigError("--every only makes sense with --loop (a timer or cron sets the spacing otherwise)")
             if loop and dry_run:
@@ -345,7 +331,7 @@ def register(app: typer.Typer) -> None:
             spacing = _duration_option(every, "--every")
             cfg = load_config(config, archive=archive, session=session)
             settings = _settings(cfg, max_requests)
-            found = telegram(cfg, "running against")
+            found = ui.telegram(cfg, "running against")
             clock = _Clock(found)
             if dry_run:
                 _dry_run(cfg, settings, clock, wait)

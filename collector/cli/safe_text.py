@@ -20,8 +20,6 @@ import re
 
 from rich.text import Text
 
-__all__ = ["cell", "safe"]
-
 # C0 controls (tab and newline too: a name is one line), DEL, C1 controls, bidi embeddings/overrides/isolates,
 # the line/paragraph separators and the Arabic letter mark.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

@@ -15,14 +15,12 @@ from collector.archive import Archive
 from collector.archive.status import ArchiveStatus, archive_status, status_as_json
 from collector.config import load_config
 
-from .common import ArchiveOpt, ConfigOpt, WaitOpt, errors, stamp, stdout, wide_when_piped
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, WaitOpt
 from .progress import OUTCOME_STYLE
 from .safe_text import cell, safe
 from .tables import Column, fitted_table
 from .words import plural
-
-__all__ = ["register"]
-
 
 _STATUS_COLUMNS = [Column("channel"), Column("posts", "right", keep=9), Column("deleted", "right", keep=5),
                    Column("newest post", keep=7), Column("last snapshot", keep=4), Column("last pass", keep=8),
@@ -34,43 +32,43 @@ def _channels_table(status: ArchiveStatus) -> Table:
     rows: list[list[str | Text]] = []
     for ch in [*status.channels, *status.unresolved]:
         outcome = cell(ch.last_outcome or "-", OUTCOME_STYLE.get(ch.last_outcome or "", ""))
-        rows.append([cell(ch.name), f"{ch.posts:,}", f"{ch.deleted:,}", stamp(ch.newest_post_at),
-                     stamp(ch.last_snapshot_at), outcome, str(ch.failed_passes), stamp(ch.flood_until),
+        rows.append([cell(ch.name), f"{ch.posts:,}", f"{ch.deleted:,}", ui.stamp(ch.newest_post_at),
+                     ui.stamp(ch.last_snapshot_at), outcome, str(ch.failed_passes), ui.stamp(ch.flood_until),
                      f"{ch.never_seen_ids:,}"])
-    return fitted_table(_STATUS_COLUMNS, rows, width=stdout.width,
-                        title=f"{plural(len(status.channels), 'channel')}, as of {stamp(status.as_of)} UTC")
+    return fitted_table(_STATUS_COLUMNS, rows, width=ui.stdout.width,
+                        title=f"{plural(len(status.channels), 'channel')}, as of {ui.stamp(status.as_of)} UTC")
 
 
 def _print_status(status: ArchiveStatus, archive: Path) -> None:
     t = status.totals
-    stdout.print(f"[bold]{escape(safe(archive))}[/]: {t.posts:,} posts ({t.deleted:,} seen deleted), "
+    ui.stdout.print(f"[bold]{escape(safe(archive))}[/]: {t.posts:,} posts ({t.deleted:,} seen deleted), "
                  f"{t.observations:,} observations, {t.versions:,} earlier versions, "
                  f"{plural(t.runs, 'pass', 'passes')}", soft_wrap=True)
     if status.last_run is not None:
         r = status.last_run
         error = f", error: {safe(r.error)}" if r.error else ""
-        stdout.print(f"last pass: run {r.run_id} {r.status}, started {stamp(r.started_at)} UTC, "
+        ui.stdout.print(f"last pass: run {r.run_id} {r.status}, started {ui.stamp(r.started_at)} UTC, "
                      f"{r.requests or 0} requests{error}", markup=False, soft_wrap=True)
-    stdout.print(_channels_table(status))
+    ui.stdout.print(_channels_table(status))
     problems = [ch for ch in [*status.channels, *status.unresolved] if ch.last_outcome not in (None, "ok")]
     for ch in problems:
-        stdout.print(cell(f"{ch.name}: {ch.last_outcome}: {ch.last_error or ''}",
+        ui.stdout.print(cell(f"{ch.name}: {ch.last_outcome}: {ch.last_error or ''}",
                           OUTCOME_STYLE.get(ch.last_outcome or "", "")), soft_wrap=True)
     for fw in status.flood_waits:
         who = f" (hit while collecting {'@' + safe(fw.username) if fw.username else fw.channel_id})" \
             if fw.channel_id else ""
-        stdout.print(f"pending flood wait: no {fw.request} before {stamp(fw.until)} UTC{who}", style="yellow",
+        ui.stdout.print(f"pending flood wait: no {fw.request} before {ui.stamp(fw.until)} UTC{who}", style="yellow",
                      markup=False, soft_wrap=True)
     gaps = [ch for ch in status.channels if ch.never_seen_ids or ch.cleared_ids]
     if gaps:
         rows: list[list[str | Text]] = [[cell(ch.name), f"{ch.never_seen_ids:,}",
                  ", ".join(f"{g.first_id}-{g.last_id}" if g.size > 1 else str(g.first_id) for g in ch.largest_gaps),
                  f"{ch.cleared_ids:,}"] for ch in gaps]
-        stdout.print(fitted_table([Column("channel"), Column("never seen", "right", keep=9),
+        ui.stdout.print(fitted_table([Column("channel"), Column("never seen", "right", keep=9),
                                    Column("largest ranges", keep=5, min_width=12, wrap=True),
-                                   Column("history cleared", "right", keep=7)], rows, width=stdout.width,
+                                   Column("history cleared", "right", keep=7)], rows, width=ui.stdout.width,
                                   title="message ids never archived"))
-        stdout.print(status.gap_label[0].upper() + status.gap_label[1:] + ".", soft_wrap=True, style="dim")
+        ui.stdout.print(status.gap_label[0].upper() + status.gap_label[1:] + ".", soft_wrap=True, style="dim")
 
 
 def register(app: typer.Typer) -> None:
@@ -88,8 +86,8 @@ def register(app: typer.Typer) -> None:
         Per channel: posts (and deleted), newest post, last snapshot, last pass outcome and error, failed
         passes, a pending flood wait, and message ids never archived. Opens the archive read-only.
         """
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             path = load_config(config, archive=archive).archive
             with Archive(path, read_only=True, wait=wait) as opened:
                 result = archive_status(opened.con)

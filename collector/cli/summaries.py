@@ -19,9 +19,8 @@ from rich.table import Table
 from collector.archive.archive import Archive
 from collector.config import Config, load_config
 
-from .common import ArchiveOpt, ConfigOpt, WaitOpt, errors, is_interrupt, stderr, stdout
-
-__all__ = ["register", "store_summaries"]
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, WaitOpt
 
 
 def store_summaries(archive: Any, cfg: Config) -> None:
@@ -34,17 +33,17 @@ def store_summaries(archive: Any, cfg: Config) -> None:
     try:
         built = refresh_summaries(archive)
     except Exception as exc:   # the posts are committed; storing is only an optimisation
-        if is_interrupt(exc):  # Ctrl-C while storing: the caller says what was done before it
+        if ui.is_interrupt(exc):  # Ctrl-C while storing: the caller says what was done before it
             raise KeyboardInterrupt from exc
         first = str(exc).splitlines()[0] if str(exc) else ""
-        stderr.print(f"[yellow]warning[/]: analysis results were not stored ({type(exc).__name__}: {first}); "
-                     "the analysis functions compute them from the posts instead (slower); "
-                     "`tgspread summarize` stores them", highlight=False, soft_wrap=True)
+        ui.stderr.print(f"[yellow]warning[/]: analysis results were not stored ({type(exc).__name__}: {first}); "
+                        "the analysis functions compute them from the posts instead (slower); "
+                        "`tgspread summarize` stores them", highlight=False, soft_wrap=True)
         return
     if built:
         names = ", ".join(f"{b.name} ({b.rows:,} rows)" for b in built)
-        stderr.print(f"stored analysis results: {names} in {sum(b.seconds for b in built):.1f} s",
-                     style="dim", highlight=False, soft_wrap=True)
+        ui.stderr.print(f"stored analysis results: {names} in {sum(b.seconds for b in built):.1f} s",
+                        style="dim", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -61,10 +60,10 @@ def register(app: typer.Typer) -> None:
         The collecting commands do this after writing posts; run it after an interrupted or failed store,
         or after writing posts with the library. A stored result is used only while no post has changed.
         """
-        from analysis.summaries import summary_status
+        from analysis.stored import summary_status
         from collector.archive.summaries import refresh_summaries
 
-        with errors():
+        with ui.errors():
             cfg = load_config(config, archive=archive)
             if not cfg.archive.exists():    # the same message as every reading command (never create one here)
                 with Archive(cfg.archive, read_only=True, wait=wait):
@@ -79,4 +78,4 @@ def register(app: typer.Typer) -> None:
                 state = "stored now" if s.name in built else ("current" if s.current else "stale")
                 table.add_row(s.name, f"{s.rows:,}", f"{s.seconds:.2f}", s.built_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
                               state)
-            stdout.print(table)
+            ui.stdout.print(table)

@@ -21,8 +21,6 @@ from typing import Literal
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Column", "fitted_table"]
-
 Cell = str | Text
 Justify = Literal["left", "right", "center"]
 NAME_WIDTH = 32   # the first column is never squeezed below this (or its longest cell, when shorter)

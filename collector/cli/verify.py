@@ -20,11 +20,10 @@ from collector.archive.verify import CHECKS, GAP_EXPLANATIONS, VerifyReport, rep
 from collector.config import load_config
 from collector.parse.channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
+from . import common as ui
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 from .safe_text import cell, safe
 from .tables import Column, fitted_table
-
-__all__ = ["register"]
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -50,7 +49,7 @@ def _gaps_table(report: VerifyReport) -> Table:
     rows: list[list[str | Text]] = [[key, f"{ids[key]:,}", f"{ranges[key]:,}", meaning]
                                     for key, meaning in GAP_EXPLANATIONS.items() if key in ids]
     return fitted_table([Column("explanation"), Column("ids", "right", keep=9), Column("ranges", "right", keep=8),
-                         Column("meaning", keep=5, min_width=20, wrap=True)], rows, width=stdout.width,
+                         Column("meaning", keep=5, min_width=20, wrap=True)], rows, width=ui.stdout.width,
                         title="message ids never archived, by what explains them")
 
 
@@ -61,33 +60,33 @@ def _digests_table(report: VerifyReport) -> Table:
         for d in report.digests]
     return fitted_table([Column("channel"), Column("posts", "right", keep=8), Column("versions", "right", keep=5),
                          Column("observations", "right", keep=4), Column("snapshots", "right", keep=3),
-                         Column("sha256", keep=9, min_width=16, wrap=True)], rows, width=stdout.width,
+                         Column("sha256", keep=9, min_width=16, wrap=True)], rows, width=ui.stdout.width,
                         title=f"content digests (v{report.digest_version}, see docs/verify.md)")
 
 
 def _print(report: VerifyReport, path: Path) -> None:
-    stdout.print(_summary_table(report))
+    ui.stdout.print(_summary_table(report))
     for f in report.findings:
         if f.severity != "info":
-            stdout.print(cell(f"{f.severity}: {f.message}", _STYLE[f.severity]), soft_wrap=True)
+            ui.stdout.print(cell(f"{f.severity}: {f.message}", _STYLE[f.severity]), soft_wrap=True)
     if report.gaps:
-        stdout.print(_gaps_table(report))
-    stdout.print(_digests_table(report))
+        ui.stdout.print(_gaps_table(report))
+    ui.stdout.print(_digests_table(report))
     if report.archive_digest is not None:
-        stdout.print(f"archive digest: {report.archive_digest}", markup=False, soft_wrap=True)
+        ui.stdout.print(f"archive digest: {report.archive_digest}", markup=False, soft_wrap=True)
     verdict = (f"{safe(path)}: clean ({len(report.warnings)} warning(s))" if report.clean
                else f"{safe(path)}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-    stdout.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
+    ui.stdout.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
 
 
 def _archived(archive: Archive, ref: ChannelRef, path: Path) -> int:
     """The archived id ``ref`` names; a channel the archive does not hold stops verify (exit 2), so that a typo
     is never reported as a clean, empty check."""
     if ref.invite is not None:
-        fail(Exit.USAGE, f"{ref.raw!r} is an invite link: {INVITE_REFUSED}")
+        ui.fail(Exit.USAGE, f"{ref.raw!r} is an invite link: {INVITE_REFUSED}")
     found = archive.archived_channel_id(username=ref.username, channel_id=ref.channel_id)
     if found is None:
-        fail(Exit.USAGE, f"--channel {ref.raw!r}: no such channel in the archive {path}; `tgspread status` lists "
+        ui.fail(Exit.USAGE, f"--channel {ref.raw!r}: no such channel in the archive {path}; `tgspread status` lists "
                          "the archived channels")
     return found
 
@@ -118,14 +117,14 @@ def register(app: typer.Typer) -> None:
         Exit 0 when clean (warnings allowed), 1 when a check found an error.
         Opens the archive read-only. Two copies of an archive are the same when their digests are.
         """
-        wide_when_piped()
-        with errors():
+        ui.wide_when_piped()
+        with ui.errors():
             cfg = load_config(config, archive=archive)
             path = cfg.archive
             try:
                 refs = [parse_channel_ref(c) for c in channel or []]
             except ChannelRefError as exc:
-                fail(Exit.USAGE, f"--channel: {exc}")
+                ui.fail(Exit.USAGE, f"--channel: {exc}")
             with Archive(path, read_only=True, wait=wait) as opened:
                 ids = [_archived(opened, ref, path) for ref in refs]
                 report = verify_archive(opened.con, channels=ids if channel else None)

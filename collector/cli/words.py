@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-__all__ = ["plural"]
-
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """``count`` and ``noun``, the noun in the plural unless ``count`` is 1 (``many`` when it is irregular)."""

@@ -20,8 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["INVITE_REFUSED", "ChannelRef", "ChannelRefError", "distinct_channels", "parse_channel_ref"]
-
 # Telegram usernames: 5-32 characters of letters, digits and underscores, starting with a letter
 # (a few legacy names are 4 long), no trailing underscore.
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")

@@ -28,22 +28,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = [
-    "DECISIONS",
-    "NOT_PUBLIC",
-    "SOURCES",
-    "Candidate",
-    "Evidence",
-    "Facts",
-    "Member",
-    "Path",
-    "Reference",
-    "Thresholds",
-    "candidate_key",
-    "rank_candidates",
-    "to_resolve",
-]
-
 #: Where evidence comes from, in the order a tie between paths is broken.
 SOURCES = ("forward", "link", "mention", "linked_chat", "recommendation", "search")
 #: What a run decided about a candidate.

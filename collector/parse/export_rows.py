@@ -45,8 +45,6 @@ import pyarrow.compute as pc
 from analysis.urls import canonical_url
 from collector.archive import upsert as store
 
-__all__ = ["FORWARD_KEYS", "MEDIA_TYPES", "PERSON_KEYS", "MessageError", "PostColumns", "forward_origin", "raw_json"]
-
 # Export media_type -> posts.media_type (the API's vocabulary).
 MEDIA_TYPES = {
     "video_file": "video", "video_message": "video", "animation": "animation", "voice_message": "voice",

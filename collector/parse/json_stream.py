@@ -49,8 +49,6 @@ from typing import Any, BinaryIO
 
 import orjson
 
-__all__ = ["MAX_ELEMENT", "MAX_VALUE", "JsonStream", "JsonStreamError"]
-
 _WS = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 # A string (escapes included), a bracket, or a lone quote: a string the window cuts (or the text ends in).

@@ -24,20 +24,6 @@ from typing import Any
 
 from telethon.tl import types
 
-__all__ = [
-    "DEFAULT_KINDS",
-    "FILE_KINDS",
-    "FileLocation",
-    "MediaError",
-    "MediaSettings",
-    "check_kinds",
-    "file_extension",
-    "layout_path",
-    "location_from_media",
-    "location_from_raw",
-    "parse_size",
-]
-
 #: ``posts.media_type`` values that are files (webpage previews, polls, locations, ... are not).
 FILE_KINDS = ("photo", "video", "round_video", "animation", "audio", "voice", "document", "sticker")
 #: What is downloaded unless told otherwise: every file kind but stickers.

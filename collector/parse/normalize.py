@@ -62,27 +62,6 @@ try:  # orjson is ~3x faster than the standard library and gives byte-identical 
 except ImportError:  # pragma: no cover - exercised only where orjson is not installed
     orjson = None  # type: ignore[assignment]
 
-__all__ = [
-    "POST_COLUMNS",
-    "TELETHON_VERSION",
-    "TL_LAYER",
-    "as_utc",
-    "canonical_domain",
-    "entity_texts",
-    "is_post",
-    "media_fields",
-    "normalize_channel",
-    "normalize_message",
-    "normalize_peer",
-    "post_values",
-    "reaction_counts",
-    "reaction_key",
-    "reaction_pairs",
-    "text_fields",
-    "tl_to_json",
-    "tl_to_jsonable",
-]
-
 #: TL layer of the installed Telethon; stored with every raw payload.
 TL_LAYER: int = LAYER
 #: Version of the installed Telethon; stored with every raw payload.

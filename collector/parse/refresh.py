@@ -17,14 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-__all__ = [
-    "DEFAULT_CHECKPOINTS",
-    "DEFAULT_SNAPSHOT_EVERY",
-    "is_post_due",
-    "is_snapshot_due",
-    "validate_checkpoints",
-]
-
 DEFAULT_CHECKPOINTS: tuple[timedelta, ...] = (
     timedelta(hours=1),
     timedelta(hours=6),

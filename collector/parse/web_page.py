@@ -30,15 +30,6 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from analysis.urls import url_domains
 
-__all__ = [
-    "Count",
-    "WebChannel",
-    "WebPage",
-    "WebPost",
-    "parse_count",
-    "parse_page",
-]
-
 # A t.me link to a post or a peer: https://t.me/<name>[/<id>][?single]; also t.me/s/<name>/<id>.
 _TME_RE = re.compile(r"^(?:https?:)?//(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([A-Za-z0-9_]{3,64})(?:/(\d+))?")
 _COUNT_RE = re.compile(r"^(\d+(?:[.,]\d+)?)\s*([KMB]?)$", re.IGNORECASE)

@@ -1,4 +1,4 @@
-"""The request budget of a scheduled run, and the request usage it keeps in the archive.
+"""The request budget of a scheduled run (its usage is kept in the archive: :mod:`collector.archive.schedule`).
 
 Telegram limits each account per method, and punishes bursts with flood waits of hours (resolving
 usernames most of all). A run therefore sends at most ``max_requests`` requests, and all runs together at
@@ -8,9 +8,9 @@ it raises :class:`BudgetExhausted`, a :class:`~collector.telegram.calls.FloodLim
 rest of the pass exactly as it does for a flood wait: what arrived is committed, the channels it could not
 finish are recorded as ``flood_wait`` with an error that names the budget, and the next run continues.
 
-Usage per run and request kind is kept in ``run_requests`` (migration 0004): it is how the hourly resolve
-limit spans runs. A resolve is recorded there before it is sent (``RequestBudget.persist``), so a run killed
-halfway (SIGKILL, power loss) never lets the next run in the same hour resolve past the limit.
+Usage per run and request kind is kept in ``run_requests`` (migration 0004, ``record_usage``): it is how the
+hourly resolve limit spans runs. A resolve is recorded there before it is sent (``RequestBudget.persist``), so a
+run killed halfway (SIGKILL, power loss) never lets the next run in the same hour resolve past the limit.
 Telethon's own resend of a request after sleeping a short flood wait (up to
 ``flood_sleep_threshold``) happens below the collector and is not counted separately.
 
@@ -18,7 +18,7 @@ Example::
 
     budget = RequestBudget(now, max_requests=500, limits={"contacts.ResolveUsername": 3})
     report = await collect(client, channels, archive, now=now, budget=budget)
-    record_usage(archive, report.run_id, now, budget.used)
+    record_usage(archive, report.run_id, now, budget.used)     # collector.archive.schedule
 """
 
 from __future__ import annotations
@@ -27,10 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from collector.archive.archive import Archive
 from collector.telegram.calls import FloodLimited
-
-__all__ = ["BUDGET_MARK", "BudgetExhausted", "RequestBudget", "record_usage", "usage_since"]
 
 #: Words every budget error contains (``run_channels.error``), so summaries can tell budget from flood.
 BUDGET_MARK = "budget is used up"
@@ -95,24 +92,3 @@ class RequestBudget:
         if self.exhausted is None:
             self.exhausted = str(exc)
         raise exc
-
-
-# -- usage kept in the archive ------------------------------------------------------------------------------
-def record_usage(archive: Archive, run_id: int, at: datetime, used: Mapping[str, int]) -> None:
-    """Store (or update) the requests ``run_id`` sent by kind; ``at`` is the run's clock. Idempotent."""
-    rows = [(run_id, name, at, int(count)) for name, count in sorted(used.items()) if count]
-    if not rows:
-        return
-    with archive.transaction() as con:
-        con.executemany(
-            "INSERT INTO run_requests (run_id, request, run_at, requests) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (run_id, request) DO UPDATE SET requests = excluded.requests", rows)
-
-
-def usage_since(archive: Archive, request: str, since: datetime, until: datetime) -> tuple[int, datetime | None]:
-    """(requests of kind ``request`` sent by runs started in ``(since, until]``, the earliest such run)."""
-    row = archive.con.execute(
-        "SELECT coalesce(sum(requests), 0), min(run_at) FROM run_requests WHERE request = ? AND run_at > ? "
-        "AND run_at <= ?",
-        [request, since, until]).fetchone()
-    return (int(row[0]), row[1]) if row else (0, None)

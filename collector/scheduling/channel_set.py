@@ -20,24 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from collector.archive.channel_set import insert_entry, mark_removed
 from collector.parse.channel_ref import ChannelRef, ChannelRefError, parse_channel_ref
 
 if TYPE_CHECKING:
     from collector.archive.archive import Archive
-
-__all__ = [
-    "ChannelSetError",
-    "Discovered",
-    "SetChange",
-    "SetEntry",
-    "add_channels",
-    "add_discovered",
-    "list_channels",
-    "parse_set_names",
-    "remove_channels",
-    "removed_keys",
-    "tracked_inputs",
-]
 
 
 class ChannelSetError(ValueError):
@@ -221,15 +208,10 @@ def _matching(active: list[SetEntry], named: _Named) -> SetEntry | None:
     return None
 
 
-# -- writing --------------------------------------------------------------------------------------------
-def _insert(archive: Archive, named: _Named, now: datetime, *, added_by: str, hop: int = 0,
-            seed_channel_id: int | None = None, seed_input: str | None = None,
-            discovery_run_id: int | None = None) -> None:
-    archive.con.execute(
-        "INSERT INTO channel_set (entry_id, input, username, channel_id, added_at, added_by, hop, seed_channel_id, "
-        "seed_input, discovery_run_id) VALUES (nextval('channel_set_entry_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [named.input, named.username, named.channel_id, now, added_by, hop, seed_channel_id, seed_input,
-         discovery_run_id])
+# -- writing (the SQL is in collector.archive.channel_set) ----------------------------------------------------
+def _insert(archive: Archive, named: _Named, now: datetime, *, added_by: str, **where: Any) -> None:
+    insert_entry(archive, input=named.input, username=named.username, channel_id=named.channel_id, now=now,
+                 added_by=added_by, **where)
 
 
 def _names_at_once(archive: Archive, refs: Sequence[ChannelRef]) -> tuple[list[_Named], dict[int, bool]]:
@@ -334,8 +316,7 @@ def remove_channels(archive: Archive, names: Sequence[str], *, now: datetime | N
             if found is None:
                 changes.append(SetChange(item.input, "absent"))
                 continue
-            archive.con.execute("UPDATE channel_set SET removed_at = ?, removed_by = 'hand' WHERE entry_id = ?",
-                                [now, found.entry_id])
+            mark_removed(archive, found.entry_id, now)
             changes.append(SetChange(item.input, "removed", found))
     return changes
 

@@ -35,23 +35,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-__all__ = [
-    "GET_FULL_CHANNEL",
-    "GET_HISTORY",
-    "GET_MESSAGES",
-    "RESOLVE",
-    "ChannelFacts",
-    "ChannelPlan",
-    "Plan",
-    "RequestEstimate",
-    "RunSettings",
-    "RunSummary",
-    "channel_jitter",
-    "loop_delay",
-    "make_plan",
-    "next_due_after",
-]
-
 # TL method names as collector.telegram.calls.request_name spells them (the keys of flood waits and budgets).
 RESOLVE = "contacts.ResolveUsername"
 GET_HISTORY = "messages.GetHistory"

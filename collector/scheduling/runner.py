@@ -29,10 +29,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from collector.archive.archive import Archive
+from collector.archive.schedule import record_schedule, record_usage, usage_since
 from collector.parse.channel_ref import ChannelRefError, parse_channel_ref
 from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due
 
-from .budget import BUDGET_MARK, RequestBudget, record_usage, usage_since
+from .budget import BUDGET_MARK, RequestBudget
 from .channel_set import tracked_inputs
 from .plan import RESOLVE, ChannelFacts, Plan, RunSettings, RunSummary, make_plan, next_due_after
 
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
     from telethon import TelegramClient
 
     from collector.telegram.collect import CollectReport, CollectSettings
-
-__all__ = ["RESOLVE_WINDOW", "RunOutcome", "execute_plan", "read_plan", "run_inputs", "summarize"]
 
 RESOLVE_WINDOW = timedelta(hours=1)
 _USAGE_EVERY = 2.0      # seconds between saves of a run's request usage while it runs
@@ -277,10 +276,9 @@ async def execute_plan(
         archive.finish_run(report.run_id, status="partial", finished_at=report.finished_at,
                            requests=sum(report.requests.values()))
     summary = summarize(plan, report, budget)
-    archive.con.execute(
-        "INSERT INTO run_schedule (run_id, started_at, channels_due, channels_skipped, channels_not_due, "
-        "max_requests, resolves_allowed, requests, budget_exhausted, next_due_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [report.run_id, plan.now, len(plan.scheduled), len(plan.skipped), len(plan.not_due), settings.max_requests,
-         plan.resolves_left, budget.total, budget.exhausted, summary.next_due_at])
+    record_schedule(archive, {
+        "run_id": report.run_id, "started_at": plan.now, "channels_due": len(plan.scheduled),
+        "channels_skipped": len(plan.skipped), "channels_not_due": len(plan.not_due),
+        "max_requests": settings.max_requests, "resolves_allowed": plan.resolves_left, "requests": budget.total,
+        "budget_exhausted": budget.exhausted, "next_due_at": summary.next_due_at})
     return RunOutcome(plan, report, budget, summary)

@@ -39,16 +39,6 @@ from collector.archive import upsert as store
 from collector.parse.export_rows import MessageError, PostColumns
 from collector.parse.json_stream import MAX_ELEMENT, MAX_VALUE, JsonStream, JsonStreamError
 
-__all__ = [
-    "CHANNEL_TYPES",
-    "GROUP_TYPES",
-    "ChatReport",
-    "ImportReport",
-    "SourceError",
-    "import_export",
-    "message_row",
-]
-
 CHANNEL_TYPES = frozenset({"public_channel"})
 # Imported only when asked: their ids are channel ids, so they fit the archive's keys.
 GROUP_TYPES = frozenset({"private_channel", "public_supergroup", "private_supergroup"})

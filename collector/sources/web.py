@@ -35,16 +35,6 @@ from collector.archive import upsert as store
 from collector.parse.channel_ref import distinct_channels
 from collector.parse.web_page import WebPage, WebPost, parse_page
 
-__all__ = [
-    "FetchError",
-    "PreviewFetcher",
-    "WebChannelReport",
-    "WebReport",
-    "collect_web",
-    "normalize_channel",
-    "web_post_rows",
-]
-
 USER_AGENT = "tgspread (research archiver of public Telegram channels; +https://github.com/) httpx"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 _INPUT_RE = re.compile(

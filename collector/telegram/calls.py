@@ -24,8 +24,6 @@ from typing import Any, Protocol, TypeVar
 from telethon import TelegramClient, errors
 from telethon.tl.tlobject import TLObject, TLRequest
 
-__all__ = ["Budget", "Caller", "FloodLimited", "TelegramUnavailable", "request_name"]
-
 T = TypeVar("T")
 
 

@@ -31,7 +31,6 @@ from .login import SessionError, check_session_file, session_file
 if TYPE_CHECKING:
     from .client import Telegram
 
-__all__ = ["CHECK_REQUESTS", "NOT_TELEGRAM", "CheckStep", "run_check"]
 
 #: The requests a check may send: resolve, the channel's full info (its snapshot), a page or two of history.
 CHECK_REQUESTS = 5

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
     from collector._simulated import World
 
-__all__ = ["SIMULATED_ENV", "Telegram", "open_telegram"]
-
 # Testing only: collect from the simulated Telegram instead of the real one (see README, "Testing").
 SIMULATED_ENV = "TGSPREAD_SIMULATED_SEED"
 _CHANNELS_ENV = "TGSPREAD_SIMULATED_CHANNELS"

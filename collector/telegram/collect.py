@@ -42,8 +42,6 @@ from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY,
 
 from .calls import Budget, Caller, FloodLimited, TelegramUnavailable
 
-__all__ = ["ChannelResult", "CollectReport", "CollectSettings", "collect"]
-
 PAGE = 100            # Telegram's maximum for messages.getHistory and channels.getMessages
 OUTCOMES = ("ok", "flood_wait", "not_found", "private", "error")
 _GROUP = ("{name} is a group, not a channel: groups hold private people's messages and tgspread "

@@ -37,8 +37,6 @@ from collector.scheduling.channel_set import Discovered, add_discovered, removed
 
 from .calls import Caller, FloodLimited
 
-__all__ = ["DiscoveryError", "DiscoveryReport", "DiscoverySettings", "discover"]
-
 _RECOMMEND = "channels.GetChannelRecommendations"
 _SEARCH = "channels.SearchPosts"
 # Between requests the archive file is released for readers once held this long (as collect does).

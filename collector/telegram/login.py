@@ -26,18 +26,6 @@ from telethon.sessions import SQLiteSession
 
 from collector.config import Config
 
-__all__ = [
-    "NotLoggedInError",
-    "PhoneFreeSession",
-    "SessionError",
-    "build_client",
-    "check_session_file",
-    "connect_authorized",
-    "interactive_login",
-    "prepare_session_file",
-    "session_file",
-]
-
 # What the login dialogue asks: ask(what, secret) -> answer. `what` is "phone", "code" or "password".
 Ask = Callable[[str, bool], str]
 

@@ -47,48 +47,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 
+from collector.archive import media as media_store
 from collector.archive.archive import Archive
+from collector.archive.media import MediaItem as _Item
 from collector.parse.channel_ref import ChannelRefError, parse_channel_ref
 from collector.parse.media_files import (
     DEFAULT_KINDS,
-    FILE_KINDS,
     FileLocation,
     MediaError,
-    MediaSettings,
     UnsafeMediaPath,
     check_kinds,
     file_extension,
     layout_path,
     location_from_media,
     location_from_raw,
-    parse_size,
     under_root,
 )
 
 from .calls import Budget, Caller, FloodLimited
-
-__all__ = [
-    "DEFAULT_KINDS",
-    "DEFAULT_REQUEST_SIZE",
-    "FILE_KINDS",
-    "FileLocation",
-    "MediaError",
-    "MediaReport",
-    "MediaSettings",
-    "archived_channel_ids",
-    "check_kinds",
-    "download_media",
-    "file_extension",
-    "layout_path",
-    "location_from_media",
-    "location_from_raw",
-    "parse_size",
-]
 
 #: Bytes asked per ``upload.getFile`` (Telethon's and Telegram's largest part: it divides 1 MiB).
 DEFAULT_REQUEST_SIZE = 512 * 1024
@@ -138,103 +118,15 @@ class MediaReport:
         return text + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
-# -- the archive side ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Item:
-    """An archived post whose file is wanted."""
-
-    channel_id: int
-    message_id: int
-    media_type: str
-    media_id: int
-    size: int | None
-    mime: str | None
-    filename: str | None
-    posted_at: datetime
-    channel_dir: str
-    access_hash: int | None
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.channel_id, self.message_id)
-
-    @property
-    def file_kind(self) -> str:
-        return "photo" if self.media_type == "photo" else "document"
-
-
-def _pending(archive: Archive, channel_ids: Sequence[int] | None, kinds: Sequence[str], max_size: int | None,
-             limit: int | None) -> list[_Item]:
-    """Posts with a wanted file and none linked yet, not given up on; by channel, then message id."""
-    params: dict[str, Any] = {"kinds": list(kinds), "max_size": max_size, "attempts": MAX_ATTEMPTS}
-    where = ""
-    if channel_ids is not None:
-        where = "AND p.channel_id IN (SELECT unnest($ids))"
-        params["ids"] = list(channel_ids)
-    rows = archive.con.execute(
-        "SELECT p.channel_id, p.message_id, p.media_type, p.media_id, p.media_size, p.media_mime, p.media_filename, "
-        "p.posted_at, coalesce(lower(c.username), CAST(p.channel_id AS VARCHAR)), c.access_hash FROM posts p "
-        "LEFT JOIN channels c USING (channel_id) "
-        "WHERE p.media_id IS NOT NULL AND list_contains($kinds, p.media_type) "
-        "AND ($max_size IS NULL OR p.media_size <= $max_size) "
-        f"{where} "
-        "AND NOT EXISTS (SELECT 1 FROM post_media m WHERE m.channel_id = p.channel_id "
-        "AND m.message_id = p.message_id) "
-        "AND NOT EXISTS (SELECT 1 FROM media_downloads d WHERE d.channel_id = p.channel_id "
-        "AND d.message_id = p.message_id AND (d.status = 'gone' OR d.attempts >= $attempts)) "
-        "ORDER BY p.channel_id, p.message_id" + (f" LIMIT {int(limit)}" if limit is not None else ""),
-        params,
-    ).fetchall()
-    return [_Item(int(r[0]), int(r[1]), str(r[2]), int(r[3]), r[4], r[5], r[6], r[7], str(r[8]),
-                  None if r[9] is None else int(r[9])) for r in rows]
-
-
+# -- the archive side: collector.archive.media ---------------------------------------------------------------
 def _archived_locations(archive: Archive, items: Sequence[_Item]) -> dict[tuple[int, int], FileLocation]:
     """File locations from the archived ``raw`` of these posts (one channel)."""
-    if not items:
-        return {}
-    rows = archive.con.execute(
-        "SELECT message_id, raw FROM posts WHERE channel_id = $ch AND list_contains($ids, message_id)",
-        {"ch": items[0].channel_id, "ids": [i.message_id for i in items]},
-    ).fetchall()
     found = {}
-    for message_id, raw in rows:
+    for message_id, raw in media_store.archived_raw(archive, items):
         loc = location_from_raw(raw)
         if loc is not None:
-            found[(items[0].channel_id, int(message_id))] = loc
+            found[(items[0].channel_id, message_id)] = loc
     return found
-
-
-def _stored_for_media(archive: Archive, item: _Item) -> tuple[str, str] | None:
-    """(sha256, photo size type) of the file another post with the same media id already has."""
-    row = archive.con.execute(
-        "SELECT sha256, thumb FROM post_media WHERE media_id = ? AND file_kind = ? LIMIT 1",
-        [item.media_id, item.file_kind],
-    ).fetchone()
-    return None if row is None else (str(row[0]), str(row[1]))
-
-
-def _link(con: Any, item: _Item, sha: str, how: str, thumb: str, now: datetime) -> None:
-    """Record that ``item`` carries the stored file ``sha`` (inside the caller's transaction)."""
-    con.execute(
-        "INSERT INTO post_media (channel_id, message_id, media_type, media_id, file_kind, thumb, sha256, how, "
-        "linked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [item.channel_id, item.message_id, item.media_type, item.media_id, item.file_kind, thumb, sha, how, now],
-    )
-    con.execute("DELETE FROM media_downloads WHERE channel_id = ? AND message_id = ?", list(item.key))
-
-
-def _note(archive: Archive, item: _Item, status: str, error: str, now: datetime, *, attempt: bool,
-          bytes_done: int = 0) -> None:
-    archive.con.execute(
-        "INSERT INTO media_downloads (channel_id, message_id, media_id, status, error, attempts, bytes_done, "
-        "updated_at) VALUES ($ch, $msg, $media, $status, $error, $inc, $done, $now) ON CONFLICT DO UPDATE SET "
-        "media_id = excluded.media_id, status = excluded.status, error = excluded.error, "
-        "attempts = media_downloads.attempts + $inc, bytes_done = excluded.bytes_done, "
-        "updated_at = excluded.updated_at",
-        {"ch": item.channel_id, "msg": item.message_id, "media": item.media_id, "status": status, "error": error,
-         "inc": 1 if attempt else 0, "done": bytes_done, "now": now},
-    )
 
 
 # -- the download ----------------------------------------------------------------------------------------------
@@ -302,7 +194,7 @@ class _Run:
                         refreshed = True
                     except _Gone as exc:
                         self.report.gone.append((*item.key, str(exc)))
-                        _note(self.archive, item, "gone", str(exc), self.now, attempt=False)
+                        media_store.note(self.archive, item, "gone", str(exc), self.now, attempt=False)
                         break
                 self.archive.release(held_for=self.hold_seconds)
 
@@ -327,10 +219,9 @@ class _Run:
     # -- per file ---------------------------------------------------------------------------------------------
     async def one(self, item: _Item, loc: FileLocation | None) -> None:
         """Give ``item`` its file: linked when already stored, else downloaded (or resumed) and stored."""
-        known = _stored_for_media(self.archive, item)
+        known = media_store.stored_for_media(self.archive, item)
         if known is not None:
-            with self.archive.transaction() as con:
-                _link(con, item, known[0], "same_media", known[1], self.now)
+            media_store.link_stored(self.archive, item, known[0], "same_media", known[1], self.now)
             self.report.linked_same_media += 1
             return
         if loc is None:
@@ -431,9 +322,9 @@ class _Run:
     def store(self, item: _Item, loc: FileLocation, part: Path, size: int) -> None:
         """Hash a complete part file, put it in place once per content, link the post, then drop the part."""
         sha = _sha256(part)
-        row = self.archive.con.execute("SELECT path FROM media_files WHERE sha256 = ?", [sha]).fetchone()
-        if row is not None:
-            how, rel = "same_content", PurePosixPath(str(row[0]))
+        stored = media_store.stored_path(self.archive, sha)
+        if stored is not None:
+            how, rel = "same_content", PurePosixPath(stored)
             if not under_root(self.root, rel).exists():   # removed by hand: put this copy back in its place
                 _place(part, under_root(self.root, rel))
         else:
@@ -441,14 +332,8 @@ class _Run:
             rel = layout_path(item.channel_dir, item.posted_at, item.message_id, sha,
                               file_extension(item.mime, item.filename, item.media_type))
             _place(part, under_root(self.root, rel))
-        with self.archive.transaction() as con:
-            con.execute(
-                "INSERT INTO media_files (sha256, size, mime, path, channel_id, message_id, stored_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [sha, size, item.mime or ("image/jpeg" if item.media_type == "photo" else None), rel.as_posix(),
-                 item.channel_id, item.message_id, self.now],
-            )
-            _link(con, item, sha, how, loc.thumb, self.now)
+        media_store.record_file(self.archive, item, sha=sha, size=size, path=rel.as_posix(), how=how, thumb=loc.thumb,
+                                mime=item.mime or ("image/jpeg" if item.media_type == "photo" else None), now=self.now)
         part.unlink(missing_ok=True)
         if how == "downloaded":
             self.report.stored += 1
@@ -457,11 +342,11 @@ class _Run:
 
     def _failed(self, item: _Item, reason: str) -> None:
         self.report.failed.append((*item.key, reason))
-        _note(self.archive, item, "failed", reason, self.now, attempt=True)
+        media_store.note(self.archive, item, "failed", reason, self.now, attempt=True)
 
     def _interrupted(self, item: _Item, part: Path, reason: str) -> None:
         done = part.stat().st_size if part.exists() else 0
-        _note(self.archive, item, "interrupted", reason, self.now, attempt=False, bytes_done=done)
+        media_store.note(self.archive, item, "interrupted", reason, self.now, attempt=False, bytes_done=done)
 
 
 def _disk_problem(exc: OSError) -> str:
@@ -511,9 +396,7 @@ def _sweep_partials(archive: Archive, root: Path) -> None:
         if m is None:
             continue
         kind = "photo" if m.group(1) == "p" else "document"
-        row = archive.con.execute("SELECT 1 FROM post_media WHERE media_id = ? AND file_kind = ? LIMIT 1",
-                                  [int(m.group(2)), kind]).fetchone()
-        if row is not None:
+        if media_store.has_file(archive, int(m.group(2)), kind):
             part.unlink(missing_ok=True)
 
 
@@ -579,7 +462,7 @@ async def download_media(
         raise MediaError(f"{root}: cannot create the media folder ({exc.strerror or exc}); choose another with "
                          "--dir or [media] dir") from None
     _sweep_partials(archive, root)
-    items = _pending(archive, ids, kinds, max_size, limit)
+    items = media_store.pending(archive, ids, kinds, max_size, limit, max_attempts=MAX_ATTEMPTS)
     run.report.candidates = len(items)
     by_channel: dict[int, list[_Item]] = {}
     for item in items:

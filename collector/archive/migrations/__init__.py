@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["Migration", "available", "latest_version"]
-
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 

@@ -1,0 +1,1 @@
+"""What several test modules share: the collected world, the crash worker, message builders, fault helpers."""

@@ -1,0 +1,39 @@
+"""Renders ``analysis/_lake_schema.py`` from a fresh archive: ``python -m tests.helpers.lake_schema_render``."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from collector.archive import Archive
+from collector.archive.lake import lake_schema
+
+HEADER = '''"""The lake's tables as a fresh archive publishes them: layout and columns (generated; do not edit by hand).
+
+Readers give a table that has no files yet this schema. ``collector.archive.lake.lake_schema`` makes it from the
+migrations; tests/integration/test_lake.py fails when the two differ
+(regenerate: ``python -m tests.helpers.lake_schema_render``).
+"""
+
+from __future__ import annotations
+
+#: table -> (layout: "post" | "slot" | "flat", ((column, DuckDB type), ...))
+LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+'''
+
+
+def render() -> str:
+    with tempfile.TemporaryDirectory() as tmp, Archive(Path(tmp) / "fresh.duckdb") as archive:
+        schema = lake_schema(archive)
+    lines = [HEADER.rstrip("\n")]
+    for table, (layout, columns) in sorted(schema.items()):
+        lines.append(f"    {json.dumps(table)}: ({json.dumps(layout)}, (")
+        lines.extend(f"        ({json.dumps(name)}, {json.dumps(kind)})," for name, kind in columns)
+        lines.append("    )),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    (Path(__file__).resolve().parents[2] / "analysis" / "_lake_schema.py").write_text(render(), encoding="utf-8")
