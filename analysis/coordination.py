@@ -163,16 +163,16 @@ def _first_actions(con: duckdb.DuckDBPyConnection, branches: list[str], params: 
     union = "\n        UNION ALL\n".join(branches)
     sql = f"""
     WITH raw AS ({union}),
-    multi AS (   -- objects at least two channels acted on, found before the per-channel aggregate
-        SELECT kind, o1, o2 FROM raw GROUP BY kind, o1, o2 HAVING min(channel_id) < max(channel_id)
-    ),
     firsts AS (
         SELECT kind, o1, o2, channel_id, arg_min(message_id, t_us) AS message_id, min(t_us) AS t_us,
                min(t0_us) AS t0_us
-        FROM (SELECT * FROM raw SEMI JOIN multi USING (kind, o1, o2)) GROUP BY kind, o1, o2, channel_id
+        FROM raw GROUP BY kind, o1, o2, channel_id
+    ),
+    objs AS (
+        SELECT kind, o1, o2, min(t_us) AS first_us FROM firsts GROUP BY kind, o1, o2 HAVING count(*) >= 2
     )
-    SELECT kind, o1, o2, channel_id, message_id, t_us, least(t0_us, min(t_us) OVER (PARTITION BY kind, o1, o2)) AS t0_us
-    FROM firsts
+    SELECT f.kind, f.o1, f.o2, f.channel_id, f.message_id, f.t_us, least(f.t0_us, o.first_us) AS t0_us
+    FROM firsts f JOIN objs o ON f.kind = o.kind AND f.o1 = o.o1 AND f.o2 = o.o2
     """
     return con.sql(sql, params=params or None).pl()
 
