@@ -91,13 +91,13 @@ def velocity(
     for lo, hi in [(c, int(c * stretch)) for c in cps]:
         sql = f"""
         WITH at_cp AS MATERIALIZED (
-            SELECT o.channel_id, o.message_id, any_value(epoch_us(p.posted_at)) AS posted_us,
-                   arg_min(o.{metric}, {age}) AS value, min({age}) AS age_us,
-                   ln(1 + greatest(arg_min(o.{metric}, {age}), 0)) AS lv
+            SELECT o.channel_id, o.message_id, epoch_us(p.posted_at) AS posted_us,
+                   arg_min(o.{metric}, o.observed_at) AS value, min({age}) AS age_us,
+                   ln(1 + greatest(arg_min(o.{metric}, o.observed_at), 0)) AS lv
             FROM post_observations o
             JOIN posts p ON p.channel_id = o.channel_id AND p.message_id = o.message_id
             {where_sql([*filters, f"{age} >= {lo}", f"{age} < {hi}"])}
-            GROUP BY o.channel_id, o.message_id
+            GROUP BY o.channel_id, o.message_id, p.posted_at
         ), base AS (
             SELECT channel_id, count(*) AS n, median(lv) AS med, mad(lv) AS mad FROM at_cp GROUP BY channel_id
         ), scored AS (
