@@ -63,3 +63,38 @@ def test_a_plan_balances_by_cost_and_moves_only_what_it_must() -> None:
     assert moved(three, plan(three, cost, ["main", "second", "third"])) == []
     partial = {s: n for s, n in three.items() if s % 5}
     assert moved(partial, plan(partial, cost, ["main", "second", "third"])) == [s for s in range(SLOTS) if s % 5 == 0]
+
+
+def test_the_shards_command_reports_owners_publishes_and_unowned_slots(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from collector import Archive
+    from collector.archive.lake import publish
+    from collector.cli.app import app
+    from tests.simworld import collect_twice
+
+    archive = collect_twice(tmp_path / "archive.duckdb").path
+    with Archive(archive) as opened:
+        publish(opened, tmp_path / "lake", collector="a")
+    (tmp_path / "slots.csv").write_text("slot,collector\n" + "".join(f"{s},{'a' if s < 40 else 'b'}\n"
+                                                                     for s in range(60)), encoding="utf-8")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["shards", "--lake", str(tmp_path / "lake"), "--assignment",
+                                str(tmp_path / "slots.csv")], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output
+    assert "unowned slots: 60-63" in shown.output
+    lines = {line.split()[1]: line for line in shown.output.splitlines() if line.startswith("│")}
+    assert "never" in lines["b"] and " h " in lines["a"] + " "
+    # channels in b's slots were published by a only: b has not taken them over
+    with Archive(archive, read_only=True) as opened:
+        ids = [r[0] for r in opened.con.execute("SELECT channel_id FROM channels").fetchall()]
+    strays = sorted({slot(c) for c in ids if 40 <= slot(c) < 60})
+    stray_line = next(line for line in shown.output.splitlines() if line.startswith("slots with channels"))
+    assert stray_line.endswith(render_toml(dict.fromkeys(strays, "x")).split('"')[1] if strays else "-")
+    planned = runner.invoke(app, ["shards", "--lake", str(tmp_path / "lake"), "--assignment",
+                                  str(tmp_path / "slots.csv"), "--plan", "3"])
+    assert planned.exit_code == 0, planned.output
+    proposed = parse_toml(planned.output.split("#")[0])
+    assert set(proposed) == set(range(SLOTS)) and len(set(proposed.values())) == 3
+    bad = runner.invoke(app, ["shards", "--lake", str(tmp_path / "lake"), "--assignment", str(tmp_path / "nope.toml")])
+    assert bad.exit_code == 2 and "cannot read the assignment" in bad.output

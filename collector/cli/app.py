@@ -26,6 +26,7 @@ from . import (
     media,
     publish,
     run,
+    shards,
     status,
     summaries,
     verify,
@@ -36,7 +37,7 @@ __all__ = ["app"]
 
 #: Every command module, in help order.
 COMMANDS = (login, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
-            summaries, publish)
+            summaries, publish, shards)
 
 
 class _OneLineUsageErrors(TyperGroup):
