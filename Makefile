@@ -71,7 +71,7 @@ else
 	       "or PyPI's vulnerability data could not be reached. Offline, run 'make lint AUDIT=skip'."; exit 1; }
 endif
 
-bench: $(DEV)
+bench: $(DEV) $(SPARK)
 	$(BIN)/python -m benchmarks.run
 
 clean:

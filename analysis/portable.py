@@ -14,8 +14,10 @@ their halves are exact in doubles.
 
 Example::
 
-    con = analysis.connect("lake")
-    analysis.portable.run_duckdb(con, "cascades")     # the same frame as analysis.spark.cascades(spark, "lake")
+    from analysis import portable
+
+    con = analysis.connect("archive.duckdb")           # or a lake: analysis.connect("lake")
+    portable.run_duckdb(con, "cascades")               # = analysis.cascades(con, use_summary=False)
 """
 
 from __future__ import annotations

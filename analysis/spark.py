@@ -8,7 +8,7 @@ The SQL is :data:`analysis.portable.SQL`, transpiled by sqlglot; the result goes
 Polars step as on DuckDB (:func:`analysis.portable.finish`), so each function returns exactly the frame
 :func:`analysis.portable.run_duckdb` returns on ``analysis.connect(lake)``.
 
-Example::
+Usage (needs pyspark and Java, so not run by the docstring tests)::
 
     from analysis import spark as aspark
 
