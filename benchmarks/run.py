@@ -73,8 +73,15 @@ def _lake(quick: bool) -> list[Row]:
     return lake_bench.run(*((200_000, 200) if quick else (10_000_000, 5_000)))
 
 
+def _spark(quick: bool) -> list[Row]:
+    from . import spark_bench
+
+    return spark_bench.run(*((200_000, 200) if quick else (10_000_000, 5_000)))
+
+
 MODULES: dict[str, Callable[[bool], list[Row]]] = {
     "collector": _collector, "normalize": _normalize, "analysis": _analysis, "sources": _sources, "lake": _lake,
+    "spark": _spark,
 }
 
 

@@ -71,7 +71,7 @@ _REFRESH_KEYS = {"checkpoints", "snapshot_every"}
 _MEDIA_KEYS = {"download", "dir", "kinds", "max_size"}
 _COMMENTS_KEYS = {"enabled", "max_posts"}
 _ANALYSIS_KEYS = {"store_results"}
-_LAKE_KEYS = {"path", "collector"}
+_LAKE_KEYS = {"path", "collector", "assignment"}
 _RUN_KEYS = {"interval", "jitter", "every", "max_requests", "max_resolves_per_hour", "intervals"}
 
 
@@ -157,6 +157,7 @@ class Config:
     store_results: bool = True              # [analysis] store_results: store analysis results after writing posts
     lake: Path | None = None                # [lake] path: publish to this lake after every pass (docs/lake.md)
     lake_collector: str = "main"            # [lake] collector: this collector's file name in a shared lake
+    lake_assignment: Path | None = None     # [lake] assignment: slot -> collector file (docs/scale.md, shards)
     source: Path | None = None
 
     def __repr__(self) -> str:  # never show the api_hash, even in a traceback or a debugger
@@ -332,6 +333,8 @@ def _lake_settings(table: Mapping[str, Any], where: str, base: Path) -> dict[str
         if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", name):
             raise ConfigError(f"{where} collector: letters, digits, '-' and '_' (at most 64), not {name!r}")
         values["lake_collector"] = name
+    if "assignment" in table:
+        values["lake_assignment"] = _check_path(table["assignment"], f"{where} assignment", base)
     return values
 
 

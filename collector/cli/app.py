@@ -28,6 +28,7 @@ from . import (
     media,
     publish,
     run,
+    shards,
     status,
     summaries,
     verify,
@@ -40,7 +41,7 @@ HELP_OPTIONS = ["-h", "--help"]
 
 #: Every command module, in help order.
 COMMANDS = (login, check, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
-            summaries, publish)
+            summaries, publish, shards)
 
 
 class _OneLineUsageErrors(TyperGroup):
