@@ -120,12 +120,11 @@ def _step_metric(path: str, name: str, repeat: int = 3) -> dict[str, Any]:
 
     con = analysis.connect(path)
     fn = getattr(analysis, name)
-    kwargs = {"use_summary": False} if "use_summary" in fn.__code__.co_varnames else {}
     walls = []
     rows = 0
     for _ in range(repeat):
         t = time.perf_counter()
-        rows = fn(con, **kwargs).height
+        rows = fn(con).height
         walls.append(time.perf_counter() - t)
     con.close()
     return {"seconds": round(min(walls), 2), "rows": rows, "peak_rss_mb": _peak_mb()}

@@ -35,7 +35,6 @@ from nbclient import NotebookClient
 from nbformat.notebooknode import NotebookNode
 
 from analysis import plots
-from collector.archive.summaries import refresh_summaries
 from tests.simworld import Collected
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,11 +109,9 @@ def stream_text(nb: NotebookNode, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def notebook_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so), with the
-    analysis results stored as `tgspread collect` stores them (the notebooks read them like a user's would)."""
+    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so)."""
     target = tmp_path_factory.mktemp("notebook-archive") / "archive.duckdb"
     shutil.copy2(collected.path, target)
-    refresh_summaries(target)
     return target
 
 

@@ -26,7 +26,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import migrations
-from .generation import bump_posts
 from .lake_marks import mark_batch
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
 
@@ -391,7 +390,6 @@ class Archive:
                 if deleted:
                     self._mark_deleted(con, deleted, now)
                 if table is not None or deleted:
-                    bump_posts(con, checked=False)   # stored analysis results are no longer current
                     mark_batch(con, table, deleted, versions=bool(result.edits))   # lake partitions to publish
                 if peers:
                     self._upsert_peers(con, peers, now)

@@ -33,7 +33,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .generation import bump_posts
 from .lake_marks import has_marks, mark_batch, mark_posts
 
 __all__ = [
@@ -355,7 +354,6 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
             __tgs_batch = batch.filter(pc.invert(_keys_in(batch, same)))
     if __tgs_batch.num_rows:
         con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
-        bump_posts(con)   # stored analysis results are no longer current
     __tgs_batch = batch
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
@@ -470,7 +468,6 @@ def resolve_forward_usernames(target: Any) -> int:
     )
     after = _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
     if after != before:
-        bump_posts(con)
         mark_posts(con, _FILLED, ("posts",), checked=True)   # lake partitions to publish
     con.execute(f"DROP TABLE IF EXISTS {_FILLED}")
     return before - after
@@ -509,8 +506,6 @@ def mark_pinned(target: Any, channel_id: int, message_ids: Sequence[int]) -> int
                       "AND list_contains($ids, message_id)",
                       {"channel": channel_id, "ids": sorted(set(message_ids))}).fetchone()
     changed = int(row[0]) if row else 0
-    if changed:
-        bump_posts(con)
     return changed
 
 

@@ -13,7 +13,6 @@ from collector.config import load_config
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stdout, wide_when_piped
 from .publish import publish_after_pass
-from .summaries import store_summaries
 
 __all__ = ["register"]
 
@@ -49,7 +48,6 @@ def register(app: typer.Typer) -> None:
             try:
                 with Archive(cfg.archive, wait=wait) as store:
                     report = import_export(store, path, include_non_channels=include_non_channels, keep_raw=keep_raw)
-                    store_summaries(store, cfg)
                     publish_after_pass(store, cfg)   # the lake, when configured
             except BaseException as exc:
                 if new_file:       # a failed import into a new path leaves no empty archive behind
