@@ -21,6 +21,7 @@ from . import (
     demo,
     discover,
     export,
+    hydrate,
     importing,
     login,
     media,
@@ -36,7 +37,7 @@ __all__ = ["app"]
 
 #: Every command module, in help order.
 COMMANDS = (login, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
-            summaries, publish)
+            hydrate, summaries, publish)
 
 
 class _OneLineUsageErrors(TyperGroup):
