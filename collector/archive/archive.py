@@ -237,8 +237,14 @@ class Archive:
         for mig in migrations.available():
             if mig.version in done:
                 continue
+            if mig.stepwise:        # large tables: each statement committed and checkpointed on its own
+                for statement in mig.statements():
+                    with self.transaction():
+                        self.con.execute(statement)
+                    self.con.execute("CHECKPOINT")
             with self.transaction():
-                self.con.execute(mig.sql)
+                if not mig.stepwise:
+                    self.con.execute(mig.sql)
                 self.con.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at, tgspread_version) VALUES (?, ?, "
                     "now(), ?)", [mig.version, mig.name, __version__]
