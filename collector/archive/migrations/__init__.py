@@ -39,7 +39,8 @@ class Migration:
     def statements(self) -> list[str]:
         """The statements of the file, comments removed, in order.
 
-        >>> Migration(9, "x", "-- stepwise\nALTER TABLE t ADD COLUMN IF NOT EXISTS a INT; -- why\n\nSELECT 1;").statements()
+        >>> sql = "-- stepwise\\nALTER TABLE t ADD COLUMN IF NOT EXISTS a INT; -- why\\nSELECT 1;"
+        >>> Migration(9, "x", sql).statements()
         ['ALTER TABLE t ADD COLUMN IF NOT EXISTS a INT', 'SELECT 1']
         """
         code = "\n".join(line.split("--", 1)[0] for line in self.sql.splitlines())
