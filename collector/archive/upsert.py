@@ -506,6 +506,15 @@ def mark_pinned(target: Any, channel_id: int, message_ids: Sequence[int]) -> int
                       "AND list_contains($ids, message_id)",
                       {"channel": channel_id, "ids": sorted(set(message_ids))}).fetchone()
     changed = int(row[0]) if row else 0
+    if changed:     # the lake partitions to publish (every archived post named: those pinned now among them)
+        ids = sorted(set(message_ids))
+        keys = pa.schema([("channel_id", pa.int64()), ("message_id", pa.int64())])
+        con.register("__tgs_pinned", pa.table({"channel_id": [channel_id] * len(ids), "message_id": ids}, schema=keys))
+        try:
+            mark_posts(con, "(SELECT channel_id, message_id FROM posts SEMI JOIN __tgs_pinned "
+                            "USING (channel_id, message_id))", ("posts",), checked=True)
+        finally:
+            con.unregister("__tgs_pinned")
     return changed
 
 
