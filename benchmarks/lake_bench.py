@@ -12,7 +12,7 @@ runs in its own process so its peak RSS is its own:
   then a publish: it rewrites only the partitions those posts touched;
 - ``layout``: files per partition, file sizes of ``posts`` (min / median / max), the lake's size;
 - ``metrics``: ``cascades``, ``forward_network``, ``posting_frequency``, ``url_spread`` over the lake
-  (computed: a lake holds no stored results), and the same computed on the archive file for the ratio;
+  (computed, as everywhere since migration 0009), and the same computed on the archive file for the ratio;
 - ``open``: ``analysis.connect(lake)`` in a fresh process: seconds and the process's RSS after it.
 
 Example::
