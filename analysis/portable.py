@@ -6,7 +6,7 @@ transpiles to Spark SQL (:func:`spark_sql`), plus one Polars step (:func:`finish
 results go through: times leave SQL as epoch microseconds and become UTC timestamps in Polars, rows
 are ordered in Polars. There is no second copy to drift: :mod:`analysis.spark` runs ``spark_sql(name)``,
 :func:`run_duckdb` runs ``SQL[name]``, and ``tests/test_spark.py`` checks both equal each other and
-the optimised DuckDB functions (``analysis.cascades(con, use_summary=False)`` and so on).
+the optimised DuckDB functions (``analysis.cascades(con)`` and so on).
 
 Medians: DuckDB's ``median`` and Spark's ``percentile(x, 0.5)`` both interpolate between the two
 middle values of an even count (the mean of the two), so they agree; epoch microseconds (< 2^53) and
@@ -17,7 +17,7 @@ Example::
     from analysis import portable
 
     con = analysis.connect("archive.duckdb")           # or a lake: analysis.connect("lake")
-    portable.run_duckdb(con, "cascades")               # = analysis.cascades(con, use_summary=False)
+    portable.run_duckdb(con, "cascades")               # = analysis.cascades(con)
 """
 
 from __future__ import annotations

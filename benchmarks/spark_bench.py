@@ -1,7 +1,7 @@
 """The four spread metrics on DuckDB and on Spark ``local[2]`` over one lake: time, peak memory, results compared.
 
 On a synthetic archive (:mod:`benchmarks.synth_archive`) published in full to a lake, each metric runs in its
-own process per engine: DuckDB through ``analysis.<metric>(analysis.connect(lake), use_summary=False)``, Spark
+own process per engine: DuckDB through ``analysis.<metric>(analysis.connect(lake))``, Spark
 through ``analysis.spark.run`` (a fresh ``local[2]`` session; its start is timed apart). Memory: DuckDB's
 process peak RSS; Spark's: the Python driver's peak plus the JVM's RSS at the end (psutil). The two frames are
 written to Parquet and compared with ``polars.testing.assert_frame_equal``.
@@ -35,7 +35,7 @@ def _step_duckdb(lake: str, name: str, out: str) -> dict[str, Any]:
 
     con = analysis.connect(lake)
     fn = getattr(analysis, name)
-    kwargs = {"use_summary": False} if "use_summary" in fn.__code__.co_varnames else {}
+    kwargs: dict[str, object] = {}
     t = time.perf_counter()
     df = fn(con, **kwargs)
     seconds = time.perf_counter() - t

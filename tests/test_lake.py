@@ -128,7 +128,7 @@ def _frame_functions() -> list[str]:
 
 
 #: Public functions that take a connection but return something other than a frame: compared their own way.
-OTHER = {"network_graph", "export_gexf", "export_graphml", "summary_status"}
+OTHER = {"network_graph", "export_gexf", "export_graphml"}
 
 
 def test_every_public_function_taking_a_connection_is_covered() -> None:
@@ -163,7 +163,6 @@ def test_graphs_and_stored_result_status_on_a_lake(published: tuple[Path, Path],
     assert nx.utils.graphs_equal(g1, g2) and g1.number_of_edges() > 0
     assert (tmp_path / "a.gexf").read_bytes().split(b"<graph", 1)[1] == \
         (tmp_path / "b.gexf").read_bytes().split(b"<graph", 1)[1]
-    assert analysis.summary_status(on_lake) == []      # stored results stay in the archive; the lake computes
 
 
 def test_an_empty_lake_gives_empty_views_with_the_schema(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def spark() -> Iterator[Any]:
 
 def _duckdb_function(con: Any, name: str) -> pl.DataFrame:
     fn = getattr(analysis, name)
-    return fn(con, use_summary=False) if name != "posting_frequency" else fn(con)
+    return fn(con)
 
 
 @pytest.mark.parametrize("name", portable.METRICS)

@@ -28,7 +28,6 @@ import pyarrow.compute as pc
 from collector.parse.channel_ref import storable_username
 
 from . import migrations
-from .generation import bump_posts
 from .lake_marks import mark_batch
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
 
@@ -257,8 +256,14 @@ class Archive:
         for mig in migrations.available():
             if mig.version in done:
                 continue
+            if mig.stepwise:        # large tables: each statement committed and checkpointed on its own
+                for statement in mig.statements():
+                    with self.transaction():
+                        self.con.execute(statement)
+                    self.con.execute("CHECKPOINT")
             with self.transaction():
-                self.con.execute(mig.sql)
+                if not mig.stepwise:
+                    self.con.execute(mig.sql)
                 self.con.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at, tgspread_version) VALUES (?, ?, "
                     "now(), ?)", [mig.version, mig.name, __version__]
@@ -447,7 +452,6 @@ class Archive:
                 if deleted:
                     self._mark_deleted(con, deleted, now)
                 if table is not None or deleted:
-                    bump_posts(con, checked=False)   # stored analysis results are no longer current
                     mark_batch(con, table, deleted, versions=bool(result.edits))   # lake partitions to publish
                 if peers:
                     self._upsert_peers(con, peers, now)

@@ -35,7 +35,6 @@ import pyarrow.compute as pc
 
 from collector.parse.channel_ref import storable_username
 
-from .generation import bump_posts
 from .lake_marks import has_marks, mark_batch, mark_posts
 
 __all__ = [
@@ -357,7 +356,6 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
             __tgs_batch = batch.filter(pc.invert(_keys_in(batch, same)))
     if __tgs_batch.num_rows:
         con.execute(_POST_UPSERT if n_existing else _POST_INSERT)
-        bump_posts(con)   # stored analysis results are no longer current
     __tgs_batch = batch
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
@@ -473,7 +471,6 @@ def resolve_forward_usernames(target: Any) -> int:
     )
     after = _count(con, "posts", "fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
     if after != before:
-        bump_posts(con)
         mark_posts(con, _FILLED, ("posts",), checked=True)   # lake partitions to publish
     con.execute(f"DROP TABLE IF EXISTS {_FILLED}")
     return before - after
@@ -512,8 +509,15 @@ def mark_pinned(target: Any, channel_id: int, message_ids: Sequence[int]) -> int
                       "AND list_contains($ids, message_id)",
                       {"channel": channel_id, "ids": sorted(set(message_ids))}).fetchone()
     changed = int(row[0]) if row else 0
-    if changed:
-        bump_posts(con)
+    if changed:     # the lake partitions to publish (every archived post named: those pinned now among them)
+        ids = sorted(set(message_ids))
+        keys = pa.schema([("channel_id", pa.int64()), ("message_id", pa.int64())])
+        con.register("__tgs_pinned", pa.table({"channel_id": [channel_id] * len(ids), "message_id": ids}, schema=keys))
+        try:
+            mark_posts(con, "(SELECT channel_id, message_id FROM posts SEMI JOIN __tgs_pinned "
+                            "USING (channel_id, message_id))", ("posts",), checked=True)
+        finally:
+            con.unregister("__tgs_pinned")
     return changed
 
 

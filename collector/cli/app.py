@@ -23,6 +23,7 @@ from . import (
     demo,
     discover,
     export,
+    hydrate,
     importing,
     login,
     media,
@@ -41,7 +42,7 @@ HELP_OPTIONS = ["-h", "--help"]
 
 #: Every command module, in help order.
 COMMANDS = (login, check, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
-            summaries, publish, shards)
+            hydrate, summaries, publish, shards)
 
 
 class _OneLineUsageErrors(TyperGroup):

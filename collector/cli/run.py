@@ -45,7 +45,6 @@ from .common import (
 )
 from .publish import publish_after_pass
 from .safe_text import cell, safe
-from .summaries import store_summaries
 from .tables import Column, fitted_table
 from .words import plural
 
@@ -149,7 +148,6 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
                 record_usage(archive, outcome.report.run_id, now, outcome.budget.used)
         finally:
             await client.disconnect()
-        store_summaries(archive, cfg)
         publish_after_pass(archive, cfg)
     stdout.print(outcome.summary.line(), markup=False, highlight=False, soft_wrap=True)
     for _status, summary in steps:
