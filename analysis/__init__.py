@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from .names import channel_names, with_names
     from .network import forward_network
     from .spread import amplifiers, cascades, coverage, sources
-    from .stored import summary_status
     from .timeseries import channel_growth, half_life, posting_frequency, subscriber_growth, view_growth
     from .trees import (
         ASSUMPTIONS,
@@ -75,7 +74,6 @@ __all__ = [
     "sources",
     "structural_virality",
     "subscriber_growth",
-    "summary_status",
     "url_spread",
     "velocity",
     "view_growth",
@@ -91,7 +89,7 @@ _LAZY = {
     "canonical_url": "urls", "domain_spread": "links", "url_spread": "links", "forward_network": "network",
     "channel_names": "names", "with_names": "names",
     "amplifiers": "spread", "cascades": "spread", "coverage": "spread", "sources": "spread",
-    "summary_status": "stored", "channel_growth": "timeseries", "half_life": "timeseries",
+    "channel_growth": "timeseries", "half_life": "timeseries",
     "posting_frequency": "timeseries", "subscriber_growth": "timeseries", "view_growth": "timeseries",
     "cascade_virality": "trees", "diffusion_trees": "trees", "structural_virality": "trees",
     "virality_from_parents": "trees", "ASSUMPTIONS": "trees", "compare_assumptions": "trees",

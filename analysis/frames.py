@@ -12,6 +12,7 @@ Shared SQL:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,18 @@ import polars as pl
 UTC_TS = pl.Datetime("us", "UTC")
 
 Params = dict[str, Any]
+
+
+def warn_use_summary(use_summary: bool | None, function: str) -> None:
+    """Warn (DeprecationWarning) when a caller still passes ``use_summary=`` to ``function``: stored results
+    were removed by migration 0009 and the argument is ignored; it goes in the next release.
+
+    >>> warn_use_summary(None, "cascades")     # not passed: silent
+    """
+    if use_summary is not None:
+        warnings.warn(f"analysis.{function}(use_summary=...) is deprecated and ignored: results are no longer "
+                      "stored, they are always computed from the posts; drop the argument", DeprecationWarning,
+                      stacklevel=3)
 
 #: Output schemas by function name. Columns appear in this order with these dtypes.
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {

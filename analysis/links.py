@@ -19,8 +19,8 @@ kept for URLs in 3+ channels: the median lag is read from the sorted list); then
 former 33 s. Measured and not worth it: grouping by ``hash(url)`` (integer keys save ~25%, but DuckDB's
 64-bit string hash collides, 75 times among the 1.6M synthetic URLs, and an exact check on the strings
 costs more than it saves); grouping in Polars or dictionary-encoding the URLs (both slower); an integer
-URL id stored at write time (~23%, measured with a prototype). With the defaults, the result stored after the
-last write is read instead (:mod:`analysis.summaries`).
+URL id stored at write time (~23%, measured with a prototype). Storing the result after every pass (migration
+0007) was removed by 0009: its cost grew with the whole archive, not with what a pass changed.
 
 The domain of a URL is its canonical host without port (``www.`` stripped, no public-suffix folding);
 it is the same domain as ``posts.domains`` holds.
@@ -39,8 +39,16 @@ import polars as pl
 
 from analysis.urls import canonical_urls_column
 
-from .frames import Params, channel_clause, conform, is_forward_sql, packed_int_key, time_clauses, where_sql
-from .stored import stored
+from .frames import (
+    Params,
+    channel_clause,
+    conform,
+    is_forward_sql,
+    packed_int_key,
+    time_clauses,
+    warn_use_summary,
+    where_sql,
+)
 
 _UDF_PREFIX = "tgspread_canonical_urls_"
 _udf_ids = count()
@@ -131,7 +139,7 @@ def url_spread(
     since: datetime | None = None,
     until: datetime | None = None,
     include_forwards: bool = True,
-    use_summary: bool = True,
+    use_summary: bool | None = None,
 ) -> pl.DataFrame:
     """One row per canonical URL posted in the archive.
 
@@ -145,17 +153,14 @@ def url_spread(
     forwards, which lack the origin post and date, are forwards too). ``channels``/``since``/``until``
     select the posts. Ordered by channels reached (descending), then first post (time, channel, message), then URL.
 
-    With the default parameters the result stored by the last collection is read when it is current
-    (:mod:`analysis.summaries`; the same rows); ``use_summary=False`` always computes from ``posts``.
+    ``use_summary`` is deprecated and ignored (nothing is stored since migration 0009; the result is always
+    computed from the posts); passing it warns, and it will be removed in the next release.
 
     Example::
 
         analysis.url_spread(con).head(20)      # the links that reached the most channels
     """
-    if use_summary and channels is None and since is None and until is None and include_forwards:
-        found = stored(con, "url_spread", [], {})
-        if found is not None:
-            return found
+    warn_use_summary(use_summary, "url_spread")
     packed = _ids_fit_packed_keys(con)
     df = _run(con, _url_spread_sql(packed), channels, since, until, include_forwards)
     out = df.with_columns(

@@ -14,8 +14,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from .frames import Params, channel_clause, query_frame, time_clauses, where_sql
-from .stored import stored
+from .frames import Params, channel_clause, query_frame, time_clauses, warn_use_summary, where_sql
 
 
 def forward_network(
@@ -26,7 +25,7 @@ def forward_network(
     since: datetime | None = None,
     until: datetime | None = None,
     include_self: bool = False,
-    use_summary: bool = True,
+    use_summary: bool | None = None,
 ) -> pl.DataFrame:
     """One row per (origin channel, forwarding channel) pair with at least one archived forward.
 
@@ -40,8 +39,8 @@ def forward_network(
     ``sources``/``targets`` keep edges from/to these channels; ``since``/``until`` filter the forwards
     by their ``posted_at``. Ordered by ``forwards`` (descending).
 
-    Without ``since``/``until`` the result stored by the last collection is read when it is current
-    (:mod:`analysis.summaries`; the same rows); ``use_summary=False`` always computes from ``posts``.
+    ``use_summary`` is deprecated and ignored (nothing is stored since migration 0009; the result is always
+    computed from the posts); passing it warns, and it will be removed in the next release.
 
     Example::
 
@@ -54,16 +53,8 @@ def forward_network(
 
     ``analysis.network_graph(con)`` builds that graph with node and edge attributes (what Gephi gets).
     """
+    warn_use_summary(use_summary, "forward_network")
     params: Params = {}
-    if use_summary and since is None and until is None:
-        found = stored(con, "forward_network", [
-            None if include_self else "source_channel_id <> target_channel_id",
-            channel_clause("source_channel_id", sources, params, "sources"),
-            channel_clause("target_channel_id", targets, params, "targets"),
-        ], params)
-        if found is not None:
-            return found
-        params = {}
     where = where_sql([
         "fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL",
         None if include_self else "channel_id <> fwd_channel_id",

@@ -426,10 +426,11 @@ def scatter(
             m = ga == g
             ax_.scatter(xa[keep][m], ya[keep][m], s=sa[m] if sa is not None else default_size, alpha=alpha_,
                         color=colour(i), edgecolors="none", label=str(g))
-        legend = ax_.legend(markerscale=2.0)
-        for handle in legend.legend_handles:
-            if handle is not None:
-                handle.set_alpha(1.0)
+        if ga.size:   # no point, no group: a legend would be empty (and Matplotlib warns)
+            legend = ax_.legend(markerscale=2.0)
+            for handle in legend.legend_handles:
+                if handle is not None:
+                    handle.set_alpha(1.0)
     if not keep.any():
         _empty_note(ax_)
     if log_x:
@@ -600,10 +601,15 @@ def network(
     weights = np.array([w for _, _, w in drawn])
     scaled = np.log1p(weights) / np.log1p(weights.max()) if weights.size else weights
     if drawn:
+        # arrows (curved, so a reciprocal pair shows as two) only for a directed graph: networkx warns when
+        # arrow options reach the straight lines it draws for an undirected one
+        arrows: dict[str, Any] = (
+            {"arrows": True, "arrowsize": 9, "connectionstyle": "arc3,rad=0.08"} if graph.is_directed()
+            else {"arrows": False}
+        )
         nx.draw_networkx_edges(
             graph, pos, ax=ax_, edgelist=[(u, v) for u, v, _ in drawn], width=list(0.3 + 3.5 * scaled),
-            alpha=0.45, edge_color="0.3", arrows=graph.is_directed(), arrowsize=9, node_size=sizes,
-            connectionstyle="arc3,rad=0.08", nodelist=nodes,
+            alpha=0.45, edge_color="0.3", node_size=sizes, nodelist=nodes, **arrows,
         )
     nx.draw_networkx_nodes(graph, pos, ax=ax_, nodelist=nodes, node_color=node_colours, node_size=sizes,
                            edgecolors="white", linewidths=0.8)

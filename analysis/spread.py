@@ -18,8 +18,16 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from .frames import FORWARDS_SQL, Params, channel_clause, is_forward_sql, query_frame, time_clauses, where_sql
-from .stored import stored
+from .frames import (
+    FORWARDS_SQL,
+    Params,
+    channel_clause,
+    is_forward_sql,
+    query_frame,
+    time_clauses,
+    warn_use_summary,
+    where_sql,
+)
 
 
 def cascades(
@@ -30,7 +38,7 @@ def cascades(
     until: datetime | None = None,
     include_self: bool = True,
     min_forwards: int = 1,
-    use_summary: bool = True,
+    use_summary: bool | None = None,
 ) -> pl.DataFrame:
     """One row per original post named by at least ``min_forwards`` archived forwards.
 
@@ -50,23 +58,15 @@ def cascades(
     ``[since, until)``. ``include_self=False`` leaves out forwards of a channel's own posts.
     Rows are ordered by ``forwards`` (descending), then origin.
 
-    With ``include_self`` the result stored by the last collection is read when it is current
-    (:mod:`analysis.summaries`; the same rows); ``use_summary=False`` always computes from ``posts``.
+    ``use_summary`` is deprecated and ignored (nothing is stored since migration 0009; the result is always
+    computed from the posts); passing it warns, and it will be removed in the next release.
 
     Example::
 
         analysis.cascades(con).head(10)      # the ten most forwarded posts
     """
+    warn_use_summary(use_summary, "cascades")
     params: Params = {"min_forwards": int(min_forwards)}
-    if use_summary and include_self:
-        found = stored(con, "cascades", [
-            channel_clause("origin_channel_id", channels, params, "channels"),
-            *time_clauses("origin_posted_at", since, until, params),
-            "forwards >= $min_forwards",
-        ], params)
-        if found is not None:
-            return found
-        params = {"min_forwards": int(min_forwards)}
     fwd_where = where_sql([
         "fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL",
         channel_clause("fwd_channel_id", channels, params, "channels"),

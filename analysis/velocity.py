@@ -80,39 +80,37 @@ def velocity(
         channel_clause("p.channel_id", channels, params, "channels"),
         *time_clauses("p.posted_at", since, until, params),
     ]
-    # one query per checkpoint (each aggregates only the observations in its window [c, stretch * c):
-    # half the memory of doing all at once)
+    # One query per checkpoint, each aggregating only the observations in its window [c, stretch * c)
+    # (half the memory of doing all at once); the channel baselines come from DuckDB's median and mad
+    # aggregates in one pass (mad = median(|x - median(x)|), no second pass over the posts).
+    con = con.cursor()
     age = "(epoch_us(o.observed_at) - epoch_us(p.posted_at))"
     frames = []
     for lo, hi in [(c, int(c * stretch)) for c in cps]:
         sql = f"""
         WITH at_cp AS MATERIALIZED (
-            SELECT o.channel_id, o.message_id, any_value(epoch_us(p.posted_at)) AS posted_us,
-                   arg_min(o.{metric}, {age}) AS value, min({age}) AS age_us
+            SELECT o.channel_id, o.message_id, epoch_us(p.posted_at) AS posted_us,
+                   arg_min(o.{metric}, o.observed_at) AS value, min({age}) AS age_us,
+                   ln(1 + greatest(arg_min(o.{metric}, o.observed_at), 0)) AS lv
             FROM post_observations o
             JOIN posts p ON p.channel_id = o.channel_id AND p.message_id = o.message_id
             {where_sql([*filters, f"{age} >= {lo}", f"{age} < {hi}"])}
-            GROUP BY o.channel_id, o.message_id
-        ), logged AS (
-            SELECT *, ln(1 + greatest(value, 0)) AS lv FROM at_cp
-        ), base AS MATERIALIZED (
-            SELECT channel_id, count(*) AS n, median(lv) AS med FROM logged GROUP BY channel_id
-        ), spread AS (
-            SELECT l.channel_id, median(abs(l.lv - b.med)) AS mad
-            FROM logged l JOIN base b ON l.channel_id = b.channel_id GROUP BY l.channel_id
+            GROUP BY o.channel_id, o.message_id, p.posted_at
+        ), base AS (
+            SELECT channel_id, count(*) AS n, median(lv) AS med, mad(lv) AS mad FROM at_cp GROUP BY channel_id
         ), scored AS (
             SELECT l.channel_id, l.message_id, l.posted_us, {lo // _US} AS checkpoint_s,
                    l.age_us / {_US}::DOUBLE AS observed_age_s, l.value, b.n AS channel_posts,
                    exp(b.med) - 1 AS channel_median,
-                   CASE WHEN b.n >= {int(min_posts)} AND s.mad > 0
-                        THEN (l.lv - b.med) / (1.4826 * s.mad) END AS robust_z
-            FROM logged l JOIN base b ON l.channel_id = b.channel_id JOIN spread s ON l.channel_id = s.channel_id
+                   CASE WHEN b.n >= {int(min_posts)} AND b.mad > 0
+                        THEN (l.lv - b.med) / (1.4826 * b.mad) END AS robust_z
+            FROM at_cp l JOIN base b ON l.channel_id = b.channel_id
         )
         SELECT *, coalesce(robust_z >= {float(threshold)}, false) AS outlier FROM scored
         {"WHERE robust_z >= " + repr(float(threshold)) if outliers_only else ""}
         ORDER BY robust_z DESC NULLS LAST, channel_id, message_id
         """
-        part = con.cursor().sql(sql, params=params or None).pl()
+        part = con.sql(sql, params=params or None).pl()
         if part.height:
             frames.append(part)
     if not frames:

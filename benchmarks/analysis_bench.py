@@ -44,14 +44,12 @@ import duckdb
 
 from .synth_archive import build
 
-__all__ = ["FUNCTIONS", "main", "run", "store_summaries"]
+__all__ = ["FUNCTIONS", "main", "run"]
 
 FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
 #: Issue #16's functions, with their own targets (no speed-up target; velocity has no pandas twin).
 SLOW_FUNCTIONS = ("coordination", "velocity")
 TARGET_SLOW_S = 10.0
-SUMMARIES_MIGRATION = (Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations"
-                       / "0007_summaries.sql")
 TARGET_S = 2.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 2048.0
@@ -59,40 +57,16 @@ TARGET_RSS_MB = 2048.0
 
 # ---- the library ---------------------------------------------------------------------------------
 
-def _library(name: str, path: str, *, use_summary: bool = True) -> int:
+def _library(name: str, path: str) -> int:
     import analysis
-    from analysis.summaries import SUMMARIZED
 
     con = analysis.connect(path)
     try:
         if name == "coordination":          # the default window, kinds and null model; rows = tested pairs
             return int(analysis.coordination(con).pairs.height)
-        kwargs = {} if use_summary or name not in SUMMARIZED else {"use_summary": False}
-        return int(getattr(analysis, name)(con, **kwargs).height)
+        return int(getattr(analysis, name)(con).height)
     finally:
         con.close()
-
-
-def store_summaries(path: Path) -> dict[str, Any]:
-    """What ``tgspread collect`` does after writing posts, on the synthetic archive: compute and store the
-    results of cascades, forward_network and url_spread (:mod:`analysis.summaries`), every time (``force``).
-
-    The synthetic file is written without the collector, so the bookkeeping tables of migration 0007 are
-    added first when missing. Returns seconds per function and the peak RSS of the process.
-    """
-    from collector.archive.summaries import refresh_summaries
-
-    con = duckdb.connect(str(path))
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'archive_generation'"
-                           ).fetchall()[0][0]:
-            con.execute(SUMMARIES_MIGRATION.read_text())
-        built = refresh_summaries(con, force=True)
-    finally:
-        con.close()
-    return {"seconds": {b.name: b.seconds for b in built}, "rows": {b.name: b.rows for b in built},
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
 # ---- straightforward pandas ----------------------------------------------------------------------
@@ -249,7 +223,7 @@ PANDAS: dict[str, Callable[[str], int]] = {
 def _measure_here(impl: str, name: str, path: str, repeat: int) -> dict[str, Any]:
     """Runs in the child process: wall and CPU seconds of each of ``repeat`` runs, rows, peak RSS."""
     fn: Callable[[str], int] = PANDAS[name] if impl == "pandas" else (
-        lambda p: _library(name, p, use_summary=impl != "computed"))
+        lambda p: _library(name, p))
     walls: list[float] = []
     cpus: list[float] = []
     rows = 0
@@ -274,24 +248,13 @@ def _measure(impl: str, name: str, path: Path, repeat: int) -> dict[str, Any]:
     return result
 
 
-def _store(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.analysis_bench", "--store-summaries", "--path", str(path)],
-        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
 def run(posts: int = 10_000_000, channels: int = 5_000, *, pandas_repeat: int = 2,
         repeat: int = 5) -> list[dict[str, Any]]:
-    """Build (or reuse) the synthetic archive, store the summaries, measure every function; one dict each."""
+    """Build (or reuse) the synthetic archive, measure every function (computed from posts); one dict each."""
     path = build(posts, channels)
-    stored = _store(path)
     rows: list[dict[str, Any]] = []
     for name in FUNCTIONS:
         lib = _measure("analysis", name, path, repeat)
-        computed = _measure("computed", name, path, repeat) if name in stored["seconds"] else None
         pdm = _measure("pandas", name, path, pandas_repeat)
         ratio = pdm["seconds"] / lib["seconds"] if lib["seconds"] else float("inf")
         row: dict[str, Any] = {
@@ -303,19 +266,9 @@ def run(posts: int = 10_000_000, channels: int = 5_000, *, pandas_repeat: int = 
             "load_avg_1m": round(os.getloadavg()[0], 1),
             "speedup": round(ratio, 1), "peak_rss_mb": round(lib["peak_rss_mb"], 1),
             "pandas_peak_rss_mb": round(pdm["peak_rss_mb"], 1), "rows": lib["rows"], "pandas_rows": pdm["rows"],
-            "rows_match": lib["rows"] == pdm["rows"] and (computed is None or computed["rows"] == lib["rows"]),
+            "rows_match": lib["rows"] == pdm["rows"],
             "ok": lib["seconds"] <= TARGET_S and ratio >= TARGET_RATIO and lib["peak_rss_mb"] <= TARGET_RSS_MB,
         }
-        if computed is not None:
-            row.update({
-                "computed_seconds": round(computed["seconds"], 3),
-                "computed_median_seconds": round(computed["median_seconds"], 3),
-                "computed_cpu_seconds": round(computed["cpu_seconds"], 3),
-                "computed_speedup": round(pdm["seconds"] / computed["seconds"], 1) if computed["seconds"] else None,
-                "computed_peak_rss_mb": round(computed["peak_rss_mb"], 1),
-                "stored_seconds": round(stored["seconds"][name], 3),
-                "store_peak_rss_mb": round(stored["peak_rss_mb"], 1),
-            })
         rows.append(row)
     rows += run_slow(path, posts, repeat=min(repeat, 3), pandas_repeat=min(pandas_repeat, 1))
     return rows
@@ -371,9 +324,8 @@ def run_slow(path: Path, posts: int, *, repeat: int = 3, pandas_repeat: int = 1)
 
 INCLUDES = """both sides start from the closed archive file and are timed from opening it:
   library: analysis.connect (read-only) + the function with its defaults -> Polars frame, in the function's
-           schema and order. cascades, forward_network and url_spread read the result that `tgspread collect`
-           stored after writing posts (analysis.summaries; storing it is timed separately, 'stored in');
-           'computed' is the same call with use_summary=False: DuckDB reads the columns it needs from posts
+           schema and order, computed from posts (DuckDB reads the columns it needs; nothing is stored since
+           migration 0009)
   pandas:  duckdb.connect + SELECT <needed columns> FROM posts -> pandas DataFrame, then filter/merge/groupby/
            sort in pandas to the same rows, columns and order (no SQL aggregation on the pandas side)
 speed-up = best pandas wall time / best library wall time, measured one after the other in this run"""
@@ -392,13 +344,6 @@ def _print(rows: list[dict[str, Any]]) -> None:
               f"{r['speedup']:7.1f}x {r['peak_rss_mb']:8.0f} {r['pandas_peak_rss_mb']:7.0f} {r['rows']:10,} "
               f"{r['load_avg_1m']:5.1f} {'yes' if r['ok'] else 'NO'}"
               + ("" if r["rows_match"] else f"  (pandas rows {r['pandas_rows']:,} differ!)"))
-        if "computed_seconds" in r:
-            print(f"{'  computed (use_summary=False)':28} {r['computed_seconds']:7.3f} "
-                  f"{r['computed_median_seconds']:7.3f} "
-                  f"{r['computed_cpu_seconds']:6.2f} {'':9} {'':7} {'':7} {r['computed_speedup']:7.1f}x "
-                  f"{r['computed_peak_rss_mb']:8.0f}")
-            print(f"{'  stored in':28} {r['stored_seconds']:7.3f}  (after writing posts; peak RSS of storing all "
-                  f"three: {r['store_peak_rss_mb']:.0f} MB)")
     runs = next((r for r in rows if "runs" in r), {"runs": 0, "pandas_runs": 0})
     print(f"targets: <= {TARGET_S:g} s, >= {TARGET_RATIO:g}x pandas, peak RSS <= {TARGET_RSS_MB:g} MB "
           f"(times are wall clock, best and median of {runs['runs']} library runs and "
@@ -414,15 +359,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--pandas-repeat", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     parser.add_argument("--measure", choices=FUNCTIONS + SLOW_FUNCTIONS, help=argparse.SUPPRESS)
-    parser.add_argument("--impl", choices=("analysis", "computed", "pandas"), default="analysis",
+    parser.add_argument("--impl", choices=("analysis", "pandas"), default="analysis",
                         help=argparse.SUPPRESS)
-    parser.add_argument("--store-summaries", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=5, help="library runs per function (default 5)")
     args = parser.parse_args(argv)
-    if args.store_summaries:  # child process: store the results, JSON on stdout
-        print(json.dumps(store_summaries(Path(args.path))))
-        return []
     if args.measure:  # child process: one measurement, JSON on stdout
         print(json.dumps(_measure_here(args.impl, args.measure, args.path, args.repeat)))
         return []

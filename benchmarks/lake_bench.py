@@ -1,14 +1,18 @@
 """The lake (issue 14): publishing (full, and after a pass of +1,000 posts), the layout it makes, and reading it.
 
-On a synthetic archive (:mod:`benchmarks.synth_archive`, brought up to the current schema first), each step runs in
-its own process so its peak RSS is its own:
+On a synthetic archive (:mod:`benchmarks.synth_archive`: a real archive, made by the migration runner), each step
+runs in its own process so its peak RSS is its own:
 
+- ``migrate``: an archive of the same size made by tgspread 0001 (with two observations per post) opened by the
+  current code under the archive's 256 MB cap: every later migration applied (0002 alters ``posts`` and
+  ``post_observations``); seconds, peak RSS, and whether it ran out of memory;
+- ``status``: ``tgspread status``'s query over the archive under the same cap: seconds and peak RSS;
 - ``full``: the first publish of the whole archive (what ``tgspread publish --full`` does);
 - ``incremental``: 1,000 new posts written through ``Archive.write_posts`` (10 channels, their newest month),
   then a publish: it rewrites only the partitions those posts touched;
 - ``layout``: files per partition, file sizes of ``posts`` (min / median / max), the lake's size;
 - ``metrics``: ``cascades``, ``forward_network``, ``posting_frequency``, ``url_spread`` over the lake
-  (computed: a lake holds no stored results), and the same computed on the archive file for the ratio;
+  (computed, as everywhere since migration 0009), and the same computed on the archive file for the ratio;
 - ``open``: ``analysis.connect(lake)`` in a fresh process: seconds and the process's RSS after it.
 
 Example::
@@ -43,25 +47,42 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
-def _real_archive(path: Path) -> None:
-    """Make a synthetic file a real archive: record migration 0001 (which made it) and apply the rest.
+# -- steps (each in its own process) ---------------------------------------------------------------------------
+def _step_old(posts: str, channels: str) -> dict[str, Any]:
+    """The archive of migration 0001 of this size (cached), with two observations per post."""
+    from .analysis_bench import ensure_observations
+    from .synth_archive import build
 
-    SHORTCUT: the generator writes no ``schema_migrations`` row (issue 14, item 4 makes it produce a real one);
-    the later migrations run here without the archive's memory cap (0002 alters ``posts``).
-    """
-    import duckdb
+    path = build(int(posts), int(channels), schema=1)
+    ensure_observations(path)
+    return {"path": str(path)}
 
+
+def _step_migrate(old: str, work: str) -> dict[str, Any]:
+    """Open a copy of an archive of migration 0001 with the current code (the 256 MB cap): the migrations run."""
     from collector import Archive
 
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                "applied_at TIMESTAMPTZ NOT NULL, tgspread_version VARCHAR)")
-    con.execute("INSERT INTO schema_migrations VALUES (1, 'initial', now(), 'synthetic') ON CONFLICT DO NOTHING")
-    con.close()
-    Archive(path, memory_limit=None).close()
+    shutil.copy(old, work)
+    t = time.perf_counter()
+    try:
+        with Archive(work) as archive:
+            outcome = f"schema {archive.schema_version}"
+    except Exception as exc:       # e.g. duckdb.OutOfMemoryException: the measurement is the failure
+        outcome = f"failed: {type(exc).__name__}"
+    return {"seconds": round(time.perf_counter() - t, 2), "outcome": outcome, "peak_rss_mb": _peak_mb()}
 
 
-# -- steps (each in its own process) ---------------------------------------------------------------------------
+def _step_status(archive: str) -> dict[str, Any]:
+    """``tgspread status``'s work (collector.archive.status) on the archive, read-only, under the cap."""
+    from collector import Archive
+    from collector.archive.status import archive_status
+
+    t = time.perf_counter()
+    with Archive(archive, read_only=True) as opened:
+        archive_status(opened.con)
+    return {"seconds": round(time.perf_counter() - t, 2), "peak_rss_mb": _peak_mb()}
+
+
 def _step_full(archive: str, lake: str) -> dict[str, Any]:
     from collector import Archive
     from collector.archive.lake import publish
@@ -120,12 +141,11 @@ def _step_metric(path: str, name: str, repeat: int = 3) -> dict[str, Any]:
 
     con = analysis.connect(path)
     fn = getattr(analysis, name)
-    kwargs = {"use_summary": False} if "use_summary" in fn.__code__.co_varnames else {}
     walls = []
     rows = 0
     for _ in range(repeat):
         t = time.perf_counter()
-        rows = fn(con, **kwargs).height
+        rows = fn(con).height
         walls.append(time.perf_counter() - t)
     con.close()
     return {"seconds": round(min(walls), 2), "rows": rows, "peak_rss_mb": _peak_mb()}
@@ -166,16 +186,24 @@ def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="lake-bench-", dir=source.parent) as tmp:
         archive, lake = Path(tmp) / "archive.duckdb", Path(tmp) / "lake"
         shutil.copy(source, archive)
-        t = time.perf_counter()
-        _real_archive(archive)
-        migrate_s = time.perf_counter() - t
+        old = _child("old", str(posts), str(channels))["path"]     # in a child: its memory is not the parent's
+        migrated = _child("migrate", old, str(Path(tmp) / "old.duckdb"))
+        (Path(tmp) / "old.duckdb").unlink()
+        status = _child("status", str(archive))
+        rows += [
+            _row("archive: migrations 0002-latest on an old archive", migrated["seconds"], "s", "inside 256 MB cap",
+                 migrated["outcome"].startswith("schema"),
+                 f"{size} and 2 observations each; {migrated['outcome']}; peak RSS {migrated['peak_rss_mb']} MB"),
+            _row("archive: status, peak RSS", status["peak_rss_mb"], "MB", "-", None,
+                 f"{size}; {status['seconds']} s"),
+        ]
         full = _child("full", str(archive), str(lake))
         layout = _child("layout", str(lake))
         inc = _child("incremental", str(archive), str(lake))
         rows += [
             _row("lake: full publish", full["seconds"], "s", f"<= {TARGET_FULL_S:g} at 10M", None,
                  f"{size}, {full['files']:,} files, {full['rows']:,} rows, peak RSS {full['peak_rss_mb']} MB "
-                 f"(migrating the synthetic file first: {migrate_s:.1f} s)"),
+                 ""),
             _row("lake: publish after +1,000 posts", inc["seconds"], "s", f"<= {TARGET_INCREMENTAL_S:g}",
                  inc["seconds"] <= TARGET_INCREMENTAL_S,
                  f"{size}; {inc['files']} files rewritten {inc['partitions']}; the write itself "
@@ -215,7 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.step:
         kind, *rest = args.step
-        steps = {"full": _step_full, "incremental": _step_incremental, "layout": _step_layout,
+        steps = {"old": _step_old, "migrate": _step_migrate, "status": _step_status, "full": _step_full,
+                 "incremental": _step_incremental, "layout": _step_layout,
                  "metric": _step_metric, "open": _step_open}
         print(json.dumps(steps[kind](*rest)))
         return

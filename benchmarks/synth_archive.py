@@ -1,6 +1,9 @@
 """A synthetic archive, generated inside DuckDB in seconds, for benchmarking the analysis library.
 
-The file has the real schema (``collector/archive/migrations/0001_initial.sql``) and a shape close to what a
+The file is a real archive: the real migration runner (``collector.archive.archive.Archive``) creates the
+schema and its ``schema_migrations`` rows before the rows are generated, so the CLI opens it as it is
+(``schema=1`` instead: an archive of migration 0001 only, for measuring later migrations on large files).
+Its shape is close to what a
 long collection produces: heavy-tailed channel activity; ~20% forwards, mostly of a few popular
 channels, each channel taking 80% of its forwards from ~30 favourite sources, ~10% of origins outside
 the archive and ~2% from hidden senders; albums; ~2% deleted posts; URL lists with tracking parameters
@@ -26,8 +29,7 @@ from analysis.urls import canonical_urls_column
 __all__ = ["CACHE_DIR", "archive_path", "build"]
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
-MIGRATION = Path(__file__).resolve().parents[1] / "collector" / "archive" / "migrations" / "0001_initial.sql"
-VERSION = 3  # bump when the generator changes, so cached files are rebuilt
+VERSION = 4  # bump when the generator changes, so cached files are rebuilt
 
 #: Channel ids of the synthetic world: 2_000_000_000 + 13 * index (above 2**31, like real ids).
 ID_BASE = 2_000_000_000
@@ -132,9 +134,36 @@ def archive_path(posts: int, channels: int) -> Path:
     return CACHE_DIR / f"synth-v{VERSION}-{posts}x{channels}.duckdb"
 
 
-def build(posts: int, channels: int, *, force: bool = False, path: Path | None = None) -> Path:
-    """Build (or reuse) a synthetic archive of about ``posts`` posts across ``channels`` channels."""
-    target = path or archive_path(posts, channels)
+def _schema(path: Path, upto: int | None) -> None:
+    """The empty archive's schema: every migration through the real runner (``upto=None``), or only the
+    migrations up to ``upto``, recorded in ``schema_migrations`` as the runner records them (an archive made
+    by an older tgspread)."""
+    from collector._version import __version__
+    from collector.archive import migrations
+    from collector.archive.archive import Archive
+
+    if upto is None:
+        with Archive(path, memory_limit=None):
+            return
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                    "applied_at TIMESTAMPTZ NOT NULL, tgspread_version VARCHAR)")
+        for mig in migrations.available():
+            if mig.version <= upto:
+                con.execute(mig.sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, now(), ?)",
+                            [mig.version, mig.name, __version__])
+    finally:
+        con.close()
+
+
+def build(posts: int, channels: int, *, force: bool = False, path: Path | None = None,
+          schema: int | None = None) -> Path:
+    """Build (or reuse) a synthetic archive of about ``posts`` posts across ``channels`` channels; ``schema``:
+    stop at that migration (default: the latest, a current archive)."""
+    target = path or (archive_path(posts, channels) if schema is None
+                      else archive_path(posts, channels).with_suffix(f".schema{schema}.duckdb"))
     if target.exists() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -145,14 +174,17 @@ def build(posts: int, channels: int, *, force: bool = False, path: Path | None =
         "posts": posts, "channels": channels, "id_base": ID_BASE, "id_step": ID_STEP,
         "span_s": 365 * 86400, "outside_base": 9_000_000_000,
     }
+    _schema(tmp, schema)
     con = duckdb.connect(str(tmp))
     try:
         con.execute("SET preserve_insertion_order = false")
-        con.execute(MIGRATION.read_text())
         con.create_function("syn_canonical_urls", canonical_urls_column, ["VARCHAR[]"], "VARCHAR[]", type="arrow")  # type: ignore[call-overload]
         con.execute(_SETUP.format(**params))
         con.execute(_CHANNELS)
         con.execute(_POSTS.format(**params))
+        # as a collector leaves them: each channel's cursor at its newest archived post (`tgspread verify`)
+        con.execute("INSERT INTO channel_cursors SELECT channel_id, max(message_id), max(first_seen_at) FROM posts "
+                    "GROUP BY channel_id")
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -57,8 +57,8 @@ _TELEGRAM_KEYS = {"api_id", "api_hash", "flood_sleep_threshold"}
 _REFRESH_KEYS = {"checkpoints", "snapshot_every"}
 _MEDIA_KEYS = {"download", "dir", "kinds", "max_size"}
 _COMMENTS_KEYS = {"enabled", "max_posts"}
-_ANALYSIS_KEYS = {"store_results"}
-_LAKE_KEYS = {"path", "collector"}
+_ANALYSIS_KEYS = {"store_results"}   # deprecated, ignored since migration 0009 (nothing is stored)
+_LAKE_KEYS = {"path", "collector", "assignment"}
 _RUN_KEYS = {"interval", "jitter", "every", "max_requests", "max_resolves_per_hour", "intervals"}
 
 
@@ -141,9 +141,9 @@ class Config:
     media: MediaSettings = MediaSettings()  # noqa: RUF009 - frozen, so sharing it is safe; the [media] table
     comments_enabled: bool = False          # [comments] enabled: discussion-group comments (docs/comments.md)
     comments_max_posts: int | None = None   # [comments] max_posts: posts asked about per pass at most
-    store_results: bool = True              # [analysis] store_results: store analysis results after writing posts
     lake: Path | None = None                # [lake] path: publish to this lake after every pass (docs/lake.md)
     lake_collector: str = "main"            # [lake] collector: this collector's file name in a shared lake
+    lake_assignment: Path | None = None     # [lake] assignment: slot -> collector file (docs/scale.md, shards)
     source: Path | None = None
 
     def __repr__(self) -> str:  # never show the api_hash, even in a traceback or a debugger
@@ -298,11 +298,10 @@ def _from_toml(path: Path) -> dict[str, Any]:
         out.update(_comments_settings(_table(doc, "comments", str(path)), f"{path}: [comments]"))
     analysis = _table(doc, "analysis", str(path))
     _check_unknown(analysis, _ANALYSIS_KEYS, f"{path}: [analysis]")
-    if "store_results" in analysis:
-        if not isinstance(analysis["store_results"], bool):
-            raise ConfigError(f"{path}: [analysis] store_results: expected true or false, not "
-                              f"{analysis['store_results']!r}")
-        out["store_results"] = analysis["store_results"]
+    # store_results: accepted (and still checked) for one release so that existing configs load; nothing is stored
+    if "store_results" in analysis and not isinstance(analysis["store_results"], bool):
+        raise ConfigError(f"{path}: [analysis] store_results: expected true or false, not "
+                          f"{analysis['store_results']!r}")
     if "lake" in doc:
         out.update(_lake_settings(_table(doc, "lake", str(path)), f"{path}: [lake]", base))
     return out
@@ -319,6 +318,8 @@ def _lake_settings(table: Mapping[str, Any], where: str, base: Path) -> dict[str
         if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", name):
             raise ConfigError(f"{where} collector: letters, digits, '-' and '_' (at most 64), not {name!r}")
         values["lake_collector"] = name
+    if "assignment" in table:
+        values["lake_assignment"] = _check_path(table["assignment"], f"{where} assignment", base)
     return values
 
 

@@ -30,15 +30,11 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Collected:
 
 @pytest.fixture(scope="session")
 def notebook_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so), with the
-    analysis results stored as `tgspread collect` stores them (the notebooks read them like a user's would)."""
+    """A copy of the session's collected archive (notebooks open it read-only; the copy keeps it so)."""
     import shutil
-
-    from collector.archive.summaries import refresh_summaries
 
     target = tmp_path_factory.mktemp("notebook-archive") / "archive.duckdb"
     shutil.copy2(collected.path, target)
-    refresh_summaries(target)
     return target
 
 

@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 from collector.parse.channel_ref import storable_username
 
 from . import migrations
-from .generation import execute_posts
 from .lake_marks import mark_batch
+from .post_writes import execute_posts
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
 
 # Rows DuckDB should buffer before checkpointing the WAL into the file: larger batches commit much faster
@@ -269,8 +269,14 @@ class Archive:
         for mig in migrations.available():
             if mig.version in done:
                 continue
+            if mig.stepwise:        # large tables: each statement committed and checkpointed on its own
+                for statement in mig.statements():
+                    with self.transaction():
+                        self.con.execute(statement)
+                    self.con.execute("CHECKPOINT")
             with self.transaction():
-                self.con.execute(mig.sql)
+                if not mig.stepwise:
+                    self.con.execute(mig.sql)
                 self.con.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at, tgspread_version) VALUES (?, ?, "
                     "now(), ?)", [mig.version, mig.name, __version__]

@@ -53,8 +53,8 @@ FORMATS = ("parquet", "csv")
 PSEUDONYM_KEY = "export_authors"
 #: Tables that never leave the archive: the pseudonym key would undo every pseudonym.
 NEVER_EXPORTED = frozenset({"pseudonym_keys"})
-#: Tables left out unless named: results derived from the others (analysis.summaries), recomputed from
-#: the exported posts by the analysis functions, and the counter that says when they were current.
+#: Tables left out unless named: the stored analysis results of archives not yet migrated to 0009 (which drops
+#: them; derived from the posts, which the analysis functions compute from) and their generation counter.
 DERIVED = frozenset({"summary_cascades", "summary_forward_network", "summary_url_spread", "analysis_summaries",
                      "archive_generation"})
 #: Columns left out of every table that has them.

@@ -36,8 +36,8 @@ import pyarrow.compute as pc
 from collector.parse.channel_ref import storable_username
 
 from .archive import transaction as _transaction
-from .generation import execute_posts
 from .lake_marks import has_marks, mark_batch, mark_posts
+from .post_writes import execute_posts
 from .rows import posts_columns
 
 _RANK_SQL = "CASE {src} WHEN 'api' THEN 3 WHEN 'export' THEN 2 WHEN 'web' THEN 1 ELSE 0 END"

@@ -16,8 +16,6 @@ Seven checks, each yielding :class:`Finding` rows naming the table, channel and 
 - ``gaps``: message ids never archived, each range with what explains it (:data:`GAP_EXPLANATIONS`).
 - ``lake`` (when a lake is given): the collector's files in the lake hold what the archive holds
   (:mod:`collector.archive.lake_verify`).
-- ``summaries``: every stored analysis result marked current equals computing it from ``posts`` now
-  (:func:`analysis.summaries.mismatched`; as slow as storing them).
 
 Then a content digest per channel and for the whole archive (:mod:`docs/verify.md` defines it exactly,
 with the SQL to recompute it): two copies of an archive have equal digests, a one-field change changes
@@ -42,7 +40,7 @@ import duckdb
 
 from .status import GAPS_SQL  # the gap definition `tgspread status` reports: one definition for both
 
-CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "summaries", "lake")
+CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "lake")
 
 #: Natural key of every table tgspread writes, checked whether or not the table declares it.
 #: Tables not listed here are checked on their declared primary key (none declared: skipped, reported as info).
@@ -569,17 +567,6 @@ def channel_digests(con: duckdb.DuckDBPyConnection, channels: Sequence[int] | No
 
 
 # -- the report ---------------------------------------------------------------------------------------------
-def summary_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
-    """Stored analysis results marked current that differ from computing them from ``posts`` (which happens
-    only when posts were changed without moving the posts generation, e.g. by hand-written SQL)."""
-    from analysis.summaries import mismatched  # Polars and the analysis functions only here
-
-    return [Finding("summaries", "error", f"summary_{name}",
-                    f"the stored result of analysis.{name} is marked current but differs from computing it from "
-                    "posts (were posts changed outside tgspread?); run `tgspread summarize --force`")
-            for name in mismatched(con)]
-
-
 def verify_archive(con: duckdb.DuckDBPyConnection, *, channels: Sequence[int] | None = None,
                    digests: bool = True, now: datetime | None = None) -> VerifyReport:
     """Run every check (and the digests) on ``con``; ``channels`` limits findings, gaps and digests to those ids
@@ -588,7 +575,7 @@ def verify_archive(con: duckdb.DuckDBPyConnection, *, channels: Sequence[int] | 
     wanted = set(channels) if channels is not None else None
     gaps = gap_ranges(con)
     findings = [*unique_key_findings(con), *observation_findings(con), *version_findings(con),
-                *deletion_findings(con), *cursor_findings(con), *_gap_findings(gaps), *summary_findings(con)]
+                *deletion_findings(con), *cursor_findings(con), *_gap_findings(gaps)]
     if wanted is not None:
         findings = [f for f in findings if f.channel_id is None or f.channel_id in wanted]
         gaps = [g for g in gaps if g.channel_id in wanted]

@@ -23,11 +23,13 @@ from . import (
     demo,
     discover,
     export,
+    hydrate,
     importing,
     login,
     media,
     publish,
     run,
+    shards,
     status,
     summaries,
     verify,
@@ -38,7 +40,7 @@ HELP_OPTIONS = ["-h", "--help"]
 
 #: Every command module, in help order.
 COMMANDS = (login, check, collect, importing, demo, status, run, channels, discover, comments, media, verify, export,
-            summaries, publish)
+            hydrate, summaries, publish, shards)
 
 
 class _OneLineUsageErrors(TyperGroup):

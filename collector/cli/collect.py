@@ -20,7 +20,6 @@ from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .progress import OUTCOME_STYLE, CollectProgress
 from .publish import publish_after_pass
 from .safe_text import cell, safe
-from .summaries import store_summaries
 
 
 async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgress, wait: float,
@@ -40,7 +39,6 @@ async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgr
                 progress.end(report)
         finally:
             await client.disconnect()
-        store_summaries(archive, cfg)
         publish_after_pass(archive, cfg)   # the lake, when configured
     return report
 
@@ -54,7 +52,6 @@ def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | No
                             "or as channels = [...] in tgspread.toml")
     with Archive(cfg.archive, wait=wait) as store:
         report = collect_web(store, names, max_pages=max_pages)
-        store_summaries(store, cfg)
         publish_after_pass(store, cfg)   # the lake, when configured
     table = Table(title=escape(f"web preview pass into {safe(cfg.archive)}"))
     for column in ("channel", "outcome", "pages", "new", "refreshed", "error"):

@@ -149,9 +149,6 @@ async def run_demo_async(
         world.advance(advance)
         reports.append(await _one_pass(world, archive, f"pass 2 at {world.now:%Y-%m-%d %H:%M} UTC (simulated, "
                                                        f"{advance} later)", settings, progress))
-        from collector.archive.summaries import refresh_summaries  # the notebooks read the stored results
-
-        refresh_summaries(archive)
         if lake is not None:     # a new archive: every partition of the demo's lake is written again
             from collector.archive.lake import publish
 

@@ -41,6 +41,17 @@ def _since(value: str | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _export_ids(path: Path, out: Path, dates: bool, since: datetime | None, wait: float) -> None:
+    """``export --ids``: ``out/ids.csv``, read-only, streamed (collector.archive.id_export)."""
+    from collector.archive.id_export import export_ids
+
+    out.mkdir(parents=True, exist_ok=True)
+    with Archive(path, read_only=True, wait=wait) as opened:
+        rows = export_ids(opened.con, out / "ids.csv", dates=dates, since=since)
+    ui.stdout.print(f"{rows:,} post ids written to {out / 'ids.csv'}; `tgspread hydrate {out / 'ids.csv'}` "
+                    "re-collects them", markup=False, highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the ``tgspread`` app."""
 
@@ -60,6 +71,12 @@ def register(app: typer.Typer) -> None:
             "--since", metavar="DATE", help="Only posts posted since DATE (with their observations, versions, "
                                             "comments), snapshots and runs since DATE; other tables whole.")]
             = None,
+        ids: Annotated[bool, typer.Option(
+            "--ids", help="Write only a dehydrated id list, DIR/ids.csv (channel_id, username, message_id) to "
+                          "share a dataset; `tgspread hydrate` re-collects it. Deleted posts and groups are left "
+                          "out.")] = False,
+        with_dates: Annotated[bool, typer.Option(
+            "--with-dates", help="With --ids: a posted_at column too (UTC, ISO 8601).")] = False,
         wait: WaitOpt = 30.0,
     ) -> None:
         """Write the archive's tables as Parquet (or CSV) partitioned by channel_id, with a manifest.json.
@@ -73,12 +90,19 @@ def register(app: typer.Typer) -> None:
         if fmt not in FORMATS:
             ui.fail(Exit.USAGE, f"--format takes {' or '.join(FORMATS)}, not {fmt!r}")
         start = _since(since)
+        if with_dates and not ids:
+            ui.fail(Exit.USAGE, "--with-dates goes with --ids")
+        if ids and (tables or fmt != "parquet"):
+            ui.fail(Exit.USAGE, "--ids writes one CSV id list; it takes no --tables or --format")
         with ui.errors():
             path = load_config(config, archive=archive).archive
             if not path.exists():
                 ui.fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
             if out.exists() and (not out.is_dir() or any(out.iterdir())):
                 ui.fail(Exit.USAGE, f"{out} exists and is not an empty directory; name a new directory with --out")
+            if ids:
+                _export_ids(path, out, with_dates, start, wait)
+                return
             try:
                 with Archive(path, read_only=True, wait=wait) as opened:
                     select_tables(opened.con, tables)          # a bad --tables changes nothing, not even the key

@@ -16,7 +16,6 @@ from . import common as ui
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 from .publish import publish_after_pass
 from .safe_text import cell, safe
-from .summaries import store_summaries
 from .tables import Column, fitted_table
 
 
@@ -61,7 +60,6 @@ def register(app: typer.Typer) -> None:
                                 leftover.unlink(missing_ok=True)
                         raise
                     try:
-                        store_summaries(store, cfg)
                         publish_after_pass(store, cfg)   # the lake, when configured
                     except KeyboardInterrupt:     # the import is committed: say so, then exit 130
                         interrupted = True
@@ -80,5 +78,5 @@ def register(app: typer.Typer) -> None:
             ui.stdout.print(fitted_table(columns, rows, width=ui.stdout.width, title=escape(title)))
             if interrupted:
                 ui.fail(Exit.INTERRUPTED, f"interrupted after the import of {safe(path)} was committed (it succeeded: "
-                                       "see the table above); the analysis results were not stored, `tgspread "
-                                       "summarize` stores them")
+                                       "see the table above); the lake was not published: `tgspread publish` "
+                                       "does it")

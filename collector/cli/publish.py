@@ -18,7 +18,7 @@ from collector.archive.archive import Archive
 from collector.archive.lake import LakeError, PublishReport, publish
 from collector.config import Config, load_config
 
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, stderr, stdout
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, is_interrupt, stderr, stdout
 
 
 def _line(report: PublishReport) -> str:
@@ -34,6 +34,8 @@ def publish_after_pass(archive: Any, cfg: Config) -> PublishReport | None:
     try:
         report = publish(archive, cfg.lake, collector=cfg.lake_collector)
     except Exception as exc:   # what was collected is committed; the marks stay for the next publish
+        if is_interrupt(exc):  # Ctrl-C while publishing: the caller says what was done before it
+            raise KeyboardInterrupt from exc
         first = str(exc).splitlines()[0] if str(exc) else ""
         stderr.print(f"[yellow]warning[/]: the lake {cfg.lake} was not updated ({type(exc).__name__}: {first}); "
                    "what was collected is kept, and the next pass (or `tgspread publish`) publishes it",

@@ -33,7 +33,6 @@ from . import common as ui
 from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .publish import publish_after_pass
 from .safe_text import cell, safe
-from .summaries import store_summaries
 from .tables import Column, fitted_table
 from .words import plural
 
@@ -135,7 +134,6 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
                 record_usage(archive, outcome.report.run_id, now, outcome.budget.used)
         finally:
             await client.disconnect()
-        store_summaries(archive, cfg)
         publish_after_pass(archive, cfg)
     ui.stdout.print(outcome.summary.line(), markup=False, highlight=False, soft_wrap=True)
     for _status, summary in steps:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -105,6 +105,8 @@ class ChannelResult:
     edits: int = 0
     deletions: int = 0
     snapshot: bool = False
+    #: ``hydrate`` only: the ids asked for that Telegram no longer has (deleted), in the order asked
+    deleted_ids: list[int] = field(default_factory=list)
 
     def fail(self, outcome: str, error: str) -> ChannelResult:
         assert outcome in OUTCOMES
@@ -176,17 +178,21 @@ class _Pass:
             self.progress(stage, result)
 
     # -- one channel ---------------------------------------------------------------------------------
-    async def channel(self, raw: str) -> ChannelResult:
+    async def channel(self, raw: str, ids: Sequence[int] | None = None, expect: int | None = None) -> ChannelResult:
+        """Collect one channel: snapshot when due, new posts, due refreshes; or, with ``ids`` (``hydrate``),
+        a snapshot when due and exactly those posts, fetched by id (only when ``raw`` resolves to the
+        channel id ``expect``, when given: a username can pass to another channel)."""
         result = ChannelResult(input=raw)
         try:
             with _fewer_collections():
-                await self._channel(raw, result)
+                await self._channel(raw, result, ids, expect)
         finally:
             self.archive.remember_peers(self.take_peers(), self.now)
         self._notify("done", result)
         return result
 
-    async def _channel(self, raw: str, result: ChannelResult) -> ChannelResult:
+    async def _channel(self, raw: str, result: ChannelResult, ids: Sequence[int] | None = None,
+                       expect: int | None = None) -> ChannelResult:
         try:
             ref = parse_channel_ref(raw)
         except ChannelRefError as exc:
@@ -197,13 +203,20 @@ class _Pass:
             key = await self._resolve(ref, result)
             if key is None:
                 return result
+            if expect is not None and key.channel_id != expect:
+                return result.fail("not_found", f"{raw} now names channel {key.channel_id}, not {expect} as the "
+                                                "list says (the username passed to another channel); its ids were "
+                                                "not fetched")
             result.channel_id, result.username = key.channel_id, key.username
             channel = types.InputChannel(key.channel_id, key.access_hash)
             self._notify("resolved", result)
             await self._step(self._snapshot(channel, key, result), result)
-            await self._step(self._history(channel, result), result)
-            if self.settings.refresh:
-                await self._step(self._refresh(channel, result), result)
+            if ids is not None:
+                await self._step(self._hydrate(channel, ids, result), result)
+            else:
+                await self._step(self._history(channel, result), result)
+                if self.settings.refresh:
+                    await self._step(self._refresh(channel, result), result)
             if result.outcome == "ok" and key.status in ("private", "gone"):
                 # open again (a snapshot, when due, already said so): the mark must not outlive the closure
                 self.archive.set_channel_status(key.channel_id, "active", self.now)
@@ -354,27 +367,40 @@ class _Pass:
     # -- refresh -------------------------------------------------------------------------------------
     async def _refresh(self, channel: types.InputChannel, result: ChannelResult) -> None:
         """Re-fetch due posts by id, 100 per request: counters, edits and deletions in one call."""
+        due = self.archive.due_posts(channel.channel_id, self.now, self.settings.checkpoints)
+        await self._by_ids(channel, due, _Batch(self, channel.channel_id, result, refresh=True))
+
+    async def _hydrate(self, channel: types.InputChannel, ids: Sequence[int], result: ChannelResult) -> None:
+        """Fetch exactly ``ids`` (``tgspread hydrate``): new ones archived, archived ones observed again,
+        ids Telegram no longer has marked deleted (when archived) and listed in ``result.deleted_ids``."""
+        await self._by_ids(channel, ids, _Batch(self, channel.channel_id, result, hydrate=True))
+
+    async def _by_ids(self, channel: types.InputChannel, ids: Sequence[int], batch: _Batch) -> None:
+        """``channels.getMessages`` for ``ids``, 100 per request; an id answered by an empty message (or not
+        at all) is gone. The cursor never moves: these are not a contiguous page of history."""
         channel_id = channel.channel_id
-        due = self.archive.due_posts(channel_id, self.now, self.settings.checkpoints)
-        batch = _Batch(self, channel_id, result, refresh=True)
         with batch.keeping_what_arrived():
-            for start in range(0, len(due), PAGE):
-                ids = due[start:start + PAGE]
+            for start in range(0, len(ids), PAGE):
+                page = list(ids[start:start + PAGE])
                 answer = await self.call(functions.channels.GetMessagesRequest(
-                    channel=channel, id=[types.InputMessageID(i) for i in ids]), channel_id=channel_id)
+                    channel=channel, id=[types.InputMessageID(i) for i in page]), channel_id=channel_id)
+                if batch.hydrate:      # new posts: the forward origins they name (refreshed ones had theirs)
+                    self._peers(answer.chats, channel_id)
                 found = {m.id: m for m in answer.messages if not isinstance(m, types.MessageEmpty)}
-                batch.gone.extend((channel_id, i) for i in ids if i not in found)
-                batch.add([found[i] for i in ids if i in found], None)
+                batch.gone.extend((channel_id, i) for i in page if i not in found)
+                batch.add([found[i] for i in page if i in found], None)
 
 
 class _Batch:
     """Pages normalised and buffered until a transaction's worth, then written with the cursor."""
 
-    def __init__(self, run: _Pass, channel_id: int, result: ChannelResult, *, refresh: bool = False) -> None:
+    def __init__(self, run: _Pass, channel_id: int, result: ChannelResult, *, refresh: bool = False,
+                 hydrate: bool = False) -> None:
         self.run = run
         self.channel_id = channel_id
         self.result = result
         self.refresh = refresh
+        self.hydrate = hydrate
         self.rows: list[tuple[Any, ...]] = []     # collector.parse.normalize.post_values
         self.gone: list[tuple[int, int]] = []
         self.position: int | None = None
@@ -409,7 +435,12 @@ class _Batch:
         rows = posts_values_table(self.rows) if self.rows else []
         written = self.run.archive.write_posts(rows, self.run.now, cursor=cursor, deleted=self.gone,
                                                peers=self.run.take_peers())
-        if self.refresh:
+        if self.hydrate:
+            self.result.new_posts += written.new_posts
+            self.result.refreshed_posts += written.observed - written.new_posts
+            self.result.deletions += len(self.gone)
+            self.result.deleted_ids.extend(i for _, i in self.gone)
+        elif self.refresh:
             self.result.refreshed_posts += written.observed
             self.result.deletions += len(self.gone)
         else:
@@ -478,24 +509,12 @@ async def _channels(run: _Pass, channels: Sequence[str], report: CollectReport) 
         run.archive.release(held_for=run.settings.hold_seconds)
 
 
-async def collect(
-    client: TelegramClient,
-    channels: Sequence[str],
-    archive: Archive,
-    *,
-    now: datetime | None = None,
-    settings: CollectSettings | None = None,
-    progress: Callable[[str, ChannelResult], None] | None = None,
-    budget: Budget | None = None,
-) -> CollectReport:
-    """One collection pass over ``channels`` (usernames, @names, t.me links, archived numeric ids).
-
-    ``now`` is the pass's one clock (default: the real UTC time): it stamps observations and runs, decides
-    what is due and dates flood waits. ``progress(stage, result)`` is called as channels advance
-    (stages: 'resolved', 'posts', 'done'). ``budget`` (a :class:`collector.scheduling.budget.RequestBudget`) caps the
-    requests sent: once used up, the rest of the pass ends as for a flood wait (``flood_wait``, with an
-    error naming the budget). Returns a :class:`CollectReport`; never raises for one channel's failure.
-    """
+async def run_pass(client: TelegramClient, archive: Archive, work: Callable[[_Pass, CollectReport], Awaitable[None]],
+                   *, now: datetime | None, settings: CollectSettings | None,
+                   progress: Callable[[str, ChannelResult], None] | None = None,
+                   budget: Budget | None = None) -> CollectReport:
+    """One recorded pass (a ``runs`` row, flood waits, the memory cap) doing ``work(run, report)``: the
+    frame of :func:`collect` and of :func:`collector.telegram.hydrate.hydrate`."""
     now = datetime.now(UTC) if now is None else now
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
@@ -509,7 +528,7 @@ async def collect(
     run = _Pass(client, archive, now, settings, run_id, progress, budget)
     try:
         with archive.memory_capped(settings.memory_limit), archive.threads_limited(settings.threads):
-            await _channels(run, distinct_channels(channels), report)
+            await work(run, report)
         report.status = "ok" if all(c.outcome == "ok" for c in report.channels) else "partial"
     except BaseException as exc:
         report.status = "failed"
@@ -529,3 +548,27 @@ async def collect(
     except duckdb.Error as exc:     # everything was collected and committed; only the run's end is not recorded
         raise _write_failed(archive, exc) from exc
     return report
+
+
+async def collect(
+    client: TelegramClient,
+    channels: Sequence[str],
+    archive: Archive,
+    *,
+    now: datetime | None = None,
+    settings: CollectSettings | None = None,
+    progress: Callable[[str, ChannelResult], None] | None = None,
+    budget: Budget | None = None,
+) -> CollectReport:
+    """One collection pass over ``channels`` (usernames, @names, t.me links, archived numeric ids).
+
+    ``now`` is the pass's one clock (default: the real UTC time): it stamps observations and runs, decides
+    what is due and dates flood waits. ``progress(stage, result)`` is called as channels advance
+    (stages: 'resolved', 'posts', 'done'). ``budget`` (a :class:`collector.scheduling.budget.RequestBudget`) caps the
+    requests sent: once used up, the rest of the pass ends as for a flood wait (``flood_wait``, with an
+    error naming the budget). Returns a :class:`CollectReport`; never raises for one channel's failure.
+    """
+    async def work(run: _Pass, report: CollectReport) -> None:
+        await _channels(run, distinct_channels(channels), report)
+
+    return await run_pass(client, archive, work, now=now, settings=settings, progress=progress, budget=budget)

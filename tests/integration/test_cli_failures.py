@@ -50,16 +50,18 @@ def test_ctrl_c_inside_a_duckdb_query_is_exit_130(capsys: pytest.CaptureFixture[
 
 def test_ctrl_c_at_the_end_of_an_import_says_the_import_succeeded(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import collector.archive.summaries as summaries
+    import collector.cli.publish as publishing
 
-    def interrupted(archive: object) -> None:    # Ctrl-C while the analysis results are stored
+    def interrupted(archive: object, lake: object, *, collector: str) -> None:    # Ctrl-C while publishing
         con = duckdb.connect()
         threading.Timer(0.3, con.interrupt).start()       # what DuckDB does on Ctrl-C
         con.execute(ENDLESS).fetchall()
 
-    monkeypatch.setattr(summaries, "refresh_summaries", interrupted)
+    monkeypatch.setattr(publishing, "publish", interrupted)
     archive = tmp_path / "a.duckdb"
-    result = CliRunner().invoke(app, ["import", str(EXPORT), "--archive", str(archive)], env={"COLUMNS": "200"})
+    config = tmp_path / "tgspread.toml"
+    config.write_text(f'archive = "{archive}"\n\n[lake]\npath = "{tmp_path / "lake"}"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["import", str(EXPORT), "--config", str(config)], env={"COLUMNS": "200"})
     assert result.exit_code == Exit.INTERRUPTED, result.stderr
     assert "import of" in result.stdout                    # the table of what was imported
     assert "was committed (it succeeded" in result.stderr and "bug" not in result.stderr

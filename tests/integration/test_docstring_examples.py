@@ -31,7 +31,6 @@ import pytest
 
 import analysis
 import collector
-from collector.archive.summaries import refresh_summaries
 from tests.helpers.simworld import Collected
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,7 +130,6 @@ print("EXAMPLE_OK")
 def example_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("examples") / "archive.duckdb"
     shutil.copy2(collected.path, target)
-    refresh_summaries(target)
     return target
 
 

@@ -301,6 +301,24 @@ def test_helpers_draw_labelled_figures_also_from_empty_data(closed_figures: None
     assert plots.check_open_figures() == len(figures)
 
 
+def test_undirected_network_and_empty_grouped_scatter_draw_without_warnings(closed_figures: None) -> None:
+    """Notebook 80 draws channel pairs as an undirected graph (no arrow options may reach networkx: it warns) and
+    a grouped scatter that is empty on a world without co-acting pairs (no empty legend: Matplotlib warns)."""
+    import warnings
+
+    import networkx as nx
+
+    g = nx.Graph()
+    g.add_edge(1, 2, weight=3)
+    g.add_edge(2, 3, weight=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.network(g, title="pairs", communities=[{1, 2}], labels={1: "one"})
+        empty = plots.scatter([], [], groups=[], log_x=True, title="no pairs", xlabel="x (s)", ylabel="y (s)")
+    plots.check_figure(fig)
+    plots.check_figure(empty)
+
+
 def test_helpers_refuse_nothing_but_require_titles() -> None:
     with pytest.raises(TypeError):
         plots.histogram([1, 2], xlabel="x", ylabel="y")  # type: ignore[call-arg]

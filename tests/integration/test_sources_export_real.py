@@ -78,9 +78,9 @@ def test_group_forwards_are_pseudonymised(archive: Archive) -> None:
 
 def test_url_spread_without_forwards_leaves_imported_forwards_out(archive: Archive) -> None:
     import_export(archive, FIXTURES / "forwards.json", now=NOW)
-    first = url_spread(archive.con, include_forwards=False, use_summary=False)
+    first = url_spread(archive.con, include_forwards=False)
     assert first.select("url", "first_message_id", "posts").rows() == [("https://news.example.org/story/1", 44, 1)]
-    every = url_spread(archive.con, use_summary=False)
+    every = url_spread(archive.con)
     assert every.select("first_message_id", "posts").rows() == [(40, 2)]
 
 
@@ -88,7 +88,7 @@ def test_an_older_row_from_before_this_release_counts_as_a_forward(archive: Arch
     """Rows imported before the origin id was read carry the name only: still forwards."""
     import_export(archive, FIXTURES / "forwards.json", now=NOW)
     archive.con.execute("UPDATE posts SET fwd_channel_id = NULL WHERE message_id = 40")
-    first = url_spread(archive.con, include_forwards=False, use_summary=False)
+    first = url_spread(archive.con, include_forwards=False)
     assert first.select("first_message_id").rows() == [(44,)]
 
 

@@ -182,9 +182,9 @@ def test_only_the_archive_writes_sql() -> None:
     assert wrong == {}
 
 
-def test_every_statement_writing_posts_moves_the_generation() -> None:
-    """SQL that writes ``posts`` is only ever run by ``execute_posts`` (which moves the posts generation): it
-    stands in a call of it, or in a module constant used only in calls of it."""
+def test_every_statement_writing_posts_goes_through_execute_posts() -> None:
+    """SQL that writes ``posts`` is only ever run by ``execute_posts`` (the one place for whatever every write of
+    posts needs): it stands in a call of it, or in a module constant used only in calls of it."""
     wrong = []
     for path in sorted((ROOT / "collector" / "archive").rglob("*.py")):
         tree = ast.parse(path.read_text(), str(path))

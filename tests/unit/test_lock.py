@@ -16,7 +16,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-LOCKS = {"runtime": [], "dev": ["dev"], "audit": ["dev", "audit"]}
+LOCKS = {"runtime": [], "dev": ["dev"], "audit": ["dev", "audit"], "spark": ["dev", "spark"],
+         "notebooks": ["notebooks"]}
 
 
 def pinned(lock: Path) -> dict[str, tuple[str, int]]:

@@ -2,6 +2,14 @@
 
 The schema is code: feature code never runs an ad-hoc ``ALTER``; it adds a migration file here.
 Each migration runs in its own transaction and is recorded in ``schema_migrations``.
+
+A migration whose first line is ``-- stepwise`` runs one statement per transaction, each followed by a
+``CHECKPOINT``, and is recorded after its last statement. DuckDB keeps what an ``ALTER TABLE ... ADD COLUMN``
+wrote in memory until a checkpoint, so several of them on ``posts`` in one transaction need memory in
+proportion to the table: at 30 million posts, more than the archive's 256 MB cap (issue 14, item 4). Its
+statements must be idempotent (``ADD COLUMN IF NOT EXISTS``): a migration killed half-way is run again
+from its first statement. It is split on ``;`` after ``--`` comments are removed, so neither may appear
+inside its string literals.
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+#: The first line of a migration run statement by statement (see the module docstring).
+STEPWISE = "-- stepwise"
 
 
 @dataclass(frozen=True)
@@ -18,6 +28,21 @@ class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def stepwise(self) -> bool:
+        """True when the file starts with ``-- stepwise``: one transaction and a checkpoint per statement."""
+        return self.sql.startswith(STEPWISE)
+
+    def statements(self) -> list[str]:
+        """The statements of the file, comments removed, in order.
+
+        >>> sql = "-- stepwise\\nALTER TABLE t ADD COLUMN IF NOT EXISTS a INT; -- why\\nSELECT 1;"
+        >>> Migration(9, "x", sql).statements()
+        ['ALTER TABLE t ADD COLUMN IF NOT EXISTS a INT', 'SELECT 1']
+        """
+        code = "\n".join(line.split("--", 1)[0] for line in self.sql.splitlines())
+        return [s.strip() for s in code.split(";") if s.strip()]
 
 
 def available() -> list[Migration]:

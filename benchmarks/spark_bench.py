@@ -1,0 +1,119 @@
+"""The four spread metrics on DuckDB and on Spark ``local[2]`` over one lake: time, peak memory, results compared.
+
+On a synthetic archive (:mod:`benchmarks.synth_archive`) published in full to a lake, each metric runs in its
+own process per engine: DuckDB through ``analysis.<metric>(analysis.connect(lake))``, Spark
+through ``analysis.spark.run`` (a fresh ``local[2]`` session; its start is timed apart). Memory: DuckDB's
+process peak RSS; Spark's: the Python driver's peak plus the JVM's RSS at the end (psutil). The two frames are
+written to Parquet and compared with ``polars.testing.assert_frame_equal``.
+
+Example::
+
+    python -m benchmarks.spark_bench --posts 1000000 --channels 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .lake_bench import _child as _lake_child
+from .lake_bench import _peak_mb, _real_archive
+
+ROOT = Path(__file__).resolve().parent.parent
+METRICS = ("cascades", "forward_network", "posting_frequency", "url_spread")
+
+
+def _step_duckdb(lake: str, name: str, out: str) -> dict[str, Any]:
+    import analysis
+
+    con = analysis.connect(lake)
+    fn = getattr(analysis, name)
+    kwargs: dict[str, object] = {}
+    t = time.perf_counter()
+    df = fn(con, **kwargs)
+    seconds = time.perf_counter() - t
+    df.write_parquet(out)
+    return {"seconds": round(seconds, 2), "rows": df.height, "peak_rss_mb": _peak_mb()}
+
+
+def _step_spark(lake: str, name: str, out: str) -> dict[str, Any]:
+    import psutil
+
+    from analysis import spark as aspark
+
+    t = time.perf_counter()
+    spark = aspark.session("local[2]", conf={"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "8"})
+    start_s = time.perf_counter() - t
+    t = time.perf_counter()
+    df = aspark.run(spark, lake, name)
+    seconds = time.perf_counter() - t
+    jvm = sum(c.memory_info().rss for c in psutil.Process().children(recursive=True)) / 2**20
+    spark.stop()
+    df.write_parquet(out)
+    return {"seconds": round(seconds, 2), "start_s": round(start_s, 1), "rows": df.height,
+            "peak_rss_mb": round(_peak_mb() + jvm, 1), "jvm_rss_mb": round(jvm, 1)}
+
+
+def _child(*args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.spark_bench", "--step", *args], check=True,
+                         capture_output=True, text=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
+    """Rows in the ``benchmarks.run`` shape: per metric, DuckDB and Spark time, memory, and whether they agree."""
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    from .synth_archive import build
+
+    source = build(posts, channels)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="spark-bench-", dir=source.parent) as tmp:
+        archive, lake = Path(tmp) / "archive.duckdb", Path(tmp) / "lake"
+        shutil.copy(source, archive)
+        _real_archive(archive)
+        _lake_child("full", str(archive), str(lake))
+        lake_mb = sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 2**20
+        for name in METRICS:
+            a, b = Path(tmp) / f"{name}-duckdb.parquet", Path(tmp) / f"{name}-spark.parquet"
+            duck = _child("duckdb", str(lake), name, str(a))
+            spark = _child("spark", str(lake), name, str(b))
+            try:
+                assert_frame_equal(pl.read_parquet(a), pl.read_parquet(b))
+                same = "equal"
+            except AssertionError as exc:
+                same = f"DIFFERENT: {str(exc).splitlines()[0]}"
+            rows.append({"benchmark": f"spark: {name}", "value": spark["seconds"], "unit": "s", "target": "-",
+                         "ok": same == "equal",
+                         "note": f"{posts:,} posts, lake {lake_mb:.0f} MB; Spark local[2] {spark['seconds']} s "
+                                 f"(+{spark['start_s']} s session start), peak {spark['peak_rss_mb']} MB "
+                                 f"(JVM {spark['jvm_rss_mb']} MB); DuckDB {duck['seconds']} s, peak "
+                                 f"{duck['peak_rss_mb']} MB; {duck['rows']:,} rows, results {same}"})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--channels", type=int, default=1_000)
+    parser.add_argument("--step", nargs="+")
+    args = parser.parse_args(argv)
+    if args.step:
+        step, *rest = args.step
+        print(json.dumps({"duckdb": _step_duckdb, "spark": _step_spark}[step](*rest)))
+        return
+    for row in run(args.posts, args.channels):
+        print(f"{row['benchmark']:<28} {row['value']:>8} {row['unit']}  {row['note']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Shareable datasets (issue 14, item 5): `tgspread export --ids` and `tgspread hydrate`, on the simulated Telegram.
+
+The id list of one archive, hydrated into a new archive, gives exactly the listed posts; posts deleted on
+Telegram since are reported (count and ids) and marked deleted where archived; unknown channels are reported
+per channel; ``channels.getMessages`` is asked 100 ids at a time; the cursor never moves; a configured lake is
+published after the pass. Bad id lists are refused before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import math
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from collector import Archive
+from collector._simulated import World, generate_world, simulated_client
+from collector.archive.id_export import export_ids
+from collector.cli.app import app
+from collector.cli.common import Exit
+from collector.parse.id_list import ChannelIds, IdListError, parse_id_list, read_id_list
+from collector.telegram.client import SIMULATED_ENV
+from collector.telegram.collect import CollectReport
+from collector.telegram.hydrate import hydrate
+from tests.helpers.simworld import run_pass
+
+runner = CliRunner()
+
+
+def _keys(path: Path, where: str = "TRUE") -> set[tuple[int, int]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {(int(a), int(b)) for a, b in con.execute(
+            f"SELECT channel_id, message_id FROM posts WHERE {where}").fetchall()}
+
+
+def _hydrate(world: World, path: Path, listed: list[ChannelIds]) -> CollectReport:
+    async def go() -> CollectReport:
+        with Archive(path) as archive:
+            return await hydrate(simulated_client(world), listed, archive, now=world.now)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def world_and_archive(tmp_path: Path) -> tuple[World, Path]:
+    world = generate_world(21, channels=3, days=12, posts_per_day=40, special_seeds=False)
+    path = tmp_path / "a.duckdb"
+    report = run_pass(world, path)
+    assert report.status == "ok", report.summary()
+    return world, path
+
+
+def test_export_ids_lists_every_live_post_in_order(world_and_archive: tuple[World, Path], tmp_path: Path) -> None:
+    _, path = world_and_archive
+    with Archive(path) as archive:
+        archive.con.execute("UPDATE posts SET deleted_at = now() WHERE message_id = 5")   # taken down: left out
+        rows = export_ids(archive.con, tmp_path / "ids.csv", dates=True)
+    text = (tmp_path / "ids.csv").read_text()
+    lines = list(csv.reader(io.StringIO(text)))
+    assert lines[0] == ["channel_id", "username", "message_id", "posted_at"] and len(lines) == rows + 1
+    listed = [(int(r[0]), int(r[2])) for r in lines[1:]]
+    assert listed == sorted(listed) and set(listed) == _keys(path, "deleted_at IS NULL")
+    assert all(r[1] and r[3].endswith("+00:00") for r in lines[1:])
+    assert not any(m == 5 for _, m in listed)
+
+
+def test_hydrate_recollects_the_list_and_reports_what_is_gone(world_and_archive: tuple[World, Path],
+                                                             tmp_path: Path) -> None:
+    world, path = world_and_archive
+    with Archive(path, read_only=True) as archive:
+        export_ids(archive.con, tmp_path / "ids.csv")
+    listed = read_id_list(tmp_path / "ids.csv")
+    assert len(listed) == 3 and all(c.username for c in listed)
+    # since then: two posts deleted on Telegram; the list also names an id that never existed
+    first = listed[0]
+    assert first.channel_id is not None
+    channel = world.channels[first.channel_id]
+    gone = [int(first.message_ids[3]), int(first.message_ids[-1])]
+    for message_id in gone:
+        channel.messages[message_id - 1].deleted_at = world.now
+    world.advance(timedelta(hours=1))
+    first.message_ids.append(2_000_000_000)
+    listed += [ChannelIds(None, "no_such_channel_here"), ChannelIds(987654321, None)]
+    before = dict(world.requests)
+
+    fresh = tmp_path / "b.duckdb"
+    report = _hydrate(world, fresh, listed)
+    outcomes = {c.input: c.outcome for c in report.channels}
+    assert outcomes["@no_such_channel_here"] == "not_found" and outcomes["987654321"] == "not_found"
+    assert report.status == "partial"
+    hydrated = {c.channel_id: c for c in report.channels if c.outcome == "ok"}
+    assert set(hydrated) == {c.channel_id for c in listed[:3]}
+    assert hydrated[first.channel_id].deleted_ids == [*gone, 2_000_000_000]
+    assert sum(c.deletions for c in report.channels) == 3
+    wanted = {(c.channel_id, int(m)) for c in listed[:3] for m in c.message_ids} - \
+        {(first.channel_id, m) for m in [*gone, 2_000_000_000]}
+    assert _keys(fresh) == wanted
+    assert sum(c.new_posts for c in report.channels) == len(wanted)
+    asked = world.requests["channels.GetMessages"] - before.get("channels.GetMessages", 0)
+    assert asked == sum(math.ceil(len(c.message_ids) / 100) for c in listed[:3]) and asked > 3
+    with duckdb.connect(str(fresh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM channel_cursors").fetchall()[0][0] == 0   # never moved
+        assert con.execute("SELECT count(*) FROM channels WHERE username IS NOT NULL").fetchall()[0][0] == 3
+
+    # into the archive the list came from: no resolve (the cache), the gone posts marked deleted, kept
+    resolves = world.requests["contacts.ResolveUsername"]
+    again = _hydrate(world, path, listed[:3])
+    assert world.requests["contacts.ResolveUsername"] == resolves
+    assert again.status == "ok" and sum(c.new_posts for c in again.channels) == 0
+    assert _keys(path, "deleted_at IS NOT NULL") == {(first.channel_id, m) for m in gone}
+
+
+def test_a_username_that_now_names_another_channel_is_not_fetched(world_and_archive: tuple[World, Path],
+                                                                  tmp_path: Path) -> None:
+    world, _ = world_and_archive
+    name = world.seeds[0].lstrip("@")
+    report = _hydrate(world, tmp_path / "b.duckdb", [ChannelIds(42, name, parse_id_list(
+        io.StringIO("username,message_id\nabcd,1\n"))[0].message_ids)])
+    assert report.channels[0].outcome == "not_found"
+    assert "now names channel" in (report.channels[0].error or "")
+    assert _keys(tmp_path / "b.duckdb") == set()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "empty file"),
+    ("channel_id,text\n1,2\n", "the header needs message_id"),
+    ("channel_id,message_id\n1,-4\n", "line 2: message_id must be a positive whole number"),
+    ("channel_id,message_id\n1,99999999999\n", "line 2: message_id must be"),
+    ("username,message_id\nx;DROP TABLE,1\n", "line 2: 'x;DROP TABLE' is not a Telegram username"),
+    ("channel_id,username,message_id\n,,3\n", "line 2: neither channel_id nor username"),
+    ("channel_id,message_id\n1\n", "line 2: 1 fields, the header has 2"),
+])
+def test_bad_id_lists_are_refused_with_the_line(text: str, message: str) -> None:
+    with pytest.raises(IdListError, match=message.replace("(", r"\(")):
+        parse_id_list(io.StringIO(text))
+
+
+def test_the_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SIMULATED_ENV, "3")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "3")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "2")
+    monkeypatch.chdir(tmp_path)
+    collected = runner.invoke(app, ["collect", "--archive", "a.duckdb"])
+    assert collected.exit_code in (Exit.OK, Exit.PARTIAL), collected.output
+    out = runner.invoke(app, ["export", "--ids", "--with-dates", "--archive", "a.duckdb", "--out", "shared"])
+    assert out.exit_code == Exit.OK, out.output
+    assert "post ids written to shared/ids.csv" in out.stdout
+    ids = tmp_path / "shared" / "ids.csv"
+    assert ids.read_text().splitlines()[0] == "channel_id,username,message_id,posted_at"
+    with ids.open("a") as f:
+        f.write(",no_such_channel_here,1,\n")
+    (tmp_path / "tgspread.toml").write_text('archive = "b.duckdb"\n[lake]\npath = "lake"\n')
+    done = runner.invoke(app, ["hydrate", str(ids), "--deleted", "gone.csv"])
+    assert done.exit_code == Exit.PARTIAL, done.output           # the unknown channel
+    assert "no_such_channel_here" in done.stdout and "ids listed;" in done.stdout
+    assert (tmp_path / "gone.csv").read_text().splitlines()[0] == "channel_id,username,message_id"
+    assert _keys(tmp_path / "b.duckdb") == _keys(tmp_path / "a.duckdb", "deleted_at IS NULL")
+    assert any((tmp_path / "lake" / "posts").rglob("*.parquet"))   # published after the pass
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("channel_id,message_id\n1,x\n")
+    shutil.copy2(tmp_path / "b.duckdb", tmp_path / "before.duckdb")
+    refused = runner.invoke(app, ["hydrate", str(bad)])
+    assert refused.exit_code == Exit.USAGE and "line 2: message_id" in refused.stderr
+    assert runner.invoke(app, ["export", "--with-dates", "--archive", "a.duckdb", "--out", "x"]).exit_code \
+        == Exit.USAGE
