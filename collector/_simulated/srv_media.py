@@ -61,6 +61,7 @@ def reference_status(reference: bytes, media_id: int, now: datetime) -> str:
     """``'ok'``, ``'expired'``, ``'invalid'`` (not this file's) or ``'empty'`` for a reference used at ``now``.
 
     >>> from datetime import UTC
+    >>> from collector._simulated.tl_build import file_reference
     >>> t = datetime(2024, 1, 1, tzinfo=UTC)
     >>> [reference_status(file_reference(5, t), 5, t + timedelta(hours=h)) for h in (0, 2, 3)]
     ['ok', 'ok', 'expired']
