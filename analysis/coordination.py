@@ -191,7 +191,7 @@ def window_pairs_sql(window_us: int, max_per_window: int) -> str:
         SELECT * FROM s0 ANTI JOIN big USING ({key})
         UNION ALL
         SELECT * FROM (SELECT * FROM s0 SEMI JOIN big USING ({key}))
-        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY t_us, channel_id) <= {cap}
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY t_us, channel_id, message_id) <= {cap}
     ), j AS (
         SELECT x.kind, x.o1, x.o2, x.channel_id AS a_channel, x.message_id AS a_message, x.t_us AS a_t,
                y.channel_id AS b_channel, y.message_id AS b_message, y.t_us AS b_t
@@ -499,5 +499,7 @@ def _evidence(con: duckdb.DuckDBPyConnection, acts: pl.DataFrame, pairs: pl.Data
         pl.col("a_message").alias("a_message_id"), pl.col("b_message").alias("b_message_id"),
         pl.col("a_channel").alias("a_channel_id"), pl.col("b_channel").alias("b_channel_id"),
     )
-    return conform(ev.sort(["channel_a", "channel_b", "a_t"]), "coordination_evidence")
+    # a total order (the same post may act on an origin, a URL and a text): the same frame on any engine or run
+    return conform(ev.sort(["channel_a", "channel_b", "a_t", "kind", "object", "a_message_id", "b_message_id",
+                            "b_posted_at"]), "coordination_evidence")
 

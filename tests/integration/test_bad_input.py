@@ -262,9 +262,6 @@ def _cases() -> list[Case]:
         Case("export-archive-folder-read-only", arc, "the first `export` of an archive in a folder its user may "
              "not write", ("export", "--archive", "ro/archive.duckdb", "--out", "{tmp}/out"),
              prepare=_read_only_copy("ro/archive.duckdb"), exit=Exit.ARCHIVE, as_nobody=True),
-        Case("summarize-archive-folder-read-only", arc, "`summarize --force` of an archive in a folder its user may "
-             "not write", ("summarize", "--force", "--archive", "ro/archive.duckdb"),
-             prepare=_read_only_copy("ro/archive.duckdb"), exit=Exit.ARCHIVE, as_nobody=True),
         Case("export-out-proc", opt, "`export --out` under /proc", ("export", "--out", "/proc/x")),
         Case("export-out-read-only", opt, "`export --out` in a folder its user may not write",
              ("export", "--out", "ro/out"), prepare=_mkdir("ro", 0o555), as_nobody=True),

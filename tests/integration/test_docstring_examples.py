@@ -128,8 +128,14 @@ print("EXAMPLE_OK")
 
 @pytest.fixture(scope="module")
 def example_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The collected archive, and beside it its lake (``lake``), as the examples name them."""
+    from collector import Archive
+    from collector.archive.lake import publish
+
     target = tmp_path_factory.mktemp("examples") / "archive.duckdb"
     shutil.copy2(collected.path, target)
+    with Archive(target) as opened:
+        publish(opened, target.parent / "lake")
     return target
 
 
@@ -141,6 +147,7 @@ def test_analysis_examples_are_found() -> None:
 @pytest.mark.parametrize(("where", "code"), EXAMPLES, ids=[w for w, _ in EXAMPLES])
 def test_analysis_example_runs(where: str, code: str, example_archive: Path, tmp_path: Path) -> None:
     shutil.copy2(example_archive, tmp_path / "archive.duckdb")
+    shutil.copytree(example_archive.parent / "lake", tmp_path / "lake")
     done = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps([where.split(":")[0], code]),
                           cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
                           env={**_env(), "MPLBACKEND": "Agg"})
