@@ -168,3 +168,36 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
             continue
         con.execute(f'CREATE VIEW "{table}" AS {sql}')
     return con
+
+
+def slot_usage(lake: Path) -> dict[int, tuple[int, int, set[str]]]:
+    """Per slot of ``lake``: (channels, posts of the lake's last 30 days, collectors whose files hold it).
+
+    What ``tgspread shards`` shows and plans from; reads only the ``channels`` and ``posts`` files.
+    """
+    out: dict[int, tuple[int, int, set[str]]] = {}
+    con = duckdb.connect()
+    try:
+        chans = sorted((lake / "channels").glob("slot=*/*.parquet"))
+        if chans:
+            listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in chans) + "]"
+            rows = con.execute(
+                f"SELECT {slot_sql('channel_id')} AS s, count(DISTINCT channel_id), "
+                f"list(DISTINCT regexp_extract(filename, '([^/]+)\\.parquet$', 1)) "
+                f"FROM read_parquet({listing}, filename = true, hive_partitioning = false) GROUP BY s").fetchall()
+            for s, n, names in rows:
+                out[int(s)] = (int(n), 0, set(names))
+        posts = sorted((lake / "posts").glob("slot=*/month=*/*.parquet"))
+        if posts:
+            listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in posts) + "]"
+            rows = con.execute(
+                "SELECT slot, count(DISTINCT (channel_id, message_id)) FROM ("
+                f"SELECT slot, channel_id, message_id, posted_at FROM read_parquet({listing}, "
+                "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}) "
+                "QUALIFY posted_at >= max(posted_at) OVER () - INTERVAL 30 DAY) GROUP BY slot").fetchall()
+            for s, n in rows:
+                c, _, names = out.get(int(s), (0, 0, set()))
+                out[int(s)] = (c, int(n), names)
+    finally:
+        con.close()
+    return out

@@ -39,6 +39,7 @@ from .common import (
 )
 from .progress import CollectProgress
 from .publish import publish_after_pass
+from .safe_text import safe
 
 __all__ = ["register"]
 
@@ -118,14 +119,14 @@ def register(app: typer.Typer) -> None:
         stdout.print(f"{asked:,} ids listed; {gone:,} deleted on Telegram", markup=False, highlight=False)
         if deleted is not None:
             written = _write_deleted(report, deleted)
-            stdout.print(f"deleted posts listed in {deleted} ({written:,} rows)", markup=False, soft_wrap=True)
+            stdout.print(f"deleted posts listed in {safe(deleted)} ({written:,} rows)", markup=False, soft_wrap=True)
         else:
             for c in report.channels:
                 if c.deleted_ids:
                     shown = ", ".join(str(i) for i in c.deleted_ids[:SHOWN])
                     more = f" and {len(c.deleted_ids) - SHOWN:,} more (--deleted FILE lists them all)" \
                         if len(c.deleted_ids) > SHOWN else ""
-                    stdout.print(f"  deleted in {c.username or c.channel_id}: {shown}{more}", markup=False,
+                    stdout.print(f"  deleted in {safe(c.username or c.channel_id)}: {shown}{more}", markup=False,
                                  highlight=False, soft_wrap=True)
         if report.status != "ok":
             raise typer.Exit(int(Exit.PARTIAL))

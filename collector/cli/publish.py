@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from collector.archive.archive import Archive
@@ -19,6 +20,7 @@ from collector.archive.lake import LakeError, PublishReport, publish
 from collector.config import Config, load_config
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, is_interrupt, stderr, stdout
+from .safe_text import safe
 
 
 def _line(report: PublishReport) -> str:
@@ -37,7 +39,8 @@ def publish_after_pass(archive: Any, cfg: Config) -> PublishReport | None:
         if is_interrupt(exc):  # Ctrl-C while publishing: the caller says what was done before it
             raise KeyboardInterrupt from exc
         first = str(exc).splitlines()[0] if str(exc) else ""
-        stderr.print(f"[yellow]warning[/]: the lake {cfg.lake} was not updated ({type(exc).__name__}: {first}); "
+        stderr.print(f"[yellow]warning[/]: the lake {escape(safe(cfg.lake))} was not updated ({type(exc).__name__}: "
+                     f"{escape(safe(first))}); "
                    "what was collected is kept, and the next pass (or `tgspread publish`) publishes it",
                    highlight=False, soft_wrap=True)
         return None

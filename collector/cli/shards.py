@@ -12,48 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from collector.archive.slots import SLOTS, slot_sql
+from analysis.lake import slot_usage
+from collector.archive.slots import SLOTS
 from collector.config import load_config
 from collector.scheduling.shards import Assignment, AssignmentError, load, moved, plan, render_toml
 
 from .common import ConfigOpt, Exit, errors, fail, stdout
-
-__all__ = ["lake_slots", "register"]
-
-
-def lake_slots(lake: Path) -> dict[int, tuple[int, int, set[str]]]:
-    """Per slot of ``lake``: (channels, posts of the lake's last 30 days, collectors whose files hold it)."""
-    out: dict[int, tuple[int, int, set[str]]] = {}
-    con = duckdb.connect()
-    try:
-        chans = sorted((lake / "channels").glob("slot=*/*.parquet"))
-        if chans:
-            listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in chans) + "]"
-            rows = con.execute(
-                f"SELECT {slot_sql('channel_id')} AS s, count(DISTINCT channel_id), "
-                f"list(DISTINCT regexp_extract(filename, '([^/]+)\\.parquet$', 1)) "
-                f"FROM read_parquet({listing}, filename = true, hive_partitioning = false) GROUP BY s").fetchall()
-            for s, n, names in rows:
-                out[int(s)] = (int(n), 0, set(names))
-        posts = sorted((lake / "posts").glob("slot=*/month=*/*.parquet"))
-        if posts:
-            listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in posts) + "]"
-            rows = con.execute(
-                "SELECT slot, count(DISTINCT (channel_id, message_id)) FROM ("
-                f"SELECT slot, channel_id, message_id, posted_at FROM read_parquet({listing}, "
-                "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}) "
-                "QUALIFY posted_at >= max(posted_at) OVER () - INTERVAL 30 DAY) GROUP BY slot").fetchall()
-            for s, n in rows:
-                c, _, names = out.get(int(s), (0, 0, set()))
-                out[int(s)] = (c, int(n), names)
-    finally:
-        con.close()
-    return out
+from .safe_text import cell, safe
 
 
 def _manifests(lake: Path) -> dict[str, datetime | None]:
@@ -102,7 +71,7 @@ def register(app: typer.Typer) -> None:
                     current = load(file)
                 except AssignmentError as exc:
                     fail(Exit.USAGE, str(exc))
-            per_slot = lake_slots(root)
+            per_slot = slot_usage(root)
             published = _manifests(root)
             now = datetime.now(UTC)
             if plan_n is not None:
@@ -114,7 +83,7 @@ def register(app: typer.Typer) -> None:
                 stdout.print(escape(render_toml(proposed)), end="", highlight=False)
                 stdout.print(f"# {len(moved(current, proposed))} slot(s) change owner", highlight=False)
                 return
-            table = Table(title=f"lake {escape(str(root))}", title_justify="left")
+            table = Table(title=escape(f"lake {safe(root)}"), title_justify="left")
             for col, justify in (("collector", "left"), ("slots", "right"), ("channels", "right"),
                                  ("posts 30 d", "right"), ("last publish", "left"), ("lag", "right")):
                 table.add_column(col, justify=justify)  # type: ignore[arg-type]
@@ -124,7 +93,7 @@ def register(app: typer.Typer) -> None:
                 posts = sum(per_slot.get(s, (0, 0, set()))[1] for s in owned)
                 when = published.get(name)
                 lag = f"{(now - when).total_seconds() / 3600:.1f} h" if when else "never"
-                table.add_row(escape(name), str(len(owned)), f"{chans:,}", f"{posts:,}",
+                table.add_row(cell(name), str(len(owned)), f"{chans:,}", f"{posts:,}",
                               f"{when:%Y-%m-%d %H:%M}" if when else "-", lag)
             stdout.print(table)
             unowned = [s for s in range(SLOTS) if s not in current]
