@@ -28,6 +28,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -543,6 +544,36 @@ def test_a_minus_100_id_of_an_archived_channel_is_collected(tmp_path: Path, arch
     outcome, before, after = run_case(case, tmp_path, archive)
     assert outcome.exit_code == Exit.OK, outcome.stderr
     assert after["archive.duckdb"] != before["archive.duckdb"]
+
+
+@pytest.mark.parametrize("row_id", ["demo-advance-too-far", "demo-advance-too-long"])
+def test_a_refused_advance_generates_no_world(row_id: str, tmp_path: Path, archive: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``demo --advance`` past its limit is refused before any world is generated (issue 17, item 20: the world
+    is generated as far ahead as the clock moves, and 1,000,000 days ran for hours without a word).
+
+    The world generator is replaced by a probe that records its call and raises: without the limit the row
+    fails here at once, on what the command did, instead of running for hours. The library refuses it too.
+    """
+    import collector._simulated as simulated
+    from collector.cli.demo import DemoError, run_demo
+
+    calls: list[dict[str, object]] = []
+
+    def probe(*args: object, **kwargs: object) -> None:
+        calls.append(kwargs)
+        raise RuntimeError(f"a world was generated for a refused --advance: {kwargs}")
+
+    monkeypatch.setattr(simulated, "generate_world", probe)
+    row = next(r for r in ROWS if r.id == row_id)
+    line, exit_code, outcome, before, after = observed(CASES[row_id], tmp_path, archive)
+    assert calls == [], outcome.stderr
+    assert (line, exit_code) == (row.sees, row.exit)
+    assert after == before
+    days = int(CASES[row_id].argv[CASES[row_id].argv.index("--advance") + 1].rstrip("d"))
+    with pytest.raises(DemoError, match="at most 365 days"):
+        run_demo(tmp_path / "lib.duckdb", channels=1, days=1, advance=timedelta(days=days))
+    assert calls == [] and not (tmp_path / "lib.duckdb").exists()
 
 
 def test_migrations_are_numbered_one_to_n_and_a_new_archive_has_them_all(tmp_path: Path) -> None:
