@@ -36,6 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from collector.archive.slots import collector_name_problem
 from collector.parse.media_files import MediaSettings, check_kinds, parse_size
 from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
 from collector.scheduling.plan import RunSettings
@@ -315,8 +316,9 @@ def _lake_settings(table: Mapping[str, Any], where: str, base: Path) -> dict[str
         values["lake"] = _check_path(table["path"], f"{where} path", base)
     if "collector" in table:
         name = table["collector"]
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", name):
-            raise ConfigError(f"{where} collector: letters, digits, '-' and '_' (at most 64), not {name!r}")
+        problem = collector_name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"{where} collector: {problem}")
         values["lake_collector"] = name
     if "assignment" in table:
         values["lake_assignment"] = _check_path(table["assignment"], f"{where} assignment", base)

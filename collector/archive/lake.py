@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -52,11 +51,10 @@ from .archive import Archive
 from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
 from .lake_files import partition_name, remove, sweep_temporaries, write_atomic, write_partitions
 from .lake_marks import POST_LEVEL, has_marks
-from .slots import NO_MONTH, month_sql, slot, slot_sql
+from .slots import NO_MONTH, collector_name_problem, month_sql, slot, slot_sql
 from .upsert import pseudonym, pseudonym_key
 
 #: What a collector may be called: it names files in a shared lake.
-COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: Tables never in a lake besides the export's: the bookkeeping of publishing itself.
 _NOT_PUBLISHED = frozenset({"lake_dirty"})
 #: Sort order within a file (the key columns a table has, in this order): readers skip row groups by them.
@@ -252,8 +250,9 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     """
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    if not COLLECTOR_NAME.match(collector):
-        raise LakeError(f"collector name {collector!r}: use letters, digits, '-' and '_' (at most 64), e.g. 'main'")
+    problem = collector_name_problem(collector)
+    if problem is not None:
+        raise LakeError(f"{problem}, e.g. 'main'")
     if archive.read_only:
         raise LakeError(f"{archive.path}: publishing needs the archive open for writing")
     root = Path(lake)

@@ -19,10 +19,13 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 
 #: Slots of every lake. Never change it: a lake's files and every collector's assignment depend on it.
 SLOTS = 64
+#: A collector's name: its files in the lake are ``<name>.parquet`` and the slot assignment's keys are names.
+_COLLECTOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: The month partition of a row whose post has no ``posted_at``.
 NO_MONTH = "unknown"
 #: The slot of column ``channel_id`` in Spark SQL (``{column}`` is replaced by the column expression).
@@ -51,3 +54,20 @@ def month_of(posted_at: datetime | None) -> str:
 def month_sql(column: str) -> str:
     """DuckDB SQL for the UTC month of the TIMESTAMPTZ expression ``column``, whatever the session time zone."""
     return f"coalesce(strftime(timezone('UTC', {column}), '%Y-%m'), '{NO_MONTH}')"
+
+
+def collector_name_problem(name: object) -> str | None:
+    """None when ``name`` can name a collector (1-64 letters, digits, '-' and '_', starting with a letter or
+    digit: a file name, a bare TOML key, one line), else a one-line message that shows at most 64 characters
+    of it.
+
+    >>> collector_name_problem("box-1") is None
+    True
+    >>> collector_name_problem("main\\n")
+    "collector name 'main\\\\n': use 1-64 letters, digits, '-' and '_', starting with a letter or digit"
+    """
+    if isinstance(name, str) and _COLLECTOR_NAME.fullmatch(name):
+        return None
+    text = name if isinstance(name, str) else str(name)
+    shown = repr(text[:64]) + (f" ({len(text):,} characters)" if len(text) > 64 else "")
+    return f"collector name {shown}: use 1-64 letters, digits, '-' and '_', starting with a letter or digit"

@@ -80,7 +80,9 @@ def register(app: typer.Typer) -> None:
                 # request cost of a slot: one history request per pass per channel, plus one per 100 new posts
                 cost = {s: c + p / 100 for s, (c, p, _) in per_slot.items()}
                 proposed = plan(current, cost, names)
-                stdout.print(escape(render_toml(proposed)), end="", highlight=False)
+                # TOML to paste into a file: never wrapped at the terminal's width (a string cannot span lines)
+                stdout.print(render_toml(proposed), end="", markup=False, highlight=False, emoji=False,
+                             soft_wrap=True)
                 stdout.print(f"# {len(moved(current, proposed))} slot(s) change owner", highlight=False)
                 return
             table = Table(title=escape(f"lake {safe(root)}"), title_justify="left")

@@ -36,15 +36,15 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from collector.archive.slots import SLOTS, slot
+from collector.archive.slots import SLOTS, collector_name_problem, slot
 
 __all__ = ["Assignment", "AssignmentError", "load", "moved", "owner", "owns", "parse_csv", "parse_toml", "plan",
-           "render_toml"]
+           "render_toml", "toml_key"]
 
 #: slot -> collector name; slots nobody owns are absent.
 Assignment = dict[int, str]
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _RANGE = re.compile(r"^\s*(\d{1,2})\s*(?:-\s*(\d{1,2})\s*)?$")
 
 
@@ -55,8 +55,9 @@ class AssignmentError(ValueError):
 def _claim(out: Assignment, s: int, name: str, where: str) -> None:
     if not 0 <= s < SLOTS:
         raise AssignmentError(f"{where}: slot {s} is not one of 0-{SLOTS - 1}")
-    if not _NAME.match(name):
-        raise AssignmentError(f"{where}: collector name {name!r}: use letters, digits, '-' and '_' (at most 64)")
+    problem = collector_name_problem(name)
+    if problem is not None:
+        raise AssignmentError(f"{where}: {problem}")
     if s in out and out[s] != name:
         raise AssignmentError(f"{where}: slot {s} is given to both {out[s]!r} and {name!r}")
     out[s] = name
@@ -73,6 +74,9 @@ def parse_toml(text: str, where: str = "assignment") -> Assignment:
         raise AssignmentError(f"{where}: needs a [slots] table: collector = \"0-31\"")
     out: Assignment = {}
     for name, spec in table.items():
+        problem = collector_name_problem(name)
+        if problem is not None:             # before the name goes into any message
+            raise AssignmentError(f"{where}: [slots]: {problem}")
         if not isinstance(spec, str):
             raise AssignmentError(f"{where}: [slots] {name}: a string of slots, e.g. \"0-31, 40\"")
         for part in spec.split(","):
@@ -147,6 +151,10 @@ def plan(current: Mapping[int, str], cost: Mapping[int, float], collectors: Iter
     names = sorted(dict.fromkeys(collectors))
     if not names:
         raise AssignmentError("plan: name at least one collector")
+    for name in names:
+        problem = collector_name_problem(name)
+        if problem is not None:
+            raise AssignmentError(f"plan: {problem}")
     out: Assignment = {s: current[s] for s in range(SLOTS) if current.get(s) in names}
     load_of = {n: 0.0 for n in names}
     for s, n in out.items():
@@ -173,8 +181,32 @@ def plan(current: Mapping[int, str], cost: Mapping[int, float], collectors: Iter
     return dict(sorted(out.items()))
 
 
+def toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when TOML allows it, else a basic string with quotes, backslashes and
+    every character that is not printable escaped, so no name can end the line or add a key. Raises
+    :class:`AssignmentError` for a lone surrogate (no TOML text can hold it).
+
+    >>> toml_key("main"), toml_key('a"b'), toml_key("x\\ny")
+    ('main', '"a\\\\"b"', '"x\\\\u000Ay"')
+    """
+    if _BARE_KEY.fullmatch(name):
+        return name
+    out = []
+    for c in name:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif "\ud800" <= c <= "\udfff":
+            raise AssignmentError(f"collector name {name[:64]!r}: a lone surrogate cannot be written as TOML")
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out.append(f"\\u{ord(c):04X}" if ord(c) < 0x10000 else f"\\U{ord(c):08X}")
+    return '"' + "".join(out) + '"'
+
+
 def render_toml(assignment: Mapping[int, str]) -> str:
-    """``assignment`` as the TOML form, slots as compact ranges per collector."""
+    """``assignment`` as the TOML form, slots as compact ranges per collector; any name is quoted as TOML needs
+    (:func:`toml_key`), so the text always parses back to ``assignment``."""
     lines = ["[slots]"]
     for name in sorted(set(assignment.values())):
         slots = sorted(s for s, n in assignment.items() if n == name)
@@ -185,5 +217,5 @@ def render_toml(assignment: Mapping[int, str]) -> str:
                 parts.append(str(start) if start == prev else f"{start}-{prev}")
                 start = s
             prev = s
-        lines.append(f'{name} = "{", ".join(parts)}"')
+        lines.append(f'{toml_key(name)} = "{", ".join(parts)}"')
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,76 @@ def test_the_shards_command_reports_owners_publishes_and_unowned_slots(tmp_path:
     assert set(proposed) == set(range(SLOTS)) and len(set(proposed.values())) == 3
     bad = runner.invoke(app, ["shards", "--lake", str(tmp_path / "lake"), "--assignment", str(tmp_path / "nope.toml")])
     assert bad.exit_code == 2 and "cannot read the assignment" in bad.output
+
+
+# -- hostile collector names (issue 17 review: `shards --plan` printed them as TOML unchecked) ---------------------
+HOSTILE_NAMES = [
+    "main\n",                          # a trailing newline (a `$` in the name's pattern let it through)
+    "a\nb = \"0-63\"",                 # a key injected on the next line
+    'q"uote', "back\\slash", "a]b", "[evil]", "a b", "a=b", "a.b", "x\x00", "bell\x07", "esc\x1b[2J", "del\x7f",
+    "\u202etxt", "é", "-lead", "_lead", "",
+    "x" * 65, "x" * 100_000,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=range(len(HOSTILE_NAMES)))
+def test_hostile_names_in_the_assignment_are_refused_in_one_line(name: str) -> None:
+    """A collector name is read only if it is one the lake can publish under: 1-64 letters, digits, '-' and
+    '_', starting with a letter or digit. Anything else, in TOML or CSV, is a one-line error naming it (cut)."""
+    key = '"' + "".join(c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}" for c in name) + '"'
+    csv_text = 'slot,collector\n3,"' + name.replace('"', '""') + '"\n'
+    for parse, text in ((parse_toml, f"[slots]\n{key} = \"1-2\"\n"), (parse_csv, csv_text)):
+        if parse is parse_csv and name != name.strip():
+            continue                   # CSV cells are stripped: "main\n" is the name "main"
+        with pytest.raises(AssignmentError, match="collector name") as caught:
+            parse(text)
+        message = str(caught.value)
+        assert "\n" not in message and len(message) < 300, message
+    with pytest.raises(AssignmentError, match="collector name"):
+        plan({}, {}, ["main", name])
+
+
+ODD_BUT_VALID = ["c" * 64, "123", "true", "inf", "nan", "a-b_c", "0x1F", "1979-05-27", "Z"]
+
+
+def test_render_toml_quotes_any_name_and_parses_back() -> None:
+    """render_toml writes valid TOML whatever the names (a library caller may pass any): tomllib reads back the
+    same owners. Names that are bare keys stay bare."""
+    names = HOSTILE_NAMES + ODD_BUT_VALID
+    assignment = {s: names[s % len(names)] for s in range(SLOTS)}
+    doc = tomllib.loads(render_toml(assignment))
+    back = {}
+    for name, spec in doc["slots"].items():
+        for part in spec.split(", "):
+            lo, _, hi = part.partition("-")
+            back.update(dict.fromkeys(range(int(lo), int(hi or lo) + 1), name))
+    assert back == assignment
+    assert "\nmain = " in render_toml({0: "main"})
+
+
+def test_the_printed_plan_parses_back_to_the_same_assignment_at_80_columns(tmp_path: Path) -> None:
+    """`shards --plan` prints TOML that reads back as the plan: long names and fragmented slot lists are not
+    wrapped at the terminal's width, odd names are quoted or bare as TOML requires, hostile ones refused."""
+    from typer.testing import CliRunner
+
+    from collector.cli.app import app
+
+    (tmp_path / "lake").mkdir()
+    owners = ODD_BUT_VALID
+    (tmp_path / "slots.csv").write_text(
+        "slot,collector\n" + "".join(f"{s},{owners[s % len(owners)]}\n" for s in range(SLOTS)), encoding="utf-8")
+    current = load(tmp_path / "slots.csv")
+    runner = CliRunner()
+    args = ["shards", "--lake", str(tmp_path / "lake"), "--assignment", str(tmp_path / "slots.csv")]
+    planned = runner.invoke(app, [*args, "--plan", str(len(owners))], env={"COLUMNS": "80"})
+    assert planned.exit_code == 0, planned.output
+    toml_text = planned.output.split("\n# ")[0]
+    proposed = parse_toml(toml_text)
+    assert proposed == plan(current, {}, owners) == current     # nothing to balance: every slot stays
+    for name in HOSTILE_NAMES[:3]:
+        (tmp_path / "bad.toml").write_text(
+            "[slots]\n" + '"' + name.encode("unicode_escape").decode().replace('"', '\\"') + '" = "1"\n',
+            encoding="utf-8")
+        bad = runner.invoke(app, [*args[:-1], str(tmp_path / "bad.toml"), "--plan", "2"], env={"COLUMNS": "80"})
+        assert bad.exit_code == 2 and "collector name" in bad.output, bad.output
+        assert len(bad.output.strip().splitlines()) == 1, bad.output

@@ -111,6 +111,8 @@ def test_precedence_flags_env_file(tmp_path: Path) -> None:
     ("[refresh]\nsnapshot_every = \"2d\"", "at most 24h"),
     ("refresh = 3", "[refresh] must be a table"),
     ("chanels = []", "unknown key 'chanels'"),
+    ("[lake]\ncollector = \"main\\n\"", "collector name 'main\\n'"),    # a `$` let a trailing newline through
+    ("[lake]\ncollector = \"" + "x" * 5000 + "\"", "(5,000 characters)"),
 ])
 def test_bad_file_is_one_line_naming_file_and_key(tmp_path: Path, text: str, fragment: str) -> None:
     conf = write(tmp_path / "bad.toml", text + "\n")
