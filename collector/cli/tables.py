@@ -23,7 +23,8 @@ from rich.text import Text
 
 Cell = str | Text
 Justify = Literal["left", "right", "center"]
-NAME_WIDTH = 32   # the first column is never squeezed below this (or its longest cell, when shorter)
+NAME_WIDTH = 33   # the first column is never squeezed below this (or its longest cell, when shorter): "@" and
+#                   the longest username, 32 characters
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,42 @@ def test_verify_and_dry_run_fit_the_terminal(collected: tuple[Path, list[str]], 
     assert len(one_word_lines) < 3, out     # the reason no longer wraps one word per line
 
 
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_the_longest_username_stays_on_one_line(collected: tuple[Path, list[str]], tmp_path: Path,
+                                                columns: int) -> None:
+    """A username has up to 32 characters, so ``@name`` up to 33: neither table of ``status`` cuts or wraps it
+    (the first column was kept at 32 wide, and the never-archived table folded the last character)."""
+    import duckdb
+
+    path, _ = collected
+    copy = tmp_path / "archive.duckdb"
+    copy.write_bytes(path.read_bytes())
+    longest = "a" + "b2" * 15 + "c"
+    assert len(longest) == 32
+    con = duckdb.connect(str(copy))
+    try:
+        channel_id = con.execute("SELECT channel_id FROM posts GROUP BY channel_id ORDER BY count(*) DESC "
+                                 "LIMIT 1").fetchall()[0][0]
+        con.execute("UPDATE channels SET username = ? WHERE channel_id = ?", [longest, channel_id])
+        con.execute("UPDATE channel_usernames SET username = ? WHERE channel_id = ?", [longest, channel_id])
+        # a gap in the ids, so that status also prints its table of message ids never archived
+        ids = [r[0] for r in con.execute("SELECT message_id FROM posts WHERE channel_id = ? ORDER BY message_id "
+                                         "LIMIT 3 OFFSET 2", [channel_id]).fetchall()]
+        for table in ("post_observations", "post_versions", "posts"):
+            con.execute(f"DELETE FROM {table} WHERE channel_id = ? AND list_contains(?, message_id)",
+                        [channel_id, ids])
+        con.execute("UPDATE run_channels SET new_posts = new_posts - 3 WHERE channel_id = ? AND new_posts >= 3",
+                    [channel_id])
+    finally:
+        con.close()
+    code, out = in_terminal(["status", "--archive", str(copy)], columns, tmp_path)
+    assert code == 0, out
+    lines = _table_lines(out)
+    assert all(len(line) <= columns for line in lines), out
+    assert "message ids never archived" in out
+    assert sum(f"@{longest}" in line for line in lines) == 2, out     # whole, in both tables
+
+
 def test_fitted_table_drops_the_least_important_columns_first() -> None:
     from rich.console import Console
 
