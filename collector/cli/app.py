@@ -64,6 +64,11 @@ class _OneLineUsageErrors(TyperGroup):
             _usage_error(exc)
 
 
+def _no_type(ctx: Any) -> None:
+    """The type column of an argument in ``--help``: empty (typer would print ``<list[str]>``)."""
+    return None
+
+
 def _no_flag_types(command: Any) -> None:
     """A flag takes no value, so its help shows no type (typer would print ``<bool>`` beside every flag);
     arguments that take several values show their metavar, not ``<list[str]>``."""
@@ -72,6 +77,8 @@ def _no_flag_types(command: Any) -> None:
     for param in [*getattr(command, "params", []), getattr(command, "_help_option", None)]:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+        if getattr(param, "param_type_name", None) == "argument":   # its name says it: no <list[str]>, <path>
+            param.display_type_rich = _no_type
     for sub in getattr(command, "commands", {}).values():
         _no_flag_types(sub)
 

@@ -37,7 +37,7 @@ channels_app = typer.Typer(
 )
 
 NamesArg = Annotated[list[str], typer.Argument(
-    metavar="NAME...", help="Channels: username, @username, t.me link, or a numeric id already archived.",
+    metavar="NAME", help="Channels: username, @username, t.me link, or a numeric id already archived.",
     show_default=False)]
 
 

@@ -84,8 +84,8 @@ def register(app: typer.Typer) -> None:
             help="`api` (default): through your Telegram account. `web`: the public t.me/s preview pages, no "
                  "account needed, fewer fields (see docs/sources.md).")] = "api",
         max_pages: Annotated[int | None, typer.Option(
-            "--max-pages", min=1, help="With --via web: at most this many preview pages per channel (about 20 "
-                                       "posts each).")] = None,
+            "--max-pages", metavar="N", min=1,
+            help="With --via web: at most this many preview pages per channel (about 20 posts each).")] = None,
         allow_private: Annotated[bool, typer.Option(
             "--allow-private", help="Also collect groups (their messages are private people's words): only when your "
                                     "ethics approval covers it (README, \"Secrets and people\"). Users, bots and "

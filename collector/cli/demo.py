@@ -198,7 +198,8 @@ def _print_demo_totals(archive: Path, reports: list[CollectReport]) -> None:
         seconds = (report.finished_at - report.started_at).total_seconds() if report.finished_at else 0.0
         posts = report.new_posts + report.refreshed_posts
         rate = f"{posts / seconds:,.0f} posts/s" if seconds > 0 else "-"
-        ui.stdout.print(f"pass {i}: {report.new_posts:,} new and {report.refreshed_posts:,} refreshed posts in "
+        noun = "post" if posts == 1 else "posts"
+        ui.stdout.print(f"pass {i}: {report.new_posts:,} new and {report.refreshed_posts:,} refreshed {noun} in "
                      f"{seconds:.1f} s ({rate})", soft_wrap=True)
     command = command_name()
     hint = "" if command == "tgspread" else f" (or activate the environment first: source {Path(command).parent}" \
@@ -231,11 +232,14 @@ def register(app: typer.Typer) -> None:
             "--archive", "-a", metavar="PATH", dir_okay=False,
             help="Where the demo writes its archive; recreated each time, never over a file it did not make.")]
             = DEFAULT_DEMO_ARCHIVE,
-        channels: Annotated[int, typer.Option("--channels", min=1, max=500, help="Channels in the simulated world.")]
+        channels: Annotated[int, typer.Option("--channels", metavar="N", min=1, max=500,
+                                              help="Channels in the simulated world.")]
             = 20,
-        days: Annotated[int, typer.Option("--days", min=1, max=365, help="Days of history before the first pass.")]
+        days: Annotated[int, typer.Option("--days", metavar="N", min=1, max=365,
+                                          help="Days of history before the first pass.")]
             = 30,
-        seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated world (same seed, same world).")] = 7,
+        seed: Annotated[int, typer.Option("--seed", metavar="N",
+                                          help="Seed of the simulated world (same seed, same world).")] = 7,
         advance: Annotated[str, typer.Option(
             "--advance", metavar="DURATION", help="How far the clock moves between the two passes (e.g. 2d, 12h).")]
             = "2d",

@@ -20,6 +20,7 @@ from collector.telegram.discovery import DiscoveryError, DiscoveryReport, Discov
 from . import common as ui
 from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .safe_text import cell, safe
+from .words import plural
 
 SHOWN = 50   # rows printed when --limit is not given
 _DECISION_STYLE = {"added": "green", "queued": "cyan", "unresolved": "yellow", "not_public": "dim",
@@ -54,8 +55,8 @@ def _via(c: Candidate, names: dict[int, str]) -> str:
 
 
 def _table(report: DiscoveryReport, shown: list[Candidate]) -> Table:
-    table = Table(title=f"discovery run {report.run_id}: {len(report.candidates)} candidates from "
-                        f"{report.members} set channels", title_justify="left")
+    table = Table(title=f"discovery run {report.run_id}: {plural(len(report.candidates), 'candidate')} from "
+                        f"{plural(report.members, 'set channel')}", title_justify="left")
     for name in ("#", "candidate", "status", "subscribers", "referrers", "refs", "fwd", "link", "@", "rec",
                  "search", "hop", "path", "decision"):
         table.add_column(name, justify="right" if name not in ("candidate", "status", "path", "decision") else "left")
@@ -157,8 +158,9 @@ def discover_command(
                 ui.stdout.print(f"... and {len(report.candidates) - len(shown)} more (--limit N, or --json; all are in "
                                 "the archive's discovery_candidates table)", markup=False, soft_wrap=True)
             what = f"added {len(report.added)} to the collected set" if auto else "use --auto to add them"
-            ui.stdout.print(f"run {report.run_id} {report.status}: {len(report.passing)} candidates pass the "
-                            f"thresholds; {what}", markup=False, soft_wrap=True)
+            passing = len(report.passing)
+            ui.stdout.print(f"run {report.run_id} {report.status}: {plural(passing, 'candidate')} "
+                            f"pass{'es' if passing == 1 else ''} the thresholds; {what}", markup=False, soft_wrap=True)
             for note in report.notes:
                 ui.stdout.print(safe(note), style="yellow", markup=False, soft_wrap=True)
         if report.status != "ok":

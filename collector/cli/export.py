@@ -28,6 +28,7 @@ from collector.config import load_config
 from . import common as ui
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 from .safe_text import safe
+from .words import plural
 
 
 def _since(value: str | None) -> datetime | None:
@@ -48,7 +49,7 @@ def _export_ids(path: Path, out: Path, dates: bool, since: datetime | None, wait
     out.mkdir(parents=True, exist_ok=True)
     with Archive(path, read_only=True, wait=wait) as opened:
         rows = export_ids(opened.con, out / "ids.csv", dates=dates, since=since)
-    ui.stdout.print(f"{rows:,} post ids written to {out / 'ids.csv'}; `tgspread hydrate {out / 'ids.csv'}` "
+    ui.stdout.print(f"{plural(rows, 'post id')} written to {out / 'ids.csv'}; `tgspread hydrate {out / 'ids.csv'}` "
                     "re-collects them", markup=False, highlight=False, soft_wrap=True)
 
 

@@ -40,6 +40,7 @@ from .common import (
 from .progress import CollectProgress
 from .publish import publish_after_pass
 from .safe_text import safe
+from .words import plural
 
 __all__ = ["register"]
 
@@ -116,10 +117,11 @@ def register(app: typer.Typer) -> None:
         print_report(report, title=f"hydrate run {report.run_id}: {report.status}")
         gone = sum(len(c.deleted_ids) for c in report.channels)
         asked = sum(len(c.message_ids) for c in listed)
-        stdout.print(f"{asked:,} ids listed; {gone:,} deleted on Telegram", markup=False, highlight=False)
+        stdout.print(f"{plural(asked, 'id')} listed; {gone:,} deleted on Telegram", markup=False, highlight=False)
         if deleted is not None:
             written = _write_deleted(report, deleted)
-            stdout.print(f"deleted posts listed in {safe(deleted)} ({written:,} rows)", markup=False, soft_wrap=True)
+            stdout.print(f"deleted posts listed in {safe(deleted)} ({plural(written, 'row')})", markup=False,
+                         soft_wrap=True)
         else:
             for c in report.channels:
                 if c.deleted_ids:

@@ -21,12 +21,13 @@ from collector.config import Config, load_config
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, is_interrupt, stderr, stdout
 from .safe_text import safe
+from .words import plural
 
 
 def _line(report: PublishReport) -> str:
     kind = "full publish" if report.full else "published"
-    return (f"{kind} to {report.lake} as {report.collector!r}: {report.files_written:,} file(s) written, "
-            f"{report.files_removed:,} removed, {report.rows_written:,} rows in {report.seconds:.1f} s")
+    return (f"{kind} to {report.lake} as {report.collector!r}: {plural(report.files_written, 'file')} written, "
+            f"{report.files_removed:,} removed, {plural(report.rows_written, 'row')} in {report.seconds:.1f} s")
 
 
 def publish_after_pass(archive: Any, cfg: Config) -> PublishReport | None:

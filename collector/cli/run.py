@@ -261,13 +261,14 @@ def _print_plan(plan: Plan, archive: Path | None) -> None:
                         soft_wrap=True)
     total = plan.estimate()
     s = plan.settings
+    requests = f"{total.label()} request{'' if total.label() == '1' else 's'}"
     ui.stdout.print(f"would collect {plural(len(plan.scheduled), 'channel')} ({len(plan.skipped)} due but waiting, "
-                 f"{len(plan.not_due)} not due) with about {total.label()} requests: {total.resolve} resolve, "
+                 f"{len(plan.not_due)} not due) with about {requests}: {total.resolve} resolve, "
                  f"{total.snapshot} snapshot, {total.history}{'+' if total.open_ended else ''} history, "
-                 f"{total.refresh} refresh; budget {s.max_requests} requests per run, resolves "
+                 f"{total.refresh} refresh; budget {plural(s.max_requests, 'request')} per run, resolves "
                  f"{plan.resolves_used} of {s.max_resolves_per_hour} used this hour", markup=False, soft_wrap=True)
     if total.total > s.max_requests:
-        ui.stdout.print(f"the budget stops this run after {s.max_requests} requests; the next runs continue",
+        ui.stdout.print(f"the budget stops this run after {plural(s.max_requests, 'request')}; the next runs continue",
                         style="yellow", markup=False, soft_wrap=True)
     nxt = plan.next_due_at()
     ui.stdout.print(f"next due: {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "next due: -", markup=False, soft_wrap=True)

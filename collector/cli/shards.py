@@ -23,6 +23,7 @@ from collector.scheduling.shards import Assignment, AssignmentError, load, moved
 
 from .common import ConfigOpt, Exit, errors, fail, stdout
 from .safe_text import cell, safe
+from .words import plural
 
 
 def _manifests(lake: Path) -> dict[str, datetime | None]:
@@ -83,7 +84,7 @@ def register(app: typer.Typer) -> None:
                 # TOML to paste into a file: never wrapped at the terminal's width (a string cannot span lines)
                 stdout.print(render_toml(proposed), end="", markup=False, highlight=False, emoji=False,
                              soft_wrap=True)
-                stdout.print(f"# {len(moved(current, proposed))} slot(s) change owner", highlight=False)
+                stdout.print(f"# {plural(len(moved(current, proposed)), 'slot')} change owner", highlight=False)
                 return
             table = Table(title=escape(f"lake {safe(root)}"), title_justify="left")
             for col, justify in (("collector", "left"), ("slots", "right"), ("channels", "right"),

@@ -41,14 +41,14 @@ def _channels_table(status: ArchiveStatus) -> Table:
 
 def _print_status(status: ArchiveStatus, archive: Path) -> None:
     t = status.totals
-    ui.stdout.print(f"[bold]{escape(safe(archive))}[/]: {t.posts:,} posts ({t.deleted:,} seen deleted), "
-                 f"{t.observations:,} observations, {t.versions:,} earlier versions, "
+    ui.stdout.print(f"[bold]{escape(safe(archive))}[/]: {plural(t.posts, 'post')} ({t.deleted:,} seen deleted), "
+                 f"{plural(t.observations, 'observation')}, {plural(t.versions, 'earlier version')}, "
                  f"{plural(t.runs, 'pass', 'passes')}", soft_wrap=True)
     if status.last_run is not None:
         r = status.last_run
         error = f", error: {safe(r.error)}" if r.error else ""
         ui.stdout.print(f"last pass: run {r.run_id} {r.status}, started {ui.stamp(r.started_at)} UTC, "
-                     f"{r.requests or 0} requests{error}", markup=False, soft_wrap=True)
+                     f"{plural(r.requests or 0, 'request')}{error}", markup=False, soft_wrap=True)
     ui.stdout.print(_channels_table(status))
     problems = [ch for ch in [*status.channels, *status.unresolved] if ch.last_outcome not in (None, "ok")]
     for ch in problems:

@@ -24,6 +24,7 @@ from . import common as ui
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
 from .safe_text import cell, safe
 from .tables import Column, fitted_table
+from .words import plural
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -74,8 +75,8 @@ def _print(report: VerifyReport, path: Path) -> None:
     ui.stdout.print(_digests_table(report))
     if report.archive_digest is not None:
         ui.stdout.print(f"archive digest: {report.archive_digest}", markup=False, soft_wrap=True)
-    verdict = (f"{safe(path)}: clean ({len(report.warnings)} warning(s))" if report.clean
-               else f"{safe(path)}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    verdict = (f"{safe(path)}: clean ({plural(len(report.warnings), 'warning')})" if report.clean
+               else f"{safe(path)}: {plural(len(report.errors), 'error')}, {plural(len(report.warnings), 'warning')}")
     ui.stdout.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
 
 

@@ -188,6 +188,22 @@ def test_one_channel_is_singular(tmp_path: Path) -> None:
     assert "1 channel," in out and "1 channels" not in out
 
 
+_NOUNS = ("posts|observations|versions|candidates|requests|rows|ids|files|channels|deletions|warnings|errors|"
+          "slots|passes|names|edits")
+_BARE_COUNT = re.compile(r"\{(?:len\([^{}]*\)|[a-z_.]+(?: or 0)?)(?::,)?\}\s+(?:[a-z]+ )?(?:" + _NOUNS + r")\b(?!/)")
+
+
+def test_counted_nouns_go_through_plural() -> None:
+    """Item 11 ("1 channels", "1 deletions"): a count the CLI prints before a noun goes through ``words.plural``;
+    no f-string of collector/cli puts a bare count before a plural noun or writes "warning(s)"."""
+    found = []
+    for path in sorted((ROOT / "collector" / "cli").glob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if ('f"' in line or "f'" in line) and ("(s)" in line or _BARE_COUNT.search(line)):
+                found.append(f"{path.name}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
 # -- item 11: help texts ----------------------------------------------------------------------------------------
 def _all_commands() -> list[list[str]]:
     import typer.main
@@ -200,11 +216,13 @@ def _all_commands() -> list[list[str]]:
     return found
 
 
-def test_help_shows_no_bool_type_and_keeps_the_media_path() -> None:
+def test_help_shows_no_type_labels_and_keeps_the_media_path() -> None:
     runner = CliRunner()
     for argv in _all_commands():
         out = runner.invoke(app, [*argv, "--help"], env={"COLUMNS": "120"}).stdout
         assert "<bool>" not in out, argv
+        # nor any other of typer's type labels (<list[str]>, <int range>, <path>, ...): names and metavars say it
+        assert re.search(r"<[a-z][a-z \[\]]*>", out) is None, (argv, re.findall(r"<[a-z][a-z \[\]]*>", out))
     out = runner.invoke(app, ["media", "--help"], env={"COLUMNS": "200"}).stdout
     assert "DIR/CHANNEL/YYYY/MM/POSTID-SHA256PREFIX.EXT" in out and "////" not in out
 
