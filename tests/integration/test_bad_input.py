@@ -114,6 +114,7 @@ def _copy_archive(name: str, *, keep: float = 1.0, version: int | None = None, m
     """A copy of the case's archive: cut to ``keep`` of its bytes, or marked with a newer schema ``version``."""
     def prepare(tmp: Path) -> None:
         target = tmp / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(tmp / "archive.duckdb", target)
         if version is not None:
             with Archive(target) as opened:
@@ -260,6 +261,13 @@ def _cases() -> list[Case]:
         # issue 17, item 24: read-only and odd locations
         Case("archive-question-mark", arc, "a folder with `?` in its name (DuckDB would misplace the .wal file)",
              ("collect", "--archive", "q?x/archive.duckdb", "durov"), SIM, _mkdir("q?x"), Exit.ARCHIVE),
+        Case("import-question-mark", arc, "`import` into a folder with `?` in its name (nothing is created)",
+             ("import", "q?x/result.json", "--archive", "q?x/archive.duckdb"),
+             prepare=_write("q?x/result.json", (ROOT / "tests/fixtures/export/channel.json").read_bytes()),
+             exit=Exit.ARCHIVE),
+        Case("export-question-mark", arc, "`export` of an archive in a folder with `?` in its name",
+             ("export", "--archive", "q?x/archive.duckdb", "--out", "{tmp}/out"),
+             prepare=_copy_archive("q?x/archive.duckdb"), exit=Exit.ARCHIVE),
         Case("export-archive-folder-read-only", arc, "the first `export` of an archive in a folder its user may "
              "not write", ("export", "--archive", "ro/archive.duckdb", "--out", "{tmp}/out"),
              prepare=_read_only_copy("ro/archive.duckdb"), exit=Exit.ARCHIVE, as_nobody=True),

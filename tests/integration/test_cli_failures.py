@@ -112,3 +112,18 @@ def test_a_killed_exports_hidden_folder_is_removed_by_the_next_export(tmp_path: 
     assert not stale.exists() and running.exists()
     assert not (tmp_path / "out" / ".tgspread-export-pid").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == [".out.running"]
+
+
+def test_export_into_a_symlink_to_an_empty_folder_writes_into_that_folder(tmp_path: Path) -> None:
+    """Item 24: `export --out LINK`, LINK a symbolic link to an empty folder, exports into that folder and keeps
+    the link (it ended with exit 70)."""
+    archive = tmp_path / "a.duckdb"
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(EXPORT), "--archive", str(archive)]).exit_code == 0
+    (tmp_path / "target").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target", target_is_directory=True)
+    result = runner.invoke(app, ["export", "--archive", str(archive), "--out", str(tmp_path / "link")])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "target" / "manifest.json").is_file()
+    assert (tmp_path / "target" / "posts").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.duckdb", "link", "target"]
