@@ -131,10 +131,15 @@ _SYSTEM_IO = {
                          "temporary files): run where you may write, or copy the archive somewhere writable",
     "Read-only file system": "the file system is read-only: copy the archive somewhere writable",
     "Input/output error": "the disk reported a read or write error: check the disk, then run again",
+    "No such file or directory": "a folder it writes to is gone (removed while it ran?): check the path, run again",
+    "Not a directory": "a part of the path is a file, not a folder: check the path and run again",
+    "Too many open files": "the process may open no more files (ulimit -n): raise the limit and run again",
+    "File name too long": "the path is longer than the file system allows: use a shorter one",
 }
 
 
-_SYSTEM_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO}
+_SYSTEM_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE,
+                  errno.ENAMETOOLONG}
 
 
 def is_interrupt(exc: BaseException) -> bool:

@@ -7,6 +7,7 @@ the Ctrl-C in the import test.
 from __future__ import annotations
 
 import _thread
+import errno
 import os
 import resource
 import subprocess
@@ -127,3 +128,36 @@ def test_export_into_a_symlink_to_an_empty_folder_writes_into_that_folder(tmp_pa
     assert (tmp_path / "link").is_symlink() and (tmp_path / "target" / "manifest.json").is_file()
     assert (tmp_path / "target" / "posts").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.duckdb", "link", "target"]
+
+
+_OS_ERRORS = [("No space left on device", errno.ENOSPC), ("File too large", errno.EFBIG),
+              ("Disk quota exceeded", errno.EDQUOT), ("Read-only file system", errno.EROFS),
+              ("Input/output error", errno.EIO), ("Too many open files", errno.EMFILE),
+              ("File name too long", errno.ENAMETOOLONG)]
+
+
+@pytest.mark.parametrize(("cause", "number"), _OS_ERRORS, ids=[c for c, _ in _OS_ERRORS])
+def test_every_operating_system_error_is_named_and_not_called_damage(cause: str, number: int,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Item 25, each cause DuckDB or Python can meet while writing an export or a temporary file (a real one is
+    made above with a file-size limit; a full disk cannot be made here): as DuckDB words it, and as an OSError."""
+    message = f'IO Error: Could not write file "/data/out/.tmp/posts.parquet": {cause}'
+    assert _exit_of(lambda: (_ for _ in ()).throw(duckdb.IOException(message))) == Exit.ARCHIVE
+    assert _exit_of(lambda: (_ for _ in ()).throw(OSError(number, os.strerror(number), "/data/out/x.csv"))) \
+        == Exit.ARCHIVE
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert cause in line and "the archive itself is not damaged" in line, line
+        assert "damaged;" not in line and "restore it from a backup" not in line, line
+    assert lines[0].startswith("tgspread: error: /data/out/.tmp/posts.parquet: ")
+    assert lines[1].startswith("tgspread: error: /data/out/x.csv: ")
+    # an IOException no operating-system error explains is what damage looks like
+    damaged = 'IO Error: Could not read from file "/data/a.duckdb": Unexpected end of file'
+    assert _exit_of(lambda: (_ for _ in ()).throw(duckdb.IOException(damaged))) == Exit.ARCHIVE
+    assert "truncated or damaged" in capsys.readouterr().err
+    for gone in ("No such file or directory", "Not a directory"):       # DuckDB's words only: an OSError of
+        text = f'IO Error: Cannot open file "/data/out/.tmp/posts.parquet": {gone}'   # these is a bug
+        assert _exit_of(lambda: (_ for _ in ()).throw(duckdb.IOException(text))) == Exit.ARCHIVE  # noqa: B023
+        err = capsys.readouterr().err
+        assert gone in err and "not damaged" in err and "restore" not in err, err
