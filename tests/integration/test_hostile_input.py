@@ -387,6 +387,21 @@ def test_the_document_lists_every_hostile_case() -> None:
     assert sorted(ids) == sorted(CASES)
 
 
+def test_every_other_case_names_a_test_that_exists() -> None:
+    """The third table of docs/bad-input.md: each case tested elsewhere names its test, and that test exists."""
+    text = DOC.read_text(encoding="utf-8")
+    table = text[text.index("<!-- other hostile cases: each row names its test -->"):
+                 text.index("<!-- end of other hostile cases -->")]
+    rows = [line for line in table.splitlines()[3:] if line.startswith("| ")]
+    ids = [row.split("|")[1].strip() for row in rows]
+    assert len(ids) == len(set(ids)) and len(ids) >= 19
+    for row in rows:
+        test = re.search(r"`(tests/[\w/]+\.py)::(test_\w+)`", row)
+        assert test is not None, row
+        source = (ROOT / test.group(1)).read_text(encoding="utf-8")
+        assert re.search(rf"^(async )?def {test.group(2)}\(", source, re.M), row
+
+
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in NEEDS_REQUEST else n
                                   for n in doc_ids()])
 def test_hostile_row(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
