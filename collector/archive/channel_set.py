@@ -18,7 +18,8 @@ def insert_entry(archive: Archive, *, input: str, username: str | None, channel_
         [input, username, channel_id, now, added_by, hop, seed_channel_id, seed_input, discovery_run_id])
 
 
-def mark_removed(archive: Archive, entry_id: int, now: datetime) -> None:
-    """Entry ``entry_id`` removed by hand at ``now`` (kept for the record, never deleted)."""
-    archive.con.execute("UPDATE channel_set SET removed_at = ?, removed_by = 'hand' WHERE entry_id = ?",
-                        [now, entry_id])
+def mark_removed_all(archive: Archive, entry_ids: list[int], now: datetime) -> None:
+    """Entries ``entry_ids`` removed by hand at ``now``, in one statement (``channels remove`` with many names)."""
+    if entry_ids:
+        archive.con.execute("UPDATE channel_set SET removed_at = ?, removed_by = 'hand' WHERE list_contains(?, "
+                            "entry_id)", [now, entry_ids])

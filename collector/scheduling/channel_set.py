@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from collector.archive.channel_set import insert_entry, mark_removed
+from collector.archive.channel_set import insert_entry, mark_removed_all
 from collector.parse.channel_ref import ChannelRef, ChannelRefError, parse_channel_ref
 
 if TYPE_CHECKING:
@@ -153,27 +153,6 @@ class _Named:
     channel_id: int | None
 
 
-def _known_id(archive: Archive, username: str) -> int | None:
-    row = archive.con.execute(
-        "SELECT channel_id FROM channel_usernames WHERE username = ? UNION ALL "
-        "SELECT channel_id FROM peers WHERE lower(username) = ? LIMIT 1", [username, username]).fetchone()
-    return int(row[0]) if row else None
-
-
-def _known_username(archive: Archive, channel_id: int) -> str | None:
-    row = archive.con.execute(
-        "SELECT lower(coalesce(c.username, p.username)) FROM (SELECT ? AS id) q "
-        "LEFT JOIN channels c ON c.channel_id = q.id LEFT JOIN peers p ON p.channel_id = q.id",
-        [channel_id]).fetchone()
-    return row[0] if row and row[0] else None
-
-
-def _archived_id(archive: Archive, channel_id: int) -> bool:
-    row = archive.con.execute(
-        "SELECT count(*) FROM channels WHERE channel_id = ? AND access_hash IS NOT NULL", [channel_id]).fetchone()
-    return bool(row and row[0])
-
-
 def parse_set_names(names: Sequence[str]) -> list[ChannelRef]:
     """Parse every name first, so one bad name changes nothing; raises :class:`ChannelSetError`."""
     if not names:
@@ -191,23 +170,6 @@ def parse_set_names(names: Sequence[str]) -> list[ChannelRef]:
     return refs
 
 
-def _name(archive: Archive, ref: ChannelRef) -> _Named:
-    if ref.username is not None:
-        username = ref.username.lower()
-        return _Named(ref.raw.strip(), username, _known_id(archive, username))
-    assert ref.channel_id is not None
-    return _Named(ref.raw.strip(), _known_username(archive, ref.channel_id), ref.channel_id)
-
-
-def _matching(active: list[SetEntry], named: _Named) -> SetEntry | None:
-    for entry in active:
-        if named.channel_id is not None and entry.channel_id == named.channel_id:
-            return entry
-        if named.username is not None and entry.username == named.username:
-            return entry
-    return None
-
-
 # -- writing (the SQL is in collector.archive.channel_set) ----------------------------------------------------
 def _insert(archive: Archive, named: _Named, now: datetime, *, added_by: str, **where: Any) -> None:
     insert_entry(archive, input=named.input, username=named.username, channel_id=named.channel_id, now=now,
@@ -215,8 +177,9 @@ def _insert(archive: Archive, named: _Named, now: datetime, *, added_by: str, **
 
 
 def _names_at_once(archive: Archive, refs: Sequence[ChannelRef]) -> tuple[list[_Named], dict[int, bool]]:
-    """:func:`_name` for many refs in two queries (linear: ``channels add`` with 20,000 names), and for each id
-    whether the archive can reach its channel without a username (it holds the access hash)."""
+    """Each ref with what the archive knows of it (a username's channel id, an id's username), in two queries
+    (linear: ``channels add`` with 20,000 names), and for each id whether the archive can reach its channel
+    without a username (it holds the access hash)."""
     names = sorted({r.username.lower() for r in refs if r.username is not None})
     ids = sorted({r.channel_id for r in refs if r.channel_id is not None})
     known_ids: dict[str, int] = {}
@@ -305,19 +268,38 @@ def add_channels(archive: Archive, names: Sequence[str], *, now: datetime | None
 def remove_channels(archive: Archive, names: Sequence[str], *, now: datetime | None = None) -> list[SetChange]:
     """End the memberships of these channels (the rows stay, with ``removed_at``); archived posts stay too.
 
-    A name that is not in the set is reported ``absent``. Bad names raise before anything changes.
+    A name that is not in the set is reported ``absent`` (so is a name given again after its removal). Bad names
+    raise before anything changes. Linear in the names: two lookups, one read and one update, however many.
     """
     now = now or datetime.now(UTC)
-    named = [_name(archive, ref) for ref in parse_set_names(names)]
+    named, _ = _names_at_once(archive, parse_set_names(names))
     changes: list[SetChange] = []
     with archive.transaction():
-        for item in named:
-            found = _matching(list_channels(archive), item)
-            if found is None:
+        active = list_channels(archive)
+        by_id: dict[int, list[int]] = {}        # key -> positions in ``active``, in set order
+        by_name: dict[str, list[int]] = {}
+        for i, e in enumerate(active):
+            if e.channel_id is not None:
+                by_id.setdefault(e.channel_id, []).append(i)
+            if e.username:
+                by_name.setdefault(e.username, []).append(i)
+        removed: set[int] = set()
+
+        def first(positions: list[int] | None) -> int | None:
+            while positions and positions[0] in removed:
+                positions.pop(0)
+            return positions[0] if positions else None
+
+        for item in named:     # the first active entry with the id or the username, as _matching finds it
+            hits = [h for h in (first(by_id.get(item.channel_id)) if item.channel_id is not None else None,
+                                first(by_name.get(item.username)) if item.username is not None else None)
+                    if h is not None]
+            if not hits:
                 changes.append(SetChange(item.input, "absent"))
                 continue
-            mark_removed(archive, found.entry_id, now)
-            changes.append(SetChange(item.input, "removed", found))
+            removed.add(min(hits))
+            changes.append(SetChange(item.input, "removed", active[min(hits)]))
+        mark_removed_all(archive, [active[i].entry_id for i in sorted(removed)], now)
     return changes
 
 
@@ -347,15 +329,19 @@ def add_discovered(archive: Archive, found: Sequence[Discovered], *, now: dateti
     added = 0
     with archive.transaction():
         active = list_channels(archive)
+        ids = {e.channel_id for e in active if e.channel_id is not None}     # in the set: by id or by username
+        names = {e.username for e in active if e.username}
         for item in found:
             username = item.username.lower() if item.username else None
-            named = _Named(username or str(item.channel_id), username, item.channel_id)
-            if _matching(active, named) is not None:
+            if (item.channel_id is not None and item.channel_id in ids) or (username is not None and username in names):
                 continue
+            named = _Named(username or str(item.channel_id), username, item.channel_id)
             _insert(archive, named, now, added_by="discovery", hop=item.hop, seed_channel_id=item.seed_channel_id,
                     seed_input=seeds.get(item.seed_channel_id) if item.seed_channel_id else None,
                     discovery_run_id=item.discovery_run_id)
-            active.append(SetEntry(0, named.input, username, item.channel_id, now, "discovery", item.hop,
-                                   item.seed_channel_id, None, item.discovery_run_id, None))
+            if item.channel_id is not None:
+                ids.add(item.channel_id)
+            if username is not None:
+                names.add(username)
             added += 1
     return added

@@ -349,10 +349,11 @@ class _LineCounter:
 
 @case("channels-add-20000-names")
 def _many_names(tmp: Path) -> None:
-    """``channels add`` does work linear in the names (2,000 took 64 s, 20,000 never ended): the statements it
-    runs do not grow with the names, and the Python lines it runs grow at most linearly. Each size is checked
-    before the next, ten times larger, is tried, so a quadratic ``add`` fails at 200 names, not after hours."""
-    from collector.scheduling.channel_set import add_channels, list_channels
+    """``channels add`` and ``channels remove`` do work linear in the names (2,000 took 64 s, 20,000 never
+    ended): the statements they run do not grow with the names, and the Python lines they run grow at most
+    linearly. Each size is checked before the next, ten times larger, is tried, so a quadratic one fails at 200
+    names, not after hours."""
+    from collector.scheduling.channel_set import add_channels, list_channels, remove_channels
 
     statements: dict[int, int] = {}
     lines: dict[int, int] = {}
@@ -375,9 +376,27 @@ def _many_names(tmp: Path) -> None:
             assert [c.outcome for c in changes[-2:]] == ["already", "already"]
             assert changes[-1].entry == changes[1].entry
         entries = list_channels(archive)
-    total = sum(sizes)
-    assert len(entries) == total and len({e.entry_id for e in entries}) == total
-    assert [e.input for e in entries[:2]] == ["name20_00000", "name20_00001"]
+        total = sum(sizes)
+        assert len(entries) == total and len({e.entry_id for e in entries}) == total
+        assert [e.input for e in entries[:2]] == ["name20_00000", "name20_00001"]
+        # `channels remove` alike (it read the whole set once per name): the same probes
+        for n in sizes:
+            names = [f"@name{n}_{i:05d}" for i in range(n)] + [f"name{n}_00000", "not_in_the_set"]
+            archive._con = counting = _Counting(archive.con)     # type: ignore[assignment]
+            try:
+                with _LineCounter() as counter:
+                    changes = remove_channels(archive, names, now=NOW)
+            finally:
+                archive._con = counting._real                   # type: ignore[assignment]
+            statements[n], lines[n] = counting.statements, counter.lines
+            assert statements[n] == statements[sizes[0]], f"statements grow with the names: {statements}"
+            if n != sizes[0]:
+                prev = sizes[sizes.index(n) - 1]
+                assert lines[n] <= 12 * lines[prev], f"Python lines run grow faster than the names: {lines}"
+            assert [c.outcome for c in changes] == ["removed"] * n + ["absent", "absent"]
+            assert changes[0].entry is not None and changes[0].entry.input == f"name{n}_00000"
+        assert list_channels(archive) == []
+        assert len(list_channels(archive, include_removed=True)) == total
 
 
 # -- the document and the cases agree ---------------------------------------------------------------------------
