@@ -95,10 +95,14 @@ POSTS_TABLE_SCHEMA = pa.schema(
 
 def posts_columns(*, exclude: Sequence[str]) -> pa.Schema:
     """The columns of table ``posts`` but ``exclude``, in the table's order, typed as :data:`POSTS_TABLE_SCHEMA`."""
-    unknown = set(exclude) - set(POSTS_TABLE_SCHEMA.names)
+    return _columns(POSTS_TABLE_SCHEMA, "posts", exclude)
+
+
+def _columns(table_schema: pa.Schema, table: str, exclude: Sequence[str]) -> pa.Schema:
+    unknown = set(exclude) - set(table_schema.names)
     if unknown:
-        raise ValueError(f"not columns of posts: {sorted(unknown)}")
-    return pa.schema([field for field in POSTS_TABLE_SCHEMA if field.name not in exclude])
+        raise ValueError(f"not columns of {table}: {sorted(unknown)}")
+    return pa.schema([field for field in table_schema if field.name not in exclude])
 
 
 #: What the API collector writes (``normalize.post_values`` fills it in this order): table ``posts`` without the
@@ -109,8 +113,10 @@ POSTS_SCHEMA = posts_columns(exclude=(
 ))
 
 
-#: Table ``channels`` without first_seen_at, last_seen_at, source, status, status_at, last_snapshot_at.
-CHANNELS_SCHEMA = pa.schema(
+#: Table ``channels`` as the migrations make it, column for column in the table's order: the one definition of
+#: its Arrow types (tests/integration/test_archive.py compares it with a migrated archive). The writers' schemas
+#: (:data:`CHANNELS_SCHEMA` here, ``upsert.CHANNEL_SCHEMA``) are selections of it.
+CHANNELS_TABLE_SCHEMA = pa.schema(
     [
         ("channel_id", pa.int64()),
         ("access_hash", pa.int64()),
@@ -127,9 +133,29 @@ CHANNELS_SCHEMA = pa.schema(
         ("fake", pa.bool_()),
         ("restricted", pa.bool_()),
         ("restriction_reason", pa.list_(RESTRICTION_TYPE)),
+        ("status", pa.string()),
+        ("status_at", _TS),
+        ("last_snapshot_at", _TS),
+        ("first_seen_at", _TS),
+        ("last_seen_at", _TS),
+        ("source", pa.string()),
         ("raw", pa.string()),
+        ("participants_label", pa.string()),
     ]
 )
+
+
+def channels_columns(*, exclude: Sequence[str]) -> pa.Schema:
+    """The columns of table ``channels`` but ``exclude``, in the table's order, typed as
+    :data:`CHANNELS_TABLE_SCHEMA`."""
+    return _columns(CHANNELS_TABLE_SCHEMA, "channels", exclude)
+
+
+#: What the API collector writes (``normalize.normalize_channel``): table ``channels`` without the bookkeeping
+#: columns and the web preview's participants label.
+CHANNELS_SCHEMA = channels_columns(exclude=(
+    "status", "status_at", "last_snapshot_at", "first_seen_at", "last_seen_at", "source", "participants_label",
+))
 
 #: Table ``peers`` without first_seen_at and last_seen_at.
 PEERS_SCHEMA = pa.schema(

@@ -38,13 +38,12 @@ from collector.parse.channel_ref import storable_username
 from .archive import transaction as _transaction
 from .lake_marks import has_marks, mark_batch, mark_posts
 from .post_writes import execute_posts
-from .rows import posts_columns
+from .rows import channels_columns, posts_columns
 
 _RANK_SQL = "CASE {src} WHEN 'api' THEN 3 WHEN 'export' THEN 2 WHEN 'web' THEN 1 ELSE 0 END"
 # The new post row is an earlier state than the archived one: its edit (or, unedited, its post) time is older.
 _STALE = "(coalesce({new}.edited_at, {new}.posted_at) < coalesce({old}.edited_at, {old}.posted_at) IS TRUE)"
 
-_TS = pa.timestamp("us", tz="UTC")
 
 #: What web previews and Desktop exports write (``upsert_posts``): table ``posts`` without what only the API
 #: gives (and ``deleted_at``, which only a collection pass sets).
@@ -53,11 +52,11 @@ POST_SCHEMA = posts_columns(exclude=(
     "ttl_period", "tl_layer", "telethon_version", "deleted_at",
 ))
 
-CHANNEL_SCHEMA = pa.schema([
-    ("channel_id", pa.int64()), ("username", pa.string()), ("title", pa.string()), ("about", pa.string()),
-    ("participants_count", pa.int64()), ("participants_label", pa.string()), ("megagroup", pa.bool_()),
-    ("source", pa.string()), ("first_seen_at", _TS), ("last_seen_at", _TS),
-])
+#: What web previews write (``upsert_channels``): table ``channels`` without what only the API gives.
+CHANNEL_SCHEMA = channels_columns(exclude=(
+    "access_hash", "created_at", "linked_chat_id", "available_min_id", "verified", "scam", "fake", "restricted",
+    "restriction_reason", "status", "status_at", "last_snapshot_at", "raw",
+))
 
 _POST_KEY = ("channel_id", "message_id")
 _POST_VIEWS = ("views", "views_label", "views_low", "views_high")

@@ -213,3 +213,19 @@ def test_the_posts_schema_is_the_migrated_table(tmp_path: Path) -> None:
         assert migrated.field(name).type == POSTS_TABLE_SCHEMA.field(name).type, name
     for writer in (POSTS_SCHEMA, POST_SCHEMA):
         assert all(writer.field(n).type == POSTS_TABLE_SCHEMA.field(n).type for n in writer.names)
+
+
+def test_the_channels_schema_is_the_migrated_table(tmp_path: Path) -> None:
+    """One definition of the channels columns' Arrow types, as for posts: the migrated table, column for column;
+    the API writer's and the web writer's schemas are selections of it."""
+    from collector.archive.rows import CHANNELS_SCHEMA, CHANNELS_TABLE_SCHEMA
+    from collector.archive.upsert import CHANNEL_SCHEMA
+
+    with Archive(tmp_path / "a.duckdb") as archive:
+        archive.con.execute("SET TimeZone = 'UTC'")
+        migrated = archive.con.sql("SELECT * FROM channels LIMIT 0").to_arrow_table().schema
+    assert migrated.names == CHANNELS_TABLE_SCHEMA.names
+    for name in migrated.names:
+        assert migrated.field(name).type == CHANNELS_TABLE_SCHEMA.field(name).type, name
+    for writer in (CHANNELS_SCHEMA, CHANNEL_SCHEMA):
+        assert all(writer.field(n).type == CHANNELS_TABLE_SCHEMA.field(n).type for n in writer.names)
