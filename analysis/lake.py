@@ -11,7 +11,8 @@ names (plus the partition columns ``slot`` and ``month``, which a filter can use
 - the collectors are those with a manifest when the connection opens (reconnect to see a new collector); files
   are matched to the schema by column name only while the lake may mix schema versions (:func:`_mixed_schemas`);
 - with more than one collector, rows are de-duplicated on their natural keys (:data:`NATURAL_KEYS`), keeping
-  the newest observation (``last_seen_at``, else the collector name last): while a slot moves between
+  the newest observation (``last_seen_at``, or ``deleted_at`` when later: a deletion seen is an observation;
+  else the collector name last): while a slot moves between
   collectors both may hold its rows;
 - a table with no files (nothing published yet, or an empty lake) is an empty view with the table's schema
   (:data:`analysis._lake_schema.LAKE_SCHEMA`); the session time zone is UTC.
@@ -138,6 +139,8 @@ def _files_view(table: str, layout: str, globs: list[str], union: bool) -> str:
     columns = {name for name, _ in LAKE_SCHEMA.get(table, ("", ()))[1]}
     partition = ", ".join([*(["slot"] if layout != "flat" else []), *key])
     newest = f"{_NEWEST} DESC NULLS LAST, " if _NEWEST in columns else ""
+    if _NEWEST in columns and "deleted_at" in columns:   # a deletion seen is the newest observation of a post
+        newest = f"greatest({_NEWEST}, deleted_at) DESC NULLS LAST, "
     return (f"SELECT * EXCLUDE (filename) FROM {source} "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {newest}filename DESC) = 1")
 

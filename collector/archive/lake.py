@@ -51,6 +51,7 @@ from collector._version import __version__
 from .archive import Archive
 from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
 from .lake_files import partition_name, remove, sweep_temporaries, write_atomic, write_partitions
+from .lake_handoff import CANDIDATES, LAKE_SOURCE, publish_candidates
 from .lake_marks import POST_LEVEL, has_marks
 from .slots import NO_MONTH, month_sql, slot, slot_sql
 from .upsert import pseudonym, pseudonym_key
@@ -131,6 +132,8 @@ def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None 
             sql += f" WHERE t.channel_id IN ({', '.join(map(str, ids)) or 'NULL'})"
             if table == "posts" and months:
                 sql += _months_filter(months)
+        if table == "posts":      # rows copied from the lake at a slot takeover are another collector's
+            sql = f"SELECT * FROM ({sql}) l WHERE l.source IS DISTINCT FROM '{LAKE_SOURCE}'"
         if layout == "flat":
             out[table] = sql
         elif layout == "slot":
@@ -294,6 +297,10 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         for table in list(tables_manifest):
             if table not in layouts:
                 del tables_manifest[table]
+        handed_on, handed_written = publish_candidates(con, root, collector, dict((previous or {}).get(CANDIDATES, {})),
+                                                       full=full)
+        if handed_written:
+            report.partitions[CANDIDATES] = handed_written
         manifest = {
             "manifest_version": MANIFEST_VERSION,
             "collector": collector,
@@ -308,6 +315,8 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
             "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
                                                            "digits; the key stays in the archive"},
             "tables": tables_manifest,
+            # channels this collector met in other collectors' slots, handed on (collector.archive.lake_handoff)
+            CANDIDATES: handed_on,
         }
         write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
         if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
