@@ -101,10 +101,20 @@ def read_manifest(lake: Path, collector: str) -> dict[str, Any] | None:
 
 
 # -- what goes into the lake ---------------------------------------------------------------------------
+#: The archive's columns, read once per publish (the connection's id -> _columns): a publish asks some twenty
+#: times, each an information_schema query.
+_KNOWN_COLUMNS: dict[int, dict[str, list[tuple[str, bool]]]] = {}
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, bool]]]:
+    known = _KNOWN_COLUMNS.get(id(con))
+    return known if known is not None else _columns(con)
+
+
 def lake_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Table -> layout (``'post'``: slot and month, ``'slot'``, ``'flat'``) of every table a lake holds."""
     out = {}
-    for table, columns in _columns(con).items():
+    for table, columns in _table_columns(con).items():
         if table in NEVER_EXPORTED | DERIVED | _NOT_PUBLISHED:
             continue
         if table in POST_LEVEL:
@@ -122,7 +132,7 @@ def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None 
     ``month`` added). ``channels`` limits the rows to those channels (None: all); ``months`` (``YYYY-MM``) lets
     ``posts`` skip row groups outside them (by ``posted_at``, which decides the month exactly). Needs the
     pseudonym function registered on the connection that runs it (:func:`_with_pseudonyms`)."""
-    columns = _columns(con)
+    columns = _table_columns(con)
     ids = None if channels is None else sorted({int(c) for c in channels})
     out = {}
     for table, layout in lake_tables(con).items():
@@ -163,7 +173,7 @@ def _months_filter(months: Iterable[str]) -> str:
 
 def row_hash_sql(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """SQL for a lake row's 64-bit hash: DuckDB's ``hash`` over the columns a lake file holds, in table order."""
-    names = [c for c, _ in _columns(con)[table] if c not in DROPPED_COLUMNS]
+    names = [c for c, _ in _table_columns(con)[table] if c not in DROPPED_COLUMNS]
     return "hash(" + ", ".join(f'"{c}"' for c in names) + ")"
 
 
@@ -209,7 +219,7 @@ def _with_pseudonyms(archive: Archive, now: datetime) -> duckdb.DuckDBPyConnecti
 
 
 def _order(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    names = {c for c, _ in _columns(con)[table]}
+    names = {c for c, _ in _table_columns(con)[table]}
     return ", ".join(c for c in _SORT if c in names) or "1"
 
 
@@ -276,6 +286,7 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     report = PublishReport(lake=str(root), collector=collector, full=full)
     sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
     con = _with_pseudonyms(archive, now)
+    _KNOWN_COLUMNS[id(con)] = _columns(con)
     try:
         dirty, top = _dirty(con)
         layouts = lake_tables(con)
@@ -322,6 +333,7 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
             con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
     finally:
+        _KNOWN_COLUMNS.pop(id(con), None)
         con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
         con.close()
     report.seconds = time.monotonic() - started
