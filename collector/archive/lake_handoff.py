@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .archive import Archive
@@ -78,6 +79,7 @@ def publish_candidates(con: duckdb.DuckDBPyConnection, root: Path, collector: st
     for i, s in enumerate(table.column("slot").to_pylist()):
         by_slot.setdefault(int(s), []).append(i)
     body = table.drop_columns(["slot"])
+    body = body.append_column("collector", pa.array([collector] * body.num_rows, pa.string()))   # the finder
     changed: list[str] = []
     for s, rows in sorted(by_slot.items()):
         part = body.take(rows)
