@@ -227,7 +227,7 @@ def request_cost(lake: Path, *, days: int = 30) -> dict[int, float]:
     try:
         rows = con.execute(f"""
             WITH rq AS (
-                SELECT {name} AS collector, run_id, sum(requests) AS n, max(run_at) AS at
+                SELECT {name} AS collector, run_id, sum(requests) AS n, max(run_at) AS last_at
                 FROM read_parquet({_listing(requests)}, filename = true, union_by_name = true) GROUP BY ALL),
             rc AS (
                 SELECT {name} AS collector, run_id, channel_id,
@@ -236,10 +236,10 @@ def request_cost(lake: Path, *, days: int = 30) -> dict[int, float]:
                 FROM read_parquet({_listing(channels)}, filename = true, union_by_name = true)
                 WHERE channel_id IS NOT NULL AND outcome <> 'not_owned'),
             shared AS (
-                SELECT rc.channel_id, rq.n * rc.w / sum(rc.w) OVER (PARTITION BY rc.collector, rc.run_id) AS cost, rq.at
+                SELECT rc.channel_id, rq.n * rc.w / sum(rc.w) OVER (PARTITION BY rc.collector, rc.run_id) AS cost, rq.last_at
                 FROM rc JOIN rq USING (collector, run_id))
             SELECT {slot_sql('channel_id')} AS s, sum(cost) / {int(days)}
-            FROM shared WHERE at >= (SELECT max(at) FROM shared) - INTERVAL {int(days)} DAY GROUP BY s
+            FROM shared WHERE last_at >= (SELECT max(last_at) FROM shared) - INTERVAL {int(days)} DAY GROUP BY s
         """).fetchall()
     finally:
         con.close()

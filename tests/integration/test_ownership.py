@@ -184,6 +184,19 @@ def test_run_collector_runs_each_collector_on_its_own_archive_and_hands_on(two_c
     assert f"handed on: {len(refused)} channel(s) found in other collectors' slots, {len(refused)} collected" \
         in shown.stdout
     assert "unowned slots: -" in shown.stdout
+    # --plan balances by the requests the runs recorded, shared among their channels
+    planned = runner.invoke(app, ["shards", "--plan", "3"])
+    assert planned.exit_code == 0, planned.output
+    assert "balanced by measured requests per day (run_requests, last 30 days)" in planned.stdout
+    from analysis.lake import request_cost
+
+    recorded = 0
+    for name in ("archive.duckdb", "archive-b.duckdb"):
+        with Archive(two_collectors / name, read_only=True) as opened:
+            recorded += opened.con.execute("SELECT sum(requests) FROM run_requests").fetchone()[0]  # type: ignore[index]
+    cost = request_cost(two_collectors / "lake")
+    assert abs(sum(cost.values()) * 30 - recorded) < 1e-6
+    assert {slot(c) for c in posted | b_posted} <= set(cost)     # and channels that cost requests, no posts
     # discover and the other commands take --collector too; an unknown one is a one-line usage error
     bad = runner.invoke(app, ["run", "--collector", "zzz"])
     assert bad.exit_code == 2 and "no collector 'zzz'" in bad.output
