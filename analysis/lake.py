@@ -236,7 +236,8 @@ def request_cost(lake: Path, *, days: int = 30) -> dict[int, float]:
                 FROM read_parquet({_listing(channels)}, filename = true, union_by_name = true)
                 WHERE channel_id IS NOT NULL AND outcome <> 'not_owned'),
             shared AS (
-                SELECT rc.channel_id, rq.n * rc.w / sum(rc.w) OVER (PARTITION BY rc.collector, rc.run_id) AS cost, rq.last_at
+                SELECT rc.channel_id, rq.last_at,
+                       rq.n * rc.w / sum(rc.w) OVER (PARTITION BY rc.collector, rc.run_id) AS cost
                 FROM rc JOIN rq USING (collector, run_id))
             SELECT {slot_sql('channel_id')} AS s, sum(cost) / {int(days)}
             FROM shared WHERE last_at >= (SELECT max(last_at) FROM shared) - INTERVAL {int(days)} DAY GROUP BY s
