@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ import pyarrow.parquet as pq
 from .archive import Archive
 from .export import PERSON_FIELDS
 from .lake_files import install, make_dirs, partition_name, remove
-from .slots import SLOTS, slot_sql
+from .post_writes import execute_posts
+from .slots import SLOTS, slot, slot_sql
 
 #: The lake directory of the handed-on channels.
 CANDIDATES = "candidates"
@@ -101,8 +103,6 @@ def publish_candidates(con: duckdb.DuckDBPyConnection, root: Path, collector: st
 
 
 def _stable(rows: list[dict[str, object]]) -> str:
-    import hashlib
-
     return hashlib.sha256(repr(rows).encode("utf-8")).hexdigest()[:16]
 
 
@@ -203,8 +203,6 @@ def _copy_history(archive: Archive, files: Sequence[str], moved: Sequence[Handof
         else:
             values.append("NULL")
     ids = ", ".join(str(int(h.channel_id)) for h in moved)
-    from .post_writes import execute_posts
-
     with archive.transaction():
         before = int(con.execute("SELECT count(*) FROM posts").fetchone()[0])  # type: ignore[index]
         execute_posts(
@@ -244,7 +242,7 @@ def take_handoffs(archive: Archive, lake: str | os.PathLike[str], handoffs: Sequ
             new.append(h)
     moved = [h for h in new if h.kind == "moved"]
     root = Path(lake)
-    files = [f for s in sorted({_slot(h.channel_id) for h in moved})
+    files = [f for s in sorted({slot(h.channel_id) for h in moved})
              for f in sorted(str(p) for p in root.glob(f"posts/slot={s:02d}/month=*/*.parquet"))]
     copied = _copy_history(archive, files, moved)
     if new:
@@ -253,9 +251,3 @@ def take_handoffs(archive: Archive, lake: str | os.PathLike[str], handoffs: Sequ
                 insert_entry(archive, input=str(h.username).lower(), username=str(h.username).lower(),
                              channel_id=h.channel_id, now=now, added_by="discovery", hop=max(h.hop, 0))
     return Taken(new, copied, unreachable, skipped)
-
-
-def _slot(channel_id: int) -> int:
-    from .slots import slot
-
-    return slot(channel_id)

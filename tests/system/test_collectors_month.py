@@ -109,7 +109,7 @@ def _assignment(slots_of: dict[str, list[int]]) -> dict[int, str]:
 
 def _one_run(month: Month, col: Collector) -> None:
     """What `tgspread run --collector NAME` does once, with this collector's account and archive."""
-    world, now = month.world, month.world.now
+    now = month.world.now
     owned = Ownership(col.name, load(month.assignment))
     taken = pick_up(col.archive, month.lake, owned, now=now)
     if taken is not None:
@@ -125,7 +125,6 @@ def _one_run(month: Month, col: Collector) -> None:
                 col.not_owned.append((now, c.input, c.channel_id))
                 month.handed.append((col.name, c.channel_id, "named"))
     publish(col.archive, month.lake, collector=col.name, now=now)
-    del world
 
 
 def _discover(month: Month, col: Collector) -> None:
