@@ -12,7 +12,8 @@ Example::
             outcome = await execute_plan(plan, client, archive)
             print(outcome.summary.line())
 
-Outcomes (``run_channels.outcome`` keeps CONTRACT's five values): a channel stopped by the request budget,
+Outcomes (``run_channels.outcome``: CONTRACT's five values, and ``not_owned`` for a channel of another
+collector's slot, issue 15, never a failure): a channel stopped by the request budget,
 or due but not started because its first request is flood-limited or the hourly resolve budget is used
 up, is recorded as ``flood_wait`` (a rate limit, caught up by the next runs) with an error that says which;
 budget errors contain ``budget is used up``. A channel that is not due gets no row: it was not part of
