@@ -1,8 +1,11 @@
 """`tgspread shards`: who owns which lake slot, what each collector published and when, what nobody owns.
 
-Reads the assignment file (``[lake] assignment`` or ``--assignment``) and the lake (manifests and the
-``channels`` and ``posts`` files); never the archive, never the network. ``--plan N`` prints a balanced
-assignment for N collectors (``collector.scheduling.shards.plan``) as TOML, to review and commit.
+Reads the assignment file (``[lake] assignment`` or ``--assignment``) and the lake (manifests, the ``channels``,
+``posts``, ``candidates``, ``run_channels`` and ``run_requests`` files, through ``analysis.lake``); never the
+archive, never the network. It also shows slots whose posts come from more than one collector (a slot moved)
+and the channels handed on through the lake. ``--plan N`` prints a balanced assignment for N collectors
+(``collector.scheduling.shards.plan``) as TOML, to review and commit, balanced by the measured request cost
+(``analysis.lake.request_cost``) when the collectors published it.
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def register(app: typer.Typer) -> None:
                  "recorded; else estimated from its channels and posts), moving as few slots as it can.")] = None,
     ) -> None:
         """Show the lake's slot assignment: channels and recent posts per collector, each collector's last
-        publish and its lag, the slots nobody owns, and channels in slots whose owner has not published them.
+        publish and its lag, the slots nobody owns, channels in slots whose owner has not published them,
+        slots moved between collectors, and channels handed on (and whether their owner collected them).
         See docs/scale.md."""
         with errors():
             cfg = load_config(config)
