@@ -225,22 +225,26 @@ def take_handoffs(archive: Archive, lake: str | os.PathLike[str], handoffs: Sequ
                   removed_ids: set[int], removed_names: set[str], active_ids: set[int],
                   active_names: set[str]) -> Taken:
     """Take ``handoffs`` into this collector's archive (see the module doc). ``removed_*``: what its set removed
-    by hand (never added back); ``active_*``: what its set holds already (left alone)."""
+    by hand (never added back); ``active_*``: what its set holds already (left alone, except that a channel of a
+    slot moved back takes the history another collector published since: its cursor is behind the lake's)."""
     from .channel_set import insert_entry
 
     new: list[Handoff] = []
     unreachable: list[Handoff] = []
+    behind: list[Handoff] = []      # a slot moved back: the set holds the channel, the lake is further on
     skipped = 0
     for h in handoffs:
         name = (h.username or "").lower() or None
         known = h.channel_id in active_ids or bool(name and name in active_names)
-        if known or h.channel_id in removed_ids or (name and name in removed_names):
+        if known and h.kind == "moved" and h.cursor is not None and archive.cursor(h.channel_id) < h.cursor:
+            behind.append(h)
+        elif known or h.channel_id in removed_ids or (name and name in removed_names):
             skipped += 1
         elif name is None:
             unreachable.append(h)
         else:
             new.append(h)
-    moved = [h for h in new if h.kind == "moved"]
+    moved = [h for h in new if h.kind == "moved"] + behind
     root = Path(lake)
     files = [f for s in sorted({slot(h.channel_id) for h in moved})
              for f in sorted(str(p) for p in root.glob(f"posts/slot={s:02d}/month=*/*.parquet"))]

@@ -36,7 +36,7 @@ def pick_up(archive: Archive, lake: Path | None, ownership: Ownership | None, *,
     taken = take_handoffs(archive, lake, handoffs, now=now, removed_ids=gone_ids, removed_names=gone_names,
                           active_ids={e.channel_id for e in active if e.channel_id is not None},
                           active_names={e.username for e in active if e.username})
-    return taken if taken.added or taken.unreachable else None
+    return taken if taken.added or taken.unreachable or taken.copied_posts else None
 
 
 def line(taken: Taken) -> str:

@@ -21,7 +21,7 @@ from collector import Archive
 from collector._simulated import generate_world, simulated_client
 from collector._simulated.generate import collected_channels
 from collector.archive.lake import publish
-from collector.archive.lake_handoff import lake_handoffs
+from collector.archive.lake_handoff import lake_handoffs, take_handoffs
 from collector.archive.slots import SLOTS, slot
 from collector.cli.app import app
 from collector.config import ConfigError, load_config
@@ -138,6 +138,14 @@ def test_a_moved_slot_is_taken_over_from_the_lake_without_fetching_a_post_again(
         again = asyncio.run(collect(simulated_client(world), [str(moving)], a, now=world.now,
                                     settings=CollectSettings(ownership=Ownership("a", after))))
         assert [c.outcome for c in again.channels] == ["not_owned"]
+        # the slot moves back: a holds the channel already, its cursor is behind the lake's (b collected since)
+        with Archive(tmp_path / "b.duckdb", read_only=True) as b_read:
+            b_top = b_read.cursor(moving)
+        assert b_top > a.cursor(moving)
+        handoffs = lake_handoffs(lake, "a", [slot(moving)])
+        back = take_handoffs(a, lake, handoffs, now=world.now, removed_ids=set(), removed_names=set(),
+                             active_ids={moving}, active_names=set())
+        assert back.added == [] and back.copied_posts > 0 and a.cursor(moving) == b_top
 
 
 @pytest.fixture
