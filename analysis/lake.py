@@ -11,7 +11,8 @@ names (plus the partition columns ``slot`` and ``month``, which a filter can use
 - the collectors are those with a manifest when the connection opens (reconnect to see a new collector); files
   are matched to the schema by column name only while the lake may mix schema versions (:func:`_mixed_schemas`);
 - with more than one collector, rows are de-duplicated on their natural keys (:data:`NATURAL_KEYS`), keeping
-  the newest observation (``last_seen_at``, else the collector name last): while a slot moves between
+  the newest observation (``last_seen_at``, or ``deleted_at`` when later: a deletion seen is an observation;
+  else the collector name last): while a slot moves between
   collectors both may hold its rows;
 - a table with no files (nothing published yet, or an empty lake) is an empty view with the table's schema
   (:data:`analysis._lake_schema.LAKE_SCHEMA`); the session time zone is UTC.
@@ -138,6 +139,8 @@ def _files_view(table: str, layout: str, globs: list[str], union: bool) -> str:
     columns = {name for name, _ in LAKE_SCHEMA.get(table, ("", ()))[1]}
     partition = ", ".join([*(["slot"] if layout != "flat" else []), *key])
     newest = f"{_NEWEST} DESC NULLS LAST, " if _NEWEST in columns else ""
+    if _NEWEST in columns and "deleted_at" in columns:   # a deletion seen is the newest observation of a post
+        newest = f"greatest({_NEWEST}, deleted_at) DESC NULLS LAST, "
     return (f"SELECT * EXCLUDE (filename) FROM {source} "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {newest}filename DESC) = 1")
 
@@ -201,3 +204,66 @@ def slot_usage(lake: Path) -> dict[int, tuple[int, int, set[str]]]:
     finally:
         con.close()
     return out
+
+
+def _listing(paths: list[Path]) -> str:
+    return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+
+
+def request_cost(lake: Path, *, days: int = 30) -> dict[int, float]:
+    """Per slot of ``lake``: the requests per day its channels cost, as the collectors recorded them; {} when no
+    collector published ``run_requests`` yet.
+
+    Each run's recorded requests (``run_requests``) are shared among the channels of that run (``run_channels``)
+    in proportion to what each pass did (one request, plus one per 100 new and per 100 refreshed posts, plus a
+    snapshot), over the ``days`` before the newest run. What ``tgspread shards --plan`` balances by.
+    """
+    requests = sorted((lake / "run_requests").glob("*.parquet"))
+    channels = sorted((lake / "run_channels").glob("*.parquet"))
+    if not requests or not channels:
+        return {}
+    name = "regexp_extract(filename, '([^/]+)\\.parquet$', 1)"
+    con = duckdb.connect()
+    try:
+        rows = con.execute(f"""
+            WITH rq AS (
+                SELECT {name} AS collector, run_id, sum(requests) AS n, max(run_at) AS last_at
+                FROM read_parquet({_listing(requests)}, filename = true, union_by_name = true) GROUP BY ALL),
+            rc AS (
+                SELECT {name} AS collector, run_id, channel_id,
+                       1 + ceil(coalesce(new_posts, 0) / 100) + ceil(coalesce(refreshed_posts, 0) / 100)
+                         + CASE WHEN snapshot THEN 1 ELSE 0 END AS w
+                FROM read_parquet({_listing(channels)}, filename = true, union_by_name = true)
+                WHERE channel_id IS NOT NULL AND outcome <> 'not_owned'),
+            shared AS (
+                SELECT rc.channel_id, rq.last_at,
+                       rq.n * rc.w / sum(rc.w) OVER (PARTITION BY rc.collector, rc.run_id) AS cost
+                FROM rc JOIN rq USING (collector, run_id))
+            SELECT {slot_sql('channel_id')} AS s, sum(cost) / {int(days)}
+            FROM shared WHERE last_at >= (SELECT max(last_at) FROM shared) - INTERVAL {int(days)} DAY GROUP BY s
+        """).fetchall()
+    finally:
+        con.close()
+    return {int(s): float(c) for s, c in rows}
+
+
+def handed_on(lake: Path) -> list[tuple[int, str | None, str, bool]]:
+    """Channels collectors met in other collectors' slots and handed on (the lake's ``candidates``):
+    (channel id, username, the collector that found it first, whether any collector has published posts of it
+    since), by channel id."""
+    found = sorted((lake / "candidates").glob("slot=*/*.parquet"))
+    if not found:
+        return []
+    posts = sorted((lake / "posts").glob("slot=*/month=*/*.parquet"))
+    name = "regexp_extract(filename, '([^/]+)\\.parquet$', 1)"
+    collected = (f"channel_id IN (SELECT DISTINCT channel_id FROM read_parquet({_listing(posts)}, "
+                 "hive_partitioning = false))") if posts else "false"
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"SELECT channel_id, any_value(username), arg_min({name}, first_found_at), bool_or({collected}) "
+            f"FROM read_parquet({_listing(found)}, filename = true, hive_partitioning = false, union_by_name = true) "
+            "GROUP BY channel_id ORDER BY channel_id").fetchall()
+    finally:
+        con.close()
+    return [(int(c), u, str(f), bool(done)) for c, u, f, done in rows]

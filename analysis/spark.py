@@ -93,6 +93,8 @@ def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> 
     if key is not None:
         keys = (["slot"] if "slot" in frame.columns else []) + list(key)
         order = [F.col("last_seen_at").desc_nulls_last()] if "last_seen_at" in frame.columns else []
+        if order and "deleted_at" in frame.columns:     # a deletion seen is the newest observation, as in DuckDB
+            order = [F.greatest("last_seen_at", "deleted_at").desc_nulls_last()]
         window = Window.partitionBy(*keys).orderBy(*order, F.col("_file").desc())
         frame = (frame.withColumn("_file", F.input_file_name())
                  .withColumn("_rn", F.row_number().over(window))

@@ -79,9 +79,15 @@ def _spark(quick: bool) -> list[Row]:
     return spark_bench.run(*((200_000, 200) if quick else (10_000_000, 5_000)))
 
 
+def _collectors(quick: bool) -> list[Row]:
+    from . import collectors_bench
+
+    return collectors_bench.run(quick=quick)
+
+
 MODULES: dict[str, Callable[[bool], list[Row]]] = {
     "collector": _collector, "normalize": _normalize, "analysis": _analysis, "sources": _sources, "lake": _lake,
-    "spark": _spark,
+    "spark": _spark, "collectors": _collectors,
 }
 
 

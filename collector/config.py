@@ -53,7 +53,10 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _API_HASH = re.compile(r"^[0-9a-fA-F]{32}$")
 _TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "media", "comments", "analysis",
-              "lake"}
+              "lake", "collectors"}
+#: What a ``[collectors.NAME]`` table may set for that collector (everything else is shared: the lake above all).
+_COLLECTOR_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "media", "comments"}
+_COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _TELEGRAM_KEYS = {"api_id", "api_hash", "flood_sleep_threshold"}
 _REFRESH_KEYS = {"checkpoints", "snapshot_every"}
 _MEDIA_KEYS = {"download", "dir", "kinds", "max_size"}
@@ -245,9 +248,54 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
 
 
-def _from_toml(path: Path) -> dict[str, Any]:
-    """The settings a TOML file sets, validated, as keyword values for :class:`Config`."""
-    doc = _read_toml(path)
+def _collector_doc(doc: dict[str, Any], path: Path, collector: str | None) -> dict[str, Any]:
+    """``doc`` as collector ``collector`` sees it: its ``[collectors.NAME]`` table laid over the shared settings.
+
+    Tables (``[run]``, ``[telegram]``, ...) are merged key by key; ``archive`` and ``session`` default to
+    ``archive-NAME.duckdb`` (next to the config) and ``tgspread-NAME.session`` (next to the default session),
+    so two collectors never share an archive or an account by accident; ``[lake] collector`` is ``NAME``. A
+    ``NAME`` without a table is the config as it is when ``[lake] collector`` already says ``NAME``.
+    """
+    tables = doc.get("collectors", {})
+    if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
+        raise ConfigError(f"{path}: [collectors] holds one table per collector: [collectors.second] archive = ...")
+    for name in tables:
+        if not _COLLECTOR_NAME.match(str(name)):
+            raise ConfigError(f"{path}: [collectors.{name}]: letters, digits, '-' and '_' (at most 64)")
+        _check_unknown(tables[name], _COLLECTOR_KEYS, f"{path}: [collectors.{name}]")
+    shared = {k: v for k, v in doc.items() if k != "collectors"}
+    if collector is None:
+        return shared
+    if not _COLLECTOR_NAME.match(collector):
+        raise ConfigError(f"--collector: letters, digits, '-' and '_' (at most 64), not {collector!r}")
+    lake = dict(shared.get("lake", {})) if isinstance(shared.get("lake", {}), dict) else {}
+    own = tables.get(collector)
+    if own is None:
+        if lake.get("collector", "main") == collector:
+            return shared
+        known = sorted({str(lake.get("collector", "main")), *map(str, tables)})
+        raise ConfigError(f"{path}: no collector {collector!r}: add a [collectors.{collector}] table (its archive, "
+                          f"session and budget; see docs/scale.md); known: {', '.join(known)}")
+    merged = dict(shared)
+    for key, value in own.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    if "archive" not in own:
+        merged["archive"] = f"archive-{collector}.duckdb"
+    if "session" not in own:          # never the shared account: a session of its own next to the shared one
+        shared_session = shared.get("session")
+        if isinstance(shared_session, str) and shared_session.strip():
+            merged["session"] = str(Path(shared_session).with_name(f"tgspread-{collector}.session"))
+    merged["lake"] = {**lake, "collector": collector}
+    return merged
+
+
+def _from_toml(path: Path, collector: str | None = None) -> dict[str, Any]:
+    """The settings a TOML file sets, validated, as keyword values for :class:`Config` (``collector``: as that
+    collector of ``[collectors]`` sees them)."""
+    doc = _collector_doc(_read_toml(path), path, collector)
     base = path.parent
     out: dict[str, Any] = {}
     _check_unknown(doc, _TOP_KEYS, str(path))
@@ -411,19 +459,27 @@ def load_config(
     cwd: Path | None = None,
     archive: Path | None = None,
     session: Path | None = None,
+    collector: str | None = None,
 ) -> Config:
     """Resolve settings: flags (``archive``, ``session``) > ``env`` > the TOML file > defaults.
 
     ``config`` is the ``--config`` file (it must exist); without it ``cwd/tgspread.toml`` is read when
-    present. ``env`` defaults to ``os.environ``, ``cwd`` to the current directory.
+    present. ``env`` defaults to ``os.environ``, ``cwd`` to the current directory. ``collector``
+    (``--collector NAME``): the settings of that collector of the file's ``[collectors]`` (docs/scale.md).
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
     if config is None and (cwd / DEFAULT_CONFIG_NAME).is_file():
         config = cwd / DEFAULT_CONFIG_NAME
     values: dict[str, Any] = {"archive": cwd / DEFAULT_ARCHIVE, "session": default_session_path(env)}
+    if collector is not None and config is None:
+        raise ConfigError(f"--collector {collector}: needs a config file with its [collectors.{collector}] table "
+                          f"(--config FILE, or ./{DEFAULT_CONFIG_NAME}); see docs/scale.md")
     if config is not None:
-        values.update(_from_toml(config))
+        found = _from_toml(config, collector)
+        if collector is not None and "session" not in found:
+            values["session"] = values["session"].with_name(f"tgspread-{collector}.session")
+        values.update(found)
         values["source"] = config
     values.update(_from_env(env))
     if archive is not None:

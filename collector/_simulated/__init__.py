@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from telethon import TelegramClient
 from telethon.sessions import MemorySession
@@ -26,6 +26,7 @@ from .server import SimulatedSender
 from .world import World as World
 
 if TYPE_CHECKING:
+    from .account import Account
     from .generate import generate_world as generate_world
 
 # Credentials are never checked: nothing is sent anywhere. They only satisfy TelegramClient's constructor.
@@ -33,12 +34,13 @@ FAKE_API_ID = 1
 FAKE_API_HASH = "0" * 32
 
 
-def simulated_client(world: World, *, flood_sleep_threshold: int = 10) -> TelegramClient:
+def simulated_client(world: World | Account, *, flood_sleep_threshold: int = 10) -> TelegramClient:
     """A ``TelegramClient`` whose network layer answers from ``world``; ready to use, never connected.
 
     Waits up to ``flood_sleep_threshold`` seconds are slept (really) and retried by Telethon; longer ones
     raise ``FloodWaitError``. Server state (flood deadlines, faults, request counts) lives in ``world``,
-    so a new client per collection pass sees the same server.
+    so a new client per collection pass sees the same server. An :class:`~.account.Account` instead of a
+    world: one of several accounts on that world, with its own flood limits.
     """
     client = TelegramClient(
         MemorySession(),
@@ -51,7 +53,7 @@ def simulated_client(world: World, *, flood_sleep_threshold: int = 10) -> Telegr
     )
     # Replace the network layer. TelegramClient only calls send()/is_connected()/disconnect() on it once
     # "connected", and __call__ never checks connection state itself.
-    client._sender = SimulatedSender(world)
+    client._sender = SimulatedSender(cast(World, world))   # an Account stands in for its world
     # What a logged-in client knows after start(): its own user (get_me(input_peer=True), message `out`
     # flags) and that it is authorised (is_user_authorized() would otherwise send updates.getState).
     client._mb_entity_cache.set_self_user(

@@ -296,6 +296,11 @@ class SimulatedSender:
         for fault in world.faults:
             if fault.matches(name) and fault.should_fire():
                 self._fire(fault, name)
+        rate_wait = getattr(world, "rate_wait", None)     # a simulated Account's own limits (account.py)
+        if rate_wait is not None:
+            seconds = rate_wait(name)
+            if seconds:
+                self._fire(Fault("FLOOD_WAIT", seconds=seconds), name)
 
     def _flood_remaining(self, name: str) -> int:
         """Seconds left of ``name``'s flood wait: the world's deadline vs ``world.now``, unless this client

@@ -584,7 +584,9 @@ class Archive:
         con.register("_gone", ids)
         execute_posts(
             con,
-            "UPDATE posts SET deleted_at = $now FROM _gone WHERE posts.channel_id = _gone.channel_id "
+            # a post copied from the lake at a slot takeover is this collector's own once it saw it deleted
+            "UPDATE posts SET deleted_at = $now, source = CASE WHEN posts.source = 'lake' THEN 'api' "
+            "ELSE posts.source END FROM _gone WHERE posts.channel_id = _gone.channel_id "
             "AND posts.message_id = _gone.message_id AND posts.deleted_at IS NULL",
             {"now": now},
             checked=False,

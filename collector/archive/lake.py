@@ -50,6 +50,7 @@ from collector._version import __version__
 from .archive import Archive
 from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
 from .lake_files import partition_name, remove, sweep_temporaries, write_atomic, write_partitions
+from .lake_handoff import CANDIDATES, LAKE_SOURCE, publish_candidates
 from .lake_marks import POST_LEVEL, has_marks
 from .slots import NO_MONTH, collector_name_problem, month_sql, slot, slot_sql
 from .upsert import pseudonym, pseudonym_key
@@ -98,10 +99,20 @@ def read_manifest(lake: Path, collector: str) -> dict[str, Any] | None:
 
 
 # -- what goes into the lake ---------------------------------------------------------------------------
+#: The archive's columns, read once per publish (the connection's id -> _columns): a publish asks some twenty
+#: times, each an information_schema query.
+_KNOWN_COLUMNS: dict[int, dict[str, list[tuple[str, bool]]]] = {}
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, bool]]]:
+    known = _KNOWN_COLUMNS.get(id(con))
+    return known if known is not None else _columns(con)
+
+
 def lake_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Table -> layout (``'post'``: slot and month, ``'slot'``, ``'flat'``) of every table a lake holds."""
     out = {}
-    for table, columns in _columns(con).items():
+    for table, columns in _table_columns(con).items():
         if table in NEVER_EXPORTED | DERIVED | _NOT_PUBLISHED:
             continue
         if table in POST_LEVEL:
@@ -119,7 +130,7 @@ def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None 
     ``month`` added). ``channels`` limits the rows to those channels (None: all); ``months`` (``YYYY-MM``) lets
     ``posts`` skip row groups outside them (by ``posted_at``, which decides the month exactly). Needs the
     pseudonym function registered on the connection that runs it (:func:`_with_pseudonyms`)."""
-    columns = _columns(con)
+    columns = _table_columns(con)
     ids = None if channels is None else sorted({int(c) for c in channels})
     out = {}
     for table, layout in lake_tables(con).items():
@@ -129,6 +140,8 @@ def lake_selects(con: duckdb.DuckDBPyConnection, channels: Iterable[int] | None 
             sql += f" WHERE t.channel_id IN ({', '.join(map(str, ids)) or 'NULL'})"
             if table == "posts" and months:
                 sql += _months_filter(months)
+        if table == "posts":      # rows copied from the lake at a slot takeover are another collector's
+            sql = f"SELECT * FROM ({sql}) l WHERE l.source IS DISTINCT FROM '{LAKE_SOURCE}'"
         if layout == "flat":
             out[table] = sql
         elif layout == "slot":
@@ -158,7 +171,7 @@ def _months_filter(months: Iterable[str]) -> str:
 
 def row_hash_sql(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """SQL for a lake row's 64-bit hash: DuckDB's ``hash`` over the columns a lake file holds, in table order."""
-    names = [c for c, _ in _columns(con)[table] if c not in DROPPED_COLUMNS]
+    names = [c for c, _ in _table_columns(con)[table] if c not in DROPPED_COLUMNS]
     return "hash(" + ", ".join(f'"{c}"' for c in names) + ")"
 
 
@@ -204,7 +217,7 @@ def _with_pseudonyms(archive: Archive, now: datetime) -> duckdb.DuckDBPyConnecti
 
 
 def _order(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    names = {c for c, _ in _columns(con)[table]}
+    names = {c for c, _ in _table_columns(con)[table]}
     return ", ".join(c for c in _SORT if c in names) or "1"
 
 
@@ -272,6 +285,7 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     report = PublishReport(lake=str(root), collector=collector, full=full)
     sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
     con = _with_pseudonyms(archive, now)
+    _KNOWN_COLUMNS[id(con)] = _columns(con)
     try:
         dirty, top = _dirty(con)
         layouts = lake_tables(con)
@@ -293,6 +307,10 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         for table in list(tables_manifest):
             if table not in layouts:
                 del tables_manifest[table]
+        handed_on, handed_written = publish_candidates(con, root, collector, dict((previous or {}).get(CANDIDATES, {})),
+                                                       full=full)
+        if handed_written:
+            report.partitions[CANDIDATES] = handed_written
         manifest = {
             "manifest_version": MANIFEST_VERSION,
             "collector": collector,
@@ -307,11 +325,14 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
             "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
                                                            "digits; the key stays in the archive"},
             "tables": tables_manifest,
+            # channels this collector met in other collectors' slots, handed on (collector.archive.lake_handoff)
+            CANDIDATES: handed_on,
         }
         write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
         if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
             con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
     finally:
+        _KNOWN_COLUMNS.pop(id(con), None)
         con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
         con.close()
     report.seconds = time.monotonic() - started

@@ -57,7 +57,7 @@ class ChannelStatus:
     cursor: int = 0                   # newest message id fetched
     last_run_id: int | None = None
     last_run_at: datetime | None = None
-    last_outcome: str | None = None   # ok, flood_wait, not_found, private, error
+    last_outcome: str | None = None   # ok, flood_wait, not_found, private, error, not_owned
     last_error: str | None = None
     failed_passes: int = 0            # passes that named the channel and did not end ok
     flood_until: datetime | None = None

@@ -16,7 +16,7 @@ from collector.telegram.client import Telegram
 from collector.telegram.collect import CollectReport, CollectSettings, collect
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .progress import OUTCOME_STYLE, CollectProgress
 from .publish import publish_after_pass
 from .safe_text import cell, safe
@@ -31,7 +31,7 @@ async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgr
     with Archive(cfg.archive, wait=wait) as archive:
         await ui.connect(telegram, client, nothing_done="nothing was collected")
         settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
-                                   allow_private=allow_private)
+                                   allow_private=allow_private, ownership=ui.ownership(cfg))
         try:
             with progress.watching_flood_sleeps():
                 progress.begin(f"collecting into {cfg.archive}", channels)
@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
             "--channels", metavar="FILE", dir_okay=False,
             help="A file of channels, one per line; `#` starts a comment.")] = None,
         config: ConfigOpt = None,
+        collector: CollectorOpt = None,
         archive: ArchiveOpt = None,
         session: SessionOpt = None,
         wait: WaitOpt = 30.0,
@@ -102,7 +103,7 @@ def register(app: typer.Typer) -> None:
         if via not in ("api", "web"):
             ui.fail(Exit.USAGE, f"--via takes 'api' or 'web', not {via!r}")
         with ui.errors():
-            cfg = load_config(config, archive=archive, session=session)
+            cfg = load_config(config, archive=archive, session=session, collector=collector)
             names = ui.channel_list(channel, channels_file, cfg)
             if not names and cfg.archive.exists():     # nothing named: the collected set (tgspread channels add)
                 from collector.scheduling.channel_set import tracked_inputs

@@ -15,7 +15,7 @@ from collector.telegram.client import Telegram
 from collector.telegram.comments import CommentsReport, CommentsSettings, collect_comments
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .publish import publish_after_pass
 
 DISABLED = ("comments are off: they are messages of private people, so fetching them is an explicit choice; "
@@ -29,7 +29,9 @@ async def _run(cfg: Config, channels: list[str] | None, settings: CommentsSettin
     with Archive(cfg.archive, wait=wait) as archive:
         await ui.connect(found, client, nothing_done="no comments were fetched")
         try:
-            report = await collect_comments(client, archive, channels, now=now, settings=settings)
+            owned = ui.ownership(cfg)
+            report = await collect_comments(client, archive, channels, now=now, settings=settings,
+                                            owns=owned.owns if owned is not None else None)
         finally:
             await client.disconnect()
         publish_after_pass(archive, cfg)
@@ -55,6 +57,7 @@ def comments_command(
                                                 "grew most); the rest stay due.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
     config: ConfigOpt = None,
+    collector: CollectorOpt = None,
     archive: ArchiveOpt = None,
     session: SessionOpt = None,
     wait: WaitOpt = 30.0,
@@ -68,7 +71,7 @@ def comments_command(
     """
     ui.wide_when_piped()
     with ui.errors():
-        cfg = load_config(config, archive=archive, session=session)
+        cfg = load_config(config, archive=archive, session=session, collector=collector)
         if not cfg.comments_enabled:
             ui.fail(Exit.USAGE, DISABLED)
         if not cfg.archive.exists():

@@ -29,6 +29,7 @@ from rich.console import Console
 from collector.archive import Archive, ArchiveBusyError, ArchiveError
 from collector.config import Config, ConfigError, read_channel_file
 from collector.parse.channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
+from collector.scheduling.ownership import Ownership
 from collector.telegram.check import connect_failure
 from collector.telegram.client import Telegram, open_telegram
 from collector.telegram.login import SessionError
@@ -175,6 +176,10 @@ SessionOpt = Annotated[Path | None, typer.Option(
     "--session", metavar="PATH", dir_okay=False,
     help="Telegram session file (default: TGSPREAD_SESSION, the config's `session`, or "
          "~/.local/share/tgspread/tgspread.session).")]
+CollectorOpt = Annotated[str | None, typer.Option(
+    "--collector", metavar="NAME",
+    help="Act as collector NAME of the config's [collectors] (its archive, session and budget; the lake is "
+         "shared). See docs/scale.md.")]
 WaitOpt = Annotated[float, typer.Option(
     "--wait", metavar="SECONDS", min=0,
     help="How long to wait for an archive another process holds before giving up (exit 3).")]
@@ -205,6 +210,19 @@ async def connect(telegram: Telegram, client: TelegramClient, *, nothing_done: s
     except (ConnectionError, OSError, asyncio.IncompleteReadError, EOFError) as exc:   # EOF: not Telegram answered
         fail(Exit.NETWORK, f"{connect_failure(exc).removesuffix('; check the network')}; {nothing_done}; check the "
                            "network and run again")
+
+
+def ownership(cfg: Config) -> Ownership | None:
+    """The slots this collector owns, from ``[lake] assignment`` (issue 15); None without an assignment file
+    (one collector owns everything). An unreadable assignment stops the command (exit 2)."""
+    if cfg.lake_assignment is None:
+        return None
+    from collector.scheduling.shards import AssignmentError, load
+
+    try:
+        return Ownership(cfg.lake_collector, load(cfg.lake_assignment))
+    except AssignmentError as exc:
+        fail(Exit.USAGE, str(exc))
 
 
 def channel_refs(args: list[str], names: list[str], archive: Path, wait: float) -> list[ChannelRef]:

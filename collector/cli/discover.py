@@ -14,17 +14,20 @@ from rich.text import Text
 from collector.archive.archive import Archive
 from collector.config import Config, load_config
 from collector.parse.discovery_rank import Candidate, Thresholds
+from collector.scheduling.handoff import line as handoff_line
+from collector.scheduling.handoff import pick_up
 from collector.telegram.client import Telegram
 from collector.telegram.discovery import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .safe_text import cell, safe
 from .words import plural
 
 SHOWN = 50   # rows printed when --limit is not given
 _DECISION_STYLE = {"added": "green", "queued": "cyan", "unresolved": "yellow", "not_public": "dim",
-                   "below_references": "dim", "below_subscribers": "dim", "removed": "magenta", "over_limit": "yellow"}
+                   "below_references": "dim", "below_subscribers": "dim", "removed": "magenta", "over_limit": "yellow",
+                   "not_owned": "cyan"}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -70,13 +73,22 @@ def _table(report: DiscoveryReport, shown: list[Candidate]) -> Table:
     return table
 
 
+def _pick_up(cfg: Config, archive: Archive, settings: DiscoverySettings, now: datetime) -> None:
+    """Channels other collectors handed to this one through the lake join the set first (docs/scale.md)."""
+    taken = pick_up(archive, cfg.lake, settings.ownership, now=now)
+    if taken is not None:
+        ui.stderr.print(safe(handoff_line(taken)), markup=False, highlight=False, soft_wrap=True)
+
+
 async def _run(cfg: Config, settings: DiscoverySettings, wait: float, found: Telegram | None) -> DiscoveryReport:
     if found is None:         # --offline: the archive alone
         with Archive(cfg.archive, wait=wait) as archive:
+            _pick_up(cfg, archive, settings, datetime.now(UTC))
             return await discover(None, archive, settings)
     client = found.client()
     now = found.now()
     with Archive(cfg.archive, wait=wait) as archive:
+        _pick_up(cfg, archive, settings, now or datetime.now(UTC))
         await ui.connect(found, client, nothing_done="nothing was discovered")
         try:
             return await discover(client, archive, settings, now=now)
@@ -112,6 +124,7 @@ def discover_command(
         "--offline", help="Only what the archive alone can answer (forwards, links and mentions in collected "
                           "posts): no credentials needed, nothing sent to Telegram.")] = False,
     config: ConfigOpt = None,
+    collector: CollectorOpt = None,
     archive: ArchiveOpt = None,
     session: SessionOpt = None,
     wait: WaitOpt = 30.0,
@@ -125,13 +138,13 @@ def discover_command(
     """
     ui.wide_when_piped()
     with ui.errors():
-        cfg = load_config(config, archive=archive, session=session)
+        cfg = load_config(config, archive=archive, session=session, collector=collector)
         try:
             settings = DiscoverySettings(
                 thresholds=Thresholds(depth=depth, min_references=min_references, min_referrers=min_referrers,
                                       min_subscribers=min_subscribers),
                 recommendations=recommendations, search=tuple(search or ()), auto=auto, limit=limit,
-                max_resolves=max_resolves)
+                max_resolves=max_resolves, ownership=ui.ownership(cfg))
         except ValueError as exc:
             ui.fail(Exit.USAGE, str(exc))
         if not cfg.archive.exists():

@@ -12,7 +12,7 @@ from collector.telegram.check import connect_failure
 from collector.telegram.login import build_client, interactive_login
 
 from . import common as ui
-from .common import ConfigOpt, Exit, SessionOpt
+from .common import CollectorOpt, ConfigOpt, Exit, SessionOpt
 from .safe_text import safe
 
 
@@ -29,14 +29,14 @@ def register(app: typer.Typer) -> None:
     """Add ``tgspread login`` to the app."""
 
     @app.command()
-    def login(config: ConfigOpt = None, session: SessionOpt = None) -> None:
+    def login(config: ConfigOpt = None, session: SessionOpt = None, collector: CollectorOpt = None) -> None:
         """Log in to Telegram once (phone, code, 2FA password) and save an owner-only session file.
 
         Needs TG_API_ID and TG_API_HASH (or [telegram] api_id/api_hash in the config): get them at
         https://my.telegram.org -> API development tools.
         """
         with ui.errors():
-            cfg = load_config(config, session=session)
+            cfg = load_config(config, session=session, collector=collector)
             cfg.credentials()
             if not sys.stdin.isatty():
                 ui.fail(Exit.USAGE, "`tgspread login` asks for a phone number and a code: run it in a terminal")

@@ -23,7 +23,7 @@ from collector.telegram.client import Telegram
 from collector.telegram.media import MediaReport, archived_channel_ids, download_media
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .publish import publish_after_pass
 from .safe_text import safe
 
@@ -48,12 +48,14 @@ async def _download(cfg: Config, root: Path, settings: MediaSettings, channels: 
                     wait: float, found: Telegram) -> MediaReport:
     client = found.client()
     now = found.now()
+    owned = ui.ownership(cfg)
     with Archive(cfg.archive, wait=wait) as archive:
         await ui.connect(found, client, nothing_done="nothing was downloaded")
         try:
             with ui.stderr.status("downloading media (a rerun resumes where this one stops)"):
                 report = await download_media(client, archive, root, channels=channels or None, kinds=settings.kinds,
-                                              max_size=settings.max_size, limit=limit, now=now)
+                                              max_size=settings.max_size, limit=limit, now=now,
+                                              owns=owned.owns if owned is not None else None)
         finally:
             await client.disconnect()
         publish_after_pass(archive, cfg)
@@ -97,6 +99,7 @@ def register(app: typer.Typer) -> None:
                                     "default: every archived channel.", show_default=False)] = None,
         archive: ArchiveOpt = None,
         config: ConfigOpt = None,
+        collector: CollectorOpt = None,
         session: SessionOpt = None,
         wait: WaitOpt = 30.0,
         directory: Annotated[Path | None, typer.Option(
@@ -120,7 +123,7 @@ def register(app: typer.Typer) -> None:
         """
         ui.wide_when_piped()
         with ui.errors():
-            cfg = load_config(config, archive=archive, session=session)
+            cfg = load_config(config, archive=archive, session=session, collector=collector)
             root, settings = _settings(cfg, directory, kinds, max_size)
             found = ui.telegram(cfg, "downloading from")
             if not cfg.archive.exists():

@@ -43,7 +43,8 @@ from collector.telegram.collect import ChannelResult, CollectReport
 from .safe_text import safe
 from .words import plural
 
-OUTCOME_STYLE = {"ok": "green", "flood_wait": "yellow", "not_found": "red", "private": "magenta", "error": "red"}
+OUTCOME_STYLE = {"ok": "green", "flood_wait": "yellow", "not_found": "red", "private": "magenta", "error": "red",
+                 "not_owned": "cyan"}
 _TELETHON_FLOOD_LOGGER = "telethon.client.users"   # where Telethon logs the flood waits it sleeps through
 
 

@@ -14,7 +14,7 @@ import contextlib
 import random
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -25,12 +25,14 @@ from rich.text import Text
 from collector.archive.archive import Archive, ArchiveBusyError
 from collector.archive.schedule import record_usage
 from collector.config import Config, ConfigError, load_config, parse_duration
+from collector.scheduling.handoff import line as handoff_line
+from collector.scheduling.handoff import pick_up
 from collector.scheduling.plan import Plan, RunSettings, loop_delay
 from collector.scheduling.runner import execute_plan, read_plan, run_inputs, summarize
 from collector.telegram.client import Telegram
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, SessionOpt, WaitOpt
 from .publish import publish_after_pass
 from .safe_text import cell, safe
 from .tables import Column, fitted_table
@@ -107,12 +109,17 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
     collect_settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
                                        allow_private=allow_private)
     ui.channel_refs([], list(cfg.channels), cfg.archive, wait)   # a typo in the config: exit 2, nothing touched
+    owned = ui.ownership(cfg)
+    collect_settings = replace(collect_settings, ownership=owned)
     with Archive(cfg.archive, wait=wait) as archive:
+        taken = pick_up(archive, cfg.lake, owned, now=now)
+        if taken is not None:
+            ui.stderr.print(safe(handoff_line(taken)), markup=False, highlight=False, soft_wrap=True)
         inputs = _inputs(cfg, archive, clock)
         if not inputs:
             ui.fail(Exit.USAGE, _NO_CHANNELS)
         plan = read_plan(archive, inputs, now=now, settings=settings, checkpoints=cfg.checkpoints,
-                         snapshot_every=cfg.snapshot_every)
+                         snapshot_every=cfg.snapshot_every, ownership=owned)
         if not plan.scheduled:
             ui.stdout.print(summarize(plan, None, None).line(), markup=False, highlight=False, soft_wrap=True)
             _print_skipped(plan)
@@ -150,17 +157,20 @@ async def _optional_steps(cfg: Config, client: TelegramClient, archive: Archive,
     """After the collect pass, under the run's budget, what the config turns on: discussion-group comments
     (``[comments] enabled``) and media files (``[media] download``). Returns (status, summary) per step."""
     done: list[tuple[str, str]] = []
+    owned = ui.ownership(cfg)
     if cfg.comments_enabled:
         from collector.telegram.comments import CommentsSettings, collect_comments
 
         comments = await collect_comments(client, archive, now=now, budget=budget,
-                                          settings=CommentsSettings(max_posts=cfg.comments_max_posts))
+                                          settings=CommentsSettings(max_posts=cfg.comments_max_posts),
+                                          owns=owned.owns if owned is not None else None)
         done.append((comments.status, comments.summary()))
     if cfg.media.download:
         from collector.telegram.media import download_media
 
         media = await download_media(client, archive, cfg.media.root(cfg.archive), kinds=cfg.media.kinds,
-                                     max_size=cfg.media.max_size, now=now, budget=budget)
+                                     max_size=cfg.media.max_size, now=now, budget=budget,
+                                     owns=owned.owns if owned is not None else None)
         done.append((media.status, media.summary()))
     return done
 
@@ -169,6 +179,8 @@ def _print_skipped(plan: Plan) -> None:
     for skipped in plan.skipped:
         ui.stderr.print(safe(f"  {skipped.facts.input}: flood_wait: {skipped.skipped_error()}"), markup=False,
                      highlight=False, soft_wrap=True)
+    for raw, _cid, why in plan.not_owned:
+        ui.stderr.print(safe(f"  {raw}: not_owned: {why}"), markup=False, highlight=False, soft_wrap=True)
 
 
 async def _run_forever(cfg: Config, settings: RunSettings, clock: _Clock, wait: float, *, loop: bool,
@@ -228,7 +240,7 @@ def _dry_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: float) -> 
         if not inputs:
             ui.fail(Exit.USAGE, _NO_CHANNELS)
         plan = read_plan(archive, inputs, now=clock.now(), settings=settings, checkpoints=cfg.checkpoints,
-                         snapshot_every=cfg.snapshot_every)
+                         snapshot_every=cfg.snapshot_every, ownership=ui.ownership(cfg))
     finally:
         if archive is not None:
             archive.close()
@@ -270,6 +282,8 @@ def _print_plan(plan: Plan, archive: Path | None) -> None:
     if total.total > s.max_requests:
         ui.stdout.print(f"the budget stops this run after {plural(s.max_requests, 'request')}; the next runs continue",
                         style="yellow", markup=False, soft_wrap=True)
+    for raw, _cid, why in plan.not_owned:
+        ui.stdout.print(safe(f"not owned: {raw}: {why}"), markup=False, highlight=False, soft_wrap=True)
     nxt = plan.next_due_at()
     ui.stdout.print(f"next due: {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "next due: -", markup=False, soft_wrap=True)
 
@@ -293,6 +307,7 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_command(
         config: ConfigOpt = None,
+        collector: CollectorOpt = None,
         archive: ArchiveOpt = None,
         session: SessionOpt = None,
         wait: WaitOpt = 30.0,
@@ -317,7 +332,9 @@ def register(app: typer.Typer) -> None:
         """Collect what is due: channels whose interval has passed, due refreshes and snapshots.
 
         Meant for cron or a systemd timer (see docs/scheduling.md). Channels: the config's `channels`
-        and the archive's set (`tgspread channels add`). Honours flood waits recorded by earlier runs
+        and the archive's set (`tgspread channels add`). With `--collector NAME`, one collector of several
+        (its own archive, session and budget; they share the lake) that collects only the slots the
+        assignment gives it (docs/scale.md). Honours flood waits recorded by earlier runs
         and a request budget ([run] in tgspread.toml). Prints one line per run. Exit 0 when every due
         channel was collected (or nothing was due), 1 when some were not (the line says why).
         """
@@ -328,7 +345,7 @@ def register(app: typer.Typer) -> None:
             if loop and dry_run:
                 raise ConfigError("--dry-run prints one run's plan; it cannot be combined with --loop")
             spacing = _duration_option(every, "--every")
-            cfg = load_config(config, archive=archive, session=session)
+            cfg = load_config(config, archive=archive, session=session, collector=collector)
             settings = _settings(cfg, max_requests)
             found = ui.telegram(cfg, "running against")
             clock = _Clock(found)

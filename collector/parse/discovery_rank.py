@@ -150,7 +150,7 @@ class Candidate:
 
     @property
     def passes(self) -> bool:
-        return self.decision in ("queued", "added", "over_limit")
+        return self.decision in ("queued", "added", "over_limit", "not_owned")
 
 
 def candidate_key(channel_id: int | None, username: str | None) -> str:

@@ -84,7 +84,7 @@ class Discovered:
     username: str | None
     hop: int
     seed_channel_id: int | None
-    discovery_run_id: int
+    discovery_run_id: int | None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -155,6 +155,8 @@ class Plan:
     flood_waits: Mapping[str, datetime] = field(default_factory=dict)
     resolves_used: int = 0           # resolves sent in the hour before now
     resolve_free_at: datetime | None = None   # when the hourly window frees a resolve again
+    #: (input, channel id, why) of channels in another collector's slot (issue 15): never collected here
+    not_owned: list[tuple[str, int, str]] = field(default_factory=list)
 
     def _with(self, *states: str) -> list[ChannelPlan]:
         return [c for c in self.channels if c.state in states]
@@ -324,6 +326,7 @@ class RunSummary:
     budget: int = 0
     failed: int = 0
     not_due: int = 0
+    not_owned: int = 0
     new_posts: int = 0
     refreshed: int = 0
     requests: int = 0
@@ -337,7 +340,8 @@ class RunSummary:
         head = f"{self.at:%Y-%m-%dT%H:%M:%SZ} " + (f"run {self.run_id} {self.status}" if self.run_id is not None
                                                    else f"no run ({self.status})")
         return (f"{head}: channels {self.ok} ok, {self.flood} flood, {self.budget} budget, {self.failed} failed, "
-                f"{self.not_due} not due; {self.new_posts} new posts, {self.refreshed} refreshed; requests "
+                f"{self.not_due} not due{f', {self.not_owned} not owned' if self.not_owned else ''}; "
+                f"{self.new_posts} new posts, {self.refreshed} refreshed; requests "
                 f"{self.requests}/{self.max_requests}, resolves {self.resolves}/{self.max_resolves} per hour; "
                 f"next due {_stamp(self.next_due_at)}")
 

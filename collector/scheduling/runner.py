@@ -12,7 +12,8 @@ Example::
             outcome = await execute_plan(plan, client, archive)
             print(outcome.summary.line())
 
-Outcomes (``run_channels.outcome`` keeps CONTRACT's five values): a channel stopped by the request budget,
+Outcomes (``run_channels.outcome``: CONTRACT's five values, and ``not_owned`` for a channel of another
+collector's slot, issue 15, never a failure): a channel stopped by the request budget,
 or due but not started because its first request is flood-limited or the hourly resolve budget is used
 up, is recorded as ``flood_wait`` (a rate limit, caught up by the next runs) with an error that says which;
 budget errors contain ``budget is used up``. A channel that is not due gets no row: it was not part of
@@ -24,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY,
 
 from .budget import BUDGET_MARK, RequestBudget
 from .channel_set import tracked_inputs
+from .ownership import NOT_OWNED, Ownership
 from .plan import RESOLVE, ChannelFacts, Plan, RunSettings, RunSummary, make_plan, next_due_after
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ class _ArchiveView:
                 "SELECT c.channel_id, CASE WHEN c.channel_id IS NULL THEN lower(c.input) END, "
                 "max(r.started_at) FILTER (WHERE c.outcome <> 'flood_wait'), arg_max(c.outcome, r.started_at) "
                 "FROM run_channels c JOIN runs r USING (run_id) WHERE r.telethon_version IS NOT NULL "
+                "AND c.outcome <> 'not_owned' "
                 "GROUP BY ALL").fetchall():
             if cid is not None:
                 self.passes_by_id[int(cid)] = (last, latest == "flood_wait")
@@ -148,22 +151,39 @@ def _facts(view: _ArchiveView | None, raw: str, now: datetime, settings: RunSett
         interval=interval)
 
 
+def _known_id(f: ChannelFacts) -> int | None:
+    """The channel id of an input, when known without a request (archived, or named by its id)."""
+    if f.channel_id is not None:
+        return f.channel_id
+    with contextlib.suppress(ChannelRefError):
+        return parse_channel_ref(f.input).channel_id
+    return None
+
+
 def read_plan(archive: Archive | None, inputs: Sequence[str], *, now: datetime, settings: RunSettings,
               checkpoints: Sequence[timedelta] = DEFAULT_CHECKPOINTS,
-              snapshot_every: timedelta = DEFAULT_SNAPSHOT_EVERY) -> Plan:
+              snapshot_every: timedelta = DEFAULT_SNAPSHOT_EVERY, ownership: Ownership | None = None) -> Plan:
     """The run's :class:`~collector.scheduling.plan.Plan` at ``now``, from the archive alone (None: no archive yet).
 
     Reads only: safe on an archive opened read-only (``--dry-run``). Inputs naming the same channel
-    (``durov`` and its numeric id) count once, under the first name.
+    (``durov`` and its numeric id) count once, under the first name. ``ownership``: channels whose id is known
+    and whose slot another collector owns go to ``plan.not_owned`` instead (an unknown username is resolved
+    by the run, which then finds out).
     """
     view = _ArchiveView(archive, now, checkpoints) if archive is not None else None
     facts: dict[str, ChannelFacts] = {}
+    refused: dict[int, tuple[str, int, str]] = {}
     for raw in inputs:
         f = _facts(view, raw, now, settings, snapshot_every)
+        cid = _known_id(f)
+        if ownership is not None and cid is not None and not ownership.owns(cid):
+            refused.setdefault(cid, (raw, cid, ownership.refusal(cid)))
+            continue
         facts.setdefault(f.key, f)
-    return make_plan(list(facts.values()), now=now, settings=settings,
+    plan = make_plan(list(facts.values()), now=now, settings=settings,
                      flood_waits=view.flood_waits if view else None, resolves_used=view.resolves if view else 0,
                      resolve_free_at=view.resolve_free_at if view else None)
+    return replace(plan, not_owned=list(refused.values()))
 
 
 # -- one run --------------------------------------------------------------------------------------------------
@@ -187,6 +207,9 @@ def _skipped_row(plan: Plan) -> Iterator[dict[str, Any]]:
         yield {"input": c.facts.input, "channel_id": c.facts.channel_id, "outcome": "flood_wait",
                "error": c.skipped_error(), "new_posts": 0, "refreshed_posts": 0, "edits": 0, "deletions": 0,
                "snapshot": False}
+    for raw, cid, why in plan.not_owned:
+        yield {"input": raw, "channel_id": cid, "outcome": NOT_OWNED, "error": why, "new_posts": 0,
+               "refreshed_posts": 0, "edits": 0, "deletions": 0, "snapshot": False}
 
 
 def _run_id_at(archive: Archive, now: datetime) -> int | None:
@@ -211,8 +234,11 @@ def summarize(plan: Plan, report: CollectReport | None, budget: RequestBudget | 
     return RunSummary(
         at=plan.now, run_id=report.run_id if report is not None else None, status=status,
         ok=sum(1 for c in results if c.outcome == "ok"), flood=len(flood_wait) - by_budget + blocked,
-        budget=by_budget + deferred, failed=sum(1 for c in results if c.outcome not in ("ok", "flood_wait")),
-        not_due=len(plan.not_due), new_posts=report.new_posts if report else 0,
+        budget=by_budget + deferred,
+        failed=sum(1 for c in results if c.outcome not in ("ok", "flood_wait", NOT_OWNED)),
+        not_due=len(plan.not_due),
+        not_owned=len(plan.not_owned) + sum(1 for c in results if c.outcome == NOT_OWNED),
+        new_posts=report.new_posts if report else 0,
         refreshed=report.refreshed_posts if report else 0, requests=used, max_requests=plan.settings.max_requests,
         resolves=plan.resolves_used + (budget.used[RESOLVE] if budget is not None else 0),
         max_resolves=plan.settings.max_resolves_per_hour,

@@ -39,11 +39,14 @@ from collector.parse.channel_ref import (
 )
 from collector.parse.normalize import is_post, normalize_channel, normalize_peer, post_values
 from collector.parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due, validate_checkpoints
+from collector.scheduling.ownership import NOT_OWNED, Ownership
 
 from .calls import Budget, Caller, FloodLimited, TelegramUnavailable
 
 PAGE = 100            # Telegram's maximum for messages.getHistory and channels.getMessages
-OUTCOMES = ("ok", "flood_wait", "not_found", "private", "error")
+OUTCOMES = ("ok", "flood_wait", "not_found", "private", "error", NOT_OWNED)
+#: Outcomes that leave a pass complete (``ok``): ``not_owned`` is another collector's channel, handed on.
+_COMPLETE = ("ok", NOT_OWNED)
 _GROUP = ("{name} is a group, not a channel: groups hold private people's messages and tgspread "
           "collects public channels only (unless allow_private is set: `collect --allow-private`, see the ethics "
           "note in the README)")
@@ -82,6 +85,8 @@ class CollectSettings:
     allow_private: bool = False   # also collect groups (megagroups); users, bots and invite links never
     memory_limit: str | None = "64MB"   # DuckDB's buffer pool during the pass (Archive.memory_capped); None: as opened
     threads: int | None = 1   # DuckDB worker threads during the pass; None: DuckDB's default (one per core)
+    #: the slots this collector owns (issue 15); a channel in another's slot ends ``not_owned``. None: all.
+    ownership: Ownership | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", validate_checkpoints(self.checkpoints))
@@ -203,6 +208,10 @@ class _Pass:
             key = await self._resolve(ref, result)
             if key is None:
                 return result
+            owned = self.settings.ownership
+            if owned is not None and not owned.owns(key.channel_id):
+                result.channel_id, result.username = key.channel_id, key.username
+                return result.fail(NOT_OWNED, owned.refusal(key.channel_id))
             if expect is not None and key.channel_id != expect:
                 return result.fail("not_found", f"{raw} now names channel {key.channel_id}, not {expect} as the "
                                                 "list says (the username passed to another channel); its ids were "
@@ -249,6 +258,11 @@ class _Pass:
 
     async def _resolve(self, ref: ChannelRef, result: ChannelResult) -> ChannelKey | None:
         """The archived key, or a resolve through Telegram that is then cached for good."""
+        owned = self.settings.ownership
+        if ref.channel_id is not None and owned is not None and not owned.owns(ref.channel_id):
+            result.channel_id = ref.channel_id          # the slot is known from the id: nothing is sent
+            result.fail(NOT_OWNED, owned.refusal(ref.channel_id))
+            return None
         if ref.channel_id is not None:
             key = self.archive.lookup_id(ref.channel_id)
             if key is None:
@@ -529,7 +543,7 @@ async def run_pass(client: TelegramClient, archive: Archive, work: Callable[[_Pa
     try:
         with archive.memory_capped(settings.memory_limit), archive.threads_limited(settings.threads):
             await work(run, report)
-        report.status = "ok" if all(c.outcome == "ok" for c in report.channels) else "partial"
+        report.status = "ok" if all(c.outcome in _COMPLETE for c in report.channels) else "partial"
     except BaseException as exc:
         report.status = "failed"
         report.requests = dict(run.call.sent)

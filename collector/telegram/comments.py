@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,6 +82,7 @@ class CommentsReport:
     errors: list[str] = field(default_factory=list)
     flood_until: datetime | None = None     # a flood wait (or the run's request budget) stopped the pass until then
     stopped: str | None = None              # ... and why, in a sentence
+    not_owned: int = 0                      # archived channels left alone: another collector's slot (issue 15)
 
     @property
     def status(self) -> str:
@@ -91,6 +92,8 @@ class CommentsReport:
         text = (f"comments {self.status}: {self.posts_fetched} of {self.posts_due} due posts fetched, "
                 f"{self.new_comments} new comments, {self.deleted_comments} seen deleted, "
                 f"{sum(self.requests.values())} requests")
+        if self.not_owned:
+            text += f", {self.not_owned} channel(s) of other collectors' slots left alone"
         if self.stopped is not None:
             text += f"\n  stopped: {self.stopped}; a later pass continues"
         return text + "".join(f"\n  {e}" for e in self.errors)
@@ -295,6 +298,7 @@ async def collect_comments(
     now: datetime | None = None,
     settings: CommentsSettings | None = None,
     budget: Budget | None = None,
+    owns: Callable[[int], bool] | None = None,
 ) -> CommentsReport:
     """Fetch new comments of archived posts whose counter grew; all archived channels when ``channels`` is None.
 
@@ -305,7 +309,8 @@ async def collect_comments(
     whose comments Telegram refuses (comments switched off, post gone) is recorded and skipped until its
     counter grows again. ``budget`` (a :class:`collector.telegram.calls.Budget`, e.g. the one of a ``tgspread run``) is
     spent before every request; once used up it stops the pass like a flood wait. Never raises for one post's
-    or one channel's failure.
+    or one channel's failure. ``owns`` (``Ownership.owns``): only channels of this collector's slots are asked
+    about; the others are counted in ``report.not_owned``.
     """
     now = datetime.now(UTC) if now is None else now
     if now.tzinfo is None:
@@ -314,6 +319,11 @@ async def collect_comments(
     report = CommentsReport(started_at=now)
     started = time.monotonic()
     ids = _channel_ids(archive, channels, report) if channels is not None else None
+    if owns is not None:
+        every = ids if ids is not None else [int(r[0]) for r in archive.con.execute(
+            "SELECT channel_id FROM channels").fetchall()]
+        ids = [i for i in every if owns(i)]
+        report.not_owned = len(every) - len(ids)
     due = due_posts(archive, ids, max_posts=settings.max_posts) if ids is None or ids else []
     report.posts_due = len(due)
     run = _CommentsPass(client, archive, now, settings, report, budget)

@@ -34,6 +34,7 @@ from collector.archive import discovery as store
 from collector.archive.archive import Archive
 from collector.parse.discovery_rank import Candidate, Evidence, Member, Thresholds, rank_candidates, to_resolve
 from collector.scheduling.channel_set import Discovered, add_discovered, removed_keys
+from collector.scheduling.ownership import NOT_OWNED, Ownership
 
 from .calls import Caller, FloodLimited
 
@@ -65,6 +66,9 @@ class DiscoverySettings:
     search_pages: int = 2
     search_page_size: int = 50
     reuse: timedelta = timedelta(days=7)
+    #: the slots this collector owns (issue 15): only owned set members are asked about, and a passing
+    #: candidate in another collector's slot is decided ``not_owned`` and handed on through the lake.
+    ownership: Ownership | None = None
 
     def __post_init__(self) -> None:
         tags = tuple(dict.fromkeys(t.strip().lstrip("#＃").lower() for t in self.search))
@@ -288,6 +292,19 @@ class _Run:
                       "per run, --max-resolves); the next discover continues")
         return learnt
 
+    def hand_on(self, ranked: list[Candidate]) -> None:
+        """Passing candidates in another collector's slot: decided ``not_owned`` (the lake hands them on)."""
+        owned = self.settings.ownership
+        if owned is None or not owned.enforced:
+            return
+        others = [c for c in ranked if c.decision == "queued" and c.channel_id is not None
+                  and not owned.owns(c.channel_id)]
+        for c in others:
+            c.decision = NOT_OWNED
+        if others:
+            self.note(f"{len(others)} passing candidate(s) belong to other collectors' slots: handed on through the "
+                      "lake (decision not_owned)")
+
     def add(self, ranked: list[Candidate]) -> None:
         passing = [c for c in ranked if c.decision == "queued"]
         limit = self.settings.limit if self.settings.limit is not None else len(passing)
@@ -321,6 +338,8 @@ async def discover(client: TelegramClient | None, archive: Archive, settings: Di
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     members = store.set_members(archive)
+    if settings.ownership is not None and settings.ownership.enforced:
+        members = [m for m in members if m.channel_id is None or settings.ownership.owns(m.channel_id)]
     if not members:
         raise DiscoveryError("the collected set is empty: add seed channels with `tgspread channels add NAME...`, "
                              "collect them (`tgspread collect`), then run discover")
@@ -346,6 +365,7 @@ async def discover(client: TelegramClient | None, archive: Archive, settings: Di
                      "posts); recommendations, searches and resolving unknown usernames wait for an online run")
         elif await run.resolved(ranked):
             ranked = run.rank(evidence, members)
+        run.hand_on(ranked)
         if settings.auto:
             run.add(ranked)
         store.write_candidates(archive, run_id, ranked, now)

@@ -43,7 +43,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -99,6 +99,7 @@ class MediaReport:
     stopped: str | None = None          # why the run ended early (a flood wait, the budget, a lost connection)
     flood_until: datetime | None = None
     requests: Counter[str] = field(default_factory=Counter)
+    not_owned: int = 0                  # archived channels left alone: another collector's slot (issue 15)
 
     @property
     def linked(self) -> int:
@@ -115,6 +116,8 @@ class MediaReport:
                 f"{self.linked_same_media + self.linked_same_content} already stored), "
                 f"{self.bytes_downloaded / 1e6:.1f} MB downloaded, {self.resumed} resumed, "
                 f"{self.references_refreshed} references refreshed, {len(self.failed)} failed, {len(self.gone)} gone")
+        if self.not_owned:
+            text += f", {self.not_owned} channel(s) of other collectors' slots left alone"
         return text + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
@@ -432,6 +435,7 @@ async def download_media(
     request_size: int = DEFAULT_REQUEST_SIZE,
     budget: Budget | None = None,
     hold_seconds: float = 5.0,
+    owns: Callable[[int], bool] | None = None,
 ) -> MediaReport:
     """Download the files of archived posts into ``root`` (see the module docstring); returns what it did.
 
@@ -454,6 +458,12 @@ async def download_media(
         raise MediaError("limit must not be negative")
     now = now if now is not None else datetime.now(UTC)
     ids = archived_channel_ids(archive, channels) if channels else None
+    not_owned = 0
+    if owns is not None:        # only this collector's slots (Ownership.owns); the rest is another's
+        every = ids if ids is not None else [int(r[0]) for r in archive.con.execute(
+            "SELECT channel_id FROM channels").fetchall()]
+        ids = [i for i in every if owns(i)]
+        not_owned = len(every) - len(ids)
     run = _Run(client, archive, root, now, max_size=max_size, request_size=request_size, budget=budget,
                hold_seconds=hold_seconds)
     try:
@@ -464,6 +474,7 @@ async def download_media(
     _sweep_partials(archive, root)
     items = media_store.pending(archive, ids, kinds, max_size, limit, max_attempts=MAX_ATTEMPTS)
     run.report.candidates = len(items)
+    run.report.not_owned = not_owned
     by_channel: dict[int, list[_Item]] = {}
     for item in items:
         by_channel.setdefault(item.channel_id, []).append(item)

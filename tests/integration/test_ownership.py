@@ -1,0 +1,238 @@
+"""Collectors act only on the slots they own; the rest is handed on through the lake (issue 15).
+
+Real parts: the simulated Telegram behind a real TelegramClient, real DuckDB archives, a real lake, the real
+``tgspread`` command (``run --collector``, ``collect``, ``shards``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import shlex
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from collector import Archive
+from collector._simulated import generate_world, simulated_client
+from collector._simulated.generate import collected_channels
+from collector.archive.lake import publish
+from collector.archive.lake_handoff import lake_handoffs, take_handoffs
+from collector.archive.slots import SLOTS, slot
+from collector.cli.app import app
+from collector.config import ConfigError, load_config
+from collector.scheduling.handoff import pick_up
+from collector.scheduling.ownership import Ownership
+from collector.scheduling.shards import render_toml
+from collector.telegram.client import SIMULATED_ENV
+from collector.telegram.collect import CollectSettings, collect
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def _split(ids: list[int]) -> dict[int, str]:
+    """An assignment giving the slots of the first half of ``ids`` (by slot) to a, every other slot to b."""
+    ordered = sorted(ids, key=slot)
+    half = {slot(c) for c in ordered[: len(ordered) // 2]}
+    return {s: "a" if s in half else "b" for s in range(SLOTS)}
+
+
+def test_collect_refuses_channels_of_other_slots_without_a_content_request(tmp_path: Path) -> None:
+    world = generate_world(4, channels=4, days=2, special_seeds=False)
+    chans = {ch.channel_id: str(ch.username_at(world.now)) for ch in collected_channels(world)}
+    assignment = _split(list(chans))
+    owned = Ownership("a", assignment)
+    mine = {c for c in chans if owned.owns(c)}
+    assert mine and len(mine) < len(chans)
+    path = tmp_path / "a.duckdb"
+    with Archive(path) as archive:
+        report = asyncio.run(collect(simulated_client(world), list(chans.values()), archive, now=world.now,
+                                     settings=CollectSettings(ownership=owned)))
+        by_id = {c.channel_id: c for c in report.channels}
+        assert report.status == "ok"                      # not_owned is no failure
+        for cid in chans:
+            c = by_id[cid]
+            if cid in mine:
+                assert c.outcome == "ok" and c.new_posts > 0
+            else:
+                assert c.outcome == "not_owned" and c.new_posts == 0
+                assert f"slot {slot(cid)} belongs to collector 'b'" in (c.error or "")
+        posted = {r[0] for r in archive.con.execute("SELECT DISTINCT channel_id FROM posts").fetchall()}
+        assert posted == mine
+        recorded = dict(archive.con.execute("SELECT channel_id, outcome FROM run_channels").fetchall())
+        assert {c for c, o in recorded.items() if o == "not_owned"} == set(chans) - mine
+        # the second pass knows the ids: a numeric id of another's slot is refused before any request
+        before = world.total_requests()
+        again = asyncio.run(collect(simulated_client(world), [str(c) for c in set(chans) - mine], archive,
+                                    now=world.now, settings=CollectSettings(ownership=owned)))
+        assert {c.outcome for c in again.channels} == {"not_owned"}
+        assert world.total_requests() == before
+        # handed on: the candidates table of the lake, one file per slot, read by b only
+        publish(archive, tmp_path / "lake", collector="a")
+    files = sorted((tmp_path / "lake" / "candidates").glob("slot=*/a.parquet"))
+    assert {int(p.parent.name.split("=")[1]) for p in files} == {slot(c) for c in set(chans) - mine}
+    rows = duckdb.connect().execute(
+        f"SELECT channel_id, username, found_by FROM read_parquet({[str(p) for p in files]})").fetchall()
+    assert {(r[0], r[2]) for r in rows} == {(c, "named") for c in set(chans) - mine}
+    assert all(str(r[1]).lower() == chans[r[0]].lower() for r in rows)
+    b_slots = [s for s, n in assignment.items() if n == "b"]
+    assert {h.channel_id for h in lake_handoffs(tmp_path / "lake", "b", b_slots)} == set(chans) - mine
+    assert lake_handoffs(tmp_path / "lake", "a", [s for s, n in assignment.items() if n == "a"]) == []
+
+
+def test_a_moved_slot_is_taken_over_from_the_lake_without_fetching_a_post_again(tmp_path: Path) -> None:
+    world = generate_world(6, channels=3, days=3, future_days=3, special_seeds=False, posts_per_day=20)
+    chans = {ch.channel_id: str(ch.username_at(world.now)) for ch in collected_channels(world)}
+    lake = tmp_path / "lake"
+    everything = {s: "a" for s in range(SLOTS)}
+    with Archive(tmp_path / "a.duckdb") as a:
+        asyncio.run(collect(simulated_client(world), list(chans.values()), a, now=world.now,
+                            settings=CollectSettings(ownership=Ownership("a", everything))))
+        publish(a, lake, collector="a", now=world.now)
+        held = a.con.execute("SELECT channel_id, max(message_id), count(*) FROM posts GROUP BY ALL").fetchall()
+    moving = held[0][0]
+    after = dict(everything)
+    after[slot(moving)] = "b"
+    world.advance(timedelta(hours=7))
+    with Archive(tmp_path / "b.duckdb") as b:
+        taken = pick_up(b, lake, Ownership("b", after), now=world.now)
+        assert taken is not None and [(h.channel_id, h.kind, h.by) for h in taken.added] == [(moving, "moved", "a")]
+        assert taken.copied_posts == held[0][2]
+        assert b.cursor(moving) == held[0][1]
+        client = simulated_client(world)
+        history: list[int] = []
+        handler = client._sender._handlers
+        from telethon.tl import functions
+
+        inner = handler[functions.messages.GetHistoryRequest]
+
+        def spy(req: Any) -> Any:
+            history.append(req.min_id)
+            return inner(req)
+
+        handler[functions.messages.GetHistoryRequest] = spy
+        inputs = [r[0] for r in b.con.execute("SELECT input FROM channel_set").fetchall()]
+        report = asyncio.run(collect(client, inputs, b, now=world.now,
+                                     settings=CollectSettings(ownership=Ownership("b", after))))
+        (result,) = report.channels
+        assert result.outcome == "ok" and result.channel_id == moving
+        assert history and min(history) == held[0][1]        # asked only for what is newer than the lake's newest
+        assert result.refreshed_posts > 0                    # the copied posts are re-observed at their checkpoints
+        publish(b, lake, collector="b", now=world.now)
+        # copied rows that b has not observed itself are not published as b's
+        lake_rows = duckdb.connect().execute(
+            f"SELECT count(*) FROM read_parquet('{lake}/posts/*/*/b.parquet')").fetchone()
+        own = b.con.execute("SELECT count(*) FROM posts WHERE source <> 'lake'").fetchone()
+        assert lake_rows == own
+    import analysis
+
+    con = analysis.connect(lake)
+    assert con.execute("SELECT count(*) - count(DISTINCT (channel_id, message_id)) FROM posts").fetchone() == (0,)
+    # a no longer acts on it: its next pass says not_owned
+    with Archive(tmp_path / "a.duckdb") as a:
+        again = asyncio.run(collect(simulated_client(world), [str(moving)], a, now=world.now,
+                                    settings=CollectSettings(ownership=Ownership("a", after))))
+        assert [c.outcome for c in again.channels] == ["not_owned"]
+        # the slot moves back: a holds the channel already, its cursor is behind the lake's (b collected since)
+        with Archive(tmp_path / "b.duckdb", read_only=True) as b_read:
+            b_top = b_read.cursor(moving)
+        assert b_top > a.cursor(moving)
+        handoffs = lake_handoffs(lake, "a", [slot(moving)])
+        back = take_handoffs(a, lake, handoffs, now=world.now, removed_ids=set(), removed_names=set(),
+                             active_ids={moving}, active_names=set())
+        assert back.added == [] and back.copied_posts > 0 and a.cursor(moving) == b_top
+
+
+@pytest.fixture
+def two_collectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("TG_API_ID", "TG_API_HASH", "TGSPREAD_ARCHIVE", "TGSPREAD_SESSION", "TGSPREAD_SIMULATED_ADVANCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(SIMULATED_ENV, "3")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "4")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "1")
+    monkeypatch.chdir(tmp_path)
+    world = generate_world(3, channels=4, days=1)
+    ids = [ch.channel_id for ch in collected_channels(world)]
+    (tmp_path / "slots.toml").write_text(render_toml(_split(ids)), encoding="utf-8")
+    (tmp_path / "tgspread.toml").write_text(
+        '[lake]\npath = "lake"\ncollector = "a"\nassignment = "slots.toml"\n\n'
+        '[run]\nmax_requests = 200\n\n'
+        '[collectors.b]\nsession = "b.session"\n[collectors.b.run]\nmax_requests = 150\n', encoding="utf-8")
+    return tmp_path
+
+
+def test_run_collector_runs_each_collector_on_its_own_archive_and_hands_on(two_collectors: Path) -> None:
+    cfg_b = load_config(two_collectors / "tgspread.toml", collector="b")
+    assert (cfg_b.archive.name, cfg_b.session.name, cfg_b.lake_collector, cfg_b.run.max_requests) == (
+        "archive-b.duckdb", "b.session", "b", 150)
+    first = runner.invoke(app, ["run", "--collector", "a"])
+    assert first.exit_code in (0, 1), first.output
+    assert "not owned" in first.stdout
+    # a is the config as it is ([lake] collector = "a"): its archive is the default one
+    assert (two_collectors / "archive.duckdb").exists() and not (two_collectors / "archive-b.duckdb").exists()
+    with Archive(two_collectors / "archive.duckdb", read_only=True) as a:
+        refused = dict(a.con.execute("SELECT channel_id, error FROM run_channels WHERE outcome = 'not_owned'")
+                       .fetchall())
+        posted = {r[0] for r in a.con.execute("SELECT DISTINCT channel_id FROM posts").fetchall()}
+    assert refused and not set(refused) & posted
+    assert all("belongs to collector 'b'" in e for e in refused.values())
+    second = runner.invoke(app, ["run", "--collector", "b"])
+    assert second.exit_code in (0, 1), second.output
+    assert "from the lake:" in second.stderr
+    with Archive(two_collectors / "archive-b.duckdb", read_only=True) as b:
+        b_posted = {r[0] for r in b.con.execute("SELECT DISTINCT channel_id FROM posts").fetchall()}
+    assert b_posted == set(refused)                       # b collected exactly what a handed on
+    shown = runner.invoke(app, ["shards"], env={"COLUMNS": "100"})
+    assert shown.exit_code == 0, shown.output
+    assert f"handed on: {len(refused)} channel(s) found in other collectors' slots, {len(refused)} collected" \
+        in shown.stdout
+    assert "unowned slots: -" in shown.stdout
+    # --plan balances by the requests the runs recorded, shared among their channels
+    planned = runner.invoke(app, ["shards", "--plan", "3"])
+    assert planned.exit_code == 0, planned.output
+    assert "balanced by measured requests per day (run_requests, last 30 days)" in planned.stdout
+    from analysis.lake import request_cost
+
+    recorded = 0
+    for name in ("archive.duckdb", "archive-b.duckdb"):
+        with Archive(two_collectors / name, read_only=True) as opened:
+            recorded += opened.con.execute("SELECT sum(requests) FROM run_requests").fetchone()[0]  # type: ignore[index]
+    cost = request_cost(two_collectors / "lake")
+    assert abs(sum(cost.values()) * 30 - recorded) < 1e-6
+    assert {slot(c) for c in posted | b_posted} <= set(cost)     # and channels that cost requests, no posts
+    # discover and the other commands take --collector too; an unknown one is a one-line usage error
+    bad = runner.invoke(app, ["run", "--collector", "zzz"])
+    assert bad.exit_code == 2 and "no collector 'zzz'" in bad.output
+
+
+def test_collectors_config_errors_are_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[collectors.b]\nlake = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[collectors.b\]: unknown key 'lake'"):
+        load_config(cfg, env={}, cwd=tmp_path, collector="b")
+    cfg.write_text('session = "s/main.session"\n[collectors.b]\n', encoding="utf-8")
+    b = load_config(cfg, env={}, cwd=tmp_path, collector="b")
+    assert b.session == tmp_path / "s" / "tgspread-b.session"          # never the shared account's session
+    assert b.archive == tmp_path / "archive-b.duckdb"
+    assert load_config(cfg, env={}, cwd=tmp_path, collector="main").archive == tmp_path / "archive.duckdb"
+    with pytest.raises(ConfigError, match="needs a config file"):
+        load_config(None, env={}, cwd=tmp_path / "nowhere", collector="b")
+
+
+def test_the_systemd_template_runs_one_collector_per_instance() -> None:
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read(ROOT / "contrib" / "systemd" / "tgspread-run@.service")
+    argv = shlex.split(unit["Service"]["ExecStart"])
+    assert argv[0].endswith("/tgspread") and argv[1] == "run"
+    assert argv[argv.index("--collector") + 1] == "%i"
+    timer = configparser.ConfigParser(interpolation=None, strict=False)
+    timer.read(ROOT / "contrib" / "systemd" / "tgspread-run@.timer")
+    assert timer["Timer"]["Unit"] == "tgspread-run@%i.service"
+    # the command line the unit runs is one the app accepts
+    result = runner.invoke(app, ["run", "--help"])
+    assert "--collector" in result.output
