@@ -138,7 +138,7 @@ def register(app: typer.Typer) -> None:
             found = handed_on(root)
             if found:
                 waiting = [f for f in found if not f[3]]
-                stdout.print(f"handed on: {len(found)} channel(s) found in other collectors' slots, "
+                stdout.print(f"handed on: {plural(len(found), 'channel')} found in other collectors' slots, "
                              f"{len(found) - len(waiting)} collected since, {len(waiting)} not (yet)",
                              highlight=False, soft_wrap=True)
                 for cid, username, finder, _ in waiting[:10]:

@@ -189,7 +189,7 @@ def test_run_collector_runs_each_collector_on_its_own_archive_and_hands_on(two_c
     assert b_posted == set(refused)                       # b collected exactly what a handed on
     shown = runner.invoke(app, ["shards"], env={"COLUMNS": "100"})
     assert shown.exit_code == 0, shown.output
-    assert f"handed on: {len(refused)} channel(s) found in other collectors' slots, {len(refused)} collected" \
+    assert f"handed on: {len(refused)} channels found in other collectors' slots, {len(refused)} collected" \
         in shown.stdout
     assert "unowned slots: -" in shown.stdout
     # --plan balances by the requests the runs recorded, shared among their channels
