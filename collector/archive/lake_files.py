@@ -43,7 +43,7 @@ class Written:
 
 
 def partition_name(slot: int | None, month: str | None) -> str:
-    """``slot=07/month=2025-03``, ``slot=07``, or ``''`` (a table with one file per collector)."""
+    """``slot=07/month=2025-03``, ``slot=07``, or ``''`` (no slot)."""
     if slot is None:
         return ""
     return f"slot={int(slot):02d}" + (f"/month={month}" if month is not None else "")
@@ -100,11 +100,16 @@ def write_atomic(path: Path, text: str, root: Path) -> None:
 
 
 def sweep_temporaries(base: Path, collector: str) -> int:
-    """Remove what killed publishes of ``collector`` left under ``base`` (never read by anyone); returns how many."""
+    """Remove what killed publishes of ``collector`` left under ``base`` (never read by anyone); returns how many.
+
+    One ``os.walk`` over the lake's directories (a few thousand: partitions do not grow with the posts)."""
     found = 0
-    for leftover in base.rglob(f".{collector}.parquet.*.tmp"):
-        leftover.unlink(missing_ok=True)
-        found += 1
+    prefix = f".{collector}.parquet."
+    for folder, _dirs, files in os.walk(base):
+        for name in files:
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                Path(folder, name).unlink(missing_ok=True)
+                found += 1
     return found
 
 
@@ -188,12 +193,12 @@ def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, 
                     continue
                 for start, length in _runs(batch):
                     piece = batch.slice(start, length)
-                    slot = int(piece.column("slot")[0].as_py()) if layout != "flat" else None
+                    slot = int(piece.column("slot")[0].as_py())
                     month = str(piece.column("month")[0].as_py()) if layout == "post" else None
                     if current is None or (slot, month) != current_key:
                         if current is not None:
                             finish(current, current_key)
-                        final_dir = directory / partition_name(slot, month) if slot is not None else directory
+                        final_dir = directory / partition_name(slot, month)
                         make_dirs(final_dir, root)
                         current = _Partition(final_dir / f"{collector}.parquet", "_h" in piece.schema.names)
                         current_key = (slot, month)
