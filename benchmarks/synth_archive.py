@@ -191,6 +191,7 @@ def build(posts: int, channels: int, *, force: bool = False, path: Path | None =
         con.execute(_CHANNELS)
         if order == "collected":      # an ordered insert keeps its order only with insertion order preserved
             con.execute("SET preserve_insertion_order = true")
+            con.execute("SET memory_limit = '4GB'")     # the sort spills to disk beyond it
         con.execute(_POSTS.format(**params) + (" ORDER BY first_seen_at, channel_id, message_id"
                                                if order == "collected" else ""))
         # as a collector leaves them: each channel's cursor at its newest archived post (`tgspread verify`)
