@@ -206,8 +206,8 @@ def partition_digest_sql(con: duckdb.DuckDBPyConnection, table: str, source: str
 
 
 def _our_files(lake: Path, table: str, layout: str, collector: str) -> dict[str, Path]:
-    """This collector's files of ``table`` now in the lake: partition name -> path (a file of the layout before
-    0.x, ``<table>/<collector>.parquet``, under the name ``''``)."""
+    """This collector's files of ``table`` now in the lake: partition name -> path (its one file of the layout
+    before every table had slots, ``<table>/<collector>.parquet``, under the name ``''``)."""
     base = lake / table
     pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet"}[layout]
     found = {str(p.parent.relative_to(base)): p for p in base.glob(pattern)}
