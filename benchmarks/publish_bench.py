@@ -89,14 +89,15 @@ def _small_digest_seconds(opened: Any) -> float | None:  # a step of its own: it
     from collector.archive import lake
 
     digests = getattr(lake, "_small_digests", None)
-    if digests is None or "selects" not in digests.__code__.co_varnames:
+    if digests is None or "columns" not in digests.__code__.co_varnames:
         return None
     cur = lake._with_pseudonyms(opened, datetime.now(UTC))
     try:
-        layouts = lake.lake_tables(cur)
-        selects = lake.lake_selects(cur)
+        columns = lake._columns(cur)
+        layouts = lake.lake_tables(cur, columns)
         t = time.perf_counter()
-        digests(cur, {t_: selects[t_] for t_, layout in layouts.items() if layout == "slot"})
+        digests(cur, {t_: lake._base_select(t_, columns) for t_, layout in layouts.items() if layout == "slot"},
+                columns)
         return round(time.perf_counter() - t, 3)
     finally:
         cur.remove_function(lake._UDF)

@@ -248,13 +248,23 @@ def _stream_sql(con: duckdb.DuckDBPyConnection, table: str, layout: str, select:
             f"ORDER BY _part, {_order(columns[table])}")
 
 
-def _small_digests(con: duckdb.DuckDBPyConnection, selects: dict[str, str]) -> dict[str, dict[str, str]]:
+def _small_digests(con: duckdb.DuckDBPyConnection, selects: dict[str, str],
+                   columns: dict[str, list[tuple[str, bool]]]) -> dict[str, dict[str, str]]:
     """Table -> partition -> an order-free digest (rows and a hash sum) of each small table's lake rows, all in
-    one query (one scan of each small table; never the posts)."""
+    one query (one scan of each small table; never the posts). ``selects``: each table's rows as published,
+    without the slot (:func:`_base_select`). Rows are summed per channel first and the slot hashed per channel,
+    not per row (``md5`` per row was most of the cost on tables of millions of rows)."""
     if not selects:
         return {}
-    parts = [f"SELECT '{table}' AS t, slot, count(*) AS n, sum(hash(x)::HUGEINT) AS h FROM ({sql}) x GROUP BY slot"
-             for table, sql in selects.items()]
+    parts = []
+    for table, inner in selects.items():
+        if any(c == "channel_id" for c, _ in columns[table]):
+            parts.append(f"SELECT '{table}' AS t, {_slot_of(columns[table], 'c')} AS slot, sum(n) AS n, sum(h) AS h "
+                         f"FROM (SELECT y.channel_id, count(*) AS n, sum(hash(y)::HUGEINT) AS h FROM ({inner}) y "
+                         "GROUP BY y.channel_id) c GROUP BY ALL")
+        else:
+            parts.append(f"SELECT '{table}' AS t, {NO_CHANNEL_SLOT} AS slot, count(*) AS n, "
+                         f"sum(hash(y)::HUGEINT) AS h FROM ({inner}) y")
     out: dict[str, dict[str, str]] = {table: {} for table in selects}
     for table, part, n, h in con.execute(" UNION ALL ".join(parts)).fetchall():
         if n:
@@ -311,7 +321,8 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         layouts = lake_tables(con, columns)
         selects = lake_selects(con, columns)
         tables_manifest: dict[str, Any] = {} if full else dict(previous.get("tables", {})) if previous else {}
-        small = _small_digests(con, {t: selects[t] for t, layout in layouts.items() if layout == "slot"})
+        small = _small_digests(con, {t: _base_select(t, columns) for t, layout in layouts.items()
+                                     if layout == "slot"}, columns)
         for table, layout in layouts.items():
             entry: dict[str, Any] = {} if full else tables_manifest.get(table, {})
             parts: dict[str, Any] = dict(entry.get("partitions", {}))
