@@ -7,7 +7,7 @@ migrations; tests/integration/test_lake.py fails when the two differ
 
 from __future__ import annotations
 
-#: table -> (layout: "post" | "slot" | "flat", ((column, DuckDB type), ...))
+#: table -> (layout: "post" (slot and month) | "slot", ((column, DuckDB type), ...))
 LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "channel_cursors": ("slot", (
         ("channel_id", "BIGINT"),
@@ -26,7 +26,7 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("participants_label", "VARCHAR"),
         ("slot", "INTEGER"),
     )),
-    "channel_set": ("flat", (
+    "channel_set": ("slot", (
         ("entry_id", "BIGINT"),
         ("input", "VARCHAR"),
         ("username", "VARCHAR"),
@@ -39,6 +39,7 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("discovery_run_id", "BIGINT"),
         ("removed_at", "TIMESTAMP WITH TIME ZONE"),
         ("removed_by", "VARCHAR"),
+        ("slot", "INTEGER"),
     )),
     "channel_usernames": ("slot", (
         ("username", "VARCHAR"),
@@ -71,7 +72,7 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("participants_label", "VARCHAR"),
         ("slot", "INTEGER"),
     )),
-    "discovery_calls": ("flat", (
+    "discovery_calls": ("slot", (
         ("discovery_run_id", "BIGINT"),
         ("request", "VARCHAR"),
         ("channel_id", "BIGINT"),
@@ -80,8 +81,9 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("results", "JSON"),
         ("total", "BIGINT"),
         ("error", "VARCHAR"),
+        ("slot", "INTEGER"),
     )),
-    "discovery_candidates": ("flat", (
+    "discovery_candidates": ("slot", (
         ("discovery_run_id", "BIGINT"),
         ("candidate", "VARCHAR"),
         ("channel_id", "BIGINT"),
@@ -107,8 +109,9 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("via_at", "TIMESTAMP WITH TIME ZONE"),
         ("first_found_at", "TIMESTAMP WITH TIME ZONE"),
         ("decision", "VARCHAR"),
+        ("slot", "INTEGER"),
     )),
-    "discovery_references": ("flat", (
+    "discovery_references": ("slot", (
         ("discovery_run_id", "BIGINT"),
         ("candidate", "VARCHAR"),
         ("source", "VARCHAR"),
@@ -118,14 +121,16 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("hop", "INTEGER"),
         ("first_message_id", "BIGINT"),
         ("first_at", "TIMESTAMP WITH TIME ZONE"),
+        ("slot", "INTEGER"),
     )),
-    "discovery_resolves": ("flat", (
+    "discovery_resolves": ("slot", (
         ("username", "VARCHAR"),
         ("outcome", "VARCHAR"),
         ("channel_id", "BIGINT"),
         ("resolved_at", "TIMESTAMP WITH TIME ZONE"),
+        ("slot", "INTEGER"),
     )),
-    "discovery_runs": ("flat", (
+    "discovery_runs": ("slot", (
         ("discovery_run_id", "BIGINT"),
         ("started_at", "TIMESTAMP WITH TIME ZONE"),
         ("finished_at", "TIMESTAMP WITH TIME ZONE"),
@@ -145,22 +150,25 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("notes", "VARCHAR[]"),
         ("tgspread_version", "VARCHAR"),
         ("error", "VARCHAR"),
+        ("slot", "INTEGER"),
     )),
-    "flood_waits": ("flat", (
+    "flood_waits": ("slot", (
         ("request", "VARCHAR"),
         ("started_at", "TIMESTAMP WITH TIME ZONE"),
         ("until", "TIMESTAMP WITH TIME ZONE"),
         ("seconds", "BIGINT"),
         ("channel_id", "BIGINT"),
         ("run_id", "BIGINT"),
+        ("slot", "INTEGER"),
     )),
-    "imports": ("flat", (
+    "imports": ("slot", (
         ("file_sha256", "VARCHAR"),
         ("path", "VARCHAR"),
         ("root", "VARCHAR"),
         ("imported_at", "TIMESTAMP WITH TIME ZONE"),
         ("chats", "BIGINT"),
         ("messages", "BIGINT"),
+        ("slot", "INTEGER"),
     )),
     "media_downloads": ("slot", (
         ("channel_id", "BIGINT"),
@@ -324,7 +332,7 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("slot", "INTEGER"),
         ("month", "VARCHAR"),
     )),
-    "run_channels": ("flat", (
+    "run_channels": ("slot", (
         ("run_id", "BIGINT"),
         ("input", "VARCHAR"),
         ("channel_id", "BIGINT"),
@@ -335,14 +343,16 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("edits", "BIGINT"),
         ("deletions", "BIGINT"),
         ("snapshot", "BOOLEAN"),
+        ("slot", "INTEGER"),
     )),
-    "run_requests": ("flat", (
+    "run_requests": ("slot", (
         ("run_id", "BIGINT"),
         ("request", "VARCHAR"),
         ("run_at", "TIMESTAMP WITH TIME ZONE"),
         ("requests", "BIGINT"),
+        ("slot", "INTEGER"),
     )),
-    "run_schedule": ("flat", (
+    "run_schedule": ("slot", (
         ("run_id", "BIGINT"),
         ("started_at", "TIMESTAMP WITH TIME ZONE"),
         ("channels_due", "BIGINT"),
@@ -353,8 +363,9 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("requests", "BIGINT"),
         ("budget_exhausted", "VARCHAR"),
         ("next_due_at", "TIMESTAMP WITH TIME ZONE"),
+        ("slot", "INTEGER"),
     )),
-    "runs": ("flat", (
+    "runs": ("slot", (
         ("run_id", "BIGINT"),
         ("started_at", "TIMESTAMP WITH TIME ZONE"),
         ("finished_at", "TIMESTAMP WITH TIME ZONE"),
@@ -364,11 +375,13 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("tl_layer", "INTEGER"),
         ("requests", "BIGINT"),
         ("error", "VARCHAR"),
+        ("slot", "INTEGER"),
     )),
-    "schema_migrations": ("flat", (
+    "schema_migrations": ("slot", (
         ("version", "INTEGER"),
         ("name", "VARCHAR"),
         ("applied_at", "TIMESTAMP WITH TIME ZONE"),
         ("tgspread_version", "VARCHAR"),
+        ("slot", "INTEGER"),
     )),
 }

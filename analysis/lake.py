@@ -1,9 +1,10 @@
 """Reading a lake: the archive's tables as views over Parquet files, no copy and no lock.
 
 A lake (``docs/lake.md``) is what ``tgspread publish`` writes: ``<lake>/<table>/slot=NN/month=YYYY-MM/
-<collector>.parquet`` for post-level tables, ``<lake>/<table>/slot=NN/<collector>.parquet`` for other tables
-with a channel id, ``<lake>/<table>/<collector>.parquet`` for the rest, and ``<lake>/_manifests/<collector>.json``
-per collector. :func:`connect_lake` returns an in-memory DuckDB connection whose views have the archive's table
+<collector>.parquet`` for post-level tables, ``<lake>/<table>/slot=NN/<collector>.parquet`` for the others (rows
+without a channel id in slot 0), and ``<lake>/_manifests/<collector>.json`` per collector. Files of the layout
+before slots for every table (``<lake>/<table>/<collector>.parquet``, until the collector's next publish) are
+read too, as slot 0. :func:`connect_lake` returns an in-memory DuckDB connection whose views have the archive's table
 names (plus the partition columns ``slot`` and ``month``, which a filter can use to skip files):
 
 - nothing is copied and no file is locked: each query reads the files that exist when it runs, so a notebook
@@ -113,13 +114,17 @@ def _layout(root: Path, table: str) -> str:
     return "post" if next(first.glob("month=*"), None) is not None else "slot"
 
 
-def _patterns(root: Path, table: str, layout: str, collector: str) -> str | None:
-    """The glob of a collector's files of ``table``, or None when it has none now."""
+def _patterns(root: Path, table: str, layout: str, collector: str) -> tuple[str, str] | None:
+    """The glob of a collector's files of ``table`` and their layout, or None when it has none now. A table of
+    slot layout whose files are still one ``<collector>.parquet`` (a lake published before every table had
+    slots) is read from that file (layout ``flat``)."""
     pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet",
                "flat": f"{collector}.parquet"}[layout]
-    if next((root / table).glob(pattern), None) is None:
-        return None
-    return str(root / table / pattern)
+    if next((root / table).glob(pattern), None) is not None:
+        return str(root / table / pattern), layout
+    if layout == "slot" and (root / table / f"{collector}.parquet").is_file():
+        return str(root / table / f"{collector}.parquet"), "flat"
+    return None
 
 
 def _empty_view(table: str) -> str:
@@ -127,12 +132,18 @@ def _empty_view(table: str) -> str:
     return f"SELECT {columns} WHERE false"
 
 
-def _files_view(table: str, layout: str, globs: list[str], union: bool) -> str:
+def _files_view(table: str, layout: str, found: list[tuple[str, str]], union: bool) -> str:
+    legacy = [g for g, kind in found if kind != layout]
+    globs = [g for g, kind in found if kind == layout]
     listing = "[" + ", ".join(_quote(g) for g in globs) + "]"
     options = _HIVE[layout] + (", union_by_name = true" if union else "")
-    if len(globs) == 1:
+    if len(found) == 1 and not legacy:
         return f"SELECT * FROM read_parquet({listing}, {options})"
     source = f"read_parquet({listing}, {options}, filename = true)"
+    if legacy:    # a collector's one file of the old layout, read as slot 0 beside the others' slot files
+        old = ("SELECT *, 0::INTEGER AS slot FROM read_parquet([" + ", ".join(_quote(g) for g in legacy)
+               + "], hive_partitioning = false, filename = true" + (", union_by_name = true" if union else "") + ")")
+        source = f"({old}{f' UNION ALL BY NAME SELECT * FROM {source}' if globs else ''})"
     key = NATURAL_KEYS.get(table)
     if key is None:
         return f"SELECT DISTINCT * EXCLUDE (filename) FROM {source}"
@@ -162,9 +173,9 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     tables = set(LAKE_SCHEMA) | {p.name for p in root.iterdir() if p.is_dir() and _TABLE.match(p.name)}
     for table in sorted(tables):
         layout = _layout(root, table)
-        globs = [g for g in (_patterns(root, table, layout, c) for c in names) if g is not None]
-        if globs:
-            sql = _files_view(table, layout, globs, union)
+        found = [g for g in (_patterns(root, table, layout, c) for c in names) if g is not None]
+        if found:
+            sql = _files_view(table, layout, found, union)
         elif table in LAKE_SCHEMA:
             sql = _empty_view(table)
         else:

@@ -73,6 +73,12 @@ def _lake(quick: bool) -> list[Row]:
     return lake_bench.run(*((200_000, 200) if quick else (10_000_000, 5_000)))
 
 
+def _publish(quick: bool) -> list[Row]:
+    from . import publish_bench
+
+    return publish_bench.run(*((200_000, 200) if quick else (10_000_000, 5_000)))
+
+
 def _spark(quick: bool) -> list[Row]:
     from . import spark_bench
 
@@ -87,7 +93,7 @@ def _collectors(quick: bool) -> list[Row]:
 
 MODULES: dict[str, Callable[[bool], list[Row]]] = {
     "collector": _collector, "normalize": _normalize, "analysis": _analysis, "sources": _sources, "lake": _lake,
-    "spark": _spark, "collectors": _collectors,
+    "spark": _spark, "collectors": _collectors, "publish": _publish,
 }
 
 

@@ -9,7 +9,10 @@ channels, each channel taking 80% of its forwards from ~30 favourite sources, ~1
 the archive and ~2% from hidden senders; albums; ~2% deleted posts; URL lists with tracking parameters
 and ``www.`` variants, with ``canonical_urls`` filled by ``analysis.urls`` as the collector fills it;
 short texts. It is deterministic (``setseed``) and cached under
-``benchmarks/.cache/`` (``*.duckdb`` is gitignored).
+``benchmarks/.cache/`` (``*.duckdb`` is gitignored). ``order="collected"`` stores the posts in the order a
+collector appends them (by ``first_seen_at``: one pass after another), the physical order DuckDB's row-group
+min/max pruning meets in a real archive; the default leaves the order to DuckDB's parallel insert (channels
+and months mixed in every row group, the worst case for pruning).
 
 Example::
 
@@ -159,11 +162,16 @@ def _schema(path: Path, upto: int | None) -> None:
 
 
 def build(posts: int, channels: int, *, force: bool = False, path: Path | None = None,
-          schema: int | None = None) -> Path:
+          schema: int | None = None, order: str = "any") -> Path:
     """Build (or reuse) a synthetic archive of about ``posts`` posts across ``channels`` channels; ``schema``:
-    stop at that migration (default: the latest, a current archive)."""
+    stop at that migration (default: the latest, a current archive); ``order``: ``"any"`` (DuckDB's parallel
+    insert) or ``"collected"`` (by ``first_seen_at``, as a collector appends them; see the module doc)."""
+    if order not in ("any", "collected"):
+        raise ValueError(f"order {order!r}: 'any' or 'collected'")
     target = path or (archive_path(posts, channels) if schema is None
                       else archive_path(posts, channels).with_suffix(f".schema{schema}.duckdb"))
+    if order != "any" and path is None:
+        target = target.with_suffix(f".{order}.duckdb")
     if target.exists() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +189,11 @@ def build(posts: int, channels: int, *, force: bool = False, path: Path | None =
         con.create_function("syn_canonical_urls", canonical_urls_column, ["VARCHAR[]"], "VARCHAR[]", type="arrow")  # type: ignore[call-overload]
         con.execute(_SETUP.format(**params))
         con.execute(_CHANNELS)
-        con.execute(_POSTS.format(**params))
+        if order == "collected":      # an ordered insert keeps its order only with insertion order preserved
+            con.execute("SET preserve_insertion_order = true")
+            con.execute("SET memory_limit = '4GB'")     # the sort spills to disk beyond it
+        con.execute(_POSTS.format(**params) + (" ORDER BY first_seen_at, channel_id, message_id"
+                                               if order == "collected" else ""))
         # as a collector leaves them: each channel's cursor at its newest archived post (`tgspread verify`)
         con.execute("INSERT INTO channel_cursors SELECT channel_id, max(message_id), max(first_seen_at) FROM posts "
                     "GROUP BY channel_id")

@@ -15,6 +15,7 @@ row's 64-bit DuckDB hash over its columns): their sum, wrapping, is the partitio
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +31,18 @@ _HELPERS = ("_part", "slot", "month", "_h")
 _BATCH_ROWS = 65_536
 ROW_GROUP_ROWS = 122_880
 _THREADS = 4        # closing, fsyncing and renaming finished partitions
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _install_pool() -> ThreadPoolExecutor:
+    """The threads that close, fsync and rename finished partitions: made once per process and kept (a
+    collector publishes after every pass; starting threads each time cost more than a small publish's fsyncs)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="lake-install")
+        return _POOL
 _PENDING = 8        # finished partitions waiting for them at most (each holds up to a row group)
 
 
@@ -43,7 +56,7 @@ class Written:
 
 
 def partition_name(slot: int | None, month: str | None) -> str:
-    """``slot=07/month=2025-03``, ``slot=07``, or ``''`` (a table with one file per collector)."""
+    """``slot=07/month=2025-03``, ``slot=07``, or ``''`` (no slot)."""
     if slot is None:
         return ""
     return f"slot={int(slot):02d}" + (f"/month={month}" if month is not None else "")
@@ -100,11 +113,16 @@ def write_atomic(path: Path, text: str, root: Path) -> None:
 
 
 def sweep_temporaries(base: Path, collector: str) -> int:
-    """Remove what killed publishes of ``collector`` left under ``base`` (never read by anyone); returns how many."""
+    """Remove what killed publishes of ``collector`` left under ``base`` (never read by anyone); returns how many.
+
+    One ``os.walk`` over the lake's directories (a few thousand: partitions do not grow with the posts)."""
     found = 0
-    for leftover in base.rglob(f".{collector}.parquet.*.tmp"):
-        leftover.unlink(missing_ok=True)
-        found += 1
+    prefix = f".{collector}.parquet."
+    for folder, _dirs, files in os.walk(base):
+        for name in files:
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                Path(folder, name).unlink(missing_ok=True)
+                found += 1
     return found
 
 
@@ -167,8 +185,9 @@ def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, 
     """Write the rows of ``sql`` (sorted by ``_part`` then key, with the helper columns) as one file per partition
     under ``directory`` (a table's directory); returns what was written, in order.
 
-    A finished partition is closed, fsynced and renamed into place by a few threads while the next is read (fsync
-    waits on the disk, not the CPU); at most :data:`_PENDING` finished partitions wait for them.
+    A finished partition is closed, fsynced and renamed into place by a few threads (kept for the process) while
+    the next is read (fsync waits on the disk, not the CPU); at most :data:`_PENDING` finished partitions wait
+    for them. Every one is waited for before this returns or raises (the first failure).
     """
     written: list[Written] = []
     pending: deque[Future[None]] = deque()
@@ -181,26 +200,32 @@ def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, 
         while len(pending) > _PENDING:
             pending.popleft().result()
 
-    with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="lake-install") as pool:
-        try:
-            for batch in con.sql(sql).to_arrow_reader(_BATCH_ROWS):
-                if batch.num_rows == 0:
-                    continue
-                for start, length in _runs(batch):
-                    piece = batch.slice(start, length)
-                    slot = int(piece.column("slot")[0].as_py()) if layout != "flat" else None
-                    month = str(piece.column("month")[0].as_py()) if layout == "post" else None
-                    if current is None or (slot, month) != current_key:
-                        if current is not None:
-                            finish(current, current_key)
-                        final_dir = directory / partition_name(slot, month) if slot is not None else directory
-                        make_dirs(final_dir, root)
-                        current = _Partition(final_dir / f"{collector}.parquet", "_h" in piece.schema.names)
-                        current_key = (slot, month)
-                    current.add(piece)
-            if current is not None:
-                finish(current, current_key)
-        finally:
-            while pending:
-                pending.popleft().result()     # the first failure is raised; the others' files stay temporary
+    pool = _install_pool()
+    try:
+        for batch in con.sql(sql).to_arrow_reader(_BATCH_ROWS):
+            if batch.num_rows == 0:
+                continue
+            for start, length in _runs(batch):
+                piece = batch.slice(start, length)
+                slot = int(piece.column("slot")[0].as_py())
+                month = str(piece.column("month")[0].as_py()) if layout == "post" else None
+                if current is None or (slot, month) != current_key:
+                    if current is not None:
+                        finish(current, current_key)
+                    final_dir = directory / partition_name(slot, month)
+                    make_dirs(final_dir, root)
+                    current = _Partition(final_dir / f"{collector}.parquet", "_h" in piece.schema.names)
+                    current_key = (slot, month)
+                current.add(piece)
+        if current is not None:
+            finish(current, current_key)
+    finally:
+        failure: BaseException | None = None
+        while pending:                     # every one waited for; the first failure is raised
+            try:
+                pending.popleft().result()
+            except BaseException as exc:   # re-raised below, once the others have finished
+                failure = failure or exc
+        if failure is not None:
+            raise failure
     return written

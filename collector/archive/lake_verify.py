@@ -30,20 +30,17 @@ from .upsert import pseudonym
 from .verify import Finding
 
 _HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}",
-         "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}", "flat": "hive_partitioning = false"}
+         "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}"}
 
 
 def _name(layout: str, part_slot: object, month: object) -> str:
     if layout == "post":
         return f"slot={int(str(part_slot)):02d}/month={month}"
-    if layout == "slot":
-        return f"slot={int(str(part_slot)):02d}"
-    return ""
+    return f"slot={int(str(part_slot)):02d}"
 
 
 def _files(lake: Path, table: str, layout: str, collector: str) -> str | None:
-    pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet",
-               "flat": f"{collector}.parquet"}[layout]
+    pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet"}[layout]
     if next((lake / table).glob(pattern), None) is None:
         return None
     glob = str(lake / table / pattern).replace("'", "''")
@@ -54,12 +51,10 @@ def _stats(con: duckdb.DuckDBPyConnection, table: str, layout: str, source: str 
     """Partition -> (rows, digest or '') of ``table`` read from ``source`` (None: no rows)."""
     if source is None:
         return {}
-    by = {"post": "slot, month", "slot": "slot, NULL AS month", "flat": "NULL AS slot, NULL AS month"}[layout]
     if layout == "post":
         rows = con.execute(partition_digest_sql(con, table, source)).fetchall()
         return {_name(layout, s, m): (int(str(d).split(":", 1)[0]), str(d)) for s, m, d in rows}
-    group = {"post": "slot, month", "slot": "slot", "flat": "()"}[layout]
-    rows = con.execute(f"SELECT {by}, count(*) FROM {source} GROUP BY {group}").fetchall()
+    rows = con.execute(f"SELECT slot, NULL AS month, count(*) FROM {source} GROUP BY slot").fetchall()
     return {_name(layout, s, m): (int(n), "") for s, m, n in rows}
 
 

@@ -18,7 +18,7 @@ migrations; tests/integration/test_lake.py fails when the two differ
 
 from __future__ import annotations
 
-#: table -> (layout: "post" | "slot" | "flat", ((column, DuckDB type), ...))
+#: table -> (layout: "post" (slot and month) | "slot", ((column, DuckDB type), ...))
 LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
 '''
 
