@@ -229,8 +229,7 @@ def request_cost(lake: Path, *, days: int = 30) -> dict[int, float]:
     in proportion to what each pass did (one request, plus one per 100 new and per 100 refreshed posts, plus a
     snapshot), over the ``days`` before the newest run. What ``tgspread shards --plan`` balances by.
     """
-    requests = sorted((lake / "run_requests").glob("*.parquet"))
-    channels = sorted((lake / "run_channels").glob("*.parquet"))
+    requests, channels = (_small_table_files(lake / table) for table in ("run_requests", "run_channels"))
     if not requests or not channels:
         return {}
     name = "regexp_extract(filename, '([^/]+)\\.parquet$', 1)"
@@ -239,12 +238,14 @@ def request_cost(lake: Path, *, days: int = 30) -> dict[int, float]:
         rows = con.execute(f"""
             WITH rq AS (
                 SELECT {name} AS collector, run_id, sum(requests) AS n, max(run_at) AS last_at
-                FROM read_parquet({_listing(requests)}, filename = true, union_by_name = true) GROUP BY ALL),
+                FROM read_parquet({_listing(requests)}, filename = true, hive_partitioning = false,
+                                  union_by_name = true) GROUP BY ALL),
             rc AS (
                 SELECT {name} AS collector, run_id, channel_id,
                        1 + ceil(coalesce(new_posts, 0) / 100) + ceil(coalesce(refreshed_posts, 0) / 100)
                          + CASE WHEN snapshot THEN 1 ELSE 0 END AS w
-                FROM read_parquet({_listing(channels)}, filename = true, union_by_name = true)
+                FROM read_parquet({_listing(channels)}, filename = true, hive_partitioning = false,
+                                  union_by_name = true)
                 WHERE channel_id IS NOT NULL AND outcome <> 'not_owned'),
             shared AS (
                 SELECT rc.channel_id, rq.last_at,
@@ -258,11 +259,17 @@ def request_cost(lake: Path, *, days: int = 30) -> dict[int, float]:
     return {int(s): float(c) for s, c in rows}
 
 
+def _small_table_files(base: Path) -> list[Path]:
+    """A slot-partitioned table's files (``slot=NN/<collector>.parquet``), and those of a lake published before
+    every table had a slot (``<collector>.parquet``)."""
+    return sorted([*base.glob("slot=*/*.parquet"), *base.glob("*.parquet")])
+
+
 def handed_on(lake: Path) -> list[tuple[int, str | None, str, bool]]:
     """Channels collectors met in other collectors' slots and handed on (the lake's ``candidates``):
     (channel id, username, the collector that found it first, whether any collector has published posts of it
     since), by channel id."""
-    found = sorted((lake / "candidates").glob("slot=*/*.parquet"))
+    found = _small_table_files(lake / "candidates")
     if not found:
         return []
     posts = sorted((lake / "posts").glob("slot=*/month=*/*.parquet"))
