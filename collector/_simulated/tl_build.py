@@ -492,9 +492,10 @@ def _message_bytes_fast(msg: SimMessage, ch: SimChannel, t: datetime, pinned_id:
     if msg.via_bot_id:
         flags |= _F_VIA_BOT
         head.append(_PACK_Q(msg.via_bot_id))
-    if msg.reply_to_message_id:
+    reply = reply_header_tl(msg)
+    if reply is not None:
         flags |= _F_REPLY_TO
-        head.append(bytes(reply_header_tl(msg)))
+        head.append(bytes(reply))
     head.append(_tl_date(msg.posted_at))
     head.append(_tl_string(state.text))
     if msg.media is not None:

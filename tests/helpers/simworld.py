@@ -127,7 +127,8 @@ def expected_post(msg: SimMessage, at: datetime, *, comments: bool) -> dict[str,
 CONTRACT_COLUMNS = [
     "posted_at", "edited_at", "text", "grouped_id", "views", "forwards", "replies", "reactions", "hashtags",
     "urls", "mentions", "fwd_channel_id", "fwd_message_id", "fwd_posted_at", "fwd_from_name",
-    "reply_to_message_id", "reply_to_peer_id", "reply_to_peer_message_id", "post_author", "via_bot_id", "noforwards", "media_type",
+    "reply_to_message_id", "reply_to_peer_id", "reply_to_peer_message_id", "post_author", "via_bot_id",
+    "noforwards", "media_type",
 ]
 
 
