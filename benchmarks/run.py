@@ -79,9 +79,15 @@ def _spark(quick: bool) -> list[Row]:
     return spark_bench.run(*((200_000, 200) if quick else (10_000_000, 5_000)))
 
 
+def _memory(quick: bool) -> list[Row]:
+    from . import memory_bench
+
+    return memory_bench.run(*((200_000, 200) if quick else (30_000_000, 5_000)))
+
+
 MODULES: dict[str, Callable[[bool], list[Row]]] = {
     "collector": _collector, "normalize": _normalize, "analysis": _analysis, "sources": _sources, "lake": _lake,
-    "spark": _spark,
+    "spark": _spark, "memory": _memory,
 }
 
 
