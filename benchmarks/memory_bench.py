@@ -86,11 +86,12 @@ print(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]))
 """
 
 
-def _cli(args: list[str], cwd: Path) -> dict[str, Any]:
-    """Run ``tgspread ARGS`` in a child process: exit code, wall seconds, its peak RSS, last stderr line."""
+def _cli(args: list[str], cwd: Path, code: Path = ROOT) -> dict[str, Any]:
+    """Run ``tgspread ARGS`` (the tgspread in ``code``) in a child process: exit code, wall seconds, its peak RSS,
+    last stderr line."""
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *args], cwd=cwd, capture_output=True, check=False,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"})
+                          env={**os.environ, "PYTHONPATH": str(code), "COLUMNS": "120"})
     seconds = time.perf_counter() - started
     try:
         code, maxrss_kb = json.loads(proc.stdout.decode().strip().splitlines()[-1])

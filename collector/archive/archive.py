@@ -274,7 +274,8 @@ class Archive:
                 for statement in mig.statements():
                     added = parse_add_column(statement)
                     if added is not None:       # inside the memory cap at any size (collector/archive/big_alter.py)
-                        add_column(self.con, added.table, added.column, added.type_sql, added.default_sql)
+                        add_column(self.con, added.table, added.column, added.type_sql, added.default_sql,
+                                   memory_limit=self.memory_limit)
                         continue
                     with self.transaction():
                         self.con.execute(statement)

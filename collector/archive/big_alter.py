@@ -1,26 +1,29 @@
 """Altering a large table inside the archive's memory cap (issue 14, item 4): the one way migrations add columns.
 
-An archive runs DuckDB with a 256 MB buffer pool. ``ALTER TABLE ... ADD COLUMN`` writes the new column for every
-row before it commits, and DuckDB keeps what it wrote in memory until a checkpoint; several of them in one
-transaction at 30M posts needed more than the cap. What DuckDB 2.0 does, measured (docs/scale.md, "Memory"):
+An archive runs DuckDB with a 256 MB buffer pool. What ``ALTER TABLE ... ADD COLUMN`` costs in DuckDB 2.0.1, measured
+(docs/scale.md, "Migrations and memory"):
 
-- the new column is written uncompressed (8 bytes a row for a BIGINT, NULL or not) into blocks the buffer manager
-  may evict to the archive's temporary directory (``<archive>.tmp``); one ``ADD COLUMN`` per transaction,
-  checkpointed right after it, therefore stays inside the cap: the checkpoint compresses the column into the file
-  and frees the blocks;
-- an ``ADD COLUMN ... DEFAULT x`` writes the default for every row the same way.
+- the new column is written for every row (8 bytes a row for a BIGINT, NULL or not; the DEFAULT for every row)
+  before the statement commits, into blocks the buffer manager evicts to the archive's temporary directory
+  (``<archive>.tmp``) under pressure; but one 256 KiB block per row group (122,880 rows) stays held until the
+  statement commits: about 2.1 MB per million rows that no setting spills;
+- the checkpoint after it compresses the column into the file, one row group per thread at a time; on one thread
+  its peak is lowest (a VARCHAR DEFAULT on 10M rows passes in a 28 MB pool on one thread, not on two);
+- several ADD COLUMNs in one transaction add up; writing a DEFAULT with ``UPDATE`` in row-id slices needs more
+  (each slice's updates are held until its checkpoint) and takes three times as long; rebuilding the table in
+  slices is not possible inside the cap for a table with a primary key (DuckDB builds the index in memory).
 
-So :func:`add_column` runs the ``ALTER`` alone in its own transaction with the temporary directory set, and
-checkpoints after it; a ``DEFAULT`` that is not NULL is written in row-id slices of ``batch_rows`` rows (one
-transaction and one checkpoint each, ``WHERE column IS NULL`` so a rerun continues where a kill stopped), then set
-as the column's default for future rows. Every step is idempotent: a migration killed half-way runs again from its
-first statement.
+So :func:`add_column` runs each ``ADD COLUMN`` alone, in its own transaction on one thread, and checkpoints after
+it: inside the 256 MB cap up to about 900 row groups (110M rows) per table, i.e. ``posts`` of 100M posts. A
+larger table (``post_observations`` at 100M posts holds 200M rows) needs more than the cap whatever is done; then
+the cap is raised to :func:`memory_needed` for that one statement, with a warning (and back afterwards).
 
 The migration runner (``Archive._migrate``) sends every ``ALTER TABLE t ADD COLUMN IF NOT EXISTS c TYPE [DEFAULT
 x]`` statement of a stepwise migration here (:func:`parse_add_column`), so a migration file needs nothing more
-than the statement. Example::
+than the statement; each is idempotent (a migration killed half-way runs again from its first statement).
+Example::
 
-    add_column(con, "posts", "reply_to_peer_id", "BIGINT")
+    add_column(con, "posts", "reply_to_peer_id", "BIGINT")             # True: added
     add_column(con, "post_observations", "source", "VARCHAR", "'api'")
 """
 
@@ -28,14 +31,18 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from dataclasses import dataclass
 
 import duckdb
 
-__all__ = ["BATCH_ROWS", "AddColumn", "add_column", "parse_add_column"]
+__all__ = ["AddColumn", "add_column", "memory_needed", "parse_add_column"]
 
-#: Rows a DEFAULT is written for per transaction: about 8-16 MB of new column data, far inside the cap.
-BATCH_ROWS = 2_000_000
+#: DuckDB's rows per row group, and what an ADD COLUMN holds per row group until it commits (one block).
+ROW_GROUP_ROWS = 122_880
+ROW_GROUP_BYTES = 256 * 1024               # one 256 KiB block
+#: What DuckDB needs besides (catalog, the checkpoint's compression buffers on one thread), measured.
+BASE_BYTES = 16 * 2**20
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _ADD_COLUMN = re.compile(
@@ -72,18 +79,80 @@ def parse_add_column(statement: str) -> AddColumn | None:
     return AddColumn(m.group(1), m.group(2), m.group(3).strip(), default.strip() if default else None)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str | None]:
-    """Column name -> its default expression (None: no default), of ``table`` in the main schema."""
-    return {str(name): (str(default) if default is not None else None) for name, default in con.execute(
-        "SELECT column_name, column_default FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ?", [table]).fetchall()}
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """The column names of ``table`` in the main schema."""
+    return {str(r[0]) for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
+        [table]).fetchall()}
 
 
-def _step(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> None:
+def _setting(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    row = con.execute("SELECT current_setting(?)", [name]).fetchone()
+    return str(row[0]) if row else ""
+
+
+def memory_needed(rows: int) -> int:
+    """Bytes of buffer pool an ``ADD COLUMN`` on a table of ``rows`` rows needs (measured, DuckDB 2.0.1):
+    ``ROW_GROUP_BYTES`` per row group of 122,880 rows, held until it commits, plus ``BASE_BYTES``.
+
+    >>> memory_needed(60_000_000) // 2**20, memory_needed(200_000_000) // 2**20
+    (138, 423)
+    """
+    return -(-rows // ROW_GROUP_ROWS) * ROW_GROUP_BYTES + BASE_BYTES
+
+
+def add_column(con: duckdb.DuckDBPyConnection, table: str, column: str, type_sql: str,
+               default_sql: str | None = None, *, memory_limit: str | None = None) -> bool:
+    """Add ``column`` to ``table`` (with ``default_sql`` as its DEFAULT, e.g. ``"'api'"``) inside the connection's
+    memory cap where DuckDB can; idempotent. Returns False when the column was there already.
+
+    One statement in its own transaction on one DuckDB thread, then a checkpoint. When the table is too large for
+    the cap (:func:`memory_needed`), the cap is raised to what the statement needs for that statement alone and a
+    warning says so (see the module docstring), and set back to ``memory_limit`` (the archive's cap, e.g.
+    ``'256MB'``; None: the value DuckDB reported, rounded to a tenth of a MiB). Must run outside a transaction
+    (it commits its own).
+    """
+    if column in _columns(con, table):
+        return False
+    t, c = _quote(table), _quote(column)
+    row = con.execute(f"SELECT count(*) FROM {t}").fetchone()
+    needed = memory_needed(int(row[0]) if row else 0)
+    limit, threads = _setting(con, "memory_limit"), _setting(con, "threads")
+    raised = needed > _bytes(con, limit)
+    if raised:
+        warnings.warn(f"adding column {column} to {table} needs about {needed // 2**20} MB of DuckDB's buffer pool, "
+                      f"more than the archive's cap of {limit} (DuckDB 2.0 holds a block per row group until the "
+                      "statement commits); the cap is raised for this statement only", RuntimeWarning, stacklevel=2)
+        con.execute(f"SET memory_limit = '{needed // 2**20}MB'")
+    con.execute("SET threads = 1")       # the checkpoint compresses one row group at a time: the lowest peak
+    try:
+        default = f" DEFAULT {default_sql}" if default_sql is not None else ""
+        _step(con, f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {type_sql}{default}")
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+        if raised:
+            con.execute(f"SET memory_limit = '{memory_limit or limit}'")
+    return True
+
+
+def _bytes(con: duckdb.DuckDBPyConnection, size: str) -> int:
+    """DuckDB's size text (``'244.1 MiB'``, ``'256MB'``) in bytes."""
+    row = con.execute("SELECT ?::VARCHAR", [size]).fetchone()
+    text = str(row[0] if row else size).strip()
+    units = {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+             "TB": 10**12, "B": 1, "BYTES": 1}
+    number, _, unit = text.partition(" ")
+    if not unit:
+        digits = len(text) - len(text.lstrip("0123456789."))
+        number, unit = text[:digits], text[digits:]
+    return int(float(number) * units.get(unit.strip().upper(), 1))
+
+
+def _step(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """One statement in its own transaction, then a checkpoint: what it wrote goes to the file, not memory."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(sql, params or [])
+        con.execute(sql)
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
@@ -94,38 +163,3 @@ def _step(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def add_column(con: duckdb.DuckDBPyConnection, table: str, column: str, type_sql: str,
-               default_sql: str | None = None, *, batch_rows: int = BATCH_ROWS) -> int:
-    """Add ``column`` to ``table`` inside the connection's memory cap, whatever the table's size; idempotent.
-
-    ``default_sql`` (a SQL expression, e.g. ``"'api'"``) is written into every existing row in slices of
-    ``batch_rows`` row ids, each committed and checkpointed, and becomes the column's default. Must run outside a
-    transaction (it commits its own). Returns the number of rows the default was written into (0 without one).
-    """
-    if batch_rows < 1:
-        raise ValueError("batch_rows must be positive")
-    t, c = _quote(table), _quote(column)
-    columns = _columns(con, table)
-    if not columns:
-        raise ValueError(f"no table {table!r}")
-    if column not in columns:
-        _step(con, f"ALTER TABLE {t} ADD COLUMN {c} {type_sql}")
-    if default_sql is None:
-        return 0
-    written = 0
-    if columns.get(column) is None:     # not yet the default: rows may still be NULL (new, or a run killed half-way)
-        bounds = con.execute(f"SELECT min(rowid), max(rowid) FROM {t}").fetchone()
-        lo, hi = (bounds or (None, None))
-        if lo is not None and hi is not None:
-            for start in range(int(lo), int(hi) + 1, batch_rows):
-                before = con.execute(f"SELECT count(*) FROM {t} WHERE rowid >= ? AND rowid < ? AND {c} IS NULL",
-                                     [start, start + batch_rows]).fetchone()
-                if not before or not before[0]:
-                    continue
-                _step(con, f"UPDATE {t} SET {c} = {default_sql} WHERE rowid >= ? AND rowid < ? AND {c} IS NULL",
-                      [start, start + batch_rows])
-                written += int(before[0])
-        _step(con, f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default_sql}")
-    return written

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from collector import Archive
 from collector.archive import migrations
-from collector.archive.big_alter import add_column, parse_add_column
+from collector.archive.big_alter import add_column, memory_needed, parse_add_column
 
 
 def _old_archive(path: Path, upto: int, partial: int = 0) -> None:
@@ -53,21 +54,36 @@ def test_a_stepwise_migration_killed_half_way_runs_again(tmp_path: Path) -> None
             assert archive.con.execute("SELECT count(*) FROM imports").fetchall() == [(0,)]
 
 
-def test_add_column_writes_a_default_in_slices_and_a_kill_half_way_is_completed(tmp_path: Path) -> None:
-    """The helper every migration uses to add a column to a big table (issue 14, item 4): a DEFAULT goes into
-    every existing row slice by slice (each committed), a rerun after a kill finishes the rest, new rows get it."""
+def test_add_column_is_idempotent_gives_old_rows_the_default_and_restores_the_settings(tmp_path: Path) -> None:
+    """The helper every migration uses to add a column to a big table (issue 14, item 4)."""
     con = duckdb.connect(str(tmp_path / "a.duckdb"))
+    con.execute("SET memory_limit = '256MB'")
+    con.execute("SET threads = 2")
     con.execute("CREATE TABLE obs (a BIGINT, b BIGINT, PRIMARY KEY (a, b))")
     con.execute("INSERT INTO obs SELECT i, i % 7 FROM range(10000) t(i)")
-    assert add_column(con, "obs", "plain", "BIGINT") == 0
-    # a run killed after the column and 3 of its slices: the default is not set yet, later rows are NULL
-    con.execute("ALTER TABLE obs ADD COLUMN source VARCHAR")
-    con.execute("UPDATE obs SET source = 'api' WHERE rowid < 3000")
-    assert add_column(con, "obs", "source", "VARCHAR", "'api'", batch_rows=1000) == 7000
+    assert add_column(con, "obs", "plain", "BIGINT") is True
+    assert add_column(con, "obs", "source", "VARCHAR", "'api'") is True
+    assert add_column(con, "obs", "source", "VARCHAR", "'api'") is False        # there: nothing again
     assert con.execute("SELECT source, count(*), count(plain) FROM obs GROUP BY ALL").fetchall() == [("api", 10000, 0)]
     con.execute("INSERT INTO obs (a, b) VALUES (-1, -1)")
     assert con.execute("SELECT source FROM obs WHERE a = -1").fetchall() == [("api",)]
-    assert add_column(con, "obs", "source", "VARCHAR", "'api'", batch_rows=1000) == 0    # done: nothing again
+    assert con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchone() == (
+        2, "244.1 MiB")
+    con.close()
+
+
+def test_add_column_raises_the_cap_for_one_statement_only_when_the_table_needs_it(tmp_path: Path) -> None:
+    """A table too large for the cap (here: a 2 MB cap, a 5-row-group table) gets what the statement needs,
+    with a warning; the cap comes back afterwards."""
+    con = duckdb.connect(str(tmp_path / "a.duckdb"))
+    con.execute("CREATE TABLE big (a BIGINT)")
+    con.execute("INSERT INTO big SELECT i FROM range(600000) t(i)")
+    con.execute("SET memory_limit = '2MB'")
+    with pytest.warns(RuntimeWarning, match="raised for this statement only"):
+        assert add_column(con, "big", "x", "BIGINT", memory_limit="2MB") is True
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("1.9 MiB",)
+    assert con.execute("SELECT count(*), count(x) FROM big").fetchone() == (600000, 0)
+    assert memory_needed(600000) > 2 * 2**20
     con.close()
 
 
