@@ -329,6 +329,8 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("fwd_username", "VARCHAR"),
         ("author_pseudonym", "VARCHAR"),
         ("import_sha256", "VARCHAR"),
+        ("reply_to_peer_id", "BIGINT"),
+        ("reply_to_peer_message_id", "BIGINT"),
         ("slot", "INTEGER"),
         ("month", "VARCHAR"),
     )),

@@ -11,6 +11,7 @@ Usage::
     python -m benchmarks.run                  # full sizes (several minutes: 1,000,000-post channel, 10M-post archive)
     python -m benchmarks.run --quick          # small sizes, a smoke check in a minute or two
     python -m benchmarks.run --only collector,normalize   # the other modules' rows are kept from results.json
+    TGSPREAD_BENCH_DATA=/big/disk python -m benchmarks.run --only memory   # 30M posts: ~7 GB, ~30 min to generate
 
 Each module's rows are also kept in ``results.json`` beside the markdown, so ``--only`` updates those
 modules and keeps the others' last figures; the "Modules" table says when, and at what load, each ran.
@@ -91,9 +92,15 @@ def _collectors(quick: bool) -> list[Row]:
     return collectors_bench.run(quick=quick)
 
 
+def _memory(quick: bool) -> list[Row]:
+    from . import memory_bench
+
+    return memory_bench.run(*((200_000, 200) if quick else (30_000_000, 5_000)))
+
+
 MODULES: dict[str, Callable[[bool], list[Row]]] = {
     "collector": _collector, "normalize": _normalize, "analysis": _analysis, "sources": _sources, "lake": _lake,
-    "spark": _spark, "collectors": _collectors, "publish": _publish,
+    "spark": _spark, "collectors": _collectors, "publish": _publish, "memory": _memory,
 }
 
 

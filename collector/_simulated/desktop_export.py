@@ -40,6 +40,8 @@ def write_generated_export(path: Path, messages: int, *, channel_id: int = 1_500
                     msg["forwarded_from"] = f"Source {i % 50}"
                 if i % 13 == 0:
                     msg["reply_to_message_id"] = i - 3
+                    if i % 65 == 0:                        # a reply to a post of another channel
+                        msg["reply_to_peer_id"] = "channel1006503122"
                 if i % 5 == 0:
                     msg.update(photo=f"photos/photo_{i}.jpg", photo_file_size=100_000 + i, width=1280, height=720)
                 elif i % 17 == 0:

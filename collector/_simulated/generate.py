@@ -690,6 +690,18 @@ class _Builder:
                 return m
         return None
 
+    def _other_chat_post(self, spec: _Spec, when: datetime) -> SimMessage | None:
+        """The newest visible post of another channel (chosen by the channel's size, so no draw is spent and
+        the rest of the world stays as it was): what a cross-chat reply answers."""
+        others = [s for s in self.specs if s is not spec and s.role != "group" and s.messages]
+        if not others:
+            return None
+        src = others[len(spec.messages) % len(others)]
+        for m in reversed(src.messages[-20:]):
+            if not m.is_service and m.visible_at(when):
+                return m
+        return None
+
     # -- one slot of a channel's timeline ----------------------------------------------------------
     def slot(self, ci: int, t: int, pin: bool) -> None:
         spec = self.specs[ci]
@@ -733,7 +745,10 @@ class _Builder:
         kw = self._kw(spec, t, sign=not chatter)
         if d.random() < 0.04 and len(spec.messages) > 2:
             target = self._recent_post(spec, when)
-            if target is not None:
+            other = self._other_chat_post(spec, when) if len(spec.messages) % 4 == 0 else None
+            if other is not None:                          # a reply to a post of another channel
+                kw["reply_to_message_id"], kw["reply_to_peer_id"] = other.message_id, other.channel_id
+            elif target is not None:
                 kw["reply_to_message_id"] = target.message_id
         if not chatter:
             r = d.random()

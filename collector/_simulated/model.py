@@ -108,6 +108,7 @@ class SimMessage:
     media: Media | None = None
     fwd: SimForward | None = None
     reply_to_message_id: int | None = None
+    reply_to_peer_id: int | None = None     # set: reply_to_message_id is a post of this other channel
     post_author: str | None = None
     via_bot_id: int | None = None
     noforwards: bool = False

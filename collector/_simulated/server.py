@@ -424,7 +424,8 @@ class SimulatedSender:
             elif isinstance(item, types.InputMessagePinned):
                 wanted = self._index(ch).pinned_at(now) or 0
             elif isinstance(item, types.InputMessageReplyTo) and visible(item.id):
-                wanted = ch.messages[item.id - 1].reply_to_message_id or 0
+                replied = ch.messages[item.id - 1]     # a reply to another channel's post names none here
+                wanted = (replied.reply_to_message_id or 0) if replied.reply_to_peer_id is None else 0
             else:
                 wanted = 0
             found.append(ch.messages[wanted - 1] if visible(wanted) else wanted)

@@ -339,6 +339,15 @@ def message_empty_tl(channel_id: int, message_id: int) -> types.MessageEmpty:
     return types.MessageEmpty(id=message_id, peer_id=types.PeerChannel(channel_id))
 
 
+def reply_header_tl(msg: SimMessage) -> types.MessageReplyHeader | None:
+    """The reply header of a post: a reply within its channel, or (``reply_to_peer_id`` set) to another
+    channel's post, as Telegram sends a reply to a message in another chat."""
+    if not msg.reply_to_message_id:
+        return None
+    peer = types.PeerChannel(msg.reply_to_peer_id) if msg.reply_to_peer_id else None
+    return types.MessageReplyHeader(reply_to_msg_id=msg.reply_to_message_id, reply_to_peer_id=peer)
+
+
 def message_tl(
     msg: SimMessage, ch: SimChannel, t: datetime, *, pinned_id: int | None = None
 ) -> types.Message | types.MessageService:
@@ -374,8 +383,7 @@ def message_tl(
         noforwards=msg.noforwards or None,
         fwd_from=fwd_header_tl(msg.fwd) if msg.fwd is not None else None,
         via_bot_id=msg.via_bot_id,
-        reply_to=(types.MessageReplyHeader(reply_to_msg_id=msg.reply_to_message_id)
-                  if msg.reply_to_message_id else None),
+        reply_to=reply_header_tl(msg),
         media=media_tl(msg.media, msg.posted_at, _issue_hour(t)) if msg.media is not None else None,
         entities=entities_tl(state.entities) if state.entities else None,
         views=state.views,
@@ -484,9 +492,10 @@ def _message_bytes_fast(msg: SimMessage, ch: SimChannel, t: datetime, pinned_id:
     if msg.via_bot_id:
         flags |= _F_VIA_BOT
         head.append(_PACK_Q(msg.via_bot_id))
-    if msg.reply_to_message_id:
+    reply = reply_header_tl(msg)
+    if reply is not None:
         flags |= _F_REPLY_TO
-        head.append(bytes(types.MessageReplyHeader(reply_to_msg_id=msg.reply_to_message_id)))
+        head.append(bytes(reply))
     head.append(_tl_date(msg.posted_at))
     head.append(_tl_string(state.text))
     if msg.media is not None:

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from collector.parse.channel_ref import storable_username
 
 from . import migrations
+from .big_alter import add_column, parse_add_column
 from .lake_marks import mark_batch
 from .post_writes import execute_posts
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
@@ -271,6 +272,11 @@ class Archive:
                 continue
             if mig.stepwise:        # large tables: each statement committed and checkpointed on its own
                 for statement in mig.statements():
+                    added = parse_add_column(statement)
+                    if added is not None:       # inside the memory cap at any size (collector/archive/big_alter.py)
+                        add_column(self.con, added.table, added.column, added.type_sql, added.default_sql,
+                                   memory_limit=self.memory_limit)
+                        continue
                     with self.transaction():
                         self.con.execute(statement)
                     self.con.execute("CHECKPOINT")

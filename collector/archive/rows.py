@@ -89,6 +89,8 @@ POSTS_TABLE_SCHEMA = pa.schema(
         ("fwd_username", pa.string()),
         ("author_pseudonym", pa.string()),
         ("import_sha256", pa.string()),
+        ("reply_to_peer_id", pa.int64()),
+        ("reply_to_peer_message_id", pa.int64()),
     ]
 )
 

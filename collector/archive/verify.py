@@ -527,9 +527,10 @@ def _field_sql(column: str, timestamp: bool) -> str:
     return f"CASE WHEN {column} IS NULL THEN 'N' ELSE 'S' || strlen({text})::VARCHAR || ':' || {text} END"
 
 
-def digest_sql(con: duckdb.DuckDBPyConnection | None = None) -> str:
+def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: bool = False) -> str:
     """The SQL giving ``(channel_id, part, row_sha256)`` for every covered row, in the order the digest hashes
-    them. ``docs/verify.md`` prints it; :func:`channel_digests` runs it. Tables a file lacks are left out."""
+    them. ``docs/verify.md`` prints it; :func:`channel_digests` runs it (``channel_range``: only the channels
+    ``BETWEEN $first AND $last``). Tables a file lacks are left out."""
     present = _tables(con) if con is not None else None
     parts = []
     for part, (table, (key, columns)) in enumerate(DIGEST_TABLES.items(), 1):
@@ -540,27 +541,69 @@ def digest_sql(con: duckdb.DuckDBPyConnection | None = None) -> str:
         parts.append(f"SELECT channel_id, {part} AS part, {k1} AS k1, {k2} AS k2,\n"
                      f"       sha256('{table}' || {fields}) AS row_sha256\nFROM {table}")
     union = "\nUNION ALL\n".join(parts)
-    return f"SELECT channel_id, part, row_sha256 FROM (\n{union}\n) ORDER BY channel_id, part, k1, k2, row_sha256"
+    where = "\nWHERE channel_id BETWEEN $first AND $last" if channel_range else ""
+    return (f"SELECT channel_id, part, row_sha256 FROM (\n{union}\n){where} "
+            "ORDER BY channel_id, part, k1, k2, row_sha256")
+
+
+#: Rows the digest sorts at a time: channels are digested in runs of about this many rows (one channel with more
+#: is a run of its own). The whole archive in one ORDER BY ran out of the 256 MB cap at 1M posts (issue 14).
+DIGEST_RUN_ROWS = 400_000
+
+
+def digest_runs(con: duckdb.DuckDBPyConnection, channels: Sequence[int] | None = None,
+                run_rows: int | None = None) -> list[tuple[int, int]]:
+    """Ranges ``(first, last)`` of channel ids, in order, that together cover every digested row (or those of
+    ``channels``), each holding about ``run_rows`` rows (default :data:`DIGEST_RUN_ROWS`): the digest's ORDER BY
+    is run per range, so its memory is bounded by a run, not by the archive. A channel-counting aggregate finds
+    them."""
+    run_rows = run_rows or DIGEST_RUN_ROWS
+    present = _tables(con)
+    counted = " UNION ALL ".join(f"SELECT channel_id FROM {t}" for t in DIGEST_TABLES if t in present)
+    if not counted:
+        return []
+    counts = con.execute(f"SELECT channel_id, count(*) FROM ({counted}) GROUP BY 1 ORDER BY 1").fetchall()
+    wanted = set(channels) if channels is not None else None
+    runs: list[tuple[int, int]] = []
+    first = last = None
+    size = 0
+    for ch, n in counts:
+        if ch is None or (wanted is not None and ch not in wanted):
+            continue
+        if first is not None and size + int(n) > run_rows:
+            runs.append((first, last))  # type: ignore[arg-type]
+            first, size = None, 0
+        if first is None:
+            first = ch
+        last, size = ch, size + int(n)
+    if first is not None:
+        runs.append((first, last))  # type: ignore[arg-type]
+    return runs
 
 
 def channel_digests(con: duckdb.DuckDBPyConnection, channels: Sequence[int] | None = None
                     ) -> tuple[list[ChannelDigest], str]:
     """Per channel: sha256 of its row hashes concatenated in digest order (hex); and the archive digest:
-    sha256 of ``"<channel_id>:<digest>\\n"`` lines in channel id order (over every channel, or ``channels``)."""
+    sha256 of ``"<channel_id>:<digest>\\n"`` lines in channel id order (over every channel, or ``channels``).
+
+    The rows are read in runs of channels (:func:`digest_runs`), in the order :func:`digest_sql` gives: the
+    same digests as one query over the archive, inside the memory cap at any size."""
     wanted = set(channels) if channels is not None else None
     names = list(DIGEST_TABLES)
     hashes: dict[int, Any] = {}
     rows: dict[int, dict[str, int]] = {}
-    cur = con.execute(digest_sql(con))
-    while batch := cur.fetchmany(10_000):
-        for ch, part, row_hash in batch:
-            if wanted is not None and ch not in wanted:
-                continue
-            if ch not in hashes:
-                hashes[ch] = hashlib.sha256()
-                rows[ch] = dict.fromkeys(names, 0)
-            hashes[ch].update(row_hash.encode("ascii"))
-            rows[ch][names[part - 1]] += 1
+    sql = digest_sql(con, channel_range=True)
+    for first, last in digest_runs(con, channels):
+        cur = con.execute(sql, {"first": first, "last": last})
+        while batch := cur.fetchmany(10_000):
+            for ch, part, row_hash in batch:
+                if wanted is not None and ch not in wanted:
+                    continue
+                if ch not in hashes:
+                    hashes[ch] = hashlib.sha256()
+                    rows[ch] = dict.fromkeys(names, 0)
+                hashes[ch].update(row_hash.encode("ascii"))
+                rows[ch][names[part - 1]] += 1
     digests = [ChannelDigest(ch, hashes[ch].hexdigest(), rows[ch]) for ch in sorted(hashes)]
     whole = hashlib.sha256("".join(f"{d.channel_id}:{d.sha256}\n" for d in digests).encode("ascii"))
     return digests, whole.hexdigest()

@@ -19,7 +19,8 @@ What a message becomes (the export's fields -> ``posts`` columns):
   (``"user..."``/``"chat..."``) keeps a keyed pseudonym of its id in ``fwd_from_name``, never the name or
   the id; a hidden sender (a name, no id) keeps its name in a channel (as the API does; ``tgspread export``
   pseudonymises it) and a pseudonym of the name in a group. Exports carry no origin message id or date.
-* ``reply_to_message_id`` (same chat only) -> itself.
+* ``reply_to_message_id`` (same chat only) -> itself; with ``reply_to_peer_id`` naming another chat (a cross-chat
+  reply) -> ``reply_to_peer_message_id``, and the channel's id -> ``reply_to_peer_id`` (`reply_origin`).
 * channels: ``author`` (the signature) -> ``post_author``; groups: the sender id -> ``author_pseudonym``
   (keyed HMAC, see ``store.pseudonym``), never a name or an id.
 * media fields -> ``media_type`` (the API's words), ``media_size``, ``media_mime``, ``media_duration``,
@@ -111,6 +112,39 @@ def forward_origin(msg: dict[str, Any]) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _channel_number(given: Any) -> int | None:
+    """The bare id in an export's ``"channel<N>"`` peer string; None for anything else (``"user..."``, damage)."""
+    if isinstance(given, str) and given.startswith("channel"):
+        digits = given[7:]
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18 and int(digits) > 0:
+            return int(digits)
+    return None
+
+
+def reply_origin(msg: dict[str, Any], chat_id: int) -> tuple[int | None, int | None, int | None]:
+    """``(reply_to_message_id, reply_to_peer_id, reply_to_peer_message_id)`` of an export message.
+
+    Desktop writes ``reply_to_message_id`` for every reply, and ``reply_to_peer_id`` (``"channel<N>"``,
+    ``"chat<N>"``, ``"user<N>"``) beside it when the message replied to is in another chat. A reply within the
+    chat fills the first; a cross-chat reply the other two: the channel's or supergroup's bare id (none for a
+    person's or a basic group's chat, whose ids are not kept) and the message id there. Example::
+
+        >>> reply_origin({"reply_to_message_id": 5, "reply_to_peer_id": "channel77"}, 42)
+        (None, 77, 5)
+        >>> reply_origin({"reply_to_message_id": 5, "reply_to_peer_id": "channel42"}, 42)
+        (5, None, None)
+    """
+    target = msg.get("reply_to_message_id")
+    if not isinstance(target, int) or isinstance(target, bool) or not 0 < target <= _MAX_ID:
+        return None, None, None
+    if "reply_to_peer_id" not in msg:
+        return target, None, None
+    other = _channel_number(msg["reply_to_peer_id"])
+    if other == chat_id:
+        return target, None, None
+    return None, other, target
+
+
 def raw_json(msg: dict[str, Any], *, person_level: bool) -> str:
     """The message as compact JSON, without what names people: reactors always; senders in groups;
     the origin of a forward from a person or a group always (a hidden sender's name in groups)."""
@@ -129,6 +163,8 @@ def raw_json(msg: dict[str, Any], *, person_level: bool) -> str:
                                for e in parts]
     elif "forwarded_from_id" in msg and forward_origin(msg)[0] is None:
         clean = {k: v for k, v in clean.items() if k not in FORWARD_KEYS}
+    if "reply_to_peer_id" in clean and _channel_number(clean["reply_to_peer_id"]) is None:
+        clean = {k: v for k, v in clean.items() if k != "reply_to_peer_id"}   # a person's or a group's chat
     return orjson.dumps(clean).decode("utf-8")
 
 
@@ -318,7 +354,7 @@ class PostColumns:
         index[mid] = len(self._rows)
         self._rows.append((
             mid, posted, edited, text, hashtags, urls, canonical, domains, mentions, total, reactions_by,
-            fwd_name, fwd_channel, get("reply_to_message_id") if "reply_to_peer_id" not in msg else None, author,
+            fwd_name, fwd_channel, *reply_origin(msg, self.chat_id), author,
             raw_json(msg, person_level=self.key is not None) if self.keep_raw else None,
         ) + (_media(msg) or _NO_MEDIA))
         return True
@@ -370,12 +406,13 @@ _NO_MEDIA: tuple[Any, ...] = (None,) * len(_MEDIA_COLUMNS)
 _MEDIA_ANY = frozenset({"photo", "media_type", *(name for name, _ in _MEDIA_KEYS)})
 # The fields of a row tuple, in order.
 _FIELDS = ("message_id", "posted_at", "edited_at", "text", "hashtags", "urls", "canonical_urls", "domains",
-           "mentions", "reactions", "reactions_by", "fwd_from_name", "fwd_channel_id", "reply_to_message_id", "author",
-           "raw",
+           "mentions", "reactions", "reactions_by", "fwd_from_name", "fwd_channel_id", "reply_to_message_id",
+           "reply_to_peer_id", "reply_to_peer_message_id", "author", "raw",
            *_MEDIA_COLUMNS)
 # The fields that are posts columns as they are.
 _DIRECT = ("message_id", "text", "reactions", "reactions_by", "hashtags", "urls", "canonical_urls", "domains",
-           "mentions", "fwd_from_name", "fwd_channel_id", "reply_to_message_id", *_MEDIA_COLUMNS)
+           "mentions", "fwd_from_name", "fwd_channel_id", "reply_to_message_id", "reply_to_peer_id",
+           "reply_to_peer_message_id", *_MEDIA_COLUMNS)
 
 
 def _media(msg: dict[str, Any]) -> tuple[Any, ...] | None:

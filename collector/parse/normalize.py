@@ -26,7 +26,9 @@ Choices made here (the raw payload keeps everything, so each can be revisited la
 - ``fwd_*`` come from the forward header. Only a channel origin keeps its id; a forward from a person keeps
   no id (private individuals are not identified: user ids are never stored), only the displayed name if
   Telegram sends one.
-- ``reply_to_message_id`` is set only for replies within the same channel.
+- ``reply_to_message_id`` is set only for replies within the same channel. A reply to a message in another
+  chat sets ``reply_to_peer_id`` (that channel's or supergroup's bare id; NULL for a private chat or a basic
+  group) and ``reply_to_peer_message_id`` (the message's id there) instead (`reply_fields`).
 - ``raw`` is the message as JSON, in the shape of Telethon's ``to_dict()`` (``"_"`` names the TL type),
   with bytes base64-encoded and datetimes in ISO 8601; keys whose value is ``None`` are left out (a missing
   key means None), so are ``true`` flags that are not set (as on the wire), and identifiers of people
@@ -583,13 +585,7 @@ def post_values(msg: Any, *, channel_id: int) -> tuple[Any, ...] | None:
         fwd_from_name = fwd.from_name
         fwd_post_author = fwd.post_author
 
-    reply_to_message_id = None
-    reply = msg.reply_to
-    if isinstance(reply, types.MessageReplyHeader) and (
-        reply.reply_to_peer_id is None
-        or (isinstance(reply.reply_to_peer_id, types.PeerChannel) and reply.reply_to_peer_id.channel_id == channel_id)
-    ):
-        reply_to_message_id = reply.reply_to_msg_id
+    reply_to_message_id, reply_to_peer_id, reply_to_peer_message_id = reply_fields(msg.reply_to, channel_id)
 
     replies = msg.replies
     reactions_total, reactions_by = reaction_pairs(msg.reactions)
@@ -644,7 +640,33 @@ def post_values(msg: Any, *, channel_id: int) -> tuple[Any, ...] | None:
         _dumps_utf8(_CONVERT[msg.__class__](msg)),
         TL_LAYER,
         TELETHON_VERSION,
+        reply_to_peer_id,
+        reply_to_peer_message_id,
     )
+
+
+def reply_fields(reply: Any, channel_id: int) -> tuple[int | None, int | None, int | None]:
+    """``(reply_to_message_id, reply_to_peer_id, reply_to_peer_message_id)`` of a message's reply header.
+
+    A reply within the channel fills the first; a reply to a message in another chat (the header names
+    ``reply_to_peer_id``) fills the other two: the bare id of that channel or supergroup, and the message's
+    id there. A reply to a private chat or a basic group keeps the message id but not the chat (a person or
+    a small group; their ids are not stored). A story reply, or a header without a message id, gives nothing::
+
+        >>> reply_fields(types.MessageReplyHeader(reply_to_msg_id=7), 100)
+        (7, None, None)
+        >>> reply_fields(types.MessageReplyHeader(reply_to_msg_id=7, reply_to_peer_id=types.PeerChannel(200)), 100)
+        (None, 200, 7)
+        >>> reply_fields(types.MessageReplyHeader(reply_to_msg_id=7, reply_to_peer_id=types.PeerUser(5)), 100)
+        (None, None, 7)
+    """
+    if not isinstance(reply, types.MessageReplyHeader) or reply.reply_to_msg_id is None:
+        return None, None, None
+    peer = reply.reply_to_peer_id
+    if peer is None or (isinstance(peer, types.PeerChannel) and peer.channel_id == channel_id):
+        return reply.reply_to_msg_id, None, None
+    other = peer.channel_id if isinstance(peer, types.PeerChannel) else None
+    return None, other, reply.reply_to_msg_id
 
 
 def _username(chat: Any) -> str | None:

@@ -114,7 +114,9 @@ def expected_post(msg: SimMessage, at: datetime, *, comments: bool) -> dict[str,
         "fwd_message_id": fwd.message_id if fwd else None,
         "fwd_posted_at": fwd.posted_at if fwd else None,
         "fwd_from_name": fwd.from_name if fwd else None,
-        "reply_to_message_id": msg.reply_to_message_id,
+        "reply_to_message_id": msg.reply_to_message_id if msg.reply_to_peer_id is None else None,
+        "reply_to_peer_id": msg.reply_to_peer_id,
+        "reply_to_peer_message_id": msg.reply_to_message_id if msg.reply_to_peer_id is not None else None,
         "post_author": msg.post_author,
         "via_bot_id": msg.via_bot_id,
         "noforwards": bool(msg.noforwards),
@@ -125,7 +127,8 @@ def expected_post(msg: SimMessage, at: datetime, *, comments: bool) -> dict[str,
 CONTRACT_COLUMNS = [
     "posted_at", "edited_at", "text", "grouped_id", "views", "forwards", "replies", "reactions", "hashtags",
     "urls", "mentions", "fwd_channel_id", "fwd_message_id", "fwd_posted_at", "fwd_from_name",
-    "reply_to_message_id", "post_author", "via_bot_id", "noforwards", "media_type",
+    "reply_to_message_id", "reply_to_peer_id", "reply_to_peer_message_id", "post_author", "via_bot_id",
+    "noforwards", "media_type",
 ]
 
 

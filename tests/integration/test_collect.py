@@ -110,6 +110,23 @@ def test_second_pass_saw_growth_edits_and_deletions(collected: Collected) -> Non
         assert archive.con.execute("SELECT count(*) FROM posts WHERE deleted_at IS NOT NULL").fetchone()[0] > 0
 
 
+def test_cross_chat_replies_are_kept(collected: Collected) -> None:
+    """Issue 17, item 6: the simulated Telegram sends replies to other channels' posts (a header with
+    ``reply_to_peer_id``); each is archived with that channel and post, and never as a reply within the channel."""
+    world = collected.world
+    with Archive(collected.path, read_only=True) as archive:
+        got = archive.con.execute(
+            "SELECT channel_id, message_id, reply_to_message_id, reply_to_peer_id, reply_to_peer_message_id "
+            "FROM posts WHERE reply_to_peer_message_id IS NOT NULL").fetchall()
+    assert len(got) >= 3
+    for channel_id, message_id, same_chat, peer, peer_message in got:
+        msg = world.message(channel_id, message_id)
+        assert msg is not None and msg.reply_to_peer_id == peer != channel_id
+        assert (same_chat, peer_message) == (None, msg.reply_to_message_id)
+        target = world.message(peer, peer_message)
+        assert target is not None and target.posted_at <= msg.posted_at
+
+
 def test_bad_channels_reported_not_raised(collected: Collected) -> None:
     outcomes = {c.input: c.outcome for c in collected.reports[-1].channels}
     world = collected.world

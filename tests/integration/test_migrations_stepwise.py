@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from collector import Archive
 from collector.archive import migrations
+from collector.archive.big_alter import add_column, memory_needed, parse_add_column
 
 
 def _old_archive(path: Path, upto: int, partial: int = 0) -> None:
@@ -50,3 +52,62 @@ def test_a_stepwise_migration_killed_half_way_runs_again(tmp_path: Path) -> None
             assert {"views_label", "fwd_username", "import_sha256"} <= columns
             assert archive.con.execute("SELECT count(*) FROM posts").fetchall() == [(1,)]
             assert archive.con.execute("SELECT count(*) FROM imports").fetchall() == [(0,)]
+
+
+def test_add_column_is_idempotent_gives_old_rows_the_default_and_restores_the_settings(tmp_path: Path) -> None:
+    """The helper every migration uses to add a column to a big table (issue 14, item 4)."""
+    con = duckdb.connect(str(tmp_path / "a.duckdb"))
+    con.execute("SET memory_limit = '256MB'")
+    con.execute("SET threads = 2")
+    con.execute("CREATE TABLE obs (a BIGINT, b BIGINT, PRIMARY KEY (a, b))")
+    con.execute("INSERT INTO obs SELECT i, i % 7 FROM range(10000) t(i)")
+    assert add_column(con, "obs", "plain", "BIGINT") is True
+    assert add_column(con, "obs", "source", "VARCHAR", "'api'") is True
+    assert add_column(con, "obs", "source", "VARCHAR", "'api'") is False        # there: nothing again
+    assert con.execute("SELECT source, count(*), count(plain) FROM obs GROUP BY ALL").fetchall() == [("api", 10000, 0)]
+    con.execute("INSERT INTO obs (a, b) VALUES (-1, -1)")
+    assert con.execute("SELECT source FROM obs WHERE a = -1").fetchall() == [("api",)]
+    assert con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchone() == (
+        2, "244.1 MiB")
+    con.close()
+
+
+def test_add_column_raises_the_cap_for_one_statement_only_when_the_table_needs_it(tmp_path: Path) -> None:
+    """A table too large for the cap (here: a 2 MB cap, a 5-row-group table) gets what the statement needs,
+    with a warning; the cap comes back afterwards."""
+    con = duckdb.connect(str(tmp_path / "a.duckdb"))
+    con.execute("CREATE TABLE big (a BIGINT)")
+    con.execute("INSERT INTO big SELECT i FROM range(600000) t(i)")
+    con.execute("SET memory_limit = '2MB'")
+    with pytest.warns(RuntimeWarning, match="raised for this statement only"):
+        assert add_column(con, "big", "x", "BIGINT", memory_limit="2MB") is True
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("1.9 MiB",)
+    assert con.execute("SELECT count(*), count(x) FROM big").fetchone() == (600000, 0)
+    assert memory_needed(600000) > 2 * 2**20
+    con.close()
+
+
+def test_every_add_column_of_a_stepwise_migration_goes_through_the_helper() -> None:
+    """A migration adding a column to a big table must be stepwise, and each of its ADD COLUMNs parse as one."""
+    big = ("posts", "post_observations", "post_versions", "post_comments")
+    for mig in migrations.available():
+        for statement in mig.statements() if mig.stepwise else [mig.sql]:
+            if any(f"ALTER TABLE {t} ADD" in statement.upper().replace("\n", " ") for t in
+                   (b.upper() for b in big)):
+                assert mig.stepwise and parse_add_column(statement) is not None, (mig.version, statement)
+
+
+def test_an_old_archive_gets_0002s_default_and_0010s_columns(tmp_path: Path) -> None:
+    """Observations written before 0002 read 'api' (what its DEFAULT meant), posts gain 0010's columns (NULL)."""
+    path = tmp_path / "old.duckdb"
+    _old_archive(path, 1)
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO post_observations (channel_id, message_id, observed_at, views) "
+                "SELECT 1, 1, TIMESTAMPTZ '2024-01-01' + to_seconds(i), i FROM range(5) t(i)")
+    con.close()
+    with Archive(path) as archive:
+        con = archive.con
+        assert con.execute("SELECT source, count(*) FROM post_observations GROUP BY ALL").fetchall() == [("api", 5)]
+        assert con.execute("SELECT reply_to_peer_id, reply_to_peer_message_id FROM posts").fetchall() == [
+            (None, None)]
+        assert archive.schema_version == migrations.latest_version() >= 10

@@ -364,3 +364,37 @@ def test_canonical_urls_stay_aligned_with_urls_across_sources(archive: Archive) 
     assert any(r[1] for r in found), "the fixtures have links"
     for _source, urls, canonical in found:
         assert canonical == canonical_urls(list(urls or []))
+
+
+def test_cross_chat_replies_are_kept(tmp_path: Path) -> None:
+    """Issue 17, item 6: a reply to a message in another chat (`reply_to_peer_id` beside `reply_to_message_id`)
+    lost the reply entirely. Now the other channel and its message are kept, in the archive and in an export;
+    a person's or a basic group's chat keeps the message id only (its id is not stored, not even in raw)."""
+    import duckdb
+
+    from collector.archive.export import ensure_pseudonym_key, export_archive
+
+    path = tmp_path / "a.duckdb"
+    with Archive(path) as archive:
+        import_export(archive, FIXTURES / "cross_chat_replies.json", now=NOW, keep_raw=True)
+        got = rows(archive, "SELECT message_id, reply_to_message_id, reply_to_peer_id, reply_to_peer_message_id "
+                            "FROM posts ORDER BY message_id")
+        assert got == [(20, None, None, None), (21, 20, None, None), (22, None, 1006503122, 4411),
+                       (23, 20, None, None), (24, None, None, 77), (25, None, None, 78), (26, None, None, None)]
+        raws = " ".join(r[0] for r in rows(archive, "SELECT raw FROM posts"))
+        assert "user100000009" not in raws and "chat4000001" not in raws and "channel1006503122" in raws
+    ensure_pseudonym_key(path, wait=5)
+    with Archive(path, read_only=True) as archive:
+        export_archive(archive, tmp_path / "out", now=NOW)
+    exported = duckdb.sql(
+        f"SELECT message_id, reply_to_peer_id, reply_to_peer_message_id FROM read_parquet('{tmp_path}/out/posts/**/"
+        "*.parquet') WHERE reply_to_peer_message_id IS NOT NULL ORDER BY message_id").fetchall()
+    assert exported == [(22, 1006503122, 4411), (24, None, 77), (25, None, 78)]
+
+
+def test_message_row_of_a_cross_chat_reply() -> None:
+    """The one-message path (``message_row``) gives what the importer's columns give."""
+    row = message_row({"id": 5, "type": "message", "date_unixtime": "1717243200", "text": "x",
+                       "reply_to_message_id": 9, "reply_to_peer_id": "channel55"}, 1300000001, now=NOW)
+    assert row is not None
+    assert (row["reply_to_message_id"], row["reply_to_peer_id"], row["reply_to_peer_message_id"]) == (None, 55, 9)

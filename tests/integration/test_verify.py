@@ -330,3 +330,21 @@ def test_verify_does_not_change_the_file(copy: Path, cli_env: Path) -> None:
     assert runner.invoke(app, ["verify", "--archive", str(copy)]).exit_code == 0
     assert copy.read_bytes() == before
 
+
+
+def test_digests_read_in_runs_of_channels_equal_one_pass(collected: Collected, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14, item 4: the digest's ORDER BY over the whole archive ran out of the 256 MB cap at 1M posts; it
+    now runs per range of channels. The digests are those of the single ordered query (`digest_sql`)."""
+    import hashlib
+
+    from collector.archive import verify as verify_module
+
+    with Archive(collected.path, read_only=True) as archive:
+        con = archive.con
+        one: dict[int, Any] = {}
+        for ch, _part, row_hash in con.execute(verify_module.digest_sql(con)).fetchall():
+            one.setdefault(ch, hashlib.sha256()).update(row_hash.encode("ascii"))
+        monkeypatch.setattr(verify_module, "DIGEST_RUN_ROWS", 50)      # many runs, a channel above 50 rows alone
+        assert len(verify_module.digest_runs(con, run_rows=50)) > 3
+        digests, _ = verify_module.channel_digests(con)
+        assert {d.channel_id: d.sha256 for d in digests} == {ch: h.hexdigest() for ch, h in one.items()}

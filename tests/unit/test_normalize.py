@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -29,12 +28,6 @@ from collector.parse.normalize import (
     tl_to_json,
 )
 from tests.helpers.messages import CID, T0, decoded, make_message, rich_message
-
-MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "archive" / "migrations" / "0001_initial.sql"
-
-
-
-
 
 
 def u16(s: str) -> int:
@@ -245,6 +238,24 @@ def test_reply_to_another_chat_is_not_a_reply_id_here() -> None:
     assert row_of(make_message(reply_to=reply))["reply_to_message_id"] is None
     same = types.MessageReplyHeader(reply_to_msg_id=40, reply_to_peer_id=types.PeerChannel(CID))
     assert row_of(make_message(reply_to=same))["reply_to_message_id"] == 40
+
+
+def test_a_cross_chat_reply_keeps_the_other_chat_and_message() -> None:
+    """Issue 17, item 6: a reply to another channel's post was lost entirely."""
+    keys = ("reply_to_message_id", "reply_to_peer_id", "reply_to_peer_message_id")
+    other = types.MessageReplyHeader(reply_to_msg_id=40, reply_to_peer_id=types.PeerChannel(31337))
+    assert [row_of(make_message(reply_to=other))[k] for k in keys] == [None, 31337, 40]
+    same = types.MessageReplyHeader(reply_to_msg_id=40, reply_to_peer_id=types.PeerChannel(CID))
+    assert [row_of(make_message(reply_to=same))[k] for k in keys] == [40, None, None]
+    plain = types.MessageReplyHeader(reply_to_msg_id=41)
+    assert [row_of(make_message(reply_to=plain))[k] for k in keys] == [41, None, None]
+    # a person's chat or a basic group: the reply is kept, the chat's id is not (people are not identified)
+    for peer in (types.PeerUser(6123456789), types.PeerChat(777)):
+        header = types.MessageReplyHeader(reply_to_msg_id=9, reply_to_peer_id=peer)
+        row = row_of(make_message(reply_to=header))
+        assert [row[k] for k in keys] == [None, None, 9]
+        assert "6123456789" not in json.dumps(row["raw"])
+    assert [row_of(make_message())[k] for k in keys] == [None, None, None]
 
 
 def test_replies_without_comments_have_no_discussion_channel() -> None:
@@ -603,8 +614,11 @@ def test_channels_and_peers_tables() -> None:
 
 @pytest.fixture(scope="module")
 def con() -> Any:
+    from collector.archive import migrations
+
     c = duckdb.connect(":memory:")
-    c.execute(MIGRATION.read_text())
+    for mig in migrations.available():      # every migration, as the runner applies them (posts gains columns)
+        c.execute(mig.sql)
     yield c
     c.close()
 

@@ -207,7 +207,7 @@ def test_albums_are_consecutive_with_one_caption(demo: World) -> None:
 
 
 def test_service_messages(demo: World) -> None:
-    pins = 0
+    pins = cross = 0
     for ch in demo.channels.values():
         for m in ch.messages[1:]:
             assert m.action in (None, "pin")
@@ -216,9 +216,16 @@ def test_service_messages(demo: World) -> None:
                 assert m.pinned_message_id is not None
                 target = ch.messages[m.pinned_message_id - 1]
                 assert not target.is_service and target.posted_at <= m.posted_at
+            elif m.reply_to_peer_id is not None:        # a reply to another channel's earlier post
+                other = demo.channels[m.reply_to_peer_id]
+                assert other.channel_id != ch.channel_id and m.reply_to_message_id is not None
+                target = other.messages[m.reply_to_message_id - 1]
+                assert not target.is_service and target.posted_at <= m.posted_at
+                cross += 1
             elif m.reply_to_message_id is not None:
                 assert m.reply_to_message_id < m.message_id
     assert pins >= 20
+    assert cross >= 3
 
 
 def test_rare_post_features_occur(demo: World) -> None:

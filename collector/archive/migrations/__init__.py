@@ -7,9 +7,12 @@ A migration whose first line is ``-- stepwise`` runs one statement per transacti
 ``CHECKPOINT``, and is recorded after its last statement. DuckDB keeps what an ``ALTER TABLE ... ADD COLUMN``
 wrote in memory until a checkpoint, so several of them on ``posts`` in one transaction need memory in
 proportion to the table: at 30 million posts, more than the archive's 256 MB cap (issue 14, item 4). Its
-statements must be idempotent (``ADD COLUMN IF NOT EXISTS``): a migration killed half-way is run again
-from its first statement. It is split on ``;`` after ``--`` comments are removed, so neither may appear
-inside its string literals.
+``ALTER TABLE t ADD COLUMN IF NOT EXISTS c TYPE [DEFAULT x]`` statements go through
+`collector.archive.big_alter.add_column`, which adds a column inside the memory cap whatever the table's size
+(a DEFAULT is written in committed row-id slices): every migration that adds a column to a large table
+(``posts``, ``post_observations``, ``post_versions``, ``post_comments``) must be stepwise. Its statements
+must be idempotent (``IF NOT EXISTS``): a migration killed half-way is run again from its first statement.
+It is split on ``;`` after ``--`` comments are removed, so neither may appear inside its string literals.
 """
 
 from __future__ import annotations
