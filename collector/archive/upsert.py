@@ -39,10 +39,10 @@ import pyarrow.compute as pc
 
 from collector.parse.channel_ref import storable_username
 
+from . import provenance
 from .archive import transaction as _transaction
 from .lake_marks import has_marks, mark_batch, mark_posts
 from .post_writes import execute_posts
-from . import provenance
 from .rows import PROVENANCE_COLUMNS, posts_columns
 
 _RANK_SQL = "CASE {src} WHEN 'api' THEN 3 WHEN 'export' THEN 2 WHEN 'web' THEN 1 ELSE 0 END"

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 import analysis
+from collector._simulated import World, generate_world
 from collector.archive import migrations
 from collector.archive.archive import Archive
 from collector.archive.provenance import GROUPS, LEADERS, ProvenanceError, check_statement
@@ -27,7 +28,6 @@ from collector.archive.status import field_routes
 from collector.cli.app import app
 from collector.sources.export_import import import_export
 from collector.sources.web import PreviewFetcher, collect_web
-from collector._simulated import World, generate_world
 from tests.helpers.simworld import run_pass
 from tests.helpers.terminal import in_terminal
 
@@ -77,8 +77,8 @@ def test_the_analysis_copy_of_the_groups_matches_the_writers() -> None:
 
     module = importlib.import_module("analysis.provenance")
 
-    assert module.GROUPS == tuple(GROUPS)
-    assert module._LEADERS == dict(LEADERS)
+    assert tuple(GROUPS) == module.GROUPS
+    assert dict(LEADERS) == module._LEADERS
 
 
 # -- web and export, both orders (the fixture channel) -----------------------------------------------------------
@@ -173,7 +173,8 @@ def _disagreements(posts: list[tuple[Any, ...]]) -> tuple[int, int, dict[int, di
     plain = [p for p in posts if p[4] is None and p[3]]
     text_post, header_post = plain[0][0], plain[1][0]
     return text_post, header_post, {
-        text_post: {"text": "an export's other text", "text_entities": [{"type": "plain", "text": "an export's other text"}]},
+        text_post: {"text": "an export's other text",
+                    "text_entities": [{"type": "plain", "text": "an export's other text"}]},
         header_post: {"forwarded_from": "Someone", "forwarded_from_id": "channel777"},
     }
 
