@@ -21,14 +21,10 @@ The rules (docs/sources.md, "Provenance by field"):
   a lower rank (an export) fills none of them (the API's answer is complete; an empty one means "none").
 * A merge that keeps the stored values keeps the stored provenance.
 
-Example::
-
-    >>> check_statement("UPDATE posts SET pinned = true WHERE channel_id = 1")     # no group written: fine
-    >>> check_statement("UPDATE posts SET views = 3 WHERE channel_id = 1")
-    Traceback (most recent call last):
-    ...
-    collector.archive.provenance.ProvenanceError: a statement writes the counters fields of posts (views) without \
-counters_source and counters_seen_at; build it with collector.archive.provenance
+Example: ``insert_values("b")["text_source"]`` is the SQL of a new row's text route
+(``CASE WHEN (b.text IS NOT NULL) THEN b.source END``); a statement setting ``views`` without
+``counters_source`` and ``counters_seen_at`` makes :func:`check_statement` raise :class:`ProvenanceError`
+(tests/integration/test_provenance.py).
 """
 
 from __future__ import annotations
