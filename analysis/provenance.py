@@ -42,9 +42,13 @@ _LEADERS = {
 }
 
 
-def _route(group: str) -> str:
+def _route(group: str, recorded: bool) -> str:
     has = " OR ".join(f"{c} IS NOT NULL" for c in _LEADERS[group])
-    return f"coalesce({group}_source, CASE WHEN {has} THEN 'unrecorded' END)"
+    return f"coalesce({f'{group}_source' if recorded else 'NULL'}, CASE WHEN {has} THEN 'unrecorded' END)"
+
+
+def _seen(group: str, recorded: bool) -> str:
+    return f"{group}_seen_at" if recorded else "NULL::TIMESTAMPTZ"
 
 
 def provenance(
@@ -71,18 +75,26 @@ def provenance(
     params: Params = {}
     where = where_sql([channel_clause("channel_id", channels, params, "channels"),
                        *time_clauses("posted_at", since, until, params)])
+    # an archive older than migration 0011, opened read-only, has no routes: every group with values is unrecorded
+    recorded = "text_source" in con.cursor().sql("SELECT * FROM posts LIMIT 0").columns
     if per == "post":
-        cols = ", ".join(f"{_route(g)} AS {g}_source, {g}_seen_at" for g in GROUPS)
+        cols = ", ".join(f"{_route(g, recorded)} AS {g}_source, {_seen(g, recorded)} AS {g}_seen_at" for g in GROUPS)
         sql = f"SELECT channel_id, message_id, {cols} FROM posts {where}"
         return query_frame(con, sql, params, "provenance_posts", order=[("channel_id", False), ("message_id", False)])
-    parts = " UNION ALL ".join(
-        f"SELECT channel_id, {i} AS g, '{g}' AS field_group, {_route(g)} AS route, {g}_seen_at AS seen_at "
-        f"FROM posts {where}" for i, g in enumerate(GROUPS))
+    # one scan of posts: the combinations of routes per channel (a handful), then one row per group and route
+    routes = ", ".join(f"{_route(g, recorded)} AS r{i}, min({_seen(g, recorded)}) AS a{i}, "
+                       f"max({_seen(g, recorded)}) AS b{i}"
+                       for i, g in enumerate(GROUPS))
+    keys = ", ".join(f"r{i}" for i in range(len(GROUPS)))
+    per_group = " UNION ALL ".join(
+        f"SELECT channel_id, {i} AS g, '{g}' AS field_group, r{i} AS route, sum(n) AS posts, "
+        f"min(a{i}) AS first_seen_at, max(b{i}) AS last_seen_at FROM combos WHERE r{i} IS NOT NULL "
+        f"GROUP BY channel_id, r{i}" for i, g in enumerate(GROUPS))
     sql = f"""
-    SELECT channel_id, field_group, route, count(*) AS posts, min(seen_at) AS first_seen_at,
-           max(seen_at) AS last_seen_at
-    FROM ({parts}) WHERE route IS NOT NULL
-    GROUP BY channel_id, g, field_group, route
+    WITH combos AS (
+        SELECT channel_id, {routes}, count(*) AS n FROM posts {where} GROUP BY channel_id, {keys}
+    )
+    SELECT channel_id, field_group, route, posts, first_seen_at, last_seen_at FROM ({per_group})
     ORDER BY channel_id, g, posts DESC, route
     """
     return query_frame(con, sql, params, "provenance")

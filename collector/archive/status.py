@@ -297,17 +297,22 @@ class FieldRoute:
 
 
 def _routes_sql(recorded: bool) -> str:
-    """``recorded``: the archive has migration 0011's columns (a read-only open of an older file has not)."""
-    parts = []
+    """One scan of the channels' posts: their combinations of routes (a handful), then a row per group and route.
+    ``recorded``: the archive has migration 0011's columns (a read-only open of an older file has not)."""
+    routes, per_group = [], []
     for i, group in enumerate(provenance.GROUPS):
         has = " OR ".join(f"{c} IS NOT NULL" for c in provenance.LEADERS[group])
         source, seen = (f"{group}_source", f"{group}_seen_at") if recorded else ("NULL", "NULL::TIMESTAMPTZ")
-        parts.append(f"SELECT channel_id, {i} AS g, '{group}' AS field_group, "
-                     f"coalesce({source}, CASE WHEN {has} THEN 'unrecorded' END) AS route, "
-                     f"{seen} AS seen_at FROM posts WHERE list_contains($ids, channel_id)")
-    return (f"SELECT channel_id, field_group, route, count(*) AS posts, min(seen_at) AS first_seen_at, "
-            f"max(seen_at) AS last_seen_at FROM ({' UNION ALL '.join(parts)}) WHERE route IS NOT NULL "
-            "GROUP BY channel_id, g, field_group, route ORDER BY channel_id, g, posts DESC, route")
+        routes.append(f"coalesce({source}, CASE WHEN {has} THEN 'unrecorded' END) AS r{i}, "
+                      f"min({seen}) AS a{i}, max({seen}) AS b{i}")
+        per_group.append(f"SELECT channel_id, {i} AS g, '{group}' AS field_group, r{i} AS route, sum(n) AS posts, "
+                         f"min(a{i}) AS first_seen_at, max(b{i}) AS last_seen_at FROM combos "
+                         f"WHERE r{i} IS NOT NULL GROUP BY channel_id, r{i}")
+    keys = ", ".join(f"r{i}" for i in range(len(provenance.GROUPS)))
+    return (f"WITH combos AS (SELECT channel_id, {', '.join(routes)}, count(*) AS n FROM posts "
+            f"WHERE list_contains($ids, channel_id) GROUP BY channel_id, {keys}) "
+            f"SELECT channel_id, field_group, route, posts, first_seen_at, last_seen_at "
+            f"FROM ({' UNION ALL '.join(per_group)}) ORDER BY channel_id, g, posts DESC, route")
 
 
 def field_routes(con: duckdb.DuckDBPyConnection, channel_ids: list[int]) -> list[FieldRoute]:

@@ -309,6 +309,10 @@ def test_posts_written_before_migration_0011_read_as_unrecorded(tmp_path: Path) 
     with Archive(path, read_only=True) as archive:           # an older file read as it is: no columns yet
         assert {(r.group, r.route) for r in field_routes(archive.con, [5])} == {
             ("text", "unrecorded"), ("counters", "unrecorded")}
+    with analysis.connect(path) as con:
+        assert sorted(analysis.provenance(con).select("field_group", "route").rows()) == [
+            ("counters", "unrecorded"), ("text", "unrecorded")]
+        assert analysis.provenance(con, per="post").row(0)[2:4] == ("unrecorded", None)
     with Archive(path) as archive:
         assert 11 in {v for v, _ in archive.applied_migrations()}
         assert {(r.group, r.route) for r in field_routes(archive.con, [5])} == {
