@@ -14,6 +14,7 @@ Example::
         edges = analysis.forward_network(con)
         groups = analysis.coordination(con).groups      # channels acting together (a null model tests them)
         named = analysis.with_names(edges, con)          # + source_channel, target_channel: @username or title
+        routes = analysis.provenance(con)                # which route (API, web, export) gave which fields
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .links import domain_spread, url_spread
     from .names import channel_names, with_names
     from .network import forward_network
+    from .provenance import provenance
     from .spread import amplifiers, cascades, coverage, sources
     from .timeseries import channel_growth, half_life, posting_frequency, subscriber_growth, view_growth
     from .trees import (
@@ -71,6 +73,7 @@ __all__ = [
     "half_life",
     "network_graph",
     "posting_frequency",
+    "provenance",
     "sources",
     "structural_virality",
     "subscriber_growth",
@@ -94,6 +97,7 @@ _LAZY = {
     "cascade_virality": "trees", "diffusion_trees": "trees", "structural_virality": "trees",
     "virality_from_parents": "trees", "ASSUMPTIONS": "trees", "compare_assumptions": "trees",
     "CoordinationResult": "coordination", "coordination": "coordination", "velocity": "velocity",
+    "provenance": "provenance",
 }
 
 

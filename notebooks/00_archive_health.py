@@ -214,3 +214,22 @@ plots.bars(changes["channel"], changes["deleted"], title="deleted posts", xlabel
 plots.bars(changes["channel"], changes["edited_seen"], title="edited posts (earlier text archived)",
            xlabel="posts", ylabel="channel", ax=axes[0, 1])
 plots.check_figure(fig)
+
+# %% [markdown]
+# ## Where each field came from
+#
+# A post can come in through the API (`collect`), a web preview (`collect --via web`) and a Desktop
+# export (`import`). Each group of its fields (text, counters, reactions, forward header) records which
+# route gave the values the archive keeps, and when that route observed them (`analysis.provenance`; the
+# rules are in docs/sources.md, "Provenance by field"): for example views from the API at one time and the
+# text from an export imported at another. `export+web` means the export gave the forward header and a web
+# pass added what it lacked. On an archive collected only through the API every group says `api`.
+#
+# **What it cannot show.** When an export was made: its time is when it was imported. Routes of posts
+# written before the archive had migration 0011 (`unrecorded`).
+
+# %%
+routes = analysis.provenance(con).pipe(analysis.with_names, con)   # per channel, group of fields and route
+print(routes.group_by("field_group", "route").agg(pl.col("posts").sum(), pl.col("last_seen_at").max())
+      .sort("field_group", "posts", descending=[False, True]))
+routes

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from collector.parse.channel_ref import storable_username
 
-from . import migrations
+from . import migrations, provenance
 from .big_alter import add_column, parse_add_column
 from .lake_marks import mark_batch
 from .post_writes import execute_posts
@@ -494,6 +494,8 @@ class Archive:
         "views_low": "NULL",
         "views_high": "NULL",
         "edited": "b.edited_at IS NOT NULL",
+        # every group of fields from the API, observed now (collector.archive.provenance)
+        **provenance.api_values("$now"),
     }
 
     def _post_columns(self, con: duckdb.DuckDBPyConnection) -> list[str]:

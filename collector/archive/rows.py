@@ -22,6 +22,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from .provenance import COLUMNS as PROVENANCE_GROUP_COLUMNS
+
 _TS = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.string())
 
@@ -91,8 +93,19 @@ POSTS_TABLE_SCHEMA = pa.schema(
         ("import_sha256", pa.string()),
         ("reply_to_peer_id", pa.int64()),
         ("reply_to_peer_message_id", pa.int64()),
+        # provenance by field (migration 0011; collector.archive.provenance)
+        ("text_source", pa.string()),
+        ("text_seen_at", _TS),
+        ("counters_source", pa.string()),
+        ("counters_seen_at", _TS),
+        ("reactions_source", pa.string()),
+        ("reactions_seen_at", _TS),
+        ("header_source", pa.string()),
+        ("header_seen_at", _TS),
     ]
 )
+#: The provenance columns of ``posts``: the writers compute them in SQL, no row carries them.
+PROVENANCE_COLUMNS = PROVENANCE_GROUP_COLUMNS
 
 
 def posts_columns(*, exclude: Sequence[str]) -> pa.Schema:
@@ -111,7 +124,7 @@ def _columns(table_schema: pa.Schema, table: str, exclude: Sequence[str]) -> pa.
 #: bookkeeping columns and the ones only web previews and Desktop exports fill.
 POSTS_SCHEMA = posts_columns(exclude=(
     "source", "first_seen_at", "last_seen_at", "deleted_at", "views_label", "views_low", "views_high", "edited",
-    "fwd_username", "author_pseudonym", "import_sha256",
+    "fwd_username", "author_pseudonym", "import_sha256", *PROVENANCE_COLUMNS,
 ))
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import duckdb
 
+from . import provenance
+
 GAP_LABEL = ("never seen: service messages (not archived) or posts deleted before the first collection "
              "reached them; the archive cannot tell which")
 LARGEST_GAPS = 3
@@ -278,6 +280,57 @@ def archive_status(con: duckdb.DuckDBPyConnection, *, now: datetime | None = Non
                            error=r["error"])
     return ArchiveStatus(as_of=as_of, channels=channels, flood_waits=floods, last_run=last_run,
                          totals=archive_totals(con), unresolved=unresolved)
+
+
+@dataclass(frozen=True)
+class FieldRoute:
+    """How many of a channel's posts have one group of fields (``text``, ``counters``, ``reactions``, ``header``)
+    from one route (``api``, ``web``, ``export``, a fill such as ``export+web``, or ``unrecorded``: written before
+    migration 0011), and the range of that route's observation times."""
+
+    channel_id: int
+    group: str
+    route: str
+    posts: int
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+def _routes_sql(recorded: bool) -> str:
+    """One scan of the channels' posts: their combinations of routes (a handful), then a row per group and route.
+    ``recorded``: the archive has migration 0011's columns (a read-only open of an older file has not)."""
+    routes, per_group = [], []
+    for i, group in enumerate(provenance.GROUPS):
+        has = " OR ".join(f"{c} IS NOT NULL" for c in provenance.LEADERS[group])
+        source, seen = (f"{group}_source", f"{group}_seen_at") if recorded else ("NULL", "NULL::TIMESTAMPTZ")
+        routes.append(f"coalesce({source}, CASE WHEN {has} THEN 'unrecorded' END) AS r{i}, "
+                      f"min({seen}) AS a{i}, max({seen}) AS b{i}")
+        per_group.append(f"SELECT channel_id, {i} AS g, '{group}' AS field_group, r{i} AS route, sum(n) AS posts, "
+                         f"min(a{i}) AS first_seen_at, max(b{i}) AS last_seen_at FROM combos "
+                         f"WHERE r{i} IS NOT NULL GROUP BY channel_id, r{i}")
+    keys = ", ".join(f"r{i}" for i in range(len(provenance.GROUPS)))
+    return (f"WITH combos AS (SELECT channel_id, {', '.join(routes)}, count(*) AS n FROM posts "
+            f"WHERE list_contains($ids, channel_id) GROUP BY channel_id, {keys}) "
+            f"SELECT channel_id, field_group, route, posts, first_seen_at, last_seen_at "
+            f"FROM ({' UNION ALL '.join(per_group)}) ORDER BY channel_id, g, posts DESC, route")
+
+
+def field_routes(con: duckdb.DuckDBPyConnection, channel_ids: list[int]) -> list[FieldRoute]:
+    """Per channel of ``channel_ids``, group of fields and route: what each route contributed (provenance by
+    field, docs/sources.md). Groups no route gave a value are left out. ``analysis.provenance`` is the same
+    for notebooks.
+
+    Example: ``[FieldRoute(1, 'text', 'export', 120, ...), FieldRoute(1, 'counters', 'api', 118, ...)]``.
+    """
+    if not channel_ids:
+        return []
+    row = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'main' "
+                      "AND table_name = 'posts' AND column_name = 'text_source'").fetchone()
+    recorded = bool(row and row[0])
+    return [FieldRoute(channel_id=int(r["channel_id"]), group=r["field_group"], route=r["route"],
+                       posts=int(r["posts"]), first_seen_at=_utc(r["first_seen_at"]),
+                       last_seen_at=_utc(r["last_seen_at"]))
+            for r in _rows(con, _routes_sql(recorded), {"ids": [int(c) for c in channel_ids]})]
 
 
 def _plain(value: Any) -> Any:

@@ -9,7 +9,11 @@ Merge rules (one place, here):
 * Sources rank ``api`` > ``export`` > ``web``. For a post already archived, a row from a source of the
   same or a higher rank wins column by column where it has a value (``COALESCE(new, old)``); a row from
   a lower rank only fills columns that are empty (``COALESCE(old, new)``): an export over API data
-  fills gaps only. A web row leaves an API post untouched (the preview has nothing the API lacks).
+  fills gaps only, and never the API's counters, reactions or forward header (the API is authoritative
+  for them: its empty answer means "none"). A web row leaves an API post untouched (the preview has
+  nothing the API lacks).
+* Each group of fields records which route gave it and when (``<group>_source``, ``<group>_seen_at``:
+  :mod:`collector.archive.provenance`).
 * Views travel as a group (``views``, ``views_label``, ``views_low``, ``views_high``): taken whole from
   the winning row, or from the other one when the winner has no views at all.
 * A text replaced by a same-source row, or by a higher-ranked one that differs beyond whitespace, is
@@ -35,10 +39,11 @@ import pyarrow.compute as pc
 
 from collector.parse.channel_ref import storable_username
 
+from . import provenance
 from .archive import transaction as _transaction
 from .lake_marks import has_marks, mark_batch, mark_posts
 from .post_writes import execute_posts
-from .rows import channels_columns, posts_columns
+from .rows import PROVENANCE_COLUMNS, channels_columns, posts_columns
 
 _RANK_SQL = "CASE {src} WHEN 'api' THEN 3 WHEN 'export' THEN 2 WHEN 'web' THEN 1 ELSE 0 END"
 # The new post row is an earlier state than the archived one: its edit (or, unedited, its post) time is older.
@@ -49,7 +54,7 @@ _STALE = "(coalesce({new}.edited_at, {new}.posted_at) < coalesce({old}.edited_at
 #: gives (and ``deleted_at``, which only a collection pass sets).
 POST_SCHEMA = posts_columns(exclude=(
     "via_bot_id", "replies_channel_id", "media_id", "restriction_reason", "factcheck", "noforwards", "pinned",
-    "ttl_period", "tl_layer", "telethon_version", "deleted_at",
+    "ttl_period", "tl_layer", "telethon_version", "deleted_at", *PROVENANCE_COLUMNS,
 ))
 
 #: What web previews write (``upsert_channels``): table ``channels`` without what only the API gives.
@@ -197,6 +202,21 @@ def _merge_exprs(table: str, columns: Sequence[str], key: Sequence[str], group: 
         else:
             exprs[col] = (f"CASE WHEN {pref} THEN COALESCE(EXCLUDED.{col}, {table}.{col}) "
                           f"ELSE COALESCE({table}.{col}, EXCLUDED.{col}) END")
+    if "edited_at" in columns:      # posts
+        # the API is authoritative for counters, reactions and the forward header: a lower-ranked row (an
+        # export) fills none of them on a post the API wrote
+        api_kept = f"({table}.source = 'api' AND NOT {pref})"
+        for group in provenance.API_AUTHORITATIVE:
+            for col in provenance.GROUPS[group]:
+                if col in exprs:
+                    exprs[col] = f"CASE WHEN {api_kept} THEN {table}.{col} ELSE {exprs[col]} END"
+        # which route gave each group of fields, and when (provenance.py)
+        replaces_reactions = (f"({pref} AND (EXCLUDED.source <> 'export' OR {table}.source <> 'export' "
+                              f"OR EXCLUDED.reactions >= {table}.reactions))")
+        fillable = {g: "TRUE" for g in provenance.GROUPS}
+        fillable.update({g: f"NOT {api_kept}" for g in provenance.API_AUTHORITATIVE})
+        exprs.update(provenance.merge_values("EXCLUDED", table, {
+            "text": pref, "counters": pref, "reactions": replaces_reactions, "header": pref}, fillable))
     return exprs
 
 
@@ -216,7 +236,7 @@ def _unchanged(columns: Sequence[str], key: Sequence[str], group: Sequence[str],
     """
     exprs = _merge_exprs("p", columns, key, group, keep_seen_for)
     return " AND ".join(f"({expr.replace('EXCLUDED.', 'b.')}) IS NOT DISTINCT FROM p.{col}"
-                        for col, expr in exprs.items() if col != "import_sha256")
+                        for col, expr in exprs.items() if col != "import_sha256" and col not in PROVENANCE_COLUMNS)
 
 
 _POST_COLUMNS = tuple(POST_SCHEMA.names)
@@ -225,8 +245,12 @@ _POST_COLUMNS = tuple(POST_SCHEMA.names)
 _BATCH_RANGE = ("SELECT * FROM posts WHERE channel_id IN (SELECT channel_id FROM __tgs_batch) AND message_id BETWEEN "
                 "(SELECT min(message_id) FROM __tgs_batch) AND (SELECT max(message_id) FROM __tgs_batch)")
 # A web row never touches an API row: the preview has nothing the API lacks.
+# A new row records the provenance of each group it gives a value (provenance.insert_values).
+_NEW_PROVENANCE = provenance.insert_values("b")
+_INSERTED = ", ".join((*_POST_COLUMNS, *_NEW_PROVENANCE))
+_SELECTED = ", ".join((*(f"b.{c}" for c in _POST_COLUMNS), *_NEW_PROVENANCE.values()))
 _POST_UPSERT = (
-    f"INSERT INTO posts ({', '.join(_POST_COLUMNS)})\nSELECT {', '.join(_POST_COLUMNS)} FROM __tgs_batch b\n"
+    f"INSERT INTO posts ({_INSERTED})\nSELECT {_SELECTED} FROM __tgs_batch b\n"
     f"ON CONFLICT (channel_id, message_id) DO UPDATE SET\n    "
     f"{_merge_set('posts', _POST_COLUMNS, _POST_KEY, _POST_VIEWS, 'web')}"
 )
@@ -238,7 +262,7 @@ _POST_UNCHANGED = (
     f"WHERE b.source = 'web' AND p.source = 'api' OR ({_unchanged(_POST_COLUMNS, _POST_KEY, _POST_VIEWS, 'web')})"
 )
 # The fast path when no key of the batch is archived yet (a first import): no conflict handling at all.
-_POST_INSERT = f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) SELECT {', '.join(_POST_COLUMNS)} FROM __tgs_batch"
+_POST_INSERT = f"INSERT INTO posts ({_INSERTED}) SELECT {_SELECTED} FROM __tgs_batch b"
 _POST_VERSIONS = f"""
 INSERT INTO post_versions (channel_id, message_id, text, edited_at, observed_at)
 SELECT p.channel_id, p.message_id, p.text, p.edited_at, $now
@@ -410,10 +434,12 @@ def resolve_forward_usernames(target: Any) -> int:
     if has_marks(con):     # the posts about to be filled in: their lake partitions change
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_FILLED} AS SELECT channel_id, message_id FROM posts "
                     "WHERE fwd_username IS NOT NULL AND fwd_channel_id IS NULL")
+    # read from the username the same route gave (fwd_username): the header's provenance stays as it is
     execute_posts(
         con,
         """
-        UPDATE posts SET fwd_channel_id = m.channel_id
+        UPDATE posts SET fwd_channel_id = m.channel_id,
+            header_source = posts.header_source, header_seen_at = posts.header_seen_at
         FROM (
             SELECT name, any_value(channel_id) AS channel_id FROM (
                 SELECT lower(username) AS name, channel_id FROM channel_usernames
