@@ -53,7 +53,19 @@ def data_dir() -> Path:
 
 
 def peak_mb() -> float:
-    """This process's peak RSS so far, in MB."""
+    """This process's peak RSS so far, in MB: ``VmHWM`` of ``/proc/self/status`` where there is one.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux carries it across ``exec``, so a child started by a large parent
+    (``subprocess`` forks, or vforks, it) reports at least the parent's peak. ``VmHWM`` belongs to the memory map
+    the ``exec`` made, i.e. to the child alone.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
