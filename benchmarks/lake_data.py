@@ -69,10 +69,10 @@ def peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
-def child(module: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def child(module: str, *args: str, env: dict[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
     """Run ``python -m <module> --step <args>`` in a fresh process; its last stdout line, parsed as JSON."""
     out = subprocess.run([sys.executable, "-m", module, "--step", *args], check=True, capture_output=True, text=True,
-                         cwd=ROOT, env={**os.environ, **(env or {})})
+                         cwd=ROOT, env={**os.environ, **(env or {})}, timeout=timeout)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -220,6 +220,8 @@ def generate_lake(posts: int, channels: int, *, dest: Path | None = None, memory
                             f"ORDER BY channel_id, message_id) TO '{part / (GENERATED + '.parquet')}' ({options})")
                 files += 1
             rows += con.execute("SELECT count(*) FROM slot_posts").fetchall()[0][0]
+            if not con.execute("SELECT count(*) FROM slot_channels").fetchall()[0][0]:
+                continue                        # publish writes no file for a slot without rows
             part = building / "channels" / partition_name(s, None)
             part.mkdir(parents=True)
             con.execute(f"COPY (SELECT * EXCLUDE (slot) FROM ({_channels_sql()}) ORDER BY channel_id) "
@@ -244,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generate", type=int, metavar="POSTS", help="generate a lake directly (cached)")
     parser.add_argument("--channels", type=int, default=20_000)
     parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument("--dest", type=Path, help="where (default: cached under the data directory by size)")
     parser.add_argument("--step", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.step:
@@ -252,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.generate:
         t = time.perf_counter()
-        path = generate_lake(args.generate, args.channels, memory_limit=args.memory_limit)
+        path = generate_lake(args.generate, args.channels, dest=args.dest, memory_limit=args.memory_limit)
         size = sum(p.stat().st_size for p in path.rglob("*.parquet")) / 1e9
         print(json.dumps({"lake": str(path), "seconds": round(time.perf_counter() - t, 1), "gb": round(size, 2),
                           "peak_rss_mb": peak_mb()}))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -72,8 +74,12 @@ def _step_spark(lake: str, name: str, out: str) -> dict[str, Any]:
             "peak_rss_mb": round(_peak_mb() + jvm, 1), "jvm_rss_mb": round(jvm, 1)}
 
 
+#: Longest a Spark metric may run (session start included) before the row says it timed out.
+STEP_TIMEOUT_S = float(os.environ.get("TGSPREAD_SPARK_STEP_TIMEOUT", "1800"))
+
+
 def _child(*args: str) -> dict[str, Any]:
-    return child("benchmarks.spark_bench", *args)
+    return child("benchmarks.spark_bench", *args, timeout=STEP_TIMEOUT_S)
 
 
 def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
@@ -88,7 +94,14 @@ def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
         for name in METRICS:
             a, b = Path(tmp) / f"{name}-duckdb.parquet", Path(tmp) / f"{name}-spark.parquet"
             duck = _child("duckdb", str(lake), name, str(a))
-            spark = _child("spark", str(lake), name, str(b))
+            try:
+                spark = _child("spark", str(lake), name, str(b))
+            except subprocess.TimeoutExpired:
+                rows.append({"benchmark": f"spark: {name}", "value": "timeout", "unit": "s", "target": "-",
+                             "ok": False, "note": f"{posts:,} posts; Spark local[2] ran over {STEP_TIMEOUT_S:.0f} s "
+                                                  f"and was stopped; DuckDB {duck['seconds']} s, peak "
+                                                  f"{duck['peak_rss_mb']} MB"})
+                continue
             try:
                 assert_frame_equal(pl.read_parquet(a), pl.read_parquet(b))
                 same = "equal"
