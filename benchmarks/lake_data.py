@@ -11,9 +11,11 @@ generated directly as Parquet (100M posts without an archive), plus the child-pr
   the lake's partitions and file names, sorted as publish sorts, and the columns and types of
   :data:`analysis._lake_schema.LAKE_SCHEMA` (made from the migrations and pinned to what publish writes by
   ``tests/integration/test_lake.py``): a column the generator does not fill is a typed NULL. ``canonical_urls``
-  is computed in SQL (lower-case host, no ``www.``, no ``utm_`` parameters, https) instead of by
-  ``analysis.urls`` in Python, which would take minutes at 100M; hidden senders' names are hex strings like the
-  pseudonyms publish writes. One manifest (``_manifests/gen.json``) makes the files a collector's.
+  is computed with plain string functions (https, no ``www.``, no ``utm_`` parameters: what ``analysis.urls`` makes of
+  the synthetic URLs) instead of by ``analysis.urls`` in Python, which would take minutes at 100M; hidden senders'
+  names are hex strings like the pseudonyms publish writes. One manifest (``_manifests/gen.json``) makes the files
+  a collector's. Resumable: a generation stopped midway (``.slots-done`` in the ``.building`` directory) goes on
+  with the slots it had not finished.
 
 Example::
 
@@ -113,8 +115,7 @@ def _step_publish(archive: str, lake: str) -> dict[str, Any]:
 # -- a lake generated directly -------------------------------------------------------------------------------
 #: ``canonical_urls`` in SQL (what analysis.urls does to the synthetic URLs, near enough for timing).
 _CANONICAL = ("CASE WHEN len(urls) = 0 THEN urls ELSE list_transform(urls, lambda u: 'https://' || "
-              "regexp_replace(regexp_replace(regexp_replace(lower(u), '^([a-z]+://)?(www\\.)?', ''), "
-              "'utm_[a-z]+=[^&]*&?', ''), '[/?&]+$', '')) END")
+              "split_part(replace(replace(replace(u, 'https://', ''), 'http://', ''), 'www.', ''), '/?utm_', 1)) END")
 #: Columns the generator fills beyond the synthetic archive's own (the rest of the lake's columns are NULL).
 _EXTRA = {"fwd_from_name": "CASE WHEN fwd_from_name IS NOT NULL THEN md5('name:' || fwd_from_name)[1:16] END",
           "domains": "NULL"}
@@ -190,15 +191,15 @@ def generate_lake(posts: int, channels: int, *, dest: Path | None = None, memory
     if target.exists():
         return target
     building = target.with_name(target.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
+    building.mkdir(parents=True, exist_ok=True)
+    done_file = building / ".slots-done"           # resumable: a generation stopped midway goes on from here
+    done = {int(x) for x in done_file.read_text().split()} if done_file.exists() else set()
     params = {"posts": posts, "channels": channels, "id_base": ID_BASE, "id_step": ID_STEP,
               "span_s": 365 * 86400, "outside_base": 9_000_000_000}
     t = time.perf_counter()
     spill = building / ".spill"
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
                                  "temp_directory": str(spill), "preserve_insertion_order": True})
-    files, rows = 0, 0
     try:
         con.execute(_SETUP.format(**params))
         con.execute("ALTER TABLE syn_channels ADD COLUMN s INTEGER")
@@ -208,6 +209,10 @@ def generate_lake(posts: int, channels: int, *, dest: Path | None = None, memory
         posts_sql = _posts_sql(params)
         options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
         for s in range(64):
+            if s in done:
+                continue
+            for table in ("posts", "channels"):        # what a stopped run left of this slot
+                shutil.rmtree(building / table / partition_name(s, None), ignore_errors=True)
             con.execute("DROP TABLE IF EXISTS slot_channels")
             con.execute(f"CREATE TEMP TABLE slot_channels AS SELECT * FROM syn_channels WHERE s = {s}")
             con.execute("DROP TABLE IF EXISTS slot_posts")
@@ -218,21 +223,23 @@ def generate_lake(posts: int, channels: int, *, dest: Path | None = None, memory
                 part.mkdir(parents=True)
                 con.execute(f"COPY (SELECT * EXCLUDE (slot, month) FROM slot_posts WHERE month = '{month}' "
                             f"ORDER BY channel_id, message_id) TO '{part / (GENERATED + '.parquet')}' ({options})")
-                files += 1
-            rows += con.execute("SELECT count(*) FROM slot_posts").fetchall()[0][0]
-            if not con.execute("SELECT count(*) FROM slot_channels").fetchall()[0][0]:
-                continue                        # publish writes no file for a slot without rows
-            part = building / "channels" / partition_name(s, None)
-            part.mkdir(parents=True)
-            con.execute(f"COPY (SELECT * EXCLUDE (slot) FROM ({_channels_sql()}) ORDER BY channel_id) "
-                        f"TO '{part / (GENERATED + '.parquet')}' ({options})")
+            if con.execute("SELECT count(*) FROM slot_channels").fetchall()[0][0]:   # publish: no empty files
+                part = building / "channels" / partition_name(s, None)
+                part.mkdir(parents=True)
+                con.execute(f"COPY (SELECT * EXCLUDE (slot) FROM ({_channels_sql()}) ORDER BY channel_id) "
+                            f"TO '{part / (GENERATED + '.parquet')}' ({options})")
+            with done_file.open("a") as fh:
+                fh.write(f"{s}\n")
+        files = sum(1 for _ in building.glob("posts/*/*/*.parquet"))
+        rows = con.execute(f"SELECT count(*) FROM read_parquet('{building}/posts/*/*/*.parquet')").fetchall()[0][0]
     finally:
         con.close()
     shutil.rmtree(spill, ignore_errors=True)
+    done_file.unlink()
     manifest = {"manifest_version": MANIFEST_VERSION, "collector": GENERATED,
                 "schema_version": max(m.version for m in migrations.available()),
                 "published_at": datetime.now(UTC).isoformat(), "full": True,
-                "generated": f"benchmarks.lake_data.generate_lake({posts}, {channels}) in "
+                "generated": f"benchmarks.lake_data.generate_lake({posts}, {channels}), the last run "
                              f"{time.perf_counter() - t:.0f} s: {rows:,} posts in {files} files",
                 "tables": {"posts": {"layout": "post", "rows": rows}}}
     (building / "_manifests").mkdir()
