@@ -117,7 +117,7 @@ def test_notebook_is_committed_clean(path: Path) -> None:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs committed"
     code = "".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "open_notebook(ARCHIVE)" in code and "snapshot" not in code
+    assert "open_notebook(ARCHIVE)" in code and "snapshot=" not in code
     assert "sys.path" not in code and "import collector" not in code and "from collector" not in code
 
 
