@@ -102,6 +102,11 @@ def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
                                                   f"and was stopped; DuckDB {duck['seconds']} s, peak "
                                                   f"{duck['peak_rss_mb']} MB"})
                 continue
+            except subprocess.CalledProcessError as exc:       # e.g. no Java: the row says what went wrong
+                last = ((exc.stderr or "").strip().splitlines() or ["?"])[-1][:160]
+                rows.append({"benchmark": f"spark: {name}", "value": "failed", "unit": "s", "target": "-",
+                             "ok": False, "note": f"{posts:,} posts; Spark exit {exc.returncode}: {last}"})
+                continue
             try:
                 assert_frame_equal(pl.read_parquet(a), pl.read_parquet(b))
                 same = "equal"
