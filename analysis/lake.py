@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -59,8 +60,10 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 #: DuckDB's memory limit on a lake connection (its default would be 80% of the machine's RAM): the metrics over
 #: 100M posts run within it, spilling to :data:`SPILL_DIR` (benchmarks/lake_bench.py, docs/lake.md).
 MEMORY_LIMIT = "2GB"
-#: Where a lake connection spills (DuckDB removes its files when the connection closes).
-SPILL_DIR = "tgspread-duckdb-spill"
+#: Where a lake connection spills: ``<system temp>/tgspread-spill-<pid>-<n>``, one directory per connection (two
+#: DuckDB instances must not share one); DuckDB removes it with its files when the connection closes.
+SPILL_DIR = "tgspread-spill"
+_spills = itertools.count()
 #: The column that says which copy of a row is newest, where a table has one.
 _NEWEST = "last_seen_at"
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
@@ -165,7 +168,8 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     names = list(manifests) if collectors is None else list(collectors)
     union = _mixed_schemas(manifests)
     config = {} if memory_limit is None else {"memory_limit": memory_limit}
-    con = duckdb.connect(":memory:", config={**config, "temp_directory": str(Path(tempfile.gettempdir()) / SPILL_DIR)})
+    spill = Path(tempfile.gettempdir()) / f"{SPILL_DIR}-{os.getpid()}-{next(_spills)}"
+    con = duckdb.connect(":memory:", config={**config, "temp_directory": str(spill)})
     con.execute("SET TimeZone = 'UTC'")
     tables = set(LAKE_SCHEMA) | {p.name for p in root.iterdir() if p.is_dir() and _TABLE.match(p.name)}
     for table in sorted(tables):
