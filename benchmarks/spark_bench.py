@@ -82,7 +82,7 @@ def _child(*args: str) -> dict[str, Any]:
     return child("benchmarks.spark_bench", *args, timeout=STEP_TIMEOUT_S)
 
 
-def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
+def run(posts: int = 10_000_000, channels: int = 5_000, metrics: tuple[str, ...] = METRICS) -> list[dict[str, Any]]:
     """Rows in the ``benchmarks.run`` shape: per metric, DuckDB and Spark time, memory, and whether they agree."""
     import polars as pl
     from polars.testing import assert_frame_equal
@@ -91,7 +91,7 @@ def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="spark-bench-", dir=lake.parent) as tmp:
         lake_mb = sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 2**20
-        for name in METRICS:
+        for name in metrics:
             a, b = Path(tmp) / f"{name}-duckdb.parquet", Path(tmp) / f"{name}-spark.parquet"
             duck = _child("duckdb", str(lake), name, str(a))
             try:
