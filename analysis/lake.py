@@ -16,7 +16,9 @@ names (plus the partition columns ``slot`` and ``month``, which a filter can use
   else the collector name last): while a slot moves between
   collectors both may hold its rows;
 - a table with no files (nothing published yet, or an empty lake) is an empty view with the table's schema
-  (:data:`analysis._lake_schema.LAKE_SCHEMA`); the session time zone is UTC.
+  (:data:`analysis._lake_schema.LAKE_SCHEMA`); the session time zone is UTC;
+- DuckDB works within :data:`MEMORY_LIMIT` and spills to a temporary directory beyond it, so a notebook on a
+  lake of 100M posts stays within a few GB (``SET memory_limit = '8GB'`` on the connection to give it more).
 
 Example::
 
@@ -27,9 +29,11 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -55,6 +59,13 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "post_media": ("channel_id", "message_id"),
     "media_downloads": ("channel_id", "message_id"),
 }
+#: DuckDB's memory limit on a lake connection (its default would be 80% of the machine's RAM): the metrics over
+#: 100M posts run within it, spilling to :data:`SPILL_DIR` (benchmarks/lake_bench.py, docs/lake.md).
+MEMORY_LIMIT = "2GB"
+#: Where a lake connection spills: ``<system temp>/tgspread-spill-<pid>-<n>``, one directory per connection (two
+#: DuckDB instances must not share one); DuckDB removes it with its files when the connection closes.
+SPILL_DIR = "tgspread-spill"
+_spills = itertools.count()
 #: The column that says which copy of a row is newest, where a table has one.
 _NEWEST = "last_seen_at"
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
@@ -156,11 +167,13 @@ def _files_view(table: str, layout: str, found: list[tuple[str, str]], union: bo
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {newest}filename DESC) = 1")
 
 
-def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None = None,
+                 memory_limit: str | None = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with a view per lake table; see the module doc.
 
     ``collectors`` limits the views to those collectors' files (default: every collector with a manifest).
-    Raises ``FileNotFoundError`` when ``path`` is not a directory.
+    ``memory_limit``: DuckDB's (None: DuckDB's default, 80% of RAM); it spills to the system's temporary
+    directory beyond it. Raises ``FileNotFoundError`` when ``path`` is not a directory.
     """
     root = Path(path)
     if not root.is_dir():
@@ -168,7 +181,9 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     manifests = _manifests(root)
     names = list(manifests) if collectors is None else list(collectors)
     union = _mixed_schemas(manifests)
-    con = duckdb.connect(":memory:")
+    config = {} if memory_limit is None else {"memory_limit": memory_limit}
+    spill = Path(tempfile.gettempdir()) / f"{SPILL_DIR}-{os.getpid()}-{next(_spills)}"
+    con = duckdb.connect(":memory:", config={**config, "temp_directory": str(spill)})
     con.execute("SET TimeZone = 'UTC'")
     tables = set(LAKE_SCHEMA) | {p.name for p in root.iterdir() if p.is_dir() and _TABLE.match(p.name)}
     for table in sorted(tables):

@@ -12,27 +12,35 @@ runs in its own process so its peak RSS is its own:
   then a publish: it rewrites only the partitions those posts touched;
 - ``layout``: files per partition, file sizes of ``posts`` (min / median / max), the lake's size;
 - ``metrics``: ``cascades``, ``forward_network``, ``posting_frequency``, ``url_spread`` over the lake
-  (computed, as everywhere since migration 0009), and the same computed on the archive file for the ratio;
-- ``open``: ``analysis.connect(lake)`` in a fresh process: seconds and the process's RSS after it.
+  (computed, as everywhere since migration 0009), the same computed on the archive file, and the straightforward
+  Polars lazy version (:mod:`benchmarks.lake_polars`, ``scan_parquet`` over the same files) for the ratios;
+  wall and CPU seconds (the machine is shared: CPU seconds move less with the load), best of 3;
+- ``open``: ``analysis.connect(lake)`` in a fresh process: seconds and the process's RSS after it;
+- ``huge``: a lake of ``--huge`` posts (default 100M in ``make bench``) generated directly as Parquet
+  (:func:`benchmarks.lake_data.generate_lake`, cached under ``$TGSPREAD_BENCH_DATA``): the four metrics (time,
+  peak RSS of the process), the Polars versions under a 6 GB address-space cap, and opening a notebook on it
+  (``analysis.connect`` and ``analysis.notebook.open_notebook``: seconds, RSS).
 
 Example::
 
-    python -m benchmarks.lake_bench --posts 1000000 --channels 1000
+    python -m benchmarks.lake_bench --posts 1000000 --channels 1000 --huge 0
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .lake_data import child as _lake_child
+from .lake_data import data_dir, generate_lake, peak_mb
 
 __all__ = ["run"]
 
@@ -41,10 +49,12 @@ FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
 #: The issue's targets at 10M posts (checked here against whatever size ran; the note says the size).
 TARGET_INCREMENTAL_S, TARGET_INCREMENTAL_MB, TARGET_FULL_S, TARGET_METRIC_S = 2.0, 400.0, 60.0, 2.0
 TARGET_OPEN_S, TARGET_OPEN_MB = 2.0, 300.0
+#: At 100M posts (a generated lake): each metric, and its process's peak RSS.
+TARGET_HUGE_S, TARGET_HUGE_MB = 30.0, 4096.0
+#: The Polars versions' address-space cap (they have no memory limit of their own; the machine is shared).
+POLARS_CAP_BYTES = 6 * 2**30
 
-
-def _peak_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+_peak_mb = peak_mb
 
 
 # -- steps (each in its own process) ---------------------------------------------------------------------------
@@ -136,19 +146,57 @@ def _step_layout(lake: str) -> dict[str, Any]:
             "all_files": sum(1 for _ in root.rglob("*.parquet"))}
 
 
-def _step_metric(path: str, name: str, repeat: int = 3) -> dict[str, Any]:
+def _step_metric(path: str, name: str, repeat: str = "3") -> dict[str, Any]:
+    """``analysis.<name>`` on ``path`` (a lake or an archive file), best of ``repeat``: wall and CPU seconds."""
     import analysis
 
     con = analysis.connect(path)
     fn = getattr(analysis, name)
-    walls = []
+    walls, cpus = [], []
     rows = 0
-    for _ in range(repeat):
-        t = time.perf_counter()
+    for _ in range(int(repeat)):
+        t, c = time.perf_counter(), time.process_time()
         rows = fn(con).height
         walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
     con.close()
-    return {"seconds": round(min(walls), 2), "rows": rows, "peak_rss_mb": _peak_mb()}
+    return {"seconds": round(min(walls), 2), "cpu_seconds": round(min(cpus), 2), "rows": rows,
+            "peak_rss_mb": _peak_mb()}
+
+
+def _step_polars(lake: str, name: str, repeat: str = "3") -> dict[str, Any]:
+    """The straightforward Polars lazy version of ``name`` over ``lake`` (:mod:`benchmarks.lake_polars`)."""
+    import resource
+
+    from .lake_polars import METRICS
+
+    resource.setrlimit(resource.RLIMIT_AS, (POLARS_CAP_BYTES, POLARS_CAP_BYTES))
+    walls, cpus = [], []
+    rows = 0
+    for _ in range(int(repeat)):
+        t, c = time.perf_counter(), time.process_time()
+        rows = METRICS[name](lake).height
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return {"seconds": round(min(walls), 2), "cpu_seconds": round(min(cpus), 2), "rows": rows,
+            "peak_rss_mb": _peak_mb()}
+
+
+def _step_notebook(lake: str) -> dict[str, Any]:
+    """``analysis.notebook.open_notebook(lake)`` in a fresh process (imports done first): seconds and RSS."""
+    import duckdb  # noqa: F401 - imported before the clock starts
+    import matplotlib  # noqa: F401
+    import polars  # noqa: F401
+
+    from analysis.notebook import open_notebook
+
+    before = _peak_mb()
+    t = time.perf_counter()
+    nb = open_notebook(lake, quiet=True)
+    seconds = time.perf_counter() - t
+    names = len(nb.names)
+    nb.close()
+    return {"seconds": round(seconds, 3), "peak_rss_mb": _peak_mb(), "rss_before_mb": before, "names": names}
 
 
 def _step_open(lake: str) -> dict[str, Any]:
@@ -166,21 +214,92 @@ def _step_open(lake: str) -> dict[str, Any]:
 
 
 def _child(*args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.lake_bench", "--step", *args], check=True,
-                         capture_output=True, text=True, cwd=ROOT)
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return _lake_child("benchmarks.lake_bench", *args)
+
+
+def _try_child(*args: str) -> dict[str, Any]:
+    """:func:`_child`, with a failure (e.g. out of memory under the cap) as ``{"failed": "..."}``."""
+    import subprocess
+
+    try:
+        return _child(*args)
+    except subprocess.CalledProcessError as exc:
+        last = ((exc.stderr or "").strip().splitlines() or ["?"])[-1]
+        return {"failed": f"exit {exc.returncode}: {last[:120]}"}
 
 
 def _row(benchmark: str, value: Any, unit: str, target: str, ok: bool | None, note: str = "") -> dict[str, Any]:
     return {"benchmark": benchmark, "value": value, "unit": unit, "target": target, "ok": ok, "note": note}
 
 
-def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
-    """Measure every step on a synthetic archive of ``posts`` posts; rows in the ``benchmarks.run`` shape."""
-    from .synth_archive import build
+def _metric_rows(lake: Path, archive: Path | None, size: str, target: float, label: str,
+                 repeat: int = 3) -> list[dict[str, Any]]:
+    """Per metric: analysis over the lake (and over the archive file), and the Polars lazy version; the ratios.
+    Each is the best of ``repeat`` runs in one process."""
+    rows = []
+    for name in FUNCTIONS:
+        on_lake = _child("metric", str(lake), name, str(repeat))
+        on_file = _child("metric", str(archive), name, str(repeat)) if archive is not None else None
+        polars = _try_child("polars", str(lake), name, str(repeat))
+        if "failed" in polars:
+            versus = f"Polars lazy {polars['failed']}"
+        else:
+            same = "same rows" if polars["rows"] == on_lake["rows"] else f"ROWS DIFFER ({polars['rows']:,})"
+            versus = (f"Polars lazy {polars['seconds']} s, cpu {polars['cpu_seconds']} s, peak {polars['peak_rss_mb']} "
+                      f"MB ({same}; Polars/analysis {polars['seconds'] / max(on_lake['seconds'], 1e-3):.2f})")
+        filed = "" if on_file is None else (
+            f"archive file {on_file['seconds']} s, cpu {on_file['cpu_seconds']} s (lake/file "
+            f"{on_lake['seconds'] / max(on_file['seconds'], 1e-3):.2f}); ")
+        rows.append(_row(f"lake{label}: {name} over the lake (computed)", on_lake["seconds"], "s",
+                         f"<= {target:g}", on_lake["seconds"] <= target,
+                         f"{size}, {on_lake['rows']:,} rows, cpu {on_lake['cpu_seconds']} s, peak RSS "
+                         f"{on_lake['peak_rss_mb']} MB; {filed}{versus}; load {os.getloadavg()[0]:.1f}"))
+        if label:
+            rows.append(_row(f"lake{label}: {name}, peak RSS", on_lake["peak_rss_mb"], "MB", f"<= {TARGET_HUGE_MB:g}",
+                             on_lake["peak_rss_mb"] <= TARGET_HUGE_MB, "the whole process (DuckDB spills)"))
+    return rows
 
-    source = build(posts, channels)
+
+def _open_rows(lake: Path, size: str, label: str) -> list[dict[str, Any]]:
+    opened = _child("open", str(lake))
+    notebook = _child("notebook", str(lake))
+    return [
+        _row(f"lake{label}: opening it (analysis.connect + one count)", opened["seconds"], "s",
+             f"<= {TARGET_OPEN_S:g}", opened["seconds"] <= TARGET_OPEN_S, size),
+        _row(f"lake{label}: RSS after opening it", opened["peak_rss_mb"], "MB", f"<= {TARGET_OPEN_MB:g}",
+             opened["peak_rss_mb"] <= TARGET_OPEN_MB,
+             f"the whole process, {opened['rss_before_mb']} MB of it Python, DuckDB and Polars imported"),
+        _row(f"lake{label}: open_notebook on it", notebook["seconds"], "s", f"<= {TARGET_OPEN_S:g}",
+             notebook["seconds"] <= TARGET_OPEN_S,
+             f"{size}; {notebook['names']:,} channel names read; RSS after {notebook['peak_rss_mb']} MB "
+             f"({notebook['rss_before_mb']} MB before: imports incl. Matplotlib)"),
+        _row(f"lake{label}: RSS after open_notebook", notebook["peak_rss_mb"], "MB", f"<= {TARGET_OPEN_MB:g}",
+             notebook["peak_rss_mb"] <= TARGET_OPEN_MB, "the whole process"),
+    ]
+
+
+def run_huge(posts: int = 100_000_000, channels: int = 20_000) -> list[dict[str, Any]]:
+    """The rows of a lake of ``posts`` posts generated directly (cached; generating 100M takes minutes)."""
+    t = time.perf_counter()
+    lake = generate_lake(posts, channels)
+    made = time.perf_counter() - t
+    size = f"{posts:,} posts (generated lake, {channels:,} channels)"
+    gb = sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 1e9
+    rows = [_row(f"lake, {posts // 1_000_000}M: the generated lake", round(gb, 2), "GB", "-", None,
+                 f"{sum(1 for _ in lake.glob('posts/*/*/*.parquet')):,} posts files; generated in {made:.0f} s "
+                 f"(0 when cached in {data_dir()})")]
+    rows += _metric_rows(lake, None, size, TARGET_HUGE_S, f", {posts // 1_000_000}M", repeat=1)
+    rows += _open_rows(lake, size, f", {posts // 1_000_000}M")
+    return rows
+
+
+def run(posts: int = 10_000_000, channels: int = 5_000, huge: int = 100_000_000,
+        huge_channels: int = 20_000) -> list[dict[str, Any]]:
+    """Measure every step on a synthetic archive of ``posts`` posts, then the reading of a generated lake of
+    ``huge`` posts (0: not); rows in the ``benchmarks.run`` shape."""
+    from .synth_archive import VERSION, build
+
+    source = build(posts, channels, path=data_dir() / f"synth-v{VERSION}-{posts}x{channels}.duckdb")
     size = f"{posts:,} posts"
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lake-bench-", dir=source.parent) as tmp:
@@ -199,39 +318,29 @@ def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
         ]
         full = _child("full", str(archive), str(lake))
         layout = _child("layout", str(lake))
-        inc = _child("incremental", str(archive), str(lake))
         rows += [
             _row("lake: full publish", full["seconds"], "s", f"<= {TARGET_FULL_S:g} at 10M", None,
-                 f"{size}, {full['files']:,} files, {full['rows']:,} rows, peak RSS {full['peak_rss_mb']} MB "
-                 ""),
-            _row("lake: publish after +1,000 posts", inc["seconds"], "s", f"<= {TARGET_INCREMENTAL_S:g}",
-                 inc["seconds"] <= TARGET_INCREMENTAL_S,
-                 f"{size}; {inc['files']} files rewritten {inc['partitions']}; the write itself "
-                 f"{inc['write_seconds']} s"),
-            _row("lake: publish after +1,000 posts, peak RSS", inc["peak_rss_mb"], "MB",
-                 f"<= {TARGET_INCREMENTAL_MB:g}", inc["peak_rss_mb"] <= TARGET_INCREMENTAL_MB, "the whole process"),
+                 f"{size}, {full['files']:,} files, {full['rows']:,} rows, peak RSS {full['peak_rss_mb']} MB"),
             _row("lake: files per partition", layout["files_per_partition_max"], "files", "1 per collector",
                  layout["files_per_partition_max"] == 1, f"{layout['all_files']:,} files in all"),
             _row("lake: posts file size (median)", layout["posts_mb_median"], "MB", "-", None,
                  f"{layout['posts_files']:,} posts files, min {layout['posts_mb_min']} MB, max "
                  f"{layout['posts_mb_max']} MB; whole lake {layout['lake_mb']} MB"),
         ]
-        for name in FUNCTIONS:
-            on_lake = _child("metric", str(lake), name)
-            on_file = _child("metric", str(archive), name)
-            rows.append(_row(f"lake: {name} over the lake (computed)", on_lake["seconds"], "s",
-                             f"<= {TARGET_METRIC_S:g} at 10M", on_lake["seconds"] <= TARGET_METRIC_S,
-                             f"{size}, {on_lake['rows']:,} rows; on the archive file computed {on_file['seconds']} s "
-                             f"(lake/file {on_lake['seconds'] / max(on_file['seconds'], 1e-3):.2f}); peak RSS "
-                             f"{on_lake['peak_rss_mb']} MB"))
-        opened = _child("open", str(lake))
+        # reading, before the incremental step writes to the archive (lake and file hold the same posts)
+        rows += _metric_rows(lake, archive, size, TARGET_METRIC_S, "")
+        rows += _open_rows(lake, size, "")
+        inc = _child("incremental", str(archive), str(lake))
         rows += [
-            _row("lake: opening it (analysis.connect + one count)", opened["seconds"], "s", f"<= {TARGET_OPEN_S:g}",
-                 opened["seconds"] <= TARGET_OPEN_S, size),
-            _row("lake: RSS after opening it", opened["peak_rss_mb"], "MB", f"<= {TARGET_OPEN_MB:g}",
-                 opened["peak_rss_mb"] <= TARGET_OPEN_MB,
-                 f"the whole process, {opened['rss_before_mb']} MB of it Python, DuckDB and Polars imported"),
+            _row("lake: publish after +1,000 posts", inc["seconds"], "s", f"<= {TARGET_INCREMENTAL_S:g}",
+                 inc["seconds"] <= TARGET_INCREMENTAL_S,
+                 f"{size}; {inc['files']} files rewritten {inc['partitions']}; the write itself "
+                 f"{inc['write_seconds']} s"),
+            _row("lake: publish after +1,000 posts, peak RSS", inc["peak_rss_mb"], "MB",
+                 f"<= {TARGET_INCREMENTAL_MB:g}", inc["peak_rss_mb"] <= TARGET_INCREMENTAL_MB, "the whole process"),
         ]
+    if huge:
+        rows += run_huge(huge, huge_channels)
     return rows
 
 
@@ -239,16 +348,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--channels", type=int, default=1_000)
+    parser.add_argument("--huge", type=int, default=0, help="also a generated lake of this many posts (100000000)")
+    parser.add_argument("--huge-channels", type=int, default=20_000)
+    parser.add_argument("--only-huge", action="store_true", help="only the generated lake's rows")
     parser.add_argument("--step", nargs="+")
     args = parser.parse_args(argv)
     if args.step:
         kind, *rest = args.step
-        steps = {"old": _step_old, "migrate": _step_migrate, "status": _step_status, "full": _step_full,
+        steps: dict[str, Callable[..., dict[str, Any]]] = {
+                 "old": _step_old, "migrate": _step_migrate, "status": _step_status, "full": _step_full,
                  "incremental": _step_incremental, "layout": _step_layout,
-                 "metric": _step_metric, "open": _step_open}
+                 "metric": _step_metric, "polars": _step_polars, "open": _step_open, "notebook": _step_notebook}
         print(json.dumps(steps[kind](*rest)))
         return
-    for row in run(args.posts, args.channels):
+    rows = (run_huge(args.huge, args.huge_channels) if args.only_huge
+            else run(args.posts, args.channels, args.huge, args.huge_channels))
+    for row in rows:
         print(json.dumps(row))
 
 

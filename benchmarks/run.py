@@ -71,7 +71,8 @@ def _sources(quick: bool) -> list[Row]:
 def _lake(quick: bool) -> list[Row]:
     from . import lake_bench
 
-    return lake_bench.run(*((200_000, 200) if quick else (10_000_000, 5_000)))
+    # full: 10M posts, and a generated lake of 100M (cached under $TGSPREAD_BENCH_DATA: generating it takes minutes)
+    return lake_bench.run(*((200_000, 200, 1_000_000, 1_000) if quick else (10_000_000, 5_000, 100_000_000, 20_000)))
 
 
 def _publish(quick: bool) -> list[Row]:

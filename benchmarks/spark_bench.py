@@ -1,9 +1,11 @@
 """The four spread metrics on DuckDB and on Spark ``local[2]`` over one lake: time, peak memory, results compared.
 
-On a synthetic archive (:mod:`benchmarks.synth_archive`) published in full to a lake, each metric runs in its
+On a synthetic archive (:mod:`benchmarks.synth_archive`) published in full to a lake (both built once and cached
+under ``$TGSPREAD_BENCH_DATA`` by :func:`benchmarks.lake_data.archive_and_lake`), each metric runs in its
 own process per engine: DuckDB through ``analysis.<metric>(analysis.connect(lake))``, Spark
 through ``analysis.spark.run`` (a fresh ``local[2]`` session; its start is timed apart). Memory: DuckDB's
-process peak RSS; Spark's: the Python driver's peak plus the JVM's RSS at the end (psutil). The two frames are
+process peak RSS; Spark's: the Python driver's peak plus the JVM's RSS at the end (psutil), its peak
+  as the JVM's resident high-water mark (``VmHWM``) where Linux gives it. The two frames are
 written to Parquet and compared with ``polars.testing.assert_frame_equal``.
 
 Example::
@@ -15,19 +17,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .lake_bench import _child as _lake_child
-from .lake_bench import _peak_mb, _real_archive
+from .lake_data import archive_and_lake, child
+from .lake_data import peak_mb as _peak_mb
 
-ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("cascades", "forward_network", "posting_frequency", "url_spread")
+
+
+def _jvm_peak_mb(pid: int) -> float:
+    """The resident high-water mark of process ``pid`` (the JVM), in MB; 0 when Linux does not say."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
 
 
 def _step_duckdb(lake: str, name: str, out: str) -> dict[str, Any]:
@@ -54,39 +66,47 @@ def _step_spark(lake: str, name: str, out: str) -> dict[str, Any]:
     t = time.perf_counter()
     df = aspark.run(spark, lake, name)
     seconds = time.perf_counter() - t
-    jvm = sum(c.memory_info().rss for c in psutil.Process().children(recursive=True)) / 2**20
+    kids = psutil.Process().children(recursive=True)
+    jvm = sum(max(c.memory_info().rss / 2**20, _jvm_peak_mb(c.pid)) for c in kids)
     spark.stop()
     df.write_parquet(out)
     return {"seconds": round(seconds, 2), "start_s": round(start_s, 1), "rows": df.height,
             "peak_rss_mb": round(_peak_mb() + jvm, 1), "jvm_rss_mb": round(jvm, 1)}
 
 
+#: Longest a Spark metric may run (session start included) before the row says it timed out.
+STEP_TIMEOUT_S = float(os.environ.get("TGSPREAD_SPARK_STEP_TIMEOUT", "1800"))
+
+
 def _child(*args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.spark_bench", "--step", *args], check=True,
-                         capture_output=True, text=True, cwd=ROOT)
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return child("benchmarks.spark_bench", *args, timeout=STEP_TIMEOUT_S)
 
 
-def run(posts: int = 10_000_000, channels: int = 5_000) -> list[dict[str, Any]]:
+def run(posts: int = 10_000_000, channels: int = 5_000, metrics: tuple[str, ...] = METRICS) -> list[dict[str, Any]]:
     """Rows in the ``benchmarks.run`` shape: per metric, DuckDB and Spark time, memory, and whether they agree."""
     import polars as pl
     from polars.testing import assert_frame_equal
 
-    from .synth_archive import build
-
-    source = build(posts, channels)
+    _archive, lake = archive_and_lake(posts, channels)
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="spark-bench-", dir=source.parent) as tmp:
-        archive, lake = Path(tmp) / "archive.duckdb", Path(tmp) / "lake"
-        shutil.copy(source, archive)
-        _real_archive(archive)
-        _lake_child("full", str(archive), str(lake))
+    with tempfile.TemporaryDirectory(prefix="spark-bench-", dir=lake.parent) as tmp:
         lake_mb = sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 2**20
-        for name in METRICS:
+        for name in metrics:
             a, b = Path(tmp) / f"{name}-duckdb.parquet", Path(tmp) / f"{name}-spark.parquet"
             duck = _child("duckdb", str(lake), name, str(a))
-            spark = _child("spark", str(lake), name, str(b))
+            try:
+                spark = _child("spark", str(lake), name, str(b))
+            except subprocess.TimeoutExpired:
+                rows.append({"benchmark": f"spark: {name}", "value": "timeout", "unit": "s", "target": "-",
+                             "ok": False, "note": f"{posts:,} posts; Spark local[2] ran over {STEP_TIMEOUT_S:.0f} s "
+                                                  f"and was stopped; DuckDB {duck['seconds']} s, peak "
+                                                  f"{duck['peak_rss_mb']} MB"})
+                continue
+            except subprocess.CalledProcessError as exc:       # e.g. no Java: the row says what went wrong
+                last = ((exc.stderr or "").strip().splitlines() or ["?"])[-1][:160]
+                rows.append({"benchmark": f"spark: {name}", "value": "failed", "unit": "s", "target": "-",
+                             "ok": False, "note": f"{posts:,} posts; Spark exit {exc.returncode}: {last}"})
+                continue
             try:
                 assert_frame_equal(pl.read_parquet(a), pl.read_parquet(b))
                 same = "equal"

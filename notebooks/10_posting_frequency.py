@@ -17,9 +17,10 @@
 # %% tags=["parameters"]
 import os
 
-# The archive to analyse. Point it at your own: set TGSPREAD_ARCHIVE before starting Jupyter,
-# or edit this line. A relative path is taken from the repository root (then the working directory).
-ARCHIVE = os.environ.get("TGSPREAD_ARCHIVE", "demo-data/demo.duckdb")
+# What to analyse: a lake directory (docs/lake.md) or an archive file. None: $TGSPREAD_ARCHIVE, else the lake
+# of tgspread.toml ([lake] path), else the demo's lake, else the demo archive. Or edit this line; a relative
+# path is taken from the repository root (then the working directory).
+ARCHIVE = os.environ.get("TGSPREAD_ARCHIVE")
 
 # %%
 import polars as pl
@@ -28,10 +29,10 @@ import analysis
 from analysis import plots
 from analysis.notebook import open_notebook
 
-# snapshot=True copies the tables into memory and releases the file at once: a scheduled collector is
-# never locked out by this notebook. NAMES: {channel_id: "@username" or title}; name(id) and named(column)
-# give the readable name of one id and of an id column (see analysis/notebook.py).
-nb = open_notebook(ARCHIVE, snapshot=True)
+# A lake is read in place (no copy, no lock: collectors keep publishing); an archive file without a lake is
+# copied into memory so that a scheduled collector is never locked out. NAMES: {channel_id: "@username" or
+# title}; name(id) and named(column) give the readable name of one id and of an id column (analysis/notebook.py).
+nb = open_notebook(ARCHIVE)
 con, NAMES, name, named = nb.con, nb.names, nb.name, nb.named
 
 # %% [markdown]

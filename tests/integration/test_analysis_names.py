@@ -69,13 +69,47 @@ def test_names_on_a_collected_archive(collected: Collected) -> None:
 def test_archive_path_from_argument_environment_and_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TGSPREAD_ARCHIVE", raising=False)
     assert notebook.archive_path("/abs/a.duckdb") == Path("/abs/a.duckdb")
-    assert notebook.archive_path(start=ROOT / "notebooks") == ROOT / "demo-data" / "demo.duckdb"
+    demo = ROOT / "demo-data" / ("lake" if (ROOT / "demo-data" / "lake").is_dir() else "demo.duckdb")
+    assert notebook.archive_path(start=ROOT / "notebooks") == demo
     monkeypatch.setenv("TGSPREAD_ARCHIVE", str(tmp_path / "env.duckdb"))
     assert notebook.archive_path() == tmp_path / "env.duckdb"
     (tmp_path / "here.duckdb").touch()
     # relative: the repository root first, then the working directory (where it exists)
     assert notebook.archive_path("here.duckdb", start=tmp_path) == tmp_path / "here.duckdb"
     assert notebook.archive_path("pyproject.toml", start=tmp_path) == ROOT / "pyproject.toml"
+
+
+def test_archive_path_prefers_the_configured_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No argument and no TGSPREAD_ARCHIVE: the [lake] path of tgspread.toml once it has been published."""
+    monkeypatch.delenv("TGSPREAD_ARCHIVE", raising=False)
+    (tmp_path / "tgspread.toml").write_text('[lake]\npath = "shared/lake"\n', encoding="utf-8")
+    assert notebook.configured_lake(tmp_path) is None                 # not published yet: not a lake
+    (tmp_path / "shared" / "lake").mkdir(parents=True)
+    assert notebook.configured_lake(tmp_path) == tmp_path / "shared" / "lake"
+    assert notebook.archive_path(start=tmp_path) == tmp_path / "shared" / "lake"
+    assert notebook.archive_path(tmp_path / "x.duckdb", start=tmp_path) == tmp_path / "x.duckdb"   # a name wins
+    monkeypatch.setenv("TGSPREAD_ARCHIVE", str(tmp_path / "env.duckdb"))
+    assert notebook.archive_path(start=tmp_path) == tmp_path / "env.duckdb"
+
+
+def test_open_notebook_on_a_lake(collected: Collected, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from collector import Archive
+    from collector.archive.lake import publish
+
+    shutil.copy2(collected.path, tmp_path / "a.duckdb")
+    with Archive(tmp_path / "a.duckdb") as opened:
+        publish(opened, tmp_path / "lake")
+    nb = notebook.open_notebook(tmp_path / "lake", style=False)
+    try:
+        assert f"lake: {tmp_path / 'lake'}" in capsys.readouterr().out
+        with analysis.connect(collected.path) as con:
+            assert nb.names == analysis.channel_names(con)
+        writer = duckdb.connect(str(tmp_path / "a.duckdb"))     # nothing of the archive is held
+        writer.close()
+    finally:
+        nb.close()
 
 
 def test_open_notebook(collected: Collected, capsys: pytest.CaptureFixture[str]) -> None:

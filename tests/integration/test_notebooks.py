@@ -112,12 +112,12 @@ def test_notebook_is_committed_clean(path: Path) -> None:
     assert first.cell_type == "markdown" and first.source.startswith("# ")
     assert "**Question.**" in first.source and "cannot show" in first.source
     assert params.cell_type == "code" and params.metadata.get("tags") == ["parameters"]
-    assert 'ARCHIVE = os.environ.get("TGSPREAD_ARCHIVE", "demo-data/demo.duckdb")' in params.source
+    assert 'ARCHIVE = os.environ.get("TGSPREAD_ARCHIVE")' in params.source
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs committed"
     code = "".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "open_notebook(ARCHIVE, snapshot=True)" in code
+    assert "open_notebook(ARCHIVE)" in code and "snapshot=" not in code
     assert "sys.path" not in code and "import collector" not in code and "from collector" not in code
 
 
