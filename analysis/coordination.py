@@ -180,18 +180,26 @@ def window_pairs_sql(window_us: int, max_per_window: int) -> str:
     """SQL over a relation ``occ(kind, o1, o2, channel_id, message_id, t_us)``: every pair of actions on
     the same object by two channels at most ``window_us`` apart, earlier one first (``a_*``), later
     (``b_*``). Bounded: slot join (own slot and next), at most ``max_per_window`` actions per object
-    and slot (the earliest)."""
+    and slot (the earliest).
+
+    One sorted pass first (a window over each object's actions in time order) keeps only the actions
+    that can pair: those with a neighbour on the same object within the window (the nearest earlier or
+    later action; any partner within the window makes one of the two that close), and drops those past
+    the cap (an action is past it when the action ``max_per_window`` places before it on the object is in
+    the same slot: slots are runs of that order). The slot joins then see only the few candidates.
+    """
     w = int(window_us)
     cap = int(max_per_window)
-    key = "kind, o1, o2, slot"
     return f"""
-    WITH s0 AS (SELECT kind, o1, o2, channel_id, message_id, t_us, t_us // {w} AS slot FROM occ),
-    big AS (SELECT {key} FROM s0 GROUP BY {key} HAVING count(*) > {cap}),
-    s AS (
-        SELECT * FROM s0 ANTI JOIN big USING ({key})
-        UNION ALL
-        SELECT * FROM (SELECT * FROM s0 SEMI JOIN big USING ({key}))
-        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY t_us, channel_id, message_id) <= {cap}
+    WITH s0 AS (
+        SELECT kind, o1, o2, channel_id, message_id, t_us, t_us // {w} AS slot,
+               t_us - lag(t_us) OVER o AS after_prev, lead(t_us) OVER o - t_us AS before_next,
+               lag(t_us, {cap}) OVER o // {w} AS cap_slot
+        FROM occ
+        WINDOW o AS (PARTITION BY kind, o1, o2 ORDER BY t_us, channel_id, message_id)
+    ), s AS (
+        SELECT kind, o1, o2, channel_id, message_id, t_us, slot FROM s0
+        WHERE (after_prev <= {w} OR before_next <= {w}) AND (cap_slot IS NULL OR cap_slot <> slot)
     ), j AS (
         SELECT x.kind, x.o1, x.o2, x.channel_id AS a_channel, x.message_id AS a_message, x.t_us AS a_t,
                y.channel_id AS b_channel, y.message_id AS b_message, y.t_us AS b_t
