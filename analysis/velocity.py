@@ -16,6 +16,10 @@ inflate. ``outlier`` is ``z >= threshold``, 3.5 by default (Iglewicz and Hoaglin
 modified z-score, 1993). Channels with fewer than ``min_posts`` posts at a checkpoint, or a MAD of 0,
 get no z (null): there is no baseline to be above.
 
+Cost: one query; the observations are joined once with the posts (ids and time only), each post keeps its
+first observation in each checkpoint's window in one aggregate, and only the rows above the threshold
+leave DuckDB (``outliers_only=False`` returns them all).
+
 Caveats: a channel's baseline moves as it grows (its subscribers), so a post of a fast-growing channel
 looks faster than it was; views of forwards are the forward's own views; counters are what Telegram
 showed (views are approximate, forwards count only public forwards).
