@@ -70,15 +70,20 @@ def velocity_sql(
     pack = "((age::HUGEINT << 64) + (value::HUGEINT + 9223372036854775808))"
     firsts = ",\n                   ".join(
         f"min({pack}) FILTER (WHERE age >= {lo} AND age < {hi}) AS m{k}" for k, (lo, hi) in enumerate(windows))
-    unpivot = "\n            UNION ALL\n".join(
-        f"""            SELECT channel_id, message_id, posted_us, {k}::UTINYINT AS k,
-                   {lo // _US}::BIGINT AS checkpoint_s,
-                   (m{k} >> 64)::BIGINT AS age_us,
-                   ((m{k} & 18446744073709551615::HUGEINT) - 9223372036854775808)::BIGINT AS value
-            FROM per WHERE m{k} IS NOT NULL""" for k, (lo, _hi) in enumerate(windows))
+    value = "((m{k} & 18446744073709551615::HUGEINT) - 9223372036854775808)::BIGINT"
+    lvs = ", ".join(f"ln(1 + greatest({value.format(k=k)}, 0)) AS lv{k}" for k in range(len(windows)))
+    stats = ", ".join(f"count(lv{k}) AS n{k}, median(lv{k}) AS med{k}, mad(lv{k}) AS mad{k}"
+                      for k in range(len(windows)))
+    at_cp = "\n        UNION ALL\n".join(
+        f"""        SELECT p.channel_id, p.message_id, p.posted_us, {lo // _US}::BIGINT AS checkpoint_s,
+               (p.m{k} >> 64)::BIGINT AS age_us, {value.format(k=k)} AS value, p.lv{k} AS lv,
+               b.n{k} AS n, b.med{k} AS med, b.mad{k} AS mad
+        FROM lv p JOIN base b ON p.channel_id = b.channel_id WHERE p.m{k} IS NOT NULL"""
+        for k, (lo, _hi) in enumerate(windows))
     # One pass: the observations joined once with the posts (only the columns needed), only those inside
-    # a checkpoint's window [c, stretch * c) kept, one group per post with its first observation in each
-    # window; the channel baselines from DuckDB's median and mad aggregates (mad = median(|x - median(x)|)).
+    # a checkpoint's window [c, stretch * c) kept, one row per post with its first observation in each
+    # window; the channel baselines from that row set in one more pass (DuckDB's median and mad aggregates,
+    # mad = median(|x - median(x)|)), without a second table of (post, checkpoint) rows.
     sql = f"""
     WITH p AS (
         SELECT p.channel_id, p.message_id, epoch_us(p.posted_at) AS posted_us FROM posts p {where_sql(post_filters)}
@@ -87,30 +92,27 @@ def velocity_sql(
                o.{metric} AS value
         FROM post_observations o JOIN p ON p.channel_id = o.channel_id AND p.message_id = o.message_id
         WHERE o.{metric} IS NOT NULL
-    ), per AS MATERIALIZED (
-        SELECT channel_id, message_id, min(posted_us) AS posted_us,
+    ), lv AS MATERIALIZED (
+        SELECT *, {lvs} FROM (
+            SELECT channel_id, message_id, min(posted_us) AS posted_us,
                    {firsts}
-        FROM j WHERE {in_window}
-        GROUP BY channel_id, message_id
-    ), at_cp AS (
-{unpivot}
-    ), lv AS (
-        SELECT *, ln(1 + greatest(value, 0)) AS lv FROM at_cp
+            FROM j WHERE {in_window}
+            GROUP BY channel_id, message_id
+        )
     ), base AS (
-        SELECT channel_id, k, count(*) AS n, median(lv) AS med, mad(lv) AS mad FROM lv GROUP BY channel_id, k
+        SELECT channel_id, {stats} FROM lv GROUP BY channel_id
+    ), at_cp AS (
+{at_cp}
     ), scored AS (
-        SELECT l.channel_id, l.message_id, l.posted_us, l.checkpoint_s, l.age_us / {_US}::DOUBLE AS observed_age_s,
-               l.value, b.n AS channel_posts, exp(b.med) - 1 AS channel_median,
-               CASE WHEN b.n >= {int(min_posts)} AND b.mad > 0
-                    THEN (l.lv - b.med) / (1.4826 * b.mad) END AS robust_z
-        FROM lv l JOIN base b ON l.channel_id = b.channel_id AND l.k = b.k
+        SELECT channel_id, message_id, posted_us, checkpoint_s, age_us / {_US}::DOUBLE AS observed_age_s,
+               value, n AS channel_posts, exp(med) - 1 AS channel_median,
+               CASE WHEN n >= {int(min_posts)} AND mad > 0 THEN (lv - med) / (1.4826 * mad) END AS robust_z
+        FROM at_cp
     ), kept AS (
         SELECT * FROM scored {"WHERE robust_z >= " + repr(float(threshold)) if outliers_only else ""}
     )
     SELECT channel_id, message_id, posted_us, checkpoint_s, observed_age_s, value, channel_posts, channel_median,
-           robust_z, coalesce(robust_z >= {float(threshold)}, false) AS outlier,
-           CASE WHEN robust_z IS NOT NULL THEN row_number() OVER (
-               PARTITION BY checkpoint_s ORDER BY robust_z DESC NULLS LAST, channel_id, message_id) END AS rank
+           robust_z, coalesce(robust_z >= {float(threshold)}, false) AS outlier
     FROM kept
     ORDER BY checkpoint_s, robust_z DESC NULLS LAST, channel_id, message_id
     """
@@ -149,5 +151,8 @@ def velocity(
     df = con.sql(sql, params=params or None).pl()
     if df.height == 0:
         return empty("velocity")
-    df = df.with_columns(pl.col("posted_us").cast(pl.Datetime("us", "UTC")).alias("posted_at"))
+    # rank: the position within the checkpoint (DuckDB sorted the rows, z-scores first), for posts with a z-score
+    position = pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("checkpoint_s")
+    df = df.with_columns(pl.col("posted_us").cast(pl.Datetime("us", "UTC")).alias("posted_at"),
+                         pl.when(pl.col("robust_z").is_not_null()).then(position).otherwise(None).alias("rank"))
     return conform(df, "velocity")
