@@ -14,8 +14,10 @@ A pair's ``weight`` is the number of distinct objects it co-acted on. Pairs with
 min_repeats`` are tested.
 
 **Bounded work.** The pair search is a window join on sorted times, never a join of every pair of
-posts on an object: times are cut into slots of ``window`` seconds and each action is joined only with
-actions on the same object in its own slot and the next one, then gaps above ``window`` are dropped.
+posts on an object: one sorted pass over each object's actions keeps only those with a neighbour within
+``window`` (most actions have none and never reach a join), then times are cut into slots of ``window``
+seconds and each kept action is joined only with actions on the same object in its own slot and the
+next one, then gaps above ``window`` are dropped.
 Within one object and one slot at most ``max_per_window`` actions (the earliest) take part; a burst of
 more channels on one object inside one window is capped there (documented, and it is also the case
 coordination detection cannot say much about: everybody posted it at once).
@@ -74,6 +76,8 @@ from .links import _canonical_function, _has_canonical_column, url_occurrences_s
 
 KINDS = ("forward", "url", "text")
 _US = 1_000_000
+_OFFSET = 2**63          # a BIGINT shifted into [0, 2**64): the low half of a packed (high, low) HUGEINT
+_MASK = 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +164,17 @@ def _first_actions(con: duckdb.DuckDBPyConnection, branches: list[str], params: 
     union = "\n        UNION ALL\n".join(branches)
     sql = f"""
     WITH raw AS ({union}),
-    firsts AS (
-        SELECT kind, o1, o2, channel_id, arg_min(message_id, t_us) AS message_id, min(t_us) AS t_us,
+    packed AS (
+        -- (time, message) in one HUGEINT: its minimum is the channel's first action (the lowest message
+        -- id among simultaneous ones), one aggregate instead of arg_min and min
+        SELECT kind, o1, o2, channel_id, min((t_us::HUGEINT << 64) + (message_id::HUGEINT + {_OFFSET})) AS tm,
                min(t0_us) AS t0_us
         FROM raw GROUP BY kind, o1, o2, channel_id
+    ),
+    firsts AS (
+        SELECT kind, o1, o2, channel_id, ((tm & {_MASK}::HUGEINT) - {_OFFSET})::BIGINT AS message_id,
+               (tm >> 64)::BIGINT AS t_us, t0_us
+        FROM packed
     ),
     objs AS (
         SELECT kind, o1, o2, min(t_us) AS first_us FROM firsts GROUP BY kind, o1, o2 HAVING count(*) >= 2
@@ -180,18 +191,26 @@ def window_pairs_sql(window_us: int, max_per_window: int) -> str:
     """SQL over a relation ``occ(kind, o1, o2, channel_id, message_id, t_us)``: every pair of actions on
     the same object by two channels at most ``window_us`` apart, earlier one first (``a_*``), later
     (``b_*``). Bounded: slot join (own slot and next), at most ``max_per_window`` actions per object
-    and slot (the earliest)."""
+    and slot (the earliest).
+
+    One sorted pass first (a window over each object's actions in time order) keeps only the actions
+    that can pair: those with a neighbour on the same object within the window (the nearest earlier or
+    later action; any partner within the window makes one of the two that close), and drops those past
+    the cap (an action is past it when the action ``max_per_window`` places before it on the object is in
+    the same slot: slots are runs of that order). The slot joins then see only the few candidates.
+    """
     w = int(window_us)
     cap = int(max_per_window)
-    key = "kind, o1, o2, slot"
     return f"""
-    WITH s0 AS (SELECT kind, o1, o2, channel_id, message_id, t_us, t_us // {w} AS slot FROM occ),
-    big AS (SELECT {key} FROM s0 GROUP BY {key} HAVING count(*) > {cap}),
-    s AS (
-        SELECT * FROM s0 ANTI JOIN big USING ({key})
-        UNION ALL
-        SELECT * FROM (SELECT * FROM s0 SEMI JOIN big USING ({key}))
-        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY t_us, channel_id, message_id) <= {cap}
+    WITH s0 AS (
+        SELECT kind, o1, o2, channel_id, message_id, t_us, t_us // {w} AS slot,
+               t_us - lag(t_us) OVER o AS after_prev, lead(t_us) OVER o - t_us AS before_next,
+               lag(t_us, {cap}) OVER o // {w} AS cap_slot
+        FROM occ
+        WINDOW o AS (PARTITION BY kind, o1, o2 ORDER BY t_us, channel_id, message_id)
+    ), s AS (
+        SELECT kind, o1, o2, channel_id, message_id, t_us, slot FROM s0
+        WHERE (after_prev <= {w} OR before_next <= {w}) AND (cap_slot IS NULL OR cap_slot <> slot)
     ), j AS (
         SELECT x.kind, x.o1, x.o2, x.channel_id AS a_channel, x.message_id AS a_message, x.t_us AS a_t,
                y.channel_id AS b_channel, y.message_id AS b_message, y.t_us AS b_t
@@ -388,8 +407,9 @@ def _null_model(occ: pl.DataFrame, tested: pl.DataFrame, window_s: float, span_s
         .agg(pl.len().alias("n"), ((pl.col("tb") - pl.col("ta")) / _US).alias("gaps"))
     )
     by_pair: dict[tuple[int, int], list[tuple[int, int, list[float]]]] = {}
-    for a, b, kind, n, gaps in shared.iter_rows():
-        by_pair.setdefault((a, b), []).append((int(kind), int(n), gaps))
+    # in a fixed order (kinds ascending, gaps sorted): the sums below are then the same on every run
+    for a, b, kind, n, gaps in shared.sort("channel_a", "channel_b", "kind").iter_rows():
+        by_pair.setdefault((a, b), []).append((int(kind), int(n), sorted(gaps)))
     total, mean, pv = [], [], []
     for a, b, weight in tested.select("channel_a", "channel_b", "weight").iter_rows():
         timing, shift = [], []

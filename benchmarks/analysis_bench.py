@@ -57,13 +57,13 @@ TARGET_RSS_MB = 2048.0
 
 # ---- the library ---------------------------------------------------------------------------------
 
-def _library(name: str, path: str) -> int:
+def _library(name: str, path: str) -> Any:
     import analysis
 
     con = analysis.connect(path)
     try:
-        if name == "coordination":          # the default window, kinds and null model; rows = tested pairs
-            return int(analysis.coordination(con).pairs.height)
+        if name == "coordination":          # the default window, kinds and null model: the tested pairs
+            return analysis.coordination(con).pairs
         return int(getattr(analysis, name)(con).height)
     finally:
         con.close()
@@ -161,46 +161,122 @@ def _pd_url_spread(path: str) -> int:
     return len(agg)
 
 
-def _pd_coordination(path: str) -> int:
-    """The candidate pairs of analysis.coordination (default window 5 min, min_repeats 3, cap 50 per object
-    and slot) the obvious pandas way: first action per (object, channel), merge with itself on (object,
-    slot) and (object, next slot), keep gaps <= window between different channels, count per channel pair.
-    Forwards and canonical URLs (the synthetic texts are too short to be copies); no null model (its cost
-    is small next to the join), so this side does less than the library."""
+def _pd_coordination(path: str) -> Any:
+    """analysis.coordination with its defaults (window 5 min, min_repeats 3, cap 50 per object and slot,
+    fdr 0.05, null span 6 h, all three kinds), the obvious pandas way: first action per (object, channel),
+    merge with itself on (object, slot) and (object, next slot), keep gaps <= window between different
+    channels, count per channel pair; the null model per tested pair in a Python loop over the library's
+    pure statistics (within_probability, shift_probabilities, upper_tail, benjamini_hochberg: numpy, no
+    SQL); groups by union-find. Texts: the clusters of ``analysis.copies`` (the same call the library makes).
+    Returns the pairs frame (compared with the library's)."""
+    import numpy as np
+    import pandas as pd
+
+    import analysis
+    from analysis.coordination import benjamini_hochberg, shift_probabilities, upper_tail, within_probability
     from analysis.urls import canonical_urls
 
-    w = 300 * 1_000_000
+    w_s, span_s, cap, min_repeats, fdr = 300.0, 21600.0, 50, 3, 0.05
+    w = int(w_s * 1_000_000)
     posts = _read(path, "SELECT channel_id, message_id, posted_at, grouped_id, fwd_channel_id, fwd_message_id, "
-                        "coalesce(canonical_urls, urls) AS urls, canonical_urls IS NULL AS raw FROM posts")
+                        "fwd_posted_at, fwd_from_name, urls, canonical_urls FROM posts WHERE posted_at IS NOT NULL")
     posts["t"] = posts.posted_at.dt.as_unit("us").astype("int64")          # epoch microseconds
+    # forwards: one action per post, an album's first item only
     fw = posts[posts.fwd_channel_id.notna() & posts.fwd_message_id.notna()].copy()
-    album = fw.grouped_id.notna()
-    first_item = fw[album].groupby(["channel_id", "grouped_id"]).message_id.transform("min")
-    fw = fw[~album | (fw.message_id == first_item.reindex(fw.index))]
-    fw["obj"] = ("f" + fw.fwd_channel_id.astype("int64").astype(str) + "/"
-                 + fw.fwd_message_id.astype("int64").astype(str))
-    nf = posts[posts.fwd_channel_id.isna() & posts.urls.map(len).gt(0)].copy()
-    raw = nf.raw.to_numpy()
+    fw["t0"] = fw.fwd_posted_at.dt.as_unit("us").astype("int64")
+    single = fw[fw.grouped_id.isna()]
+    album = fw[fw.grouped_id.notna()].sort_values("message_id")
+    album = album.groupby(["channel_id", "grouped_id"], as_index=False).agg(
+        fwd_channel_id=("fwd_channel_id", "first"), fwd_message_id=("fwd_message_id", "first"),
+        message_id=("message_id", "min"), t=("t", "min"), t0=("t0", "min"))
+    fw = pd_concat([single[["channel_id", "message_id", "t", "t0", "fwd_channel_id", "fwd_message_id"]],
+                    album[["channel_id", "message_id", "t", "t0", "fwd_channel_id", "fwd_message_id"]]])
+    fw["kind"] = 0
+    fw["obj"] = fw.fwd_channel_id.astype("int64").astype(str) + "/" + fw.fwd_message_id.astype("int64").astype(str)
+    # links: the canonical URLs (as stored; computed where the writer left none) of posts that are not forwards
+    nf = posts[posts.fwd_channel_id.isna() & posts.fwd_message_id.isna() & posts.fwd_posted_at.isna()
+               & posts.fwd_from_name.isna()].copy()
+    raw = nf.canonical_urls.isna().to_numpy()
+    nf["cu"] = nf.canonical_urls
     if raw.any():
-        nf.loc[raw, "urls"] = nf.loc[raw, "urls"].map(lambda u: canonical_urls(list(u)))
-    nf = nf.explode("urls").rename(columns={"urls": "obj"})
-    nf = nf[nf.obj.notna() & (nf.obj != "")]
-    nf["obj"] = "u" + nf.obj
-    occ = pd_concat([fw[["obj", "channel_id", "message_id", "t"]], nf[["obj", "channel_id", "message_id", "t"]]])
-    occ = occ.sort_values("t").drop_duplicates(["obj", "channel_id"])
-    occ = occ[occ.groupby("obj").channel_id.transform("size") >= 2]
+        nf.loc[raw, "cu"] = nf.loc[raw, "urls"].map(lambda u: canonical_urls(list(u)) if u is not None else [])
+    nf = nf[nf.cu.map(lambda u: u is not None and len(u) > 0)].explode("cu").rename(columns={"cu": "obj"})
+    nf = nf[nf.obj.notna() & (nf.obj != "")].drop_duplicates(["channel_id", "message_id", "obj"])
+    nf["kind"], nf["t0"] = 1, np.nan
+    # texts: the near-duplicate clusters of analysis.copies
+    with analysis.connect(path) as con:
+        cp = analysis.copies(con).to_pandas()
+    cp["t"] = cp.posted_at.dt.as_unit("us").astype("int64")
+    cp["obj"], cp["kind"], cp["t0"] = cp.cluster_id.astype(str), 2, np.nan
+    cols = ["kind", "obj", "channel_id", "message_id", "t", "t0"]
+    acts = pd_concat([fw[cols], nf[cols], cp[cols]])
+    # each channel's first action on each object, on objects that >= 2 channels acted on
+    acts = acts.sort_values(["t", "message_id"])
+    t0 = acts.groupby(["kind", "obj", "channel_id"]).t0.transform("min")
+    occ = acts.assign(t0=t0).drop_duplicates(["kind", "obj", "channel_id"])
+    occ = occ[occ.groupby(["kind", "obj"]).channel_id.transform("size") >= 2].copy()
+    occ["t0"] = np.fmin(occ.t0, occ.groupby(["kind", "obj"]).t.transform("min"))
+    # the window join: at most `cap` actions per object and slot, own slot and next
     occ["slot"] = occ.t // w
-    occ = occ[occ.groupby(["obj", "slot"]).cumcount() < 50]
-    same = occ.merge(occ, on=["obj", "slot"], suffixes=("_a", "_b"))
+    capped = occ.sort_values(["t", "channel_id", "message_id"])
+    capped = capped[capped.groupby(["kind", "obj", "slot"]).cumcount() < cap]
+    same = capped.merge(capped, on=["kind", "obj", "slot"], suffixes=("_a", "_b"))
     same = same[(same.t_a < same.t_b) | ((same.t_a == same.t_b) & (same.channel_id_a < same.channel_id_b))]
-    nxt = occ.assign(slot=occ.slot + 1).merge(occ, on=["obj", "slot"], suffixes=("_a", "_b"))
+    nxt = capped.assign(slot=capped.slot + 1).merge(capped, on=["kind", "obj", "slot"], suffixes=("_a", "_b"))
     nxt = nxt[nxt.t_b - nxt.t_a <= w]
     pairs = pd_concat([same, nxt])
-    pairs = pairs[pairs.channel_id_a != pairs.channel_id_b]
-    a = pairs[["channel_id_a", "channel_id_b"]].min(axis=1)
-    b = pairs[["channel_id_a", "channel_id_b"]].max(axis=1)
-    weight = pairs.groupby([a, b]).size()
-    return int((weight >= 3).sum())
+    pairs = pairs[pairs.channel_id_a != pairs.channel_id_b].copy()
+    pairs["channel_a"] = pairs[["channel_id_a", "channel_id_b"]].min(axis=1)
+    pairs["channel_b"] = pairs[["channel_id_a", "channel_id_b"]].max(axis=1)
+    pairs["gap_s"] = (pairs.t_b - pairs.t_a) / 1e6
+    per = pairs.groupby(["channel_a", "channel_b"]).agg(
+        weight=("gap_s", "size"), forward=("kind", lambda k: int((k == 0).sum())),
+        url=("kind", lambda k: int((k == 1).sum())), text=("kind", lambda k: int((k == 2).sum())),
+        median_gap_s=("gap_s", "median"), max_gap_s=("gap_s", "max")).reset_index()
+    per_channel = occ.groupby("channel_id").size()
+    active = int((per_channel >= min_repeats).sum())
+    family = max(len(per), active * (active - 1) // 2)
+    tested = per[per.weight >= min_repeats].copy()
+    # the null model, one pair at a time
+    occ["delay_s"] = np.where(occ.kind == 0, occ.t - occ.t0, occ.t) / 1e6
+    delays = {key: np.sort(g.delay_s.to_numpy()) for key, g in occ.groupby(["kind", "channel_id"])}
+    by_channel = {ch: g.set_index(["kind", "obj"]).t for ch, g in occ.groupby("channel_id")}
+    shared, expected, p_values = [], [], []
+    for a, b, weight in tested[["channel_a", "channel_b", "weight"]].itertuples(index=False):
+        both = pd.concat([by_channel[a].rename("ta"), by_channel[b].rename("tb")], axis=1, join="inner")
+        timing, shift = [], []
+        for kind, g in both.groupby(level=0):
+            n = len(g)
+            p = within_probability(delays.get((kind, a), np.zeros(0)), delays.get((kind, b), np.zeros(0)), w_s)
+            timing.append((n, p))
+            gaps = np.sort(((g.tb - g.ta) / 1e6).to_numpy())
+            shift += [(1, q) for q in shift_probabilities(gaps, w_s, span_s) if q > 0]
+        shared.append(sum(n for n, _ in timing))
+        expected.append(max(sum(n * p for n, p in timing), sum(q for _, q in shift)))
+        p_values.append(max(upper_tail(timing, int(weight)), upper_tail(shift, int(weight))))
+    tested["shared"], tested["expected"], tested["p_value"] = shared, expected, p_values
+    tested["q_value"] = benjamini_hochberg(tested.p_value.to_numpy(), family)
+    tested["flagged"] = tested.q_value <= fdr
+    # groups: connected components of the flagged pairs, numbered by size then smallest member
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in tested.loc[tested.flagged, ["channel_a", "channel_b"]].itertuples(index=False):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[int, list[int]] = {}
+    for x in list(parent):
+        members.setdefault(find(x), []).append(x)
+    order = sorted(members, key=lambda r: (-len(members[r]), min(members[r])))
+    gid = {r: i + 1 for i, r in enumerate(order)}
+    tested["group_id"] = [gid[find(a)] if f else None for a, f in zip(tested.channel_a, tested.flagged, strict=True)]
+    return tested.sort_values(["flagged", "q_value", "weight", "channel_a", "channel_b"],
+                              ascending=[False, True, False, True, True]).reset_index(drop=True)
 
 
 def pd_concat(frames: list[Any]) -> Any:
@@ -220,31 +296,39 @@ PANDAS: dict[str, Callable[[str], int]] = {
 
 # ---- measuring -----------------------------------------------------------------------------------
 
-def _measure_here(impl: str, name: str, path: str, repeat: int) -> dict[str, Any]:
-    """Runs in the child process: wall and CPU seconds of each of ``repeat`` runs, rows, peak RSS."""
-    fn: Callable[[str], int] = PANDAS[name] if impl == "pandas" else (
+def _measure_here(impl: str, name: str, path: str, repeat: int, out: str | None = None) -> dict[str, Any]:
+    """Runs in the child process: wall and CPU seconds of each of ``repeat`` runs, rows, peak RSS; a function
+    that returns a frame (coordination) has it written to ``out`` (Parquet) for the parent to compare."""
+    fn: Callable[[str], Any] = PANDAS[name] if impl == "pandas" else (
         lambda p: _library(name, p))
     walls: list[float] = []
     cpus: list[float] = []
-    rows = 0
+    result: Any = 0
     for _ in range(repeat):
         t, c = time.perf_counter(), time.process_time()
-        rows = fn(path)
+        result = fn(path)
         walls.append(time.perf_counter() - t)
         cpus.append(time.process_time() - c)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    rows = result if isinstance(result, int) else len(result)
+    if out and not isinstance(result, int):
+        if hasattr(result, "write_parquet"):
+            result.write_parquet(out)
+        else:
+            result.to_parquet(out, index=False)
     best = min(range(repeat), key=walls.__getitem__)
     return {"seconds": walls[best], "median_seconds": statistics.median(walls), "cpu_seconds": cpus[best],
             "runs": repeat, "rows": rows, "peak_rss_mb": peak_mb}
 
 
-def _measure(impl: str, name: str, path: Path, repeat: int) -> dict[str, Any]:
-    out = subprocess.run(
+def _measure(impl: str, name: str, path: Path, repeat: int, out: Path | None = None) -> dict[str, Any]:
+    out_args = ["--out", str(out)] if out else []
+    proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.analysis_bench", "--measure", name, "--impl", impl,
-         "--path", str(path), "--repeat", str(repeat)],
+         "--path", str(path), "--repeat", str(repeat), *out_args],
         check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
     )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -294,31 +378,96 @@ def ensure_observations(path: Path) -> int:
     return int(n)
 
 
+def same_pairs(lib: Path, pdm: Path) -> str:
+    """Whether the library's and the pandas twin's pairs frames (Parquet) agree: the same pairs in the same
+    order, the same counts, flags and groups, floats within 1e-9 (relative). A short verdict."""
+    import numpy as np
+    import polars as pl
+
+    a, b = pl.read_parquet(lib), pl.read_parquet(pdm)
+    if a.height != b.height:
+        return f"DIFFERENT: {a.height:,} pairs against {b.height:,}"
+    exact = ["channel_a", "channel_b", "weight", "forward", "url", "text", "shared", "flagged", "group_id"]
+    for col in exact:
+        if a[col].cast(pl.Int64).to_list() != b[col].cast(pl.Int64).to_list():
+            return f"DIFFERENT in {col}"
+    for col in ("expected", "p_value", "q_value", "median_gap_s", "max_gap_s"):
+        if not np.allclose(a[col].to_numpy(), b[col].to_numpy(), rtol=1e-9, atol=0.0):
+            return f"DIFFERENT in {col}"
+    return f"same {a.height:,} pairs"
+
+
+def structure(path: Path) -> str:
+    """What the archive gives coordination and velocity to work on: re-observations in the 1 h and 6 h
+    windows, and the planted groups (:mod:`benchmarks.synth_coordination`)."""
+    from .synth_coordination import labels
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        h1, h6 = con.execute("""
+            SELECT count(*) FILTER (WHERE age >= 3600 AND age < 7200),
+                   count(*) FILTER (WHERE age >= 21600 AND age < 43200)
+            FROM (SELECT epoch(o.observed_at) - epoch(p.posted_at) AS age FROM post_observations o
+                  JOIN posts p USING (channel_id, message_id))""").fetchall()[0]
+    finally:
+        con.close()
+    groups = labels(path)
+    kinds = ", ".join(f"{sum(g.kind == k for g in groups)} {k}" for k in ("forward", "url", "text"))
+    return (f"observations in the 1 h window {h1:,}, in the 6 h window {h6:,}; planted groups: {kinds} "
+            f"({sum(len(g.members) for g in groups)} channels)")
+
+
+def _recall(pairs: Path, path: Path) -> str:
+    """Precision and recall of the flagged channels against the planted groups."""
+    import polars as pl
+
+    from .synth_coordination import labels
+
+    truth = {c for g in labels(path) for c in g.members}
+    flagged = pl.read_parquet(pairs).filter(pl.col("flagged"))
+    found = set(flagged["channel_a"].to_list()) | set(flagged["channel_b"].to_list())
+    return f"precision {len(found & truth) / max(1, len(found)):.2f}, recall {len(found & truth) / len(truth):.2f}"
+
+
 def run_slow(path: Path, posts: int, *, repeat: int = 3, pandas_repeat: int = 1) -> list[dict[str, Any]]:
     """coordination (default window 5 min, default kinds and null model) beside its pandas twin, and velocity
-    (1 h and 6 h checkpoints), each in its own process; rows in the table's shape (target <= 10 s, <= 2 GB)."""
+    (1 h and 6 h checkpoints), each in its own process; rows in the table's shape (target <= 10 s, <= 2 GB).
+    Both run on the archive with planted coordination (:func:`benchmarks.synth_coordination.derive`); the
+    pandas twin's pairs are compared with the library's."""
+    import tempfile
+
+    from .synth_coordination import derive
+
+    ensure_observations(path)
+    path = derive(path)
     observations = ensure_observations(path)
-    out: list[dict[str, Any]] = []
-    for name in SLOW_FUNCTIONS:
-        lib = _measure("analysis", name, path, repeat)
-        extra = f"{observations:,} observations; " if name == "velocity" else ""
-        out.append({"benchmark": f"analysis.{name}: time", "value": round(lib["seconds"], 3), "unit": "s",
-                    "target": f"<= {TARGET_SLOW_S:g}", "ok": lib["seconds"] <= TARGET_SLOW_S,
-                    "note": f"{posts:,} posts, {extra}{lib['rows']:,} result rows; median "
-                            f"{lib['median_seconds']:.3f} s, cpu {lib['cpu_seconds']:.2f} s, "
-                            f"load {os.getloadavg()[0]:.1f}"})
-        out.append({"benchmark": f"analysis.{name}: peak RSS", "value": round(lib["peak_rss_mb"], 1), "unit": "MB",
-                    "target": f"<= {TARGET_RSS_MB:g}", "ok": lib["peak_rss_mb"] <= TARGET_RSS_MB, "note": ""})
-        if name == "coordination":
-            try:
-                pdm = _measure("pandas", name, path, pandas_repeat)
-                note = (f"{pdm['rows']:,} candidate pairs (library: {lib['rows']:,} tested pairs); peak RSS "
-                        f"{pdm['peak_rss_mb']:.0f} MB; {pdm['seconds'] / lib['seconds']:.1f}x the library's time")
-                value: Any = round(pdm["seconds"], 3)
-            except subprocess.CalledProcessError as exc:      # e.g. killed for memory
-                value, note = "failed", f"exit {exc.returncode}: {(exc.stderr or '').strip().splitlines()[-1:]}"
-            out.append({"benchmark": "analysis.coordination: straightforward pandas", "value": value, "unit": "s",
-                        "target": "-", "ok": None, "note": note})
+    out: list[dict[str, Any]] = [{"benchmark": "analysis.coordination/velocity: the data", "value": posts,
+                                  "unit": "posts", "target": "-", "ok": None, "note": structure(path)}]
+    with tempfile.TemporaryDirectory() as tmp:
+        lib_out, pd_out = Path(tmp) / "lib.parquet", Path(tmp) / "pd.parquet"
+        for name in SLOW_FUNCTIONS:
+            lib = _measure("analysis", name, path, repeat, lib_out if name == "coordination" else None)
+            extra = (f"{observations:,} observations; " if name == "velocity"
+                     else f"{_recall(lib_out, path)}; ")
+            out.append({"benchmark": f"analysis.{name}: time", "value": round(lib["seconds"], 3), "unit": "s",
+                        "target": f"<= {TARGET_SLOW_S:g}", "ok": lib["seconds"] <= TARGET_SLOW_S,
+                        "note": f"{posts:,} posts, {extra}{lib['rows']:,} result rows; median "
+                                f"{lib['median_seconds']:.3f} s, cpu {lib['cpu_seconds']:.2f} s, "
+                                f"load {os.getloadavg()[0]:.1f}"})
+            out.append({"benchmark": f"analysis.{name}: peak RSS", "value": round(lib["peak_rss_mb"], 1),
+                        "unit": "MB", "target": f"<= {TARGET_RSS_MB:g}", "ok": lib["peak_rss_mb"] <= TARGET_RSS_MB,
+                        "note": ""})
+            if name == "coordination":
+                try:
+                    pdm = _measure("pandas", name, path, pandas_repeat, pd_out)
+                    note = (f"{same_pairs(lib_out, pd_out)} as the library; cpu {pdm['cpu_seconds']:.1f} s, "
+                            f"peak RSS {pdm['peak_rss_mb']:.0f} MB; {pdm['seconds'] / lib['seconds']:.1f}x the "
+                            f"library's time, load {os.getloadavg()[0]:.1f}")
+                    value: Any = round(pdm["seconds"], 3)
+                except subprocess.CalledProcessError as exc:      # e.g. killed for memory
+                    value, note = "failed", f"exit {exc.returncode}: {(exc.stderr or '').strip().splitlines()[-1:]}"
+                out.append({"benchmark": "analysis.coordination: straightforward pandas", "value": value,
+                            "unit": "s", "target": "-", "ok": None, "note": note})
     return out
 
 
@@ -362,10 +511,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--impl", choices=("analysis", "pandas"), default="analysis",
                         help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=5, help="library runs per function (default 5)")
     args = parser.parse_args(argv)
     if args.measure:  # child process: one measurement, JSON on stdout
-        print(json.dumps(_measure_here(args.impl, args.measure, args.path, args.repeat)))
+        print(json.dumps(_measure_here(args.impl, args.measure, args.path, args.repeat, args.out)))
         return []
     rows = run(args.posts, args.channels, pandas_repeat=args.pandas_repeat, repeat=args.repeat)
     if args.json:

@@ -26,6 +26,7 @@ from analysis.coordination import (
     coordination,
     shift_probabilities,
     upper_tail,
+    window_pairs_sql,
     within_probability,
 )
 from analysis.frames import SCHEMAS
@@ -99,6 +100,36 @@ def test_shift_probabilities_and_bh() -> None:
     # BH by hand: sorted 0.01, 0.03, 0.04, 0.2 -> 0.04, 0.06, 0.0533.., 0.2 -> step-up minimum
     assert benjamini_hochberg(p).tolist() == pytest.approx([0.04, 0.0533333, 0.0533333, 0.2], abs=1e-6)
     assert benjamini_hochberg(np.array([0.01]), 10).tolist() == pytest.approx([0.1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_window_pairs_are_the_brute_force_pairs(seed: int) -> None:
+    """The window join (candidates from one sorted pass, the cap as a lag) gives exactly the pairs of the
+    definition: per object and slot the earliest ``cap`` actions, each paired with later ones of other
+    channels in its slot and with those of the next slot at most ``w`` later."""
+    rng = random.Random(seed)
+    w, cap = 100, 3
+    rows = []
+    for obj in range(6):
+        centre = rng.randrange(0, 2000)
+        for ch in rng.sample(range(40), rng.randrange(2, 25)):
+            t = centre + int(rng.expovariate(1 / (30 if obj % 2 else 400)))
+            rows.append((obj % 3, obj, 0, ch, rng.randrange(1, 10**6), t - (1000 if seed % 2 else 0)))
+    con = duckdb.connect()
+    con.register("occ", pa.table(dict(zip(["kind", "o1", "o2", "channel_id", "message_id", "t_us"],
+                                          map(list, zip(*rows, strict=True)), strict=True))))
+    got = sorted(con.sql(f"SELECT kind, o1, a_channel, b_channel, a_t, b_t FROM ({window_pairs_sql(w, cap)})")
+                 .fetchall())
+    slot = {r: int(r[5] / w) if r[5] >= 0 else -int(-r[5] / w) for r in rows}      # DuckDB's // truncates
+    kept = []
+    for key in {(r[1], slot[r]) for r in rows}:
+        group = sorted((r for r in rows if (r[1], slot[r]) == key), key=lambda r: (r[5], r[3], r[4]))
+        kept += group[:cap]
+    want = sorted((x[0], x[1], x[3], y[3], x[5], y[5]) for x in kept for y in kept
+                  if x[1] == y[1] and x[3] != y[3] and (
+                      (slot[y] == slot[x] and (x[5], x[3]) < (y[5], y[3]))
+                      or (slot[y] == slot[x] + 1 and y[5] - x[5] <= w)))
+    assert got == want and len(want) > 10
 
 
 # -- a designed archive ------------------------------------------------------------------------------------
