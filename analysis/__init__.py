@@ -1,7 +1,7 @@
 """tgspread analysis: read-only questions about an archive, answered as Polars frames.
 
 Every function takes a connection from :func:`connect` first and returns a ``polars.DataFrame``
-with a fixed schema (``analysis.frames.SCHEMAS``), also when empty. DuckDB does the work; results
+with a fixed schema (``analysis.SCHEMAS``), also when empty. DuckDB does the work; results
 reach Polars through Arrow without copies, and only the columns a function needs are read.
 
 Example::
@@ -26,18 +26,18 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .connect import ArchiveBusyError, connect
-    from .coordination import CoordinationResult, coordination
-    from .copies import copies, copy_clusters
-    from .export import export_gexf, export_graphml, network_graph
-    from .frames import SCHEMAS
-    from .links import domain_spread, url_spread
-    from .names import channel_names, with_names
-    from .network import forward_network
-    from .provenance import provenance
-    from .spread import amplifiers, cascades, coverage, sources
-    from .timeseries import channel_growth, half_life, posting_frequency, subscriber_growth, view_growth
-    from .trees import (
+    from ._connect import ArchiveBusyError, connect
+    from ._coordination import CoordinationResult, coordination
+    from ._copies import copies, copy_clusters
+    from ._export import export_gexf, export_graphml, network_graph
+    from ._frames import SCHEMAS
+    from ._links import domain_spread, url_spread
+    from ._names import channel_names, with_names
+    from ._network import forward_network
+    from ._provenance import provenance
+    from ._spread import amplifiers, cascades, coverage, sources
+    from ._timeseries import channel_growth, half_life, posting_frequency, subscriber_growth, view_growth
+    from ._trees import (
         ASSUMPTIONS,
         cascade_virality,
         compare_assumptions,
@@ -45,8 +45,8 @@ if TYPE_CHECKING:
         structural_virality,
         virality_from_parents,
     )
-    from .urls import canonical_url
-    from .velocity import velocity
+    from ._urls import canonical_url
+    from ._velocity import velocity
 
 __all__ = [
     "ASSUMPTIONS",
@@ -85,28 +85,28 @@ __all__ = [
 ]
 
 # Public name -> the module defining it. Loaded on first use (PEP 562), so ``import analysis`` is cheap and the
-# collector can import a small pure module (``analysis.urls``) without loading Polars and every query.
+# collector can import a small pure module (``analysis._urls``) without loading Polars and every query.
 _LAZY = {
-    "SCHEMAS": "frames", "ArchiveBusyError": "connect", "connect": "connect", "copies": "copies",
-    "copy_clusters": "copies", "export_gexf": "export", "export_graphml": "export", "network_graph": "export",
-    "canonical_url": "urls", "domain_spread": "links", "url_spread": "links", "forward_network": "network",
-    "channel_names": "names", "with_names": "names",
-    "amplifiers": "spread", "cascades": "spread", "coverage": "spread", "sources": "spread",
-    "channel_growth": "timeseries", "half_life": "timeseries",
-    "posting_frequency": "timeseries", "subscriber_growth": "timeseries", "view_growth": "timeseries",
-    "cascade_virality": "trees", "diffusion_trees": "trees", "structural_virality": "trees",
-    "virality_from_parents": "trees", "ASSUMPTIONS": "trees", "compare_assumptions": "trees",
-    "CoordinationResult": "coordination", "coordination": "coordination", "velocity": "velocity",
-    "provenance": "provenance",
+    "SCHEMAS": "_frames", "ArchiveBusyError": "_connect", "connect": "_connect", "copies": "_copies",
+    "copy_clusters": "_copies", "export_gexf": "_export", "export_graphml": "_export", "network_graph": "_export",
+    "canonical_url": "_urls", "domain_spread": "_links", "url_spread": "_links", "forward_network": "_network",
+    "channel_names": "_names", "with_names": "_names",
+    "amplifiers": "_spread", "cascades": "_spread", "coverage": "_spread", "sources": "_spread",
+    "channel_growth": "_timeseries", "half_life": "_timeseries",
+    "posting_frequency": "_timeseries", "subscriber_growth": "_timeseries", "view_growth": "_timeseries",
+    "cascade_virality": "_trees", "diffusion_trees": "_trees", "structural_virality": "_trees",
+    "virality_from_parents": "_trees", "ASSUMPTIONS": "_trees", "compare_assumptions": "_trees",
+    "CoordinationResult": "_coordination", "coordination": "_coordination", "velocity": "_velocity",
+    "provenance": "_provenance",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Load a public name (``analysis.cascades``) or a submodule (``analysis.export``) on first access."""
+    """Load a public name (``analysis.cascades``) or a submodule (``analysis._export``) on first access."""
     module = _LAZY.get(name)
     if module is None:
         if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-            return importlib.import_module(f".{name}", __name__)      # a submodule: ``analysis.export``
+            return importlib.import_module(f".{name}", __name__)      # a submodule: ``analysis._export``
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value

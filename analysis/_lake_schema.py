@@ -1,6 +1,6 @@
 """The lake's tables as a fresh archive publishes them: layout and columns (generated; do not edit by hand).
 
-Readers give a table that has no files yet this schema. ``collector.archive.lake.lake_schema`` makes it from the
+Readers give a table that has no files yet this schema. ``collector._archive.lake.lake_schema`` makes it from the
 migrations; tests/integration/test_lake.py fails when the two differ
 (regenerate: ``python -m tests.helpers.lake_schema_render``).
 """

@@ -40,7 +40,7 @@ import duckdb
 
 from ._lake_schema import LAKE_SCHEMA
 
-#: The lake's slot count and formula: a copy of ``collector.archive.slots`` (analysis imports nothing from collector);
+#: The lake's slot count and formula: a copy of ``collector._archive.slots`` (analysis imports nothing from collector);
 #: tests/unit/test_lake_slots.py pins them equal.
 SLOTS = 64
 
@@ -75,12 +75,12 @@ _HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'mont
 
 
 def slot(channel_id: int) -> int:
-    """The lake slot (0-63) of a bare channel id (``collector.archive.slots.slot``)."""
+    """The lake slot (0-63) of a bare channel id (``collector._archive.slots.slot``)."""
     return int(hashlib.md5(str(int(channel_id)).encode("ascii")).hexdigest()[:8], 16) % SLOTS
 
 
 def slot_sql(column: str) -> str:
-    """DuckDB SQL for the slot of the BIGINT expression ``column`` (``collector.archive.slots.slot_sql``)."""
+    """DuckDB SQL for the slot of the BIGINT expression ``column`` (``collector._archive.slots.slot_sql``)."""
     return f"(('0x' || md5(CAST({column} AS VARCHAR))[1:8])::UBIGINT % {SLOTS})::INTEGER"
 
 

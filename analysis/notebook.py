@@ -42,8 +42,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from .connect import connect
-from .names import channel_names, name_expr
+from ._connect import connect
+from ._names import channel_names, name_expr
 
 #: The archive the notebooks read when nothing names one and there is no lake (the demo's).
 DEFAULT_ARCHIVE = "demo-data/demo.duckdb"

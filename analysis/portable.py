@@ -25,8 +25,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from .frames import conform
-from .links import _domains, _ordered
+from ._frames import conform
+from ._links import _domains, _ordered
 
 __all__ = ["METRICS", "SQL", "finish", "run_duckdb", "spark_sql"]
 

@@ -135,7 +135,7 @@ def _pd_posting_frequency(path: str) -> int:
 
 
 def _pd_url_spread(path: str) -> int:
-    from analysis.urls import canonical_urls
+    from analysis._urls import canonical_urls
 
     # the stored canonical URLs, like the library; rows written without them get them computed here
     posts = _read(path, "SELECT channel_id, message_id, posted_at, "
@@ -173,8 +173,8 @@ def _pd_coordination(path: str) -> Any:
     import pandas as pd
 
     import analysis
-    from analysis.coordination import benjamini_hochberg, shift_probabilities, upper_tail, within_probability
-    from analysis.urls import canonical_urls
+    from analysis._coordination import benjamini_hochberg, shift_probabilities, upper_tail, within_probability
+    from analysis._urls import canonical_urls
 
     w_s, span_s, cap, min_repeats, fdr = 300.0, 21600.0, 50, 3, 0.05
     w = int(w_s * 1_000_000)

@@ -17,7 +17,7 @@ from a generated world), never the network.
 - **Peak RSS** of a process that archives one channel of 1,000,000 posts (``collect()`` with default
   settings), and of a process that only builds that simulated world, so the collector's share shows.
   Target: <= 400 MB.
-- **tgspread demo**: posts archived per wall-clock second by ``collector.cli.demo.run_demo`` (defaults:
+- **tgspread demo**: posts archived per wall-clock second by ``collector._cli.demo.run_demo`` (defaults:
   20 channels, 30 days, two passes).
 
 Usage::
@@ -268,7 +268,7 @@ def cpu_rows(posts: int, folder: Path, rounds: int = 3) -> list[dict[str, Any]]:
     async def record(path: Path) -> list[tuple[bool, bytes]]:
         client = simulated_client(world)
         answers = _record_answers(client)
-        from collector.telegram import collect
+        from collector._telegram import collect
 
         with Archive(path) as archive:
             await collect(client, world.seeds, archive, now=now)
@@ -432,7 +432,7 @@ def rss_rows(posts: int, folder: Path) -> list[dict[str, Any]]:
 
 # -- demo -----------------------------------------------------------------------------------------------------
 def demo_rows(folder: Path, *, channels: int = 20, days: int = 30) -> list[dict[str, Any]]:
-    from collector.cli.demo import run_demo
+    from collector._cli.demo import run_demo
 
     started = time.perf_counter()
     _, reports = run_demo(folder / "demo.duckdb", channels=channels, days=days, seed=7)

@@ -51,18 +51,18 @@ def _world(quick: bool) -> Any:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
+    from collector._archive.archive import Archive
+    from collector._archive.lake import publish
+    from collector._archive.slots import SLOTS, slot
+    from collector._scheduling.channel_set import add_channels
+    from collector._scheduling.handoff import pick_up
+    from collector._scheduling.ownership import Ownership
+    from collector._scheduling.plan import RunSettings
+    from collector._scheduling.runner import execute_plan, read_plan, run_inputs
     from collector._simulated import simulated_client
     from collector._simulated.account import Account
     from collector._simulated.generate import collected_channels
-    from collector.archive.archive import Archive
-    from collector.archive.lake import publish
-    from collector.archive.slots import SLOTS, slot
-    from collector.scheduling.channel_set import add_channels
-    from collector.scheduling.handoff import pick_up
-    from collector.scheduling.ownership import Ownership
-    from collector.scheduling.plan import RunSettings
-    from collector.scheduling.runner import execute_plan, read_plan, run_inputs
-    from collector.telegram.collect import CollectSettings
+    from collector._telegram.collect import CollectSettings
 
     world, duration = _world(quick)
     names = ("a", "b", "c")

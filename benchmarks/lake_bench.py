@@ -83,9 +83,9 @@ def _step_migrate(old: str, work: str) -> dict[str, Any]:
 
 
 def _step_status(archive: str) -> dict[str, Any]:
-    """``tgspread status``'s work (collector.archive.status) on the archive, read-only, under the cap."""
+    """``tgspread status``'s work (collector._archive.status) on the archive, read-only, under the cap."""
     from collector import Archive
-    from collector.archive.status import archive_status
+    from collector._archive.status import archive_status
 
     t = time.perf_counter()
     with Archive(archive, read_only=True) as opened:
@@ -95,7 +95,7 @@ def _step_status(archive: str) -> dict[str, Any]:
 
 def _step_full(archive: str, lake: str) -> dict[str, Any]:
     from collector import Archive
-    from collector.archive.lake import publish
+    from collector._archive.lake import publish
 
     with Archive(archive) as opened:
         t = time.perf_counter()
@@ -109,8 +109,8 @@ def _step_incremental(archive: str, lake: str) -> dict[str, Any]:
     import pyarrow as pa
 
     from collector import Archive
-    from collector.archive.lake import publish
-    from collector.archive.rows import POSTS_SCHEMA
+    from collector._archive.lake import publish
+    from collector._archive.rows import POSTS_SCHEMA
 
     with Archive(archive) as opened:
         newest = opened.con.execute(

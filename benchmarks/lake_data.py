@@ -4,15 +4,15 @@ generated directly as Parquet (100M posts without an archive), plus the child-pr
 - :func:`data_dir`: ``$TGSPREAD_BENCH_DATA`` when set (e.g. ``/work/benchdata/me``), else ``benchmarks/.cache``.
   Everything built here is cached there by size and reused.
 - :func:`archive_and_lake`: the synthetic archive (:mod:`benchmarks.synth_archive`, a real archive) of a size,
-  published in full by ``collector.archive.lake.publish`` (cached beside it; a lake of an archive reads the same as
+  published in full by ``collector._archive.lake.publish`` (cached beside it; a lake of an archive reads the same as
   any lake).
 - :func:`generate_lake`: a lake of ``posts`` posts written straight from DuckDB SQL (``range()``), with no archive:
   the synthetic archive's own post generator (:data:`benchmarks.synth_archive._POSTS`, so the shape is the same),
   the lake's partitions and file names, sorted as publish sorts, and the columns and types of
   :data:`analysis._lake_schema.LAKE_SCHEMA` (made from the migrations and pinned to what publish writes by
   ``tests/integration/test_lake.py``): a column the generator does not fill is a typed NULL. ``canonical_urls``
-  is computed with plain string functions (https, no ``www.``, no ``utm_`` parameters: what ``analysis.urls`` makes of
-  the synthetic URLs) instead of by ``analysis.urls`` in Python, which would take minutes at 100M; hidden senders'
+  is computed with plain string functions (https, no ``www.``, no ``utm_`` parameters: what ``analysis._urls`` makes of
+  the synthetic URLs) instead of by ``analysis._urls`` in Python, which would take minutes at 100M; hidden senders'
   names are hex strings like the pseudonyms publish writes. One manifest (``_manifests/gen.json``) makes the files
   a collector's. Resumable: a generation stopped midway (``.slots-done`` in the ``.building`` directory) goes on
   with the slots it had not finished.
@@ -104,7 +104,7 @@ def archive_and_lake(posts: int, channels: int) -> tuple[Path, Path]:
 
 def _step_publish(archive: str, lake: str) -> dict[str, Any]:
     from collector import Archive
-    from collector.archive.lake import publish
+    from collector._archive.lake import publish
 
     with Archive(archive) as opened:
         t = time.perf_counter()
@@ -113,7 +113,7 @@ def _step_publish(archive: str, lake: str) -> dict[str, Any]:
 
 
 # -- a lake generated directly -------------------------------------------------------------------------------
-#: ``canonical_urls`` in SQL (what analysis.urls does to the synthetic URLs, near enough for timing).
+#: ``canonical_urls`` in SQL (what analysis._urls does to the synthetic URLs, near enough for timing).
 _CANONICAL = ("CASE WHEN len(urls) = 0 THEN urls ELSE list_transform(urls, lambda u: 'https://' || "
               "split_part(replace(replace(replace(u, 'https://', ''), 'http://', ''), 'www.', ''), '/?utm_', 1)) END")
 #: Columns the generator fills beyond the synthetic archive's own (the rest of the lake's columns are NULL).
@@ -125,7 +125,7 @@ def _posts_sql(params: dict[str, Any]) -> str:
     """The synthetic archive's posts (its own generator, without the INSERT) with slot, month, and the lake's
     columns in the lake's order and types."""
     from analysis._lake_schema import LAKE_SCHEMA
-    from collector.archive.slots import month_sql, slot_sql
+    from collector._archive.slots import month_sql, slot_sql
 
     from .synth_archive import _POSTS
 
@@ -159,7 +159,7 @@ def _posts_sql(params: dict[str, Any]) -> str:
 
 def _channels_sql() -> str:
     from analysis._lake_schema import LAKE_SCHEMA
-    from collector.archive.slots import slot_sql
+    from collector._archive.slots import slot_sql
 
     values = {"channel_id": "channel_id", "username": "'chan' || idx", "title": "'Channel ' || idx",
               "participants_count": "1000 + n_posts * 3", "first_seen_at": "TIMESTAMPTZ '2024-01-01 00:00:00+00'",
@@ -181,9 +181,9 @@ def generate_lake(posts: int, channels: int, *, dest: Path | None = None, memory
     writes them). Memory is bounded by one slot's posts (``posts / 64``) and ``memory_limit``."""
     import duckdb
 
-    from collector.archive import migrations
-    from collector.archive.lake import MANIFEST_VERSION
-    from collector.archive.lake_files import ROW_GROUP_ROWS, partition_name
+    from collector._archive import migrations
+    from collector._archive.lake import MANIFEST_VERSION
+    from collector._archive.lake_files import ROW_GROUP_ROWS, partition_name
 
     from .synth_archive import _SETUP, ID_BASE, ID_STEP
 
@@ -203,7 +203,7 @@ def generate_lake(posts: int, channels: int, *, dest: Path | None = None, memory
     try:
         con.execute(_SETUP.format(**params))
         con.execute("ALTER TABLE syn_channels ADD COLUMN s INTEGER")
-        from collector.archive.slots import slot_sql
+        from collector._archive.slots import slot_sql
 
         con.execute(f"UPDATE syn_channels SET s = {slot_sql('channel_id')}")
         posts_sql = _posts_sql(params)

@@ -1,4 +1,4 @@
-"""How fast `collector.parse.normalize` is compared with Telethon's own TL decoding of the same messages.
+"""How fast `collector._parse.normalize` is compared with Telethon's own TL decoding of the same messages.
 
 Builds a realistic ``messages.ChannelMessages`` answer (100 channel posts: Cyrillic text with emoji and
 entities, photos, videos, link previews, polls, forwards, albums, reactions, comments), serialises it to
@@ -30,8 +30,8 @@ from telethon.extensions import BinaryReader
 from telethon.tl import types
 from telethon.tl.types import messages as tl_messages
 
-from collector.archive import rows
-from collector.parse import normalize
+from collector._archive import rows
+from collector._parse import normalize
 
 _WORDS = [
     "новости",

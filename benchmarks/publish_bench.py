@@ -51,7 +51,7 @@ def _peak_mb() -> float:
 # -- steps (each in its own process; only absolute imports: --code may point at another tree) ------------------
 def _step_full(archive: str, lake: str) -> dict[str, Any]:
     from collector import Archive
-    from collector.archive.lake import publish
+    from collector._archive.lake import publish
 
     with Archive(archive) as opened:
         t = time.perf_counter()
@@ -66,7 +66,7 @@ def _new_posts(opened: Any, channels: int = 10, per_channel: int = 100) -> tuple
     a pass (the next message ids, the newest post's time), and the time the pass saw them."""
     import pyarrow as pa
 
-    from collector.archive.rows import POSTS_SCHEMA
+    from collector._archive.rows import POSTS_SCHEMA
 
     newest = opened.con.execute(
         "SELECT channel_id, max(message_id), max(posted_at), max(last_seen_at) FROM posts GROUP BY channel_id "
@@ -86,7 +86,7 @@ def _small_digest_seconds(opened: Any) -> float | None:  # a step of its own: it
     the code under test computes them differently."""
     from datetime import UTC, datetime
 
-    from collector.archive import lake
+    from collector._archive import lake
 
     digests = getattr(lake, "_small_digests", None)
     if digests is None or "columns" not in digests.__code__.co_varnames:
@@ -106,7 +106,7 @@ def _small_digest_seconds(opened: Any) -> float | None:  # a step of its own: it
 
 def _step_incremental(archive: str, lake: str) -> dict[str, Any]:
     from collector import Archive
-    from collector.archive.lake import publish
+    from collector._archive.lake import publish
 
     with Archive(archive) as opened:
         batch, seen = _new_posts(opened)

@@ -33,8 +33,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "web"
 
 
 def _import_child(export: str, archive_path: str, queue: Any) -> None:
-    from collector.archive.archive import Archive
-    from collector.sources.export_import import import_export
+    from collector._archive.archive import Archive
+    from collector._sources.export_import import import_export
 
     modules_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     archive = Archive(archive_path)
@@ -95,7 +95,7 @@ def bench_export(messages: int = EXPORT_MESSAGES, repeats: int = 3, export: Path
 
 def bench_parser(min_seconds: float = 2.0, repeats: int = 3) -> dict[str, Any]:
     """Parse the fixture pages for ``min_seconds``, ``repeats`` times; the best and the median rate."""
-    from collector.parse.web_page import parse_page
+    from collector._parse.web_page import parse_page
 
     pages = [(FIXTURES / name).read_text(encoding="utf-8") for name in ("channel_page1.html", "channel_page2.html")]
     rates = []

@@ -1,13 +1,13 @@
 """A synthetic archive, generated inside DuckDB in seconds, for benchmarking the analysis library.
 
-The file is a real archive: the real migration runner (``collector.archive.archive.Archive``) creates the
+The file is a real archive: the real migration runner (``collector._archive.archive.Archive``) creates the
 schema and its ``schema_migrations`` rows before the rows are generated, so the CLI opens it as it is
 (``schema=1`` instead: an archive of migration 0001 only, for measuring later migrations on large files).
 Its shape is close to what a
 long collection produces: heavy-tailed channel activity; ~20% forwards, mostly of a few popular
 channels, each channel taking 80% of its forwards from ~30 favourite sources, ~10% of origins outside
 the archive and ~2% from hidden senders; albums; ~2% deleted posts; URL lists with tracking parameters
-and ``www.`` variants, with ``canonical_urls`` filled by ``analysis.urls`` as the collector fills it;
+and ``www.`` variants, with ``canonical_urls`` filled by ``analysis._urls`` as the collector fills it;
 short texts. It is deterministic (``setseed``) and cached under
 ``benchmarks/.cache/`` (``*.duckdb`` is gitignored). ``order="collected"`` stores the posts in the order a
 collector appends them (by ``first_seen_at``: one pass after another), the physical order DuckDB's row-group
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from analysis.urls import canonical_urls_column
+from analysis._urls import canonical_urls_column
 
 __all__ = ["CACHE_DIR", "archive_path", "build"]
 
@@ -113,7 +113,7 @@ SELECT channel_id, message_id, t AS posted_at,
        'api' AS source
 FROM fwd
 ),
--- what the collector writes: posts.canonical_urls = analysis.urls.canonical_urls(urls)
+-- what the collector writes: posts.canonical_urls = analysis._urls.canonical_urls(urls)
 canon AS (
     SELECT *, CASE WHEN len(urls) = 0 THEN urls ELSE syn_canonical_urls(urls) END AS canonical_urls
     FROM generated
@@ -141,9 +141,9 @@ def _schema(path: Path, upto: int | None) -> None:
     """The empty archive's schema: every migration through the real runner (``upto=None``), or only the
     migrations up to ``upto``, recorded in ``schema_migrations`` as the runner records them (an archive made
     by an older tgspread)."""
+    from collector._archive import migrations
+    from collector._archive.archive import Archive
     from collector._version import __version__
-    from collector.archive import migrations
-    from collector.archive.archive import Archive
 
     if upto is None:
         with Archive(path, memory_limit=None):

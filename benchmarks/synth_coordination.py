@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analysis.urls import canonical_urls
+from analysis._urls import canonical_urls
 
 __all__ = ["PlantedGroup", "derive", "labels", "planted_groups"]
 

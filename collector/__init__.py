@@ -7,11 +7,11 @@ Example::
     with Archive("archive.duckdb") as archive:
         report = await collect(client, ["durov", "@somechannel", "https://t.me/other"], archive)
 
-The names below are loaded on first use (PEP 562): ``import collector.archive`` or the Desktop export
+The names below are loaded on first use (PEP 562): ``import collector._archive`` or the Desktop export
 importer does not pay for Telethon (~30 MB and 0.3 s), which only ``collect`` needs.
 
-Inside, one folder per job (docs/ARCHITECTURE.md): ``archive/`` (the only writer of the DuckDB file),
-``telegram/``, ``parse/``, ``sources/``, ``scheduling/``, ``cli/``, and ``_simulated/`` (tests and the demo).
+Inside, one folder per job (docs/ARCHITECTURE.md): ``_archive/`` (the only writer of the DuckDB file),
+``_telegram/``, ``_parse/``, ``_sources/``, ``_scheduling/``, ``_cli/``, and ``_simulated/`` (tests and the demo).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .archive import Archive, ArchiveBusyError, ArchiveError
-    from .telegram.collect import ChannelResult, CollectReport, CollectSettings, collect
+    from ._archive import Archive, ArchiveBusyError, ArchiveError
+    from ._telegram.collect import ChannelResult, CollectReport, CollectSettings, collect
 
 __all__ = [
     "Archive",
@@ -38,9 +38,9 @@ __all__ = [
 
 # Public name -> the submodule defining it.
 _LAZY = {
-    "Archive": "archive", "ArchiveBusyError": "archive", "ArchiveError": "archive",
-    "ChannelResult": "telegram.collect", "CollectReport": "telegram.collect", "CollectSettings": "telegram.collect",
-    "collect": "telegram.collect",
+    "Archive": "_archive", "ArchiveBusyError": "_archive", "ArchiveError": "_archive",
+    "ChannelResult": "_telegram.collect", "CollectReport": "_telegram.collect", "CollectSettings": "_telegram.collect",
+    "collect": "_telegram.collect",
 }
 
 

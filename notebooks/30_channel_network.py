@@ -63,7 +63,7 @@ edges.head(15).select(
 # %%
 import networkx as nx
 
-graph = analysis.export.network_graph(con)       # the DiGraph that export_gexf writes
+graph = analysis.network_graph(con)       # the DiGraph that export_gexf writes
 undirected = nx.Graph()
 undirected.add_nodes_from(graph.nodes)
 for u, v, w in graph.edges(data="weight"):

@@ -41,7 +41,7 @@ nb = open_notebook(ARCHIVE)
 con, NAMES, name, named = nb.con, nb.names, nb.name, nb.named
 
 # %%
-from analysis.copies import copy_clusters
+from analysis import copy_clusters
 
 THRESHOLD = 0.8   # Jaccard similarity of word 3-gram sets; 1.0 = same normalised text
 members = analysis.copies(con, threshold=THRESHOLD)

@@ -49,7 +49,7 @@ con, NAMES, name, named = nb.con, nb.names, nb.name, nb.named
 # %%
 from itertools import pairwise
 
-from analysis.timeseries import DEFAULT_AGE_EDGES_S
+from analysis._timeseries import DEFAULT_AGE_EDGES_S
 
 
 def age_label(seconds):

@@ -41,7 +41,7 @@ nb = open_notebook(ARCHIVE)
 con, NAMES, name, named = nb.con, nb.names, nb.name, nb.named
 
 # %%
-from analysis.trees import cascade_virality
+from analysis import cascade_virality
 
 trees = analysis.diffusion_trees(con)
 sv = cascade_virality(con, min_size=3)
@@ -152,7 +152,7 @@ print(f"star of 5: {analysis.structural_virality(star):.2f}; chain of 5: {analys
 # `first_source` only originals earn credit; intermediaries earn it under the other two.
 
 # %%
-from analysis.trees import compare_assumptions
+from analysis import compare_assumptions
 
 credit = compare_assumptions(con, by="channel")
 by_cascade = compare_assumptions(con, by="cascade", min_size=3)

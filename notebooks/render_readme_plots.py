@@ -34,8 +34,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 import analysis
-from analysis import plots
-from analysis.export import network_graph
+from analysis import network_graph, plots
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the figures are drawn from: the archive `make demo` builds (`tgspread demo`, its defaults).

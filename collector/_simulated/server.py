@@ -39,7 +39,7 @@ from telethon.crypto import AuthKey
 from telethon.extensions import BinaryReader
 from telethon.tl import TLObject, TLRequest, functions, types
 
-from collector.telegram.calls import request_name
+from collector._telegram.calls import request_name
 
 from . import tl_build
 from .model import Fault, RpcFailure, SimChannel, SimMessage, is_closed

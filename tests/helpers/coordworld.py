@@ -13,11 +13,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analysis.urls import canonical_urls
+from analysis._urls import canonical_urls
 from collector._simulated import World
 from collector._simulated.generate import collected_channels, utf16_slice
 
-MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "archive" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "_archive" / "migrations" / "0001_initial.sql"
 
 
 def world_rows(world: World) -> list[dict[str, Any]]:

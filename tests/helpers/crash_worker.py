@@ -51,8 +51,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from collector import Archive, CollectSettings, collect
+from collector._archive.archive import ArchiveBusyError
 from collector._simulated import World, generate_world, simulated_client
-from collector.archive.archive import ArchiveBusyError
 
 #: The world every crash and concurrency test uses: small, yet several batches per channel.
 WORLD = {"channels": 3, "days": 2.0, "posts_per_day": 50.0, "future_days": 2.5}
@@ -80,8 +80,8 @@ def settings(hold_seconds: float) -> CollectSettings:
 
 
 #: The modules a collection pass runs (the CLI, status and the other sources are not part of it).
-_PASS_MODULES = ("archive/archive", "telegram/calls", "parse/channel_ref", "telegram/collect", "parse/normalize",
-                 "parse/refresh", "archive/rows")
+_PASS_MODULES = ("_archive/archive", "_telegram/calls", "_parse/channel_ref", "_telegram/collect", "_parse/normalize",
+                 "_parse/refresh", "_archive/rows")
 
 
 def code_fingerprint() -> str:
@@ -91,7 +91,7 @@ def code_fingerprint() -> str:
     root = Path(__file__).resolve().parents[2] / "collector"
     digest = hashlib.sha256()
     files = [root / f"{name}.py" for name in _PASS_MODULES]
-    for path in sorted([*files, *root.glob("_simulated/*.py"), *root.glob("archive/migrations/*.sql")]):
+    for path in sorted([*files, *root.glob("_simulated/*.py"), *root.glob("_archive/migrations/*.sql")]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -13,9 +13,9 @@ from typing import Any
 import duckdb
 
 from collector import Archive, CollectReport, CollectSettings, collect
+from collector._parse.refresh import DEFAULT_CHECKPOINTS
 from collector._simulated import World, generate_world, simulated_client
 from collector._simulated.model import SimChannel
-from collector.parse.refresh import DEFAULT_CHECKPOINTS
 from tests.helpers.simworld import CONTRACT_COLUMNS, expected_post
 
 POST_COLUMNS = ["channel_id", "message_id", "first_seen_at", "last_seen_at", "deleted_at", *CONTRACT_COLUMNS]

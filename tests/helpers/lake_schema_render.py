@@ -6,12 +6,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from collector.archive import Archive
-from collector.archive.lake import lake_schema
+from collector._archive import Archive
+from collector._archive.lake import lake_schema
 
 HEADER = '''"""The lake's tables as a fresh archive publishes them: layout and columns (generated; do not edit by hand).
 
-Readers give a table that has no files yet this schema. ``collector.archive.lake.lake_schema`` makes it from the
+Readers give a table that has no files yet this schema. ``collector._archive.lake.lake_schema`` makes it from the
 migrations; tests/integration/test_lake.py fails when the two differ
 (regenerate: ``python -m tests.helpers.lake_schema_render``).
 """

@@ -1,7 +1,7 @@
 """Shared helpers for tests: run passes against the simulated Telegram, and the world's ground truth.
 
 The ground truth here is computed from the simulated world's own records (``SimMessage``, ``Entity``),
-independently of ``collector.parse.normalize``, so a test comparing the two can fail.
+independently of ``collector._parse.normalize``, so a test comparing the two can fail.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of analysis.coordination, analysis.velocity and the assumptions of analysis.trees.
+"""Tests of analysis.coordination, analysis.velocity and the assumptions of analysis._trees.
 
 Expectations come from outside the code under test: the simulated world's planted labels
 (``World.coordination``), hand-built archives with known answers, brute-force re-implementations of the
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 
 import analysis
-from analysis.coordination import (
+from analysis._coordination import (
     benjamini_hochberg,
     coordination,
     shift_probabilities,
@@ -29,14 +29,14 @@ from analysis.coordination import (
     window_pairs_sql,
     within_probability,
 )
-from analysis.frames import SCHEMAS
-from analysis.trees import compare_assumptions
+from analysis._frames import SCHEMAS
+from analysis._trees import compare_assumptions
 from collector._simulated.generate import generate_world
 from collector._simulated.plant import CoordinationPlan
 from tests.helpers.coordworld import world_archive
 from tests.helpers.simworld import Collected
 
-MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "archive" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "_archive" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 

@@ -1,4 +1,4 @@
-"""Tests of analysis.copies, analysis.trees and analysis.export.
+"""Tests of analysis.copies, analysis._trees and analysis._export.
 
 Expectations are computed independently: small archives built here with known content and plain-Python
 re-implementations (string shingles, brute-force Jaccard, an O(n^2) parent rule, networkx distances),
@@ -24,14 +24,14 @@ import pyarrow as pa
 import pytest
 
 import analysis
-from analysis.copies import copy_clusters, lsh_bands
-from analysis.export import export_gexf, export_graphml
-from analysis.trees import cascade_virality, diffusion_trees, structural_virality, virality_from_parents
+from analysis._copies import copy_clusters, lsh_bands
+from analysis._export import export_gexf, export_graphml
+from analysis._trees import cascade_virality, diffusion_trees, structural_virality, virality_from_parents
 
-copies_mod = sys.modules["analysis.copies"]
+copies_mod = sys.modules["analysis._copies"]
 copies = copies_mod.copies
 
-MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "archive" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "_archive" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 

@@ -27,10 +27,10 @@ import polars as pl
 import pytest
 
 import analysis
-from analysis.frames import SCHEMAS
-from analysis.urls import _canonical_url_parsed, canonical_url, canonical_urls
+from analysis._frames import SCHEMAS
+from analysis._urls import _canonical_url_parsed, canonical_url, canonical_urls
 
-MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "archive" / "migrations" / "0001_initial.sql"
+MIGRATION = Path(__file__).resolve().parents[2] / "collector" / "_archive" / "migrations" / "0001_initial.sql"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 ARCHIVED = [1_000_000_001, 2_200_000_002, 3_300_000_003, 4_400_000_004]  # > 2**31, like real ids
 OUTSIDE = [9_100_000_001, 9_100_000_002]                                  # origins never archived
@@ -464,7 +464,7 @@ CANONICAL_CASES = {
 
 
 def test_canonical_url_rules() -> None:
-    assert analysis.canonical_url is canonical_url  # re-exported from analysis.urls
+    assert analysis.canonical_url is canonical_url  # re-exported from analysis._urls
     for url, want in CANONICAL_CASES.items():
         assert canonical_url(url) == want, url
     assert canonical_urls(list(CANONICAL_CASES)) == [w[0] if w else "" for w in CANONICAL_CASES.values()]
@@ -700,7 +700,7 @@ def _utf16_slice(text: str, offset: int, length: int) -> str:
 def test_url_spread_packed_keys_equal_struct_keys(designed: tuple[Path, list[Post]],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast path packs (time, channel, message) into one HUGEINT; ids too large for it use STRUCT keys."""
-    from analysis import links
+    from analysis import _links as links
 
     path, _ = designed
     with analysis.connect(path) as con:

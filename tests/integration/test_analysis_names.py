@@ -96,7 +96,7 @@ def test_open_notebook_on_a_lake(collected: Collected, tmp_path: Path, capsys: p
     import shutil
 
     from collector import Archive
-    from collector.archive.lake import publish
+    from collector._archive.lake import publish
 
     shutil.copy2(collected.path, tmp_path / "a.duckdb")
     with Archive(tmp_path / "a.duckdb") as opened:
@@ -132,7 +132,7 @@ def test_open_notebook_says_what_to_do_without_an_archive(tmp_path: Path) -> Non
 
 
 def test_the_notebook_helper_imports_nothing_from_collector() -> None:
-    for name in ("notebook.py", "names.py"):
+    for name in ("notebook.py", "_names.py"):
         tree = ast.parse((ROOT / "analysis" / name).read_text(encoding="utf-8"))
         imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]

@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from collector import Archive, ArchiveError
-from collector.archive.migrations import available, latest_version
-from collector.archive.rows import POSTS_SCHEMA
+from collector._archive.migrations import available, latest_version
+from collector._archive.rows import POSTS_SCHEMA
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -202,8 +202,8 @@ def test_a_pass_leaves_duckdb_settings_as_it_found_them(tmp_path: Path) -> None:
 def test_the_posts_schema_is_the_migrated_table(tmp_path: Path) -> None:
     """One definition of the posts columns' Arrow types: the migrated table, column for column; the writers'
     schemas are selections of it (a column added by a migration and not here fails this test)."""
-    from collector.archive.rows import POSTS_SCHEMA, POSTS_TABLE_SCHEMA
-    from collector.archive.upsert import POST_SCHEMA
+    from collector._archive.rows import POSTS_SCHEMA, POSTS_TABLE_SCHEMA
+    from collector._archive.upsert import POST_SCHEMA
 
     with Archive(tmp_path / "a.duckdb") as archive:
         archive.con.execute("SET TimeZone = 'UTC'")
@@ -218,8 +218,8 @@ def test_the_posts_schema_is_the_migrated_table(tmp_path: Path) -> None:
 def test_the_channels_schema_is_the_migrated_table(tmp_path: Path) -> None:
     """One definition of the channels columns' Arrow types, as for posts: the migrated table, column for column;
     the API writer's and the web writer's schemas are selections of it."""
-    from collector.archive.rows import CHANNELS_SCHEMA, CHANNELS_TABLE_SCHEMA
-    from collector.archive.upsert import CHANNEL_SCHEMA
+    from collector._archive.rows import CHANNELS_SCHEMA, CHANNELS_TABLE_SCHEMA
+    from collector._archive.upsert import CHANNEL_SCHEMA
 
     with Archive(tmp_path / "a.duckdb") as archive:
         archive.con.execute("SET TimeZone = 'UTC'")

@@ -37,11 +37,11 @@ import typer.testing
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector.archive import migrations as schema
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.parse.channel_ref import parse_channel_ref
-from collector.telegram.client import SIMULATED_ENV
+from collector._archive import migrations as schema
+from collector._cli.app import app
+from collector._cli.common import Exit
+from collector._parse.channel_ref import parse_channel_ref
+from collector._telegram.client import SIMULATED_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "bad-input.md"
@@ -439,7 +439,7 @@ def _run_subprocess(argv: list[str], cwd: Path, env: dict[str, str], *, as_nobod
     # Root is not switched to another user (who may not reach a clone under a 0700 directory, issue 17 item 15):
     # it keeps its uid and loses the two capabilities that let it read any file.
     prefix = ["setpriv", f"--inh-caps={DAC}", f"--bounding-set={DAC}"] if as_nobody else []
-    proc = subprocess.run([*prefix, sys.executable, "-c", "from collector.cli.app import app; app()", *argv],
+    proc = subprocess.run([*prefix, sys.executable, "-c", "from collector._cli.app import app; app()", *argv],
                           cwd=cwd, env={**base, **env, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"},
                           capture_output=True, text=True, timeout=60)
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
@@ -564,7 +564,7 @@ def test_a_refused_advance_generates_no_world(row_id: str, tmp_path: Path, archi
     fails here at once, on what the command did, instead of running for hours. The library refuses it too.
     """
     import collector._simulated as simulated
-    from collector.cli.demo import DemoError, run_demo
+    from collector._cli.demo import DemoError, run_demo
 
     calls: list[dict[str, object]] = []
 

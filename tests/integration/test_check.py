@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from collector._cli.app import app
+from collector._cli.common import Exit
 from collector._simulated import generate_world
 from collector._simulated.generate import collected_channels
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.telegram.client import SIMULATED_ENV
-from collector.telegram.login import PhoneFreeSession
+from collector._telegram.client import SIMULATED_ENV
+from collector._telegram.login import PhoneFreeSession
 from tests.helpers.terminal import in_terminal
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,11 +21,11 @@ import typer.main
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector.archive.status import archive_status, status_as_json
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.cli.demo import marker_path
-from collector.telegram.client import SIMULATED_ENV
+from collector._archive.status import archive_status, status_as_json
+from collector._cli.app import app
+from collector._cli.common import Exit
+from collector._cli.demo import marker_path
+from collector._telegram.client import SIMULATED_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 HASH = "0123456789abcdef0123456789abcdef"
@@ -313,7 +313,7 @@ def test_busy_archive_is_exit_3(tmp_path: Path) -> None:
 def test_exit_codes_through_the_real_process(tmp_path: Path) -> None:
     """Cron sees the process's exit status, not CliRunner's: check one for real."""
     env = {k: v for k, v in os.environ.items() if k not in ("TG_API_ID", "TG_API_HASH")}
-    proc = subprocess.run([sys.executable, "-c", "from collector.cli.app import app; app()", "collect", "durov"],
+    proc = subprocess.run([sys.executable, "-c", "from collector._cli.app import app; app()", "collect", "durov"],
                           cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2
@@ -431,7 +431,7 @@ class _LoginClient:
 def test_interactive_login_retries_and_asks_for_2fa() -> None:
     import asyncio
 
-    from collector.telegram.login import interactive_login
+    from collector._telegram.login import interactive_login
 
     answers = {"phone": ["123", "+15550001"], "code": ["999", "12345"], "password": ["wrong", "hunter2"]}
     asked: list[tuple[str, bool]] = []
@@ -450,7 +450,7 @@ def test_interactive_login_retries_and_asks_for_2fa() -> None:
 def test_interactive_login_gives_up_after_three_bad_codes() -> None:
     import asyncio
 
-    from collector.telegram.login import SessionError, interactive_login
+    from collector._telegram.login import SessionError, interactive_login
 
     def ask(what: str, secret: bool) -> str:
         return "+15550001" if what == "phone" else "000"
@@ -465,8 +465,8 @@ def test_progress_plain_lines_and_flood_waits() -> None:
 
     from rich.console import Console
 
-    from collector.cli.progress import CollectProgress, report_errors, report_table
-    from collector.telegram.collect import ChannelResult, CollectReport
+    from collector._cli.progress import CollectProgress, report_errors, report_table
+    from collector._telegram.collect import ChannelResult, CollectReport
 
     buf = io.StringIO()
     progress = CollectProgress(Console(file=buf, width=200), live=False)
@@ -506,8 +506,8 @@ def test_progress_live_display_runs_on_a_terminal() -> None:
 
     from rich.console import Console
 
-    from collector.cli.progress import CollectProgress
-    from collector.telegram.collect import ChannelResult, CollectReport
+    from collector._cli.progress import CollectProgress
+    from collector._telegram.collect import ChannelResult, CollectReport
 
     buf = io.StringIO()
     progress = CollectProgress(Console(file=buf, width=120, force_terminal=True))

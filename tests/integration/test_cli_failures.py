@@ -21,8 +21,8 @@ import typer
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector.cli.app import app
-from collector.cli.common import Exit, errors
+from collector._cli.app import app
+from collector._cli.common import Exit, errors
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPORT = ROOT / "tests/fixtures/export/channel.json"
@@ -51,7 +51,7 @@ def test_ctrl_c_inside_a_duckdb_query_is_exit_130(capsys: pytest.CaptureFixture[
 
 def test_ctrl_c_at_the_end_of_an_import_says_the_import_succeeded(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import collector.cli.publish as publishing
+    import collector._cli.publish as publishing
 
     def interrupted(archive: object, lake: object, *, collector: str) -> None:    # Ctrl-C while publishing
         con = duckdb.connect()

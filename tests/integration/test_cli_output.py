@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from collector._cli.app import app
+from collector._cli.safe_text import safe
+from collector._cli.tables import Column, fitted_table
 from collector._simulated import generate_world
-from collector.cli.app import app
-from collector.cli.safe_text import safe
-from collector.cli.tables import Column, fitted_table
 from tests.helpers.simworld import run_pass
 from tests.helpers.terminal import in_terminal
 
@@ -195,9 +195,9 @@ _BARE_COUNT = re.compile(r"\{(?:len\([^{}]*\)|[a-z_.]+(?: or 0)?)(?::,)?\}\s+(?:
 
 def test_counted_nouns_go_through_plural() -> None:
     """Item 11 ("1 channels", "1 deletions"): a count the CLI prints before a noun goes through ``words.plural``;
-    no f-string of collector/cli puts a bare count before a plural noun or writes "warning(s)"."""
+    no f-string of collector/_cli puts a bare count before a plural noun or writes "warning(s)"."""
     found = []
-    for path in sorted((ROOT / "collector" / "cli").glob("*.py")):
+    for path in sorted((ROOT / "collector" / "_cli").glob("*.py")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if ('f"' in line or "f'" in line) and ("(s)" in line or _BARE_COUNT.search(line)):
                 found.append(f"{path.name}:{number}: {line.strip()}")
@@ -231,7 +231,7 @@ def test_channels_add_many_names_at_once(tmp_path: Path) -> None:
     """Item 20: 2,000 names in one call (the time is measured by hand, see CHANGELOG; linear since one lookup,
     one insert and one read serve them all), with repeats inside the call reported as already there."""
     from collector import Archive
-    from collector.scheduling.channel_set import add_channels, list_channels
+    from collector._scheduling.channel_set import add_channels, list_channels
 
     names = [f"chan_{i:05d}x" for i in range(2000)]
     with Archive(tmp_path / "a.duckdb") as store:
@@ -245,7 +245,7 @@ def test_channels_add_many_names_at_once(tmp_path: Path) -> None:
 
 def test_the_demo_names_a_command_that_works_here(tmp_path: Path) -> None:
     """Item 9: after `make demo`, `tgspread` is in .venv/bin, not on PATH: the last line says so."""
-    from collector.cli.demo import command_name
+    from collector._cli.demo import command_name
 
     assert command_name(".venv/bin/tgspread", on_path="") == ".venv/bin/tgspread"
     assert command_name("/usr/bin/python3", on_path="") == "python -m collector"

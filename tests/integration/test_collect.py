@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from collector import Archive, CollectSettings
+from collector._parse.refresh import DEFAULT_CHECKPOINTS, is_post_due
 from collector._simulated import Fault, World, generate_world
-from collector.parse.refresh import DEFAULT_CHECKPOINTS, is_post_due
 from tests.helpers.simworld import Collected, archived_posts, expected_post, run_pass
 
 

@@ -28,14 +28,14 @@ from telethon.tl import functions, types
 from typer.testing import CliRunner
 
 from collector import Archive
+from collector._archive.upsert import pseudonym
+from collector._cli.app import app
+from collector._config import ConfigError, load_config
 from collector._simulated import Fault, World, generate_world, simulated_client
 from collector._simulated import srv_comments as sc
 from collector._simulated.generate import collected_channels
-from collector.archive.upsert import pseudonym
-from collector.cli.app import app
-from collector.config import ConfigError, load_config
-from collector.telegram.calls import FloodLimited
-from collector.telegram.comments import PSEUDONYM_KEY, CommentsReport, CommentsSettings, collect_comments
+from collector._telegram.calls import FloodLimited
+from collector._telegram.comments import PSEUDONYM_KEY, CommentsReport, CommentsSettings, collect_comments
 from tests.helpers.simworld import run_pass
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -449,14 +449,14 @@ def test_the_command_on_the_simulated_telegram(tmp_path: Path) -> None:
 
 
 def test_doctests() -> None:
-    import collector.telegram.comments
+    import collector._telegram.comments
 
-    for module in (collector.telegram.comments, sc):
+    for module in (collector._telegram.comments, sc):
         assert doctest.testmod(module).failed == 0
 
 
 def test_the_key_never_leaves_the_archive(run: Run, tmp_path: Path) -> None:
-    from collector.archive.export import NEVER_EXPORTED, export_archive
+    from collector._archive.export import NEVER_EXPORTED, export_archive
 
     offending = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "analysis").rglob("*.py"))
                  if "pseudonym_key" in p.read_text(encoding="utf-8")]

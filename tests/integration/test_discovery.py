@@ -2,7 +2,7 @@
 
 The expected candidates, counts, statuses and paths are computed here from the simulated world's own records
 (messages, forward headers, entities, channel flags) and from the documented recommendation rule, never from
-the archive or from ``collector.parse.discovery_rank``, so a test that compares the two can fail.
+the archive or from ``collector._parse.discovery_rank``, so a test that compares the two can fail.
 """
 
 from __future__ import annotations
@@ -24,20 +24,20 @@ from typer.testing import CliRunner
 
 import collector._simulated
 from collector import Archive
-from collector._simulated import World, generate_world, simulated_client
-from collector._simulated.generate import collected_channels
-from collector._simulated.model import Fault, SimChannel, SimMessage
-from collector.cli.app import app
-from collector.parse.discovery_rank import Candidate, Evidence, Facts, Member, Thresholds, rank_candidates
-from collector.scheduling.channel_set import (
+from collector._cli.app import app
+from collector._parse.discovery_rank import Candidate, Evidence, Facts, Member, Thresholds, rank_candidates
+from collector._scheduling.channel_set import (
     ChannelSetError,
     add_channels,
     list_channels,
     remove_channels,
     tracked_inputs,
 )
-from collector.telegram.client import SIMULATED_ENV
-from collector.telegram.discovery import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
+from collector._simulated import World, generate_world, simulated_client
+from collector._simulated.generate import collected_channels
+from collector._simulated.model import Fault, SimChannel, SimMessage
+from collector._telegram.client import SIMULATED_ENV
+from collector._telegram.discovery import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
 from tests.helpers.simworld import run_pass
 
 WORLD_SEED = 4

@@ -63,7 +63,7 @@ def test_doctests_are_found() -> None:
     finder = doctest.DocTestFinder(exclude_empty=True)
     found = sum(len(t.examples) for n in MODULES for t in finder.find(importlib.import_module(n), n))
     assert found >= 20, found
-    assert "analysis.names" in MODULES and "analysis.notebook" in MODULES
+    assert "analysis._names" in MODULES and "analysis.notebook" in MODULES
 
 
 # -- Example:: blocks ---------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ print("EXAMPLE_OK")
 def example_archive(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The collected archive, and beside it its lake (``lake``), as the examples name them."""
     from collector import Archive
-    from collector.archive.lake import publish
+    from collector._archive.lake import publish
 
     target = tmp_path_factory.mktemp("examples") / "archive.duckdb"
     shutil.copy2(collected.path, target)
@@ -141,7 +141,7 @@ def example_archive(collected: Collected, tmp_path_factory: pytest.TempPathFacto
 
 def test_analysis_examples_are_found() -> None:
     where = {w.split(":")[0] for w, _ in EXAMPLES}
-    assert {"analysis", "analysis.network", "analysis.plots", "analysis.notebook"} <= where, where
+    assert {"analysis", "analysis._network", "analysis.plots", "analysis.notebook"} <= where, where
 
 
 @pytest.mark.parametrize(("where", "code"), EXAMPLES, ids=[w for w, _ in EXAMPLES])

@@ -21,11 +21,11 @@ import pytest
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector.archive.export import DERIVED, PSEUDONYM_KEY
-from collector.archive.upsert import pseudonym
-from collector.archive.verify import channel_digests
-from collector.cli.app import app
-from collector.cli.common import Exit
+from collector._archive.export import DERIVED, PSEUDONYM_KEY
+from collector._archive.upsert import pseudonym
+from collector._archive.verify import channel_digests
+from collector._cli.app import app
+from collector._cli.common import Exit
 from tests.helpers.simworld import Collected
 
 runner = CliRunner()

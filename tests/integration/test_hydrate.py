@@ -21,14 +21,14 @@ import pytest
 from typer.testing import CliRunner
 
 from collector import Archive
+from collector._archive.id_export import export_ids
+from collector._cli.app import app
+from collector._cli.common import Exit
+from collector._parse.id_list import ChannelIds, IdListError, parse_id_list, read_id_list
 from collector._simulated import World, generate_world, simulated_client
-from collector.archive.id_export import export_ids
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.parse.id_list import ChannelIds, IdListError, parse_id_list, read_id_list
-from collector.telegram.client import SIMULATED_ENV
-from collector.telegram.collect import CollectReport
-from collector.telegram.hydrate import hydrate
+from collector._telegram.client import SIMULATED_ENV
+from collector._telegram.collect import CollectReport
+from collector._telegram.hydrate import hydrate
 from tests.helpers.simworld import run_pass
 
 runner = CliRunner()

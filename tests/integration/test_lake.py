@@ -28,9 +28,9 @@ import analysis
 from analysis._lake_schema import LAKE_SCHEMA
 from analysis.lake import connect_lake
 from collector import Archive
-from collector.archive.lake import lake_tables, publish, read_manifest
-from collector.archive.lake_verify import lake_findings
-from collector.archive.rows import POSTS_SCHEMA
+from collector._archive.lake import lake_tables, publish, read_manifest
+from collector._archive.lake_verify import lake_findings
+from collector._archive.rows import POSTS_SCHEMA
 from tests.helpers.lake_schema_render import render
 from tests.helpers.simworld import Collected
 
@@ -389,7 +389,7 @@ def test_verify_reports_drift_between_lake_and_archive(published: tuple[Path, Pa
 _PUBLISHER = """
 import sys
 from collector import Archive
-from collector.archive.lake import publish
+from collector._archive.lake import publish
 with Archive(sys.argv[1]) as archive:
     print("publishing", flush=True)      # imports done, archive open: the kill window starts here
     for _ in range(int(sys.argv[3])):
@@ -497,7 +497,7 @@ def test_a_reader_polling_while_a_collector_publishes_never_errors_nor_sees_a_ro
 def test_publish_command_and_config(published: tuple[Path, Path], tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from collector.cli.app import app
+    from collector._cli.app import app
 
     archive = _copy_archive(published[0], tmp_path / "a.duckdb")
     (tmp_path / "tgspread.toml").write_text(f'archive = "{archive}"\n[lake]\npath = "lake"\ncollector = "box-1"\n',
@@ -526,8 +526,8 @@ def test_publish_command_and_config(published: tuple[Path, Path], tmp_path: Path
 
 def test_a_failed_publish_after_a_pass_warns_and_keeps_the_collection(published: tuple[Path, Path],
                                                                        tmp_path: Path) -> None:
-    from collector.cli.publish import publish_after_pass
-    from collector.config import load_config
+    from collector._cli.publish import publish_after_pass
+    from collector._config import load_config
 
     archive = _copy_archive(published[0], tmp_path / "a.duckdb")
     blocker = tmp_path / "lake"
@@ -581,8 +581,8 @@ def test_files_of_two_schema_versions_read_by_column_name_while_a_rewrite_is_unf
 def test_collect_publishes_to_the_configured_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from collector.cli.app import app
-    from collector.telegram.client import SIMULATED_ENV
+    from collector._cli.app import app
+    from collector._telegram.client import SIMULATED_ENV
 
     monkeypatch.setenv(SIMULATED_ENV, "3")
     monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")

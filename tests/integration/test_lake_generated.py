@@ -16,10 +16,10 @@ import pytest
 
 import analysis
 from collector import Archive
-from collector.archive.lake import publish
+from collector._archive.lake import publish
 from tests.helpers.simworld import Collected
 
-connect_module = importlib.import_module("analysis.connect")      # the module (analysis.connect is the function)
+connect_module = importlib.import_module("analysis._connect")      # the module (analysis.connect is the function)
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED = "gen"        # the collector name of a generated lake's files
 

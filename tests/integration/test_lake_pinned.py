@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from collector import Archive
-from collector.archive import upsert
-from collector.archive.slots import slot
+from collector._archive import upsert
+from collector._archive.slots import slot
 
 
 def test_mark_pinned_marks_the_lake_partition(tmp_path: Path) -> None:

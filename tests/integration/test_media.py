@@ -30,12 +30,8 @@ from telethon.tl import functions, types
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector._simulated import Fault, World, generate_world, simulated_client, tl_build
-from collector._simulated.model import Media, SimChannel, SimMessage, Version
-from collector._simulated.srv_media import MIB, expected_bytes, file_index, reference_status
-from collector._simulated.tl_build import file_reference
-from collector.config import ConfigError, load_config
-from collector.parse.media_files import (
+from collector._config import ConfigError, load_config
+from collector._parse.media_files import (
     DEFAULT_KINDS,
     MediaError,
     file_extension,
@@ -44,9 +40,13 @@ from collector.parse.media_files import (
     location_from_raw,
     parse_size,
 )
-from collector.parse.normalize import normalize_message
-from collector.telegram.media import MediaReport
-from collector.telegram.media import download_media as _download_media
+from collector._parse.normalize import normalize_message
+from collector._simulated import Fault, World, generate_world, simulated_client, tl_build
+from collector._simulated.model import Media, SimChannel, SimMessage, Version
+from collector._simulated.srv_media import MIB, expected_bytes, file_index, reference_status
+from collector._simulated.tl_build import file_reference
+from collector._telegram.media import MediaReport
+from collector._telegram.media import download_media as _download_media
 from tests.helpers.simworld import run_pass
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,7 +294,7 @@ def test_type_and_size_filters(archive: Path, tmp_path: Path) -> None:
 
 
 def test_request_budget_stops_the_run(archive: Path, tmp_path: Path) -> None:
-    from collector.scheduling.budget import RequestBudget
+    from collector._scheduling.budget import RequestBudget
 
     world = build_world()
     budget = RequestBudget(world.now, max_requests=10)
@@ -464,9 +464,9 @@ def _worker(argv: list[str]) -> int:
 
 # -- command line and config ------------------------------------------------------------------------------------
 def test_cli_media_on_the_simulated_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from collector.cli.app import app
-    from collector.cli.common import Exit
-    from collector.telegram.client import SIMULATED_ENV
+    from collector._cli.app import app
+    from collector._cli.common import Exit
+    from collector._telegram.client import SIMULATED_ENV
 
     for name, value in ((SIMULATED_ENV, "5"), ("TGSPREAD_SIMULATED_CHANNELS", "1"), ("TGSPREAD_SIMULATED_DAYS", "1")):
         monkeypatch.setenv(name, value)
@@ -521,8 +521,8 @@ def test_a_hostile_username_is_not_stored_and_never_leads_outside_the_media_fold
                                                                                     tmp_path: Path) -> None:
     """A server that calls a channel ``..``: the archive keeps no such username, and an archive that holds one
     anyway (written before this check, or by hand) still gets every file under ``--dir``."""
-    from collector.archive.upsert import upsert_channels
-    from collector.parse.media_files import UnsafeMediaPath, under_root
+    from collector._archive.upsert import upsert_channels
+    from collector._parse.media_files import UnsafeMediaPath, under_root
 
     now = datetime(2024, 1, 1, tzinfo=UTC)
     with Archive(archive) as store:

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from collector import Archive
-from collector.archive import migrations
-from collector.archive.big_alter import add_column, memory_needed, parse_add_column
+from collector._archive import migrations
+from collector._archive.big_alter import add_column, memory_needed, parse_add_column
 
 
 def _old_archive(path: Path, upto: int, partial: int = 0) -> None:

@@ -10,7 +10,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 from collector import Archive
-from collector.archive.lake import publish
+from collector._archive.lake import publish
 from tests.helpers.notebook_helpers import NOTEBOOKS, assert_ran_clean, run_notebook
 from tests.helpers.simworld import Collected
 

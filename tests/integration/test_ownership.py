@@ -18,18 +18,18 @@ import pytest
 from typer.testing import CliRunner
 
 from collector import Archive
+from collector._archive.lake import publish
+from collector._archive.lake_handoff import lake_handoffs, take_handoffs
+from collector._archive.slots import SLOTS, slot
+from collector._cli.app import app
+from collector._config import ConfigError, load_config
+from collector._scheduling.handoff import pick_up
+from collector._scheduling.ownership import Ownership
+from collector._scheduling.shards import render_toml
 from collector._simulated import generate_world, simulated_client
 from collector._simulated.generate import collected_channels
-from collector.archive.lake import publish
-from collector.archive.lake_handoff import lake_handoffs, take_handoffs
-from collector.archive.slots import SLOTS, slot
-from collector.cli.app import app
-from collector.config import ConfigError, load_config
-from collector.scheduling.handoff import pick_up
-from collector.scheduling.ownership import Ownership
-from collector.scheduling.shards import render_toml
-from collector.telegram.client import SIMULATED_ENV
-from collector.telegram.collect import CollectSettings, collect
+from collector._telegram.client import SIMULATED_ENV
+from collector._telegram.collect import CollectSettings, collect
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

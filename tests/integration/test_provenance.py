@@ -20,14 +20,14 @@ import pytest
 from typer.testing import CliRunner
 
 import analysis
+from collector._archive import migrations
+from collector._archive.archive import Archive
+from collector._archive.provenance import GROUPS, LEADERS, ProvenanceError, check_statement
+from collector._archive.status import field_routes
+from collector._cli.app import app
 from collector._simulated import World, generate_world
-from collector.archive import migrations
-from collector.archive.archive import Archive
-from collector.archive.provenance import GROUPS, LEADERS, ProvenanceError, check_statement
-from collector.archive.status import field_routes
-from collector.cli.app import app
-from collector.sources.export_import import import_export
-from collector.sources.web import PreviewFetcher, collect_web
+from collector._sources.export_import import import_export
+from collector._sources.web import PreviewFetcher, collect_web
 from tests.helpers.simworld import run_pass
 from tests.helpers.terminal import in_terminal
 
@@ -62,7 +62,7 @@ def test_a_statement_writing_fields_without_their_route_is_refused() -> None:
 
 
 def test_execute_posts_refuses_before_anything_is_written(tmp_path: Path) -> None:
-    from collector.archive.post_writes import execute_posts
+    from collector._archive.post_writes import execute_posts
 
     with Archive(tmp_path / "a.duckdb") as archive:
         archive.con.execute("INSERT INTO posts (channel_id, message_id, source, first_seen_at, last_seen_at) "
@@ -75,7 +75,7 @@ def test_execute_posts_refuses_before_anything_is_written(tmp_path: Path) -> Non
 def test_the_analysis_copy_of_the_groups_matches_the_writers() -> None:
     import importlib
 
-    module = importlib.import_module("analysis.provenance")
+    module = importlib.import_module("analysis._provenance")
 
     assert tuple(GROUPS) == module.GROUPS
     assert dict(LEADERS) == module._LEADERS

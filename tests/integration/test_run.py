@@ -27,13 +27,11 @@ from telethon.tl import functions
 from typer.testing import CliRunner
 
 from collector import Archive, CollectSettings, collect
-from collector._simulated import generate_world, simulated_client
-from collector._simulated.generate import collected_channels, generate_channel_world
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.config import ConfigError, load_config
-from collector.scheduling.budget import BUDGET_MARK, BudgetExhausted, RequestBudget
-from collector.scheduling.plan import (
+from collector._cli.app import app
+from collector._cli.common import Exit
+from collector._config import ConfigError, load_config
+from collector._scheduling.budget import BUDGET_MARK, BudgetExhausted, RequestBudget
+from collector._scheduling.plan import (
     GET_FULL_CHANNEL,
     GET_HISTORY,
     GET_MESSAGES,
@@ -45,9 +43,11 @@ from collector.scheduling.plan import (
     make_plan,
     next_due_after,
 )
-from collector.scheduling.runner import execute_plan, read_plan
-from collector.telegram.calls import Caller, FloodLimited, request_name
-from collector.telegram.client import SIMULATED_ENV
+from collector._scheduling.runner import execute_plan, read_plan
+from collector._simulated import generate_world, simulated_client
+from collector._simulated.generate import collected_channels, generate_channel_world
+from collector._telegram.calls import Caller, FloodLimited, request_name
+from collector._telegram.client import SIMULATED_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -434,7 +434,7 @@ def test_sigterm_stops_a_loop_cleanly(tmp_path: Path) -> None:
            "PYTHONPATH": str(ROOT), SIMULATED_ENV: "4", "TGSPREAD_SIMULATED_CHANNELS": "2",
            "TGSPREAD_SIMULATED_DAYS": "1"}
     path = tmp_path / "a.duckdb"
-    proc = subprocess.Popen([sys.executable, "-c", "from collector.cli.app import app; app()", "run", "--archive",
+    proc = subprocess.Popen([sys.executable, "-c", "from collector._cli.app import app; app()", "run", "--archive",
                              str(path), "--loop", "--every", "1h"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None

@@ -34,19 +34,19 @@ from telethon import TelegramClient
 from telethon.tl import functions, types
 from typer.testing import CliRunner
 
-import collector.cli.common as cli_common
-import collector.cli.login as cli_login
-import collector.telegram.client as telegram_client
+import collector._cli.common as cli_common
+import collector._cli.login as cli_login
+import collector._telegram.client as telegram_client
 from collector import Archive
+from collector._cli.app import app
+from collector._cli.common import Exit
+from collector._config import load_config
+from collector._parse.channel_ref import INVITE_REFUSED
 from collector._simulated import generate_world, simulated_client, tl_build
 from collector._simulated.server import RpcFailure, SimulatedSender
 from collector._simulated.world import World
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.config import load_config
-from collector.parse.channel_ref import INVITE_REFUSED
-from collector.telegram.collect import CollectSettings, collect
-from collector.telegram.login import SessionError, build_client, check_session_file, prepare_session_file
+from collector._telegram.collect import CollectSettings, collect
+from collector._telegram.login import SessionError, build_client, check_session_file, prepare_session_file
 
 ROOT = Path(__file__).resolve().parents[2]
 API_ID = "987654"
@@ -171,7 +171,7 @@ class LoginServer:
 
 
 def simulated_build_client(world: World, server: LoginServer) -> Callable[..., TelegramClient]:
-    """``collector.telegram.login.build_client`` for real (session file, credentials), then the simulated network."""
+    """``collector._telegram.login.build_client`` for real (session file, credentials), then the simulated network."""
     real = build_client
 
     def build(config: Any, *, create: bool = False) -> TelegramClient:

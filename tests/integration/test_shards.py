@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.archive.slots import SLOTS, slot
-from collector.scheduling.shards import (
+from collector._archive.slots import SLOTS, slot
+from collector._scheduling.shards import (
     AssignmentError,
     load,
     moved,
@@ -80,8 +80,8 @@ def test_the_shards_command_reports_owners_publishes_and_unowned_slots(tmp_path:
     from typer.testing import CliRunner
 
     from collector import Archive
-    from collector.archive.lake import publish
-    from collector.cli.app import app
+    from collector._archive.lake import publish
+    from collector._cli.app import app
     from tests.helpers.simworld import collect_twice
 
     archive = collect_twice(tmp_path / "archive.duckdb").path
@@ -161,7 +161,7 @@ def test_the_printed_plan_parses_back_to_the_same_assignment_at_80_columns(tmp_p
     wrapped at the terminal's width, odd names are quoted or bare as TOML requires, hostile ones refused."""
     from typer.testing import CliRunner
 
-    from collector.cli.app import app
+    from collector._cli.app import app
 
     (tmp_path / "lake").mkdir()
     owners = ODD_BUT_VALID

@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from collector._archive.archive import Archive
+from collector._parse.json_stream import JsonStream, JsonStreamError
 from collector._simulated.desktop_export import write_generated_export
-from collector.archive.archive import Archive
-from collector.parse.json_stream import JsonStream, JsonStreamError
-from collector.sources.export_import import SourceError, import_export, message_row
-from collector.sources.web import PreviewFetcher, collect_web
+from collector._sources.export_import import SourceError, import_export, message_row
+from collector._sources.web import PreviewFetcher, collect_web
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "export"
 WEB = Path(__file__).parents[1] / "fixtures" / "web"
@@ -302,7 +302,7 @@ def test_json_stream_batches_name_the_damaged_place() -> None:
 
 def test_a_damaged_message_after_many_written_batches_leaves_the_archive_as_it_was(
         archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from collector.sources import export_import
+    from collector._sources import export_import
 
     monkeypatch.setattr(export_import, "_BATCH", 500)          # many batches written before the damage
     import_export(archive, FIXTURES / "account.json", now=NOW)
@@ -323,7 +323,7 @@ def test_a_damaged_message_after_many_written_batches_leaves_the_archive_as_it_w
 
 
 def test_bulk_settings_are_restored(archive: Archive) -> None:
-    from collector.archive import upsert as store
+    from collector._archive import upsert as store
 
     con = archive.con
     settings = "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
@@ -356,7 +356,7 @@ def test_message_row_matches_the_imported_rows(archive: Archive, tmp_path: Path)
 
 def test_canonical_urls_stay_aligned_with_urls_across_sources(archive: Archive) -> None:
     """Web and export rows carry canonical URLs like API rows, from the same row as their urls."""
-    from analysis.urls import canonical_urls
+    from analysis._urls import canonical_urls
 
     _web_then_export(archive)
     found = rows(archive, "SELECT source, urls, canonical_urls FROM posts")
@@ -372,7 +372,7 @@ def test_cross_chat_replies_are_kept(tmp_path: Path) -> None:
     a person's or a basic group's chat keeps the message id only (its id is not stored, not even in raw)."""
     import duckdb
 
-    from collector.archive.export import ensure_pseudonym_key, export_archive
+    from collector._archive.export import ensure_pseudonym_key, export_archive
 
     path = tmp_path / "a.duckdb"
     with Archive(path) as archive:

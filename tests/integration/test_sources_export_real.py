@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.links import url_spread
-from collector.archive import Archive
-from collector.archive.verify import verify_archive
-from collector.sources.export_import import import_export
+from analysis._links import url_spread
+from collector._archive import Archive
+from collector._archive.verify import verify_archive
+from collector._sources.export_import import import_export
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "export"
 NOW = datetime(2024, 6, 5, 12, 0, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_an_older_row_from_before_this_release_counts_as_a_forward(archive: Arch
 
 
 def test_a_later_api_row_fills_the_origin_post_an_export_lacks(archive: Archive) -> None:
-    from collector.archive import upsert as store
+    from collector._archive import upsert as store
 
     import_export(archive, FIXTURES / "forwards.json", now=NOW)
     later = datetime(2024, 6, 6, tzinfo=UTC)
@@ -170,8 +170,8 @@ def test_reimporting_a_large_export_stays_within_the_import_memory(archive: Arch
     with 16 MB above what DuckDB used (updating every archived row ran out of memory there, even with 24 MB)."""
     import functools
 
+    from collector._archive import upsert as store
     from collector._simulated.desktop_export import write_generated_export
-    from collector.archive import upsert as store
 
     first = write_generated_export(tmp_path / "first.json", 12_000)
     newer = write_generated_export(tmp_path / "newer.json", 12_500)
@@ -202,7 +202,7 @@ def _export_with(tmp_path: Path, *messages: dict[str, object]) -> Path:
 
 @pytest.mark.parametrize("mid", [0, -5])
 def test_message_ids_below_one_are_refused(archive: Archive, tmp_path: Path, mid: int) -> None:
-    from collector.sources.export_import import SourceError
+    from collector._sources.export_import import SourceError
 
     path = _export_with(tmp_path, {"id": mid, "type": "message", "date_unixtime": "1717401600", "text": "x"})
     with pytest.raises(SourceError, match="message id"):
@@ -220,7 +220,7 @@ def test_a_number_as_text_is_stored_as_its_digits(archive: Archive, tmp_path: Pa
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
 def test_a_utf16_export_says_so(archive: Archive, tmp_path: Path, encoding: str) -> None:
-    from collector.sources.export_import import SourceError
+    from collector._sources.export_import import SourceError
 
     path = tmp_path / "result.json"
     path.write_bytes(EARLIER.read_text(encoding="utf-8").encode(encoding))
@@ -243,7 +243,7 @@ def test_a_duplicate_id_keeps_the_earlier_text_as_a_version(archive: Archive, tm
 
 
 def test_a_bom_in_a_config_or_channel_list_is_accepted(tmp_path: Path) -> None:
-    from collector.config import load_config, read_channel_file
+    from collector._config import load_config, read_channel_file
 
     (tmp_path / "list.txt").write_bytes("\ufeffdurov_news\n# a comment\nosint_demo\n".encode())
     assert read_channel_file(tmp_path / "list.txt") == ["durov_news", "osint_demo"]
@@ -253,7 +253,7 @@ def test_a_bom_in_a_config_or_channel_list_is_accepted(tmp_path: Path) -> None:
 
 def test_a_poll_question_is_the_posts_text_in_every_source(archive: Archive) -> None:
     """The export (channel.json 123), the web preview (channel_page1.html) and the API agree."""
-    from collector.parse.web_page import parse_page
+    from collector._parse.web_page import parse_page
 
     import_export(archive, EARLIER, now=NOW)
     assert rows(archive, "SELECT text, media_type FROM posts WHERE message_id = 123") == [
@@ -267,7 +267,7 @@ def test_a_poll_question_is_the_posts_text_in_every_source(archive: Archive) -> 
 def test_a_poll_question_is_the_text_of_an_api_post() -> None:
     from telethon.tl import types
 
-    from collector.parse.normalize import normalize_message
+    from collector._parse.normalize import normalize_message
 
     poll = types.Poll(id=1, hash=0, question=types.TextWithEntities(text="Real or staged?", entities=[]),
                       answers=[types.PollAnswer(text=types.TextWithEntities(text="Real", entities=[]),
@@ -281,7 +281,7 @@ def test_a_poll_question_is_the_text_of_an_api_post() -> None:
 def test_web_previews_record_reactions_as_the_api_does(archive: Archive) -> None:
     import httpx
 
-    from collector.sources.web import PreviewFetcher, collect_web
+    from collector._sources.web import PreviewFetcher, collect_web
 
     page = (Path(__file__).parents[1] / "fixtures" / "web" / "channel_page1.html").read_text(encoding="utf-8")
     client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, text=page)))

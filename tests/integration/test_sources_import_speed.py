@@ -1,7 +1,7 @@
 """What the export importer does to be fast and small, checked for not changing any result.
 
 - ``collector`` loads its public names lazily, so the importer does not load Telethon; the names stay what
-  they were (``collector.telegram.collect`` is the function, whichever import came first).
+  they were (``collector._telegram.collect`` is the function, whichever import came first).
 - A batch whose ids are all above the chat's newest archived id skips the lookup of existing rows; one
   that is not (an archive with API rows, ids out of order, an id repeated across batches) is merged.
 - DuckDB settings and the garbage collector's thresholds are restored, after a failed import too.
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from collector._archive import upsert as store
+from collector._archive.archive import Archive
+from collector._parse.json_stream import JsonStream
 from collector._simulated.desktop_export import write_generated_export
-from collector.archive import upsert as store
-from collector.archive.archive import Archive
-from collector.parse.json_stream import JsonStream
-from collector.sources import export_import
-from collector.sources.export_import import SourceError, import_export
+from collector._sources import export_import
+from collector._sources.export_import import SourceError, import_export
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
@@ -50,12 +50,12 @@ def _python(code: str) -> str:
 def test_the_importer_does_not_load_telethon_and_the_public_names_stay() -> None:
     out = _python(
         "import sys, inspect\n"
-        "import collector.archive, collector.sources.export_import\n"
+        "import collector._archive, collector._sources.export_import\n"
         "print('telethon' in sys.modules)\n"
         "from collector import Archive, ArchiveError, collect, CollectSettings\n"
-        "import collector, collector.telegram.collect as m\n"
+        "import collector, collector._telegram.collect as m\n"
         "print(inspect.iscoroutinefunction(collect), collector.collect is collect, m.collect is collect,\n"
-        "      Archive is collector.archive.Archive, 'telethon' in sys.modules,\n"
+        "      Archive is collector._archive.Archive, 'telethon' in sys.modules,\n"
         "      sorted(collector.__all__) == sorted(n for n in collector.__all__ if hasattr(collector, n)))\n")
     assert out.splitlines() == ["False", "True True True True True True"]
 
@@ -63,10 +63,10 @@ def test_the_importer_does_not_load_telethon_and_the_public_names_stay() -> None
 def test_importing_the_submodule_first_keeps_collect_the_function() -> None:
     out = _python(
         "import inspect\n"
-        "import collector.telegram.collect\n"
+        "import collector._telegram.collect\n"
         "import collector\n"
         "from collector import collect\n"
-        "from collector.telegram.collect import collect as direct\n"
+        "from collector._telegram.collect import collect as direct\n"
         "print(inspect.iscoroutinefunction(collector.collect), collect is direct)\n")
     assert out == "True True"
 

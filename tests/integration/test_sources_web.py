@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.archive.archive import Archive
-from collector.parse.web_page import Count, parse_count, parse_page
-from collector.sources.web import FetchError, PreviewFetcher, collect_web, normalize_channel
+from collector._archive.archive import Archive
+from collector._parse.web_page import Count, parse_count, parse_page
+from collector._sources.web import FetchError, PreviewFetcher, collect_web, normalize_channel
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "web"
 NOW = datetime(2024, 6, 2, 12, 0, tzinfo=UTC)
@@ -319,7 +319,7 @@ def test_bad_inputs_are_reported_not_raised(archive: Archive) -> None:
 def test_a_bare_connection_works_too(tmp_path: Path) -> None:
     import duckdb
 
-    from collector.archive import migrations
+    from collector._archive import migrations
 
     con = duckdb.connect(str(tmp_path / "bare.duckdb"))
     for mig in migrations.available():

@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 import analysis
 from analysis import portable
 from collector import Archive
-from collector.archive.lake import publish
+from collector._archive.lake import publish
 from tests.helpers.simworld import Collected
 
 

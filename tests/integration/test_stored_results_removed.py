@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 
 import analysis
 from collector import Archive
-from collector.archive.migrations import available
-from collector.archive.verify import CHECKS
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.telegram.client import SIMULATED_ENV
+from collector._archive.migrations import available
+from collector._archive.verify import CHECKS
+from collector._cli.app import app
+from collector._cli.common import Exit
+from collector._telegram.client import SIMULATED_ENV
 from tests.helpers.simworld import Collected
 
 OLD_TABLES = {"archive_generation", "analysis_summaries", "summary_cascades", "summary_forward_network",

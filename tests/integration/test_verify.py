@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector.archive.verify import (
+from collector._archive.verify import (
     CLOCK_SKEW,
     CURSOR_SLACK,
     VerifyReport,
@@ -26,9 +26,9 @@ from collector.archive.verify import (
     gap_ranges,
     verify_archive,
 )
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.telegram.client import SIMULATED_ENV
+from collector._cli.app import app
+from collector._cli.common import Exit
+from collector._telegram.client import SIMULATED_ENV
 from tests.helpers.simworld import Collected
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ def test_collected_archive_is_clean(collected: Collected) -> None:
 
 
 def test_the_gaps_are_the_ones_status_counts(collected: Collected) -> None:
-    from collector.archive.status import archive_status
+    from collector._archive.status import archive_status
 
     with Archive(collected.path, read_only=True) as archive:
         status = archive_status(archive.con)
@@ -337,7 +337,7 @@ def test_digests_read_in_runs_of_channels_equal_one_pass(collected: Collected, m
     now runs per range of channels. The digests are those of the single ordered query (`digest_sql`)."""
     import hashlib
 
-    from collector.archive import verify as verify_module
+    from collector._archive import verify as verify_module
 
     with Archive(collected.path, read_only=True) as archive:
         con = archive.con

@@ -29,22 +29,22 @@ import pytest
 
 import analysis
 from collector import Archive
+from collector._archive.lake import publish
+from collector._archive.slots import SLOTS, slot
+from collector._cli.app import app
+from collector._parse.discovery_rank import Thresholds
+from collector._parse.refresh import DEFAULT_CHECKPOINTS
+from collector._scheduling.channel_set import add_channels
+from collector._scheduling.handoff import pick_up
+from collector._scheduling.ownership import Ownership
+from collector._scheduling.plan import GET_HISTORY, RunSettings
+from collector._scheduling.runner import RunOutcome, execute_plan, read_plan, run_inputs
+from collector._scheduling.shards import load, render_toml
 from collector._simulated import Fault, World, generate_world, simulated_client
 from collector._simulated.account import Account
 from collector._simulated.generate import collected_channels
-from collector.archive.lake import publish
-from collector.archive.slots import SLOTS, slot
-from collector.cli.app import app
-from collector.parse.discovery_rank import Thresholds
-from collector.parse.refresh import DEFAULT_CHECKPOINTS
-from collector.scheduling.channel_set import add_channels
-from collector.scheduling.handoff import pick_up
-from collector.scheduling.ownership import Ownership
-from collector.scheduling.plan import GET_HISTORY, RunSettings
-from collector.scheduling.runner import RunOutcome, execute_plan, read_plan, run_inputs
-from collector.scheduling.shards import load, render_toml
-from collector.telegram.collect import CollectSettings
-from collector.telegram.discovery import DiscoverySettings, discover
+from collector._telegram.collect import CollectSettings
+from collector._telegram.discovery import DiscoverySettings, discover
 from tests.helpers.simworld import CONTRACT_COLUMNS, expected_post
 
 DAYS = 30

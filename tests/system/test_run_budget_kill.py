@@ -18,10 +18,10 @@ from collections import Counter
 from pathlib import Path
 
 from collector import Archive
+from collector._scheduling.plan import RESOLVE, RunSettings
+from collector._scheduling.runner import execute_plan, read_plan
 from collector._simulated import World, generate_world, simulated_client
 from collector._simulated.generate import collected_channels
-from collector.scheduling.plan import RESOLVE, RunSettings
-from collector.scheduling.runner import execute_plan, read_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 3

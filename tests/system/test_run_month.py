@@ -25,12 +25,12 @@ import pytest
 from telethon.tl import functions
 
 from collector import Archive
+from collector._cli.app import app  # noqa: F401  (collector._cli.app registers the command modules: import it first)
+from collector._parse.refresh import DEFAULT_CHECKPOINTS, is_post_due
+from collector._scheduling.plan import GET_HISTORY, RESOLVE, Plan, RunSettings
+from collector._scheduling.runner import RunOutcome, execute_plan, read_plan
 from collector._simulated import Fault, World, generate_world, simulated_client
 from collector._simulated.generate import collected_channels
-from collector.cli.app import app  # noqa: F401  (collector.cli.app registers the command modules: import it first)
-from collector.parse.refresh import DEFAULT_CHECKPOINTS, is_post_due
-from collector.scheduling.plan import GET_HISTORY, RESOLVE, Plan, RunSettings
-from collector.scheduling.runner import RunOutcome, execute_plan, read_plan
 from tests.helpers.simworld import archived_posts, expected_post
 
 DAYS = 30

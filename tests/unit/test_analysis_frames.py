@@ -1,4 +1,4 @@
-"""``analysis.frames.sort_by_ints``: one packed key sorts exactly like a multi-column sort, nulls and wide
+"""``analysis._frames.sort_by_ints``: one packed key sorts exactly like a multi-column sort, nulls and wide
 ranges fall back to the plain sort."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import random
 import polars as pl
 import pytest
 
-from analysis.frames import packed_int_key, sort_by_ints
+from analysis._frames import packed_int_key, sort_by_ints
 
 KEYS = [("forwards", True), ("channel_id", False), ("message_id", False)]
 

@@ -17,8 +17,8 @@ def _tree() -> str:
 
 
 def _named(tree: str) -> tuple[set[str], set[str]]:
-    """(folders, modules) the tree names, as paths relative to the repository (``collector/archive``,
-    ``collector/archive/rows.py``): a line's indentation says which folder it is in."""
+    """(folders, modules) the tree names, as paths relative to the repository (``collector/_archive``,
+    ``collector/_archive/rows.py``): a line's indentation says which folder it is in."""
     folders: set[str] = set()
     modules: set[str] = set()
     stack: list[tuple[int, str]] = []

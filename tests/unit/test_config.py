@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import (
+from collector._config import (
     CREDENTIALS_HELP,
     ConfigError,
     format_duration,
@@ -17,8 +17,8 @@ from collector.config import (
     parse_duration,
     read_channel_file,
 )
-from collector.parse.refresh import DEFAULT_CHECKPOINTS
-from collector.telegram.login import SessionError, build_client, check_session_file, prepare_session_file
+from collector._parse.refresh import DEFAULT_CHECKPOINTS
+from collector._telegram.login import SessionError, build_client, check_session_file, prepare_session_file
 
 HASH = "0123456789abcdef0123456789abcdef"
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import typer.main
 
-from collector.cli.app import app
-from collector.cli.common import Exit
-from collector.config import load_config
+from collector._cli.app import app
+from collector._cli.common import Exit
+from collector._config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 import analysis.lake as reader
-from collector.archive import slots
+from collector._archive import slots
 
 IDS = [0, 1, -1, 7, 1234567890, 1_000_000_001, 2**31 - 1, 2**31, 2**53, 2**53 + 1, 2**62 + 12345,
        2**63 - 1, -(2**63), -(2**53) - 1, -1001234567890]

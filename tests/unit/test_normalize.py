@@ -1,4 +1,4 @@
-"""collector.parse.normalize and collector.archive.rows: real Telethon types in, archive rows and Arrow tables out."""
+"""collector._parse.normalize and collector._archive.rows: real Telethon types in, archive rows and Arrow tables out."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from telethon import utils
 from telethon.tl import types
 from telethon.tl.alltlobjects import LAYER
 
-from analysis.urls import canonical_url, canonical_urls
-from collector.archive import rows
-from collector.parse import normalize
-from collector.parse.normalize import (
+from analysis._urls import canonical_url, canonical_urls
+from collector._archive import rows
+from collector._parse import normalize
+from collector._parse.normalize import (
     canonical_domain,
     entity_texts,
     is_post,
@@ -614,7 +614,7 @@ def test_channels_and_peers_tables() -> None:
 
 @pytest.fixture(scope="module")
 def con() -> Any:
-    from collector.archive import migrations
+    from collector._archive import migrations
 
     c = duckdb.connect(":memory:")
     for mig in migrations.available():      # every migration, as the runner applies them (posts gains columns)

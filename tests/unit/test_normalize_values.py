@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 from telethon.tl import functions, types
 
+from collector._archive import rows
+from collector._parse import normalize
+from collector._parse.normalize import POST_COLUMNS, normalize_message, post_values, reaction_counts, reaction_pairs
 from collector._simulated import simulated_client
 from collector._simulated.generate import generate_channel_world
-from collector.archive import rows
-from collector.parse import normalize
-from collector.parse.normalize import POST_COLUMNS, normalize_message, post_values, reaction_counts, reaction_pairs
 from tests.helpers.messages import CID, decoded, make_message, rich_message
 
 

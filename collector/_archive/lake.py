@@ -1,0 +1,478 @@
+"""Publishing the archive to a lake: Hive-partitioned Parquet that readers use without locks or copies.
+
+``publish(archive, lake, collector="main")`` writes this collector's files under ``lake`` (CONTRACT.md, "The lake"):
+
+- post-level tables (``posts``, ``post_observations``, ``post_versions``, ``post_comments``) as
+  ``<table>/slot=NN/month=YYYY-MM/<collector>.parquet``: ``slot`` from :func:`collector._archive.slots.slot` of the
+  channel, ``month`` the UTC month of the post's ``posted_at`` (a post's observations, versions and comments
+  live with the post, so a post's rows are always published together);
+- every other table as ``<table>/slot=NN/<collector>.parquet``: the slot of the row's channel, and for rows without
+  a channel id (runs, imports, discovery calls not about a channel, ...) :data:`NO_CHANNEL_SLOT` (0). A
+  collector's file of the layout before (``<table>/<collector>.parquet``) is replaced by its next publish.
+
+Files are zstd Parquet sorted by (channel_id, message_id, ...), each replaced whole: one sorted query is
+streamed into a temporary file per partition in the partition's own directory, fsynced, renamed over its final
+name, and the directory fsynced (:mod:`collector._archive.lake_files`). A reader sees the old file or the new
+one, never a part. Only what changed is rewritten: post-level partitions listed in ``lake_dirty`` (recorded by
+every writer in its own transaction, :mod:`collector._archive.lake_marks`), each read by range filters DuckDB
+prunes row groups with (:func:`dirty_select`), and the slots of small tables whose content digest moved since the
+last publish. The dirty rows are cleared only after the files are in place,
+so a publish killed at any point is repaired by the next. ``full=True`` (``tgspread publish --full``) rewrites
+every partition of the collector and removes its files of partitions that no longer exist.
+
+People: the export's rules (:mod:`collector._archive.export`): raw payloads and access hashes are dropped, person-level
+fields pseudonymised with the archive's key, and the key never leaves the archive. A lake can be handed on.
+
+``<lake>/_manifests/<collector>.json`` (written atomically) gives the schema version, the publish time, rows per
+table and per partition, and each partition's lake digest (:func:`partition_digest_sql`), which
+``tgspread verify --lake`` recomputes from the archive.
+
+Example::
+
+    with Archive("archive.duckdb") as archive:
+        report = publish(archive, Path("lake"), collector="main")
+    print(report.files_written, report.seconds)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from collector._version import __version__
+
+from .archive import Archive
+from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
+from .lake_files import partition_name, remove, sweep_temporaries, write_atomic, write_partitions
+from .lake_handoff import CANDIDATES, LAKE_SOURCE, publish_candidates
+from .lake_marks import POST_LEVEL, has_marks
+from .slots import NO_MONTH, month_sql, slot, slot_sql
+from .upsert import pseudonym, pseudonym_key
+
+#: What a collector may be called: it names files in a shared lake.
+COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: Tables never in a lake besides the export's: the bookkeeping of publishing itself.
+_NOT_PUBLISHED = frozenset({"lake_dirty"})
+#: Sort order within a file (the key columns a table has, in this order): readers skip row groups by them.
+_SORT = ("channel_id", "message_id", "discussion_id", "comment_id", "observed_at", "run_id", "started_at")
+_UDF = "tgspread_pseudonym"
+MANIFEST_VERSION = 1
+
+
+class LakeError(Exception):
+    """The lake cannot be written as asked; the message says why and what to do."""
+
+
+@dataclass
+class PublishReport:
+    """What one publish did."""
+
+    lake: str
+    collector: str
+    full: bool
+    files_written: int = 0
+    files_removed: int = 0
+    rows_written: int = 0
+    partitions: dict[str, list[str]] = field(default_factory=dict)   # table -> partitions written
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def manifest_path(lake: Path, collector: str) -> Path:
+    return lake / "_manifests" / f"{collector}.json"
+
+
+def read_manifest(lake: Path, collector: str) -> dict[str, Any] | None:
+    """The collector's manifest, or None when there is none (or it cannot be read: the next publish is full)."""
+    try:
+        data = json.loads(manifest_path(lake, collector).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("manifest_version") == MANIFEST_VERSION else None
+
+
+# -- what goes into the lake ---------------------------------------------------------------------------
+#: The slot of a row of a non-post-level table that has no channel id (a run, an import, a discovery call not
+#: about a channel): slot 0, so such a table is one file per collector (``slot=00``), as the contract's layout
+#: asks, rather than 64 files of a few rows each; a reader tells them apart by their null ``channel_id``.
+NO_CHANNEL_SLOT = 0
+
+
+def lake_tables(con: duckdb.DuckDBPyConnection,
+                columns: dict[str, list[tuple[str, bool]]] | None = None) -> dict[str, str]:
+    """Table -> layout (``'post'``: slot and month; ``'slot'``: slot only) of every table a lake holds."""
+    out = {}
+    for table in columns if columns is not None else _columns(con):
+        if table in NEVER_EXPORTED | DERIVED | _NOT_PUBLISHED:
+            continue
+        out[table] = "post" if table in POST_LEVEL else "slot"
+    return out
+
+
+def _slot_of(columns: list[tuple[str, bool]], alias: str) -> str:
+    """SQL for a small table's row slot: its channel's, else :data:`NO_CHANNEL_SLOT`."""
+    if not any(c == "channel_id" for c, _ in columns):
+        return f"{NO_CHANNEL_SLOT}"
+    return f"coalesce({slot_sql(f'{alias}.channel_id')}, {NO_CHANNEL_SLOT})"
+
+
+def lake_selects(con: duckdb.DuckDBPyConnection,
+                 columns: dict[str, list[tuple[str, bool]]] | None = None) -> dict[str, str]:
+    """Table -> the SELECT giving all its lake rows (export rules applied; ``slot`` and, for post-level tables,
+    ``month`` added). Needs the pseudonym function registered on the connection that runs it
+    (:func:`_with_pseudonyms`). ``columns``: the archive's (:func:`collector._archive.export._columns`), when known."""
+    columns = columns if columns is not None else _columns(con)
+    out = {}
+    for table, layout in lake_tables(con, columns).items():
+        sql = _base_select(table, columns)
+        if table == "posts":      # rows copied from the lake at a slot takeover are another collector's
+            sql += f" WHERE {_NOT_COPIED}"
+        if layout == "slot":
+            out[table] = f"SELECT x.*, {_slot_of(columns[table], 'x')} AS slot FROM ({sql}) x"
+        elif table == "posts":
+            out[table] = (f"SELECT x.*, {slot_sql('x.channel_id')} AS slot, {month_sql('x.posted_at')} AS month "
+                          f"FROM ({sql}) x")
+        else:
+            out[table] = (f"SELECT x.*, {slot_sql('x.channel_id')} AS slot, {month_sql('p.posted_at')} AS month "
+                          f"FROM ({sql}) x LEFT JOIN posts p ON p.channel_id = x.channel_id "
+                          f"AND p.message_id = x.message_id")
+    return out
+
+
+#: Posts copied from the lake at a slot takeover (collector._archive.lake_handoff) are another collector's: never
+#: published again by this one until it observes them itself.
+_NOT_COPIED = f"t.source IS DISTINCT FROM '{LAKE_SOURCE}'"
+
+
+def _base_select(table: str, columns: dict[str, list[tuple[str, bool]]]) -> str:
+    sql, _ = _select(table, columns[table], None)
+    return sql.replace("tgspread_pseudonym(", f"{_UDF}(")
+
+
+def _month_range(month: str, column: str) -> str:
+    """SQL true exactly for the timestamps of ``column`` in the UTC ``month`` (``YYYY-MM``; ``unknown``: null).
+
+    A range on the stored column (never a function of it), so DuckDB skips row groups by their min/max."""
+    if month == NO_MONTH:
+        return f"{column} IS NULL"
+    year, number = int(month[:4]), int(month[5:7])
+    after = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+    return (f"{column} >= TIMESTAMPTZ '{month}-01 00:00:00+00' AND {column} < TIMESTAMPTZ '{after}-01 00:00:00+00'")
+
+
+def dirty_select(con: duckdb.DuckDBPyConnection, table: str, month: str, channels: Iterable[int],
+                 columns: dict[str, list[tuple[str, bool]]]) -> str:
+    """The lake rows of post-level ``table`` in partitions ``(slot(c), month)`` for ``c`` in ``channels`` (every
+    channel with posts of that month in the partitions wanted): exactly those partitions' rows, with ``slot`` and
+    ``month`` added, selected so that DuckDB reads little more than them.
+
+    ``posts`` is filtered by a ``posted_at`` range (the month, exactly) and the channel ids, both on stored
+    columns: row groups whose min/max fall outside are skipped, whether the archive's rows lie in collection
+    order (time) or by channel. The other tables take the keys of those posts (a join on the same filters) and
+    their own channel ids. Month ``unknown`` (posts without a date, and rows whose post is not archived) is read
+    by the same channels, without a dated post.
+    """
+    ids = ", ".join(str(int(c)) for c in sorted(set(channels))) or "NULL"
+    sql = _base_select(table, columns) + f" WHERE t.channel_id IN ({ids})"
+    head = f"SELECT x.*, {slot_sql('x.channel_id')} AS slot, '{month}' AS month"
+    if table == "posts":
+        return f"{head} FROM ({sql} AND {_month_range(month, 't.posted_at')} AND {_NOT_COPIED}) x"
+    if month == NO_MONTH:      # no dated post: the post is undated, or not archived
+        return (f"{head} FROM ({sql}) x ANTI JOIN (SELECT channel_id, message_id FROM posts WHERE channel_id IN "
+                f"({ids}) AND posted_at IS NOT NULL) p ON p.channel_id = x.channel_id AND p.message_id = x.message_id")
+    return (f"{head} FROM ({sql}) x SEMI JOIN (SELECT channel_id, message_id FROM posts WHERE channel_id IN ({ids}) "
+            f"AND {_month_range(month, 'posted_at')}) p ON p.channel_id = x.channel_id AND p.message_id = x.message_id")
+
+
+def row_hash_sql(con: duckdb.DuckDBPyConnection, table: str,
+                 columns: dict[str, list[tuple[str, bool]]] | None = None) -> str:
+    """SQL for a lake row's 64-bit hash: DuckDB's ``hash`` over the columns a lake file holds, in table order."""
+    names = [c for c, _ in (columns if columns is not None else _columns(con))[table] if c not in DROPPED_COLUMNS]
+    return "hash(" + ", ".join(f'"{c}"' for c in names) + ")"
+
+
+def partition_digest_sql(con: duckdb.DuckDBPyConnection, table: str, source: str) -> str:
+    """SQL giving ``(slot, month, digest)`` per partition of a post-level ``table`` read from ``source`` (the archive's
+    lake rows, or the files): ``<rows>:<sum of row hashes mod 2^64, 16 hex digits>``, as the manifest records it.
+
+    The sum does not depend on row order and any changed field changes it; it is a check for drift between an
+    archive and its lake, not a cryptographic seal (``tgspread verify``'s SHA-256 digests are that, for the archive).
+    """
+    return (f"SELECT slot, month, count(*)::VARCHAR || ':' || lpad(printf('%x', (sum({row_hash_sql(con, table)}"
+            f"::HUGEINT) % 18446744073709551616)::UBIGINT), 16, '0') FROM {source} GROUP BY slot, month")
+
+
+def _our_files(lake: Path, table: str, layout: str, collector: str) -> dict[str, Path]:
+    """This collector's files of ``table`` now in the lake: partition name -> path (its one file of the layout
+    before every table had slots, ``<table>/<collector>.parquet``, under the name ``''``)."""
+    base = lake / table
+    pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet"}[layout]
+    found = {str(p.parent.relative_to(base)): p for p in base.glob(pattern)}
+    legacy = base / f"{collector}.parquet"
+    if layout == "slot" and legacy.is_file():
+        found[""] = legacy
+    return found
+
+
+# -- publishing ----------------------------------------------------------------------------------------------
+def _with_pseudonyms(archive: Archive, now: datetime) -> duckdb.DuckDBPyConnection:
+    """A cursor of the archive with the pseudonym function registered (the key is created on first use)."""
+    with archive.transaction():
+        key = pseudonym_key(archive, PSEUDONYM_KEY, now=now)
+    cur = archive.con.cursor()
+    cur.execute("SET TimeZone = 'UTC'")
+    cur.create_function(_UDF, lambda value: pseudonym(key, "name:" + value), [duckdb.sqltype("VARCHAR")],
+                        duckdb.sqltype("VARCHAR"), side_effects=False)
+    return cur
+
+
+def _order(columns: list[tuple[str, bool]]) -> str:
+    names = {c for c, _ in columns}
+    return ", ".join(c for c in _SORT if c in names) or "1"
+
+
+#: A BIGINT that changes exactly where (slot, month) changes, in their order ('unknown' sorts first).
+_POST_PART = ("slot::BIGINT * 1000000 + CASE WHEN month = 'unknown' THEN 0 "
+              "ELSE left(month, 4)::BIGINT * 12 + right(month, 2)::BIGINT END")
+_PART = {"post": _POST_PART, "slot": "slot::BIGINT"}
+
+
+def _stream_sql(con: duckdb.DuckDBPyConnection, table: str, layout: str, select: str,
+                columns: dict[str, list[tuple[str, bool]]], where: str = "") -> str:
+    """The sorted query :func:`collector._archive.lake_files.write_partitions` writes from."""
+    extra = f", {row_hash_sql(con, table, columns)} AS _h" if layout == "post" else ""
+    return (f"SELECT x.*, {_PART[layout]} AS _part{extra} FROM ({select}) x {where} "
+            f"ORDER BY _part, {_order(columns[table])}")
+
+
+def _small_digests(con: duckdb.DuckDBPyConnection, selects: dict[str, str],
+                   columns: dict[str, list[tuple[str, bool]]]) -> dict[str, dict[str, str]]:
+    """Table -> partition -> an order-free digest (rows and a hash sum) of each small table's lake rows, all in
+    one query (one scan of each small table; never the posts). ``selects``: each table's rows as published,
+    without the slot (:func:`_base_select`). Rows are summed per channel first and the slot hashed per channel,
+    not per row (``md5`` per row was most of the cost on tables of millions of rows)."""
+    if not selects:
+        return {}
+    parts = []
+    for table, inner in selects.items():
+        if any(c == "channel_id" for c, _ in columns[table]):
+            parts.append(f"SELECT '{table}' AS t, {_slot_of(columns[table], 'c')} AS slot, sum(n) AS n, sum(h) AS h "
+                         f"FROM (SELECT y.channel_id, count(*) AS n, sum(hash(y)::HUGEINT) AS h FROM ({inner}) y "
+                         "GROUP BY y.channel_id) c GROUP BY ALL")
+        else:
+            parts.append(f"SELECT '{table}' AS t, {NO_CHANNEL_SLOT} AS slot, count(*) AS n, "
+                         f"sum(hash(y)::HUGEINT) AS h FROM ({inner}) y")
+    out: dict[str, dict[str, str]] = {table: {} for table in selects}
+    for table, part, n, h in con.execute(" UNION ALL ".join(parts)).fetchall():
+        if n:
+            out[str(table)][partition_name(int(part), None)] = f"{n}:{h}"
+    return out
+
+
+def _dirty(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, set[tuple[int, str]]], int]:
+    """Post-level partitions recorded as changed, by table, and the highest mark read."""
+    if not has_marks(con):
+        return {}, 0
+    out: dict[str, set[tuple[int, str]]] = {}
+    top = 0
+    for table, part_slot, month, seq in con.execute("SELECT table_name, slot, month, seq FROM lake_dirty").fetchall():
+        out.setdefault(str(table), set()).add((int(part_slot), str(month)))
+        top = max(top, int(seq))
+    return out, top
+
+
+def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = "main", full: bool = False,
+            now: datetime | None = None) -> PublishReport:
+    """Publish what changed in ``archive`` since this collector's last publish into ``lake``; see the module doc.
+
+    The archive must be open read-write (the pseudonym key may be created, and the dirty marks are cleared).
+    The first publish of a collector into a lake, and the first after a migration, are full.
+    Raises :class:`LakeError` for a bad collector name or a lake that cannot be written.
+    """
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    if not COLLECTOR_NAME.match(collector):
+        raise LakeError(f"collector name {collector!r}: use letters, digits, '-' and '_' (at most 64), e.g. 'main'")
+    if archive.read_only:
+        raise LakeError(f"{archive.path}: publishing needs the archive open for writing")
+    root = Path(lake)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LakeError(f"{root}: cannot create the lake directory ({exc.strerror or exc})") from None
+    previous = read_manifest(root, collector)
+    schema_version = archive.schema_version
+    if previous is None or previous.get("schema_version") != schema_version:
+        full = True
+    if previous is not None and previous.get("schema_version") != schema_version:
+        # files of two schema versions until this rewrite ends (or the next one, if this one is killed): readers
+        # match columns by name meanwhile (analysis.lake)
+        write_atomic(manifest_path(root, collector), json.dumps({**previous, "rewriting": True}, indent=1,
+                                                                sort_keys=True) + "\n", root)
+    report = PublishReport(lake=str(root), collector=collector, full=full)
+    sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
+    con = _with_pseudonyms(archive, now)
+    try:
+        dirty, top = _dirty(con)
+        columns = _columns(con)
+        layouts = lake_tables(con, columns)
+        selects = lake_selects(con, columns)
+        tables_manifest: dict[str, Any] = {} if full else dict(previous.get("tables", {})) if previous else {}
+        small = _small_digests(con, {t: _base_select(t, columns) for t, layout in layouts.items()
+                                     if layout == "slot"}, columns)
+        for table, layout in layouts.items():
+            entry: dict[str, Any] = {} if full else tables_manifest.get(table, {})
+            parts: dict[str, Any] = dict(entry.get("partitions", {}))
+            if layout == "post":
+                written = _publish_post_table(con, root, table, selects[table], collector,
+                                              None if full else dirty.get(table, set()), parts, report, columns)
+            else:
+                written = _publish_small_table(con, root, table, selects[table], small[table], collector, full,
+                                               parts, report, columns)
+            if written:
+                report.partitions[table] = sorted(written)
+            tables_manifest[table] = {"layout": layout, "rows": sum(int(p["rows"]) for p in parts.values()),
+                                      "partitions": dict(sorted(parts.items()))}
+        for table in list(tables_manifest):
+            if table not in layouts:
+                del tables_manifest[table]
+        handed_on, handed_written = publish_candidates(con, root, collector, dict((previous or {}).get(CANDIDATES, {})),
+                                                       full=full)
+        if handed_written:
+            report.partitions[CANDIDATES] = handed_written
+        manifest = {
+            "manifest_version": MANIFEST_VERSION,
+            "collector": collector,
+            "tgspread_version": __version__,
+            "schema_version": schema_version,
+            "published_at": now.astimezone(UTC).isoformat(),
+            "full": full,
+            "slot": {"count": 64, "python": "int(md5(str(channel_id).encode()).hexdigest()[:8], 16) % 64",
+                     "duckdb": slot_sql("channel_id"),
+                     "no_channel": f"rows of tables other than posts' without a channel id: slot {NO_CHANNEL_SLOT}"},
+            "digest": "per partition '<rows>:<hash sum>': the sum mod 2^64 of DuckDB's hash() of each row's columns "
+                      "(collector._archive.lake.partition_digest_sql); tgspread verify --lake recomputes it",
+            "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
+                                                           "digits; the key stays in the archive"},
+            "tables": tables_manifest,
+            # channels this collector met in other collectors' slots, handed on (collector._archive.lake_handoff)
+            CANDIDATES: handed_on,
+        }
+        write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
+        if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
+            con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
+    finally:
+        con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
+        con.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _channels_by_month(con: duckdb.DuckDBPyConnection, table: str, dirty: set[tuple[int, str]]) -> dict[str, set[int]]:
+    """Month -> the channels whose partitions of that month are dirty and may hold rows: the channels of the
+    month's posts (read by a ``posted_at`` range: DuckDB skips the other row groups), and for month ``unknown``
+    those of the table's own rows (rows without a dated post). Slots are computed here, not per row in SQL."""
+    slots_by_month: dict[str, set[int]] = {}
+    for part_slot, month in dirty:
+        slots_by_month.setdefault(month, set()).add(part_slot)
+    out: dict[str, set[int]] = {}
+    for month, slots in slots_by_month.items():
+        source = f"SELECT DISTINCT channel_id FROM posts WHERE {_month_range(month, 'posted_at')}"
+        if month == NO_MONTH and table != "posts":
+            source = f'SELECT DISTINCT channel_id FROM "{table}"'
+        out[month] = {int(c) for (c,) in con.execute(source).fetchall() if slot(int(c)) in slots}
+    return out
+
+
+def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, select: str, collector: str,
+                        dirty: set[tuple[int, str]] | None, parts: dict[str, Any], report: PublishReport,
+                        columns: dict[str, list[tuple[str, bool]]]) -> list[str]:
+    """Rewrite the partitions ``dirty`` of a post-level table (None: all of them); update ``parts``.
+
+    An incremental publish reads each dirty month's rows with :func:`dirty_select` (one query per month, all its
+    dirty slots at once), so its work follows the partitions it rewrites, not the archive; partitions left
+    without rows lose their file. A full one streams the whole table in one sorted query and removes this
+    collector's files of partitions that no longer exist."""
+    if dirty is not None and not dirty:
+        return []
+    queries = [_stream_sql(con, table, "post", select, columns)] if dirty is None else [
+        _stream_sql(con, table, "post", dirty_select(con, table, month, channels, columns), columns)
+        for month, channels in sorted(_channels_by_month(con, table, dirty).items()) if channels]
+    done = []
+    for sql in queries:
+        done += write_partitions(con, sql, root / table, root, collector, layout="post")
+    for w in done:
+        parts[w.name] = {"rows": w.rows, **({"digest": w.digest} if w.digest is not None else {})}
+        report.files_written += 1
+        report.rows_written += w.rows
+    written = [w.name for w in done]
+    if dirty is None:
+        gone = set(_our_files(root, table, "post", collector)) - set(written)
+    else:       # a dirty partition with no rows now: its file goes (only those are looked at, not the whole table)
+        gone = {partition_name(*k) for k in dirty} - set(written)
+    for name in gone:
+        if remove(root / table / name / f"{collector}.parquet"):
+            report.files_removed += 1
+        parts.pop(name, None)
+    return written
+
+
+def _publish_small_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, select: str,
+                         now_digests: dict[str, str], collector: str, full: bool, parts: dict[str, Any],
+                         report: PublishReport, columns: dict[str, list[tuple[str, bool]]]) -> list[str]:
+    """Rewrite the slots of a small table whose digest (``now_digests``: partition -> digest) moved; update
+    ``parts``. A file of the layout before slots for every table (``<table>/<collector>.parquet``) makes it
+    rewrite every slot, then goes."""
+    present = _our_files(root, table, "slot", collector)
+    legacy = "" in present
+    changed = [name for name, d in now_digests.items()
+               if full or legacy or name not in present or parts.get(name, {}).get("digest") != d]
+    gone = [name for name in present if name not in now_digests or name == ""]
+    written: list[str] = []
+    if changed:
+        where = f"WHERE x.slot IN ({', '.join(name.split('=', 1)[1] for name in changed)})"
+        done = write_partitions(con, _stream_sql(con, table, "slot", select, columns, where), root / table, root,
+                                collector, layout="slot")
+        written = [w.name for w in done]
+        report.files_written += len(done)
+        report.rows_written += sum(w.rows for w in done)
+    for name in written:
+        parts[name] = {"rows": int(now_digests[name].split(":", 1)[0]), "digest": now_digests[name]}
+    for name in gone:
+        if remove(present[name]):
+            report.files_removed += 1
+        parts.pop(name, None)
+    if not now_digests:
+        parts.clear()
+    return written
+
+
+def lake_schema(archive: Archive) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+    """Table -> (layout, ((column, DuckDB type), ...)) of the lake ``archive`` publishes, partition columns last.
+
+    ``analysis/_lake_schema.py`` holds a copy (readers give a table with no files yet this schema);
+    tests/integration/test_lake.py pins the two equal. Needs the archive open for writing (the pseudonym key).
+    """
+    con = _with_pseudonyms(archive, datetime.now(UTC))
+    try:
+        out = {}
+        selects = lake_selects(con)
+        for table, layout in lake_tables(con).items():
+            sql = selects[table]
+            cols = tuple((str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE {sql}").fetchall())
+            out[table] = (layout, cols)
+        return out
+    finally:
+        con.remove_function(_UDF)
+        con.close()

@@ -1,0 +1,93 @@
+"""Recording which lake partitions a write touched, inside the write's own transaction.
+
+Every code path that writes a post-level table calls :func:`mark_posts` in the same transaction as the write:
+``Archive.write_posts`` (collected posts, observations, versions, deletions), ``archive.upsert.upsert_posts``
+(web previews, Desktop exports), ``archive.upsert.resolve_forward_usernames`` and ``comments`` (comments of a
+post). The publish step (:mod:`collector._archive.lake`) rewrites exactly the partitions recorded in ``lake_dirty``
+(migration 0008) and clears them once their files are in place. A post's observations, versions and comments
+live in the partition of the post itself (the post's slot and the UTC month of its ``posted_at``), so a
+post's rows are always published together.
+
+Example (inside a transaction, with ``_batch`` a relation holding channel_id and message_id)::
+
+    mark_posts(con, "_batch", ("posts", "post_observations"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from .slots import month_sql, slot_sql
+
+#: The lake tables partitioned by slot and month; their rows belong to one post each.
+POST_LEVEL = ("posts", "post_observations", "post_versions", "post_comments")
+
+
+def has_marks(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the archive has ``lake_dirty`` (migration 0008 or later)."""
+    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                       "AND table_name = 'lake_dirty'").fetchall()
+    return bool(rows and rows[0][0])
+
+
+def mark_posts(con: duckdb.DuckDBPyConnection, relation: str, tables: Iterable[str], *,
+               posted_at: str | None = None, checked: bool = False, arrow: pa.Table | None = None) -> None:
+    """Record the partitions of ``tables`` holding the posts named by ``relation`` as changed.
+
+    ``relation`` is anything a FROM clause takes with ``channel_id`` and ``message_id`` columns (a registered
+    batch, a subquery). The month comes from the archived post (``posts.posted_at``), or, when the caller names
+    the relation's own column ``posted_at`` (a batch of posts carries it), from that column without a join.
+    ``checked=True`` first checks the table exists (connections of callers that may predate migration 0008).
+    ``arrow``: a table to read as ``relation`` (registered for the statement only).
+    Runs inside the caller's transaction; an empty relation records nothing.
+    """
+    names = [t for t in dict.fromkeys(tables) if t in POST_LEVEL]
+    if not names or (checked and not has_marks(con)):
+        return
+    if posted_at is not None:
+        source = f"SELECT channel_id, {posted_at} AS posted_at FROM {relation}"
+    else:
+        source = (f"SELECT r.channel_id, p.posted_at FROM (SELECT DISTINCT channel_id, message_id FROM {relation}) r "
+                  "LEFT JOIN posts p ON p.channel_id = r.channel_id AND p.message_id = r.message_id")
+    values = ", ".join(f"('{t}')" for t in names)
+    if arrow is not None:
+        con.register(relation, arrow)
+    try:
+        _insert_marks(con, source, values)
+    finally:
+        if arrow is not None:
+            con.unregister(relation)
+
+
+def _insert_marks(con: duckdb.DuckDBPyConnection, source: str, values: str) -> None:
+    con.execute(
+        "INSERT INTO lake_dirty (table_name, slot, month, seq) "
+        "SELECT t.name, k.slot, k.month, nextval('lake_dirty_seq') FROM "
+        f"(SELECT DISTINCT {slot_sql('channel_id')} AS slot, {month_sql('posted_at')} AS month FROM ({source})) k "
+        f"CROSS JOIN (VALUES {values}) t(name) "
+        "ON CONFLICT (table_name, slot, month) DO UPDATE SET seq = excluded.seq"
+    )
+
+
+def mark_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table | None, deleted: Sequence[tuple[int, int]] = (),
+               *, versions: bool = False, observations: bool = True, checked: bool = False) -> None:
+    """:func:`mark_posts` for one ``Archive.write_posts`` batch: its posts (with observations, and versions when
+    ``versions``) by the batch's own ``posted_at``, and the ``deleted`` (channel_id, message_id) pairs."""
+    if checked and not has_marks(con):
+        return
+    if batch is not None and batch.num_rows:
+        keys = batch.select(["channel_id", "message_id", "posted_at"])
+        tables = ("posts", *(("post_observations",) if observations else ()), *(("post_versions",) if versions else ()))
+        mark_posts(con, "__tgs_lake_batch", tables, posted_at="posted_at", arrow=keys)
+    if deleted:
+        gone = pa.table({"channel_id": [k[0] for k in deleted], "message_id": [k[1] for k in deleted]},
+                        schema=pa.schema([("channel_id", pa.int64()), ("message_id", pa.int64())]))
+        mark_posts(con, "__tgs_lake_batch", ("posts",), arrow=gone)
+
+
+def one_post(channel_id: int, message_id: int) -> str:
+    """A relation naming one post, for :func:`mark_posts`."""
+    return f"(SELECT {int(channel_id)}::BIGINT AS channel_id, {int(message_id)}::BIGINT AS message_id)"

@@ -1,0 +1,93 @@
+"""`tgspread publish`, and the step every pass that wrote anything ends with: publishing to the lake (issue 14).
+
+``collect``, ``run``, ``import``, ``collect --via web``, ``comments``, ``media`` and ``demo`` call
+:func:`publish_after_pass` once their writes are committed: when ``[lake] path`` is configured, what changed is
+published (:func:`collector._archive.lake.publish`). A publish that fails warns in one line and keeps what was
+collected; the changed partitions stay marked, so the next publish (or ``tgspread publish``) writes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from collector._archive.archive import Archive
+from collector._archive.lake import LakeError, PublishReport, publish
+from collector._config import Config, load_config
+
+from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, is_interrupt, stderr, stdout
+from .safe_text import safe
+from .words import plural
+
+
+def _line(report: PublishReport) -> str:
+    kind = "full publish" if report.full else "published"
+    return (f"{kind} to {report.lake} as {report.collector!r}: {plural(report.files_written, 'file')} written, "
+            f"{report.files_removed:,} removed, {plural(report.rows_written, 'row')} in {report.seconds:.1f} s")
+
+
+def publish_after_pass(archive: Any, cfg: Config) -> PublishReport | None:
+    """Publish what the pass changed when a lake is configured; one line on stderr, never an exception."""
+    if cfg.lake is None:
+        return None
+    try:
+        report = publish(archive, cfg.lake, collector=cfg.lake_collector)
+    except Exception as exc:   # what was collected is committed; the marks stay for the next publish
+        if is_interrupt(exc):  # Ctrl-C while publishing: the caller says what was done before it
+            raise KeyboardInterrupt from exc
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        stderr.print(f"[yellow]warning[/]: the lake {escape(safe(cfg.lake))} was not updated ({type(exc).__name__}: "
+                     f"{escape(safe(first))}); "
+                   "what was collected is kept, and the next pass (or `tgspread publish`) publishes it",
+                   highlight=False, soft_wrap=True)
+        return None
+    stderr.print(_line(report), style="dim", highlight=False, soft_wrap=True, markup=False)
+    return report
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command(s) to the ``tgspread`` app."""
+
+    @app.command("publish")
+    def publish_command(
+        archive: ArchiveOpt = None,
+        config: ConfigOpt = None,
+        lake: Annotated[Path | None, typer.Option(
+            "--lake", metavar="DIR", file_okay=False,
+            help="The lake directory (default: the config's [lake] path).")] = None,
+        collector: Annotated[str | None, typer.Option(
+            "--collector", metavar="NAME",
+            help="This collector's name in the lake (default: the config's [lake] collector, or 'main').")] = None,
+        full: Annotated[bool, typer.Option("--full", help="Rewrite every partition, not only what changed.")]
+            = False,
+        wait: WaitOpt = 30.0,
+    ) -> None:
+        """Publish the archive to a lake: Hive-partitioned Parquet that readers use without locking it.
+
+        Only what changed since the last publish is rewritten; each file is replaced whole and atomically.
+        People are pseudonymised and raw payloads left out, as in `tgspread export`, so a lake can be handed
+        on. `analysis.connect(DIR)` reads it. See docs/lake.md.
+        """
+        with errors():
+            cfg = load_config(config, archive=archive)
+            target = lake if lake is not None else cfg.lake
+            if target is None:
+                fail(Exit.USAGE, "no lake to publish to: pass --lake DIR or set [lake] path in tgspread.toml")
+            if not cfg.archive.exists():    # the same message as every reading command (never create one here)
+                with Archive(cfg.archive, read_only=True, wait=wait):
+                    pass
+            try:
+                with Archive(cfg.archive, wait=wait) as opened:
+                    report = publish(opened, target, collector=collector or cfg.lake_collector, full=full)
+            except LakeError as exc:
+                fail(Exit.USAGE, str(exc))
+            table = Table(title=_line(report), title_justify="left")
+            table.add_column("table")
+            table.add_column("partitions written", justify="right")
+            for name, parts in report.partitions.items():
+                table.add_row(name, f"{len(parts):,}")
+            stdout.print(table)

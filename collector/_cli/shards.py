@@ -1,0 +1,148 @@
+"""`tgspread shards`: who owns which lake slot, what each collector published and when, what nobody owns.
+
+Reads the assignment file (``[lake] assignment`` or ``--assignment``) and the lake (manifests, the ``channels``,
+``posts``, ``candidates``, ``run_channels`` and ``run_requests`` files, through ``analysis.lake``); never the
+archive, never the network. It also shows slots whose posts come from more than one collector (a slot moved)
+and the channels handed on through the lake. ``--plan N`` prints a balanced assignment for N collectors
+(``collector._scheduling.shards.plan``) as TOML, to review and commit, balanced by the measured request cost
+(``analysis.lake.request_cost``) when the collectors published it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from analysis.lake import handed_on, request_cost, slot_usage
+from collector._archive.slots import SLOTS, slot
+from collector._config import load_config
+from collector._scheduling.shards import Assignment, AssignmentError, load, moved, plan, render_toml
+
+from .common import ConfigOpt, Exit, errors, fail, stdout
+from .safe_text import cell, safe
+from .words import plural
+
+
+def _manifests(lake: Path) -> dict[str, datetime | None]:
+    out: dict[str, datetime | None] = {}
+    for path in sorted((lake / "_manifests").glob("*.json")):
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8")).get("published_at")
+            out[path.stem] = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except (OSError, ValueError, AttributeError):
+            out[path.stem] = None
+    return out
+
+
+def _ranges(slots: list[int]) -> str:
+    return render_toml(dict.fromkeys(slots, "x")).split('"')[1] if slots else "-"
+
+
+def _costs(root: Path, per_slot: dict[int, tuple[int, int, set[str]]]) -> tuple[dict[int, float], str]:
+    """Each slot's request cost and what it is: the requests the collectors recorded (``run_requests``, shared
+    among the channels of each run), or, before any were published, an estimate from channels and posts."""
+    measured = request_cost(root)
+    if measured:
+        return measured, "measured requests per day (run_requests, last 30 days)"
+    # one history request per pass per channel, plus one per 100 new posts
+    return ({s: c + p / 100 for s, (c, p, _) in per_slot.items()},
+            "an estimate (channels + posts / 100: no run_requests in the lake yet)")
+
+
+def _shared_slots(root: Path) -> dict[int, set[str]]:
+    """Slots whose posts come from more than one collector (a slot moved, or a stray): slot -> collectors."""
+    out: dict[int, set[str]] = {}
+    for path in (root / "posts").glob("slot=*/month=*/*.parquet"):
+        try:
+            s = int(path.parent.parent.name.split("=", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        out.setdefault(s, set()).add(path.stem)
+    return {s: names for s, names in sorted(out.items()) if len(names) > 1}
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command(s) to the ``tgspread`` app."""
+
+    @app.command("shards")
+    def shards_command(
+        config: ConfigOpt = None,
+        lake: Annotated[Path | None, typer.Option(
+            "--lake", metavar="DIR", file_okay=False, help="The lake (default: the config's [lake] path).")] = None,
+        assignment: Annotated[Path | None, typer.Option(
+            "--assignment", metavar="FILE", dir_okay=False,
+            help="Slot -> collector file, TOML or CSV (default: the config's [lake] assignment).")] = None,
+        plan_n: Annotated[int | None, typer.Option(
+            "--plan", metavar="N", min=1, max=SLOTS,
+            help="Print a balanced assignment for N collectors (by the requests each slot's channels cost, as "
+                 "recorded; else estimated from its channels and posts), moving as few slots as it can.")] = None,
+    ) -> None:
+        """Show the lake's slot assignment: channels and recent posts per collector, each collector's last
+        publish and its lag, the slots nobody owns, channels in slots whose owner has not published them,
+        slots moved between collectors, and channels handed on (and whether their owner collected them).
+        See docs/scale.md."""
+        with errors():
+            cfg = load_config(config)
+            root = lake or cfg.lake
+            if root is None:
+                fail(Exit.USAGE, "no lake: pass --lake DIR or set [lake] path in the config")
+            file = assignment or cfg.lake_assignment
+            current: Assignment = {}
+            if file is not None:
+                try:
+                    current = load(file)
+                except AssignmentError as exc:
+                    fail(Exit.USAGE, str(exc))
+            per_slot = slot_usage(root)
+            published = _manifests(root)
+            now = datetime.now(UTC)
+            if plan_n is not None:
+                names = sorted(set(current.values()))[:plan_n]
+                names += [f"collector{i}" for i in range(len(names) + 1, plan_n + 1)]
+                cost, basis = _costs(root, per_slot)
+                proposed = plan(current, cost, names)
+                # TOML to paste into a file: never wrapped at the terminal's width (a string cannot span lines)
+                stdout.print(render_toml(proposed), end="", markup=False, highlight=False, emoji=False,
+                             soft_wrap=True)
+                stdout.print(f"# {plural(len(moved(current, proposed)), 'slot')} change owner; balanced by {basis}",
+                             highlight=False, soft_wrap=True)
+                return
+            table = Table(title=escape(f"lake {safe(root)}"), title_justify="left")
+            for col, justify in (("collector", "left"), ("slots", "right"), ("channels", "right"),
+                                 ("posts 30 d", "right"), ("last publish", "left"), ("lag", "right")):
+                table.add_column(col, justify=justify)  # type: ignore[arg-type]
+            for name in sorted(set(current.values()) | set(published)):
+                owned = [s for s, n in current.items() if n == name]
+                chans = sum(per_slot.get(s, (0, 0, set()))[0] for s in owned)
+                posts = sum(per_slot.get(s, (0, 0, set()))[1] for s in owned)
+                when = published.get(name)
+                lag = f"{(now - when).total_seconds() / 3600:.1f} h" if when else "never"
+                table.add_row(cell(name), str(len(owned)), f"{chans:,}", f"{posts:,}",
+                              f"{when:%Y-%m-%d %H:%M}" if when else "-", lag)
+            stdout.print(table)
+            unowned = [s for s in range(SLOTS) if s not in current]
+            stdout.print(f"unowned slots: {_ranges(unowned)}", highlight=False)
+            stray = sorted(s for s, (_, _, names) in per_slot.items() if s in current and current[s] not in names)
+            stdout.print(f"slots with channels the owner has not published: {_ranges(stray)}", highlight=False)
+            for s, holders in _shared_slots(root).items():
+                who = ", ".join(sorted(holders))
+                now_owner = current.get(s)
+                stdout.print(escape(safe(f"slot {s}: posts from {who} (moved to {now_owner or 'nobody'}; readers keep "
+                                         "one row per post)")), highlight=False, soft_wrap=True)
+            found = handed_on(root)
+            if found:
+                waiting = [f for f in found if not f[3]]
+                stdout.print(f"handed on: {plural(len(found), 'channel')} found in other collectors' slots, "
+                             f"{len(found) - len(waiting)} collected since, {len(waiting)} not (yet)",
+                             highlight=False, soft_wrap=True)
+                for cid, username, finder, _ in waiting[:10]:
+                    owner_name = current.get(slot(cid), "nobody")
+                    label = f"@{username}" if username else str(cid)
+                    stdout.print(escape(safe(f"  {label} (slot {slot(cid)}): found by {finder}, owner {owner_name}")),
+                                 highlight=False, soft_wrap=True)

@@ -1,0 +1,218 @@
+"""Which collector owns which lake slot: the assignment file, and a balanced plan that moves few slots.
+
+Pure functions, no I/O beyond reading the assignment file. The assignment maps each of the lake's 64
+slots (``collector._archive.slots.slot``) to a collector name. Two formats, both kept in version control:
+
+TOML::
+
+    [slots]
+    main = "0-31"          # ranges and single slots, comma-separated
+    second = "32-63"
+
+CSV (a header, then one row per slot)::
+
+    slot,collector
+    0,main
+    1,second
+
+A slot named by no line is unowned (nobody collects its channels); a slot named twice is an error.
+Adding a collector moves only the slots you move: never ``hash % number_of_collectors``.
+
+Example::
+
+    >>> a = parse_toml('[slots]\\nmain = "0-31"\\nsecond = "32-63"')
+    >>> owner(a, 1234567890)
+    'second'
+    >>> sorted(plan(a, {s: 1.0 for s in range(64)}, ["main", "second", "third"]).values()).count("third")
+    20
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from collector._archive.slots import SLOTS, collector_name_problem, slot
+
+#: slot -> collector name; slots nobody owns are absent.
+Assignment = dict[int, str]
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_RANGE = re.compile(r"^\s*(\d{1,2})\s*(?:-\s*(\d{1,2})\s*)?$")
+
+
+class AssignmentError(ValueError):
+    """The assignment file is unreadable or inconsistent; the message names the file and the line."""
+
+
+def _claim(out: Assignment, s: int, name: str, where: str) -> None:
+    if not 0 <= s < SLOTS:
+        raise AssignmentError(f"{where}: slot {s} is not one of 0-{SLOTS - 1}")
+    problem = collector_name_problem(name)
+    if problem is not None:
+        raise AssignmentError(f"{where}: {problem}")
+    if s in out and out[s] != name:
+        raise AssignmentError(f"{where}: slot {s} is given to both {out[s]!r} and {name!r}")
+    out[s] = name
+
+
+def parse_toml(text: str, where: str = "assignment") -> Assignment:
+    """``[slots]`` table: collector = "ranges" (``"0-15, 40, 42-44"``)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AssignmentError(f"{where}: {exc}") from None
+    table = doc.get("slots")
+    if not isinstance(table, dict):
+        raise AssignmentError(f"{where}: needs a [slots] table: collector = \"0-31\"")
+    out: Assignment = {}
+    for name, spec in table.items():
+        problem = collector_name_problem(name)
+        if problem is not None:             # before the name goes into any message
+            raise AssignmentError(f"{where}: [slots]: {problem}")
+        if not isinstance(spec, str):
+            raise AssignmentError(f"{where}: [slots] {name}: a string of slots, e.g. \"0-31, 40\"")
+        for part in spec.split(","):
+            if not part.strip():
+                continue
+            m = _RANGE.match(part)
+            if m is None:
+                raise AssignmentError(f"{where}: [slots] {name}: {part.strip()!r} is not a slot or a range a-b")
+            lo = int(m.group(1))
+            hi = int(m.group(2)) if m.group(2) is not None else lo
+            if hi < lo:
+                raise AssignmentError(f"{where}: [slots] {name}: range {lo}-{hi} runs backwards")
+            for s in range(lo, hi + 1):
+                _claim(out, s, name, f"{where}: [slots] {name}")
+    return out
+
+
+def parse_csv(text: str, where: str = "assignment") -> Assignment:
+    """``slot,collector`` rows after a header."""
+    out: Assignment = {}
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if header is None or [h.strip().lower() for h in header[:2]] != ["slot", "collector"]:
+        raise AssignmentError(f"{where}: the first line must be the header 'slot,collector'")
+    for number, row in enumerate(rows, start=2):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 2 or not row[0].strip().isdigit():
+            raise AssignmentError(f"{where}:{number}: expected 'slot,collector'")
+        _claim(out, int(row[0]), row[1].strip(), f"{where}:{number}")
+    return out
+
+
+def load(path: str | Path) -> Assignment:
+    """The assignment in ``path`` (``.toml`` or ``.csv``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AssignmentError(f"{p}: cannot read the assignment: {exc}") from None
+    if p.suffix.lower() == ".csv":
+        return parse_csv(text, str(p))
+    return parse_toml(text, str(p))
+
+
+def owner(assignment: Mapping[int, str], channel_id: int) -> str | None:
+    """The collector that owns ``channel_id``'s slot; None when nobody does."""
+    return assignment.get(slot(channel_id))
+
+
+def owns(assignment: Mapping[int, str], collector: str, channel_id: int) -> bool:
+    """True when ``collector`` owns the slot of ``channel_id``."""
+    return owner(assignment, channel_id) == collector
+
+
+def moved(before: Mapping[int, str], after: Mapping[int, str]) -> list[int]:
+    """Slots whose owner differs between two assignments (gained, lost or changed)."""
+    return sorted(s for s in range(SLOTS) if before.get(s) != after.get(s))
+
+
+def plan(current: Mapping[int, str], cost: Mapping[int, float], collectors: Iterable[str], *,
+         tolerance: float = 0.05) -> Assignment:
+    """A balanced assignment of every slot to ``collectors`` that keeps as many current owners as it can.
+
+    ``cost``: each slot's measured request cost (e.g. requests per day of its channels; a slot without
+    one costs 0). Greedy and deterministic: every slot stays with its current owner if that owner is in
+    ``collectors``; slots without one go to the least loaded collector (costliest first); then, while the
+    most loaded collector is more than ``tolerance`` above the mean, one of its slots moves to the least
+    loaded (the one that evens the pair best). Moves stop as soon as the load is within the tolerance.
+    The result owns all 64 slots.
+    """
+    names = sorted(dict.fromkeys(collectors))
+    if not names:
+        raise AssignmentError("plan: name at least one collector")
+    for name in names:
+        problem = collector_name_problem(name)
+        if problem is not None:
+            raise AssignmentError(f"plan: {problem}")
+    out: Assignment = {s: current[s] for s in range(SLOTS) if current.get(s) in names}
+    load_of = {n: 0.0 for n in names}
+    for s, n in out.items():
+        load_of[n] += cost.get(s, 0.0)
+    for s in sorted((s for s in range(SLOTS) if s not in out), key=lambda s: (-cost.get(s, 0.0), s)):
+        least = min(names, key=lambda n: (load_of[n], sum(1 for v in out.values() if v == n), n))
+        out[s] = least
+        load_of[least] += cost.get(s, 0.0)
+    target = sum(load_of.values()) / len(names)
+    for _ in range(SLOTS * len(names)):
+        hi = max(names, key=lambda n: (load_of[n], n))
+        lo = min(names, key=lambda n: (load_of[n], n))
+        gap = load_of[hi] - load_of[lo]
+        if load_of[hi] <= target * (1 + tolerance):
+            break
+        # the move that brings the pair closest to even; any 0 < cost < gap lowers the larger of the two
+        movable = [s for s, n in out.items() if n == hi and 0 < cost.get(s, 0.0) < gap]
+        if not movable:
+            break
+        best = min(movable, key=lambda s: (abs(gap / 2 - cost.get(s, 0.0)), s))
+        out[best] = lo
+        load_of[hi] -= cost.get(best, 0.0)
+        load_of[lo] += cost.get(best, 0.0)
+    return dict(sorted(out.items()))
+
+
+def toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when TOML allows it, else a basic string with quotes, backslashes and
+    every character that is not printable escaped, so no name can end the line or add a key. Raises
+    :class:`AssignmentError` for a lone surrogate (no TOML text can hold it).
+
+    >>> toml_key("main"), toml_key('a"b'), toml_key("x\\ny")
+    ('main', '"a\\\\"b"', '"x\\\\u000Ay"')
+    """
+    if _BARE_KEY.fullmatch(name):
+        return name
+    out = []
+    for c in name:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif "\ud800" <= c <= "\udfff":
+            raise AssignmentError(f"collector name {name[:64]!r}: a lone surrogate cannot be written as TOML")
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out.append(f"\\u{ord(c):04X}" if ord(c) < 0x10000 else f"\\U{ord(c):08X}")
+    return '"' + "".join(out) + '"'
+
+
+def render_toml(assignment: Mapping[int, str]) -> str:
+    """``assignment`` as the TOML form, slots as compact ranges per collector; any name is quoted as TOML needs
+    (:func:`toml_key`), so the text always parses back to ``assignment``."""
+    lines = ["[slots]"]
+    for name in sorted(set(assignment.values())):
+        slots = sorted(s for s, n in assignment.items() if n == name)
+        parts: list[str] = []
+        start = prev = slots[0]
+        for s in [*slots[1:], -2]:
+            if s != prev + 1:
+                parts.append(str(start) if start == prev else f"{start}-{prev}")
+                start = s
+            prev = s
+        lines.append(f'{toml_key(name)} = "{", ".join(parts)}"')
+    return "\n".join(lines) + "\n"
