@@ -19,11 +19,9 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from ._connect import ArchiveBusyError, connect
@@ -84,50 +82,27 @@ __all__ = [
     "with_names",
 ]
 
-# Public name -> the module defining it. Loaded on first use (PEP 562), so ``import analysis`` is cheap and the
-# collector can import a small pure module (``analysis._urls``) without loading Polars and every query.
-_LAZY = {
-    "SCHEMAS": "_frames", "ArchiveBusyError": "_connect", "connect": "_connect", "copies": "_copies",
-    "copy_clusters": "_copies", "export_gexf": "_export", "export_graphml": "_export", "network_graph": "_export",
-    "canonical_url": "_urls", "domain_spread": "_links", "url_spread": "_links", "forward_network": "_network",
-    "channel_names": "_names", "with_names": "_names",
-    "amplifiers": "_spread", "cascades": "_spread", "coverage": "_spread", "sources": "_spread",
-    "channel_growth": "_timeseries", "half_life": "_timeseries",
-    "posting_frequency": "_timeseries", "subscriber_growth": "_timeseries", "view_growth": "_timeseries",
-    "cascade_virality": "_trees", "diffusion_trees": "_trees", "structural_virality": "_trees",
-    "virality_from_parents": "_trees", "ASSUMPTIONS": "_trees", "compare_assumptions": "_trees",
-    "CoordinationResult": "_coordination", "coordination": "_coordination", "velocity": "_velocity",
-    "provenance": "_provenance",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Load a public name (``analysis.cascades``) or a submodule (``analysis._export``) on first access."""
-    module = _LAZY.get(name)
-    if module is None:
-        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-            return importlib.import_module(f".{name}", __name__)      # a submodule: ``analysis._export``
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
-
-class _Package(types.ModuleType):
-    """Keeps ``analysis.connect`` and ``analysis.copies`` the functions, not their modules of the same name.
-
-    Importing a submodule makes the import system set the package attribute of that name to the module;
-    for a public name, that assignment stores the module's function instead (what the eager imports did).
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+# Loaded on first use (lazy_loader, PEP 562), so ``import analysis`` is cheap and the collector can import a small
+# pure module (``analysis._urls``) without loading Polars and every query. The public modules users import by name
+# (``from analysis import plots``) load the same way.
+__getattr__, __dir__, _LAZY_NAMES = lazy_loader.attach(
+    __name__,
+    submodules=["lake", "notebook", "plots", "portable", "spark"],
+    submod_attrs={
+        "_connect": ["ArchiveBusyError", "connect"],
+        "_coordination": ["CoordinationResult", "coordination"],
+        "_copies": ["copies", "copy_clusters"],
+        "_export": ["export_gexf", "export_graphml", "network_graph"],
+        "_frames": ["SCHEMAS"],
+        "_links": ["domain_spread", "url_spread"],
+        "_names": ["channel_names", "with_names"],
+        "_network": ["forward_network"],
+        "_provenance": ["provenance"],
+        "_spread": ["amplifiers", "cascades", "coverage", "sources"],
+        "_timeseries": ["channel_growth", "half_life", "posting_frequency", "subscriber_growth", "view_growth"],
+        "_trees": ["ASSUMPTIONS", "cascade_virality", "compare_assumptions", "diffusion_trees", "structural_virality",
+                   "virality_from_parents"],
+        "_urls": ["canonical_url"],
+        "_velocity": ["velocity"],
+    },
+)

@@ -49,18 +49,19 @@ con, NAMES, name, named = nb.con, nb.names, nb.name, nb.named
 # %%
 from itertools import pairwise
 
-from analysis._timeseries import DEFAULT_AGE_EDGES_S
+# The age buckets' lower edges in seconds: channel_growth's default, the collector's refresh checkpoints.
+AGE_EDGES_S = (0.0, 3600.0, 6 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0, 30 * 86400.0)
 
 
 def age_label(seconds):
     return f"{seconds / 86400:g} d" if seconds >= 86400 else f"{seconds / 3600:g} h"
 
 
-BUCKETS = [f"{age_label(lo)}–{age_label(hi)}" for lo, hi in pairwise(DEFAULT_AGE_EDGES_S)]
-BUCKETS.append(f"≥ {age_label(DEFAULT_AGE_EDGES_S[-1])}")
-position = {edge: i for i, edge in enumerate(DEFAULT_AGE_EDGES_S)}
+BUCKETS = [f"{age_label(lo)}–{age_label(hi)}" for lo, hi in pairwise(AGE_EDGES_S)]
+BUCKETS.append(f"≥ {age_label(AGE_EDGES_S[-1])}")
+position = {edge: i for i, edge in enumerate(AGE_EDGES_S)}
 
-growth = analysis.channel_growth(con)
+growth = analysis.channel_growth(con, age_edges_s=AGE_EDGES_S)
 top = (
     growth.group_by("channel_id").agg(pl.col("posts").sum()).sort("posts", descending=True)["channel_id"].head(8)
 )

@@ -5,7 +5,7 @@
 # link reach, and how quickly?
 #
 # URLs are canonicalised before counting (scheme, `www.`, default ports, trailing slashes,
-# tracking parameters such as `utm_*` and fragments removed; see `analysis._links`).
+# tracking parameters such as `utm_*` and fragments removed; see `analysis.canonical_url`).
 #
 # **What the archive can show.** The URLs in posts' text (URL entities and hidden text links) and
 # the link-preview URL, with the post's channel and time.
