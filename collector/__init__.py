@@ -24,7 +24,11 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._archive import Archive, ArchiveBusyError, ArchiveError
+    from ._sources.export_import import ImportReport, import_export
+    from ._sources.web import WebReport, collect_web
     from ._telegram.collect import ChannelResult, CollectReport, CollectSettings, collect
+    from ._telegram.comments import CommentsReport, CommentsSettings, collect_comments
+    from ._telegram.media import MediaReport, download_media
 
 __all__ = [
     "Archive",
@@ -33,8 +37,17 @@ __all__ = [
     "ChannelResult",
     "CollectReport",
     "CollectSettings",
+    "CommentsReport",
+    "CommentsSettings",
+    "ImportReport",
+    "MediaReport",
+    "WebReport",
     "__version__",
     "collect",
+    "collect_comments",
+    "collect_web",
+    "download_media",
+    "import_export",
 ]
 
 __getattr__, __dir__, _LAZY_NAMES = lazy_loader.attach(
@@ -42,5 +55,9 @@ __getattr__, __dir__, _LAZY_NAMES = lazy_loader.attach(
     submod_attrs={
         "_archive": ["Archive", "ArchiveBusyError", "ArchiveError"],
         "_telegram.collect": ["ChannelResult", "CollectReport", "CollectSettings", "collect"],
+        "_telegram.comments": ["CommentsReport", "CommentsSettings", "collect_comments"],
+        "_telegram.media": ["MediaReport", "download_media"],
+        "_sources.web": ["WebReport", "collect_web"],
+        "_sources.export_import": ["ImportReport", "import_export"],
     },
 )
