@@ -352,7 +352,7 @@ def test_shards_says_what_happened(month: Month) -> None:
     assert f"slot {month.moved_slot}: posts from {MOVE_FROM}, {MOVE_TO} (moved to {MOVE_TO};" in shown.output
     # what was handed on (named, found by discovery, and a's refusals of the moved slot's channel), and that
     # every one of them was collected by its owner since
-    found = re.search(r"handed on: (\d+) channel\(s\) found in other collectors' slots, (\d+) collected since, "
+    found = re.search(r"handed on: (\d+) channels? found in other collectors' slots, (\d+) collected since, "
                       r"(\d+) not \(yet\)", " ".join(shown.output.split()))
     assert found is not None, shown.output
     total, collected, waiting = map(int, found.groups())
