@@ -110,7 +110,9 @@ def import_export(archive: Any, path: str | Path, *, include_non_channels: bool 
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="tgspread-write") as writer:
         digest = hasher.submit(_sha256, file)
         try:
-            with _few_full_collections(), store.bulk_settings(archive), store.transaction(archive):
+            # The import's memory cap ends before the commit: DuckDB's commit appends the transaction's rows
+            # to the table a column block at a time (bounded by the table's width, not by the file).
+            with _few_full_collections(), store.transaction(archive), store.bulk_settings(archive):
                 importer = _Importer(archive, file, report, include_non_channels=include_non_channels, now=now,
                                      keep_raw=keep_raw, digest=digest, writer=writer)
                 try:
