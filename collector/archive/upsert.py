@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,7 +105,7 @@ def _size_bytes(text: str) -> float | None:
 
 
 @contextmanager
-def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Iterator[None]:
+def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Iterator[Callable[[], None]]:
     """DuckDB settings for a large import, restored on exit.
 
     ``preserve_insertion_order = false`` (a table with a key needs no order; DuckDB buffers less), a
@@ -114,6 +114,14 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
     next batch on another thread meanwhile; a second DuckDB thread only competed with it (~15% more CPU
     for the same import). A limit set by hand comes back as DuckDB reads it out (rounded to 0.1 of its
     unit); the default exactly.
+
+    It yields a function that restores the settings early: an import calls it just before its commit,
+    which appends the transaction's rows to the table a block per column at a time (memory bounded by the
+    table's width, not by the file) and needs more than the headroom for a wide table like posts::
+
+        with bulk_settings(archive) as restore, transaction(archive):
+            ...                                    # the writes, under the import's memory cap
+            restore()                              # the commit, under the archive's own limit
     """
     con = connection_of(target)
 
@@ -140,11 +148,15 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
     con.execute("SET threads = 1")
     if current is None or limit < current:
         con.execute(f"SET memory_limit = '{limit}B'")
-    try:
-        yield
-    finally:
-        for name, original in changed.items():
+    def restore() -> None:
+        while changed:
+            name, original = changed.popitem()
             con.execute(f"SET {name} = '{original}'" if original else f"RESET {name}")
+
+    try:
+        yield restore
+    finally:
+        restore()
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +362,7 @@ def _merge_posts(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
     inserted, all in the caller's transaction.
     """
     __tgs_batch = batch   # read by _POST_MERGED (DuckDB finds it by name in this scope)
-    merged = con.execute(_POST_MERGED).to_arrow_table()
+    merged = con.sql(_POST_MERGED).to_arrow_table()
     del __tgs_batch
     if merged.num_rows:
         execute_posts(con, _POST_DELETE, batch=batch)
