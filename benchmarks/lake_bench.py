@@ -1,4 +1,4 @@
-"""The lake (issue 14): publishing (full, and after a pass of +1,000 posts), the layout it makes, and reading it.
+"""The lake (issue 14): reading it (publishing it, and the layout publishing makes: :mod:`benchmarks.publish_bench`).
 
 On a synthetic archive (:mod:`benchmarks.synth_archive`: a real archive, made by the migration runner), each step
 runs in its own process so its peak RSS is its own:
@@ -7,10 +7,7 @@ runs in its own process so its peak RSS is its own:
   current code under the archive's 256 MB cap: every later migration applied (0002 alters ``posts`` and
   ``post_observations``); seconds, peak RSS, and whether it ran out of memory;
 - ``status``: ``tgspread status``'s query over the archive under the same cap: seconds and peak RSS;
-- ``full``: the first publish of the whole archive (what ``tgspread publish --full`` does);
-- ``incremental``: 1,000 new posts written through ``Archive.write_posts`` (10 channels, their newest month),
-  then a publish: it rewrites only the partitions those posts touched;
-- ``layout``: files per partition, file sizes of ``posts`` (min / median / max), the lake's size;
+- ``full``: the lake to read, made by :mod:`benchmarks.publish_bench`'s full publish (whose rows time it);
 - ``metrics``: ``cascades``, ``forward_network``, ``posting_frequency``, ``url_spread`` over the lake
   (computed, as everywhere since migration 0009), the same computed on the archive file, and the straightforward
   Polars lazy version (:mod:`benchmarks.lake_polars`, ``scan_parquet`` over the same files) for the ratios;
@@ -32,13 +29,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import publish_bench
 from .lake_data import child as _lake_child
 from .lake_data import data_dir, generate_lake, peak_mb
 
@@ -47,7 +44,7 @@ __all__ = ["run"]
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
 #: The issue's targets at 10M posts (checked here against whatever size ran; the note says the size).
-TARGET_INCREMENTAL_S, TARGET_INCREMENTAL_MB, TARGET_FULL_S, TARGET_METRIC_S = 2.0, 400.0, 60.0, 2.0
+TARGET_METRIC_S = 2.0
 TARGET_OPEN_S, TARGET_OPEN_MB = 2.0, 300.0
 #: At 100M posts (a generated lake): each metric, and its process's peak RSS.
 TARGET_HUGE_S, TARGET_HUGE_MB = 30.0, 4096.0
@@ -93,57 +90,10 @@ def _step_status(archive: str) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - t, 2), "peak_rss_mb": _peak_mb()}
 
 
-def _step_full(archive: str, lake: str) -> dict[str, Any]:
-    from collector import Archive
-    from collector._archive.lake import publish
-
-    with Archive(archive) as opened:
-        t = time.perf_counter()
-        report = publish(opened, lake, full=True)
-        seconds = time.perf_counter() - t
-    return {"seconds": round(seconds, 2), "files": report.files_written, "rows": report.rows_written,
-            "peak_rss_mb": _peak_mb()}
 
 
-def _step_incremental(archive: str, lake: str) -> dict[str, Any]:
-    import pyarrow as pa
-
-    from collector import Archive
-    from collector._archive.lake import publish
-    from collector._archive.rows import POSTS_SCHEMA
-
-    with Archive(archive) as opened:
-        newest = opened.con.execute(
-            "SELECT channel_id, max(message_id), max(posted_at), max(last_seen_at) FROM posts GROUP BY channel_id "
-            "ORDER BY count(*) DESC LIMIT 10").fetchall()
-        rows: dict[str, list[Any]] = {name: [] for name in POSTS_SCHEMA.names}
-        for channel_id, top, posted_at, _seen in newest:
-            for i in range(1, 101):
-                for name in POSTS_SCHEMA.names:
-                    rows[name].append(None)
-                rows["channel_id"][-1], rows["message_id"][-1] = channel_id, top + i
-                rows["posted_at"][-1], rows["text"][-1], rows["views"][-1] = posted_at, f"new post {i}", i
-        now = max(r[3] for r in newest)
-        batch = pa.table(rows, schema=POSTS_SCHEMA)
-        t = time.perf_counter()
-        opened.write_posts(batch, now)
-        write_s = time.perf_counter() - t
-        t = time.perf_counter()
-        report = publish(opened, lake)
-        seconds = time.perf_counter() - t
-    return {"seconds": round(seconds, 2), "write_seconds": round(write_s, 2), "files": report.files_written,
-            "partitions": {k: len(v) for k, v in report.partitions.items()}, "peak_rss_mb": _peak_mb()}
 
 
-def _step_layout(lake: str) -> dict[str, Any]:
-    root = Path(lake)
-    per_partition = [len(list(d.glob("*.parquet"))) for d in root.glob("posts/slot=*/month=*")]
-    sizes = sorted(p.stat().st_size / 1e6 for p in root.glob("posts/slot=*/month=*/*.parquet"))
-    total = sum(p.stat().st_size for p in root.rglob("*.parquet")) / 1e6
-    return {"posts_files": len(sizes), "files_per_partition_max": max(per_partition, default=0),
-            "posts_mb_min": round(sizes[0], 3) if sizes else 0, "posts_mb_median": round(statistics.median(sizes), 3)
-            if sizes else 0, "posts_mb_max": round(sizes[-1], 3) if sizes else 0, "lake_mb": round(total, 1),
-            "all_files": sum(1 for _ in root.rglob("*.parquet"))}
 
 
 def _step_metric(path: str, name: str, repeat: str = "3") -> dict[str, Any]:
@@ -316,29 +266,11 @@ def run(posts: int = 10_000_000, channels: int = 5_000, huge: int = 100_000_000,
             _row("archive: status, peak RSS", status["peak_rss_mb"], "MB", "-", None,
                  f"{size}; {status['seconds']} s"),
         ]
-        full = _child("full", str(archive), str(lake))
-        layout = _child("layout", str(lake))
-        rows += [
-            _row("lake: full publish", full["seconds"], "s", f"<= {TARGET_FULL_S:g} at 10M", None,
-                 f"{size}, {full['files']:,} files, {full['rows']:,} rows, peak RSS {full['peak_rss_mb']} MB"),
-            _row("lake: files per partition", layout["files_per_partition_max"], "files", "1 per collector",
-                 layout["files_per_partition_max"] == 1, f"{layout['all_files']:,} files in all"),
-            _row("lake: posts file size (median)", layout["posts_mb_median"], "MB", "-", None,
-                 f"{layout['posts_files']:,} posts files, min {layout['posts_mb_min']} MB, max "
-                 f"{layout['posts_mb_max']} MB; whole lake {layout['lake_mb']} MB"),
-        ]
+        # publishing is publish_bench's (full, +1,000 posts, layout); here only the lake it makes, to read
+        _child("full", str(archive), str(lake))
         # reading, before the incremental step writes to the archive (lake and file hold the same posts)
         rows += _metric_rows(lake, archive, size, TARGET_METRIC_S, "")
         rows += _open_rows(lake, size, "")
-        inc = _child("incremental", str(archive), str(lake))
-        rows += [
-            _row("lake: publish after +1,000 posts", inc["seconds"], "s", f"<= {TARGET_INCREMENTAL_S:g}",
-                 inc["seconds"] <= TARGET_INCREMENTAL_S,
-                 f"{size}; {inc['files']} files rewritten {inc['partitions']}; the write itself "
-                 f"{inc['write_seconds']} s"),
-            _row("lake: publish after +1,000 posts, peak RSS", inc["peak_rss_mb"], "MB",
-                 f"<= {TARGET_INCREMENTAL_MB:g}", inc["peak_rss_mb"] <= TARGET_INCREMENTAL_MB, "the whole process"),
-        ]
     if huge:
         rows += run_huge(huge, huge_channels)
     return rows
@@ -356,8 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.step:
         kind, *rest = args.step
         steps: dict[str, Callable[..., dict[str, Any]]] = {
-                 "old": _step_old, "migrate": _step_migrate, "status": _step_status, "full": _step_full,
-                 "incremental": _step_incremental, "layout": _step_layout,
+                 "old": _step_old, "migrate": _step_migrate, "status": _step_status,
+                 "full": publish_bench.STEPS["full"],
                  "metric": _step_metric, "polars": _step_polars, "open": _step_open, "notebook": _step_notebook}
         print(json.dumps(steps[kind](*rest)))
         return
