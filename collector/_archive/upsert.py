@@ -119,16 +119,13 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
     for the same import). A limit set by hand comes back as DuckDB reads it out (rounded to 0.1 of its
     unit); the default exactly.
 
-    It yields a function that lifts the memory cap early: an import calls it just before its commit,
+    It yields a function that restores the settings early: an import calls it just before its commit,
     which appends the transaction's rows to the table a block per column at a time (memory bounded by the
-    table's width, not by the file) and needs more than the headroom for a wide table like posts. The
-    commit keeps one DuckDB thread: with the default threads, a commit of merged rows that had spilled
-    under the cap failed now and then on a loaded machine with DuckDB 2.0.1's "Corrupted uncompressed
-    string segment" (the transaction rolled back; issue 17, item 22)::
+    table's width, not by the file) and needs more than the headroom for a wide table like posts::
 
-        with bulk_settings(archive) as lift_cap, transaction(archive):
+        with bulk_settings(archive) as restore, transaction(archive):
             ...                                    # the writes, under the import's memory cap
-            lift_cap()                             # the commit, under the archive's own limit, one thread
+            restore()                              # the commit, under the archive's own limit
     """
     con = connection_of(target)
 
@@ -155,20 +152,15 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
     con.execute("SET threads = 1")
     if current is None or limit < current:
         con.execute(f"SET memory_limit = '{limit}B'")
-    def put_back(name: str) -> None:
-        original = changed.pop(name)
-        con.execute(f"SET {name} = '{original}'" if original else f"RESET {name}")
-
-    def lift_cap() -> None:
-        """The archive's own memory limit again (threads and insertion order stay as the import set them)."""
-        if "memory_limit" in changed:
-            put_back("memory_limit")
+    def restore() -> None:
+        while changed:
+            name, original = changed.popitem()
+            con.execute(f"SET {name} = '{original}'" if original else f"RESET {name}")
 
     try:
-        yield lift_cap
+        yield restore
     finally:
-        for name in list(changed):
-            put_back(name)
+        restore()
 
 
 @dataclass(frozen=True, slots=True)
