@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +43,7 @@ from . import provenance
 from .archive import transaction as _transaction
 from .lake_marks import has_marks, mark_batch, mark_posts
 from .post_writes import execute_posts
-from .rows import POSTS_TABLE_SCHEMA, PROVENANCE_COLUMNS, channels_columns, posts_columns
+from .rows import PROVENANCE_COLUMNS, channels_columns, posts_columns
 
 _RANK_SQL = "CASE {src} WHEN 'api' THEN 3 WHEN 'export' THEN 2 WHEN 'web' THEN 1 ELSE 0 END"
 # The new post row is an earlier state than the archived one: its edit (or, unedited, its post) time is older.
@@ -109,7 +109,7 @@ def _size_bytes(text: str) -> float | None:
 
 
 @contextmanager
-def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Iterator[Callable[[], None]]:
+def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Iterator[None]:
     """DuckDB settings for a large import, restored on exit.
 
     ``preserve_insertion_order = false`` (a table with a key needs no order; DuckDB buffers less), a
@@ -118,14 +118,6 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
     next batch on another thread meanwhile; a second DuckDB thread only competed with it (~15% more CPU
     for the same import). A limit set by hand comes back as DuckDB reads it out (rounded to 0.1 of its
     unit); the default exactly.
-
-    It yields a function that restores the settings early: an import calls it just before its commit,
-    which appends the transaction's rows to the table a block per column at a time (memory bounded by the
-    table's width, not by the file) and needs more than the headroom for a wide table like posts::
-
-        with bulk_settings(archive) as restore, transaction(archive):
-            ...                                    # the writes, under the import's memory cap
-            restore()                              # the commit, under the archive's own limit
     """
     con = connection_of(target)
 
@@ -152,15 +144,11 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
     con.execute("SET threads = 1")
     if current is None or limit < current:
         con.execute(f"SET memory_limit = '{limit}B'")
-    def restore() -> None:
-        while changed:
-            name, original = changed.popitem()
-            con.execute(f"SET {name} = '{original}'" if original else f"RESET {name}")
-
     try:
-        yield restore
+        yield
     finally:
-        restore()
+        for name, original in changed.items():
+            con.execute(f"SET {name} = '{original}'" if original else f"RESET {name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,37 +244,16 @@ _POST_COLUMNS = tuple(POST_SCHEMA.names)
 # `posts` made DuckDB hold the archive's rows (an out-of-memory error on re-importing 100,000 messages).
 _BATCH_RANGE = ("SELECT * FROM posts WHERE channel_id IN (SELECT channel_id FROM __tgs_batch) AND message_id BETWEEN "
                 "(SELECT min(message_id) FROM __tgs_batch) AND (SELECT max(message_id) FROM __tgs_batch)")
-# A new row records the provenance of each group it gives a value (provenance.insert_values); a merged row's
-# provenance is part of the merge (_merge_exprs: provenance.merge_values).
+# A web row never touches an API row: the preview has nothing the API lacks.
+# A new row records the provenance of each group it gives a value (provenance.insert_values).
 _NEW_PROVENANCE = provenance.insert_values("b")
 _INSERTED = ", ".join((*_POST_COLUMNS, *_NEW_PROVENANCE))
 _SELECTED = ", ".join((*(f"b.{c}" for c in _POST_COLUMNS), *_NEW_PROVENANCE.values()))
-_ALL_POST_COLUMNS = tuple(POSTS_TABLE_SCHEMA.names)
-
-
-def _merged_select() -> str:
-    """SQL of the merged rows of the batch rows ``b`` already archived as ``p`` (every column of posts).
-
-    The columns the batch does not carry (what only the API gives) are kept from ``p``.
-    """
-    exprs = _merge_exprs("p", _POST_COLUMNS, _POST_KEY, _POST_VIEWS, "web")
-    cols = [f"b.{col}" if col in _POST_KEY else (exprs[col].replace("EXCLUDED.", "b.") if col in exprs
-                                                 else f"p.{col}") + f" AS {col}"
-            for col in _ALL_POST_COLUMNS]
-    return (f"SELECT {', '.join(cols)}\nFROM __tgs_batch b JOIN ({_BATCH_RANGE}) p "
-            "ON p.channel_id = b.channel_id AND p.message_id = b.message_id")
-
-
-# Merging archived posts is a read, a delete and an insert, never ``ON CONFLICT DO UPDATE`` or ``UPDATE``:
-# DuckDB keeps what those change in memory it cannot spill until the transaction ends, so a newer export
-# that changes most of a 100,000-post archive ran out of the import's memory (issue 17, item 22); deleted
-# and inserted rows spill, so memory stays bounded by the batch. A web row never touches an API row (the
-# preview has nothing the API lacks): such rows are left out as unchanged before (``_POST_UNCHANGED``).
-_POST_MERGED = _merged_select()
-_POST_DELETE = ("DELETE FROM posts USING __tgs_batch b "
-                "WHERE posts.channel_id = b.channel_id AND posts.message_id = b.message_id")
-_POST_INSERT_ALL = (f"INSERT INTO posts ({', '.join(_ALL_POST_COLUMNS)}) "
-                    f"SELECT {', '.join(_ALL_POST_COLUMNS)} FROM __tgs_batch")
+_POST_UPSERT = (
+    f"INSERT INTO posts ({_INSERTED})\nSELECT {_SELECTED} FROM __tgs_batch b\n"
+    f"ON CONFLICT (channel_id, message_id) DO UPDATE SET\n    "
+    f"{_merge_set('posts', _POST_COLUMNS, _POST_KEY, _POST_VIEWS, 'web')}"
+)
 # The archived rows of the batch that merging would leave as they are; a web row never touches an API row
 # (the preview has nothing the API lacks). Such rows are left out of the batch before it is written.
 _POST_UNCHANGED = (
@@ -366,10 +333,8 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
         unchanged = len(same)
         if unchanged:
             __tgs_batch = batch.filter(pc.invert(_keys_in(batch, same)))
-    if __tgs_batch.num_rows and n_existing:
-        _merge_posts(con, __tgs_batch)
-    elif __tgs_batch.num_rows:
-        execute_posts(con, _POST_INSERT, batch=__tgs_batch)
+    if __tgs_batch.num_rows:
+        execute_posts(con, _POST_UPSERT if n_existing else _POST_INSERT, batch=__tgs_batch)
     __tgs_batch = batch
     if observe_web:
         con.execute(_WEB_OBSERVATIONS, {"now": now})
@@ -377,24 +342,6 @@ def upsert_posts(target: Any, rows: Sequence[dict[str, Any]] | pa.Table, *, now:
     mark_batch(con, batch, versions=bool(versions), observations=observe_web, checked=True)
     del __tgs_batch
     return UpsertCounts(new=batch.num_rows - n_existing, updated=n_existing - unchanged, versions=versions)
-
-
-def _merge_posts(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
-    """Write ``batch`` (rows new or changed) into posts: archived keys merged by the rules, new keys added.
-
-    The merged rows are read first (bounded by the batch), then the archived rows are deleted and both
-    inserted, all in the caller's transaction.
-    """
-    __tgs_batch = batch   # read by _POST_MERGED (DuckDB finds it by name in this scope)
-    merged = con.sql(_POST_MERGED).to_arrow_table()
-    del __tgs_batch
-    if merged.num_rows:
-        execute_posts(con, _POST_DELETE, batch=batch)
-        execute_posts(con, _POST_INSERT_ALL, batch=merged)
-        keys = list(zip(merged["channel_id"].to_pylist(), merged["message_id"].to_pylist(), strict=True))
-        batch = batch.filter(pc.invert(_keys_in(batch, keys)))
-    if batch.num_rows:
-        execute_posts(con, _POST_INSERT, batch=batch)
 
 
 def _keys_in(batch: pa.Table, keys: Sequence[tuple[int, int]]) -> pa.ChunkedArray:

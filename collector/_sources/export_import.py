@@ -110,7 +110,7 @@ def import_export(archive: Any, path: str | Path, *, include_non_channels: bool 
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="tgspread-write") as writer:
         digest = hasher.submit(_sha256, file)
         try:
-            with _few_full_collections(), store.bulk_settings(archive) as restore, store.transaction(archive):
+            with _few_full_collections(), store.bulk_settings(archive), store.transaction(archive):
                 importer = _Importer(archive, file, report, include_non_channels=include_non_channels, now=now,
                                      keep_raw=keep_raw, digest=digest, writer=writer)
                 try:
@@ -129,9 +129,6 @@ def import_export(archive: Any, path: str | Path, *, include_non_channels: bool 
                 report.already_imported = store.import_recorded(archive, report.file_sha256)
                 store.record_import(archive, file_sha256=report.file_sha256, path=str(file), root=report.root,
                                     imported_at=now, chats=len(imported), messages=report.messages)
-                # The commit appends the transaction's rows to posts a block per column at a time: bounded by
-                # the table's width, not by the file, but more than the import's headroom (issue 17, item 22).
-                restore()
         except JsonStreamError as exc:
             raise SourceError(_json_problem(file, exc)) from None
     return report

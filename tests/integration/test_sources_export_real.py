@@ -184,40 +184,6 @@ def test_reimporting_a_large_export_stays_within_the_import_memory(archive: Arch
     assert rows(archive, "SELECT count(*) FROM posts") == [(posts + 495,)]
 
 
-def test_a_newer_export_that_changes_most_posts_merges_within_the_import_memory(
-        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Item 22: a later export of the channel (a quarter of the posts edited, every reaction count moved)
-    merged over the first with 24 MB above what DuckDB used (half the import's own headroom; reading the 54
-    columns of posts needs a block each). ``ON CONFLICT DO UPDATE`` kept every changed row in memory DuckDB
-    cannot spill until the commit (out of memory here, seen failing); the older export afterwards and the
-    newer one again change nothing."""
-    import functools
-
-    from collector._archive import upsert as store
-    from collector._simulated.desktop_export import write_generated_export
-
-    first = write_generated_export(tmp_path / "first.json", 12_000)
-    newer = write_generated_export(tmp_path / "newer.json", 12_500, revision=1)
-    posts = import_export(archive, first, now=NOW).new_posts
-    before = rows(archive, "SELECT text, reactions FROM posts WHERE message_id IN (2, 3) ORDER BY message_id")
-    monkeypatch.setattr(store, "bulk_settings", functools.partial(store.bulk_settings, headroom=24 * 2**20))
-    more = import_export(archive, newer, now=datetime(2024, 6, 8, tzinfo=UTC))
-    [chat] = more.chats
-    assert (chat.new_posts, chat.versions) == (495, 2_969)
-    assert chat.updated_posts > 8_000
-    assert rows(archive, "SELECT count(*) FROM posts") == [(posts + 495,)]
-    assert rows(archive, "SELECT count(*) FROM post_versions") == [(2_969,)]
-    after = rows(archive, "SELECT text, reactions FROM posts WHERE message_id IN (2, 3) ORDER BY message_id")
-    assert after[0] == (before[0][0], before[0][1] + 8)                  # more reactions, the same text
-    assert "(update 1)" in after[1][0] and "(update 1)" not in before[1][0]       # edited since
-    snapshot = rows(archive, "SELECT * EXCLUDE (import_sha256) FROM posts ORDER BY message_id")
-    for again in (first, newer):     # an older export fills gaps only; the same file changes nothing
-        report = import_export(archive, again, now=datetime(2024, 6, 9, tzinfo=UTC))
-        assert [(c.new_posts, c.updated_posts, c.versions) for c in report.chats] == [(0, 0, 0)]
-    assert rows(archive, "SELECT * EXCLUDE (import_sha256) FROM posts ORDER BY message_id") == snapshot
-    assert rows(archive, "SELECT count(*) FROM post_versions") == [(2_969,)]
-
-
 # -- pins (item 5) and smaller problems (item 28) -----------------------------------------------------------------
 def test_a_pin_service_message_marks_its_post_pinned(archive: Archive) -> None:
     import_export(archive, FIXTURES / "forwards.json", now=NOW)
