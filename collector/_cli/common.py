@@ -251,6 +251,19 @@ def channel_refs(args: list[str], names: list[str], archive: Path, wait: float) 
     return refs
 
 
+def archived_channel(archive: Archive, ref: ChannelRef, path: Path) -> int:
+    """The archived id ``ref`` names, for a command that reads one channel of the archive (``status``,
+    ``verify``). An invite link, or a channel the archive does not hold, stops the command (exit 2), so that
+    a typo is never reported as a clean, empty result."""
+    if ref.invite is not None:
+        fail(Exit.USAGE, f"{ref.raw!r} is an invite link: {INVITE_REFUSED}")
+    found = archive.archived_channel_id(username=ref.username, channel_id=ref.channel_id)
+    if found is None:
+        fail(Exit.USAGE, f"--channel {ref.raw!r}: no such channel in the archive {path}; `tgspread status` lists "
+                         "the archived channels")
+    return found
+
+
 def channel_list(names: list[str] | None, channels_file: Path | None, cfg: Config) -> list[str]:
     found = list(names or [])
     if channels_file is not None:

@@ -14,7 +14,7 @@ from rich.text import Text
 from collector._archive import Archive
 from collector._archive.status import ArchiveStatus, FieldRoute, archive_status, field_routes, status_as_json
 from collector._config import load_config
-from collector._parse.channel_ref import INVITE_REFUSED, ChannelRefError, parse_channel_ref
+from collector._parse.channel_ref import ChannelRefError, parse_channel_ref
 
 from . import common as ui
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
@@ -113,13 +113,7 @@ def _channel_id(opened: Archive, value: str, path: Path) -> int:
         ref = parse_channel_ref(value)
     except ChannelRefError as exc:
         ui.fail(Exit.USAGE, f"--channel: {exc}")
-    if ref.invite is not None:
-        ui.fail(Exit.USAGE, f"{ref.raw!r} is an invite link: {INVITE_REFUSED}")
-    found = opened.archived_channel_id(username=ref.username, channel_id=ref.channel_id)
-    if found is None:
-        ui.fail(Exit.USAGE, f"--channel {ref.raw!r}: no such channel in the archive {path}; `tgspread status` "
-                            "lists the archived channels")
-    return found
+    return ui.archived_channel(opened, ref, path)
 
 
 def register(app: typer.Typer) -> None:

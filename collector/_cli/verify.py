@@ -18,7 +18,7 @@ from collector._archive.archive import Archive
 from collector._archive.lake_verify import lake_findings
 from collector._archive.verify import CHECKS, GAP_EXPLANATIONS, VerifyReport, report_as_json, verify_archive
 from collector._config import load_config
-from collector._parse.channel_ref import INVITE_REFUSED, ChannelRef, ChannelRefError, parse_channel_ref
+from collector._parse.channel_ref import ChannelRefError, parse_channel_ref
 
 from . import common as ui
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
@@ -80,17 +80,6 @@ def _print(report: VerifyReport, path: Path) -> None:
     ui.stdout.print(Text(verdict, style="bold green" if report.clean else "bold red"), soft_wrap=True)
 
 
-def _archived(archive: Archive, ref: ChannelRef, path: Path) -> int:
-    """The archived id ``ref`` names; a channel the archive does not hold stops verify (exit 2), so that a typo
-    is never reported as a clean, empty check."""
-    if ref.invite is not None:
-        ui.fail(Exit.USAGE, f"{ref.raw!r} is an invite link: {INVITE_REFUSED}")
-    found = archive.archived_channel_id(username=ref.username, channel_id=ref.channel_id)
-    if found is None:
-        ui.fail(Exit.USAGE, f"--channel {ref.raw!r}: no such channel in the archive {path}; `tgspread status` lists "
-                         "the archived channels")
-    return found
-
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the ``tgspread`` app."""
@@ -127,7 +116,7 @@ def register(app: typer.Typer) -> None:
             except ChannelRefError as exc:
                 ui.fail(Exit.USAGE, f"--channel: {exc}")
             with Archive(path, read_only=True, wait=wait) as opened:
-                ids = [_archived(opened, ref, path) for ref in refs]
+                ids = [ui.archived_channel(opened, ref, path) for ref in refs]
                 report = verify_archive(opened.con, channels=ids if channel else None)
                 compared = lake or cfg.lake
                 if compared is not None:      # the lake check: does the lake hold what the archive holds
