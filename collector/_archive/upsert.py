@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,7 +109,7 @@ def _size_bytes(text: str) -> float | None:
 
 
 @contextmanager
-def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Iterator[None]:
+def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Iterator[Callable[[], None]]:
     """DuckDB settings for a large import, restored on exit.
 
     ``preserve_insertion_order = false`` (a table with a key needs no order; DuckDB buffers less), a
@@ -118,6 +118,18 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
     next batch on another thread meanwhile; a second DuckDB thread only competed with it (~15% more CPU
     for the same import). A limit set by hand comes back as DuckDB reads it out (rounded to 0.1 of its
     unit); the default exactly.
+
+    It yields a function that lifts the memory cap early: an import calls it just before its commit. The
+    commit appends the transaction's rows to the table a block per column at a time (memory bounded by the
+    table's width, not by the file) and needs more than the headroom for a wide table like posts: a first
+    import of 100,000 messages failed its commit under it (one of 130,000 did not: DuckDB had already written
+    a full row group of 122,880 rows out). The commit keeps the one DuckDB thread: with the default threads, a
+    commit of rows that had spilled under the cap failed now and then on a loaded machine with DuckDB 2.0.1's
+    "Corrupted uncompressed string segment"::
+
+        with bulk_settings(archive) as lift_cap, transaction(archive):
+            ...                                    # the writes, under the import's memory cap
+            lift_cap()                             # the commit, under the archive's own limit, one thread
     """
     con = connection_of(target)
 
@@ -144,11 +156,23 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
     con.execute("SET threads = 1")
     if current is None or limit < current:
         con.execute(f"SET memory_limit = '{limit}B'")
+
+    def put_back(name: str) -> None:
+        original = changed.pop(name)
+        con.execute(f"SET {name} = '{original}'" if original else f"RESET {name}")
+
+    def lift_cap() -> None:
+        """Twice the headroom (never above the archive's own limit); threads and insertion order stay."""
+        if "memory_limit" in changed and current is not None and limit + headroom < current:
+            con.execute(f"SET memory_limit = '{limit + headroom}B'")
+        elif "memory_limit" in changed:
+            put_back("memory_limit")
+
     try:
-        yield
+        yield lift_cap
     finally:
-        for name, original in changed.items():
-            con.execute(f"SET {name} = '{original}'" if original else f"RESET {name}")
+        for name in list(changed):
+            put_back(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,15 @@ _WORDS = ("claim", "report", "video", "новости", "заявление", "�
           "official", "according", "sanctions", "regional", "breaking")
 
 
-def write_generated_export(path: Path, messages: int, *, channel_id: int = 1_500_000_001, seed: int = 7) -> Path:
+def write_generated_export(path: Path, messages: int, *, channel_id: int = 1_500_000_001, seed: int = 7,
+                           revision: int = 0) -> Path:
     """Write a single-chat ``result.json`` of a public channel with ``messages`` messages, as Telegram
-    Desktop lays it out (1-space indent, one key per line), streaming so any size fits in memory."""
+    Desktop lays it out (1-space indent, one key per line), streaming so any size fits in memory.
+
+    ``revision`` > 0: the same channel exported later. Every 4th post (shifted by the revision) was edited
+    since (a new text and a later ``edited_unixtime``) and every post with reactions has more of them, so
+    importing it over an earlier revision merges texts, versions and counters, not only new ids.
+    """
     rng = random.Random(seed)
     t0 = 1_700_000_000
     with path.open("w", encoding="utf-8") as f:
@@ -57,11 +63,15 @@ def write_generated_export(path: Path, messages: int, *, channel_id: int = 1_500
                     entities.append({"type": "link", "text": f"https://example{i % 40}.org/a/{i}"})
                 if i % 9 == 0:
                     entities.append({"type": "text_link", "text": "here", "href": f"https://news{i % 9}.example/{i}"})
+                if revision and (i + revision) % 4 == 0:
+                    entities[0] = {"type": "plain", "text": f"{words} (update {revision}) "}
+                    msg["edited"] = local
+                    msg["edited_unixtime"] = str(ts + 600 + revision * 86_400)
                 msg["text"] = [e["text"] if e["type"] == "plain" else e for e in entities]
                 msg["text_entities"] = entities
                 if i % 2 == 0:
-                    msg["reactions"] = [{"type": "emoji", "count": rng.randint(1, 500), "emoji": "👍"},
-                                        {"type": "emoji", "count": rng.randint(1, 50), "emoji": "🔥"}]
+                    msg["reactions"] = [{"type": "emoji", "count": rng.randint(1, 500) + 7 * revision, "emoji": "👍"},
+                                        {"type": "emoji", "count": rng.randint(1, 50) + revision, "emoji": "🔥"}]
             body = json.dumps(msg, ensure_ascii=False, indent=1)
             f.write("  " + body.replace("\n", "\n  "))
             f.write(",\n" if i < messages else "\n")

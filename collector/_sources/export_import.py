@@ -8,9 +8,16 @@ pseudonymised); personal chats, bot chats, saved messages and basic groups never
 Dates come from ``date_unixtime``/``edited_unixtime`` (UTC). The plain ``date`` field is the exporting
 computer's local time without an offset and is never used.
 
-A file is imported in one transaction: a truncated file, a wrong root or a bad message raises
+A file is read and checked whole in one transaction: a truncated file, a wrong root or a bad message raises
 :class:`SourceError` with a message saying what to do, and the archive stays as it was. Re-importing the
-same file changes nothing; importing over API data fills gaps only (see ``store.py`` for the rules).
+same file changes nothing; importing over API data fills gaps only (see ``upsert.py`` for the rules).
+
+Memory stays bounded by the batch. New posts are appended (DuckDB writes an uncommitted append out under its
+memory limit), but the rows a merge changes stay in memory until the commit. So only the first
+``_MERGE_IN_TRANSACTION`` merged rows go into that transaction; the rest are spooled to Arrow files beside the
+archive and merged after it commits, one batch per transaction (:class:`_Spool`). Interrupted there, every post
+is either merged or as it was, and the same import run again finishes the merge: the file is recorded as
+imported only at the end.
 
 Example::
 
@@ -22,8 +29,11 @@ Example::
 from __future__ import annotations
 
 import gc
+import glob
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -34,6 +44,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.feather as feather
 
 from collector._archive import upsert as store
 from collector._parse.export_rows import MessageError, PostColumns
@@ -49,6 +60,10 @@ _NEVER = {
 # Rows per write into posts: enough to amortise each statement, few enough to keep memory low (~15 MB);
 # measured under load, 5,000 imported ~25% faster than 10,000 (the writer thread keeps pace better).
 _BATCH = 5_000
+# Merged rows (ids already archived) the file's own transaction may hold: DuckDB keeps the rows an
+# ON CONFLICT DO UPDATE changed in memory until the commit (2-4 KB each: 12,000 changed rows ran out of 24 MB
+# of headroom). Past this, merges are spooled and committed one batch at a time after the file is checked.
+_MERGE_IN_TRANSACTION = _BATCH
 # The archive's key behind the pseudonyms of group authors and of forwards from people.
 _KEY_NAME = "export_authors"
 
@@ -107,31 +122,107 @@ def import_export(archive: Any, path: str | Path, *, include_non_channels: bool 
     # Two helper threads, both mostly outside the GIL: one hashes the file while the import reads it,
     # one runs each batch's DuckDB statements while the next batch is parsed.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tgspread-sha256") as hasher, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="tgspread-write") as writer:
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="tgspread-write") as writer, \
+            _Spool(archive) as spool:
         digest = hasher.submit(_sha256, file)
         try:
-            with _few_full_collections(), store.bulk_settings(archive), store.transaction(archive):
-                importer = _Importer(archive, file, report, include_non_channels=include_non_channels, now=now,
-                                     keep_raw=keep_raw, digest=digest, writer=writer)
-                try:
-                    importer.run()
-                except BaseException:
-                    importer.wait(quiet=True)              # the first error is the one to report
-                    raise
-                importer.wait()
-                imported = [c for c in report.chats if c.outcome == "imported"]
-                if not imported:
-                    found = ", ".join(sorted({str(c.type) for c in report.chats})) or "no chats"
-                    raise SourceError(f"{file}: nothing to import: the export holds {found}. tgspread imports "
-                                      "public channels (and, with --include-non-channels, private channels and "
-                                      "supergroups). Nothing was imported.")
-                report.file_sha256 = digest.result()
-                report.already_imported = store.import_recorded(archive, report.file_sha256)
-                store.record_import(archive, file_sha256=report.file_sha256, path=str(file), root=report.root,
-                                    imported_at=now, chats=len(imported), messages=report.messages)
+            with _few_full_collections(), store.bulk_settings(archive) as lift_cap:
+                with store.transaction(archive):
+                    importer = _Importer(archive, file, report, include_non_channels=include_non_channels, now=now,
+                                         keep_raw=keep_raw, digest=digest, writer=writer, spool=spool)
+                    try:
+                        importer.run()
+                    except BaseException:
+                        importer.wait(quiet=True)              # the first error is the one to report
+                        raise
+                    importer.wait()
+                    imported = [c for c in report.chats if c.outcome == "imported"]
+                    if not imported:
+                        found = ", ".join(sorted({str(c.type) for c in report.chats})) or "no chats"
+                        raise SourceError(f"{file}: nothing to import: the export holds {found}. tgspread imports "
+                                          "public channels (and, with --include-non-channels, private channels and "
+                                          "supergroups). Nothing was imported.")
+                    report.file_sha256 = digest.result()
+                    report.already_imported = store.import_recorded(archive, report.file_sha256)
+                    if not spool:
+                        importer.finish()
+                        _record(archive, report, file, now, len(imported))
+                    lift_cap()          # the commit needs blocks for every column of posts: more than the headroom
+                # The file is read and checked: the rest of the merge, a batch per transaction, under the
+                # lifted cap (each holds one batch's changed rows until its commit).
+                if spool:
+                    for table, versions, rep in spool.batches():
+                        with store.transaction(archive):
+                            counts = _write_batch(archive, table, rep.chat_id, versions, now=now, known_new=False)
+                        _count(rep, counts)
+                    with store.transaction(archive):
+                        importer.finish()
+                        _record(archive, report, file, now, len(imported))
         except JsonStreamError as exc:
             raise SourceError(_json_problem(file, exc)) from None
     return report
+
+
+def _record(archive: Any, report: ImportReport, file: Path, now: datetime, chats: int) -> None:
+    store.record_import(archive, file_sha256=report.file_sha256, path=str(file), root=report.root,
+                        imported_at=now, chats=chats, messages=report.messages)
+
+
+_Versions = list[tuple[int, str, int | None]]
+
+
+class _Spool:
+    """Merge batches set aside on disk until the file's transaction commits; then read back in order.
+
+    Arrow IPC files (zstd) in a private folder beside the archive (``.<archive>.import-*``, mode 0700),
+    removed on exit. A folder left by a killed import of the same archive is removed when the next import
+    spools (the archive's write lock means no other import of it is running).
+    """
+
+    def __init__(self, archive: Any) -> None:
+        path = getattr(archive, "path", None)
+        self._parent, self._prefix = ((path.parent, f".{path.name}.import-") if isinstance(path, Path)
+                                      else (Path(tempfile.gettempdir()), ".tgspread-import-"))
+        self._dir: Path | None = None
+        self._count = 0
+        self._reports: list[ChatReport] = []
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def add(self, table: pa.Table, versions: _Versions, rep: ChatReport) -> None:
+        """Set aside one batch of ``rep``'s chat with the texts a repeated id replaced within it."""
+        if self._dir is None:
+            for stale in self._parent.glob(f"{glob.escape(self._prefix)}*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            self._dir = Path(tempfile.mkdtemp(prefix=self._prefix, dir=self._parent))
+        feather.write_feather(table, self._dir / f"{self._count:08d}.arrow", compression="zstd")
+        if versions:
+            ids, texts, edited = zip(*versions, strict=True)
+            side = pa.table({"message_id": pa.array(ids, pa.int64()), "text": pa.array(texts, pa.string()),
+                             "edited": pa.array(edited, pa.int64())})
+            feather.write_feather(side, self._dir / f"{self._count:08d}.versions.arrow", compression="zstd")
+        self._reports.append(rep)
+        self._count += 1
+
+    def batches(self) -> Iterator[tuple[pa.Table, _Versions, ChatReport]]:
+        """The spooled batches in the order they were added, one at a time."""
+        assert self._dir is not None
+        for n, rep in enumerate(self._reports):
+            table = feather.read_table(self._dir / f"{n:08d}.arrow", memory_map=False)
+            side = self._dir / f"{n:08d}.versions.arrow"
+            versions: _Versions = []
+            if side.exists():
+                v = feather.read_table(side, memory_map=False).to_pydict()
+                versions = list(zip(v["message_id"], v["text"], v["edited"], strict=True))
+            yield table, versions, rep
 
 
 @contextmanager
@@ -182,8 +273,12 @@ class _Importer:
     """One pass over the file: walks the root, imports or skips each chat as its messages stream by."""
 
     def __init__(self, archive: Any, path: Path, report: ImportReport, *, include_non_channels: bool,
-                 now: datetime, keep_raw: bool, digest: Future[str], writer: ThreadPoolExecutor) -> None:
+                 now: datetime, keep_raw: bool, digest: Future[str], writer: ThreadPoolExecutor,
+                 spool: _Spool) -> None:
         self.keep_raw = keep_raw
+        self.spool = spool
+        self._merged = 0                               # merged rows written in the file's own transaction
+        self._pins: list[tuple[int, list[int]]] = []   # marked once every row of the file is in
         self.digest = digest
         self.writer = writer
         self._pending: tuple[Future[store.UpsertCounts], ChatReport] | None = None
@@ -305,8 +400,7 @@ class _Importer:
         if len(cols):
             self._flush(cols, rep, position)
         if cols.pins:
-            self.wait()
-            store.mark_pinned(self.archive, rep.chat_id, cols.pins)
+            self._pins.append((rep.chat_id, cols.pins))
 
     def _flush(self, cols: PostColumns, rep: ChatReport, position: int) -> None:
         try:
@@ -325,9 +419,19 @@ class _Importer:
         known_new = self._top is None or (low is not None and low > self._top)
         if high is not None:
             self._top = high if self._top is None else max(self._top, high)
+        if not known_new and (self.spool or self._merged + table.num_rows > _MERGE_IN_TRANSACTION):
+            self.spool.add(table, versions, rep)      # merged after the commit, in order
+            return
+        if not known_new:
+            self._merged += table.num_rows
         self.wait()
         self._pending = (self.writer.submit(_write_batch, self.archive, table, rep.chat_id, versions, now=self.now,
                                             known_new=known_new), rep)
+
+    def finish(self) -> None:
+        """Mark the pinned posts the file's pin service messages name (once every row of the file is in)."""
+        for chat_id, pins in self._pins:
+            store.mark_pinned(self.archive, chat_id, pins)
 
     def wait(self, *, quiet: bool = False) -> None:
         """Wait for the batch being written (raising what it raised, unless ``quiet``) and count what it did."""
@@ -338,13 +442,17 @@ class _Importer:
         if quiet:
             future.exception()
             return
-        counts = future.result()
-        rep.new_posts += counts.new
-        rep.updated_posts += counts.updated
-        rep.versions += counts.versions
+        _count(rep, future.result())
 
 
-def _write_batch(archive: Any, table: pa.Table, chat_id: int | None, versions: list[tuple[int, str, int | None]], *,
+def _count(rep: ChatReport, counts: store.UpsertCounts) -> None:
+    """Add what one batch did to its chat's report."""
+    rep.new_posts += counts.new
+    rep.updated_posts += counts.updated
+    rep.versions += counts.versions
+
+
+def _write_batch(archive: Any, table: pa.Table, chat_id: int | None, versions: _Versions, *,
                  now: datetime, known_new: bool) -> store.UpsertCounts:
     """One batch into posts, then the texts a repeated id replaced within it into post_versions."""
     counts = store.upsert_posts(archive, table, now=now, observe_web=False, known_new=known_new)
