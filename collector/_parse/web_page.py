@@ -97,7 +97,9 @@ class WebPost:
     fwd_message_id: int | None
     fwd_from_name: str | None          # hidden sender: only a displayed name
     fwd_post_author: str | None
-    reply_to_message_id: int | None
+    reply_to_message_id: int | None    # a reply to a post of this channel
+    reply_to_username: str | None      # a reply to t.me/<reply_to_username>/<reply_to_peer_message_id>,
+    reply_to_peer_message_id: int | None   # a post of another channel (a cross-chat reply)
     media_type: str | None
     media_duration: float | None
     media_filename: str | None
@@ -266,6 +268,7 @@ def _posts(block: LexborNode) -> list[WebPost]:
         if question:
             rich = _Rich(question, (), (), ())
     fwd_username, fwd_message_id, fwd_from_name, fwd_author = _forward(block)
+    reply_here, reply_username, reply_there = _reply_to(block, username)
     media_type, duration, filename, webpage_url, webpage_title = _media(block, in_reply)
     urls = rich.urls
     first = WebPost(
@@ -281,7 +284,9 @@ def _posts(block: LexborNode) -> list[WebPost]:
         fwd_message_id=fwd_message_id,
         fwd_from_name=fwd_from_name,
         fwd_post_author=fwd_author,
-        reply_to_message_id=_reply_to(block, username),
+        reply_to_message_id=reply_here,
+        reply_to_username=reply_username,
+        reply_to_peer_message_id=reply_there,
         media_type=media_type,
         media_duration=duration,
         media_filename=filename,
@@ -305,7 +310,8 @@ def _posts(block: LexborNode) -> list[WebPost]:
         else:
             out.append(replace(first, message_id=mid, album_first_id=first_id, media_type=kind, text="",
                                 views=None, hashtags=(), urls=(), domains=(), mentions=(), reactions_by=(),
-                                reply_to_message_id=None, media_duration=None, media_filename=None,
+                                reply_to_message_id=None, reply_to_username=None, reply_to_peer_message_id=None,
+                                media_duration=None, media_filename=None,
                                 webpage_url=None, webpage_title=None))
     if all(mid != message_id for mid, _ in members):
         out.insert(0, replace(first, album_first_id=first_id))
@@ -393,14 +399,22 @@ def _forward(block: LexborNode) -> tuple[str | None, int | None, str | None, str
     return m.group(1), _int(m.group(2)), None, author
 
 
-def _reply_to(block: LexborNode, username: str) -> int | None:
+def _reply_to(block: LexborNode, username: str) -> tuple[int | None, str | None, int | None]:
+    """``(id in this channel, other channel's username, id there)`` of the post a block replies to.
+
+    The reply quote links ``https://t.me/<username>/<id>``: this channel's username for an ordinary reply,
+    another channel's for a cross-chat reply (the API's ``reply_to_peer_id``). No link, or a link to no
+    post (a person, a private chat): no reply is known.
+    """
     node = block.css_first("a.tgme_widget_message_reply[href]")
     if node is None:
-        return None
+        return None, None, None
     m = _TME_RE.match(node.attributes.get("href") or "")
-    if m is None or m.group(1).lower() != username.lower():
-        return None
-    return _int(m.group(2))
+    if m is None or _int(m.group(2)) is None:
+        return None, None, None
+    if m.group(1).lower() == username.lower():
+        return _int(m.group(2)), None, None
+    return None, m.group(1), _int(m.group(2))
 
 
 def _media(block: LexborNode, in_reply: bool = True) -> tuple[str | None, float | None, str | None, str | None,

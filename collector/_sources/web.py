@@ -343,7 +343,8 @@ def _channel_id(archive: Any, username: str, page: WebPage) -> int | None:
 def _write_page(archive: Any, page: WebPage, posts: list[WebPost], rep: WebChannelReport, *, username: str,
                 now: datetime) -> None:
     assert rep.channel_id is not None
-    fwd_ids = store.channel_ids_for_usernames(archive, [p.fwd_username for p in posts if p.fwd_username])
+    fwd_ids = store.channel_ids_for_usernames(archive, [name for p in posts for name in (p.fwd_username,
+                                                                                          p.reply_to_username) if name])
     rows = web_post_rows(posts, rep.channel_id, now=now, fwd_ids=fwd_ids)
     with store.transaction(archive):
         if page.channel is not None:
@@ -365,13 +366,17 @@ def web_post_rows(posts: Sequence[WebPost], channel_id: int, *, now: datetime,
                   fwd_ids: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """Archive rows (``store.POST_SCHEMA`` names) for parsed preview posts of one channel.
 
-    ``fwd_ids`` maps lower-cased usernames the archive knows to channel ids, for forward origins.
+    ``fwd_ids`` maps lower-cased usernames the archive knows to channel ids, for forward origins and the
+    channels of cross-chat replies. A page names the other channel of a cross-chat reply by username only: the
+    reply is stored (``reply_to_peer_id``, ``reply_to_peer_message_id``) when the archive knows that channel,
+    and is otherwise left out (an API or export pass of the channel brings it).
     """
     fwd_ids = fwd_ids or {}
     rows = []
     for p in posts:
         views = p.views
         fwd_channel_id = fwd_ids.get(p.fwd_username.lower()) if p.fwd_username else None
+        reply_peer = fwd_ids.get(p.reply_to_username.lower()) if p.reply_to_username else None
         rows.append({
             "channel_id": channel_id,
             "message_id": p.message_id,
@@ -396,6 +401,8 @@ def web_post_rows(posts: Sequence[WebPost], channel_id: int, *, now: datetime,
             "fwd_post_author": p.fwd_post_author,
             "fwd_username": p.fwd_username,
             "reply_to_message_id": p.reply_to_message_id,
+            "reply_to_peer_id": reply_peer,
+            "reply_to_peer_message_id": p.reply_to_peer_message_id if reply_peer is not None else None,
             "post_author": p.post_author,
             "media_type": p.media_type,
             "media_duration": p.media_duration,

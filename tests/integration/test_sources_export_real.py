@@ -342,6 +342,34 @@ def test_a_poll_question_is_the_text_of_an_api_post() -> None:
     assert row is not None and (row["text"], row["media_type"]) == ("Real or staged?", "poll")
 
 
+@pytest.mark.parametrize("known", [True, False])
+def test_a_web_preview_keeps_a_cross_chat_reply_to_a_known_channel(tmp_path: Path, known: bool) -> None:
+    """Item 6: a reply quote linking another channel's post (the API's ``reply_to_peer_id``) was dropped by
+    the web path. A page names that channel by username only: the reply is stored when the archive knows the
+    channel, and left out otherwise (never stored as a reply within the channel)."""
+    import httpx
+
+    from collector._archive import upsert as store
+    from collector._parse.web_page import parse_page
+    from collector._sources.web import PreviewFetcher, collect_web
+
+    page = (Path(__file__).parents[1] / "fixtures" / "web" / "channel_page1.html").read_text(encoding="utf-8")
+    page = page.replace('class="tgme_widget_message_reply" href="https://t.me/osint_demo/110"',
+                        'class="tgme_widget_message_reply" href="https://t.me/Source_Channel/4521"')
+    [post] = [p for p in parse_page(page).posts if p.message_id == 114]
+    assert (post.reply_to_message_id, post.reply_to_username, post.reply_to_peer_message_id) == (
+        None, "Source_Channel", 4521)
+    with Archive(tmp_path / "a.duckdb") as archive:
+        if known:
+            store.upsert_channels(archive, [{"channel_id": 1777, "username": "source_channel", "title": "Source",
+                                             "source": "api", "first_seen_at": NOW, "last_seen_at": NOW}], now=NOW)
+        client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, text=page)))
+        collect_web(archive, ["osint_demo"], now=NOW, max_pages=1,
+                    fetcher=PreviewFetcher(client, sleep=lambda s: None, min_interval=0))
+        assert rows(archive, "SELECT reply_to_message_id, reply_to_peer_id, reply_to_peer_message_id FROM posts "
+                             "WHERE message_id = 114") == [(None, 1777, 4521) if known else (None, None, None)]
+
+
 def test_web_previews_record_reactions_as_the_api_does(archive: Archive) -> None:
     import httpx
 
