@@ -481,7 +481,17 @@ def load_config(
             values["session"] = values["session"].with_name(f"tgspread-{collector}.session")
         values.update(found)
         values["source"] = config
-    values.update(_from_env(env))
+    from_env = _from_env(env)
+    if collector is not None:
+        # One environment is shared by every collector on a host: it must not point them all at one archive or
+        # one session file (one account's session used by two processes, or two collectors' writes mixed).
+        flags = {"archive": archive, "session": session}
+        for key, var in (("archive", "TGSPREAD_ARCHIVE"), ("session", "TGSPREAD_SESSION")):
+            if key in from_env and from_env[key] != values[key] and flags[key] is None:
+                raise ConfigError(f"{var} is set ({str(from_env[key])!r}), but collector {collector!r} has its own "
+                                  f"{key} ({str(values[key])!r}): the environment would give every collector the "
+                                  f"same one. Unset {var}, or give --{key} for this collector")
+    values.update(from_env)
     if archive is not None:
         values["archive"] = archive.expanduser()
     if session is not None:

@@ -224,6 +224,24 @@ def test_collectors_config_errors_are_one_line(tmp_path: Path) -> None:
         load_config(None, env={}, cwd=tmp_path / "nowhere", collector="b")
 
 
+def test_the_environment_never_points_every_collector_at_one_archive(tmp_path: Path) -> None:
+    """TGSPREAD_ARCHIVE/TGSPREAD_SESSION override every collector on a host: with --collector they are refused
+    when they differ from that collector's own (two collectors writing one archive, or one account's session in
+    two processes); equal values and explicit flags are fine, and without --collector nothing changes."""
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[collectors.b]\narchive = "b.duckdb"\n', encoding="utf-8")
+    for var, key in (("TGSPREAD_ARCHIVE", "archive"), ("TGSPREAD_SESSION", "session")):
+        env = {var: str(tmp_path / "shared")}
+        for name in ("b", "main"):
+            with pytest.raises(ConfigError, match=rf"{var} is set .* collector '{name}' has its own {key}.*Unset"):
+                load_config(cfg, env=env, cwd=tmp_path, collector=name)
+        flag = {key: tmp_path / "mine"}
+        assert getattr(load_config(cfg, env=env, cwd=tmp_path, collector="b", **flag), key) == tmp_path / "mine"
+        assert getattr(load_config(cfg, env=env, cwd=tmp_path), key) == tmp_path / "shared"
+    same = {"TGSPREAD_ARCHIVE": str(tmp_path / "b.duckdb")}
+    assert load_config(cfg, env=same, cwd=tmp_path, collector="b").archive == tmp_path / "b.duckdb"
+
+
 def test_the_systemd_template_runs_one_collector_per_instance() -> None:
     unit = configparser.ConfigParser(interpolation=None, strict=False)
     unit.read(ROOT / "contrib" / "systemd" / "tgspread-run@.service")
