@@ -27,10 +27,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .slots import NO_MONTH
+
 _HELPERS = ("_part", "slot", "month", "_h")
+#: ``_part`` of a post-level row: ``slot * PART_SLOT + year * 12 + month`` (month index 0: ``unknown``).
+PART_SLOT = 1_000_000
 _BATCH_ROWS = 65_536
 ROW_GROUP_ROWS = 122_880
-_THREADS = 4        # closing, fsyncing and renaming finished partitions
+_THREADS = 16        # closing, fsyncing and renaming finished partitions
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
@@ -43,7 +47,7 @@ def _install_pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="lake-install")
         return _POOL
-_PENDING = 8        # finished partitions waiting for them at most (each holds up to a row group)
+_PENDING = 64        # finished partitions waiting for them at most (each holds up to a row group)
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_dirs(path: Path, root: Path) -> None:
-    """Create ``path`` (under ``root``) and fsync each new directory's parent, so its entry survives a crash."""
+def make_dirs(path: Path, root: Path, parents: set[Path] | None = None) -> None:
+    """Create ``path`` (under ``root``) and fsync each new directory's parent, so its entry survives a crash.
+
+    ``parents``: collect those parents here instead, for the caller to fsync each once (:func:`fsync_dirs`)
+    before it records the files as published (a full publish creates some 800 directories under 65 parents)."""
     missing = []
     p = path
     while not p.exists() and p != root:
@@ -79,7 +86,17 @@ def make_dirs(path: Path, root: Path) -> None:
         p = p.parent
     for d in reversed(missing):
         d.mkdir(exist_ok=True)
-        fsync_dir(d.parent)
+        if parents is None:
+            fsync_dir(d.parent)
+        else:
+            parents.add(d.parent)
+
+
+def fsync_dirs(paths: set[Path]) -> None:
+    """fsync each directory of ``paths`` once, on the install threads (fsync waits on the disk, not the CPU)."""
+    pool = _install_pool()
+    for future in [pool.submit(fsync_dir, p) for p in sorted(paths)]:
+        future.result()
 
 
 def install(tmp: Path, final: Path) -> None:
@@ -170,6 +187,15 @@ class _Partition:
         install(self.tmp, self.final)
 
 
+def _partition_of(part: int, layout: str) -> tuple[int, str | None]:
+    """(slot, month) of a ``_part`` value: ``slot * PART_SLOT + year * 12 + month`` (0: ``unknown``) for
+    post-level tables, the slot itself for the others."""
+    if layout != "post":
+        return part, None
+    index = part % PART_SLOT
+    return part // PART_SLOT, NO_MONTH if index == 0 else f"{(index - 1) // 12:04d}-{(index - 1) % 12 + 1:02d}"
+
+
 def _runs(batch: pa.RecordBatch) -> Iterator[tuple[int, int]]:
     """(start, length) of each run of equal ``_part`` in a batch."""
     part = batch.column("_part").to_numpy(zero_copy_only=False)
@@ -201,19 +227,19 @@ def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, 
             pending.popleft().result()
 
     pool = _install_pool()
+    parents: set[Path] = set()      # of directories made here: fsynced once each, before this returns
     try:
         for batch in con.sql(sql).to_arrow_reader(_BATCH_ROWS):
             if batch.num_rows == 0:
                 continue
             for start, length in _runs(batch):
                 piece = batch.slice(start, length)
-                slot = int(piece.column("slot")[0].as_py())
-                month = str(piece.column("month")[0].as_py()) if layout == "post" else None
+                slot, month = _partition_of(int(piece.column("_part")[0].as_py()), layout)
                 if current is None or (slot, month) != current_key:
                     if current is not None:
                         finish(current, current_key)
                     final_dir = directory / partition_name(slot, month)
-                    make_dirs(final_dir, root)
+                    make_dirs(final_dir, root, parents)
                     current = _Partition(final_dir / f"{collector}.parquet", "_h" in piece.schema.names)
                     current_key = (slot, month)
                 current.add(piece)
@@ -228,4 +254,5 @@ def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, 
                 failure = failure or exc
         if failure is not None:
             raise failure
+    fsync_dirs(parents)     # a file renamed into a new directory is reachable after a crash once these are done
     return written
