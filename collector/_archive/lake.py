@@ -53,11 +53,19 @@ from collector._version import __version__
 
 from .archive import Archive
 from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
-from .lake_files import PART_SLOT, partition_name, remove, sweep_temporaries, write_atomic, write_partitions
+from .lake_files import (
+    PART_SLOT,
+    SMALL_PENDING_BYTES,
+    partition_name,
+    remove,
+    sweep_temporaries,
+    write_atomic,
+    write_partitions,
+)
 from .lake_handoff import CANDIDATES, LAKE_SOURCE, publish_candidates
 from .lake_marks import POST_LEVEL, has_marks
 from .slots import NO_MONTH, month_sql, slot, slot_sql
-from .upsert import pseudonym, pseudonym_key
+from .upsert import _size_bytes, pseudonym, pseudonym_key
 
 #: What a collector may be called: it names files in a shared lake.
 COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -366,61 +374,81 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
                                                                 sort_keys=True) + "\n", root)
     report = PublishReport(lake=str(root), collector=collector, full=full)
     sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
-    con = _with_pseudonyms(archive, now)
-    try:
-        dirty, top = _dirty(con)
-        columns = _columns(con)
-        layouts = lake_tables(con, columns)
-        selects = lake_selects(con, columns)
-        tables_manifest: dict[str, Any] = {} if full else dict(previous.get("tables", {})) if previous else {}
-        small = _small_digests(con, {t: _base_select(t, columns) for t, layout in layouts.items()
-                                     if layout == "slot"}, columns)
-        for table, layout in layouts.items():
-            entry: dict[str, Any] = {} if full else tables_manifest.get(table, {})
-            parts: dict[str, Any] = dict(entry.get("partitions", {}))
-            if layout == "post":
-                written = _publish_post_table(con, root, table, selects[table], collector,
-                                              None if full else dirty.get(table, set()), parts, report, columns)
-            else:
-                written = _publish_small_table(con, root, table, selects[table], small[table], collector, full,
-                                               parts, report, columns)
-            if written:
-                report.partitions[table] = sorted(written)
-            tables_manifest[table] = {"layout": layout, "rows": sum(int(p["rows"]) for p in parts.values()),
-                                      "partitions": dict(sorted(parts.items()))}
-        for table in list(tables_manifest):
-            if table not in layouts:
-                del tables_manifest[table]
-        handed_on, handed_written = publish_candidates(con, root, collector, dict((previous or {}).get(CANDIDATES, {})),
-                                                       full=full)
-        if handed_written:
-            report.partitions[CANDIDATES] = handed_written
-        manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "collector": collector,
-            "tgspread_version": __version__,
-            "schema_version": schema_version,
-            "published_at": now.astimezone(UTC).isoformat(),
-            "full": full,
-            "slot": {"count": 64, "python": "int(md5(str(channel_id).encode()).hexdigest()[:8], 16) % 64",
-                     "duckdb": slot_sql("channel_id"),
-                     "no_channel": f"rows of tables other than posts' without a channel id: slot {NO_CHANNEL_SLOT}"},
-            "digest": "per partition '<rows>:<hash sum>': the sum mod 2^64 of DuckDB's hash() of each row's columns "
-                      "(collector._archive.lake.partition_digest_sql); tgspread verify --lake recomputes it",
-            "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
-                                                           "digits; the key stays in the archive"},
-            "tables": tables_manifest,
-            # channels this collector met in other collectors' slots, handed on (collector._archive.lake_handoff)
-            CANDIDATES: handed_on,
-        }
-        write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
-        if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
-            con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
-    finally:
-        con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
-        con.close()
+    with archive.memory_capped(_memory_cap(archive, full)), archive.threads_limited(None if full else 1):
+        con = _with_pseudonyms(archive, now)
+        try:
+            dirty, top = _dirty(con)
+            columns = _columns(con)
+            layouts = lake_tables(con, columns)
+            selects = lake_selects(con, columns)
+            tables_manifest: dict[str, Any] = {} if full else dict(previous.get("tables", {})) if previous else {}
+            small = _small_digests(con, {t: _base_select(t, columns) for t, layout in layouts.items()
+                                         if layout == "slot"}, columns)
+            for table, layout in layouts.items():
+                entry: dict[str, Any] = {} if full else tables_manifest.get(table, {})
+                parts: dict[str, Any] = dict(entry.get("partitions", {}))
+                if layout == "post":
+                    written = _publish_post_table(con, root, table, selects[table], collector,
+                                                  None if full else dirty.get(table, set()), parts, report, columns)
+                else:
+                    written = _publish_small_table(con, root, table, selects[table], small[table], collector, full,
+                                                   parts, report, columns)
+                if written:
+                    report.partitions[table] = sorted(written)
+                tables_manifest[table] = {"layout": layout, "rows": sum(int(p["rows"]) for p in parts.values()),
+                                          "partitions": dict(sorted(parts.items()))}
+            for table in list(tables_manifest):
+                if table not in layouts:
+                    del tables_manifest[table]
+            handed_on, handed_written = publish_candidates(
+                con, root, collector, dict((previous or {}).get(CANDIDATES, {})), full=full)
+            if handed_written:
+                report.partitions[CANDIDATES] = handed_written
+            manifest = {
+                "manifest_version": MANIFEST_VERSION,
+                "collector": collector,
+                "tgspread_version": __version__,
+                "schema_version": schema_version,
+                "published_at": now.astimezone(UTC).isoformat(),
+                "full": full,
+                "slot": {"count": 64, "python": "int(md5(str(channel_id).encode()).hexdigest()[:8], 16) % 64",
+                         "duckdb": slot_sql("channel_id"),
+                         "no_channel": "rows of tables other than posts' without a channel id: slot "
+                                       f"{NO_CHANNEL_SLOT}"},
+                "digest": "per partition '<rows>:<hash sum>': the sum mod 2^64 of DuckDB's hash() of each row's "
+                          "columns (collector._archive.lake.partition_digest_sql); tgspread verify --lake "
+                          "recomputes it",
+                "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
+                                                               "digits; the key stays in the archive"},
+                "tables": tables_manifest,
+                # channels this collector met in other collectors' slots, handed on (collector._archive.lake_handoff)
+                CANDIDATES: handed_on,
+            }
+            write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
+            if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
+                con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
+        finally:
+            con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
+            con.close()
     report.seconds = time.monotonic() - started
     return report
+
+
+#: DuckDB's buffer pool during an incremental publish (which also runs one DuckDB thread), when the archive's
+#: cap is higher: it reads a few partitions, and a pool the size of the archive's cap (256 MB) only filled with
+#: cached blocks of the month it read. One thread pins half the scan buffers of two, and leaves the other core
+#: to the Parquet writer (measured at 10M posts: docs/lake.md, "Publishing: what it costs").
+INCREMENTAL_MEMORY = "128MB"
+
+
+def _memory_cap(archive: Archive, full: bool) -> str | None:
+    """The cap for this publish: :data:`INCREMENTAL_MEMORY` for an incremental one, unless the archive's own is
+    lower (None: the archive's cap, unchanged; a full publish sorts and keeps it)."""
+    own = _size_bytes(archive.memory_limit) if archive.memory_limit else None
+    cap = _size_bytes(INCREMENTAL_MEMORY)
+    if full or cap is None or (own is not None and own <= cap):
+        return None
+    return INCREMENTAL_MEMORY
 
 
 def _channels_by_month(con: duckdb.DuckDBPyConnection, table: str, dirty: set[tuple[int, str]]) -> dict[str, set[int]]:
@@ -494,7 +522,8 @@ def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, 
     done = []
     try:
         for sql in queries:
-            done += write_partitions(con, sql, root / table, root, collector, layout="post")
+            done += write_partitions(con, sql, root / table, root, collector, layout="post",
+                                     **({} if dirty is None else {"pending_bytes": SMALL_PENDING_BYTES}))
     finally:
         con.unregister(_SLOTS)
     for w in done:
