@@ -10,9 +10,11 @@
   a channel id (runs, imports, discovery calls not about a channel, ...) :data:`NO_CHANNEL_SLOT` (0). A
   collector's file of the layout before (``<table>/<collector>.parquet``) is replaced by its next publish.
 
-Files are zstd Parquet sorted by (channel_id, message_id, ...), each replaced whole: one sorted query is
-streamed into a temporary file per partition in the partition's own directory, fsynced, renamed over its final
-name, and the directory fsynced (:mod:`collector._archive.lake_files`). A reader sees the old file or the new
+Files are zstd Parquet sorted by (channel_id, message_id, ...), each replaced whole: a sorted query (for
+``posts`` in a full publish, one per run of whole months, :data:`FULL_CHUNK_ROWS`) is streamed into a temporary
+file per partition in the partition's own directory, fsynced, renamed over its final name, and the directory
+fsynced (:mod:`collector._archive.lake_files`). An incremental publish runs one DuckDB thread under a small
+pool (:data:`INCREMENTAL_MEMORY`). A reader sees the old file or the new
 one, never a part. Only what changed is rewritten: post-level partitions listed in ``lake_dirty`` (recorded by
 every writer in its own transaction, :mod:`collector._archive.lake_marks`), each read by range filters DuckDB
 prunes row groups with (:func:`dirty_select`), and the slots of small tables whose content digest moved since the
