@@ -374,9 +374,26 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         # match columns by name meanwhile (analysis.lake)
         write_atomic(manifest_path(root, collector), json.dumps({**previous, "rewriting": True}, indent=1,
                                                                 sort_keys=True) + "\n", root)
-    report = PublishReport(lake=str(root), collector=collector, full=full)
     sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
-    with archive.memory_capped(_memory_cap(archive, full)), archive.threads_limited(None if full else 1):
+    cap = _memory_cap(archive, full)
+    try:
+        report = _publish_within(archive, root, collector, full, previous, schema_version, now, cap)
+    except duckdb.OutOfMemoryException:
+        if cap is None:
+            raise
+        # the small pool was too small for these partitions: again under the archive's own cap. Nothing is
+        # recorded yet (the manifest and the marks come last); files written meanwhile are rewritten the same.
+        report = _publish_within(archive, root, collector, full, previous, schema_version, now, None)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _publish_within(archive: Archive, root: Path, collector: str, full: bool, previous: dict[str, Any] | None,
+                    schema_version: int, now: datetime, cap: str | None) -> PublishReport:
+    """The work of :func:`publish`, with DuckDB's pool capped at ``cap`` (None: the archive's own) and, for an
+    incremental publish, one DuckDB thread."""
+    report = PublishReport(lake=str(root), collector=collector, full=full)
+    with archive.memory_capped(cap), archive.threads_limited(None if full else 1):
         con = _with_pseudonyms(archive, now)
         try:
             dirty, top = _dirty(con)
@@ -432,7 +449,6 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         finally:
             con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
             con.close()
-    report.seconds = time.monotonic() - started
     return report
 
 

@@ -138,3 +138,39 @@ def test_an_incremental_publish_runs_under_its_own_small_pool_and_gives_the_arch
     assert all(abs((_size_bytes(limit) or 0) - cap) < cap / 100 for limit, _ in seen), seen   # read back in MiB
     assert all(setting == (str(before[0]), str(before[1])) for setting in full_seen)   # full: the archive's own
     assert after == before
+
+
+def test_an_incremental_publish_that_runs_out_of_its_small_pool_runs_again_under_the_archives_cap(
+        collected: Collected, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = _copy(collected.path, tmp_path / "archive.duckdb")
+    lake = tmp_path / "lake"
+    with Archive(archive) as opened:
+        publish(opened, lake)
+        cols = ", ".join(POSTS_SCHEMA.names)
+        batch = opened.con.sql(f"SELECT {cols} FROM posts ORDER BY channel_id, message_id LIMIT 3").to_arrow_table()
+        newest = opened.con.execute("SELECT max(last_seen_at) FROM posts").fetchall()[0][0]
+        opened.write_posts(batch.cast(POSTS_SCHEMA), newest + timedelta(hours=1))
+    reference = _copy(archive, tmp_path / "reference.duckdb")
+    shutil.copytree(lake, tmp_path / "lake-reference")
+    with Archive(reference) as opened:
+        expected = publish(opened, tmp_path / "lake-reference")
+    caps: list[float | None] = []
+    real = lake_module.write_partitions
+
+    def small_pool_too_small(con: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> Any:
+        limit = _size_bytes(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
+        caps.append(limit)
+        if limit is not None and limit < 200e6:       # what DuckDB raises when a query needs more than the pool
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block (simulated)")
+        return real(con, *args, **kwargs)
+
+    monkeypatch.setattr(lake_module, "write_partitions", small_pool_too_small)
+    with Archive(archive) as opened:
+        report = publish(opened, lake)
+        left = opened.con.execute("SELECT count(*) FROM lake_dirty").fetchall()[0][0]
+    assert caps[0] is not None and caps[0] < 200e6 and all(c is not None and c > 200e6 for c in caps[1:])
+    assert report.partitions == expected.partitions and report.files_written == expected.files_written
+    assert left == 0
+    a, b = read_manifest(lake, "main"), read_manifest(tmp_path / "lake-reference", "main")
+    assert a is not None and b is not None and a["tables"] == b["tables"]
+    assert _contents(lake) == _contents(tmp_path / "lake-reference")
