@@ -10,9 +10,11 @@
   a channel id (runs, imports, discovery calls not about a channel, ...) :data:`NO_CHANNEL_SLOT` (0). A
   collector's file of the layout before (``<table>/<collector>.parquet``) is replaced by its next publish.
 
-Files are zstd Parquet sorted by (channel_id, message_id, ...), each replaced whole: one sorted query is
-streamed into a temporary file per partition in the partition's own directory, fsynced, renamed over its final
-name, and the directory fsynced (:mod:`collector._archive.lake_files`). A reader sees the old file or the new
+Files are zstd Parquet sorted by (channel_id, message_id, ...), each replaced whole: a sorted query (for
+``posts`` in a full publish, one per run of whole months, :data:`FULL_CHUNK_ROWS`) is streamed into a temporary
+file per partition in the partition's own directory, fsynced, renamed over its final name, and the directory
+fsynced (:mod:`collector._archive.lake_files`). An incremental publish runs one DuckDB thread under a small
+pool (:data:`INCREMENTAL_MEMORY`). A reader sees the old file or the new
 one, never a part. Only what changed is rewritten: post-level partitions listed in ``lake_dirty`` (recorded by
 every writer in its own transaction, :mod:`collector._archive.lake_marks`), each read by range filters DuckDB
 prunes row groups with (:func:`dirty_select`), and the slots of small tables whose content digest moved since the
@@ -47,16 +49,25 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from collector._version import __version__
 
 from .archive import Archive
 from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
-from .lake_files import partition_name, remove, sweep_temporaries, write_atomic, write_partitions
+from .lake_files import (
+    PART_SLOT,
+    SMALL_PENDING_BYTES,
+    partition_name,
+    remove,
+    sweep_temporaries,
+    write_atomic,
+    write_partitions,
+)
 from .lake_handoff import CANDIDATES, LAKE_SOURCE, publish_candidates
 from .lake_marks import POST_LEVEL, has_marks
 from .slots import NO_MONTH, month_sql, slot, slot_sql
-from .upsert import pseudonym, pseudonym_key
+from .upsert import _size_bytes, pseudonym, pseudonym_key
 
 #: What a collector may be called: it names files in a shared lake.
 COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -160,22 +171,51 @@ def _base_select(table: str, columns: dict[str, list[tuple[str, bool]]]) -> str:
     return sql.replace("tgspread_pseudonym(", f"{_UDF}(")
 
 
-def _month_range(month: str, column: str) -> str:
-    """SQL true exactly for the timestamps of ``column`` in the UTC ``month`` (``YYYY-MM``; ``unknown``: null).
+def _month_range(month: str, column: str, through: str | None = None) -> str:
+    """SQL true exactly for the timestamps of ``column`` in the UTC ``month`` (``YYYY-MM``; ``unknown``: null),
+    or from ``month`` through the month ``through``.
 
     A range on the stored column (never a function of it), so DuckDB skips row groups by their min/max."""
     if month == NO_MONTH:
         return f"{column} IS NULL"
+    if through is not None and through != month:
+        return f"{_month_range(month, column).split(' AND ')[0]} AND {_month_range(through, column).split(' AND ')[1]}"
     year, number = int(month[:4]), int(month[5:7])
     after = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
     return (f"{column} >= TIMESTAMPTZ '{month}-01 00:00:00+00' AND {column} < TIMESTAMPTZ '{after}-01 00:00:00+00'")
 
 
+def month_index(month: str) -> int:
+    """``year * 12 + month`` of a ``YYYY-MM`` month (0 for ``unknown``): what :data:`_MONTH_INDEX` gives per row."""
+    return 0 if month == NO_MONTH else int(month[:4]) * 12 + int(month[5:7])
+
+
+#: SQL for :func:`month_index` of a TIMESTAMPTZ ``{column}`` (the cursor's time zone is UTC): integer
+#: arithmetic, cheaper per row than formatting the month as text.
+_MONTH_INDEX = "coalesce(year({column}) * 12 + month({column}), 0)"
+
+
+def full_rows(table: str, columns: dict[str, list[tuple[str, bool]]], months: tuple[str, str] | None = None) -> str:
+    """All lake rows of post-level ``table`` with their post's :func:`month_index` as ``_mi`` (no slot: the
+    stream joins it from a map of the table's few thousand channels, rather than hashing each row's id).
+
+    ``months``: for ``posts``, only the months from the first through the second (``YYYY-MM``), by a range on
+    the stored ``posted_at`` (row groups outside it are skipped); :data:`NO_MONTH` as both: the undated posts."""
+    sql = _base_select(table, columns)
+    if table == "posts":
+        where = _NOT_COPIED
+        if months is not None:
+            where += f" AND {_month_range(months[0], 't.posted_at', through=months[1])}"
+        return f"SELECT x.*, {_MONTH_INDEX.format(column='x.posted_at')} AS _mi FROM ({sql} WHERE {where}) x"
+    return (f"SELECT x.*, {_MONTH_INDEX.format(column='p.posted_at')} AS _mi FROM ({sql}) x LEFT JOIN posts p "
+            "ON p.channel_id = x.channel_id AND p.message_id = x.message_id")
+
+
 def dirty_select(con: duckdb.DuckDBPyConnection, table: str, month: str, channels: Iterable[int],
                  columns: dict[str, list[tuple[str, bool]]]) -> str:
     """The lake rows of post-level ``table`` in partitions ``(slot(c), month)`` for ``c`` in ``channels`` (every
-    channel with posts of that month in the partitions wanted): exactly those partitions' rows, with ``slot`` and
-    ``month`` added, selected so that DuckDB reads little more than them.
+    channel with posts of that month in the partitions wanted): exactly those partitions' rows, with the month's
+    :func:`month_index` added as ``_mi``, selected so that DuckDB reads little more than them.
 
     ``posts`` is filtered by a ``posted_at`` range (the month, exactly) and the channel ids, both on stored
     columns: row groups whose min/max fall outside are skipped, whether the archive's rows lie in collection
@@ -185,7 +225,7 @@ def dirty_select(con: duckdb.DuckDBPyConnection, table: str, month: str, channel
     """
     ids = ", ".join(str(int(c)) for c in sorted(set(channels))) or "NULL"
     sql = _base_select(table, columns) + f" WHERE t.channel_id IN ({ids})"
-    head = f"SELECT x.*, {slot_sql('x.channel_id')} AS slot, '{month}' AS month"
+    head = f"SELECT x.*, {month_index(month)} AS _mi"
     if table == "posts":
         return f"{head} FROM ({sql} AND {_month_range(month, 't.posted_at')} AND {_NOT_COPIED}) x"
     if month == NO_MONTH:      # no dated post: the post is undated, or not archived
@@ -242,18 +282,32 @@ def _order(columns: list[tuple[str, bool]]) -> str:
     return ", ".join(c for c in _SORT if c in names) or "1"
 
 
-#: A BIGINT that changes exactly where (slot, month) changes, in their order ('unknown' sorts first).
-_POST_PART = ("slot::BIGINT * 1000000 + CASE WHEN month = 'unknown' THEN 0 "
-              "ELSE left(month, 4)::BIGINT * 12 + right(month, 2)::BIGINT END")
-_PART = {"post": _POST_PART, "slot": "slot::BIGINT"}
+#: The relation of channel id (``_sc``) -> slot (``_ss``) a post-level stream joins (:func:`_register_slots`).
+_SLOTS = "__tgs_lake_slots"
 
 
-def _stream_sql(con: duckdb.DuckDBPyConnection, table: str, layout: str, select: str,
-                columns: dict[str, list[tuple[str, bool]]], where: str = "") -> str:
-    """The sorted query :func:`collector._archive.lake_files.write_partitions` writes from."""
-    extra = f", {row_hash_sql(con, table, columns)} AS _h" if layout == "post" else ""
-    return (f"SELECT x.*, {_PART[layout]} AS _part{extra} FROM ({select}) x {where} "
+def _register_slots(con: duckdb.DuckDBPyConnection, channels: Iterable[int]) -> None:
+    """Register the slots of ``channels`` (hashed here, once per channel) as :data:`_SLOTS` on ``con``."""
+    ids = sorted({int(c) for c in channels})
+    con.register(_SLOTS, pa.table({"_sc": pa.array(ids, pa.int64()),
+                                   "_ss": pa.array([slot(c) for c in ids], pa.int32())}))
+
+
+def _post_stream_sql(con: duckdb.DuckDBPyConnection, table: str, rows: str,
+                     columns: dict[str, list[tuple[str, bool]]]) -> str:
+    """The sorted query :func:`collector._archive.lake_files.write_partitions` writes a post-level table from:
+    ``rows`` (with ``_mi``, :func:`full_rows` or :func:`dirty_select`) and ``_part`` = slot * 10^6 + month index,
+    a BIGINT that changes exactly where (slot, month) changes, in their order ('unknown' first); the slot from
+    :data:`_SLOTS`, which must hold every channel of ``rows``."""
+    return (f"SELECT y.* EXCLUDE (_mi), s._ss::BIGINT * {PART_SLOT} + y._mi AS _part, "
+            f"{row_hash_sql(con, table, columns)} AS _h FROM ({rows}) y JOIN {_SLOTS} s ON s._sc = y.channel_id "
             f"ORDER BY _part, {_order(columns[table])}")
+
+
+def _stream_sql(con: duckdb.DuckDBPyConnection, table: str, select: str,
+                columns: dict[str, list[tuple[str, bool]]], where: str = "") -> str:
+    """The sorted query a small table (slot only) is written from: ``_part`` is the slot."""
+    return f"SELECT x.*, x.slot::BIGINT AS _part FROM ({select}) x {where} ORDER BY _part, {_order(columns[table])}"
 
 
 def _small_digests(con: duckdb.DuckDBPyConnection, selects: dict[str, str],
@@ -320,63 +374,99 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         # match columns by name meanwhile (analysis.lake)
         write_atomic(manifest_path(root, collector), json.dumps({**previous, "rewriting": True}, indent=1,
                                                                 sort_keys=True) + "\n", root)
-    report = PublishReport(lake=str(root), collector=collector, full=full)
     sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
-    con = _with_pseudonyms(archive, now)
+    cap = _memory_cap(archive, full)
     try:
-        dirty, top = _dirty(con)
-        columns = _columns(con)
-        layouts = lake_tables(con, columns)
-        selects = lake_selects(con, columns)
-        tables_manifest: dict[str, Any] = {} if full else dict(previous.get("tables", {})) if previous else {}
-        small = _small_digests(con, {t: _base_select(t, columns) for t, layout in layouts.items()
-                                     if layout == "slot"}, columns)
-        for table, layout in layouts.items():
-            entry: dict[str, Any] = {} if full else tables_manifest.get(table, {})
-            parts: dict[str, Any] = dict(entry.get("partitions", {}))
-            if layout == "post":
-                written = _publish_post_table(con, root, table, selects[table], collector,
-                                              None if full else dirty.get(table, set()), parts, report, columns)
-            else:
-                written = _publish_small_table(con, root, table, selects[table], small[table], collector, full,
-                                               parts, report, columns)
-            if written:
-                report.partitions[table] = sorted(written)
-            tables_manifest[table] = {"layout": layout, "rows": sum(int(p["rows"]) for p in parts.values()),
-                                      "partitions": dict(sorted(parts.items()))}
-        for table in list(tables_manifest):
-            if table not in layouts:
-                del tables_manifest[table]
-        handed_on, handed_written = publish_candidates(con, root, collector, dict((previous or {}).get(CANDIDATES, {})),
-                                                       full=full)
-        if handed_written:
-            report.partitions[CANDIDATES] = handed_written
-        manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "collector": collector,
-            "tgspread_version": __version__,
-            "schema_version": schema_version,
-            "published_at": now.astimezone(UTC).isoformat(),
-            "full": full,
-            "slot": {"count": 64, "python": "int(md5(str(channel_id).encode()).hexdigest()[:8], 16) % 64",
-                     "duckdb": slot_sql("channel_id"),
-                     "no_channel": f"rows of tables other than posts' without a channel id: slot {NO_CHANNEL_SLOT}"},
-            "digest": "per partition '<rows>:<hash sum>': the sum mod 2^64 of DuckDB's hash() of each row's columns "
-                      "(collector._archive.lake.partition_digest_sql); tgspread verify --lake recomputes it",
-            "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
-                                                           "digits; the key stays in the archive"},
-            "tables": tables_manifest,
-            # channels this collector met in other collectors' slots, handed on (collector._archive.lake_handoff)
-            CANDIDATES: handed_on,
-        }
-        write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
-        if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
-            con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
-    finally:
-        con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
-        con.close()
+        report = _publish_within(archive, root, collector, full, previous, schema_version, now, cap)
+    except duckdb.OutOfMemoryException:
+        if cap is None:
+            raise
+        # the small pool was too small for these partitions: again under the archive's own cap. Nothing is
+        # recorded yet (the manifest and the marks come last); files written meanwhile are rewritten the same.
+        report = _publish_within(archive, root, collector, full, previous, schema_version, now, None)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _publish_within(archive: Archive, root: Path, collector: str, full: bool, previous: dict[str, Any] | None,
+                    schema_version: int, now: datetime, cap: str | None) -> PublishReport:
+    """The work of :func:`publish`, with DuckDB's pool capped at ``cap`` (None: the archive's own) and, for an
+    incremental publish, one DuckDB thread."""
+    report = PublishReport(lake=str(root), collector=collector, full=full)
+    with archive.memory_capped(cap), archive.threads_limited(None if full else 1):
+        con = _with_pseudonyms(archive, now)
+        try:
+            dirty, top = _dirty(con)
+            columns = _columns(con)
+            layouts = lake_tables(con, columns)
+            selects = lake_selects(con, columns)
+            tables_manifest: dict[str, Any] = {} if full else dict(previous.get("tables", {})) if previous else {}
+            small = _small_digests(con, {t: _base_select(t, columns) for t, layout in layouts.items()
+                                         if layout == "slot"}, columns)
+            for table, layout in layouts.items():
+                entry: dict[str, Any] = {} if full else tables_manifest.get(table, {})
+                parts: dict[str, Any] = dict(entry.get("partitions", {}))
+                if layout == "post":
+                    written = _publish_post_table(con, root, table, selects[table], collector,
+                                                  None if full else dirty.get(table, set()), parts, report, columns)
+                else:
+                    written = _publish_small_table(con, root, table, selects[table], small[table], collector, full,
+                                                   parts, report, columns)
+                if written:
+                    report.partitions[table] = sorted(written)
+                tables_manifest[table] = {"layout": layout, "rows": sum(int(p["rows"]) for p in parts.values()),
+                                          "partitions": dict(sorted(parts.items()))}
+            for table in list(tables_manifest):
+                if table not in layouts:
+                    del tables_manifest[table]
+            handed_on, handed_written = publish_candidates(
+                con, root, collector, dict((previous or {}).get(CANDIDATES, {})), full=full)
+            if handed_written:
+                report.partitions[CANDIDATES] = handed_written
+            manifest = {
+                "manifest_version": MANIFEST_VERSION,
+                "collector": collector,
+                "tgspread_version": __version__,
+                "schema_version": schema_version,
+                "published_at": now.astimezone(UTC).isoformat(),
+                "full": full,
+                "slot": {"count": 64, "python": "int(md5(str(channel_id).encode()).hexdigest()[:8], 16) % 64",
+                         "duckdb": slot_sql("channel_id"),
+                         "no_channel": "rows of tables other than posts' without a channel id: slot "
+                                       f"{NO_CHANNEL_SLOT}"},
+                "digest": "per partition '<rows>:<hash sum>': the sum mod 2^64 of DuckDB's hash() of each row's "
+                          "columns (collector._archive.lake.partition_digest_sql); tgspread verify --lake "
+                          "recomputes it",
+                "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
+                                                               "digits; the key stays in the archive"},
+                "tables": tables_manifest,
+                # channels this collector met in other collectors' slots, handed on (collector._archive.lake_handoff)
+                CANDIDATES: handed_on,
+            }
+            write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
+            if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
+                con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
+        finally:
+            con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
+            con.close()
+    return report
+
+
+#: DuckDB's buffer pool during an incremental publish (which also runs one DuckDB thread), when the archive's
+#: cap is higher: it reads a few partitions, and a pool the size of the archive's cap (256 MB) only filled with
+#: cached blocks of the month it read. One thread pins half the scan buffers of two, and leaves the other core
+#: to the Parquet writer (measured at 10M posts: docs/lake.md, "Publishing: what it costs").
+INCREMENTAL_MEMORY = "128MB"
+
+
+def _memory_cap(archive: Archive, full: bool) -> str | None:
+    """The cap for this publish: :data:`INCREMENTAL_MEMORY` for an incremental one, unless the archive's own is
+    lower (None: the archive's cap, unchanged; a full publish sorts and keeps it)."""
+    own = _size_bytes(archive.memory_limit) if archive.memory_limit else None
+    cap = _size_bytes(INCREMENTAL_MEMORY)
+    if full or cap is None or (own is not None and own <= cap):
+        return None
+    return INCREMENTAL_MEMORY
 
 
 def _channels_by_month(con: duckdb.DuckDBPyConnection, table: str, dirty: set[tuple[int, str]]) -> dict[str, set[int]]:
@@ -395,6 +485,38 @@ def _channels_by_month(con: duckdb.DuckDBPyConnection, table: str, dirty: set[tu
     return out
 
 
+#: Rows of ``posts`` a full publish sorts in one query at most (whole months; a month larger goes alone): DuckDB
+#: sorts a chunk within the archive's memory cap, or spills less of it, than the whole table at once.
+FULL_CHUNK_ROWS = 2_000_000
+
+
+def _month_chunks(con: duckdb.DuckDBPyConnection, chunk: int | None = None) -> list[tuple[str, str] | None]:
+    """Runs of consecutive months of ``posts`` of at most ``chunk`` rows each (a month larger is a run of its
+    own), as (first, last) month; the undated posts, if any, alone. One scan of ``posted_at``."""
+    chunk = chunk or FULL_CHUNK_ROWS
+    counts = con.execute(f"SELECT {_MONTH_INDEX.format(column='posted_at')} AS m, count(*) FROM posts "
+                         "GROUP BY m ORDER BY m").fetchall()
+    out: list[tuple[str, str] | None] = []
+    run: list[int] = []
+    rows = 0
+    for index, n in counts:
+        if index == 0:
+            out.append((NO_MONTH, NO_MONTH))
+            continue
+        if run and rows + n > chunk:
+            out.append((_month_name(run[0]), _month_name(run[-1])))
+            run, rows = [], 0
+        run.append(int(index))
+        rows += int(n)
+    if run:
+        out.append((_month_name(run[0]), _month_name(run[-1])))
+    return out or [None]
+
+
+def _month_name(index: int) -> str:
+    return f"{(index - 1) // 12:04d}-{(index - 1) % 12 + 1:02d}"
+
+
 def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, select: str, collector: str,
                         dirty: set[tuple[int, str]] | None, parts: dict[str, Any], report: PublishReport,
                         columns: dict[str, list[tuple[str, bool]]]) -> list[str]:
@@ -406,12 +528,22 @@ def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, 
     collector's files of partitions that no longer exist."""
     if dirty is not None and not dirty:
         return []
-    queries = [_stream_sql(con, table, "post", select, columns)] if dirty is None else [
-        _stream_sql(con, table, "post", dirty_select(con, table, month, channels, columns), columns)
-        for month, channels in sorted(_channels_by_month(con, table, dirty).items()) if channels]
+    if dirty is None:
+        _register_slots(con, (c for (c,) in con.execute(f'SELECT DISTINCT channel_id FROM "{table}"').fetchall()))
+        queries = [_post_stream_sql(con, table, full_rows(table, columns, months), columns)
+                   for months in (_month_chunks(con) if table == "posts" else [None])]
+    else:
+        by_month = {m: c for m, c in sorted(_channels_by_month(con, table, dirty).items()) if c}
+        _register_slots(con, (c for channels in by_month.values() for c in channels))
+        queries = [_post_stream_sql(con, table, dirty_select(con, table, month, channels, columns), columns)
+                   for month, channels in by_month.items()]
     done = []
-    for sql in queries:
-        done += write_partitions(con, sql, root / table, root, collector, layout="post")
+    try:
+        for sql in queries:
+            done += write_partitions(con, sql, root / table, root, collector, layout="post",
+                                     **({} if dirty is None else {"pending_bytes": SMALL_PENDING_BYTES}))
+    finally:
+        con.unregister(_SLOTS)
     for w in done:
         parts[w.name] = {"rows": w.rows, **({"digest": w.digest} if w.digest is not None else {})}
         report.files_written += 1
@@ -442,7 +574,7 @@ def _publish_small_table(con: duckdb.DuckDBPyConnection, root: Path, table: str,
     written: list[str] = []
     if changed:
         where = f"WHERE x.slot IN ({', '.join(name.split('=', 1)[1] for name in changed)})"
-        done = write_partitions(con, _stream_sql(con, table, "slot", select, columns, where), root / table, root,
+        done = write_partitions(con, _stream_sql(con, table, select, columns, where), root / table, root,
                                 collector, layout="slot")
         written = [w.name for w in done]
         report.files_written += len(done)

@@ -27,23 +27,32 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .slots import NO_MONTH
+
 _HELPERS = ("_part", "slot", "month", "_h")
-_BATCH_ROWS = 65_536
+#: ``_part`` of a post-level row: ``slot * PART_SLOT + year * 12 + month`` (month index 0: ``unknown``).
+PART_SLOT = 1_000_000
+_BATCH_ROWS = 16_384   # a small batch pins little memory: a partition's slices keep their batch alive
 ROW_GROUP_ROWS = 122_880
-_THREADS = 4        # closing, fsyncing and renaming finished partitions
-_POOL: ThreadPoolExecutor | None = None
+_WRITE_THREADS = 2     # encoding and writing finished partitions (CPU: this machine's cores)
+_SYNC_THREADS = 16     # fsyncing and renaming written files (each waits on the disk, not the CPU)
+_POOLS: dict[str, ThreadPoolExecutor] = {}
 _POOL_LOCK = threading.Lock()
+_PENDING = 8           # finished partitions waiting to be written at most (each holds up to a row group) ...
+_PENDING_BYTES = 48 << 20   # ... and at most this much Arrow data among them (one partition may be larger)
+#: ``pending_bytes`` of an incremental publish: one partition written while the next is read, for its memory.
+SMALL_PENDING_BYTES = 8 << 20
 
 
-def _install_pool() -> ThreadPoolExecutor:
-    """The threads that close, fsync and rename finished partitions: made once per process and kept (a
-    collector publishes after every pass; starting threads each time cost more than a small publish's fsyncs)."""
-    global _POOL
+def _pool(kind: str) -> ThreadPoolExecutor:
+    """The threads that write (``'write'``) or fsync and rename (``'sync'``) finished partitions: made once per
+    process and kept (a collector publishes after every pass; starting threads each time cost more than a
+    small publish's fsyncs). Many fsyncs at once let the file system commit them together."""
     with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="lake-install")
-        return _POOL
-_PENDING = 8        # finished partitions waiting for them at most (each holds up to a row group)
+        if kind not in _POOLS:
+            _POOLS[kind] = ThreadPoolExecutor(max_workers=_WRITE_THREADS if kind == "write" else _SYNC_THREADS,
+                                              thread_name_prefix=f"lake-{kind}")
+        return _POOLS[kind]
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_dirs(path: Path, root: Path) -> None:
-    """Create ``path`` (under ``root``) and fsync each new directory's parent, so its entry survives a crash."""
+def make_dirs(path: Path, root: Path, parents: set[Path] | None = None) -> None:
+    """Create ``path`` (under ``root``) and fsync each new directory's parent, so its entry survives a crash.
+
+    ``parents``: collect those parents here instead, for the caller to fsync each once (:func:`fsync_dirs`)
+    before it records the files as published (a full publish creates some 800 directories under 65 parents)."""
     missing = []
     p = path
     while not p.exists() and p != root:
@@ -79,7 +91,17 @@ def make_dirs(path: Path, root: Path) -> None:
         p = p.parent
     for d in reversed(missing):
         d.mkdir(exist_ok=True)
-        fsync_dir(d.parent)
+        if parents is None:
+            fsync_dir(d.parent)
+        else:
+            parents.add(d.parent)
+
+
+def fsync_dirs(paths: set[Path]) -> None:
+    """fsync each directory of ``paths`` once, on the install threads (fsync waits on the disk, not the CPU)."""
+    pool = _pool("sync")
+    for future in [pool.submit(fsync_dir, p) for p in sorted(paths)]:
+        future.result()
 
 
 def install(tmp: Path, final: Path) -> None:
@@ -135,6 +157,7 @@ class _Partition:
         self.writer: pq.ParquetWriter | None = None
         self.buffer: list[pa.RecordBatch] = []
         self.buffered = 0
+        self.nbytes = 0      # of the batches buffered now
         self.rows = 0
         self.digest: np.uint64 | None = np.uint64(0) if digest else None
 
@@ -146,6 +169,7 @@ class _Partition:
         data = batch.drop_columns([c for c in _HELPERS if c in batch.schema.names])
         self.buffer.append(data)
         self.buffered += data.num_rows
+        self.nbytes += data.nbytes
         self.rows += data.num_rows
         if self.buffered >= ROW_GROUP_ROWS:
             self._flush()
@@ -157,17 +181,28 @@ class _Partition:
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
         self.writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-        self.buffer, self.buffered = [], 0
+        self.buffer, self.buffered, self.nbytes = [], 0, 0
 
     def hexdigest(self) -> str | None:
         """``<rows>:<sum of row hashes mod 2^64 as 16 hex digits>`` (None: the table has no digest)."""
         return None if self.digest is None else f"{self.rows}:{int(self.digest):016x}"
 
-    def close(self) -> None:
+    def close(self, syncs: list[Future[None]]) -> None:
+        """Write what is buffered and close the file, then hand its fsync and rename to the sync threads
+        (their future appended to ``syncs``)."""
         self._flush()
         if self.writer is not None:
             self.writer.close()
-        install(self.tmp, self.final)
+        syncs.append(_pool("sync").submit(install, self.tmp, self.final))
+
+
+def _partition_of(part: int, layout: str) -> tuple[int, str | None]:
+    """(slot, month) of a ``_part`` value: ``slot * PART_SLOT + year * 12 + month`` (0: ``unknown``) for
+    post-level tables, the slot itself for the others."""
+    if layout != "post":
+        return part, None
+    index = part % PART_SLOT
+    return part // PART_SLOT, NO_MONTH if index == 0 else f"{(index - 1) // 12:04d}-{(index - 1) % 12 + 1:02d}"
 
 
 def _runs(batch: pa.RecordBatch) -> Iterator[tuple[int, int]]:
@@ -181,39 +216,42 @@ def _runs(batch: pa.RecordBatch) -> Iterator[tuple[int, int]]:
 
 
 def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, root: Path, collector: str, *,
-                     layout: str) -> list[Written]:
+                     layout: str, pending_bytes: int = _PENDING_BYTES) -> list[Written]:
     """Write the rows of ``sql`` (sorted by ``_part`` then key, with the helper columns) as one file per partition
     under ``directory`` (a table's directory); returns what was written, in order.
 
-    A finished partition is closed, fsynced and renamed into place by a few threads (kept for the process) while
-    the next is read (fsync waits on the disk, not the CPU); at most :data:`_PENDING` finished partitions wait
-    for them. Every one is waited for before this returns or raises (the first failure).
+    A finished partition is written by :data:`_WRITE_THREADS` threads, then fsynced and renamed into place by
+    :data:`_SYNC_THREADS` others (both kept for the process), while the next is read; at most :data:`_PENDING`
+    finished partitions, and ``pending_bytes`` of their data, wait to be written. Every one is waited for
+    before this returns or raises (the first failure), and the directories made here are fsynced before it
+    returns.
     """
     written: list[Written] = []
-    pending: deque[Future[None]] = deque()
+    pending: deque[tuple[Future[None], int]] = deque()     # partitions handed to the writers, and their bytes
+    syncs: list[Future[None]] = []
     current: _Partition | None = None
     current_key: tuple[int | None, str | None] = (None, None)
 
     def finish(part: _Partition, key: tuple[int | None, str | None]) -> None:
         written.append(Written(partition_name(*key), part.rows, part.hexdigest()))
-        pending.append(pool.submit(part.close))
-        while len(pending) > _PENDING:
-            pending.popleft().result()
+        pending.append((pool.submit(part.close, syncs), part.nbytes))
+        while len(pending) > _PENDING or (len(pending) > 1 and sum(n for _, n in pending) > pending_bytes):
+            pending.popleft()[0].result()
 
-    pool = _install_pool()
+    pool = _pool("write")
+    parents: set[Path] = set()      # of directories made here: fsynced once each, before this returns
     try:
         for batch in con.sql(sql).to_arrow_reader(_BATCH_ROWS):
             if batch.num_rows == 0:
                 continue
             for start, length in _runs(batch):
                 piece = batch.slice(start, length)
-                slot = int(piece.column("slot")[0].as_py())
-                month = str(piece.column("month")[0].as_py()) if layout == "post" else None
+                slot, month = _partition_of(int(piece.column("_part")[0].as_py()), layout)
                 if current is None or (slot, month) != current_key:
                     if current is not None:
                         finish(current, current_key)
                     final_dir = directory / partition_name(slot, month)
-                    make_dirs(final_dir, root)
+                    make_dirs(final_dir, root, parents)
                     current = _Partition(final_dir / f"{collector}.parquet", "_h" in piece.schema.names)
                     current_key = (slot, month)
                 current.add(piece)
@@ -223,9 +261,15 @@ def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, 
         failure: BaseException | None = None
         while pending:                     # every one waited for; the first failure is raised
             try:
-                pending.popleft().result()
+                pending.popleft()[0].result()
             except BaseException as exc:   # re-raised below, once the others have finished
+                failure = failure or exc
+        for sync in syncs:                 # complete now: each write appended its sync before it finished
+            try:
+                sync.result()
+            except BaseException as exc:
                 failure = failure or exc
         if failure is not None:
             raise failure
+    fsync_dirs(parents)     # a file renamed into a new directory is reachable after a crash once these are done
     return written
