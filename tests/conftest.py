@@ -12,6 +12,29 @@ from tests.helpers.simworld import Collected, collect_twice
 if TYPE_CHECKING:
     from jupyter_client.kernelspec import KernelSpecManager
 
+#: The modules that take most of the suite's time, costliest first (figures: README, "Testing without
+#: Telegram"). They run first, every other module after them in collection order: with ``--dist loadscope
+#: --no-loadscope-reorder`` each xdist worker takes the next module when it runs low, so the longest ones start
+#: at once and the short ones fill in at the end. xdist's own reorder, by number of tests, starts these last
+#: (they have few tests), which can leave one worker running a long module alone at the end.
+RUN_FIRST = (
+    "tests/system/test_collectors_month.py",
+    "tests/system/test_fault_random.py",
+    "tests/integration/test_spark.py",
+    "tests/integration/test_readme_figures.py",
+    "tests/system/test_run_month.py",
+    "tests/system/test_crash_safety.py",
+    "tests/integration/test_notebooks.py",
+    "tests/system/test_concurrency.py",
+    "tests/integration/test_notebooks_lake.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the :data:`RUN_FIRST` modules first, in that order; the rest keep their order (a stable sort)."""
+    rank = {module: i for i, module in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
 
 @pytest.fixture(scope="session")
 def collected(tmp_path_factory: pytest.TempPathFactory) -> Collected:

@@ -184,6 +184,10 @@ class SimChannel:
     # (USERNAME_NOT_OCCUPIED) and requests naming its id and access hash fail with CHANNEL_INVALID.
     deleted_from: datetime | None = None
 
+    def __repr__(self) -> str:
+        """Short, without the messages (the generated repr lists every one of them)."""
+        return f"SimChannel({self.channel_id}, {self.title!r}, {len(self.messages)} messages)"
+
     def username_at(self, t: datetime) -> str | None:
         if self.is_private_at(t) or self.is_deleted_at(t):
             return None
