@@ -102,12 +102,16 @@ def url_occurrences_sql(
         channel_clause("channel_id", channels, params, "channels"),
         *time_clauses("posted_at", since, until, params),
     ]
-    computed = where_sql(["canonical_urls IS NULL" if stored else None, "len(urls) > 0", *common])
-    branches = [f"SELECT channel_id, message_id, posted_at, {canonical_fn}(urls) AS cu FROM posts {computed}"]
+    # One scan of the posts: the stored list where there is one, else the computed one (DuckDB calls the
+    # function only for rows that reach its branch of the CASE: none, where every row has a stored list).
+    # Two scans (stored, then computed) cost a second opening of every file of a lake, which the rows
+    # without a stored list skip by their statistics: half the time of url_spread over a lake of 1M posts.
     if stored:
-        branches.insert(0, "SELECT channel_id, message_id, posted_at, canonical_urls AS cu FROM posts "
-                           + where_sql(["len(canonical_urls) > 0", *common]))
-    union = "\n        UNION ALL\n        ".join(branches)
+        cu = f"CASE WHEN canonical_urls IS NULL THEN {canonical_fn}(urls) ELSE canonical_urls END"
+        nonempty = "len(coalesce(canonical_urls, urls)) > 0"
+    else:
+        cu, nonempty = f"{canonical_fn}(urls)", "len(urls) > 0"
+    union = f"SELECT channel_id, message_id, posted_at, {cu} AS cu FROM posts {where_sql([nonempty, *common])}"
     # A post naming a URL twice gives one row: list_distinct only for the rare lists of 3+ URLs; the
     # common lists of one URL need nothing and those of two a comparison (half the cost of list_distinct).
     return f"""
