@@ -45,6 +45,7 @@ from ._frames import (
     conform,
     is_forward_sql,
     packed_int_key,
+    posts_are_files,
     time_clauses,
     warn_use_summary,
     where_sql,
@@ -89,29 +90,38 @@ def url_occurrences_sql(
     *,
     canonical_fn: str,
     stored: bool = True,
+    one_scan: bool = False,
 ) -> str:
     """SQL for one row per (post, canonical URL): ``channel_id, message_id, t_us, url``.
 
     ``t_us`` is the post's ``posted_at`` in epoch microseconds; a post naming one canonical URL twice
     gives one row; URLs naming no web host are left out. ``canonical_urls`` is read where the writer
     stored it, and computed by the DuckDB function ``canonical_fn`` where it is NULL (``stored=False``:
-    the archive has no such column, compute it everywhere).
+    the archive has no such column, compute it everywhere). ``one_scan``: read the posts once, the stored list
+    or else the computed one in a ``CASE`` (for a lake, :func:`analysis._frames.posts_are_files`), instead of
+    once for rows with a stored list and once more for those without (cheaper over a table).
     """
     common = [
         None if include_forwards else f"NOT {is_forward_sql()}",
         channel_clause("channel_id", channels, params, "channels"),
         *time_clauses("posted_at", since, until, params),
     ]
-    # One scan of the posts: the stored list where there is one, else the computed one (DuckDB calls the
-    # function only for rows that reach its branch of the CASE: none, where every row has a stored list).
-    # Two scans (stored, then computed) cost a second opening of every file of a lake, which the rows
-    # without a stored list skip by their statistics: half the time of url_spread over a lake of 1M posts.
-    if stored:
+    if stored and one_scan:
+        # The stored list where there is one, else the computed one (DuckDB calls the function only for rows
+        # that reach its branch of the CASE: none, where every row has a stored list). Over a lake a second
+        # scan opens every file again, although the rows without a stored list skip every row group by their
+        # statistics: this halves url_spread over a lake of 1M posts. Over a table it reads ``urls`` for
+        # nothing, and the two scans below are cheaper.
         cu = f"CASE WHEN canonical_urls IS NULL THEN {canonical_fn}(urls) ELSE canonical_urls END"
-        nonempty = "len(coalesce(canonical_urls, urls)) > 0"
+        union = (f"SELECT channel_id, message_id, posted_at, {cu} AS cu FROM posts "
+                 + where_sql(["len(coalesce(canonical_urls, urls)) > 0", *common]))
     else:
-        cu, nonempty = f"{canonical_fn}(urls)", "len(urls) > 0"
-    union = f"SELECT channel_id, message_id, posted_at, {cu} AS cu FROM posts {where_sql([nonempty, *common])}"
+        computed = where_sql(["canonical_urls IS NULL" if stored else None, "len(urls) > 0", *common])
+        branches = [f"SELECT channel_id, message_id, posted_at, {canonical_fn}(urls) AS cu FROM posts {computed}"]
+        if stored:
+            branches.insert(0, "SELECT channel_id, message_id, posted_at, canonical_urls AS cu FROM posts "
+                               + where_sql(["len(canonical_urls) > 0", *common]))
+        union = "\n        UNION ALL\n        ".join(branches)
     # A post naming a URL twice gives one row: list_distinct only for the rare lists of 3+ URLs; the
     # common lists of one URL need nothing and those of two a comparison (half the cost of list_distinct).
     return f"""
@@ -132,7 +142,8 @@ def _run(con: duckdb.DuckDBPyConnection, template: str, channels: Iterable[int] 
     stored = _has_canonical_column(con)
     with _canonical_function(con) as fn:
         params: Params = {}
-        occ = url_occurrences_sql(channels, since, until, include_forwards, params, canonical_fn=fn, stored=stored)
+        occ = url_occurrences_sql(channels, since, until, include_forwards, params, canonical_fn=fn, stored=stored,
+                                  one_scan=posts_are_files(con))
         return con.sql(template.replace("{occ}", occ), params=params or None).pl()
 
 
