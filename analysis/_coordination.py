@@ -71,7 +71,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ._frames import Params, conform, empty, time_clauses, where_sql
+from ._frames import Params, conform, empty, posts_are_files, time_clauses, where_sql
 from ._links import _canonical_function, _has_canonical_column, url_occurrences_sql
 
 KINDS = ("forward", "url", "text")
@@ -145,7 +145,8 @@ def _occurrences(
         if "url" in kinds:
             stored = _has_canonical_column(con)
             with _canonical_function(con) as fn:
-                occ = url_occurrences_sql(None, since, until, False, params, canonical_fn=fn, stored=stored)
+                occ = url_occurrences_sql(None, since, until, False, params, canonical_fn=fn, stored=stored,
+                                          one_scan=posts_are_files(con))
                 branches.append(f"""
                     SELECT 1::TINYINT AS kind, (hash(url) >> 1)::BIGINT AS o1, 0::BIGINT AS o2, channel_id,
                            message_id, t_us, NULL::BIGINT AS t0_us

@@ -45,6 +45,7 @@ from ._frames import (
     conform,
     is_forward_sql,
     packed_int_key,
+    posts_are_files,
     time_clauses,
     warn_use_summary,
     where_sql,
@@ -89,25 +90,38 @@ def url_occurrences_sql(
     *,
     canonical_fn: str,
     stored: bool = True,
+    one_scan: bool = False,
 ) -> str:
     """SQL for one row per (post, canonical URL): ``channel_id, message_id, t_us, url``.
 
     ``t_us`` is the post's ``posted_at`` in epoch microseconds; a post naming one canonical URL twice
     gives one row; URLs naming no web host are left out. ``canonical_urls`` is read where the writer
     stored it, and computed by the DuckDB function ``canonical_fn`` where it is NULL (``stored=False``:
-    the archive has no such column, compute it everywhere).
+    the archive has no such column, compute it everywhere). ``one_scan``: read the posts once, the stored list
+    or else the computed one in a ``CASE`` (for a lake, :func:`analysis._frames.posts_are_files`), instead of
+    once for rows with a stored list and once more for those without (cheaper over a table).
     """
     common = [
         None if include_forwards else f"NOT {is_forward_sql()}",
         channel_clause("channel_id", channels, params, "channels"),
         *time_clauses("posted_at", since, until, params),
     ]
-    computed = where_sql(["canonical_urls IS NULL" if stored else None, "len(urls) > 0", *common])
-    branches = [f"SELECT channel_id, message_id, posted_at, {canonical_fn}(urls) AS cu FROM posts {computed}"]
-    if stored:
-        branches.insert(0, "SELECT channel_id, message_id, posted_at, canonical_urls AS cu FROM posts "
-                           + where_sql(["len(canonical_urls) > 0", *common]))
-    union = "\n        UNION ALL\n        ".join(branches)
+    if stored and one_scan:
+        # The stored list where there is one, else the computed one (DuckDB calls the function only for rows
+        # that reach its branch of the CASE: none, where every row has a stored list). Over a lake a second
+        # scan opens every file again, although the rows without a stored list skip every row group by their
+        # statistics: this halves url_spread over a lake of 1M posts. Over a table it reads ``urls`` for
+        # nothing, and the two scans below are cheaper.
+        cu = f"CASE WHEN canonical_urls IS NULL THEN {canonical_fn}(urls) ELSE canonical_urls END"
+        union = (f"SELECT channel_id, message_id, posted_at, {cu} AS cu FROM posts "
+                 + where_sql(["len(coalesce(canonical_urls, urls)) > 0", *common]))
+    else:
+        computed = where_sql(["canonical_urls IS NULL" if stored else None, "len(urls) > 0", *common])
+        branches = [f"SELECT channel_id, message_id, posted_at, {canonical_fn}(urls) AS cu FROM posts {computed}"]
+        if stored:
+            branches.insert(0, "SELECT channel_id, message_id, posted_at, canonical_urls AS cu FROM posts "
+                               + where_sql(["len(canonical_urls) > 0", *common]))
+        union = "\n        UNION ALL\n        ".join(branches)
     # A post naming a URL twice gives one row: list_distinct only for the rare lists of 3+ URLs; the
     # common lists of one URL need nothing and those of two a comparison (half the cost of list_distinct).
     return f"""
@@ -128,7 +142,8 @@ def _run(con: duckdb.DuckDBPyConnection, template: str, channels: Iterable[int] 
     stored = _has_canonical_column(con)
     with _canonical_function(con) as fn:
         params: Params = {}
-        occ = url_occurrences_sql(channels, since, until, include_forwards, params, canonical_fn=fn, stored=stored)
+        occ = url_occurrences_sql(channels, since, until, include_forwards, params, canonical_fn=fn, stored=stored,
+                                  one_scan=posts_are_files(con))
         return con.sql(template.replace("{occ}", occ), params=params or None).pl()
 
 
@@ -161,8 +176,13 @@ def url_spread(
         analysis.url_spread(con).head(20)      # the links that reached the most channels
     """
     warn_use_summary(use_summary, "url_spread")
-    packed = _ids_fit_packed_keys(con)
-    df = _run(con, _url_spread_sql(packed), channels, since, until, include_forwards)
+    try:
+        df = _run(con, _url_spread_sql(True), channels, since, until, include_forwards)
+        packed = bool(df["fits"].all())
+    except (duckdb.OutOfRangeException, duckdb.ConversionException):   # a time or id past the packed key
+        packed = False
+    if not packed:
+        df = _run(con, _url_spread_sql(False), channels, since, until, include_forwards)
     out = df.with_columns(
         _domains(df["url"]),
         (pl.col("median_lag_us") / 1e6).alias("median_lag_s"),   # here: DuckDB's `/ 1e6` may differ by an ulp
@@ -177,25 +197,21 @@ _CH_BITS, _MSG_BITS = 40, 32
 _CH_MASK, _MSG_MASK = (1 << _CH_BITS) - 1, (1 << _MSG_BITS) - 1
 
 
-def _ids_fit_packed_keys(con: duckdb.DuckDBPyConnection) -> bool:
-    """True when every post's ids and time fit the packed key (always, for Telegram's ids today).
-
-    Plain ``min``/``max`` of the stored columns (``epoch_us`` is applied to the extremes, not to every
-    row): DuckDB answers them from its column statistics without reading the table.
-    """
-    rows = con.cursor().execute(
-        f"SELECT coalesce(min(channel_id) >= 0 AND max(channel_id) <= {_CH_MASK} AND min(message_id) >= 0 "
-        f"AND max(message_id) <= {_MSG_MASK} AND epoch_us(min(posted_at)) > -(2::HUGEINT << 53) "
-        f"AND epoch_us(max(posted_at)) < (2::HUGEINT << 53), true) FROM posts"
-    ).fetchall()
-    return bool(rows[0][0])
+def _fits_sql() -> str:
+    """SQL true when an occurrence's ids and time fit the packed key (always, for Telegram's ids today)."""
+    return (f"(channel_id BETWEEN 0 AND {_CH_MASK} AND message_id BETWEEN 0 AND {_MSG_MASK} "
+            f"AND t_us > -(2::BIGINT << 53) AND t_us < (2::BIGINT << 53))")
 
 
 def _url_spread_sql(packed: bool) -> str:
     """Two aggregation levels: (URL, channel), then URL.
 
     The earliest post is a plain ``min()`` of a key ordered by (posted_at, channel_id, message_id), the
-    tie rule itself: a packed HUGEINT (fast) when ids fit ``_ids_fit_packed_keys``, else a STRUCT.
+    tie rule itself: a packed HUGEINT (fast), else a STRUCT. The packed query also returns ``fits``, per
+    URL: whether every occurrence's ids and time fit the packed key (:func:`_fits_sql`); the caller runs
+    the STRUCT query when one does not. (Checked in the query, not by a ``min``/``max`` over ``posts``
+    first: DuckDB answers that from a table's statistics, but over a lake it reads three columns of every
+    file, 0.4 s at 10M posts.)
     The channels' first times come back as a list only for URLs with 3+ channels (the median lag).
     """
     if packed:
@@ -206,25 +222,27 @@ def _url_spread_sql(packed: bool) -> str:
     else:
         key = "{'t': t_us, 'c': channel_id, 'm': message_id}"
         t_of, ch_of, msg_of = "fk.t", "fk.c", "fk.m"
+    fits, fits_all, fits_out = ((f", bool_and({_fits_sql()}) AS fits", ", bool_and(fits) AS fits", ", fits")
+                                if packed else ("", "", ""))
     # median_lag_s, over the channels other than the first: the channels' sorted first times s[1..n]
     # without s[1] (the URL's first post); the median of s[2..n] is s[n/2 + 1] for even n, else the
     # mean of s[(n+1)/2] and s[(n+3)/2]; for n = 2 it is s[2] - s[1], the largest minus the first.
     return f"""
     WITH occ AS ({{occ}}),
     pc AS (
-        SELECT url, min({key}) AS fk, max(t_us) AS last_us, count(*) AS posts
+        SELECT url, min({key}) AS fk, max(t_us) AS last_us, count(*) AS posts{fits}
         FROM occ GROUP BY url, channel_id
     ),
-    pc2 AS (SELECT url, fk, {t_of} AS first_us, last_us, posts FROM pc),
+    pc2 AS (SELECT url, fk, {t_of} AS first_us, last_us, posts{fits_out} FROM pc),
     agg AS (
         SELECT url, min(fk) AS fk, max(first_us) AS max_first_us, max(last_us) AS last_us,
                sum(posts)::BIGINT AS posts, count(*) AS channels,
-               CASE WHEN count(*) > 2 THEN list_sort(list(first_us)) END AS s
+               CASE WHEN count(*) > 2 THEN list_sort(list(first_us)) END AS s{fits_all}
         FROM pc2 GROUP BY url
     ),
     out AS (SELECT url, {t_of} AS first_us, {ch_of} AS first_channel_id, {msg_of} AS first_message_id,
-                   max_first_us, last_us, posts, channels, s FROM agg)
-    SELECT url, first_us, first_channel_id, first_message_id, last_us, posts, channels,
+                   max_first_us, last_us, posts, channels, s{fits_out} FROM agg)
+    SELECT url, first_us, first_channel_id, first_message_id, last_us, posts, channels{fits_out},
            CASE WHEN channels = 2 THEN (max_first_us - first_us)::DOUBLE
                 WHEN channels > 2 AND channels % 2 = 0 THEN (s[channels // 2 + 1] - first_us)::DOUBLE
                 WHEN channels > 2 THEN (s[(channels + 1) // 2] + s[(channels + 3) // 2]) / 2 - first_us

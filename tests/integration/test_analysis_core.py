@@ -703,11 +703,15 @@ def test_url_spread_packed_keys_equal_struct_keys(designed: tuple[Path, list[Pos
     from analysis import _links as links
 
     path, _ = designed
+    built: list[bool] = []
+    sql = links._url_spread_sql
+    monkeypatch.setattr(links, "_url_spread_sql", lambda packed: built.append(packed) or sql(packed))
     with analysis.connect(path) as con:
-        assert links._ids_fit_packed_keys(con)
         packed = analysis.url_spread(con)
-        monkeypatch.setattr(links, "_ids_fit_packed_keys", lambda _con: False)
+        assert built == [True]                                      # every id fit: one query, packed keys
+        monkeypatch.setattr(links, "_fits_sql", lambda: "false")    # as if one did not: the STRUCT query
         exact = analysis.url_spread(con)
+        assert built == [True, True, False]
     assert packed.equals(exact)
 
 
