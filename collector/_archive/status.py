@@ -148,14 +148,15 @@ def archive_totals(con: duckdb.DuckDBPyConnection) -> Totals:
 
 
 # Missing ids per channel: between consecutive archived ids, and from the newest archived id up to the cursor.
-GAPS_SQL = """
+# {posts} and {cursors}: the tables, or a range of their channels (gaps_sql).
+_GAPS_TEMPLATE = """
 WITH ids AS (
     SELECT channel_id, message_id,
            lag(message_id, 1, 0) OVER (PARTITION BY channel_id ORDER BY message_id) AS prev_id
-    FROM posts
+    FROM {posts}
 ), tops AS (
     SELECT c.channel_id, c.max_message_id AS cursor, coalesce(max(p.message_id), 0) AS top
-    FROM channel_cursors c LEFT JOIN posts p USING (channel_id)
+    FROM {cursors} c LEFT JOIN {posts} p USING (channel_id)
     GROUP BY c.channel_id, c.max_message_id
 ), gaps AS (
     SELECT channel_id, prev_id + 1 AS first_id, message_id - 1 AS last_id FROM ids WHERE message_id > prev_id + 1
@@ -171,6 +172,19 @@ SELECT channel_id, first_id, last_id, cleared, size,
        row_number() OVER (PARTITION BY channel_id ORDER BY size - cleared DESC, first_id) AS rank
 FROM split
 """
+
+
+def gaps_sql(ranged: bool = False) -> str:
+    """The gaps of every channel (:data:`GAPS_SQL`), or with ``ranged`` only of the channels ``BETWEEN $first AND
+    $last``: a channel's gaps depend on its own rows only, so runs of channels give the same rows as one query, with
+    memory bounded by a run (issue 14)."""
+    if not ranged:
+        return _GAPS_TEMPLATE.format(posts="posts", cursors="channel_cursors")
+    return _GAPS_TEMPLATE.format(posts="(SELECT * FROM posts WHERE channel_id BETWEEN $first AND $last)",
+                                 cursors="(SELECT * FROM channel_cursors WHERE channel_id BETWEEN $first AND $last)")
+
+
+GAPS_SQL = gaps_sql()
 
 
 def _gaps(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[int, int, tuple[Gap, ...]]]:
