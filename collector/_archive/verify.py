@@ -593,10 +593,12 @@ def _field_sql(column: str, timestamp: bool) -> str:
     return f"CASE WHEN {column} IS NULL THEN 'N' ELSE 'S' || strlen({text})::VARCHAR || ':' || {text} END"
 
 
-def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: bool = False) -> str:
+def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: bool = False,
+               key_range: bool = False) -> str:
     """The SQL giving ``(channel_id, part, row_sha256)`` for every covered row, in the order the digest hashes
     them. ``docs/verify.md`` prints it; :func:`channel_digests` runs it (``channel_range``: only the channels
-    ``BETWEEN $first AND $last``). Tables a file lacks are left out."""
+    ``BETWEEN $first AND $last``; ``key_range`` too: only the rows of part ``$part`` whose first key is ``BETWEEN
+    $lo AND $hi``, or NULL when ``$nulls``). Tables a file lacks are left out."""
     present = _tables(con) if con is not None else None
     parts = []
     for part, (table, (key, columns)) in enumerate(DIGEST_TABLES.items(), 1):
@@ -607,7 +609,9 @@ def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: b
         parts.append(f"SELECT channel_id, {part} AS part, {k1} AS k1, {k2} AS k2,\n"
                      f"       sha256('{table}' || {fields}) AS row_sha256\nFROM {table}")
     union = "\nUNION ALL\n".join(parts)
-    where = "\nWHERE channel_id BETWEEN $first AND $last" if channel_range else ""
+    where = "\nWHERE channel_id BETWEEN $first AND $last" if channel_range or key_range else ""
+    if key_range:
+        where += " AND part = $part AND (k1 BETWEEN $lo AND $hi OR ($nulls AND k1 IS NULL))"
     return (f"SELECT channel_id, part, row_sha256 FROM (\n{union}\n){where} "
             "ORDER BY channel_id, part, k1, k2, row_sha256")
 
@@ -638,21 +642,55 @@ def channel_digests(con: duckdb.DuckDBPyConnection, channels: Sequence[int] | No
     names = list(DIGEST_TABLES)
     hashes: dict[int, Any] = {}
     rows: dict[int, dict[str, int]] = {}
-    sql = digest_sql(con, channel_range=True)
-    for first, last in digest_runs(con, channels):
-        cur = con.execute(sql, {"first": first, "last": last})
-        while batch := cur.fetchmany(10_000):
-            for ch, part, row_hash in batch:
-                if wanted is not None and ch not in wanted:
-                    continue
-                if ch not in hashes:
-                    hashes[ch] = hashlib.sha256()
-                    rows[ch] = dict.fromkeys(names, 0)
-                hashes[ch].update(row_hash.encode("ascii"))
-                rows[ch][names[part - 1]] += 1
+    sql, keyed = digest_sql(con, channel_range=True), digest_sql(con, key_range=True)
+    counts = channel_counts(con, DIGEST_TABLES)
+    size = dict(counts)
+    for first, last in runs_of(counts, DIGEST_RUN_ROWS, wanted):
+        pieces = [(sql, {"first": first, "last": last})]
+        if first == last and size[first] > DIGEST_RUN_ROWS:     # one channel larger than a run: in key ranges
+            pieces = [(keyed, {"first": first, "last": last, **piece}) for piece in _key_runs(con, first)]
+        for query, params in pieces:
+            _hash_rows(con.execute(query, params), wanted, names, hashes, rows)
     digests = [ChannelDigest(ch, hashes[ch].hexdigest(), rows[ch]) for ch in sorted(hashes)]
     whole = hashlib.sha256("".join(f"{d.channel_id}:{d.sha256}\n" for d in digests).encode("ascii"))
     return digests, whole.hexdigest()
+
+
+#: Key buckets of a large channel's digest: first keys (message ids, or microseconds) ``>> KEY_BUCKET_BITS``.
+KEY_BUCKET_BITS = 13
+
+
+def _key_runs(con: duckdb.DuckDBPyConnection, channel: int) -> list[dict[str, Any]]:
+    """A channel with more rows than a digest run, in pieces of about :data:`DIGEST_RUN_ROWS` rows, in digest order:
+    per part (table), ranges of its first key (``$part``, ``$lo``, ``$hi``, ``$nulls`` of :func:`digest_sql`)."""
+    present = _tables(con)
+    out: list[dict[str, Any]] = []
+    for part, (table, (key, _)) in enumerate(DIGEST_TABLES.items(), 1):
+        if table not in present:
+            continue
+        k1 = f"epoch_us({key[0]})" if key[0].endswith("_at") else key[0]
+        buckets = con.execute(f"SELECT {k1} >> {KEY_BUCKET_BITS} AS b, count(*) FROM {table} "
+                              "WHERE channel_id = $ch GROUP BY 1 ORDER BY 1 NULLS LAST", {"ch": channel}).fetchall()
+        known = [(int(b), int(n)) for b, n in buckets if b is not None]
+        ranges = runs_of(known, DIGEST_RUN_ROWS) or [(0, 0)]
+        for i, (lo, hi) in enumerate(ranges):
+            out.append({"part": part, "lo": lo << KEY_BUCKET_BITS, "hi": ((hi + 1) << KEY_BUCKET_BITS) - 1,
+                        "nulls": i == len(ranges) - 1})
+    return out
+
+
+def _hash_rows(cur: duckdb.DuckDBPyConnection, wanted: set[int] | None, names: list[str], hashes: dict[int, Any],
+               rows: dict[int, dict[str, int]]) -> None:
+    """Feed the digest query's rows on ``cur`` into the per-channel hashes and row counts."""
+    while batch := cur.fetchmany(10_000):
+        for ch, part, row_hash in batch:
+            if wanted is not None and ch not in wanted:
+                continue
+            if ch not in hashes:
+                hashes[ch] = hashlib.sha256()
+                rows[ch] = dict.fromkeys(names, 0)
+            hashes[ch].update(row_hash.encode("ascii"))
+            rows[ch][names[part - 1]] += 1
 
 
 # -- the report ---------------------------------------------------------------------------------------------
