@@ -113,9 +113,10 @@ def measure(old: Path, work: Path, code: Path = ROOT, steps: Sequence[str] | Non
     archive = work / "archive.duckdb"
     shutil.copyfile(old, archive)
     out: dict[str, dict[str, Any]] = {}
-    for name, template in STEPS:
-        if steps and name.split()[0] not in steps:
-            continue
+    chosen = [s for s in STEPS if not steps or s[0].split()[0] in steps]
+    if steps:       # in the order given
+        chosen.sort(key=lambda s: list(steps).index(s[0].split()[0]))
+    for name, template in chosen:
         args = [a.format(a=archive, d=work) for a in template]
         out[name] = _cli(args, work, code)
         print(f"  {name}: {out[name]}", flush=True)
@@ -161,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--code", type=Path, default=ROOT, help="the tgspread checkout to run (default: this one), "
                         "e.g. an older one for before-and-after figures")
     parser.add_argument("--steps", nargs="+", default=None, metavar="STEP",
-                        help="only these steps, by first word: start migrate publish export verify status")
+                        help="only these steps, in this order, by first word: start migrate publish export verify "
+                        "status")
     args = parser.parse_args(argv)
     print(json.dumps(run(args.posts, args.channels, data=args.data, keep=args.keep, work=args.work,
                          code=args.code, steps=args.steps), indent=1))

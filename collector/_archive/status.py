@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 from . import provenance
+from .channel_runs import channel_ranges
 
 GAP_LABEL = ("never seen: service messages (not archived) or posts deleted before the first collection "
              "reached them; the archive cannot tell which")
@@ -187,15 +188,20 @@ def gaps_sql(ranged: bool = False) -> str:
 GAPS_SQL = gaps_sql()
 
 
+#: Posts whose gaps are computed at a time (the window over ``posts`` per range of channels; issue 14).
+GAP_RUN_ROWS = 2_000_000
+
+
 def _gaps(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[int, int, tuple[Gap, ...]]]:
-    """channel_id -> (cleared ids, never-seen ids, largest never-seen ranges)."""
+    """channel_id -> (cleared ids, never-seen ids, largest never-seen ranges); per range of channels."""
     out: dict[int, tuple[int, int, list[Gap]]] = {}
-    for r in _rows(con, GAPS_SQL):
-        cleared, seen_missing, largest = out.get(r["channel_id"], (0, 0, []))
-        unexplained = int(r["size"]) - int(r["cleared"])
-        if unexplained > 0 and r["rank"] <= LARGEST_GAPS:
-            largest.append(Gap(int(r["first_id"]) + int(r["cleared"]), int(r["last_id"])))
-        out[r["channel_id"]] = (cleared + int(r["cleared"]), seen_missing + unexplained, largest)
+    for first, last in channel_ranges(con, GAP_RUN_ROWS, ("posts",)):
+        for r in _rows(con, gaps_sql(ranged=True), {"first": first, "last": last}):
+            cleared, seen_missing, largest = out.get(r["channel_id"], (0, 0, []))
+            unexplained = int(r["size"]) - int(r["cleared"])
+            if unexplained > 0 and r["rank"] <= LARGEST_GAPS:
+                largest.append(Gap(int(r["first_id"]) + int(r["cleared"]), int(r["last_id"])))
+            out[r["channel_id"]] = (cleared + int(r["cleared"]), seen_missing + unexplained, largest)
     return {k: (c, n, tuple(sorted(g, key=lambda gap: -gap.size))) for k, (c, n, g) in out.items()}
 
 

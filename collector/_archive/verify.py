@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from .channel_runs import channel_counts, channel_ranges, runs_of
+from .channel_runs import HIGHEST, LOWEST, channel_counts, covering, runs_of
 from .status import gaps_sql  # the gap definition `tgspread status` reports: one definition for both
 
 CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "lake")
@@ -205,17 +205,53 @@ def _declared_key(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]
 CHECK_RUN_ROWS = 2_000_000
 
 
-def _ranges(con: duckdb.DuckDBPyConnection) -> list[tuple[int, int]]:
-    return channel_ranges(con, CHECK_RUN_ROWS)
+#: A check's run: channels ``first .. last`` and, of their posts, the message ids ``lo .. hi`` (a channel with more
+#: rows than a run is split by message id; other runs take every id).
+Run = tuple[int, int, int, int]
 
 
-def _ranged_rows(con: duckdb.DuckDBPyConnection, sql: str, ranges: Sequence[tuple[int, int]]
-                 ) -> list[dict[str, Any]]:
-    """``sql`` (which filters on ``BETWEEN $first AND $last`` and orders by channel first) run per range, in order:
-    the rows of one query over the archive."""
+def _ranges(con: duckdb.DuckDBPyConnection) -> list[Run]:
+    """The runs the checks read, in order, covering every channel id and message id."""
+    counts = channel_counts(con)
+    size = dict(counts)
+    runs = runs_of(counts, CHECK_RUN_ROWS)
+    out: list[Run] = []
+    for (first, last), (lowest, highest) in zip(runs, covering(runs), strict=True):
+        if first == last and size[first] > CHECK_RUN_ROWS:
+            out += [(lowest, highest, lo, hi) for lo, hi in _message_runs(con, first)]
+        else:
+            out.append((lowest, highest, LOWEST, HIGHEST))
+    return out or [(LOWEST, HIGHEST, LOWEST, HIGHEST)]
+
+
+def _message_runs(con: duckdb.DuckDBPyConnection, channel: int) -> list[tuple[int, int]]:
+    """Ranges of message ids of one channel holding about :data:`CHECK_RUN_ROWS` rows of its posts, observations
+    and versions, covering every id (buckets of ``2**KEY_BUCKET_BITS`` ids)."""
+    present = _tables(con)
+    counted = " UNION ALL ".join(f"SELECT message_id FROM {t} WHERE channel_id = $ch"
+                                 for t in ("posts", "post_observations", "post_versions") if t in present)
+    buckets = con.execute(f"SELECT message_id >> {KEY_BUCKET_BITS} AS b, count(*) FROM ({counted}) "
+                          "WHERE message_id IS NOT NULL GROUP BY 1 ORDER BY 1", {"ch": channel}).fetchall()
+    runs = runs_of(((int(b), int(n)) for b, n in buckets), CHECK_RUN_ROWS)
+    return [(LOWEST if lo == LOWEST else lo << KEY_BUCKET_BITS,
+             HIGHEST if hi == HIGHEST else ((hi + 1) << KEY_BUCKET_BITS) - 1) for lo, hi in covering(runs)]
+
+
+def _channel_runs(ranges: Sequence[Run]) -> list[tuple[int, int]]:
+    """The channel ranges of ``ranges``, each once (for checks that do not split a channel by message id)."""
+    return list(dict.fromkeys((first, last) for first, last, _, _ in ranges))
+
+
+def _ranged_rows(con: duckdb.DuckDBPyConnection, sql: str, ranges: Sequence[Run]) -> list[dict[str, Any]]:
+    """``sql`` (which filters on ``BETWEEN $first AND $last``, perhaps on message ids ``BETWEEN $lo AND $hi``, and
+    orders by channel, then message id) run per range, in order: the rows of one query over the archive."""
     out: list[dict[str, Any]] = []
-    for first, last in ranges:
-        out += _rows(con, sql, {"first": first, "last": last})
+    if "$lo" in sql:
+        for first, last, lo, hi in ranges:
+            out += _rows(con, sql, {"first": first, "last": last, "lo": lo, "hi": hi})
+    else:
+        for first, last in _channel_runs(ranges):
+            out += _rows(con, sql, {"first": first, "last": last})
     return out
 
 
@@ -224,7 +260,7 @@ def _stamp(value: datetime | None) -> str:
 
 
 # -- unique keys ------------------------------------------------------------------------------------------
-def unique_key_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[int, int]] | None = None
+def unique_key_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
                         ) -> list[Finding]:
     """Every duplicated natural key of every table: one error per key value, with how many rows share it.
     A key starting with ``channel_id`` is grouped per range of channels (``ranges``), then its NULL ids."""
@@ -245,7 +281,9 @@ def unique_key_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[i
                    f"ORDER BY {cols}")
         if key[0] == "channel_id":
             ranged = ranged or list(ranges or _ranges(con))
-            found = [*_ranged_rows(con, grouped.format(where="WHERE channel_id BETWEEN $first AND $last"), ranged),
+            where = "WHERE channel_id BETWEEN $first AND $last" + (
+                " AND message_id BETWEEN $lo AND $hi" if key[1:2] == ("message_id",) else "")
+            found = [*_ranged_rows(con, grouped.format(where=where), ranged),
                      *_rows(con, grouped.format(where="WHERE channel_id IS NULL"))]
         else:
             found = _rows(con, grouped.format(where=""))
@@ -265,6 +303,7 @@ WITH o AS (
            row_number() OVER w AS nth
     FROM post_observations o JOIN posts p USING (channel_id, message_id)
     WHERE o.channel_id BETWEEN $first AND $last AND p.channel_id BETWEEN $first AND $last
+      AND o.message_id BETWEEN $lo AND $hi AND p.message_id BETWEEN $lo AND $hi
     WINDOW w AS (PARTITION BY o.channel_id, o.message_id ORDER BY o.observed_at)
 )
 SELECT * FROM o WHERE {conditions}
@@ -282,7 +321,7 @@ def _counter_sql(rule: CounterRule, has_range: bool) -> str:
             f"lag({lo}) OVER w AS prev_lo_{c}")
 
 
-def observation_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[int, int]] | None = None
+def observation_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
                          ) -> list[Finding]:
     """Observations outside the post's lifetime in the archive (error) and counters going down (COUNTER_RULES);
     per range of channels (``ranges``, default: runs of :data:`CHECK_RUN_ROWS` rows)."""
@@ -323,15 +362,16 @@ def observation_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[
 _VERSIONS_SQL = """
 WITH chain AS (
     SELECT channel_id, message_id, edited_at, observed_at AS replaced_at, 0 AS current FROM post_versions
-    WHERE channel_id BETWEEN $first AND $last
+    WHERE channel_id BETWEEN $first AND $last AND message_id BETWEEN $lo AND $hi
     UNION ALL
-    SELECT channel_id, message_id, edited_at, NULL, 1 FROM posts WHERE channel_id BETWEEN $first AND $last
+    SELECT channel_id, message_id, edited_at, NULL, 1 FROM posts
+    WHERE channel_id BETWEEN $first AND $last AND message_id BETWEEN $lo AND $hi
 ), linked AS (
     SELECT c.*, p.first_seen_at,
            coalesce(lag(c.replaced_at) OVER w, p.first_seen_at) AS arrived_at,
            lag(c.edited_at) OVER w AS previous_edited_at
     FROM chain c JOIN posts p USING (channel_id, message_id)
-    WHERE p.channel_id BETWEEN $first AND $last
+    WHERE p.channel_id BETWEEN $first AND $last AND p.message_id BETWEEN $lo AND $hi
     WINDOW w AS (PARTITION BY c.channel_id, c.message_id ORDER BY c.current, c.replaced_at)
 )
 SELECT * FROM linked
@@ -340,7 +380,7 @@ ORDER BY channel_id, message_id, current, replaced_at
 """
 
 
-def version_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[int, int]] | None = None
+def version_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
                      ) -> list[Finding]:
     """Edits whose earlier text is missing from ``post_versions``, and versions out of edit order (per range of
     channels, as :func:`observation_findings`)."""
@@ -364,6 +404,7 @@ def version_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[int,
 
 
 # -- deletions ---------------------------------------------------------------------------------------------
+_IN_RUN = "channel_id BETWEEN $first AND $last AND message_id BETWEEN $lo AND $hi"
 _ORPHANS_SQL = """
 SELECT '{table}' AS tbl, t.channel_id, t.message_id, count(*) AS n
 FROM (SELECT channel_id, message_id FROM {table} WHERE {where}) t
@@ -386,14 +427,14 @@ ORDER BY a.channel_id
 """
 
 
-def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[int, int]] | None = None
+def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
                       ) -> list[Finding]:
     """Posts that were archived and are gone: rows that name a missing post, channels short of posts (the rows
     naming a post per range of channels, then those with a NULL channel)."""
     out: list[Finding] = []
     ranged = list(ranges or _ranges(con))
     for table in ("post_observations", "post_versions"):
-        orphans = [*_ranged_rows(con, _ORPHANS_SQL.format(table=table, where="channel_id BETWEEN $first AND $last"),
+        orphans = [*_ranged_rows(con, _ORPHANS_SQL.format(table=table, where=_IN_RUN),
                                  ranged),
                    *_rows(con, _ORPHANS_SQL.format(table=table, where="channel_id IS NULL"))]
         for r in orphans:
@@ -515,12 +556,12 @@ def _explain(r: dict[str, Any], evidence: set[str]) -> str:
     return "service_messages" if r["last_id"] - r["first_id"] + 1 <= SHORT_GAP else "unexplained"
 
 
-def gap_ranges(con: duckdb.DuckDBPyConnection, runs: Sequence[tuple[int, int]] | None = None) -> list[GapRange]:
+def gap_ranges(con: duckdb.DuckDBPyConnection, runs: Sequence[Run] | None = None) -> list[GapRange]:
     """Every never-archived id range (the ranges ``tgspread status`` counts), split where the explanation
     changes: the cleared part first, then the rest with the strongest evidence found (GAP_EXPLANATIONS).
     Computed per range of channels (``runs``, default: runs of :data:`CHECK_RUN_ROWS` rows)."""
     out: list[GapRange] = []
-    for first, last in runs or _ranges(con):
+    for first, last in _channel_runs(runs or _ranges(con)):
         out += _gap_ranges_in(con, {"first": first, "last": last})
     return out
 

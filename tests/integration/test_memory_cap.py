@@ -28,19 +28,17 @@ CHANNELS, PER_CHANNEL = 800, 250
 SMALL_CAP = "32MB"
 
 
-@pytest.fixture(scope="module")
-def many_channels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An archive of 800 channels: posts with gaps (every 50th id), hidden forwarders and group authors (person
-    fields), two observations per post, cursors 3 ids above the newest post; a counter that drops and an
+def _build(path: Path, channels: int) -> Path:
+    """An archive of ``channels`` channels: posts with gaps (every 50th id), hidden forwarders and group authors
+    (person fields), two observations per post, cursors 3 ids above the newest post; a counter that drops and an
     observation of a purged post (findings)."""
-    path = tmp_path_factory.mktemp("memory") / "many.duckdb"
     with Archive(path) as archive:
         con = archive.con
         con.execute(f"""
             INSERT INTO channels (channel_id, username, title, megagroup, first_seen_at, last_seen_at)
             SELECT 1000 + i, 'ch' || i, 'Channel ' || i, i % 7 = 0, TIMESTAMPTZ '2025-01-01',
                    TIMESTAMPTZ '2025-06-01'
-            FROM range({CHANNELS}) t(i)""")
+            FROM range({channels}) t(i)""")
         con.execute(f"""
             INSERT INTO posts (channel_id, message_id, posted_at, text, views, forwards, fwd_from_name, post_author,
                                first_seen_at, last_seen_at, source)
@@ -49,7 +47,7 @@ def many_channels(tmp_path_factory: pytest.TempPathFactory) -> Path:
                    CASE WHEN m % 9 = 0 THEN 'Person ' || (m % 13) END,
                    CASE WHEN c % 7 = 0 THEN 'Author ' || (m % 3) END,
                    TIMESTAMPTZ '2025-01-01' + to_seconds(m * 600 + 60), TIMESTAMPTZ '2025-06-01', 'api'
-            FROM range({CHANNELS}) t(c), range(1, {PER_CHANNEL} + 1) s(m) WHERE m % 50 <> 0""")
+            FROM range({channels}) t(c), range(1, {PER_CHANNEL} + 1) s(m) WHERE m % 50 <> 0""")
         con.execute("""
             INSERT INTO post_observations (channel_id, message_id, observed_at, views, forwards, replies, reactions)
             SELECT channel_id, message_id, posted_at + to_seconds(a), (views * f)::BIGINT, forwards, 0, 0
@@ -63,6 +61,11 @@ def many_channels(tmp_path_factory: pytest.TempPathFactory) -> Path:
         con.execute("CHECKPOINT")
     ensure_pseudonym_key(path, wait=5)
     return path
+
+
+@pytest.fixture(scope="module")
+def many_channels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(tmp_path_factory.mktemp("memory") / "many.duckdb", CHANNELS)
 
 
 def _small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,3 +147,18 @@ def test_a_channel_larger_than_a_digest_run_is_digested_in_key_ranges(many_chann
         monkeypatch.setattr(verify_module, "KEY_BUCKET_BITS", 4)       # of 16 message ids
         pieces = channel_digests(archive.con, some)
     assert pieces == whole and len(whole[0]) == 3
+
+
+def test_a_channel_larger_than_a_check_run_is_checked_in_ranges_of_message_ids(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks split a channel with more rows than a run by message id (the windows are per post, the orphans
+    per post): the same findings, gaps and digests, in the same order, as one query per check."""
+    path = _build(tmp_path / "few.duckdb", 12)
+    monkeypatch.setattr(verify_module, "CHECK_RUN_ROWS", 200)     # every channel: 736 rows, in pieces
+    monkeypatch.setattr(verify_module, "KEY_BUCKET_BITS", 4)      # of 16 message ids
+    with Archive(path, read_only=True) as archive:
+        assert len(verify_module._ranges(archive.con)) > 12 * 3
+    pieces = _verify(path, "256MB")
+    _one_run(monkeypatch)
+    assert pieces == _verify(path, "256MB")
+    assert {f["check"] for f in pieces["findings"] if f["severity"] == "error"} >= {"observations", "deletions"}
