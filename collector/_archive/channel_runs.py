@@ -42,7 +42,7 @@ def runs_of(counts: Iterable[tuple[int, int]], run_rows: int, wanted: set[int] |
     a run of its own) and at most ``max_channels`` channels; only the channels in ``wanted`` when given.
 
     >>> runs_of([(1, 5), (2, 5), (3, 9), (7, 1)], 10)
-    [(1, 2), (3, 3), (7, 7)]
+    [(1, 2), (3, 7)]
     >>> runs_of([(1, 1), (2, 1), (3, 1)], 10, max_channels=2)
     [(1, 2), (3, 3)]
     """
