@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,25 +95,30 @@ def _cli(args: list[str], cwd: Path, code: Path = ROOT) -> dict[str, Any]:
                           env={**os.environ, "PYTHONPATH": str(code), "COLUMNS": "120"})
     seconds = time.perf_counter() - started
     try:
-        code, maxrss_kb = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        status, maxrss_kb = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     except (IndexError, ValueError):
-        code, maxrss_kb = proc.returncode or -1, 0
+        status, maxrss_kb = proc.returncode or -1, 0
     lines = [line for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    return {"exit": code, "seconds": round(seconds, 1), "peak_rss_mb": round(maxrss_kb / 1024),
+    return {"exit": status, "seconds": round(seconds, 1), "peak_rss_mb": round(maxrss_kb / 1024),
             "stderr": lines[-1][:200] if lines else ""}
 
 
-def measure(old: Path, work: Path) -> dict[str, dict[str, Any]]:
-    """Every step on a fresh copy of ``old`` under ``work``; {step: measurement}."""
+def measure(old: Path, work: Path, code: Path = ROOT, steps: Sequence[str] | None = None
+            ) -> dict[str, dict[str, Any]]:
+    """Every step (or those named in ``steps``, by their first word) on a fresh copy of ``old`` under ``work``, with
+    the tgspread in ``code``; {step: measurement}. ``old`` is only read (copied; the copy is migrated)."""
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     archive = work / "archive.duckdb"
-    shutil.copy(old, archive)
+    shutil.copyfile(old, archive)
     out: dict[str, dict[str, Any]] = {}
-    for name, template in STEPS:
+    chosen = [s for s in STEPS if not steps or s[0].split()[0] in steps]
+    if steps:       # in the order given
+        chosen.sort(key=lambda s: list(steps).index(s[0].split()[0]))
+    for name, template in chosen:
         args = [a.format(a=archive, d=work) for a in template]
-        out[name] = _cli(args, work)
+        out[name] = _cli(args, work, code)
         print(f"  {name}: {out[name]}", flush=True)
     return out
 
@@ -122,13 +128,15 @@ def _size(path: Path) -> float:
 
 
 def run(posts: int = 30_000_000, channels: int = 5_000, *, data: str | Path | None = None,
-        keep: bool = False) -> list[dict[str, Any]]:
-    """Rows for ``benchmarks.run`` (the table's shape): per step its peak RSS (and exit) and its time."""
+        keep: bool = False, work: Path | None = None, code: Path = ROOT,
+        steps: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Rows for ``benchmarks.run`` (the table's shape): per step its peak RSS (and exit) and its time.
+    ``work``: where the copy is migrated and the lake and export written (default: beside the archive)."""
     where = data_dir(data)
     where.mkdir(parents=True, exist_ok=True)
     old = old_archive(posts, channels, where)
-    work = where / f"memory-{posts}"
-    results = measure(old, work)
+    work = work or where / f"memory-{posts}"
+    results = measure(old, work, code, steps)
     size = f"{posts:,} posts, {2 * posts:,} observations, {channels:,} channels; archive {_size(old)} GB at 0001"
     rows: list[dict[str, Any]] = []
     for name, r in results.items():
@@ -149,8 +157,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=None, help="where archives are generated (default: "
                         "$TGSPREAD_BENCH_DATA or benchmarks/.cache)")
     parser.add_argument("--keep", action="store_true", help="keep the migrated archive, lake and export")
+    parser.add_argument("--work", type=Path, default=None, help="where the archive's copy is migrated and the "
+                        "steps write (default: beside the archive; give your own folder for a shared archive)")
+    parser.add_argument("--code", type=Path, default=ROOT, help="the tgspread checkout to run (default: this one), "
+                        "e.g. an older one for before-and-after figures")
+    parser.add_argument("--steps", nargs="+", default=None, metavar="STEP",
+                        help="only these steps, in this order, by first word: start migrate publish export verify "
+                        "status")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.posts, args.channels, data=args.data, keep=args.keep), indent=1))
+    print(json.dumps(run(args.posts, args.channels, data=args.data, keep=args.keep, work=args.work,
+                         code=args.code, steps=args.steps), indent=1))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ import duckdb
 from collector._version import __version__
 
 from .archive import Archive
+from .channel_runs import runs_of
 from .upsert import pseudonym, pseudonym_key
 from .verify import report_as_json, verify_archive
 
@@ -66,6 +67,11 @@ PERSON_FIELDS: dict[tuple[str, str], str] = {
     ("posts", "post_author"): "channel_id IN (SELECT channel_id FROM channels WHERE megagroup)",
 }
 _UDF = "tgspread_pseudonym"
+#: A partitioned table is written in runs of channels: at most this many rows and this many channels (DuckDB's
+#: ``partitioned_write_max_open_files``) per ``COPY``. One ``COPY`` over 5,000 channels buffered every partition
+#: until its end and ran out of the 256 MB cap at 30M posts (issue 14); a run's buffers are bounded by the run.
+EXPORT_RUN_ROWS = 1_000_000
+EXPORT_RUN_CHANNELS = 100
 
 
 class ExportError(Exception):
@@ -116,17 +122,19 @@ def select_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None) 
     return wanted
 
 
-def _since_filter(table: str, names: set[str]) -> str | None:
+def _since_filter(table: str, names: set[str], ranged: bool = False) -> str | None:
     """The WHERE clause ``since`` puts on ``table`` (``$since`` bound), or None: the table goes whole.
 
     Posts posted since then, with everything about them (observations, versions, comments, media);
     snapshots and runs since then, with their rows. Channels, peers, cursors and the like go whole.
+    ``ranged``: the rows are read per run of channels (``$first``, ``$last``), and so are the posts they name.
     """
     if table == "posts":
         return "posted_at >= $since"
     if {"channel_id", "message_id"} <= names:
+        within = " AND p.channel_id BETWEEN $first AND $last" if ranged else ""
         return ("EXISTS (SELECT 1 FROM posts p WHERE p.channel_id = t.channel_id AND p.message_id = t.message_id "
-                "AND p.posted_at >= $since)")
+                f"AND p.posted_at >= $since{within})")
     if table == "channel_observations":
         return "observed_at >= $since"
     if table == "runs":
@@ -136,8 +144,10 @@ def _since_filter(table: str, names: set[str]) -> str | None:
     return None
 
 
-def _select(table: str, columns: list[tuple[str, bool]], since: datetime | None) -> tuple[str, list[str]]:
-    """The SELECT that exports ``table``, and the columns it pseudonymised."""
+def _select(table: str, columns: list[tuple[str, bool]], since: datetime | None,
+            ranged: bool = False) -> tuple[str, list[str]]:
+    """The SELECT that exports ``table``, and the columns it pseudonymised; ``ranged``: only the channels
+    ``BETWEEN $first AND $last`` (one run of a partitioned table)."""
     names = {c for c, _ in columns}
     parts, changed = [], []
     for column, _ in columns:
@@ -149,8 +159,10 @@ def _select(table: str, columns: list[tuple[str, bool]], since: datetime | None)
         else:
             parts.append(f'CASE WHEN {condition} THEN {_UDF}("{column}") ELSE "{column}" END AS "{column}"')
             changed.append(column)
-    where = _since_filter(table, names) if since is not None else None
-    sql = f'SELECT {", ".join(parts)} FROM "{table}" t' + (f" WHERE {where}" if where else "")
+    conditions = ["t.channel_id BETWEEN $first AND $last"] if ranged else []
+    if since is not None and (where := _since_filter(table, names, ranged)) is not None:
+        conditions.append(where)
+    sql = f'SELECT {", ".join(parts)} FROM "{table}" t' + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
     return sql, changed
 
 
@@ -161,8 +173,8 @@ def _partitioned(columns: list[tuple[str, bool]]) -> bool:
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, target: Path, fmt: str, partition: bool,
           params: dict[str, Any]) -> None:
     options = ["FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"]
-    if partition:
-        options.append("PARTITION_BY (channel_id)")
+    if partition:      # runs of distinct channels into one folder: each run adds its channel_id=<id>/data_0 files
+        options.append("PARTITION_BY (channel_id), OVERWRITE_OR_IGNORE true")
         destination = str(target)
     else:
         target.mkdir(parents=True, exist_ok=True)
@@ -269,10 +281,21 @@ def export_archive(archive: Archive, out: Path, *, fmt: str = "parquet", tables:
             columns = all_columns[table]
             sql, changed = _select(table, columns, since)
             table_params = params if "$since" in sql else {}
-            count_row = con.execute(f"SELECT count(*) FROM ({sql})", table_params).fetchone()
-            rows = int(count_row[0]) if count_row else 0
+            if _partitioned(columns):
+                counts = con.execute(f"SELECT channel_id, count(*) FROM ({sql}) GROUP BY 1 ORDER BY 1",
+                                     table_params).fetchall()
+                rows = sum(int(n) for _, n in counts)
+            else:
+                count_row = con.execute(f"SELECT count(*) FROM ({sql})", table_params).fetchone()
+                rows = int(count_row[0]) if count_row else 0
             partition = _partitioned(columns) and rows > 0
-            _copy(con, sql, staging / table, fmt, partition, table_params)
+            if partition:
+                ranged, _ = _select(table, columns, since, ranged=True)
+                for first, last in runs_of(((int(c), int(n)) for c, n in counts), EXPORT_RUN_ROWS,
+                                           max_channels=EXPORT_RUN_CHANNELS):
+                    _copy(con, ranged, staging / table, fmt, True, {**table_params, "first": first, "last": last})
+            else:
+                _copy(con, sql, staging / table, fmt, False, table_params)
             listed[table] = {
                 "rows": rows,
                 "files": f"{table}/**/*.{fmt}",

@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 from . import provenance
+from .channel_runs import channel_ranges
 
 GAP_LABEL = ("never seen: service messages (not archived) or posts deleted before the first collection "
              "reached them; the archive cannot tell which")
@@ -148,14 +149,15 @@ def archive_totals(con: duckdb.DuckDBPyConnection) -> Totals:
 
 
 # Missing ids per channel: between consecutive archived ids, and from the newest archived id up to the cursor.
-GAPS_SQL = """
+# {posts} and {cursors}: the tables, or a range of their channels (gaps_sql).
+_GAPS_TEMPLATE = """
 WITH ids AS (
     SELECT channel_id, message_id,
            lag(message_id, 1, 0) OVER (PARTITION BY channel_id ORDER BY message_id) AS prev_id
-    FROM posts
+    FROM {posts}
 ), tops AS (
     SELECT c.channel_id, c.max_message_id AS cursor, coalesce(max(p.message_id), 0) AS top
-    FROM channel_cursors c LEFT JOIN posts p USING (channel_id)
+    FROM {cursors} c LEFT JOIN {posts} p USING (channel_id)
     GROUP BY c.channel_id, c.max_message_id
 ), gaps AS (
     SELECT channel_id, prev_id + 1 AS first_id, message_id - 1 AS last_id FROM ids WHERE message_id > prev_id + 1
@@ -173,15 +175,33 @@ FROM split
 """
 
 
+def gaps_sql(ranged: bool = False) -> str:
+    """The gaps of every channel (:data:`GAPS_SQL`), or with ``ranged`` only of the channels ``BETWEEN $first AND
+    $last``: a channel's gaps depend on its own rows only, so runs of channels give the same rows as one query, with
+    memory bounded by a run (issue 14)."""
+    if not ranged:
+        return _GAPS_TEMPLATE.format(posts="posts", cursors="channel_cursors")
+    return _GAPS_TEMPLATE.format(posts="(SELECT * FROM posts WHERE channel_id BETWEEN $first AND $last)",
+                                 cursors="(SELECT * FROM channel_cursors WHERE channel_id BETWEEN $first AND $last)")
+
+
+GAPS_SQL = gaps_sql()
+
+
+#: Posts whose gaps are computed at a time (the window over ``posts`` per range of channels; issue 14).
+GAP_RUN_ROWS = 2_000_000
+
+
 def _gaps(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[int, int, tuple[Gap, ...]]]:
-    """channel_id -> (cleared ids, never-seen ids, largest never-seen ranges)."""
+    """channel_id -> (cleared ids, never-seen ids, largest never-seen ranges); per range of channels."""
     out: dict[int, tuple[int, int, list[Gap]]] = {}
-    for r in _rows(con, GAPS_SQL):
-        cleared, seen_missing, largest = out.get(r["channel_id"], (0, 0, []))
-        unexplained = int(r["size"]) - int(r["cleared"])
-        if unexplained > 0 and r["rank"] <= LARGEST_GAPS:
-            largest.append(Gap(int(r["first_id"]) + int(r["cleared"]), int(r["last_id"])))
-        out[r["channel_id"]] = (cleared + int(r["cleared"]), seen_missing + unexplained, largest)
+    for first, last in channel_ranges(con, GAP_RUN_ROWS, ("posts",)):
+        for r in _rows(con, gaps_sql(ranged=True), {"first": first, "last": last}):
+            cleared, seen_missing, largest = out.get(r["channel_id"], (0, 0, []))
+            unexplained = int(r["size"]) - int(r["cleared"])
+            if unexplained > 0 and r["rank"] <= LARGEST_GAPS:
+                largest.append(Gap(int(r["first_id"]) + int(r["cleared"]), int(r["last_id"])))
+            out[r["channel_id"]] = (cleared + int(r["cleared"]), seen_missing + unexplained, largest)
     return {k: (c, n, tuple(sorted(g, key=lambda gap: -gap.size))) for k, (c, n, g) in out.items()}
 
 

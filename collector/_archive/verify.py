@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,7 +39,8 @@ from typing import Any
 
 import duckdb
 
-from .status import GAPS_SQL  # the gap definition `tgspread status` reports: one definition for both
+from .channel_runs import HIGHEST, LOWEST, channel_counts, covering, runs_of
+from .status import gaps_sql  # the gap definition `tgspread status` reports: one definition for both
 
 CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "lake")
 
@@ -196,15 +198,75 @@ def _declared_key(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]
     return tuple(row[0]) if row else ()
 
 
+#: Rows of the post-level tables a check reads at a time: every check whose result for a channel depends on that
+#: channel's rows only runs once per range of channels holding about this many rows (``channel_runs``), so its
+#: joins, windows and sorts hold a run, not the archive (issue 14: at 30M posts the whole-archive queries ran out
+#: of the 256 MB cap).
+CHECK_RUN_ROWS = 2_000_000
+
+
+#: A check's run: channels ``first .. last`` and, of their posts, the message ids ``lo .. hi`` (a channel with more
+#: rows than a run is split by message id; other runs take every id).
+Run = tuple[int, int, int, int]
+
+
+def _ranges(con: duckdb.DuckDBPyConnection) -> list[Run]:
+    """The runs the checks read, in order, covering every channel id and message id."""
+    counts = channel_counts(con)
+    size = dict(counts)
+    runs = runs_of(counts, CHECK_RUN_ROWS)
+    out: list[Run] = []
+    for (first, last), (lowest, highest) in zip(runs, covering(runs), strict=True):
+        if first == last and size[first] > CHECK_RUN_ROWS:
+            out += [(lowest, highest, lo, hi) for lo, hi in _message_runs(con, first)]
+        else:
+            out.append((lowest, highest, LOWEST, HIGHEST))
+    return out or [(LOWEST, HIGHEST, LOWEST, HIGHEST)]
+
+
+def _message_runs(con: duckdb.DuckDBPyConnection, channel: int) -> list[tuple[int, int]]:
+    """Ranges of message ids of one channel holding about :data:`CHECK_RUN_ROWS` rows of its posts, observations
+    and versions, covering every id (buckets of ``2**KEY_BUCKET_BITS`` ids)."""
+    present = _tables(con)
+    counted = " UNION ALL ".join(f"SELECT message_id FROM {t} WHERE channel_id = $ch"
+                                 for t in ("posts", "post_observations", "post_versions") if t in present)
+    buckets = con.execute(f"SELECT message_id >> {KEY_BUCKET_BITS} AS b, count(*) FROM ({counted}) "
+                          "WHERE message_id IS NOT NULL GROUP BY 1 ORDER BY 1", {"ch": channel}).fetchall()
+    runs = runs_of(((int(b), int(n)) for b, n in buckets), CHECK_RUN_ROWS)
+    return [(LOWEST if lo == LOWEST else lo << KEY_BUCKET_BITS,
+             HIGHEST if hi == HIGHEST else ((hi + 1) << KEY_BUCKET_BITS) - 1) for lo, hi in covering(runs)]
+
+
+def _channel_runs(ranges: Sequence[Run]) -> list[tuple[int, int]]:
+    """The channel ranges of ``ranges``, each once (for checks that do not split a channel by message id)."""
+    return list(dict.fromkeys((first, last) for first, last, _, _ in ranges))
+
+
+def _ranged_rows(con: duckdb.DuckDBPyConnection, sql: str, ranges: Sequence[Run]) -> list[dict[str, Any]]:
+    """``sql`` (which filters on ``BETWEEN $first AND $last``, perhaps on message ids ``BETWEEN $lo AND $hi``, and
+    orders by channel, then message id) run per range, in order: the rows of one query over the archive."""
+    out: list[dict[str, Any]] = []
+    if "$lo" in sql:
+        for first, last, lo, hi in ranges:
+            out += _rows(con, sql, {"first": first, "last": last, "lo": lo, "hi": hi})
+    else:
+        for first, last in _channel_runs(ranges):
+            out += _rows(con, sql, {"first": first, "last": last})
+    return out
+
+
 def _stamp(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value is not None else "null"
 
 
 # -- unique keys ------------------------------------------------------------------------------------------
-def unique_key_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
-    """Every duplicated natural key of every table: one error per key value, with how many rows share it."""
+def unique_key_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
+                        ) -> list[Finding]:
+    """Every duplicated natural key of every table: one error per key value, with how many rows share it.
+    A key starting with ``channel_id`` is grouped per range of channels (``ranges``), then its NULL ids."""
     tables = _tables(con)
     out: list[Finding] = []
+    ranged = None
     for table, columns in tables.items():
         key = NATURAL_KEYS.get(table) or _declared_key(con, table)
         if not key:
@@ -215,8 +277,17 @@ def unique_key_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
                                f"{table} lacks key column(s) {', '.join(sorted(set(key) - set(columns)))}"))
             continue
         cols = ", ".join(f'"{c}"' for c in key)
-        for r in _rows(con, f'SELECT {cols}, count(*) AS n FROM "{table}" GROUP BY ALL HAVING count(*) > 1 '
-                            f"ORDER BY {cols}"):
+        grouped = (f'SELECT {cols}, count(*) AS n FROM "{table}" {{where}} GROUP BY ALL HAVING count(*) > 1 '
+                   f"ORDER BY {cols}")
+        if key[0] == "channel_id":
+            ranged = ranged or list(ranges or _ranges(con))
+            where = "WHERE channel_id BETWEEN $first AND $last" + (
+                " AND message_id BETWEEN $lo AND $hi" if key[1:2] == ("message_id",) else "")
+            found = [*_ranged_rows(con, grouped.format(where=where), ranged),
+                     *_rows(con, grouped.format(where="WHERE channel_id IS NULL"))]
+        else:
+            found = _rows(con, grouped.format(where=""))
+        for r in found:
             where = ", ".join(f"{c}={r[c]}" for c in key)
             out.append(Finding("unique_keys", "error", table,
                                f"{table}: {r['n']} rows share the key ({where}); a key must name one row",
@@ -231,6 +302,8 @@ WITH o AS (
            {counters},
            row_number() OVER w AS nth
     FROM post_observations o JOIN posts p USING (channel_id, message_id)
+    WHERE o.channel_id BETWEEN $first AND $last AND p.channel_id BETWEEN $first AND $last
+      AND o.message_id BETWEEN $lo AND $hi AND p.message_id BETWEEN $lo AND $hi
     WINDOW w AS (PARTITION BY o.channel_id, o.message_id ORDER BY o.observed_at)
 )
 SELECT * FROM o WHERE {conditions}
@@ -248,8 +321,10 @@ def _counter_sql(rule: CounterRule, has_range: bool) -> str:
             f"lag({lo}) OVER w AS prev_lo_{c}")
 
 
-def observation_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
-    """Observations outside the post's lifetime in the archive (error) and counters going down (COUNTER_RULES)."""
+def observation_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
+                         ) -> list[Finding]:
+    """Observations outside the post's lifetime in the archive (error) and counters going down (COUNTER_RULES);
+    per range of channels (``ranges``, default: runs of :data:`CHECK_RUN_ROWS` rows)."""
     has_range = "views_low" in _tables(con).get("post_observations", [])
     counters = ", ".join(_counter_sql(rule, has_range) for rule in COUNTER_RULES)
     conditions = " OR ".join(
@@ -257,7 +332,8 @@ def observation_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
          f"observed_at < posted_at - INTERVAL {int(CLOCK_SKEW.total_seconds())} SECOND"]
         + [f"hi_{r.column} < prev_lo_{r.column}" for r in COUNTER_RULES])
     out: list[Finding] = []
-    for r in _rows(con, _OBSERVATIONS_SQL.format(counters=counters, conditions=conditions)):
+    sql = _OBSERVATIONS_SQL.format(counters=counters, conditions=conditions)
+    for r in _ranged_rows(con, sql, ranges or _ranges(con)):
         where = f"post_observations: channel {r['channel_id']} message {r['message_id']} at {_stamp(r['observed_at'])}"
         at = (r["channel_id"], r["message_id"])
         if r["observed_at"] < r["first_seen_at"] or r["observed_at"] > r["last_seen_at"]:
@@ -286,13 +362,16 @@ def observation_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
 _VERSIONS_SQL = """
 WITH chain AS (
     SELECT channel_id, message_id, edited_at, observed_at AS replaced_at, 0 AS current FROM post_versions
+    WHERE channel_id BETWEEN $first AND $last AND message_id BETWEEN $lo AND $hi
     UNION ALL
     SELECT channel_id, message_id, edited_at, NULL, 1 FROM posts
+    WHERE channel_id BETWEEN $first AND $last AND message_id BETWEEN $lo AND $hi
 ), linked AS (
     SELECT c.*, p.first_seen_at,
            coalesce(lag(c.replaced_at) OVER w, p.first_seen_at) AS arrived_at,
            lag(c.edited_at) OVER w AS previous_edited_at
     FROM chain c JOIN posts p USING (channel_id, message_id)
+    WHERE p.channel_id BETWEEN $first AND $last AND p.message_id BETWEEN $lo AND $hi
     WINDOW w AS (PARTITION BY c.channel_id, c.message_id ORDER BY c.current, c.replaced_at)
 )
 SELECT * FROM linked
@@ -301,10 +380,13 @@ ORDER BY channel_id, message_id, current, replaced_at
 """
 
 
-def version_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
-    """Edits whose earlier text is missing from ``post_versions``, and versions out of edit order."""
+def version_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
+                     ) -> list[Finding]:
+    """Edits whose earlier text is missing from ``post_versions``, and versions out of edit order (per range of
+    channels, as :func:`observation_findings`)."""
     out: list[Finding] = []
-    for r in _rows(con, _VERSIONS_SQL.format(skew=int(CLOCK_SKEW.total_seconds()))):
+    sql = _VERSIONS_SQL.format(skew=int(CLOCK_SKEW.total_seconds()))
+    for r in _ranged_rows(con, sql, ranges or _ranges(con)):
         what = "its current text" if r["current"] else f"the text replaced at {_stamp(r['replaced_at'])}"
         at = (r["channel_id"], r["message_id"])
         if r["previous_edited_at"] is not None and r["edited_at"] < r["previous_edited_at"]:
@@ -322,9 +404,12 @@ def version_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
 
 
 # -- deletions ---------------------------------------------------------------------------------------------
+_IN_RUN = "channel_id BETWEEN $first AND $last AND message_id BETWEEN $lo AND $hi"
 _ORPHANS_SQL = """
 SELECT '{table}' AS tbl, t.channel_id, t.message_id, count(*) AS n
-FROM {table} t ANTI JOIN posts p ON p.channel_id = t.channel_id AND p.message_id = t.message_id
+FROM (SELECT channel_id, message_id FROM {table} WHERE {where}) t
+ANTI JOIN (SELECT channel_id, message_id FROM posts WHERE {where}) p
+     ON p.channel_id = t.channel_id AND p.message_id = t.message_id
 GROUP BY ALL ORDER BY t.channel_id, t.message_id
 """
 
@@ -342,11 +427,17 @@ ORDER BY a.channel_id
 """
 
 
-def deletion_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
-    """Posts that were archived and are gone: rows that name a missing post, channels short of posts."""
+def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
+                      ) -> list[Finding]:
+    """Posts that were archived and are gone: rows that name a missing post, channels short of posts (the rows
+    naming a post per range of channels, then those with a NULL channel)."""
     out: list[Finding] = []
+    ranged = list(ranges or _ranges(con))
     for table in ("post_observations", "post_versions"):
-        for r in _rows(con, _ORPHANS_SQL.format(table=table)):
+        orphans = [*_ranged_rows(con, _ORPHANS_SQL.format(table=table, where=_IN_RUN),
+                                 ranged),
+                   *_rows(con, _ORPHANS_SQL.format(table=table, where="channel_id IS NULL"))]
+        for r in orphans:
             out.append(Finding("deletions", "error", "posts",
                                f"posts: channel {r['channel_id']} message {r['message_id']} is missing but "
                                f"{table} holds {r['n']} row(s) of it: a purged post (deleted posts are kept "
@@ -424,27 +515,30 @@ def cursor_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
 
 
 # -- gaps ---------------------------------------------------------------------------------------------------
+# Per range of channels ($first .. $last): a channel's gaps and their evidence depend on its own ids only.
+_RANGE_POSTS = "(SELECT * FROM posts WHERE channel_id BETWEEN $first AND $last)"
 _GAP_RANGES_SQL = f"""
-WITH g AS (SELECT channel_id, first_id, last_id, cleared FROM ({GAPS_SQL}) gaps),
-firsts AS (SELECT channel_id, min(first_seen_at) AS first_pass FROM posts GROUP BY channel_id)
+WITH g AS (SELECT channel_id, first_id, last_id, cleared FROM ({gaps_sql(ranged=True)}) gaps),
+firsts AS (SELECT channel_id, min(first_seen_at) AS first_pass FROM {_RANGE_POSTS} p GROUP BY channel_id)
 SELECT g.channel_id, g.first_id, g.last_id, g.cleared, n.message_id AS next_id,
        n.first_seen_at > f.first_pass AS later_pass,
        coalesce(len(ch.restriction_reason), 0) > 0 OR coalesce(ch.restricted, false) AS restricted
 FROM g
 -- a gap ends right below an archived post, or at the cursor (then there is none above it)
-LEFT JOIN posts n ON n.channel_id = g.channel_id AND n.message_id = g.last_id + 1
+LEFT JOIN {_RANGE_POSTS} n ON n.channel_id = g.channel_id AND n.message_id = g.last_id + 1
 LEFT JOIN firsts f ON f.channel_id = g.channel_id
 LEFT JOIN channels ch ON ch.channel_id = g.channel_id
 ORDER BY g.channel_id, g.first_id
 """
 
+# Evidence about the ids of the channels $first .. $last (a forward names its origin channel's id).
 _EVIDENCE_SQL = """
-SELECT channel_id, message_id, 'purged' AS kind FROM post_observations
-UNION SELECT channel_id, message_id, 'purged' FROM post_versions
+SELECT channel_id, message_id, 'purged' AS kind FROM post_observations WHERE channel_id BETWEEN $first AND $last
+UNION SELECT channel_id, message_id, 'purged' FROM post_versions WHERE channel_id BETWEEN $first AND $last
 UNION SELECT fwd_channel_id, fwd_message_id, 'deleted_before_archiving' FROM posts
-      WHERE fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL
+      WHERE fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL AND fwd_channel_id BETWEEN $first AND $last
 UNION SELECT channel_id, reply_to_message_id, 'deleted_before_archiving' FROM posts
-      WHERE reply_to_message_id IS NOT NULL
+      WHERE reply_to_message_id IS NOT NULL AND channel_id BETWEEN $first AND $last
 """
 
 
@@ -462,17 +556,29 @@ def _explain(r: dict[str, Any], evidence: set[str]) -> str:
     return "service_messages" if r["last_id"] - r["first_id"] + 1 <= SHORT_GAP else "unexplained"
 
 
-def gap_ranges(con: duckdb.DuckDBPyConnection) -> list[GapRange]:
+def gap_ranges(con: duckdb.DuckDBPyConnection, runs: Sequence[Run] | None = None) -> list[GapRange]:
     """Every never-archived id range (the ranges ``tgspread status`` counts), split where the explanation
-    changes: the cleared part first, then the rest with the strongest evidence found (GAP_EXPLANATIONS)."""
-    ranges = _rows(con, _GAP_RANGES_SQL)
+    changes: the cleared part first, then the rest with the strongest evidence found (GAP_EXPLANATIONS).
+    Computed per range of channels (``runs``, default: runs of :data:`CHECK_RUN_ROWS` rows)."""
+    out: list[GapRange] = []
+    for first, last in _channel_runs(runs or _ranges(con)):
+        out += _gap_ranges_in(con, {"first": first, "last": last})
+    return out
+
+
+def _gap_ranges_in(con: duckdb.DuckDBPyConnection, bounds: dict[str, int]) -> list[GapRange]:
+    """:func:`gap_ranges` of the channels ``bounds["first"] .. bounds["last"]``."""
+    ranges = _rows(con, _GAP_RANGES_SQL, bounds)
     if not ranges:
         return []
     known: dict[tuple[int, int], set[str]] = {}
     for ch, msg, kind in con.execute(
-            f"SELECT e.* FROM ({_EVIDENCE_SQL}) e SEMI JOIN ({GAPS_SQL}) g ON g.channel_id = e.channel_id "
-            "AND e.message_id BETWEEN g.first_id AND g.last_id").fetchall():
+            f"SELECT e.* FROM ({_EVIDENCE_SQL}) e SEMI JOIN ({gaps_sql(ranged=True)}) g "
+            "ON g.channel_id = e.channel_id AND e.message_id BETWEEN g.first_id AND g.last_id", bounds).fetchall():
         known.setdefault((int(ch), int(msg)), set()).add(str(kind))
+    by_channel: dict[int, list[int]] = {}
+    for c, m in sorted(known):
+        by_channel.setdefault(c, []).append(m)
     out: list[GapRange] = []
     for r in ranges:
         ch, first, last = int(r["channel_id"]), int(r["first_id"]), int(r["last_id"])
@@ -481,7 +587,8 @@ def gap_ranges(con: duckdb.DuckDBPyConnection) -> list[GapRange]:
             first += int(r["cleared"])
         # ids with their own evidence stand alone; the ids between them share the range's explanation
         start = first
-        for msg in sorted(m for (c, m) in known if c == ch and first <= m <= last):
+        ids = by_channel.get(ch, [])
+        for msg in ids[bisect.bisect_left(ids, first):bisect.bisect_right(ids, last)]:
             if msg > start:
                 out.append(GapRange(ch, start, msg - 1, _explain({**r, "first_id": start, "last_id": msg - 1},
                                                                    set())))
@@ -527,10 +634,12 @@ def _field_sql(column: str, timestamp: bool) -> str:
     return f"CASE WHEN {column} IS NULL THEN 'N' ELSE 'S' || strlen({text})::VARCHAR || ':' || {text} END"
 
 
-def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: bool = False) -> str:
+def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: bool = False,
+               key_range: bool = False) -> str:
     """The SQL giving ``(channel_id, part, row_sha256)`` for every covered row, in the order the digest hashes
     them. ``docs/verify.md`` prints it; :func:`channel_digests` runs it (``channel_range``: only the channels
-    ``BETWEEN $first AND $last``). Tables a file lacks are left out."""
+    ``BETWEEN $first AND $last``; ``key_range`` too: only the rows of part ``$part`` whose first key is ``BETWEEN
+    $lo AND $hi``, or NULL when ``$nulls``). Tables a file lacks are left out."""
     present = _tables(con) if con is not None else None
     parts = []
     for part, (table, (key, columns)) in enumerate(DIGEST_TABLES.items(), 1):
@@ -541,7 +650,9 @@ def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: b
         parts.append(f"SELECT channel_id, {part} AS part, {k1} AS k1, {k2} AS k2,\n"
                      f"       sha256('{table}' || {fields}) AS row_sha256\nFROM {table}")
     union = "\nUNION ALL\n".join(parts)
-    where = "\nWHERE channel_id BETWEEN $first AND $last" if channel_range else ""
+    where = "\nWHERE channel_id BETWEEN $first AND $last" if channel_range or key_range else ""
+    if key_range:
+        where += " AND part = $part AND (k1 BETWEEN $lo AND $hi OR ($nulls AND k1 IS NULL))"
     return (f"SELECT channel_id, part, row_sha256 FROM (\n{union}\n){where} "
             "ORDER BY channel_id, part, k1, k2, row_sha256")
 
@@ -557,28 +668,8 @@ def digest_runs(con: duckdb.DuckDBPyConnection, channels: Sequence[int] | None =
     ``channels``), each holding about ``run_rows`` rows (default :data:`DIGEST_RUN_ROWS`): the digest's ORDER BY
     is run per range, so its memory is bounded by a run, not by the archive. A channel-counting aggregate finds
     them."""
-    run_rows = run_rows or DIGEST_RUN_ROWS
-    present = _tables(con)
-    counted = " UNION ALL ".join(f"SELECT channel_id FROM {t}" for t in DIGEST_TABLES if t in present)
-    if not counted:
-        return []
-    counts = con.execute(f"SELECT channel_id, count(*) FROM ({counted}) GROUP BY 1 ORDER BY 1").fetchall()
-    wanted = set(channels) if channels is not None else None
-    runs: list[tuple[int, int]] = []
-    first = last = None
-    size = 0
-    for ch, n in counts:
-        if ch is None or (wanted is not None and ch not in wanted):
-            continue
-        if first is not None and size + int(n) > run_rows:
-            runs.append((first, last))  # type: ignore[arg-type]
-            first, size = None, 0
-        if first is None:
-            first = ch
-        last, size = ch, size + int(n)
-    if first is not None:
-        runs.append((first, last))  # type: ignore[arg-type]
-    return runs
+    counts = channel_counts(con, DIGEST_TABLES)
+    return runs_of(counts, run_rows or DIGEST_RUN_ROWS, set(channels) if channels is not None else None)
 
 
 def channel_digests(con: duckdb.DuckDBPyConnection, channels: Sequence[int] | None = None
@@ -592,21 +683,55 @@ def channel_digests(con: duckdb.DuckDBPyConnection, channels: Sequence[int] | No
     names = list(DIGEST_TABLES)
     hashes: dict[int, Any] = {}
     rows: dict[int, dict[str, int]] = {}
-    sql = digest_sql(con, channel_range=True)
-    for first, last in digest_runs(con, channels):
-        cur = con.execute(sql, {"first": first, "last": last})
-        while batch := cur.fetchmany(10_000):
-            for ch, part, row_hash in batch:
-                if wanted is not None and ch not in wanted:
-                    continue
-                if ch not in hashes:
-                    hashes[ch] = hashlib.sha256()
-                    rows[ch] = dict.fromkeys(names, 0)
-                hashes[ch].update(row_hash.encode("ascii"))
-                rows[ch][names[part - 1]] += 1
+    sql, keyed = digest_sql(con, channel_range=True), digest_sql(con, key_range=True)
+    counts = channel_counts(con, DIGEST_TABLES)
+    size = dict(counts)
+    for first, last in runs_of(counts, DIGEST_RUN_ROWS, wanted):
+        pieces = [(sql, {"first": first, "last": last})]
+        if first == last and size[first] > DIGEST_RUN_ROWS:     # one channel larger than a run: in key ranges
+            pieces = [(keyed, {"first": first, "last": last, **piece}) for piece in _key_runs(con, first)]
+        for query, params in pieces:
+            _hash_rows(con.execute(query, params), wanted, names, hashes, rows)
     digests = [ChannelDigest(ch, hashes[ch].hexdigest(), rows[ch]) for ch in sorted(hashes)]
     whole = hashlib.sha256("".join(f"{d.channel_id}:{d.sha256}\n" for d in digests).encode("ascii"))
     return digests, whole.hexdigest()
+
+
+#: Key buckets of a large channel's digest: first keys (message ids, or microseconds) ``>> KEY_BUCKET_BITS``.
+KEY_BUCKET_BITS = 13
+
+
+def _key_runs(con: duckdb.DuckDBPyConnection, channel: int) -> list[dict[str, Any]]:
+    """A channel with more rows than a digest run, in pieces of about :data:`DIGEST_RUN_ROWS` rows, in digest order:
+    per part (table), ranges of its first key (``$part``, ``$lo``, ``$hi``, ``$nulls`` of :func:`digest_sql`)."""
+    present = _tables(con)
+    out: list[dict[str, Any]] = []
+    for part, (table, (key, _)) in enumerate(DIGEST_TABLES.items(), 1):
+        if table not in present:
+            continue
+        k1 = f"epoch_us({key[0]})" if key[0].endswith("_at") else key[0]
+        buckets = con.execute(f"SELECT {k1} >> {KEY_BUCKET_BITS} AS b, count(*) FROM {table} "
+                              "WHERE channel_id = $ch GROUP BY 1 ORDER BY 1 NULLS LAST", {"ch": channel}).fetchall()
+        known = [(int(b), int(n)) for b, n in buckets if b is not None]
+        ranges = runs_of(known, DIGEST_RUN_ROWS) or [(0, 0)]
+        for i, (lo, hi) in enumerate(ranges):
+            out.append({"part": part, "lo": lo << KEY_BUCKET_BITS, "hi": ((hi + 1) << KEY_BUCKET_BITS) - 1,
+                        "nulls": i == len(ranges) - 1})
+    return out
+
+
+def _hash_rows(cur: duckdb.DuckDBPyConnection, wanted: set[int] | None, names: list[str], hashes: dict[int, Any],
+               rows: dict[int, dict[str, int]]) -> None:
+    """Feed the digest query's rows on ``cur`` into the per-channel hashes and row counts."""
+    while batch := cur.fetchmany(10_000):
+        for ch, part, row_hash in batch:
+            if wanted is not None and ch not in wanted:
+                continue
+            if ch not in hashes:
+                hashes[ch] = hashlib.sha256()
+                rows[ch] = dict.fromkeys(names, 0)
+            hashes[ch].update(row_hash.encode("ascii"))
+            rows[ch][names[part - 1]] += 1
 
 
 # -- the report ---------------------------------------------------------------------------------------------
@@ -616,9 +741,10 @@ def verify_archive(con: duckdb.DuckDBPyConnection, *, channels: Sequence[int] | 
     (findings not tied to a channel, e.g. a duplicated run id, are always kept; no archive digest then).
     The ``lake`` check needs a lake: ``tgspread verify`` adds :func:`collector._archive.lake_verify.lake_findings`."""
     wanted = set(channels) if channels is not None else None
-    gaps = gap_ranges(con)
-    findings = [*unique_key_findings(con), *observation_findings(con), *version_findings(con),
-                *deletion_findings(con), *cursor_findings(con), *_gap_findings(gaps)]
+    ranges = _ranges(con)
+    gaps = gap_ranges(con, ranges)
+    findings = [*unique_key_findings(con, ranges), *observation_findings(con, ranges), *version_findings(con, ranges),
+                *deletion_findings(con, ranges), *cursor_findings(con), *_gap_findings(gaps)]
     if wanted is not None:
         findings = [f for f in findings if f.channel_id is None or f.channel_id in wanted]
         gaps = [g for g in gaps if g.channel_id in wanted]
