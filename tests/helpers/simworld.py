@@ -7,6 +7,7 @@ independently of ``collector._parse.normalize``, so a test comparing the two can
 from __future__ import annotations
 
 import asyncio
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,15 @@ from typing import Any
 from collector import Archive, CollectReport, CollectSettings, collect
 from collector._simulated import World, generate_world, simulated_client
 from collector._simulated.model import SimMessage
+
+
+def copy_archive(src: Path, dst: Path) -> Path:
+    """Copy an archive with its write-ahead log (an archive left open by a module fixture may hold rows there)."""
+    shutil.copy(src, dst)
+    wal = src.with_name(src.name + ".wal")
+    if wal.exists():
+        shutil.copy(wal, dst.with_name(dst.name + ".wal"))
+    return dst
 
 
 def run_pass(world: World, path: Path, channels: list[str] | None = None, *,

@@ -32,24 +32,17 @@ from collector._archive.lake import lake_tables, publish, read_manifest
 from collector._archive.lake_verify import lake_findings
 from collector._archive.rows import POSTS_SCHEMA
 from tests.helpers.lake_schema_render import render
-from tests.helpers.simworld import Collected
+from tests.helpers.simworld import Collected, copy_archive
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _copy_archive(src: Path, dst: Path) -> Path:
-    shutil.copy(src, dst)
-    wal = src.with_name(src.name + ".wal")
-    if wal.exists():
-        shutil.copy(wal, dst.with_name(dst.name + ".wal"))
-    return dst
 
 
 @pytest.fixture(scope="module")
 def published(collected: Collected, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A copy of the shared archive and its lake (collector 'main'), published once."""
     base = tmp_path_factory.mktemp("lake")
-    archive = _copy_archive(collected.path, base / "archive.duckdb")
+    archive = copy_archive(collected.path, base / "archive.duckdb")
     with Archive(archive) as opened:
         publish(opened, base / "lake")
     return archive, base / "lake"
@@ -190,7 +183,7 @@ def test_an_empty_lake_gives_empty_views_with_the_schema(tmp_path: Path) -> None
 
 # -- only what changed ---------------------------------------------------------------------------------------
 def test_an_edit_rewrites_only_its_partitions(published: tuple[Path, Path], tmp_path: Path) -> None:
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     lake = tmp_path / "lake"
     shutil.copytree(published[1], lake)
     before = _files(lake)
@@ -221,7 +214,7 @@ def test_a_pass_then_publish_leaves_a_lake_equal_to_the_archive(published: tuple
     from collector._simulated import generate_world
     from tests.helpers.simworld import run_pass
 
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     lake = tmp_path / "lake"
     shutil.copytree(published[1], lake)
     with Archive(archive, read_only=True) as opened:
@@ -247,7 +240,7 @@ def test_an_incremental_publish_over_several_months_and_undated_posts_equals_a_f
     """One pass touching posts of two months and a post without a date (month ``unknown``): the partitions the
     incremental publish rewrites (each month read by its own range query) hold exactly what a full publish of the
     same archive writes, and every other file is untouched."""
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     lake = tmp_path / "lake"
     shutil.copytree(published[1], lake)
     before = _files(lake)
@@ -304,7 +297,7 @@ def test_a_lake_of_the_layout_before_reads_and_its_next_publish_replaces_it(publ
                                                                            tmp_path: Path) -> None:
     """Lakes published before every table had slots hold ``<table>/<collector>.parquet`` for tables without a
     NOT NULL channel id: readers read that file as slot 0, and the next publish (incremental) replaces it."""
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     lake = tmp_path / "lake"
     shutil.copytree(published[1], lake)
     expected = {t: connect_lake(lake).execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0]
@@ -331,7 +324,7 @@ def test_a_lake_of_the_layout_before_reads_and_its_next_publish_replaces_it(publ
 # -- several collectors --------------------------------------------------------------------------------------
 def test_rows_held_by_two_collectors_are_read_once_newest_first(published: tuple[Path, Path],
                                                                 tmp_path: Path) -> None:
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     lake = tmp_path / "lake"
     with Archive(archive) as opened:
         publish(opened, lake, collector="alpha")
@@ -355,7 +348,7 @@ def test_rows_held_by_two_collectors_are_read_once_newest_first(published: tuple
 
 # -- verify ----------------------------------------------------------------------------------------------
 def test_verify_reports_drift_between_lake_and_archive(published: tuple[Path, Path], tmp_path: Path) -> None:
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     lake = tmp_path / "lake"
     shutil.copytree(published[1], lake)
     with Archive(archive) as opened:
@@ -420,10 +413,10 @@ def _touch_every_post(archive: Path) -> None:
 def test_sigkill_during_publish_leaves_old_or_new_files_and_the_next_publish_repairs(
         published: tuple[Path, Path], tmp_path: Path) -> None:
     old_lake = published[1]
-    changed = _copy_archive(published[0], tmp_path / "changed.duckdb")
+    changed = copy_archive(published[0], tmp_path / "changed.duckdb")
     _touch_every_post(changed)
     # the lake as a publish that is never killed leaves it
-    reference = _copy_archive(changed, tmp_path / "reference.duckdb")
+    reference = copy_archive(changed, tmp_path / "reference.duckdb")
     new_lake = tmp_path / "new-lake"
     shutil.copytree(old_lake, new_lake)
     # timed as the killed publishes run (a process of its own, from its "publishing" line), so that the kill
@@ -438,7 +431,7 @@ def test_sigkill_during_publish_leaves_old_or_new_files_and_the_next_publish_rep
     rng = random.Random(14)
     outcomes = {"old": 0, "new": 0}
     for attempt in range(10):
-        archive = _copy_archive(changed, tmp_path / f"kill{attempt}.duckdb")
+        archive = copy_archive(changed, tmp_path / f"kill{attempt}.duckdb")
         lake = tmp_path / f"lake{attempt}"
         shutil.copytree(old_lake, lake)
         proc = _publisher(archive, lake)
@@ -475,7 +468,7 @@ def reader_errors() -> Iterator[list[BaseException]]:
 
 def test_a_reader_polling_while_a_collector_publishes_never_errors_nor_sees_a_row_twice(
         published: tuple[Path, Path], tmp_path: Path, reader_errors: list[BaseException]) -> None:
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     lake = tmp_path / "lake"
     shutil.copytree(published[1], lake)
     with Archive(archive, read_only=True) as opened:
@@ -499,7 +492,7 @@ def test_publish_command_and_config(published: tuple[Path, Path], tmp_path: Path
 
     from collector._cli.app import app
 
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     (tmp_path / "tgspread.toml").write_text(f'archive = "{archive}"\n[lake]\npath = "lake"\ncollector = "box-1"\n',
                                             encoding="utf-8")
     runner = CliRunner()
@@ -529,7 +522,7 @@ def test_a_failed_publish_after_a_pass_warns_and_keeps_the_collection(published:
     from collector._cli.publish import publish_after_pass
     from collector._config import load_config
 
-    archive = _copy_archive(published[0], tmp_path / "a.duckdb")
+    archive = copy_archive(published[0], tmp_path / "a.duckdb")
     blocker = tmp_path / "lake"
     blocker.write_text("a file where the lake should be\n", encoding="utf-8")
     (tmp_path / "t.toml").write_text('[lake]\npath = "lake"\n', encoding="utf-8")
@@ -571,7 +564,7 @@ def test_files_of_two_schema_versions_read_by_column_name_while_a_rewrite_is_unf
     assert con.execute("SELECT count(*), count(DISTINCT (channel_id, message_id)) FROM posts").fetchall() == \
         [(manifest["tables"]["posts"]["rows"],) * 2]
     assert "import_sha256" in [r[0] for r in con.execute("DESCRIBE posts").fetchall()]
-    with Archive(_copy_archive(published[0], tmp_path / "a.duckdb")) as opened:
+    with Archive(copy_archive(published[0], tmp_path / "a.duckdb")) as opened:
         opened.con.execute("UPDATE schema_migrations SET version = version")     # nothing changes: same version
         report = publish(opened, lake, full=True)
     assert report.files_written > 0 and read_manifest(lake, "main") is not None

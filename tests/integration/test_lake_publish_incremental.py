@@ -20,15 +20,7 @@ from collector._archive.lake_files import PART_SLOT, _partition_of
 from collector._archive.rows import POSTS_SCHEMA
 from collector._archive.slots import NO_MONTH, month_sql
 from collector._archive.upsert import _size_bytes
-from tests.helpers.simworld import Collected
-
-
-def _copy(src: Path, dst: Path) -> Path:
-    shutil.copy(src, dst)
-    wal = src.with_name(src.name + ".wal")
-    if wal.exists():
-        shutil.copy(wal, dst.with_name(dst.name + ".wal"))
-    return dst
+from tests.helpers.simworld import Collected, copy_archive
 
 
 def _contents(lake: Path) -> dict[str, list[dict[str, Any]]]:
@@ -69,10 +61,10 @@ def test_month_chunks_cover_every_month_once_in_order_and_the_undated_alone() ->
 
 def test_a_full_publish_in_chunks_of_one_month_writes_what_one_chunk_writes(
         collected: Collected, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    one = _copy(collected.path, tmp_path / "one.duckdb")
+    one = copy_archive(collected.path, tmp_path / "one.duckdb")
     with Archive(one) as opened:          # the pseudonym key is made here, then both copies share it
         publish(opened, tmp_path / "lake-one", full=True)
-    many = _copy(one, tmp_path / "many.duckdb")
+    many = copy_archive(one, tmp_path / "many.duckdb")
     monkeypatch.setattr(lake_module, "FULL_CHUNK_ROWS", 1)
     with Archive(many) as opened:
         months = _month_chunks(opened.con)
@@ -94,7 +86,7 @@ def test_each_new_directory_is_fsynced_once_and_every_directory_that_got_an_entr
         real(path)
 
     monkeypatch.setattr(lake_files, "fsync_dir", record)
-    archive = _copy(collected.path, tmp_path / "archive.duckdb")
+    archive = copy_archive(collected.path, tmp_path / "archive.duckdb")
     lake = tmp_path / "lake"
     with Archive(archive) as opened:
         publish(opened, lake, full=True)
@@ -111,7 +103,7 @@ def test_each_new_directory_is_fsynced_once_and_every_directory_that_got_an_entr
 
 def test_an_incremental_publish_runs_under_its_own_small_pool_and_gives_the_archive_its_settings_back(
         collected: Collected, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    archive = _copy(collected.path, tmp_path / "archive.duckdb")
+    archive = copy_archive(collected.path, tmp_path / "archive.duckdb")
     seen: list[tuple[str, str]] = []
     real = lake_module.write_partitions
 
@@ -142,7 +134,7 @@ def test_an_incremental_publish_runs_under_its_own_small_pool_and_gives_the_arch
 
 def test_an_incremental_publish_that_runs_out_of_its_small_pool_runs_again_under_the_archives_cap(
         collected: Collected, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    archive = _copy(collected.path, tmp_path / "archive.duckdb")
+    archive = copy_archive(collected.path, tmp_path / "archive.duckdb")
     lake = tmp_path / "lake"
     with Archive(archive) as opened:
         publish(opened, lake)
@@ -150,7 +142,7 @@ def test_an_incremental_publish_that_runs_out_of_its_small_pool_runs_again_under
         batch = opened.con.sql(f"SELECT {cols} FROM posts ORDER BY channel_id, message_id LIMIT 3").to_arrow_table()
         newest = opened.con.execute("SELECT max(last_seen_at) FROM posts").fetchall()[0][0]
         opened.write_posts(batch.cast(POSTS_SCHEMA), newest + timedelta(hours=1))
-    reference = _copy(archive, tmp_path / "reference.duckdb")
+    reference = copy_archive(archive, tmp_path / "reference.duckdb")
     shutil.copytree(lake, tmp_path / "lake-reference")
     with Archive(reference) as opened:
         expected = publish(opened, tmp_path / "lake-reference")
