@@ -353,30 +353,27 @@ class _Pass:
     async def _history(self, channel: types.InputChannel, result: ChannelResult) -> None:
         """Every message newer than the cursor, oldest first, committed with the cursor batch by batch.
 
-        The newest page is asked for first (one request when little is new). When it is full, the gap
-        between the cursor and that page is paged oldest first with ``add_offset=-100`` and ``max_id``
-        set to the newest page's lowest id, and the newest page is written last: ``ceil(new/100)``
-        requests in all, and the cursor only ever moves over ids that are archived.
+        Paged oldest first from the cursor (``offset_id`` just above it, ``add_offset=-100``, ``min_id`` the
+        cursor) until a page is not full: one request when little is new, ``ceil(new/100)`` requests in all
+        (one more, answered empty, when ``new`` is an exact multiple of 100). Every page is kept as it
+        arrives, so a flood wait that cuts the pass loses no answered request: the cursor only ever moves
+        over ids that are archived, and the next pass goes on from there. (Asking for the newest page first
+        and writing it last, as before issue 15, threw that page away whenever a flood wait cut the pass.)
         """
         channel_id = channel.channel_id
-        cursor = self.archive.cursor(channel_id)
-        newest = await self._page(channel, channel_id, min_id=cursor)
+        position = self.archive.cursor(channel_id)
         batch = _Batch(self, channel_id, result)
         with batch.keeping_what_arrived():
-            if len(newest) >= PAGE:
-                bound = min(m.id for m in newest)
-                position = cursor
-                while position < bound - 1:
-                    page = await self._page(channel, channel_id, offset_id=position + 1, add_offset=-PAGE,
-                                            min_id=position, max_id=bound)
-                    if not page:
-                        break
-                    position = max(m.id for m in page)
-                    batch.add(page, position)
-                    if len(page) < PAGE:
-                        break
-            if newest:
-                batch.add(newest, max(m.id for m in newest))
+            while True:
+                page = await self._page(channel, channel_id, offset_id=position + 1, add_offset=-PAGE,
+                                        min_id=position)
+                top = max((m.id for m in page), default=position)
+                if top <= position:          # nothing newer (or a server that does not move on)
+                    break
+                position = top
+                batch.add(page, position)
+                if len(page) < PAGE:
+                    break
 
     # -- refresh -------------------------------------------------------------------------------------
     async def _refresh(self, channel: types.InputChannel, result: ChannelResult) -> None:
