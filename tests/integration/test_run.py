@@ -150,7 +150,7 @@ def test_estimates() -> None:
     s = RunSettings()
     f = facts("c", last_pass_at=T0 - 10 * H, posts_per_day=480.0, refresh_due=250, snapshot_due=True)
     e = make_plan([f], now=T0, settings=s).channels[0].estimate
-    # 200 new posts expected: the newest page, then two more; 250 due posts: 3 refresh requests
+    # 200 new posts expected: two full pages oldest first, then one answered empty; 250 due posts: 3 refresh requests
     assert (e.resolve, e.snapshot, e.history, e.refresh, e.open_ended) == (0, 1, 3, 3, False)
     new = make_plan([facts("n", known=False)], now=T0, settings=s).channels[0].estimate
     assert (new.resolve, new.snapshot, new.history, new.open_ended, new.label()) == (1, 1, 1, True, "3+")
