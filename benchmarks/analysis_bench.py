@@ -178,11 +178,17 @@ def _pd_coordination(path: str) -> Any:
 
     w_s, span_s, cap, min_repeats, fdr = 300.0, 21600.0, 50, 3, 0.05
     w = int(w_s * 1_000_000)
-    posts = _read(path, "SELECT channel_id, message_id, posted_at, grouped_id, fwd_channel_id, fwd_message_id, "
-                        "fwd_posted_at, fwd_from_name, urls, canonical_urls FROM posts WHERE posted_at IS NOT NULL")
-    posts["t"] = posts.posted_at.dt.as_unit("us").astype("int64")          # epoch microseconds
+    # only the rows that can act (forwards; posts with links): all 10M rows with their link lists would
+    # not fit in pandas' memory (Python lists per row); the filters are plain WHERE clauses, no aggregation
+    fw = _read(path, "SELECT channel_id, message_id, posted_at, grouped_id, fwd_channel_id, fwd_message_id, "
+                     "fwd_posted_at FROM posts WHERE posted_at IS NOT NULL AND fwd_channel_id IS NOT NULL "
+                     "AND fwd_message_id IS NOT NULL")
+    posts = _read(path, "SELECT channel_id, message_id, posted_at, fwd_channel_id, fwd_message_id, fwd_posted_at, "
+                        "fwd_from_name, urls, canonical_urls FROM posts WHERE posted_at IS NOT NULL "
+                        "AND (len(urls) > 0 OR len(canonical_urls) > 0)")
+    for frame in (fw, posts):
+        frame["t"] = frame.posted_at.dt.as_unit("us").astype("int64")          # epoch microseconds
     # forwards: one action per post, an album's first item only
-    fw = posts[posts.fwd_channel_id.notna() & posts.fwd_message_id.notna()].copy()
     fw["t0"] = fw.fwd_posted_at.dt.as_unit("us").astype("int64")
     single = fw[fw.grouped_id.isna()]
     album = fw[fw.grouped_id.notna()].sort_values("message_id")
@@ -366,12 +372,9 @@ def ensure_observations(path: Path) -> int:
     try:
         n = con.execute("SELECT count(*) FROM post_observations").fetchall()[0][0]
         if n == 0:
-            con.execute("""
-                INSERT INTO post_observations (channel_id, message_id, observed_at, views, forwards, replies, reactions)
-                SELECT channel_id, message_id, posted_at + to_microseconds(a::BIGINT * 1000000),
-                       (views * f)::BIGINT, (forwards * f)::BIGINT, replies, (reactions * f)::BIGINT
-                FROM posts, (VALUES (4200, 0.3), (23400, 0.8)) AS c(a, f)
-            """)
+            from .synth_coordination import ORGANIC_OBSERVATIONS
+
+            con.execute(ORGANIC_OBSERVATIONS)
             n = con.execute("SELECT count(*) FROM post_observations").fetchall()[0][0]
     finally:
         con.close()
@@ -438,8 +441,9 @@ def run_slow(path: Path, posts: int, *, repeat: int = 3, pandas_repeat: int = 1)
 
     from .synth_coordination import derive
 
-    ensure_observations(path)
-    path = derive(path)
+    # the base archive is only read (it may be shared); the derived copy goes to $TGSPREAD_BENCH_SCRATCH
+    scratch = os.environ.get("TGSPREAD_BENCH_SCRATCH")
+    path = derive(path, directory=Path(scratch) if scratch else None)
     observations = ensure_observations(path)
     out: list[dict[str, Any]] = [{"benchmark": "analysis.coordination/velocity: the data", "value": posts,
                                   "unit": "posts", "target": "-", "ok": None, "note": structure(path)}]
