@@ -50,6 +50,8 @@ FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
 #: Issue #16's functions, with their own targets (no speed-up target; velocity has no pandas twin).
 SLOW_FUNCTIONS = ("coordination", "velocity")
 TARGET_SLOW_S = 10.0
+#: Posts of 500-2,000 characters on which copies (the "text" kind of coordination) is measured.
+LONG_TEXT_POSTS = 100_000
 TARGET_S = 2.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 2048.0
@@ -302,9 +304,30 @@ PANDAS: dict[str, Callable[[str], int]] = {
 
 # ---- measuring -----------------------------------------------------------------------------------
 
+def _measure_long_texts(posts: int) -> dict[str, Any]:
+    """Runs in the child process: ``analysis.copies`` (defaults) on ``posts`` long texts (500-2,000 characters,
+    :func:`benchmarks.synth_coordination.long_text_posts`, in memory; building them is not timed)."""
+    import analysis
+
+    from .synth_coordination import long_text_posts
+
+    con = duckdb.connect(config={"memory_limit": "2GB"})
+    planted = long_text_posts(con, posts)
+    chars = con.execute("SELECT sum(length(text)) FROM posts").fetchall()[0][0]
+    before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    t, c = time.perf_counter(), time.process_time()
+    found = analysis.copies(con)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    return {"seconds": wall, "cpu_seconds": cpu, "rows": found.height, "clusters": found["cluster_id"].n_unique(),
+            "planted": planted, "chars": int(chars), "rss_before_mb": before_mb,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
 def _measure_here(impl: str, name: str, path: str, repeat: int, out: str | None = None) -> dict[str, Any]:
     """Runs in the child process: wall and CPU seconds of each of ``repeat`` runs, rows, peak RSS; a function
     that returns a frame (coordination) has it written to ``out`` (Parquet) for the parent to compare."""
+    if name == "copies_long":
+        return _measure_long_texts(int(path))
     fn: Callable[[str], Any] = PANDAS[name] if impl == "pandas" else (
         lambda p: _library(name, p))
     walls: list[float] = []
@@ -472,6 +495,15 @@ def run_slow(path: Path, posts: int, *, repeat: int = 3, pandas_repeat: int = 1)
                     value, note = "failed", f"exit {exc.returncode}: {(exc.stderr or '').strip().splitlines()[-1:]}"
                 out.append({"benchmark": "analysis.coordination: straightforward pandas", "value": value,
                             "unit": "s", "target": "-", "ok": None, "note": note})
+    # the "text" kind's copies on realistic texts (the synthetic archive's are a few words long)
+    lt = _measure("analysis", "copies_long", Path(str(LONG_TEXT_POSTS)), 1)
+    out.append({"benchmark": "analysis.copies: long texts", "value": round(lt["seconds"], 3), "unit": "s",
+                "target": "-", "ok": None,
+                "note": f"{lt['rows']:,} posts in {lt['clusters']:,} clusters ({lt['planted']:,} copies planted) "
+                        f"among {LONG_TEXT_POSTS + lt['planted']:,} posts of 500-2,000 characters "
+                        f"({lt['chars'] / 1e6:.0f}M characters); cpu {lt['cpu_seconds']:.1f} s, peak RSS "
+                        f"{lt['peak_rss_mb']:.0f} MB ({lt['rss_before_mb']:.0f} MB with the texts in memory "
+                        f"before the call), load {os.getloadavg()[0]:.1f}"})
     return out
 
 
@@ -511,7 +543,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--channels", type=int, default=5_000)
     parser.add_argument("--pandas-repeat", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
-    parser.add_argument("--measure", choices=FUNCTIONS + SLOW_FUNCTIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=(*FUNCTIONS, *SLOW_FUNCTIONS, "copies_long"), help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=("analysis", "pandas"), default="analysis",
                         help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
