@@ -50,7 +50,7 @@ FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
 #: Issue #16's functions, with their own targets (no speed-up target; velocity has no pandas twin).
 SLOW_FUNCTIONS = ("coordination", "velocity")
 TARGET_SLOW_S = 10.0
-#: Posts of 500-2,000 characters on which copies (the "text" kind of coordination) is measured.
+#: Posts of 500-2,000 characters on which copies (the "text" kind of coordination) is measured (at most).
 LONG_TEXT_POSTS = 100_000
 TARGET_S = 2.0
 TARGET_RATIO = 10.0
@@ -496,11 +496,12 @@ def run_slow(path: Path, posts: int, *, repeat: int = 3, pandas_repeat: int = 1)
                 out.append({"benchmark": "analysis.coordination: straightforward pandas", "value": value,
                             "unit": "s", "target": "-", "ok": None, "note": note})
     # the "text" kind's copies on realistic texts (the synthetic archive's are a few words long)
-    lt = _measure("analysis", "copies_long", Path(str(LONG_TEXT_POSTS)), 1)
+    long_posts = min(LONG_TEXT_POSTS, max(1_000, posts // 10))      # 20,000 in the quick run
+    lt = _measure("analysis", "copies_long", Path(str(long_posts)), 1)
     out.append({"benchmark": "analysis.copies: long texts", "value": round(lt["seconds"], 3), "unit": "s",
                 "target": "-", "ok": None,
                 "note": f"{lt['rows']:,} posts in {lt['clusters']:,} clusters ({lt['planted']:,} copies planted) "
-                        f"among {LONG_TEXT_POSTS + lt['planted']:,} posts of 500-2,000 characters "
+                        f"among {long_posts + lt['planted']:,} posts of 500-2,000 characters "
                         f"({lt['chars'] / 1e6:.0f}M characters); cpu {lt['cpu_seconds']:.1f} s, peak RSS "
                         f"{lt['peak_rss_mb']:.0f} MB ({lt['rss_before_mb']:.0f} MB with the texts in memory "
                         f"before the call), load {os.getloadavg()[0]:.1f}"})
