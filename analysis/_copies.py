@@ -356,6 +356,31 @@ class _Fetch:
     shingle_size: int
 
 
+class _SeenHashes:
+    """A set of uint64 text hashes in sorted numpy runs (8 bytes a hash, not a Python int's ~70): runs of
+    doubling size, merged like a binary counter, so adding n hashes costs O(n log n) in all."""
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def unseen(self, values: np.ndarray) -> np.ndarray:
+        """Which of ``values`` are not in the set (a boolean mask)."""
+        out = np.ones(len(values), dtype=bool)
+        for run in self.runs:
+            at = np.minimum(np.searchsorted(run, values), len(run) - 1)
+            out &= run[at] != values
+        return out
+
+    def add(self, values: np.ndarray) -> None:
+        """Add ``values`` (none of them in the set yet)."""
+        if len(values) == 0:
+            return
+        run = np.sort(values)
+        while self.runs and len(self.runs[-1]) <= len(run):
+            run = np.sort(np.concatenate([self.runs.pop(), run]))
+        self.runs.append(run)
+
+
 class _UnionFind:
     def __init__(self, n: int) -> None:
         self.parent = np.arange(n)
@@ -410,7 +435,7 @@ def copies(
     # one signature). Nothing waits for the whole archive: memory is one batch plus the ids and keys.
     sql = f"SELECT channel_id, message_id, posted_at, hash(norm) AS text_hash, norm FROM ({cand})"
     tok_con = con.cursor()                  # the word tokens' queries run while the stream is open
-    seen: set[int] = set()
+    seen = _SeenHashes()
     meta: list[pl.DataFrame] = []
     rep_ids: list[np.ndarray] = []    # (channel_id, message_id) of each representative, in group order
     rep_hashes: list[np.ndarray] = []  # its text hash
@@ -422,10 +447,10 @@ def copies(
         meta.append(frame)
         hashes = batch.column("text_hash").to_numpy()
         uniq, first = np.unique(hashes, return_index=True)
-        new = np.fromiter((h not in seen for h in uniq.tolist()), dtype=bool, count=len(uniq))
+        new = seen.unseen(uniq)
         if not new.any():
             continue
-        seen.update(uniq[new].tolist())
+        seen.add(uniq[new])
         reps = batch.take(pa.array(np.sort(first[new])))
         # in slices of about _SLICE_CHARS characters: the arrays of a slice stay in the CPU cache
         chars = np.cumsum(pc.utf8_length(reps.column("norm")).to_numpy(zero_copy_only=False))
