@@ -275,7 +275,7 @@ def test_min_agreement_is_the_binomial_cut() -> None:
 
 def test_seen_hashes_is_a_set() -> None:
     rng = random.Random(4)
-    seen, truth = copies_mod._SeenHashes(), set()
+    seen, truth = copies_mod._SeenHashes(), set[int]()
     for _ in range(200):
         batch = sorted({rng.randrange(3_000) for _ in range(rng.randrange(0, 150))})
         values = pa.array(batch, pa.uint64()).to_numpy(zero_copy_only=False)
