@@ -16,12 +16,9 @@ inflate. ``outlier`` is ``z >= threshold``, 3.5 by default (Iglewicz and Hoaglin
 modified z-score, 1993). Channels with fewer than ``min_posts`` posts at a checkpoint, or a MAD of 0,
 get no z (null): there is no baseline to be above.
 
-Cost: one query per part of the channels (two parts, by a hash of the channel id: a baseline needs only
-its own channel, so the parts are independent and each part's hash tables are half the size); in each,
-the observations are joined once with the posts (ids and time only), each post keeps its first
-observation in each checkpoint's window in one aggregate, materialised narrow (ids and one packed value
-per checkpoint), and only the rows above the threshold leave DuckDB (``outliers_only=False`` returns
-them all), with their post's time fetched again.
+Cost: one query; the observations are joined once with the posts (ids and time only), each post keeps its
+first observation in each checkpoint's window in one aggregate, and only the rows above the threshold
+leave DuckDB (``outliers_only=False`` returns them all).
 
 Caveats: a channel's baseline moves as it grows (its subscribers), so a post of a fast-growing channel
 looks faster than it was; views of forwards are the forward's own views; counters are what Telegram
@@ -45,16 +42,14 @@ from ._frames import Params, channel_clause, conform, empty, time_clauses, where
 
 METRICS = ("views", "forwards", "reactions", "replies")
 _US = 1_000_000
-_PARTS = 2    # the posts are scored in this many parts by channel (hash): each part's hash tables are 1/_PARTS
 
 
 def velocity_sql(
     checkpoints: Sequence[timedelta], metric: str, stretch: float, min_posts: int, threshold: float,
     include_forwards: bool, outliers_only: bool, channels: Iterable[int] | None, since: datetime | None,
-    until: datetime | None, params: Params, part: tuple[int, int] = (0, 1),
+    until: datetime | None, params: Params,
 ) -> str:
-    """The query of :func:`velocity` for the channels of one ``part`` ``(i, parts)``: those whose id hashes to
-    ``i`` modulo ``parts`` (its parameters bound into ``params``). Unsorted: :func:`velocity` sorts."""
+    """The one query of :func:`velocity` (its parameters bound into ``params``)."""
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r}: use one of {METRICS}")
     if stretch <= 1.0:
@@ -67,9 +62,7 @@ def velocity_sql(
         None if include_forwards else "p.fwd_channel_id IS NULL AND p.fwd_posted_at IS NULL",
         channel_clause("p.channel_id", channels, params, "channels"),
         *time_clauses("p.posted_at", since, until, params),
-        None if part[1] == 1 else f"hash(p.channel_id) % {int(part[1])} = {int(part[0])}",
     ]
-    obs_part = "" if part[1] == 1 else f"AND hash(o.channel_id) % {int(part[1])} = {int(part[0])}"
     windows = [(c, int(c * stretch)) for c in cps]
     in_window = " OR ".join(f"(age >= {lo} AND age < {hi})" for lo, hi in windows)
     # Each observation (age, value) packed into one HUGEINT, age in the high 64 bits: the minimum over a
@@ -78,48 +71,50 @@ def velocity_sql(
     firsts = ",\n                   ".join(
         f"min({pack}) FILTER (WHERE age >= {lo} AND age < {hi}) AS m{k}" for k, (lo, hi) in enumerate(windows))
     value = "((m{k} & 18446744073709551615::HUGEINT) - 9223372036854775808)::BIGINT"
-    lv = "ln(1 + greatest(" + value + ", 0))"
-    stats = ", ".join(f"count(m{k}) AS n{k}, median({lv.format(k=k)}) AS med{k}, mad({lv.format(k=k)}) AS mad{k}"
+    lvs = ", ".join(f"ln(1 + greatest({value.format(k=k)}, 0)) AS lv{k}" for k in range(len(windows)))
+    stats = ", ".join(f"count(lv{k}) AS n{k}, median(lv{k}) AS med{k}, mad(lv{k}) AS mad{k}"
                       for k in range(len(windows)))
     at_cp = "\n        UNION ALL\n".join(
-        f"""        SELECT p.channel_id, p.message_id, {lo // _US}::BIGINT AS checkpoint_s,
-               (p.m{k} >> 64)::BIGINT AS age_us, {value.format(k=k)} AS value, {lv.format(k=k)} AS lv,
+        f"""        SELECT p.channel_id, p.message_id, p.posted_us, {lo // _US}::BIGINT AS checkpoint_s,
+               (p.m{k} >> 64)::BIGINT AS age_us, {value.format(k=k)} AS value, p.lv{k} AS lv,
                b.n{k} AS n, b.med{k} AS med, b.mad{k} AS mad
         FROM lv p JOIN base b ON p.channel_id = b.channel_id WHERE p.m{k} IS NOT NULL"""
         for k, (lo, _hi) in enumerate(windows))
     # One pass: the observations joined once with the posts (only the columns needed), only those inside
     # a checkpoint's window [c, stretch * c) kept, one row per post with its first observation in each
-    # window, materialised narrow (ids and one packed 16-byte value per window: the logs are recomputed,
-    # the post's time is fetched again only for the rows that leave); the channel baselines from that
-    # row set in one more pass (DuckDB's median and mad aggregates, mad = median(|x - median(x)|)),
-    # without a second table of (post, checkpoint) rows.
+    # window; the channel baselines from that row set in one more pass (DuckDB's median and mad aggregates,
+    # mad = median(|x - median(x)|)), without a second table of (post, checkpoint) rows.
     sql = f"""
     WITH p AS (
         SELECT p.channel_id, p.message_id, epoch_us(p.posted_at) AS posted_us FROM posts p {where_sql(post_filters)}
     ), j AS (
-        SELECT o.channel_id, o.message_id, epoch_us(o.observed_at) - p.posted_us AS age, o.{metric} AS value
+        SELECT o.channel_id, o.message_id, p.posted_us, epoch_us(o.observed_at) - p.posted_us AS age,
+               o.{metric} AS value
         FROM post_observations o JOIN p ON p.channel_id = o.channel_id AND p.message_id = o.message_id
-        WHERE o.{metric} IS NOT NULL {obs_part}
+        WHERE o.{metric} IS NOT NULL
     ), lv AS MATERIALIZED (
-        SELECT channel_id, message_id,
-               {firsts}
-        FROM j WHERE {in_window}
-        GROUP BY channel_id, message_id
+        SELECT *, {lvs} FROM (
+            SELECT channel_id, message_id, min(posted_us) AS posted_us,
+                   {firsts}
+            FROM j WHERE {in_window}
+            GROUP BY channel_id, message_id
+        )
     ), base AS (
         SELECT channel_id, {stats} FROM lv GROUP BY channel_id
     ), at_cp AS (
 {at_cp}
     ), scored AS (
-        SELECT channel_id, message_id, checkpoint_s, age_us / {_US}::DOUBLE AS observed_age_s,
+        SELECT channel_id, message_id, posted_us, checkpoint_s, age_us / {_US}::DOUBLE AS observed_age_s,
                value, n AS channel_posts, exp(med) - 1 AS channel_median,
                CASE WHEN n >= {int(min_posts)} AND mad > 0 THEN (lv - med) / (1.4826 * mad) END AS robust_z
         FROM at_cp
     ), kept AS (
         SELECT * FROM scored {"WHERE robust_z >= " + repr(float(threshold)) if outliers_only else ""}
     )
-    SELECT k.channel_id, k.message_id, p.posted_us, checkpoint_s, observed_age_s, value, channel_posts,
-           channel_median, robust_z, coalesce(robust_z >= {float(threshold)}, false) AS outlier
-    FROM kept k JOIN p ON p.channel_id = k.channel_id AND p.message_id = k.message_id
+    SELECT channel_id, message_id, posted_us, checkpoint_s, observed_age_s, value, channel_posts, channel_median,
+           robust_z, coalesce(robust_z >= {float(threshold)}, false) AS outlier
+    FROM kept
+    ORDER BY checkpoint_s, robust_z DESC NULLS LAST, channel_id, message_id
     """
     return sql
 
@@ -149,18 +144,14 @@ def velocity(
     (1 = highest z within the checkpoint; null without z). Sorted by checkpoint, then rank.
     ``since``/``until`` filter by ``posted_at``.
     """
+    params: Params = {}
+    sql = velocity_sql(checkpoints, metric, stretch, min_posts, threshold, include_forwards, outliers_only,
+                       channels, since, until, params)
     con = con.cursor()
-    frames = []
-    for i in range(_PARTS):     # a channel's baseline needs only its own posts: parts by channel are independent
-        params: Params = {}
-        sql = velocity_sql(checkpoints, metric, stretch, min_posts, threshold, include_forwards, outliers_only,
-                           channels, since, until, params, (i, _PARTS))
-        frames.append(con.sql(sql, params=params or None).pl())
-    df = pl.concat(frames).sort(["checkpoint_s", "robust_z", "channel_id", "message_id"],
-                                descending=[False, True, False, False], nulls_last=True)
+    df = con.sql(sql, params=params or None).pl()
     if df.height == 0:
         return empty("velocity")
-    # rank: the position within the checkpoint (sorted above, z-scores first), for posts with a z-score
+    # rank: the position within the checkpoint (DuckDB sorted the rows, z-scores first), for posts with a z-score
     position = pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("checkpoint_s")
     df = df.with_columns(pl.col("posted_us").cast(pl.Datetime("us", "UTC")).alias("posted_at"),
                          pl.when(pl.col("robust_z").is_not_null()).then(position).otherwise(None).alias("rank"))
