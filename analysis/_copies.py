@@ -13,19 +13,23 @@ How (all deterministic, fixed seeds):
    whitespace) turned into one space.
    The text is the post's current one (after edits; earlier versions in ``post_versions`` are not used).
    Deleted posts count (they were posted) unless ``include_deleted=False``.
-2. **Exact duplicates** (identical normalised text, by a 64-bit hash) are grouped first, cheaply;
-   only one representative text per group goes through the similarity search.
+2. **Exact duplicates** (identical normalised text, by a 64-bit hash) are grouped as the posts stream
+   by; only one representative text per group (the first the scan meets) goes through the similarity
+   search.
 3. **Shingles**: character ``shingle_size``-grams (5 by default) of the normalised text; with
    ``shingle_unit="word"`` word n-grams instead (use ``shingle_size=3``): about 3x faster, but a one-word
    change costs a short post most of its word shingles, and Telegram posts are short. A text shorter than
-   one shingle is one shingle. DuckDB hands over tokens (code points or word hashes); numpy hashes them.
+   one shingle is one shingle. Tokens: the code points of the normalised text (decoded in C as UTF-32)
+   or DuckDB's 64-bit hashes of its words; numpy rolls the shingle hashes over them.
 4. **MinHash + LSH** (numpy): ``num_perm`` multiply-add-shift hash functions; the signature is cut into
    bands of ``r`` rows, with ``r`` the largest value for which a pair whose Jaccard similarity is exactly
-   ``threshold`` still becomes a candidate with probability >= ``recall`` (see :func:`lsh_bands`). The
-   signature only proposes candidates; it never decides.
-5. **Verification**: every candidate pair is checked with the *exact* Jaccard similarity of its shingle
-   sets; pairs below ``threshold`` are dropped, as are pairs within one channel (a channel reposting its
-   own text is not spread).
+   ``threshold`` still becomes a candidate with probability >= ``recall`` (see :func:`lsh_bands`).
+5. **Verification**: a candidate pair must first share at least :func:`min_agreement` of the signatures'
+   low bytes (a pair at ``threshold`` misses that with probability <= 1e-9; long texts in one language
+   share enough common shingles that LSH proposes many pairs of unrelated posts, and this drops them
+   without fetching their texts); the rest are checked with the *exact* Jaccard similarity of their
+   shingle sets. Pairs below ``threshold`` are dropped, as are pairs within one channel (a channel
+   reposting its own text is not spread).
 6. **Clusters**: connected components (union-find) of the verified pairs; a cluster spans >= 2 channels.
    Because components are transitive, two members of a cluster can be less similar than ``threshold``
    to each other; ``similarity`` says how similar each is to the cluster's first post.
@@ -35,9 +39,11 @@ normalised text. With character 5-grams, one word replaced in a 130-character po
 60-character post about 0.65; a line appended to a short post can bring it below 0.5. Lower the threshold
 (0.5-0.6) to catch lightly edited short copies, at the price of more templated false positives.
 
-Cost: about 0.3 ms per candidate post of ~250 characters on one core (most of it shingling and MinHash),
-so minutes for millions of posts; only ids, times and token lists travel, in batches of
-10,000 posts, never all texts at once.
+Cost: linear in the characters of the candidate posts, about 0.17-0.2 us of CPU per character (a third
+each the normalisation in DuckDB, the shingles and the MinHash; measured on texts of 500-2,000
+characters at load 12 on 2 cores): about 0.25 ms per post of 1,300 characters, so minutes for millions
+of long posts. The posts stream through in batches of 10,000 (shingled in slices of 512K characters);
+what stays is, per post, its ids, time and text hash, and per distinct text 12 band keys and 64 bytes.
 
 Known limits: templated posts (e.g. automated alerts that differ by a place name) look like copies;
 very large LSH buckets (more than ``max_bucket`` texts sharing a band) are paired as a chain plus a star
@@ -52,6 +58,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -60,12 +67,14 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._frames import is_forward_sql
 
 ShingleUnit = Literal["word", "char"]
 
 _BATCH_ROWS = 10_000
+_SLICE_CHARS = 1 << 19    # characters shingled at once (a few MiB of arrays per step)
 _BLOCK_VALUES = 32_768   # shingle hashes per MinHash block (256 KiB: fits in L2)
 _UTC = pl.Datetime("us", "UTC")
 
@@ -106,12 +115,26 @@ def normalise_sql(column: str = "text") -> str:
     return f"trim(regexp_replace({spaced}, '  +', ' ', 'g'))"
 
 
-def _tokens_sql(unit: ShingleUnit) -> str:
-    """A DuckDB expression over the normalised text ``norm``: its tokens as a list of UBIGINT
-    (64-bit hashes of the words, or the characters' code points); shingles are formed in numpy."""
+def _tokens(con: duckdb.DuckDBPyConnection, norm: pa.Array, unit: ShingleUnit) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens of the normalised texts ``norm`` (flat uint64 values, start offsets): the characters'
+    code points (decoded at C speed, as UTF-32), or 64-bit DuckDB hashes of the words (on ``con``, a
+    connection no other result is pending on)."""
+    if isinstance(norm, pa.ChunkedArray):
+        norm = norm.combine_chunks()
     if unit == "word":
-        return "list_transform(string_split(norm, ' '), lambda x: hash(x))"
-    return "list_transform(string_split(norm, ''), lambda c: unicode(c)::UBIGINT)"
+        name = "_tgspread_copies_norm"
+        con.register(name, pa.table({"norm": norm}))
+        try:
+            tokens = con.sql(f"SELECT list_transform(string_split(norm, ' '), lambda x: hash(x)) AS t "
+                             f"FROM {name}").to_arrow_table().column("t")
+        finally:
+            con.unregister(name)
+        return _list_parts(tokens)
+    lengths = pc.utf8_length(norm).to_numpy(zero_copy_only=False).astype(np.int64)
+    text = "".join(norm.to_pylist())
+    values = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    return values, starts
 
 
 def _candidates_sql(min_chars: int, include_deleted: bool) -> str:
@@ -163,26 +186,42 @@ def _shingle_hashes(tokens: np.ndarray, starts: np.ndarray, size: int) -> tuple[
     ``tokens[starts[i]:starts[i+1]]`` are text ``i``'s tokens (at least one). A text shorter than
     ``size`` tokens has one shingle, all of it. Duplicate shingles within a text are kept (a set is
     what MinHash and Jaccard see; repeats change neither). Hash: polynomial over the tokens, then mixed.
+
+    Linear and branch-free: the polynomial is rolled over the whole token array at once (``size``
+    shifted slices, no gathers), then the starts that do not begin a whole shingle are dropped; the few
+    texts shorter than one shingle are hashed on their own (their missing tokens count as 0).
     """
     total = len(tokens)
     length = np.diff(np.append(starts, total))
-    row = np.repeat(np.arange(len(starts)), length)
-    pos = np.arange(total) - starts[row]
-    keep = np.flatnonzero((pos + size <= length[row]) | ((pos == 0) & (length[row] < size)))
-    end = (starts + length)[row[keep]]
+    ends = starts + length
     padded = np.append(tokens, np.zeros(size, dtype=np.uint64))
-    acc = np.zeros(len(keep), dtype=np.uint64)
+    acc = np.zeros(total, dtype=np.uint64)
+    mult = np.uint64(0x100000001B3)
+    valid = np.ones(total, dtype=bool)
+    longs = length >= size
+    for k in range(1, size):            # the last size - 1 starts of a text begin no whole shingle
+        valid[(ends - k)[longs]] = False
+    short = np.flatnonzero(~longs)
     with np.errstate(over="ignore"):
         for j in range(size):
-            idx = keep + j
-            tok = padded[idx]
-            tok[idx >= end] = 0          # only texts shorter than one shingle reach past their end
-            acc *= np.uint64(0x100000001B3)
-            acc += tok + np.uint64(j + 1)
-        acc = _mix(acc)
-    counts = np.bincount(row[keep], minlength=len(starts))
+            acc *= mult
+            acc += padded[j : j + total]
+            acc += np.uint64(j + 1)
+        if len(short):
+            s_start, s_len = starts[short], length[short]
+            for k in range(1, size):    # a short text: one shingle, at its start
+                valid[(s_start + k)[k < s_len]] = False
+            own = np.zeros(len(short), dtype=np.uint64)
+            for j in range(size):
+                tok = np.where(j < s_len, padded[s_start + j], np.uint64(0))
+                own *= mult
+                own += tok + np.uint64(j + 1)
+            acc[s_start] = own
+        keep = np.flatnonzero(valid)
+        values = _mix(acc[keep])
+    counts = np.where(longs, length - size + 1, 1)
     new_starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-    return acc, new_starts
+    return values, new_starts
 
 
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +236,8 @@ def _minhash(values: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarra
     """Signatures (rows x len(a), uint32) of the sets ``values[starts[i]:starts[i+1]]`` (all non-empty).
 
     Hash function k is ``(a[k] * x + b[k]) mod 2**64 >> 32`` (multiply-add-shift, Dietzfelbinger et al.).
-    Works through the texts in blocks that stay in the CPU cache, with in-place arithmetic.
+    Works through the texts in blocks that stay in the CPU cache, with in-place arithmetic; the shift
+    is applied to each text's minimum (it is monotonic), not to every value.
     """
     n = len(starts)
     sig = np.empty((n, len(a)), dtype=np.uint32)
@@ -214,8 +254,8 @@ def _minhash(values: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarra
             for k in range(len(a)):
                 np.multiply(block, a[k], out=tmp)
                 np.add(tmp, b[k], out=tmp)
-                np.right_shift(tmp, shift, out=tmp)
-                sig[lo:hi, k] = np.minimum.reduceat(tmp, local)
+                # the shift is monotonic: the minimum's high half is the minimum of the high halves
+                sig[lo:hi, k] = np.minimum.reduceat(tmp, local) >> shift
         lo = hi
     return sig
 
@@ -228,6 +268,35 @@ def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
         for r in range(rows):
             keys = keys * mult + sig[:, r : bands * rows : rows].astype(np.uint64)
     return keys
+
+
+def min_agreement(threshold: float, num_perm: int, miss: float = 1e-9) -> int:
+    """How many of ``num_perm`` signature bytes two texts must share to be verified exactly.
+
+    Two texts with Jaccard similarity ``s`` share each MinHash value with probability ``s`` (and an
+    unequal value's low byte with probability 1/256), so at ``s >= threshold`` the count of equal low
+    bytes is at least Binomial(``num_perm``, ``threshold``). The answer is the largest count that such a
+    pair falls short of with probability <= ``miss`` (1e-9): the test drops background pairs that LSH
+    proposed (long texts in one language share many common shingles) and, in effect, never a true one.
+    ``min_agreement(0.8, 64)`` is 30.
+    """
+    p = min(max(threshold, 0.0), 1.0)
+    below = 0.0
+    for k in range(num_perm + 1):
+        below_next = below + math.comb(num_perm, k) * p**k * (1.0 - p) ** (num_perm - k)
+        if below_next > miss:
+            return k
+        below = below_next
+    return num_perm
+
+
+def _agreements(low: np.ndarray, pairs: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """Equal signature low bytes of each pair (rows of ``low``), in chunks of pairs."""
+    out = np.empty(len(pairs), dtype=np.int64)
+    for lo in range(0, len(pairs), chunk):
+        part = pairs[lo : lo + chunk]
+        out[lo : lo + chunk] = (low[part[:, 0]] == low[part[:, 1]]).sum(axis=1)
+    return out
 
 
 def _bucket_pairs(keys: np.ndarray, max_bucket: int) -> np.ndarray:
@@ -283,9 +352,33 @@ def _list_parts(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 class _Fetch:
     """How to fetch the tokens of candidate posts again, for the exact verification."""
 
-    candidates_sql: str
-    tokens_sql: str
+    unit: ShingleUnit
     shingle_size: int
+
+
+class _SeenHashes:
+    """A set of uint64 text hashes in sorted numpy runs (8 bytes a hash, not a Python int's ~70): runs of
+    doubling size, merged like a binary counter, so adding n hashes costs O(n log n) in all."""
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def unseen(self, values: np.ndarray) -> np.ndarray:
+        """Which of ``values`` are not in the set (a boolean mask)."""
+        out = np.ones(len(values), dtype=bool)
+        for run in self.runs:
+            at = np.minimum(np.searchsorted(run, values), len(run) - 1)
+            out &= run[at] != values
+        return out
+
+    def add(self, values: np.ndarray) -> None:
+        """Add ``values`` (none of them in the set yet)."""
+        if len(values) == 0:
+            return
+        run = np.sort(values)
+        while self.runs and len(self.runs[-1]) <= len(run):
+            run = np.sort(np.concatenate([self.runs.pop(), run]))
+        self.runs.append(run)
 
 
 class _UnionFind:
@@ -337,32 +430,39 @@ def copies(
     bands, rows = lsh_bands(threshold, num_perm, recall)
     perm_a, perm_b = _permutations(num_perm, seed)
     cand = _candidates_sql(min_chars, include_deleted)
-    tokens = _tokens_sql(shingle_unit)
-    # One pass: every candidate's ids, time and text hash; tokens only for each text's representative
-    # (its earliest post), so exact duplicates cost one signature.
-    sql = f"""
-        WITH c AS ({cand}), k AS (
-            SELECT *, hash(norm) AS text_hash, row_number() OVER (
-                       PARTITION BY hash(norm) ORDER BY posted_at, channel_id, message_id) AS rn
-            FROM c
-        )
-        SELECT channel_id, message_id, posted_at, text_hash, CASE WHEN rn = 1 THEN {tokens} END AS tokens
-        FROM k
-    """
+    # One streamed pass: every candidate's ids, time, text hash and normalised text; tokens, shingles and a
+    # signature only for the first post of each distinct text (its representative: exact duplicates cost
+    # one signature). Nothing waits for the whole archive: memory is one batch plus the ids and keys.
+    sql = f"SELECT channel_id, message_id, posted_at, hash(norm) AS text_hash, norm FROM ({cand})"
+    tok_con = con.cursor()                  # the word tokens' queries run while the stream is open
+    seen = _SeenHashes()
     meta: list[pl.DataFrame] = []
     rep_ids: list[np.ndarray] = []    # (channel_id, message_id) of each representative, in group order
     rep_hashes: list[np.ndarray] = []  # its text hash
     keys: list[np.ndarray] = []
+    low: list[np.ndarray] = []        # the signatures' low bytes: a cheap first test of every LSH candidate
     for batch in _record_batches(con, sql):
         frame = pl.from_arrow(batch.select(["channel_id", "message_id", "posted_at", "text_hash"]))
         assert isinstance(frame, pl.DataFrame)
         meta.append(frame)
-        is_rep = batch.column("tokens").is_valid()
-        reps = batch.filter(is_rep)
-        if reps.num_rows == 0:
+        hashes = batch.column("text_hash").to_numpy()
+        uniq, first = np.unique(hashes, return_index=True)
+        new = seen.unseen(uniq)
+        if not new.any():
             continue
-        values, starts = _shingle_hashes(*_list_parts(reps.column("tokens")), shingle_size)
-        keys.append(_band_keys(_minhash(values, starts, perm_a, perm_b), bands, rows))
+        seen.add(uniq[new])
+        reps = batch.take(pa.array(np.sort(first[new])))
+        # in slices of about _SLICE_CHARS characters: the arrays of a slice stay in the CPU cache
+        chars = np.cumsum(pc.utf8_length(reps.column("norm")).to_numpy(zero_copy_only=False))
+        cuts = np.unique(np.searchsorted(chars, np.arange(_SLICE_CHARS, chars[-1], _SLICE_CHARS)))
+        for lo, hi in zip(np.r_[0, cuts + 1], np.r_[cuts + 1, len(chars)], strict=True):
+            if hi <= lo:
+                continue
+            norm = reps.column("norm").slice(int(lo), int(hi - lo))
+            values, starts = _shingle_hashes(*_tokens(tok_con, norm, shingle_unit), shingle_size)
+            sig = _minhash(values, starts, perm_a, perm_b)
+            keys.append(_band_keys(sig, bands, rows))
+            low.append((sig & np.uint32(0xFF)).astype(np.uint8))
         ids = [reps.column(c).to_numpy() for c in ("channel_id", "message_id")]
         rep_ids.append(np.stack(ids, axis=1))
         rep_hashes.append(reps.column("text_hash").to_numpy())
@@ -371,7 +471,7 @@ def copies(
     posts = pl.concat(meta).with_columns(pl.col("posted_at").dt.convert_time_zone("UTC"))
     return _cluster(
         con, posts, np.concatenate(rep_ids), np.concatenate(rep_hashes), np.concatenate(keys),
-        threshold, _Fetch(cand, tokens, shingle_size), max_bucket,
+        np.concatenate(low), threshold, _Fetch(shingle_unit, shingle_size), max_bucket,
     )
 
 
@@ -381,6 +481,7 @@ def _cluster(
     rep_pairs: np.ndarray,
     rep_hash: np.ndarray,
     keys: np.ndarray,
+    low: np.ndarray,
     threshold: float,
     fetch: _Fetch,
     max_bucket: int,
@@ -395,11 +496,15 @@ def _cluster(
     one = chan.filter(pl.col("nc") == 1)
     single[one["g"].to_numpy()] = one["channel_id"].to_numpy()
 
-    pairs = np.concatenate([_bucket_pairs(keys[:, j], max_bucket) for j in range(keys.shape[1])])
-    if len(pairs):
-        pairs = np.unique(pairs, axis=0)
-        same = (single[pairs[:, 0]] == single[pairs[:, 1]]) & (single[pairs[:, 0]] >= 0)
-        pairs = pairs[~same]
+    need = min_agreement(threshold, low.shape[1])
+    found: list[np.ndarray] = []
+    for j in range(keys.shape[1]):   # band by band, each band's candidates tested at once: memory stays small
+        band = _bucket_pairs(keys[:, j], max_bucket)
+        if len(band):
+            same = (single[band[:, 0]] == single[band[:, 1]]) & (single[band[:, 0]] >= 0)
+            band = band[~same]
+            found.append(band[_agreements(low, band) >= need])
+    pairs = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), dtype=np.int64)
     sets = _shingle_sets(con, rep_pairs, np.unique(pairs), fetch)
     uf = _UnionFind(n)
     for i, j in pairs.tolist():
@@ -455,15 +560,14 @@ def _shingle_sets(
     })
     name = "_tgspread_copies_wanted"
     con.register(name, wanted)
-    try:
+    try:   # only the wanted posts are normalised again (the same expression as the candidates')
         table = con.sql(f"""
-            WITH c AS ({fetch.candidates_sql})
-            SELECT w.g, {fetch.tokens_sql} AS tokens
-            FROM c JOIN {name} w USING (channel_id, message_id)
+            SELECT w.g, {normalise_sql("p.text")} AS norm
+            FROM posts p JOIN {name} w ON p.channel_id = w.channel_id AND p.message_id = w.message_id
         """).to_arrow_table()
     finally:
         con.unregister(name)
-    values, starts = _shingle_hashes(*_list_parts(table.column("tokens")), fetch.shingle_size)
+    values, starts = _shingle_hashes(*_tokens(con, table.column("norm"), fetch.unit), fetch.shingle_size)
     bounds = np.append(starts, len(values)).tolist()
     return {
         int(g): frozenset(values[bounds[k] : bounds[k + 1]].tolist())

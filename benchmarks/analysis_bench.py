@@ -50,6 +50,8 @@ FUNCTIONS = ("cascades", "forward_network", "posting_frequency", "url_spread")
 #: Issue #16's functions, with their own targets (no speed-up target; velocity has no pandas twin).
 SLOW_FUNCTIONS = ("coordination", "velocity")
 TARGET_SLOW_S = 10.0
+#: Posts of 500-2,000 characters on which copies (the "text" kind of coordination) is measured (at most).
+LONG_TEXT_POSTS = 100_000
 TARGET_S = 2.0
 TARGET_RATIO = 10.0
 TARGET_RSS_MB = 2048.0
@@ -178,11 +180,17 @@ def _pd_coordination(path: str) -> Any:
 
     w_s, span_s, cap, min_repeats, fdr = 300.0, 21600.0, 50, 3, 0.05
     w = int(w_s * 1_000_000)
-    posts = _read(path, "SELECT channel_id, message_id, posted_at, grouped_id, fwd_channel_id, fwd_message_id, "
-                        "fwd_posted_at, fwd_from_name, urls, canonical_urls FROM posts WHERE posted_at IS NOT NULL")
-    posts["t"] = posts.posted_at.dt.as_unit("us").astype("int64")          # epoch microseconds
+    # only the rows that can act (forwards; posts with links): all 10M rows with their link lists would
+    # not fit in pandas' memory (Python lists per row); the filters are plain WHERE clauses, no aggregation
+    fw = _read(path, "SELECT channel_id, message_id, posted_at, grouped_id, fwd_channel_id, fwd_message_id, "
+                     "fwd_posted_at FROM posts WHERE posted_at IS NOT NULL AND fwd_channel_id IS NOT NULL "
+                     "AND fwd_message_id IS NOT NULL")
+    posts = _read(path, "SELECT channel_id, message_id, posted_at, fwd_channel_id, fwd_message_id, fwd_posted_at, "
+                        "fwd_from_name, urls, canonical_urls FROM posts WHERE posted_at IS NOT NULL "
+                        "AND (len(urls) > 0 OR len(canonical_urls) > 0)")
+    for frame in (fw, posts):
+        frame["t"] = frame.posted_at.dt.as_unit("us").astype("int64")          # epoch microseconds
     # forwards: one action per post, an album's first item only
-    fw = posts[posts.fwd_channel_id.notna() & posts.fwd_message_id.notna()].copy()
     fw["t0"] = fw.fwd_posted_at.dt.as_unit("us").astype("int64")
     single = fw[fw.grouped_id.isna()]
     album = fw[fw.grouped_id.notna()].sort_values("message_id")
@@ -296,9 +304,30 @@ PANDAS: dict[str, Callable[[str], int]] = {
 
 # ---- measuring -----------------------------------------------------------------------------------
 
+def _measure_long_texts(posts: int) -> dict[str, Any]:
+    """Runs in the child process: ``analysis.copies`` (defaults) on ``posts`` long texts (500-2,000 characters,
+    :func:`benchmarks.synth_coordination.long_text_posts`, in memory; building them is not timed)."""
+    import analysis
+
+    from .synth_coordination import long_text_posts
+
+    con = duckdb.connect(config={"memory_limit": "2GB"})
+    planted = long_text_posts(con, posts)
+    chars = con.execute("SELECT sum(length(text)) FROM posts").fetchall()[0][0]
+    before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    t, c = time.perf_counter(), time.process_time()
+    found = analysis.copies(con)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    return {"seconds": wall, "cpu_seconds": cpu, "rows": found.height, "clusters": found["cluster_id"].n_unique(),
+            "planted": planted, "chars": int(chars), "rss_before_mb": before_mb,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
 def _measure_here(impl: str, name: str, path: str, repeat: int, out: str | None = None) -> dict[str, Any]:
     """Runs in the child process: wall and CPU seconds of each of ``repeat`` runs, rows, peak RSS; a function
     that returns a frame (coordination) has it written to ``out`` (Parquet) for the parent to compare."""
+    if name == "copies_long":
+        return _measure_long_texts(int(path))
     fn: Callable[[str], Any] = PANDAS[name] if impl == "pandas" else (
         lambda p: _library(name, p))
     walls: list[float] = []
@@ -366,12 +395,9 @@ def ensure_observations(path: Path) -> int:
     try:
         n = con.execute("SELECT count(*) FROM post_observations").fetchall()[0][0]
         if n == 0:
-            con.execute("""
-                INSERT INTO post_observations (channel_id, message_id, observed_at, views, forwards, replies, reactions)
-                SELECT channel_id, message_id, posted_at + to_microseconds(a::BIGINT * 1000000),
-                       (views * f)::BIGINT, (forwards * f)::BIGINT, replies, (reactions * f)::BIGINT
-                FROM posts, (VALUES (4200, 0.3), (23400, 0.8)) AS c(a, f)
-            """)
+            from .synth_coordination import ORGANIC_OBSERVATIONS
+
+            con.execute(ORGANIC_OBSERVATIONS)
             n = con.execute("SELECT count(*) FROM post_observations").fetchall()[0][0]
     finally:
         con.close()
@@ -438,8 +464,9 @@ def run_slow(path: Path, posts: int, *, repeat: int = 3, pandas_repeat: int = 1)
 
     from .synth_coordination import derive
 
-    ensure_observations(path)
-    path = derive(path)
+    # the base archive is only read (it may be shared); the derived copy goes to $TGSPREAD_BENCH_SCRATCH
+    scratch = os.environ.get("TGSPREAD_BENCH_SCRATCH")
+    path = derive(path, directory=Path(scratch) if scratch else None)
     observations = ensure_observations(path)
     out: list[dict[str, Any]] = [{"benchmark": "analysis.coordination/velocity: the data", "value": posts,
                                   "unit": "posts", "target": "-", "ok": None, "note": structure(path)}]
@@ -468,6 +495,16 @@ def run_slow(path: Path, posts: int, *, repeat: int = 3, pandas_repeat: int = 1)
                     value, note = "failed", f"exit {exc.returncode}: {(exc.stderr or '').strip().splitlines()[-1:]}"
                 out.append({"benchmark": "analysis.coordination: straightforward pandas", "value": value,
                             "unit": "s", "target": "-", "ok": None, "note": note})
+    # the "text" kind's copies on realistic texts (the synthetic archive's are a few words long)
+    long_posts = min(LONG_TEXT_POSTS, max(1_000, posts // 10))      # 20,000 in the quick run
+    lt = _measure("analysis", "copies_long", Path(str(long_posts)), 1)
+    out.append({"benchmark": "analysis.copies: long texts", "value": round(lt["seconds"], 3), "unit": "s",
+                "target": "-", "ok": None,
+                "note": f"{lt['rows']:,} posts in {lt['clusters']:,} clusters ({lt['planted']:,} copies planted) "
+                        f"among {long_posts + lt['planted']:,} posts of 500-2,000 characters "
+                        f"({lt['chars'] / 1e6:.0f}M characters); cpu {lt['cpu_seconds']:.1f} s, peak RSS "
+                        f"{lt['peak_rss_mb']:.0f} MB ({lt['rss_before_mb']:.0f} MB with the texts in memory "
+                        f"before the call), load {os.getloadavg()[0]:.1f}"})
     return out
 
 
@@ -507,7 +544,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--channels", type=int, default=5_000)
     parser.add_argument("--pandas-repeat", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
-    parser.add_argument("--measure", choices=FUNCTIONS + SLOW_FUNCTIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=(*FUNCTIONS, *SLOW_FUNCTIONS, "copies_long"), help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=("analysis", "pandas"), default="analysis",
                         help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)

@@ -131,15 +131,23 @@ def _rows(con: duckdb.DuckDBPyConnection, groups: list[PlantedGroup]) -> list[di
     return rows
 
 
-def derive(base: Path, *, force: bool = False) -> Path:
-    """``base`` with planted coordination, as ``<base>.coord.duckdb`` beside it (built once, then reused)."""
-    target = base.with_suffix(".coord.duckdb")
+def derive(base: Path, *, force: bool = False, directory: Path | None = None) -> Path:
+    """``base`` with planted coordination, as ``<base>.coord.duckdb`` in ``directory`` (default: beside
+    ``base``; built once, then reused). ``base`` itself is only read: the organic posts' re-observations
+    (when ``base`` has none) are added to the copy."""
+    where = directory or base.parent
+    where.mkdir(parents=True, exist_ok=True)
+    target = where / base.with_suffix(".coord.duckdb").name
     if target.exists() and not force:
         return target
-    tmp = base.with_suffix(".coord-building.duckdb")
+    tmp = where / base.with_suffix(".coord-building.duckdb").name
     shutil.copyfile(base, tmp)
-    con = duckdb.connect(str(tmp), config={"memory_limit": "2GB"})
+    # 2 observations per post, inserted in one commit: 20M rows at 10M posts need more than 2 GB (heavy lock)
+    con = duckdb.connect(str(tmp), config={"memory_limit": "6GB", "preserve_insertion_order": False})
     try:
+        if con.execute("SELECT count(*) FROM post_observations").fetchall()[0][0] == 0:
+            con.execute(ORGANIC_OBSERVATIONS)
+        con.execute("SET memory_limit = '2GB'")
         posts = con.execute("SELECT count(*) FROM posts").fetchall()[0][0]
         by_activity = [c for (c,) in con.execute(
             "SELECT channel_id FROM posts GROUP BY channel_id ORDER BY count(*) DESC, channel_id").fetchall()]
@@ -177,7 +185,63 @@ def derive(base: Path, *, force: bool = False) -> Path:
     return target
 
 
+#: Every organic post observed at 1 h 10 min and at 6 h 30 min of age (views, forwards, reactions growing
+#: towards their final value), as a collector running every few minutes would record them.
+ORGANIC_OBSERVATIONS = """
+    INSERT INTO post_observations (channel_id, message_id, observed_at, views, forwards, replies, reactions)
+    SELECT channel_id, message_id, posted_at + to_microseconds(a::BIGINT * 1000000),
+           (views * f)::BIGINT, (forwards * f)::BIGINT, replies, (reactions * f)::BIGINT
+    FROM posts, (VALUES (4200, 0.3), (23400, 0.8)) AS c(a, f)
+"""
+
+
 def labels(path: Path) -> list[PlantedGroup]:
     """The planted groups of a derived archive (from the ``.json`` written beside it by :func:`derive`)."""
     data = json.loads(path.with_suffix(".json").read_text())
     return [PlantedGroup(g["kind"], tuple(g["members"]), g["acts"]) for g in data]
+
+
+def long_text_posts(con: duckdb.DuckDBPyConnection, posts: int, *, channels: int = 500, min_chars: int = 500,
+                    max_chars: int = 2_000, copy_every: int = 50) -> int:
+    """Create a table ``posts`` on ``con`` (the columns ``analysis.copies`` reads) with ``posts`` long texts:
+    words of a 20,000-word vocabulary (Cyrillic letters; word frequencies roughly Zipf's law) cut to a
+    length drawn uniformly from ``[min_chars, max_chars]``, then a link; and after every ``copy_every``-th
+    post its copy by another channel 1-5 minutes later, with one word added. Like real Telegram posts
+    (hundreds to thousands of characters), unlike the synthetic archive's short texts. Deterministic;
+    built in DuckDB (no Python loop over posts). Returns the number of planted copies.
+
+    Example: ``long_text_posts(duckdb.connect(), 20_000)`` then ``analysis.copies(con)``.
+    """
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _vocab AS
+        SELECT list(w ORDER BY i) AS words FROM (
+            SELECT i, (SELECT string_agg(chr(1072 + (hash(i, j) % 32)::INTEGER), '') FROM range(2 + i % 9) t(j)) AS w
+            FROM range(20000) v(i))
+    """)
+    words = max_chars // 5 + 10           # enough words for the longest text (average word + space > 5)
+    span = max_chars - min_chars + 1
+    con.execute(f"""
+        CREATE OR REPLACE TABLE posts AS
+        WITH raw AS (
+            SELECT p, left(array_to_string(list_transform(range({words}), lambda k: v.words[
+                       least(20000, floor(pow(20000, (hash(p, k) % 1000000) / 1e6))::BIGINT)]), ' '),
+                       {min_chars} + (hash(p, 'len') % {span})::INTEGER) AS body
+            FROM range({int(posts)}) a(p), _vocab v
+        ), base AS (
+            SELECT (p % {int(channels)}) + 1 AS channel_id, p + 1 AS message_id,
+                   TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_microseconds(p * 60000000) AS posted_at,
+                   upper(left(body, 1)) || body[2:] || '. https://t.me/c/' || p AS text, p
+            FROM raw
+        )
+        SELECT channel_id, message_id, posted_at, text FROM base
+        UNION ALL
+        SELECT (channel_id % {int(channels)}) + 1, message_id + {int(posts)},
+               posted_at + to_microseconds((60 + hash(p, 'lag') % 240)::BIGINT * 1000000), 'Срочно ' || text
+        FROM base WHERE p % {int(copy_every)} = 0
+    """)
+    con.execute("""
+        ALTER TABLE posts ADD COLUMN fwd_channel_id BIGINT; ALTER TABLE posts ADD COLUMN fwd_message_id BIGINT;
+        ALTER TABLE posts ADD COLUMN fwd_posted_at TIMESTAMPTZ; ALTER TABLE posts ADD COLUMN fwd_from_name VARCHAR;
+        ALTER TABLE posts ADD COLUMN deleted_at TIMESTAMPTZ; DROP TABLE _vocab;
+    """)
+    return -(-int(posts) // int(copy_every))

@@ -263,6 +263,45 @@ def test_lsh_bands_meet_the_recall_target() -> None:
         lsh_bands(0.0, 64)
 
 
+def test_min_agreement_is_the_binomial_cut() -> None:
+    def below(k: int, n: int, p: float) -> float:        # P(Binomial(n, p) < k)
+        return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k))
+
+    for threshold, num_perm in [(0.8, 64), (0.5, 64), (0.9, 128), (0.3, 32)]:
+        k = copies_mod.min_agreement(threshold, num_perm)
+        assert below(k, num_perm, threshold) <= 1e-9 < below(k + 1, num_perm, threshold)
+    assert copies_mod.min_agreement(1.0, 64) == 64
+
+
+def test_seen_hashes_is_a_set() -> None:
+    rng = random.Random(4)
+    seen, truth = copies_mod._SeenHashes(), set[int]()
+    for _ in range(200):
+        batch = sorted({rng.randrange(3_000) for _ in range(rng.randrange(0, 150))})
+        values = pa.array(batch, pa.uint64()).to_numpy(zero_copy_only=False)
+        mask = seen.unseen(values)
+        assert mask.tolist() == [v not in truth for v in batch]
+        seen.add(values[mask])
+        truth.update(v for v, m in zip(batch, mask.tolist(), strict=True) if m)
+    assert sum(len(r) for r in seen.runs) == len(truth) and len(seen.runs) <= 12
+
+
+def test_copies_on_long_texts_find_exactly_the_planted_copies() -> None:
+    # texts of 500-2,000 characters from one Zipf vocabulary: unrelated posts share many common shingles
+    # (LSH proposes many of them as candidates); only the planted copies are copies
+    from benchmarks.synth_coordination import long_text_posts
+
+    con = duckdb.connect()
+    posts = 1_500
+    planted = long_text_posts(con, posts, channels=50, copy_every=50)
+    df = copies(con)
+    got = found_clusters(df)
+    want = {frozenset({((p % 50) + 1, p + 1), (((p % 50) + 1) % 50 + 1, p + 1 + posts)}) for p in range(0, posts, 50)}
+    assert len(want) == planted and got == want
+    assert df.filter(df["is_first"])["message_id"].max() <= posts        # the originals came first
+    assert copies(con, shingle_unit="word", shingle_size=3).height == 2 * planted
+
+
 def test_copies_empty_archive(tmp_path: Path) -> None:
     path = make_archive(tmp_path / "e.duckdb", [post(1, 1, 0, "x" * 10)])
     with opened(path) as con:
