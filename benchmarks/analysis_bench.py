@@ -306,10 +306,9 @@ PANDAS: dict[str, Callable[[str], int]] = {
 
 def _measure_long_texts(posts: int) -> dict[str, Any]:
     """Runs in the child process: ``analysis.copies`` (defaults) on ``posts`` long texts (500-2,000 characters,
-    :func:`benchmarks.synth_coordination.long_text_posts`, in memory; building them is not timed)."""
+    :func:`collector._simulated.long_texts.long_text_posts`, in memory; building them is not timed)."""
     import analysis
-
-    from .synth_coordination import long_text_posts
+    from collector._simulated.long_texts import long_text_posts
 
     con = duckdb.connect(config={"memory_limit": "2GB"})
     planted = long_text_posts(con, posts)

@@ -289,7 +289,7 @@ def test_seen_hashes_is_a_set() -> None:
 def test_copies_on_long_texts_find_exactly_the_planted_copies() -> None:
     # texts of 500-2,000 characters from one Zipf vocabulary: unrelated posts share many common shingles
     # (LSH proposes many of them as candidates); only the planted copies are copies
-    from benchmarks.synth_coordination import long_text_posts
+    from collector._simulated.long_texts import long_text_posts
 
     con = duckdb.connect()
     posts = 1_500
