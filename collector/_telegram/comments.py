@@ -212,34 +212,26 @@ class _CommentsPass:
     async def post(self, post: DuePost) -> None:
         """Fetch the comments of one post newer than its cursor, oldest first, one transaction per page.
 
-        The newest page is asked for first (one request when little is new); when it is full, the gap
-        between the cursor and it is paged oldest first (``add_offset=-100``), and the newest page is
-        written last, together with the counter seen: the cursor only ever moves over archived comments.
+        Paged oldest first from the cursor (``offset_id`` just above it, ``add_offset=-100``, ``min_id`` the
+        cursor) until a page is not full: one request when little is new, ``ceil(new/100)`` in all (one
+        more, answered empty, when ``new`` is an exact multiple of 100). Every page is written as it arrives,
+        so a flood wait that cuts the post loses no answered request (the cursor only ever moves over archived
+        comments); the last page also records the counter seen, which makes the post no longer due.
         """
-        cursor = post.max_comment_id
-        newest = await self._page(post, min_id=cursor)
+        position = post.max_comment_id
         discussion_id = post.discussion_id
-        count = int(getattr(newest, "count", len(newest.messages)))
-        got = [m for m in newest.messages if isinstance(m, types.Message)]
-        if len(newest.messages) >= PAGE:
-            bound = min(m.id for m in newest.messages)
-            position = cursor
-            while position < bound - 1:
-                page = await self._page(post, offset_id=position + 1, add_offset=-PAGE, min_id=position,
-                                        max_id=bound)
-                if not page.messages:
-                    break
-                position = max(m.id for m in page.messages)
-                self.report.new_comments += _write_page(
-                    self.archive, self._rows(post, page.messages, discussion_id), self.now, post,
-                    discussion_id=discussion_id, position=position)
-                if len(page.messages) < PAGE:
-                    break
-        rows = self._rows(post, got, discussion_id)
-        top = max([cursor, *(m.id for m in newest.messages)])
-        self.report.new_comments += _write_page(
-            self.archive, rows, self.now, post, discussion_id=discussion_id, position=top,
-            replies_seen=max(post.replies, count), count=count)
+        while True:
+            page = await self._page(post, offset_id=position + 1, add_offset=-PAGE, min_id=position)
+            count = int(getattr(page, "count", len(page.messages)))
+            top = max([position, *(m.id for m in page.messages)])
+            last = len(page.messages) < PAGE or top <= position
+            rows = self._rows(post, [m for m in page.messages if isinstance(m, types.Message)], discussion_id)
+            self.report.new_comments += _write_page(
+                self.archive, rows, self.now, post, discussion_id=discussion_id, position=top,
+                replies_seen=max(post.replies, count) if last else None, count=count if last else None)
+            if last:
+                break
+            position = top
         self.report.posts_fetched += 1
         live = _live_count(self.archive, post)
         if live > count:

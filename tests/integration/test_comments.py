@@ -382,6 +382,31 @@ def test_a_long_flood_wait_stops_the_pass_and_is_honoured_later(base: Base, tmp_
     assert _archived(path) == _expected(world, path)              # caught up, nothing lost or doubled
 
 
+def test_a_flood_wait_anywhere_loses_no_answered_page(base: Base, tmp_path: Path) -> None:
+    """Pages are written as they arrive (oldest first from the cursor), so a flood wait at any request of a
+    pass costs nothing already answered: the interrupted pass and the one after the wait together send exactly
+    the uninterrupted pass's requests, plus the refused one. (Asking for a post's newest page first and writing
+    it last, as before, asked for that page again whenever the wait came while the older pages were read.)
+    On the channel of the post with more than 100 comments, so every position is tried in a few seconds."""
+    world, path = start(base, tmp_path)
+    ch = max((c for c in collected_channels(world) if c.linked_chat_id),
+             key=lambda c: max(len(sc.comments_at(world, c.channel_id, m.message_id)) for m in c.posts(world.now)))
+    name = ["@" + (ch.username_at(world.now) or "")]
+    whole = comments_pass(world, path, name)
+    sent = world.requests["messages.GetReplies"]
+    assert whole.requests == {"messages.GetReplies": sent} and whole.new_comments > 100
+    for at in range(2, sent + 1):
+        world, path = start(base, tmp_path, f"cut-{at}.duckdb")
+        world.inject(Fault("FLOOD_WAIT", request="messages.GetReplies", seconds=600, at=at))
+        cut = comments_pass(world, path, name)
+        assert cut.flood_until is not None, at
+        world.advance(timedelta(minutes=11))
+        comments_pass(world, path, name)
+        assert world.requests["messages.GetReplies"] == sent + 1, at
+        mine = {k: v for k, v in _expected(world, path).items() if k[0] == ch.channel_id}
+        assert _archived(path) == mine, at
+
+
 def test_a_request_budget_stops_the_pass(base: Base, tmp_path: Path) -> None:
     world, path = start(base, tmp_path)
     until = world.now + timedelta(hours=1)
