@@ -176,11 +176,13 @@ class _Spool:
 
     Arrow IPC files (zstd) in a private folder beside the archive (``.<archive>.import-*``, mode 0700),
     removed on exit. A folder left by a killed import of the same archive is removed when the next import
-    spools (the archive's write lock means no other import of it is running).
+    spools (the archive's write lock means no other import of it is running). Without an archive file (a bare
+    connection) the spool goes to the system's temporary folder and nothing else there is touched.
     """
 
     def __init__(self, archive: Any) -> None:
         path = getattr(archive, "path", None)
+        self._sweep = isinstance(path, Path)          # only an archive's own prefix is known to be stale
         self._parent, self._prefix = ((path.parent, f".{path.name}.import-") if isinstance(path, Path)
                                       else (Path(tempfile.gettempdir()), ".tgspread-import-"))
         self._dir: Path | None = None
@@ -200,7 +202,7 @@ class _Spool:
     def add(self, table: pa.Table, versions: _Versions, rep: ChatReport) -> None:
         """Set aside one batch of ``rep``'s chat with the texts a repeated id replaced within it."""
         if self._dir is None:
-            for stale in self._parent.glob(f"{glob.escape(self._prefix)}*"):
+            for stale in self._parent.glob(f"{glob.escape(self._prefix)}*") if self._sweep else ():
                 shutil.rmtree(stale, ignore_errors=True)
             self._dir = Path(tempfile.mkdtemp(prefix=self._prefix, dir=self._parent))
         feather.write_feather(table, self._dir / f"{self._count:08d}.arrow", compression="zstd")
