@@ -190,15 +190,22 @@ def _row(benchmark: str, value: Any, unit: str, target: str, ok: bool | None, no
     return {"benchmark": benchmark, "value": value, "unit": unit, "target": target, "ok": ok, "note": note}
 
 
+def _build(posts: int, channels: int, order: str) -> Path:
+    """The synthetic archive, built (or found in the cache) in a process of its own: Linux keeps a process's
+    peak RSS across fork and exec, so a build in this process (3 GB at 10M) would show as every step's peak."""
+    code = f"from benchmarks.synth_archive import build; print(build({posts}, {channels}, order={order!r}))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
 def run(posts: int = 10_000_000, channels: int = 5_000, *, code: Path = ROOT, work: Path | None = None,
         order: str = "collected", source: Path | None = None) -> list[dict[str, Any]]:
     """Measure the steps on a synthetic archive of ``posts`` posts; rows in the ``benchmarks.run`` shape.
 
     ``code``: the source tree the steps run (default: this one); ``work``: where the copy of the archive and the
     lake go (default: beside the cached archive); ``source``: an archive to use instead of the synthetic one."""
-    from benchmarks.synth_archive import build
-
-    source = source or build(posts, channels, order=order)
+    source = source or _build(posts, channels, order)
     size = f"{posts:,} posts ({order} order)"
     label = "" if code == ROOT else f" [{code.name}]"
     rows: list[dict[str, Any]] = []
