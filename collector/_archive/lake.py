@@ -66,8 +66,8 @@ from .lake_files import (
 )
 from .lake_handoff import CANDIDATES, LAKE_SOURCE, publish_candidates
 from .lake_marks import POST_LEVEL, has_marks
-from .slots import NO_MONTH, month_sql, slot, slot_sql
-from .upsert import _size_bytes, pseudonym, pseudonym_key
+from .slots import NO_MONTH, month_index, month_name, month_sql, slot, slot_sql
+from .upsert import pseudonym, pseudonym_key, size_bytes
 
 #: What a collector may be called: it names files in a shared lake.
 COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -178,16 +178,8 @@ def _month_range(month: str, column: str, through: str | None = None) -> str:
     A range on the stored column (never a function of it), so DuckDB skips row groups by their min/max."""
     if month == NO_MONTH:
         return f"{column} IS NULL"
-    if through is not None and through != month:
-        return f"{_month_range(month, column).split(' AND ')[0]} AND {_month_range(through, column).split(' AND ')[1]}"
-    year, number = int(month[:4]), int(month[5:7])
-    after = f"{year + number // 12:04d}-{number % 12 + 1:02d}"
+    after = month_name(month_index(through or month) + 1)
     return (f"{column} >= TIMESTAMPTZ '{month}-01 00:00:00+00' AND {column} < TIMESTAMPTZ '{after}-01 00:00:00+00'")
-
-
-def month_index(month: str) -> int:
-    """``year * 12 + month`` of a ``YYYY-MM`` month (0 for ``unknown``): what :data:`_MONTH_INDEX` gives per row."""
-    return 0 if month == NO_MONTH else int(month[:4]) * 12 + int(month[5:7])
 
 
 #: SQL for :func:`month_index` of a TIMESTAMPTZ ``{column}`` (the cursor's time zone is UTC): integer
@@ -462,8 +454,8 @@ INCREMENTAL_MEMORY = "128MB"
 def _memory_cap(archive: Archive, full: bool) -> str | None:
     """The cap for this publish: :data:`INCREMENTAL_MEMORY` for an incremental one, unless the archive's own is
     lower (None: the archive's cap, unchanged; a full publish sorts and keeps it)."""
-    own = _size_bytes(archive.memory_limit) if archive.memory_limit else None
-    cap = _size_bytes(INCREMENTAL_MEMORY)
+    own = size_bytes(archive.memory_limit) if archive.memory_limit else None
+    cap = size_bytes(INCREMENTAL_MEMORY)
     if full or cap is None or (own is not None and own <= cap):
         return None
     return INCREMENTAL_MEMORY
@@ -504,17 +496,13 @@ def _month_chunks(con: duckdb.DuckDBPyConnection, chunk: int | None = None) -> l
             out.append((NO_MONTH, NO_MONTH))
             continue
         if run and rows + n > chunk:
-            out.append((_month_name(run[0]), _month_name(run[-1])))
+            out.append((month_name(run[0]), month_name(run[-1])))
             run, rows = [], 0
         run.append(int(index))
         rows += int(n)
     if run:
-        out.append((_month_name(run[0]), _month_name(run[-1])))
+        out.append((month_name(run[0]), month_name(run[-1])))
     return out or [None]
-
-
-def _month_name(index: int) -> str:
-    return f"{(index - 1) // 12:04d}-{(index - 1) % 12 + 1:02d}"
 
 
 def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, select: str, collector: str,

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .slots import NO_MONTH
+from .slots import month_name
 
 _HELPERS = ("_part", "slot", "month", "_h")
 #: ``_part`` of a post-level row: ``slot * PART_SLOT + year * 12 + month`` (month index 0: ``unknown``).
@@ -201,8 +201,7 @@ def _partition_of(part: int, layout: str) -> tuple[int, str | None]:
     post-level tables, the slot itself for the others."""
     if layout != "post":
         return part, None
-    index = part % PART_SLOT
-    return part // PART_SLOT, NO_MONTH if index == 0 else f"{(index - 1) // 12:04d}-{(index - 1) % 12 + 1:02d}"
+    return part // PART_SLOT, month_name(part % PART_SLOT)
 
 
 def _runs(batch: pa.RecordBatch) -> Iterator[tuple[int, int]]:

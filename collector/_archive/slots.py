@@ -56,6 +56,21 @@ def month_sql(column: str) -> str:
     return f"coalesce(strftime(timezone('UTC', {column}), '%Y-%m'), '{NO_MONTH}')"
 
 
+def month_index(month: str) -> int:
+    """``year * 12 + month`` of a ``YYYY-MM`` month, 0 for :data:`NO_MONTH`: an integer in the months' order
+    (the publisher sorts and partitions by it). :func:`month_name` is its inverse.
+
+    >>> month_index("2025-03"), month_name(month_index("2025-03")), month_name(0)
+    (24303, '2025-03', 'unknown')
+    """
+    return 0 if month == NO_MONTH else int(month[:4]) * 12 + int(month[5:7])
+
+
+def month_name(index: int) -> str:
+    """The ``YYYY-MM`` month of a :func:`month_index` (0: :data:`NO_MONTH`)."""
+    return NO_MONTH if index == 0 else f"{(index - 1) // 12:04d}-{(index - 1) % 12 + 1:02d}"
+
+
 def collector_name_problem(name: object) -> str | None:
     """None when ``name`` can name a collector (1-64 letters, digits, '-' and '_', starting with a letter or
     digit: a file name, a bare TOML key, one line), else a one-line message that shows at most 64 characters

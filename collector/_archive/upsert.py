@@ -96,7 +96,7 @@ _UNITS = {"b": 1, "bytes": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 10
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def _size_bytes(text: str) -> float | None:
+def size_bytes(text: str) -> float | None:
     """Bytes in a DuckDB size setting as it reads back (``'18.8 GiB'``); None when unreadable."""
     number, _, unit = text.strip().partition(" ")
     if not unit:
@@ -129,7 +129,7 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
 
         with bulk_settings(archive) as lift_cap, transaction(archive):
             ...                                    # the writes, under the import's memory cap
-            lift_cap()                             # the commit, under the archive's own limit, one thread
+            lift_cap()                   # the commit: twice the headroom (at most the archive's cap), one thread
     """
     con = connection_of(target)
 
@@ -151,7 +151,7 @@ def bulk_settings(target: Any, *, headroom: int = IMPORT_MEMORY_HEADROOM) -> Ite
         changed["memory_limit"] = str(chosen)          # the Archive's own limit, exactly as it was set
     row = con.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
     limit = int(row[0] if row else 0) + headroom
-    current = _size_bytes(setting("memory_limit"))
+    current = size_bytes(setting("memory_limit"))
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET threads = 1")
     if current is None or limit < current:
@@ -268,7 +268,6 @@ _POST_COLUMNS = tuple(POST_SCHEMA.names)
 # `posts` made DuckDB hold the archive's rows (an out-of-memory error on re-importing 100,000 messages).
 _BATCH_RANGE = ("SELECT * FROM posts WHERE channel_id IN (SELECT channel_id FROM __tgs_batch) AND message_id BETWEEN "
                 "(SELECT min(message_id) FROM __tgs_batch) AND (SELECT max(message_id) FROM __tgs_batch)")
-# A web row never touches an API row: the preview has nothing the API lacks.
 # A new row records the provenance of each group it gives a value (provenance.insert_values).
 _NEW_PROVENANCE = provenance.insert_values("b")
 _INSERTED = ", ".join((*_POST_COLUMNS, *_NEW_PROVENANCE))

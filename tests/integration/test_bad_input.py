@@ -215,6 +215,10 @@ def _cases() -> list[Case]:
              _toml('archive = "a\\u0000b.duckdb"\n')),
         Case("config-unknown-key-with-archive", cfg, "a misspelt key, with `--archive` given too",
              ("status", "--archive", "archive.duckdb", "--config", "bad.toml"), prepare=_toml('archvie = "x"\n')),
+        Case("config-env-archive-with-collector", cfg,
+             "`TGSPREAD_ARCHIVE` set on a host of several collectors, one of which has its own archive",
+             ("run", "--collector", "b", "--config", "bad.toml"), {"TGSPREAD_ARCHIVE": "shared.duckdb"},
+             prepare=_toml('[collectors.b]\narchive = "b.duckdb"\n')),
         # -- credentials -----------------------------------------------------------------------------------------------
         Case("creds-missing", cred, "neither TG_API_ID nor TG_API_HASH set", _collect("durov")),
         Case("creds-missing-id", cred, "TG_API_HASH set, TG_API_ID not", _collect("durov"), {"TG_API_HASH": HASH}),

@@ -15,11 +15,11 @@ import pytest
 from collector import Archive
 from collector._archive import lake as lake_module
 from collector._archive import lake_files
-from collector._archive.lake import INCREMENTAL_MEMORY, _month_chunks, month_index, publish, read_manifest
+from collector._archive.lake import INCREMENTAL_MEMORY, _month_chunks, publish, read_manifest
 from collector._archive.lake_files import PART_SLOT, _partition_of
 from collector._archive.rows import POSTS_SCHEMA
-from collector._archive.slots import NO_MONTH, month_sql
-from collector._archive.upsert import _size_bytes
+from collector._archive.slots import NO_MONTH, month_index, month_sql
+from collector._archive.upsert import size_bytes
 from tests.helpers.simworld import Collected, copy_archive
 
 
@@ -125,9 +125,9 @@ def test_an_incremental_publish_runs_under_its_own_small_pool_and_gives_the_arch
         after = opened.con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()[0]
     assert report.files_written and seen
     assert all(threads == "1" for _, threads in seen)
-    cap, own = _size_bytes(INCREMENTAL_MEMORY), _size_bytes(str(before[0]))
+    cap, own = size_bytes(INCREMENTAL_MEMORY), size_bytes(str(before[0]))
     assert cap is not None and own is not None and own > cap
-    assert all(abs((_size_bytes(limit) or 0) - cap) < cap / 100 for limit, _ in seen), seen   # read back in MiB
+    assert all(abs((size_bytes(limit) or 0) - cap) < cap / 100 for limit, _ in seen), seen   # read back in MiB
     assert all(setting == (str(before[0]), str(before[1])) for setting in full_seen)   # full: the archive's own
     assert after == before
 
@@ -150,7 +150,7 @@ def test_an_incremental_publish_that_runs_out_of_its_small_pool_runs_again_under
     real = lake_module.write_partitions
 
     def small_pool_too_small(con: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> Any:
-        limit = _size_bytes(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
+        limit = size_bytes(str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]))
         caps.append(limit)
         if limit is not None and limit < 200e6:       # what DuckDB raises when a query needs more than the pool
             raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block (simulated)")

@@ -330,8 +330,8 @@ def test_bulk_settings_are_restored(archive: Archive) -> None:
     default = con.execute(settings).fetchone()
     with store.bulk_settings(archive, headroom=64 * 2**20):
         limit, order = con.execute(settings).fetchone() or (None, None)
-        assert order is False and store._size_bytes(str(limit)) is not None
-        assert (store._size_bytes(str(limit)) or 0) < (store._size_bytes(str(default[0])) or 0)  # type: ignore[index]
+        assert order is False and store.size_bytes(str(limit)) is not None
+        assert (store.size_bytes(str(limit)) or 0) < (store.size_bytes(str(default[0])) or 0)  # type: ignore[index]
     assert con.execute(settings).fetchone() == default
 
 
