@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     rows: list[Row] = []
     runs: dict[str, dict[str, Any]] = {}
+    out = args.out or ROOT / "benchmarks" / ("results-quick.md" if args.quick else "results.md")
     for name in names:
         print(f"== {name} ...", flush=True)
         got, runs[name] = _run_child(name, args.quick)
@@ -313,11 +314,11 @@ def main(argv: list[str] | None = None) -> int:
             r["module"] = name
         rows += got
         print_table(got)
+        # written after every module, so a run stopped later (or a module that crashes) keeps what it measured
+        all_rows, all_runs = merge_earlier(out.with_suffix(".json"), rows, runs, info, list(runs))
+        out.write_text(render_markdown(all_rows, info, quick=args.quick, runs=all_runs), encoding="utf-8")
     print()
     print_table(rows)
-    out = args.out or ROOT / "benchmarks" / ("results-quick.md" if args.quick else "results.md")
-    rows, runs = merge_earlier(out.with_suffix(".json"), rows, runs, info, names)
-    out.write_text(render_markdown(rows, info, quick=args.quick, runs=runs), encoding="utf-8")
     print(f"\nwritten to {out} (and {out.with_suffix('.json').name})")
     # a missed target is a result, not an error; a module that crashed is an error
     return 0 if all(meta["status"] == "ok" for meta in runs.values()) else 1

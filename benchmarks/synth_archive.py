@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -133,8 +134,9 @@ FROM syn_channels
 
 
 def archive_path(posts: int, channels: int) -> Path:
-    """Where the cached archive for this size lives."""
-    return CACHE_DIR / f"synth-v{VERSION}-{posts}x{channels}.duckdb"
+    """Where the cached archive for this size lives: ``$TGSPREAD_BENCH_DATA`` when set (one copy shared by
+    every benchmark module, as :func:`benchmarks.lake_data.data_dir`), else :data:`CACHE_DIR`."""
+    return Path(os.environ.get("TGSPREAD_BENCH_DATA") or CACHE_DIR) / f"synth-v{VERSION}-{posts}x{channels}.duckdb"
 
 
 def _schema(path: Path, upto: int | None) -> None:
