@@ -309,6 +309,37 @@ def test_velocity_on_the_collected_planted_world(planted: Collected) -> None:
     assert (df["observed_age_s"] < 2 * df["checkpoint_s"]).all()
 
 
+@pytest.mark.parametrize("batch", [1, 37, 400])
+def test_velocity_in_channel_batches_equals_one_query(planted: Collected, batch: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory bounded by the batch: the channels cut into ranges of at most ``batch`` posts (1: a channel per
+    query) give the very frame that one query over everything gives, order and ranks included."""
+    from analysis import _velocity
+
+    with analysis.connect(planted.path) as con:
+        whole = analysis.velocity(con, min_posts=5, outliers_only=False)
+        picked = sorted(whole["channel_id"].unique().to_list())[::2]
+        whole_picked = analysis.velocity(con, min_posts=5, channels=picked)
+        ranges = _velocity.channel_batches(con, None, batch)
+        monkeypatch.setattr(_velocity, "BATCH_POSTS", batch)
+        batched = analysis.velocity(con, min_posts=5, outliers_only=False)
+        batched_picked = analysis.velocity(con, min_posts=5, channels=picked)
+    assert len(ranges) > 1 and whole.height > 0
+    assert batched.equals(whole) and batched_picked.equals(whole_picked)
+
+
+def test_channel_batches_cut_contiguous_ranges() -> None:
+    from analysis._velocity import channel_batches
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE posts AS SELECT unnest([1, 1, 2, 2, 3, 3, 3, 3, 3]) AS channel_id")
+
+    assert channel_batches(con, None, 4) == [(1, 2), (3, 3)]
+    assert channel_batches(con, None, 3) == [(1, 1), (2, 2), (3, 3)]
+    assert channel_batches(con, None, 9) == [None]
+    assert channel_batches(con, [1, 3], 4) == [(1, 1), (3, 3)]
+
+
 # -- reconstruction under assumptions -------------------------------------------------------------------------
 
 
