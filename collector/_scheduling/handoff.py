@@ -8,12 +8,12 @@ happens without an assignment file or a lake.
 Cost in proportion to change: a pick-up lists the other collectors' files in this collector's slots (a directory
 listing) and opens none when there are none. After a slot moved here, the old owner's posts of it stay in the
 lake; reading them again at every run would make every run pay for that slot's whole history. So a process
-remembers, per archive, the listing (paths, inodes, sizes, modification times: every lake file is replaced whole
-by a new one) of the
-last pick-up that took everything there was to take; while it is unchanged, the next pick-up reads nothing, since
-the same handoffs would only be skipped again (already in the set, removed by hand, or its cursor already at the
-lake's). A `--loop` process, a test or any caller that keeps the process pays for a moved slot's history once per
-change of those files; one process per run (a timer) reads it once per run, only for the slots it owns.
+remembers, per archive, the listing (paths, inodes, sizes, modification times: a publish installs a new file) of
+its last pick-up that took everything; while it is unchanged, the next pick-up reads nothing, since the same
+handoffs would only be skipped again (already in the set, removed by hand, or its cursor already at the lake's).
+:func:`~collector._archive.lake_handoff.lake_handoffs` also keeps what the posts and channels files said, so a
+new candidates file is read alone. A `--loop` process (or a test) pays for a moved slot's history once per change
+of its posts files; one process per run (a timer) reads it once per run, only for the slots it owns.
 
 Example::
 
