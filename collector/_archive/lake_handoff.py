@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -120,42 +120,93 @@ class Handoff:
     cursor: int | None = None
 
 
-def _files(root: Path, pattern: str, collector: str) -> list[str]:
-    return sorted(str(p) for p in root.glob(pattern) if p.stem != collector)
-
-
 def _lake_con() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET threads = 1; SET memory_limit = '256MB'")
     return con
 
 
+def handoff_files(lake: str | os.PathLike[str], collector: str,
+                  owned_slots: Iterable[int]) -> tuple[list[str], list[str], list[str]]:
+    """The files :func:`lake_handoffs` reads: other collectors' ``posts``, ``channels`` and ``candidates`` files of
+    ``owned_slots`` (a listing of the directories that exist, nothing opened). Their paths, inodes, sizes and
+    modification times tell whether anything another collector handed on can have changed since they were read."""
+    root = Path(lake)
+    owned = {f"slot={int(s):02d}" for s in owned_slots if 0 <= int(s) < SLOTS}
+    if not owned or not root.is_dir():
+        return [], [], []
+    return (_others(root / "posts", owned, collector, months=True), _others(root / "channels", owned, collector),
+            _others(root / CANDIDATES, owned, collector))
+
+
+def _subdirs(directory: Path | str, keep: Callable[[str], bool]) -> list[str]:
+    try:
+        with os.scandir(directory) as entries:
+            return sorted(e.path for e in entries if keep(e.name) and e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _others(table: Path, owned: set[str], collector: str, *, months: bool = False) -> list[str]:
+    """Other collectors' Parquet files of ``table`` in the ``owned`` slot directories (``months``: in their
+    ``month=`` subdirectories), slot by slot, each directory's files in name order."""
+    out: list[str] = []
+    for slot_dir in _subdirs(table, owned.__contains__):
+        for directory in _subdirs(slot_dir, lambda n: n.startswith("month=")) if months else [slot_dir]:
+            with os.scandir(directory) as entries:
+                out += sorted(e.path for e in entries if e.name.endswith(".parquet") and not e.name.startswith(".")
+                              and e.name[:-len(".parquet")] != collector and e.is_file())
+    return out
+
+
+#: (lake, collector) -> (the stats of the posts and channels files last read, the moved channels read from them)
+_MOVED: dict[tuple[str, str], tuple[tuple[tuple[str, int, int, int], ...], dict[int, Handoff]]] = {}
+
+
+def file_stats(files: Iterable[str]) -> tuple[tuple[str, int, int, int], ...] | None:
+    """(path, inode, size, mtime) of each file: a lake file is replaced by a new one, so equal stats are the same
+    content. None when one vanished meanwhile (a publish replaced it)."""
+    out = []
+    for f in files:
+        try:
+            st = os.stat(f)
+        except FileNotFoundError:
+            return None
+        out.append((f, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 def lake_handoffs(lake: str | os.PathLike[str], collector: str, owned_slots: Iterable[int]) -> list[Handoff]:
     """What other collectors left in ``collector``'s slots: channels they found (``candidates``) and channels
-    they published posts of (a slot moved here). Reads the lake only; one entry per channel (a moved one first)."""
-    root = Path(lake)
-    slots = sorted({int(s) for s in owned_slots if 0 <= int(s) < SLOTS})
+    they published posts of (a slot moved here). Reads the lake only; one entry per channel (a moved one first).
+    Opens nothing when no other collector has a file in these slots (the usual case without moves), and the
+    posts of a moved slot (its whole history) only when those files changed since this process last read them."""
+    posts, channel_files, found = handoff_files(lake, collector, owned_slots)
     out: dict[int, Handoff] = {}
-    if not slots or not root.is_dir():
+    if not posts and not found:
         return []
+    key = (str(Path(lake).resolve()), collector)
+    stats = file_stats([*posts, *channel_files]) if posts else ()
+    cached = _MOVED.get(key)
     con = _lake_con()
     try:
-        posts = [f for s in slots for f in _files(root, f"posts/slot={s:02d}/month=*/*.parquet", collector)]
-        names: dict[int, tuple[str | None, str | None]] = {}
-        channel_files = [f for s in slots for f in _files(root, f"channels/slot={s:02d}/*.parquet", collector)]
-        if channel_files:
-            for cid, username, title in con.execute(
-                    "SELECT channel_id, any_value(username), any_value(title) "
-                    "FROM read_parquet(?, union_by_name = true) GROUP BY channel_id", [channel_files]).fetchall():
-                names[int(cid)] = (username, title)
-        if posts:
+        if posts and cached is not None and stats is not None and cached[0] == stats:
+            out.update(cached[1])
+        elif posts:
+            names: dict[int, tuple[str | None, str | None]] = {}
+            if channel_files:
+                for cid, username, title in con.execute(
+                        "SELECT channel_id, any_value(username), any_value(title) "
+                        "FROM read_parquet(?, union_by_name = true) GROUP BY channel_id", [channel_files]).fetchall():
+                    names[int(cid)] = (username, title)
             for cid, top, by in con.execute(
                     "SELECT channel_id, max(message_id), any_value(parse_filename(filename, true)) FROM "
                     "read_parquet(?, filename = true, union_by_name = true) GROUP BY channel_id ORDER BY channel_id",
                     [posts]).fetchall():
                 username, title = names.get(int(cid), (None, None))
                 out[int(cid)] = Handoff(int(cid), username, title, str(by), "moved", 0, int(top))
-        found = [f for s in slots for f in _files(root, f"{CANDIDATES}/slot={s:02d}/*.parquet", collector)]
+            if stats is not None:
+                _MOVED[key] = (stats, dict(out))
         if found:
             for cid, username, title, hop, by in con.execute(
                     "SELECT channel_id, any_value(username), any_value(title), min(hop), "

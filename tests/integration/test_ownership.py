@@ -85,7 +85,8 @@ def test_collect_refuses_channels_of_other_slots_without_a_content_request(tmp_p
     assert lake_handoffs(tmp_path / "lake", "a", [s for s, n in assignment.items() if n == "a"]) == []
 
 
-def test_a_moved_slot_is_taken_over_from_the_lake_without_fetching_a_post_again(tmp_path: Path) -> None:
+def test_a_moved_slot_is_taken_over_from_the_lake_without_fetching_a_post_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     world = generate_world(6, channels=3, days=3, future_days=3, special_seeds=False, posts_per_day=20)
     chans = {ch.channel_id: str(ch.username_at(world.now)) for ch in collected_channels(world)}
     lake = tmp_path / "lake"
@@ -104,6 +105,18 @@ def test_a_moved_slot_is_taken_over_from_the_lake_without_fetching_a_post_again(
         assert taken is not None and [(h.channel_id, h.kind, h.by) for h in taken.added] == [(moving, "moved", "a")]
         assert taken.copied_posts == held[0][2]
         assert b.cursor(moving) == held[0][1]
+        # cost in proportion to change: while the other collectors' files in b's slots are the same files, the next
+        # pick-up lists them and reads none (the old owner's history of the slot is not read again at every run)
+        import collector._scheduling.handoff as handoff_module
+
+        reads: list[str] = []
+        real = handoff_module.lake_handoffs
+        monkeypatch.setattr(handoff_module, "lake_handoffs", lambda *a, **k: reads.append(a[1]) or real(*a, **k))
+        assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == []
+        with Archive(tmp_path / "a.duckdb") as a:          # a rewrites its files: b reads them again, takes nothing
+            publish(a, lake, collector="a", now=world.now, full=True)
+        assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == ["b"]
+        assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == ["b"]
         client = simulated_client(world)
         history: list[int] = []
         handler = client._sender._handlers
