@@ -56,8 +56,8 @@ from collector._version import __version__
 from .archive import Archive
 from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
 from .lake_files import (
+    INCREMENTAL_PENDING,
     PART_SLOT,
-    SMALL_PENDING_BYTES,
     partition_name,
     remove,
     sweep_temporaries,
@@ -447,8 +447,11 @@ def _publish_within(archive: Archive, root: Path, collector: str, full: bool, pr
 #: DuckDB's buffer pool during an incremental publish (which also runs one DuckDB thread), when the archive's
 #: cap is higher: it reads a few partitions, and a pool the size of the archive's cap (256 MB) only filled with
 #: cached blocks of the month it read. One thread pins half the scan buffers of two, and leaves the other core
-#: to the Parquet writer (measured at 10M posts: docs/lake.md, "Publishing: what it costs").
-INCREMENTAL_MEMORY = "128MB"
+#: to the Parquet writer. At 10M posts (+1,000 posts in 10 partitions of 125,000 posts) 64 MB kept the peak
+#: RSS of the publish 40-60 MB under 128 MB's at the same CPU time; if a pass's partitions do not fit, the
+#: publish runs again under the archive's cap (:func:`publish`). Measured: docs/lake.md, "Publishing: what it
+#: costs".
+INCREMENTAL_MEMORY = "64MB"
 
 
 def _memory_cap(archive: Archive, full: bool) -> str | None:
@@ -529,7 +532,7 @@ def _publish_post_table(con: duckdb.DuckDBPyConnection, root: Path, table: str, 
     try:
         for sql in queries:
             done += write_partitions(con, sql, root / table, root, collector, layout="post",
-                                     **({} if dirty is None else {"pending_bytes": SMALL_PENDING_BYTES}))
+                                     **({} if dirty is None else {"max_pending": INCREMENTAL_PENDING}))
     finally:
         con.unregister(_SLOTS)
     for w in done:

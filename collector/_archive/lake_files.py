@@ -40,8 +40,11 @@ _POOLS: dict[str, ThreadPoolExecutor] = {}
 _POOL_LOCK = threading.Lock()
 _PENDING = 8           # finished partitions waiting to be written at most (each holds up to a row group) ...
 _PENDING_BYTES = 48 << 20   # ... and at most this much Arrow data among them (one partition may be larger)
-#: ``pending_bytes`` of an incremental publish: one partition written while the next is read, for its memory.
-SMALL_PENDING_BYTES = 8 << 20
+#: ``max_pending`` of an incremental publish: none. Each finished partition is written before the next is read, so
+#: the process holds one partition's rows (a few MB at 10M posts) beside DuckDB's sort, never two or more; at
+#: 10M posts that cost no wall time (the writer thread and DuckDB's one thread took turns on the same data),
+#: and kept 35-60 MB off the peak (docs/lake.md, "Publishing: what it costs").
+INCREMENTAL_PENDING = 0
 
 
 def _pool(kind: str) -> ThreadPoolExecutor:
@@ -215,13 +218,14 @@ def _runs(batch: pa.RecordBatch) -> Iterator[tuple[int, int]]:
 
 
 def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, root: Path, collector: str, *,
-                     layout: str, pending_bytes: int = _PENDING_BYTES) -> list[Written]:
+                     layout: str, max_pending: int = _PENDING, pending_bytes: int = _PENDING_BYTES) -> list[Written]:
     """Write the rows of ``sql`` (sorted by ``_part`` then key, with the helper columns) as one file per partition
     under ``directory`` (a table's directory); returns what was written, in order.
 
     A finished partition is written by :data:`_WRITE_THREADS` threads, then fsynced and renamed into place by
-    :data:`_SYNC_THREADS` others (both kept for the process), while the next is read; at most :data:`_PENDING`
-    finished partitions, and ``pending_bytes`` of their data, wait to be written. Every one is waited for
+    :data:`_SYNC_THREADS` others (both kept for the process), while the next is read; at most ``max_pending``
+    finished partitions (:data:`_PENDING`; 0: each is written before the next is read), and ``pending_bytes``
+    of their data, wait to be written. Every one is waited for
     before this returns or raises (the first failure), and the directories made here are fsynced before it
     returns.
     """
@@ -234,7 +238,7 @@ def write_partitions(con: duckdb.DuckDBPyConnection, sql: str, directory: Path, 
     def finish(part: _Partition, key: tuple[int | None, str | None]) -> None:
         written.append(Written(partition_name(*key), part.rows, part.hexdigest()))
         pending.append((pool.submit(part.close, syncs), part.nbytes))
-        while len(pending) > _PENDING or (len(pending) > 1 and sum(n for _, n in pending) > pending_bytes):
+        while len(pending) > max_pending or (len(pending) > 1 and sum(n for _, n in pending) > pending_bytes):
             pending.popleft()[0].result()
 
     pool = _pool("write")
