@@ -9,7 +9,8 @@ of parsing every URL again.
 Rows whose ``canonical_urls`` is NULL (written by a source that does not fill it yet: web preview and
 Desktop export rows) are canonicalised while the query runs, by the same Python function, registered
 as a DuckDB function for the duration of the call. They are expected to be few: each costs a few
-microseconds per distinct URL. Row groups without such rows are not read for it at all.
+microseconds per distinct URL. Row groups without such rows are not read for it at all. Over a lake,
+:func:`url_spread` first reads the stored lists alone and reads ``urls`` only when a post has none (docs/lake.md).
 
 Speed (10M posts, 4M post-URL pairs, 1.6M distinct URLs; one thread's CPU seconds): reading and
 unnesting the URL lists ~0.8 s, the (URL, channel) hash aggregation ~1.2-1.6 s, the URL aggregation
