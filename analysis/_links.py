@@ -9,7 +9,8 @@ of parsing every URL again.
 Rows whose ``canonical_urls`` is NULL (written by a source that does not fill it yet: web preview and
 Desktop export rows) are canonicalised while the query runs, by the same Python function, registered
 as a DuckDB function for the duration of the call. They are expected to be few: each costs a few
-microseconds per distinct URL. Row groups without such rows are not read for it at all.
+microseconds per distinct URL. Row groups without such rows are not read for it at all. Over a lake,
+:func:`url_spread` first reads the stored lists alone and reads ``urls`` only when a post has none (docs/lake.md).
 
 Speed (10M posts, 4M post-URL pairs, 1.6M distinct URLs; one thread's CPU seconds): reading and
 unnesting the URL lists ~0.8 s, the (URL, channel) hash aggregation ~1.2-1.6 s, the URL aggregation
@@ -91,6 +92,7 @@ def url_occurrences_sql(
     canonical_fn: str,
     stored: bool = True,
     one_scan: bool = False,
+    stored_only: bool = False,
 ) -> str:
     """SQL for one row per (post, canonical URL): ``channel_id, message_id, t_us, url``.
 
@@ -100,13 +102,20 @@ def url_occurrences_sql(
     the archive has no such column, compute it everywhere). ``one_scan``: read the posts once, the stored list
     or else the computed one in a ``CASE`` (for a lake, :func:`analysis._frames.posts_are_files`), instead of
     once for rows with a stored list and once more for those without (cheaper over a table).
+    ``stored_only``: read only the stored lists (never ``urls``); a post without one gives a row whose ``url`` is
+    NULL instead, so the caller can tell that the answer needs the full query (:func:`url_spread` over a lake).
     """
     common = [
         None if include_forwards else f"NOT {is_forward_sql()}",
         channel_clause("channel_id", channels, params, "channels"),
         *time_clauses("posted_at", since, until, params),
     ]
-    if stored and one_scan:
+    if stored and stored_only:
+        # Only the stored lists: ``urls`` is never decoded (over a lake of 10M posts reading it too costs ~0.6 s
+        # CPU of a scan of ~1 s). A post without a stored list gives one NULL url, which the caller looks for.
+        union = ("SELECT channel_id, message_id, posted_at, coalesce(canonical_urls, [NULL::VARCHAR]) AS cu "
+                 "FROM posts " + where_sql(["(canonical_urls IS NULL OR len(canonical_urls) > 0)", *common]))
+    elif stored and one_scan:
         # The stored list where there is one, else the computed one (DuckDB calls the function only for rows
         # that reach its branch of the CASE: none, where every row has a stored list). Over a lake a second
         # scan opens every file again, although the rows without a stored list skip every row group by their
@@ -131,19 +140,31 @@ def url_occurrences_sql(
                            WHEN len(cu) = 2 THEN [cu[1]]
                            ELSE list_distinct(cu) END) AS url
         FROM ({union})
-    ) WHERE url <> ''
+    ) WHERE url <> ''{" OR url IS NULL" if stored and stored_only else ""}
     """
 
 
 def _run(con: duckdb.DuckDBPyConnection, template: str, channels: Iterable[int] | None, since: datetime | None,
-         until: datetime | None, include_forwards: bool) -> pl.DataFrame:
-    """``template`` with ``{occ}`` replaced by the occurrences, run with the canonicalising function."""
+         until: datetime | None, include_forwards: bool, *, stored_first: bool = False) -> pl.DataFrame:
+    """``template`` with ``{occ}`` replaced by the occurrences, run with the canonicalising function.
+
+    ``stored_first`` (a template grouping by ``url``, over a lake): first read only the stored canonical lists;
+    when a post has none (a NULL ``url`` group comes back), run again reading ``urls`` too for those posts.
+    """
     con = con.cursor()          # its own: a result the caller left unfinished on ``con`` must not block this
     stored = _has_canonical_column(con)
+    files = posts_are_files(con)
     with _canonical_function(con) as fn:
-        params: Params = {}
+        if stored and files and stored_first:
+            params: Params = {}
+            occ = url_occurrences_sql(channels, since, until, include_forwards, params, canonical_fn=fn,
+                                      stored=True, stored_only=True)
+            df = con.sql(template.replace("{occ}", occ), params=params or None).pl()
+            if df["url"].null_count() == 0:
+                return df
+        params = {}
         occ = url_occurrences_sql(channels, since, until, include_forwards, params, canonical_fn=fn, stored=stored,
-                                  one_scan=posts_are_files(con))
+                                  one_scan=files)
         return con.sql(template.replace("{occ}", occ), params=params or None).pl()
 
 
@@ -177,12 +198,12 @@ def url_spread(
     """
     warn_use_summary(use_summary, "url_spread")
     try:
-        df = _run(con, _url_spread_sql(True), channels, since, until, include_forwards)
+        df = _run(con, _url_spread_sql(True), channels, since, until, include_forwards, stored_first=True)
         packed = bool(df["fits"].all())
     except (duckdb.OutOfRangeException, duckdb.ConversionException):   # a time or id past the packed key
         packed = False
     if not packed:
-        df = _run(con, _url_spread_sql(False), channels, since, until, include_forwards)
+        df = _run(con, _url_spread_sql(False), channels, since, until, include_forwards, stored_first=True)
     out = df.with_columns(
         _domains(df["url"]),
         (pl.col("median_lag_us") / 1e6).alias("median_lag_s"),   # here: DuckDB's `/ 1e6` may differ by an ulp

@@ -501,6 +501,28 @@ def test_url_spread_stored_and_computed_canonical_urls_agree(tmp_path: Path) -> 
         assert frames[mode][0].equals(frames["stored"][0]), mode
         assert frames[mode][1].equals(frames["stored"][1]), mode
     assert frames["stored"][0].height > 5
+    # Over a lake url_spread first reads only the stored lists; a post without one sends it back to the full
+    # query (the URLs canonicalised while it runs). Every mode gives the same frame there too.
+    for mode in ("stored", "null", "mixed"):
+        lake = as_lake(tmp_path / f"{mode}.duckdb", tmp_path / f"{mode}-lake")
+        con = analysis.connect(lake)
+        assert analysis.url_spread(con).equals(frames["stored"][0]), mode
+        assert analysis.domain_spread(con).equals(frames["stored"][1]), mode
+        con.close()
+
+
+def as_lake(archive: Path, lake: Path) -> Path:
+    """The posts of ``archive`` as a lake of collector 'main' (two partition files), for ``analysis.connect``."""
+    con = duckdb.connect(str(archive), read_only=True)
+    for part, parity in ((0, 0), (1, 1)):
+        folder = lake / "posts" / f"slot={part:02d}" / "month=2024-01"
+        folder.mkdir(parents=True)
+        con.execute(f"COPY (SELECT * FROM posts WHERE channel_id % 2 = {parity}) "
+                    f"TO '{folder / 'main.parquet'}' (FORMAT parquet)")
+    con.close()
+    (lake / "_manifests").mkdir()
+    (lake / "_manifests" / "main.json").write_text('{"collector": "main", "schema_version": 1}', encoding="utf-8")
+    return lake
 
 
 def test_empty_archive_gives_typed_empty_frames(tmp_path: Path) -> None:
