@@ -23,11 +23,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 #: Rows a writing thread buffers before it flushes them into the runs' files (DuckDB's default: 524,288).
 FLUSH_ROWS = 100_000
+#: Rows buffered in all the runs' open files together: each file holds its row group until it is full, so a
+#: row group is this divided by the runs (at least 2,048 rows; DuckDB's default is 122,880 per file).
+BUFFERED_ROWS = 1_000_000
 
 
 def run_case(expr: str, ranges: Sequence[tuple[int, int]]) -> str:
@@ -71,20 +75,22 @@ class Stage:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def put(self, name: str, select_sql: str, key: str) -> None:
-        """Write the rows of ``select_sql`` into the runs by ``key`` (a channel id column; rows whose key lies in
-        no range are left out) in one scan. ``name`` then names them in :meth:`views`."""
+    def put(self, name: str, select_sql: str, key: str, params: dict[str, Any] | None = None) -> None:
+        """Write the rows of ``select_sql`` (with ``params``) into the runs by ``key`` (a channel id column; rows
+        whose key lies in no range are left out) in one scan. ``name`` then names them in :meth:`views`."""
         target = self.folder / name
-        columns = self.con.execute(f"DESCRIBE {select_sql}").fetchall()
+        columns = self.con.execute(f"DESCRIBE SELECT * FROM ({select_sql}) LIMIT 0",
+                                   {k: None for k in params or {}}).fetchall()
         nulls = ", ".join(f'CAST(NULL AS {c[1]}) AS "{c[0]}"' for c in columns)
         self._tables[name] = f"SELECT {nulls} WHERE false"
         run = run_case(f'"{key}"', self.ranges)
+        group = max(2048, BUFFERED_ROWS // max(1, len(self.ranges)))
         flush = self.con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()
         self.con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
         try:
             self.con.execute(f"COPY (SELECT * FROM (SELECT *, {run} AS _run FROM ({select_sql})) WHERE _run IS NOT "
                              f"NULL) TO '{_quoted(target)}' (FORMAT parquet, PARTITION_BY (_run), "
-                             "COMPRESSION zstd, WRITE_PARTITION_COLUMNS false)")
+                             f"COMPRESSION zstd, WRITE_PARTITION_COLUMNS false, ROW_GROUP_SIZE {group})", params or {})
         finally:
             self.con.execute(f"SET partitioned_write_flush_threshold = {int(flush[0]) if flush else 524288}")
 
