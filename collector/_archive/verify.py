@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ from typing import Any
 import duckdb
 
 from .channel_runs import HIGHEST, LOWEST, channel_counts, covering, runs_of
+from .run_stage import Stage
 from .status import gaps_sql  # the gap definition `tgspread status` reports: one definition for both
 
 CHECKS = ("unique_keys", "observations", "versions", "deletions", "cursors", "gaps", "lake")
@@ -242,17 +244,52 @@ def _channel_runs(ranges: Sequence[Run]) -> list[tuple[int, int]]:
     return list(dict.fromkeys((first, last) for first, last, _, _ in ranges))
 
 
-def _ranged_rows(con: duckdb.DuckDBPyConnection, sql: str, ranges: Sequence[Run]) -> list[dict[str, Any]]:
+def _ranged_rows(con: duckdb.DuckDBPyConnection, sql: str, ranges: Sequence[Run],
+                 stage: Stage | None = None) -> list[dict[str, Any]]:
     """``sql`` (which filters on ``BETWEEN $first AND $last``, perhaps on message ids ``BETWEEN $lo AND $hi``, and
-    orders by channel, then message id) run per range, in order: the rows of one query over the archive."""
+    orders by channel, then message id) run per range, in order: the rows of one query over the archive. With a
+    ``stage`` (:func:`_stage_checks`), the large tables name the range's staged rows only."""
     out: list[dict[str, Any]] = []
     if "$lo" in sql:
         for first, last, lo, hi in ranges:
-            out += _rows(con, sql, {"first": first, "last": last, "lo": lo, "hi": hi})
+            with _staged(stage, first, last):
+                out += _rows(con, sql, {"first": first, "last": last, "lo": lo, "hi": hi})
     else:
         for first, last in _channel_runs(ranges):
-            out += _rows(con, sql, {"first": first, "last": last})
+            with _staged(stage, first, last):
+                out += _rows(con, sql, {"first": first, "last": last})
     return out
+
+
+def _staged(stage: Stage | None, first: int, last: int, names: dict[str, str] | None = None
+            ) -> contextlib.AbstractContextManager[None]:
+    """The staged views of the channel range ``first .. last`` (nothing without a stage)."""
+    return stage.views(stage.index[(first, last)], names) if stage is not None else contextlib.nullcontext()
+
+
+#: What the checks read of the large tables (:func:`_stage_checks`): the columns, those the file has.
+STAGED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "posts": ("channel_id", "message_id", "posted_at", "edited_at", "first_seen_at", "last_seen_at",
+              "reply_to_message_id"),
+    "post_observations": ("channel_id", "message_id", "observed_at", "views", "forwards", "views_low",
+                          "views_high"),
+    "post_versions": ("channel_id", "message_id", "observed_at", "edited_at"),
+    "channel_observations": ("channel_id", "observed_at"),
+}
+#: The staged forwards: ids a post forwards, staged by the forwarded channel (the gaps' evidence).
+FORWARDS = "_verify_forwards"
+
+
+def _stage_checks(con: duckdb.DuckDBPyConnection, stage: Stage) -> None:
+    """Write the large tables' checked columns, and the forwarded ids, into ``stage``'s runs: one scan each."""
+    present = _tables(con)
+    for table, wanted in STAGED_COLUMNS.items():
+        if table in present:
+            columns = ", ".join(f'"{c}"' for c in wanted if c in present[table])
+            stage.put(table, f'SELECT {columns} FROM "{table}"', "channel_id")
+    if "posts" in present:
+        stage.put(FORWARDS, "SELECT fwd_channel_id, fwd_message_id FROM posts WHERE fwd_channel_id IS NOT NULL "
+                            "AND fwd_message_id IS NOT NULL", "fwd_channel_id")
 
 
 def _stamp(value: datetime | None) -> str:
@@ -260,7 +297,7 @@ def _stamp(value: datetime | None) -> str:
 
 
 # -- unique keys ------------------------------------------------------------------------------------------
-def unique_key_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
+def unique_key_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None, stage: Stage | None = None
                         ) -> list[Finding]:
     """Every duplicated natural key of every table: one error per key value, with how many rows share it.
     A key starting with ``channel_id`` is grouped per range of channels (``ranges``), then its NULL ids."""
@@ -283,7 +320,7 @@ def unique_key_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | 
             ranged = ranged or list(ranges or _ranges(con))
             where = "WHERE channel_id BETWEEN $first AND $last" + (
                 " AND message_id BETWEEN $lo AND $hi" if key[1:2] == ("message_id",) else "")
-            found = [*_ranged_rows(con, grouped.format(where=where), ranged),
+            found = [*_ranged_rows(con, grouped.format(where=where), ranged, stage),
                      *_rows(con, grouped.format(where="WHERE channel_id IS NULL"))]
         else:
             found = _rows(con, grouped.format(where=""))
@@ -321,7 +358,7 @@ def _counter_sql(rule: CounterRule, has_range: bool) -> str:
             f"lag({lo}) OVER w AS prev_lo_{c}")
 
 
-def observation_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
+def observation_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None, stage: Stage | None = None
                          ) -> list[Finding]:
     """Observations outside the post's lifetime in the archive (error) and counters going down (COUNTER_RULES);
     per range of channels (``ranges``, default: runs of :data:`CHECK_RUN_ROWS` rows)."""
@@ -333,7 +370,7 @@ def observation_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] |
         + [f"hi_{r.column} < prev_lo_{r.column}" for r in COUNTER_RULES])
     out: list[Finding] = []
     sql = _OBSERVATIONS_SQL.format(counters=counters, conditions=conditions)
-    for r in _ranged_rows(con, sql, ranges or _ranges(con)):
+    for r in _ranged_rows(con, sql, ranges or _ranges(con), stage):
         where = f"post_observations: channel {r['channel_id']} message {r['message_id']} at {_stamp(r['observed_at'])}"
         at = (r["channel_id"], r["message_id"])
         if r["observed_at"] < r["first_seen_at"] or r["observed_at"] > r["last_seen_at"]:
@@ -380,13 +417,13 @@ ORDER BY channel_id, message_id, current, replaced_at
 """
 
 
-def version_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
+def version_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None, stage: Stage | None = None
                      ) -> list[Finding]:
     """Edits whose earlier text is missing from ``post_versions``, and versions out of edit order (per range of
     channels, as :func:`observation_findings`)."""
     out: list[Finding] = []
     sql = _VERSIONS_SQL.format(skew=int(CLOCK_SKEW.total_seconds()))
-    for r in _ranged_rows(con, sql, ranges or _ranges(con)):
+    for r in _ranged_rows(con, sql, ranges or _ranges(con), stage):
         what = "its current text" if r["current"] else f"the text replaced at {_stamp(r['replaced_at'])}"
         at = (r["channel_id"], r["message_id"])
         if r["previous_edited_at"] is not None and r["edited_at"] < r["previous_edited_at"]:
@@ -427,7 +464,7 @@ ORDER BY a.channel_id
 """
 
 
-def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None
+def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None, stage: Stage | None = None
                       ) -> list[Finding]:
     """Posts that were archived and are gone: rows that name a missing post, channels short of posts (the rows
     naming a post per range of channels, then those with a NULL channel)."""
@@ -435,7 +472,7 @@ def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | No
     ranged = list(ranges or _ranges(con))
     for table in ("post_observations", "post_versions"):
         orphans = [*_ranged_rows(con, _ORPHANS_SQL.format(table=table, where=_IN_RUN),
-                                 ranged),
+                                 ranged, stage),
                    *_rows(con, _ORPHANS_SQL.format(table=table, where="channel_id IS NULL"))]
         for r in orphans:
             out.append(Finding("deletions", "error", "posts",
@@ -535,7 +572,7 @@ ORDER BY g.channel_id, g.first_id
 _EVIDENCE_SQL = """
 SELECT channel_id, message_id, 'purged' AS kind FROM post_observations WHERE channel_id BETWEEN $first AND $last
 UNION SELECT channel_id, message_id, 'purged' FROM post_versions WHERE channel_id BETWEEN $first AND $last
-UNION SELECT fwd_channel_id, fwd_message_id, 'deleted_before_archiving' FROM posts
+UNION SELECT fwd_channel_id, fwd_message_id, 'deleted_before_archiving' FROM {forwards}
       WHERE fwd_channel_id IS NOT NULL AND fwd_message_id IS NOT NULL AND fwd_channel_id BETWEEN $first AND $last
 UNION SELECT channel_id, reply_to_message_id, 'deleted_before_archiving' FROM posts
       WHERE reply_to_message_id IS NOT NULL AND channel_id BETWEEN $first AND $last
@@ -556,24 +593,28 @@ def _explain(r: dict[str, Any], evidence: set[str]) -> str:
     return "service_messages" if r["last_id"] - r["first_id"] + 1 <= SHORT_GAP else "unexplained"
 
 
-def gap_ranges(con: duckdb.DuckDBPyConnection, runs: Sequence[Run] | None = None) -> list[GapRange]:
+def gap_ranges(con: duckdb.DuckDBPyConnection, runs: Sequence[Run] | None = None, stage: Stage | None = None
+               ) -> list[GapRange]:
     """Every never-archived id range (the ranges ``tgspread status`` counts), split where the explanation
     changes: the cleared part first, then the rest with the strongest evidence found (GAP_EXPLANATIONS).
     Computed per range of channels (``runs``, default: runs of :data:`CHECK_RUN_ROWS` rows)."""
     out: list[GapRange] = []
     for first, last in _channel_runs(runs or _ranges(con)):
-        out += _gap_ranges_in(con, {"first": first, "last": last})
+        with _staged(stage, first, last):
+            out += _gap_ranges_in(con, {"first": first, "last": last}, FORWARDS if stage is not None else "posts")
     return out
 
 
-def _gap_ranges_in(con: duckdb.DuckDBPyConnection, bounds: dict[str, int]) -> list[GapRange]:
-    """:func:`gap_ranges` of the channels ``bounds["first"] .. bounds["last"]``."""
+def _gap_ranges_in(con: duckdb.DuckDBPyConnection, bounds: dict[str, int], forwards: str = "posts"
+                   ) -> list[GapRange]:
+    """:func:`gap_ranges` of the channels ``bounds["first"] .. bounds["last"]``; ``forwards``: the table holding
+    the forwarded ids (``posts``, or the staged forwards of these channels)."""
     ranges = _rows(con, _GAP_RANGES_SQL, bounds)
     if not ranges:
         return []
     known: dict[tuple[int, int], set[str]] = {}
     for ch, msg, kind in con.execute(
-            f"SELECT e.* FROM ({_EVIDENCE_SQL}) e SEMI JOIN ({gaps_sql(ranged=True)}) g "
+            f"SELECT e.* FROM ({_EVIDENCE_SQL.format(forwards=forwards)}) e SEMI JOIN ({gaps_sql(ranged=True)}) g "
             "ON g.channel_id = e.channel_id AND e.message_id BETWEEN g.first_id AND g.last_id", bounds).fetchall():
         known.setdefault((int(ch), int(msg)), set()).add(str(kind))
     by_channel: dict[int, list[int]] = {}
@@ -640,6 +681,19 @@ def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: b
     them. ``docs/verify.md`` prints it; :func:`channel_digests` runs it (``channel_range``: only the channels
     ``BETWEEN $first AND $last``; ``key_range`` too: only the rows of part ``$part`` whose first key is ``BETWEEN
     $lo AND $hi``, or NULL when ``$nulls``). Tables a file lacks are left out."""
+    where = "\nWHERE channel_id BETWEEN $first AND $last" if channel_range or key_range else ""
+    if key_range:
+        where += f" AND {_KEY_PIECE}"
+    return f"SELECT channel_id, part, row_sha256 FROM (\n{_digest_rows_sql(con)}\n){where} {_DIGEST_ORDER}"
+
+
+#: The order the digest hashes rows in, and a piece of a large channel's rows (:func:`_key_runs`).
+_DIGEST_ORDER = "ORDER BY channel_id, part, k1, k2, row_sha256"
+_KEY_PIECE = "part = $part AND (k1 BETWEEN $lo AND $hi OR ($nulls AND k1 IS NULL))"
+
+
+def _digest_rows_sql(con: duckdb.DuckDBPyConnection | None) -> str:
+    """``(channel_id, part, k1, k2, row_sha256)`` of every covered row (of the tables ``con`` has), unordered."""
     present = _tables(con) if con is not None else None
     parts = []
     for part, (table, (key, columns)) in enumerate(DIGEST_TABLES.items(), 1):
@@ -649,12 +703,7 @@ def digest_sql(con: duckdb.DuckDBPyConnection | None = None, *, channel_range: b
         k1, k2 = [f"epoch_us({k})" if k.endswith("_at") else k for k in key] + ["NULL"] * (2 - len(key))
         parts.append(f"SELECT channel_id, {part} AS part, {k1} AS k1, {k2} AS k2,\n"
                      f"       sha256('{table}' || {fields}) AS row_sha256\nFROM {table}")
-    union = "\nUNION ALL\n".join(parts)
-    where = "\nWHERE channel_id BETWEEN $first AND $last" if channel_range or key_range else ""
-    if key_range:
-        where += " AND part = $part AND (k1 BETWEEN $lo AND $hi OR ($nulls AND k1 IS NULL))"
-    return (f"SELECT channel_id, part, row_sha256 FROM (\n{union}\n){where} "
-            "ORDER BY channel_id, part, k1, k2, row_sha256")
+    return "\nUNION ALL\n".join(parts)
 
 
 #: Rows the digest sorts at a time: channels are digested in runs of about this many rows (one channel with more
@@ -686,16 +735,31 @@ def channel_digests(con: duckdb.DuckDBPyConnection, channels: Sequence[int] | No
     sql, keyed = digest_sql(con, channel_range=True), digest_sql(con, key_range=True)
     counts = channel_counts(con, DIGEST_TABLES)
     size = dict(counts)
-    for first, last in runs_of(counts, DIGEST_RUN_ROWS, wanted):
-        pieces = [(sql, {"first": first, "last": last})]
-        if first == last and size[first] > DIGEST_RUN_ROWS:     # one channel larger than a run: in key ranges
-            pieces = [(keyed, {"first": first, "last": last, **piece}) for piece in _key_runs(con, first)]
-        for query, params in pieces:
-            _hash_rows(con.execute(query, params), wanted, names, hashes, rows)
+    runs = runs_of(counts, DIGEST_RUN_ROWS, wanted)
+    with contextlib.ExitStack() as stack:
+        stage = None
+        if len(runs) > 1:       # the row hashes written into one file per run in one scan: each run reads its own
+            stage = stack.enter_context(Stage.open(con, runs))
+            stage.put(_DIGEST_ROWS, _digest_rows_sql(con), "channel_id")
+        for i, (first, last) in enumerate(runs):
+            if stage is not None:
+                source = stage.source(_DIGEST_ROWS, i)
+                sql = f"SELECT channel_id, part, row_sha256 FROM {source} {_DIGEST_ORDER}"
+                keyed = f"SELECT channel_id, part, row_sha256 FROM {source} WHERE {_KEY_PIECE} {_DIGEST_ORDER}"
+            pieces = [(sql, {"first": first, "last": last})]
+            if first == last and size[first] > DIGEST_RUN_ROWS:     # one channel larger than a run: in key ranges
+                pieces = [(keyed, {"first": first, "last": last, **piece}) for piece in _key_runs(con, first)]
+            for query, params in pieces:
+                if stage is not None:
+                    params = {k: v for k, v in params.items() if f"${k}" in query}
+                _hash_rows(con.execute(query, params), wanted, names, hashes, rows)
     digests = [ChannelDigest(ch, hashes[ch].hexdigest(), rows[ch]) for ch in sorted(hashes)]
     whole = hashlib.sha256("".join(f"{d.channel_id}:{d.sha256}\n" for d in digests).encode("ascii"))
     return digests, whole.hexdigest()
 
+
+#: The staged row hashes of :func:`channel_digests`.
+_DIGEST_ROWS = "_digest_rows"
 
 #: Key buckets of a large channel's digest: first keys (message ids, or microseconds) ``>> KEY_BUCKET_BITS``.
 KEY_BUCKET_BITS = 13
@@ -742,9 +806,15 @@ def verify_archive(con: duckdb.DuckDBPyConnection, *, channels: Sequence[int] | 
     The ``lake`` check needs a lake: ``tgspread verify`` adds :func:`collector._archive.lake_verify.lake_findings`."""
     wanted = set(channels) if channels is not None else None
     ranges = _ranges(con)
-    gaps = gap_ranges(con, ranges)
-    findings = [*unique_key_findings(con, ranges), *observation_findings(con, ranges), *version_findings(con, ranges),
-                *deletion_findings(con, ranges), *cursor_findings(con), *_gap_findings(gaps)]
+    with contextlib.ExitStack() as stack:
+        stage = None
+        if len(_channel_runs(ranges)) > 1:     # the large tables written per run in one scan: each run reads its own
+            stage = stack.enter_context(Stage.open(con, _channel_runs(ranges)))
+            _stage_checks(con, stage)
+        gaps = gap_ranges(con, ranges, stage)
+        findings = [*unique_key_findings(con, ranges, stage), *observation_findings(con, ranges, stage),
+                    *version_findings(con, ranges, stage), *deletion_findings(con, ranges, stage),
+                    *cursor_findings(con), *_gap_findings(gaps)]
     if wanted is not None:
         findings = [f for f in findings if f.channel_id is None or f.channel_id in wanted]
         gaps = [g for g in gaps if g.channel_id in wanted]

@@ -1,0 +1,121 @@
+"""Runs staged on disk: a check per run of channels reads its run only, not the whole table (issue 14, item 4).
+
+``tgspread verify`` runs its checks and digests once per range of channel ids (``channel_runs``) to stay inside the
+archive's memory cap. Neither a collected archive (each pass appends every channel's new posts) nor a generated one
+is clustered by ``channel_id``, so DuckDB cannot skip row groups and every run re-scanned whole tables: quadratic in
+the archive (30M posts: 45 runs x several checks x 90M rows, 1,149 s). A :class:`Stage` scans each large table
+once and writes the columns the checks read into one Parquet folder per run (``COPY ... PARTITION_BY (run)``, a
+streaming write that spills nothing), in a private folder (mode 0700) beside the archive, removed on exit, even
+on error. Each run then reads only its own folder: linear in the archive.
+
+Example::
+
+    with Stage.open(con, [(LOWEST, 9), (10, HIGHEST)]) as stage:
+        stage.put("posts", "SELECT channel_id, message_id FROM posts", "channel_id")
+        with stage.views(1):              # ``posts`` now names the rows of channels 10 ..
+            con.execute("SELECT count(*) FROM posts").fetchone()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+#: Rows a writing thread buffers before it flushes them into the runs' files (DuckDB's default: 524,288).
+FLUSH_ROWS = 100_000
+#: Rows buffered in all the runs' open files together: each file holds its row group until it is full, so a
+#: row group is this divided by the runs (at least 2,048 rows; DuckDB's default is 122,880 per file).
+BUFFERED_ROWS = 1_000_000
+
+
+def run_case(expr: str, ranges: Sequence[tuple[int, int]]) -> str:
+    """SQL giving the index of the range of ``ranges`` (sorted, disjoint, inclusive ``(first, last)``) that holds
+    ``expr``, or NULL (in none, or NULL): a binary search of nested CASEs, a few comparisons per row.
+
+    >>> run_case("x", [(1, 5), (6, 9)])
+    'CASE WHEN x <= 5 THEN (CASE WHEN x BETWEEN 1 AND 5 THEN 0 END) ELSE (CASE WHEN x BETWEEN 6 AND 9 THEN 1 END) END'
+    """
+    def search(lo: int, hi: int) -> str:
+        if lo == hi:
+            first, last = ranges[lo]
+            return f"CASE WHEN {expr} BETWEEN {first} AND {last} THEN {lo} END"
+        mid = (lo + hi) // 2
+        return f"CASE WHEN {expr} <= {ranges[mid][1]} THEN ({search(lo, mid)}) ELSE ({search(mid + 1, hi)}) END"
+
+    return search(0, len(ranges) - 1) if ranges else "NULL"
+
+
+class Stage:
+    """A private folder of per-run Parquet files and the temporary views that name one run's rows."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[int, int]], folder: Path) -> None:
+        self.con = con
+        self.ranges = list(ranges)
+        self.folder = folder
+        self.index = {r: i for i, r in enumerate(self.ranges)}
+        self._tables: dict[str, str] = {}     # staged name -> SQL for an empty relation of its columns
+        self._database = str(con.execute("SELECT current_database()").fetchone()[0])   # type: ignore[index]
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[int, int]]) -> Iterator[Stage]:
+        """A stage for ``ranges`` in a new folder beside the archive (the system's temporary folder for an
+        in-memory database), removed with everything in it when the block ends."""
+        row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+        beside = Path(row[0]).resolve().parent if row and row[0] else None
+        folder = Path(tempfile.mkdtemp(prefix=".tgspread-runs-", dir=beside))     # mkdtemp: mode 0700
+        try:
+            yield cls(con, ranges, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def put(self, name: str, select_sql: str, key: str, params: dict[str, Any] | None = None) -> None:
+        """Write the rows of ``select_sql`` (with ``params``) into the runs by ``key`` (a channel id column; rows
+        whose key lies in no range are left out) in one scan. ``name`` then names them in :meth:`views`."""
+        target = self.folder / name
+        columns = self.con.execute(f"DESCRIBE SELECT * FROM ({select_sql}) LIMIT 0",
+                                   {k: None for k in params or {}}).fetchall()
+        nulls = ", ".join(f'CAST(NULL AS {c[1]}) AS "{c[0]}"' for c in columns)
+        self._tables[name] = f"SELECT {nulls} WHERE false"
+        run = run_case(f'"{key}"', self.ranges)
+        group = max(2048, BUFFERED_ROWS // max(1, len(self.ranges)))
+        flush = self.con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()
+        self.con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
+        try:
+            self.con.execute(f"COPY (SELECT * FROM (SELECT *, {run} AS _run FROM ({select_sql})) WHERE _run IS NOT "
+                             f"NULL) TO '{_quoted(target)}' (FORMAT parquet, PARTITION_BY (_run), "
+                             f"COMPRESSION zstd, WRITE_PARTITION_COLUMNS false, ROW_GROUP_SIZE {group})", params or {})
+        finally:
+            self.con.execute(f"SET partitioned_write_flush_threshold = {int(flush[0]) if flush else 524288}")
+
+    def source(self, name: str, run: int) -> str:
+        """SQL naming the staged rows ``name`` of run ``run`` (an empty relation when the run has none)."""
+        files = self.folder / name / f"_run={run}"
+        if not files.is_dir():
+            return f"({self._tables[name]})"
+        return f"read_parquet('{_quoted(files)}/*.parquet', hive_partitioning = false)"
+
+    @contextlib.contextmanager
+    def views(self, run: int, names: dict[str, str] | None = None) -> Iterator[None]:
+        """Within the block, temporary views named as the staged tables (or ``names[staged] = view``) hold the
+        rows of run ``run`` only; they shadow the archive's tables of the same name in unqualified SQL."""
+        made = []
+        try:
+            for staged in self._tables:
+                view = (names or {}).get(staged, staged)
+                self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM {self.source(staged, run)}')
+                made.append(view)
+            yield
+        finally:
+            for view in made:
+                self.con.execute(f'DROP VIEW IF EXISTS temp."{view}"')
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -1,0 +1,53 @@
+"""The staged runs of ``tgspread verify`` (issue 14, item 4): each run's rows, a private folder, removed after."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from collector._archive.channel_runs import HIGHEST, LOWEST
+from collector._archive.run_stage import Stage, run_case
+
+
+def _archive(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE posts AS SELECT (i % 7) - 3 AS channel_id, i AS message_id FROM range(1000) t(i)")
+    con.execute("INSERT INTO posts VALUES (NULL, 5000)")
+    return con
+
+
+def test_run_case_finds_the_range_of_every_value() -> None:
+    ranges = [(LOWEST, -2), (-1, -1), (0, 2), (5, HIGHEST)]
+    con = duckdb.connect()
+    values = [LOWEST, -3, -2, -1, 0, 1, 2, 3, 4, 5, HIGHEST, None]
+    got = [r[0] for r in con.execute(f"SELECT {run_case('v', ranges)} FROM unnest($v) t(v)", {"v": values})
+           .fetchall()]
+    assert got == [0, 0, 0, 1, 2, 2, 2, None, None, 3, 3, None]
+
+
+def test_each_run_reads_its_own_rows_in_a_private_folder_removed_after(tmp_path: Path) -> None:
+    con = _archive(tmp_path / "a.duckdb")
+    ranges = [(LOWEST, -1), (0, 1), (2, 2), (3, HIGHEST)]
+    with Stage.open(con, ranges) as stage:
+        folder = stage.folder
+        assert folder.parent == tmp_path and stat.S_IMODE(folder.stat().st_mode) == 0o700
+        stage.put("posts", "SELECT channel_id, message_id FROM posts", "channel_id")
+        for i, (first, last) in enumerate(ranges):
+            with stage.views(i):
+                staged = con.execute("SELECT * FROM posts ORDER BY ALL").fetchall()
+            whole = con.execute("SELECT * FROM posts WHERE channel_id BETWEEN ? AND ? ORDER BY ALL",
+                                [first, last]).fetchall()
+            assert staged == whole and (staged or i == 3)
+    assert not folder.exists()
+    assert con.execute("SELECT count(*) FROM posts").fetchone() == (1001,)     # the table again, views dropped
+
+
+def test_the_folder_goes_on_error_too(tmp_path: Path) -> None:
+    con = _archive(tmp_path / "a.duckdb")
+    with pytest.raises(duckdb.Error), Stage.open(con, [(LOWEST, HIGHEST)]) as stage:
+        folder = stage.folder
+        stage.put("posts", "SELECT no_such_column FROM posts", "channel_id")
+    assert not folder.exists() and not list(tmp_path.glob(".tgspread-runs-*"))
