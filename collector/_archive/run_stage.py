@@ -27,10 +27,11 @@ from typing import Any
 
 import duckdb
 
-#: Rows a writing thread buffers before it flushes them into the runs' files (DuckDB's default: 524,288).
-FLUSH_ROWS = 100_000
-#: Rows buffered in all the runs' open files together: each file holds its row group until it is full, so a
-#: row group is this divided by the runs (at least 2,048 rows; DuckDB's default is 122,880 per file).
+#: Rows buffered for all the runs together, twice: DuckDB buffers each partition's rows until it holds
+#: ``partitioned_write_flush_threshold`` of them (524,288 by default: per partition, not in all), and each open
+#: file holds its row group until it is full. Both are set to this divided by the runs (at least 2,048 rows), so
+#: what a stage holds does not grow with the runs. At 30M posts (about 240 digest runs) a fixed threshold of
+#: 100,000 rows per partition spilled gigabytes and ran out of memory under the archive's 256 MB cap.
 BUFFERED_ROWS = 1_000_000
 
 
@@ -86,7 +87,7 @@ class Stage:
         run = run_case(f'"{key}"', self.ranges)
         group = max(2048, BUFFERED_ROWS // max(1, len(self.ranges)))
         flush = self.con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()
-        self.con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
+        self.con.execute(f"SET partitioned_write_flush_threshold = {group}")
         try:
             self.con.execute(f"COPY (SELECT * FROM (SELECT *, {run} AS _run FROM ({select_sql})) WHERE _run IS NOT "
                              f"NULL) TO '{_quoted(target)}' (FORMAT parquet, PARTITION_BY (_run), "
