@@ -86,14 +86,10 @@ class Stage:
         self._tables[name] = f"SELECT {nulls} WHERE false"
         run = run_case(f'"{key}"', self.ranges)
         group = max(2048, BUFFERED_ROWS // max(1, len(self.ranges)))
-        flush = self.con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()
-        self.con.execute(f"SET partitioned_write_flush_threshold = {group}")
-        try:
+        with flush_threshold(self.con, group):
             self.con.execute(f"COPY (SELECT * FROM (SELECT *, {run} AS _run FROM ({select_sql})) WHERE _run IS NOT "
                              f"NULL) TO '{_quoted(target)}' (FORMAT parquet, PARTITION_BY (_run), "
                              f"COMPRESSION zstd, WRITE_PARTITION_COLUMNS false, ROW_GROUP_SIZE {group})", params or {})
-        finally:
-            self.con.execute(f"SET partitioned_write_flush_threshold = {int(flush[0]) if flush else 524288}")
 
     def source(self, name: str, run: int) -> str:
         """SQL naming the staged rows ``name`` of run ``run`` (an empty relation when the run has none)."""
@@ -116,6 +112,20 @@ class Stage:
         finally:
             for view in made:
                 self.con.execute(f'DROP VIEW IF EXISTS temp."{view}"')
+
+
+@contextlib.contextmanager
+def flush_threshold(con: duckdb.DuckDBPyConnection, rows: int) -> Iterator[None]:
+    """Within the block, a ``COPY ... PARTITION_BY`` on ``con`` writes a partition's rows out once it buffers
+    ``rows`` of them. DuckDB's threshold (524,288 rows by default) counts per partition: rows of a wide table that
+    large pinned more than the archive's 256 MB cap (a channel of 1.3M posts at 30M posts), and a few hundred
+    partitions below it buffered gigabytes."""
+    before = con.execute("SELECT current_setting('partitioned_write_flush_threshold')").fetchone()
+    con.execute(f"SET partitioned_write_flush_threshold = {int(rows)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET partitioned_write_flush_threshold = {int(before[0]) if before else 524288}")
 
 
 def _quoted(path: Path) -> str:
