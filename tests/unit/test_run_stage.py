@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from collector._archive.channel_runs import HIGHEST, LOWEST
-from collector._archive.run_stage import Stage, run_case
+from collector._archive.run_stage import Stage, flush_threshold, run_case
 
 
 def _archive(path: Path) -> duckdb.DuckDBPyConnection:
@@ -51,3 +51,15 @@ def test_the_folder_goes_on_error_too(tmp_path: Path) -> None:
         folder = stage.folder
         stage.put("posts", "SELECT no_such_column FROM posts", "channel_id")
     assert not folder.exists() and not list(tmp_path.glob(".tgspread-runs-*"))
+
+
+def test_flush_threshold_is_set_within_the_block_and_restored_after_even_on_error() -> None:
+    con = duckdb.connect()
+    setting = "SELECT current_setting('partitioned_write_flush_threshold')"
+    before = con.execute(setting).fetchone()
+    with flush_threshold(con, 2_048):
+        assert con.execute(setting).fetchone() == (2_048,)
+    assert con.execute(setting).fetchone() == before
+    with pytest.raises(RuntimeError), flush_threshold(con, 4_096):
+        raise RuntimeError("a COPY failed")
+    assert con.execute(setting).fetchone() == before
