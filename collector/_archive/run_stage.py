@@ -4,9 +4,11 @@
 archive's memory cap. Neither a collected archive (each pass appends every channel's new posts) nor a generated one
 is clustered by ``channel_id``, so DuckDB cannot skip row groups and every run re-scanned whole tables: quadratic in
 the archive (30M posts: 45 runs x several checks x 90M rows, 1,149 s). A :class:`Stage` scans each large table
-once and writes the columns the checks read into one Parquet folder per run (``COPY ... PARTITION_BY (run)``, a
-streaming write that spills nothing), in a private folder (mode 0700) beside the archive, removed on exit, even
-on error. Each run then reads only its own folder: linear in the archive.
+once and writes the columns the checks read into one Parquet folder per run (``COPY ... PARTITION_BY (run)``,
+holding about :data:`BUFFERED_ROWS` rows whatever the number of runs), in a private folder (mode 0700) beside
+the archive (in the system's temporary folder when the archive's folder cannot be written, e.g. a copy on
+read-only media), removed on exit, even on error. Each run then reads only its own folder: linear in the
+archive.
 
 Example::
 
@@ -61,16 +63,19 @@ class Stage:
         self.folder = folder
         self.index = {r: i for i, r in enumerate(self.ranges)}
         self._tables: dict[str, str] = {}     # staged name -> SQL for an empty relation of its columns
-        self._database = str(con.execute("SELECT current_database()").fetchone()[0])   # type: ignore[index]
 
     @classmethod
     @contextlib.contextmanager
     def open(cls, con: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[int, int]]) -> Iterator[Stage]:
-        """A stage for ``ranges`` in a new folder beside the archive (the system's temporary folder for an
-        in-memory database), removed with everything in it when the block ends."""
+        """A stage for ``ranges`` in a new folder beside the archive, removed with everything in it when the block
+        ends. The system's temporary folder serves for an in-memory database, and when the archive's folder
+        cannot be written (verifying an archive needs no write to it)."""
         row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
         beside = Path(row[0]).resolve().parent if row and row[0] else None
-        folder = Path(tempfile.mkdtemp(prefix=".tgspread-runs-", dir=beside))     # mkdtemp: mode 0700
+        try:
+            folder = Path(tempfile.mkdtemp(prefix=".tgspread-runs-", dir=beside))     # mkdtemp: mode 0700
+        except OSError:
+            folder = Path(tempfile.mkdtemp(prefix=".tgspread-runs-"))
         try:
             yield cls(con, ranges, folder)
         finally:
@@ -99,15 +104,14 @@ class Stage:
         return f"read_parquet('{_quoted(files)}/*.parquet', hive_partitioning = false)"
 
     @contextlib.contextmanager
-    def views(self, run: int, names: dict[str, str] | None = None) -> Iterator[None]:
-        """Within the block, temporary views named as the staged tables (or ``names[staged] = view``) hold the
-        rows of run ``run`` only; they shadow the archive's tables of the same name in unqualified SQL."""
+    def views(self, run: int) -> Iterator[None]:
+        """Within the block, temporary views named as the staged tables hold the rows of run ``run`` only; they
+        shadow the archive's tables of the same name in unqualified SQL."""
         made = []
         try:
             for staged in self._tables:
-                view = (names or {}).get(staged, staged)
-                self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM {self.source(staged, run)}')
-                made.append(view)
+                self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{staged}" AS SELECT * FROM {self.source(staged, run)}')
+                made.append(staged)
             yield
         finally:
             for view in made:

@@ -261,10 +261,9 @@ def _ranged_rows(con: duckdb.DuckDBPyConnection, sql: str, ranges: Sequence[Run]
     return out
 
 
-def _staged(stage: Stage | None, first: int, last: int, names: dict[str, str] | None = None
-            ) -> contextlib.AbstractContextManager[None]:
+def _staged(stage: Stage | None, first: int, last: int) -> contextlib.AbstractContextManager[None]:
     """The staged views of the channel range ``first .. last`` (nothing without a stage)."""
-    return stage.views(stage.index[(first, last)], names) if stage is not None else contextlib.nullcontext()
+    return stage.views(stage.index[(first, last)]) if stage is not None else contextlib.nullcontext()
 
 
 #: What the checks read of the large tables (:func:`_stage_checks`): the columns, those the file has.

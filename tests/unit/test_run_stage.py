@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -63,3 +64,21 @@ def test_flush_threshold_is_set_within_the_block_and_restored_after_even_on_erro
     with pytest.raises(RuntimeError), flush_threshold(con, 4_096):
         raise RuntimeError("a COPY failed")
     assert con.execute(setting).fetchone() == before
+
+
+def test_an_archive_whose_folder_cannot_be_written_stages_in_the_temporary_folder(tmp_path: Path) -> None:
+    """Verifying reads only: a copy whose folder refuses new files (read-only media; here the folder is gone,
+    which refuses them for root too) stages in the system's temporary folder instead."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    con = _archive(gone / "a.duckdb")
+    for f in gone.iterdir():
+        f.unlink()
+    gone.rmdir()
+    with Stage.open(con, [(LOWEST, 0), (1, HIGHEST)]) as stage:
+        folder = stage.folder
+        assert folder.parent == Path(tempfile.gettempdir()) and stat.S_IMODE(folder.stat().st_mode) == 0o700
+        stage.put("posts", "SELECT channel_id, message_id FROM posts", "channel_id")
+        with stage.views(1):
+            assert con.execute("SELECT count(*) FROM posts").fetchone() == (428,)
+    assert not folder.exists()
