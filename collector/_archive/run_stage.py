@@ -29,12 +29,22 @@ from typing import Any
 
 import duckdb
 
+from .upsert import size_bytes
+
 #: Rows buffered for all the runs together, twice: DuckDB buffers each partition's rows until it holds
 #: ``partitioned_write_flush_threshold`` of them (524,288 by default: per partition, not in all), and each open
-#: file holds its row group until it is full. Both are set to this divided by the runs (at least 2,048 rows), so
-#: what a stage holds does not grow with the runs. At 30M posts (about 240 digest runs) a fixed threshold of
-#: 100,000 rows per partition spilled gigabytes and ran out of memory under the archive's 256 MB cap.
+#: file holds its row group until it is full. Both are set to the stage's rows divided by the runs (a row group
+#: at least 2,048 rows), so what a stage holds does not grow with the runs. At 30M posts (about 240 digest runs)
+#: a fixed threshold of 100,000 rows per partition spilled gigabytes and ran out of memory under the archive's
+#: 256 MB cap. A stage holds at most this many rows, and fewer under a smaller cap (:func:`buffered_rows`).
 BUFFERED_ROWS = 1_000_000
+#: Bytes a staged row is counted for (a digest row: ids, key and a 64-character hash) when the cap sets the rows:
+#: an eighth of DuckDB's memory limit at most goes to them; the rest stays for the scan, the open files and the
+#: spill. Measured: under the 32 MB cap of ``test_memory_cap.py``, with four such tests at once, a half (125,000
+#: rows) ran out of memory every time and 1,000,000 rows once in several runs; an eighth never did. The price at
+#: the archive's 256 MB cap (250,000 rows, row groups of 2,048) is time: 30M posts verified in 422 s and 674 MB
+#: against 313 s and 606 MB with 1,000,000 rows.
+ROW_BYTES = 128
 
 
 def run_case(expr: str, ranges: Sequence[tuple[int, int]]) -> str:
@@ -90,8 +100,9 @@ class Stage:
         nulls = ", ".join(f'CAST(NULL AS {c[1]}) AS "{c[0]}"' for c in columns)
         self._tables[name] = f"SELECT {nulls} WHERE false"
         run = run_case(f'"{key}"', self.ranges)
-        group = max(2048, BUFFERED_ROWS // max(1, len(self.ranges)))
-        with flush_threshold(self.con, group):
+        share = max(1, buffered_rows(self.con) // max(1, len(self.ranges)))
+        group = max(2048, share)       # DuckDB's smallest row group
+        with flush_threshold(self.con, share):
             self.con.execute(f"COPY (SELECT * FROM (SELECT *, {run} AS _run FROM ({select_sql})) WHERE _run IS NOT "
                              f"NULL) TO '{_quoted(target)}' (FORMAT parquet, PARTITION_BY (_run), "
                              f"COMPRESSION zstd, WRITE_PARTITION_COLUMNS false, ROW_GROUP_SIZE {group})", params or {})
@@ -116,6 +127,20 @@ class Stage:
         finally:
             for view in made:
                 self.con.execute(f'DROP VIEW IF EXISTS temp."{view}"')
+
+
+def buffered_rows(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows a stage on ``con`` buffers for all its runs: :data:`BUFFERED_ROWS`, or fewer under a memory limit that
+    gives them less than an eighth of it at :data:`ROW_BYTES` a row (at 256 MB about 250,000 rows, at 32 MB about
+    31,000: DuckDB reads a limit back rounded, in MiB).
+
+    >>> 30_000 < buffered_rows(duckdb.connect(config={"memory_limit": "32MB"})) < 33_000
+    True
+    """
+    limit = size_bytes(str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0]))  # type: ignore[index]
+    if limit is None:
+        return BUFFERED_ROWS
+    return max(1, min(BUFFERED_ROWS, int(limit) // 8 // ROW_BYTES))
 
 
 @contextlib.contextmanager
