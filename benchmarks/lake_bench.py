@@ -174,8 +174,21 @@ def _try_child(*args: str) -> dict[str, Any]:
     try:
         return _child(*args)
     except subprocess.CalledProcessError as exc:
-        last = ((exc.stderr or "").strip().splitlines() or ["?"])[-1]
-        return {"failed": f"exit {exc.returncode}: {last[:120]}"}
+        return {"failed": failure_note(exc.returncode, exc.stderr or "")}
+
+
+def failure_note(code: int, stderr: str) -> str:
+    r"""What a failed child says: its exit (a signal by name) and its first line about memory, else its last line.
+
+    >>> failure_note(-6, "thread panicked\nmemory allocation of 8 bytes failed\nnote: run with RUST_BACKTRACE")
+    'exit -6 (SIGABRT): memory allocation of 8 bytes failed'
+    """
+    import signal
+
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()] or ["?"]
+    said = next((line for line in lines if "memory" in line.lower()), lines[-1])
+    name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
+    return f"exit {code}{name}: {said[:120]}"
 
 
 def _row(benchmark: str, value: Any, unit: str, target: str, ok: bool | None, note: str = "") -> dict[str, Any]:

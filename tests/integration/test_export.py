@@ -273,3 +273,50 @@ def test_bad_tables_on_an_archive_without_a_key_changes_nothing(collected: Colle
                                  "--tables", "pseudonym_keys"])
     assert result.exit_code == Exit.USAGE and "never exported" in result.stderr
     assert archive.read_bytes() == before and not (tmp_path / "o").exists()
+
+
+def _file_rows(out: Path) -> dict[str, list[str]]:
+    """Every exported file (the manifest aside) -> its rows, in file order, as text (CSV lines or Parquet rows)."""
+    return {str(f.relative_to(out)): (f.read_text(encoding="utf-8").splitlines() if f.suffix == ".csv"
+                                      else [repr(r) for r in pq.read_table(f).to_pylist()])
+            for f in sorted(out.rglob("*")) if f.is_file() and f.name != "manifest.json"}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_runs_of_channels_write_what_one_copy_writes(exported: dict[str, Any], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """A partitioned table in many runs of channels gives the same files as one ``COPY`` of the table, with the
+    same rows and manifest; on the collected archive, whose rows mix channels as collection appends them, with a text
+    that is a formula in a CSV, ``--since``, and a group author and a hidden sender to pseudonymise."""
+    from collector._archive import export as export_module
+
+    archive = tmp_path / "archive.duckdb"
+    shutil.copy(exported["archive"], archive)
+    with Archive(archive) as opened:
+        con = opened.con
+        middle = _one(con, "SELECT quantile_disc(posted_at, 0.25) FROM posts")[0]
+        con.execute("UPDATE posts SET text = '=HYPERLINK(\"http://evil.example/\",\"x\")' WHERE posted_at >= ? "
+                    "AND text IS NOT NULL", [middle])
+        mixed = _one(con, "SELECT count(DISTINCT channel_id) FROM (SELECT channel_id FROM posts LIMIT 200)")[0]
+    assert mixed > 1         # the archive is not clustered by channel: a run's rows are spread through the table
+    args = ["export", "--archive", str(archive), "--format", fmt, "--since", middle.astimezone(UTC).isoformat()]
+    monkeypatch.setattr(export_module, "EXPORT_RUN_ROWS", 300)
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(export_module, "EXPORT_RUN_ROWS", 10**12)
+    monkeypatch.setattr(export_module, "EXPORT_RUN_CHANNELS", 10**9)
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "one")])
+    assert result.exit_code == 0, result.output
+
+    runs, one = _file_rows(tmp_path / "runs"), _file_rows(tmp_path / "one")
+    assert {f: sorted(rows) for f, rows in runs.items()} == {f: sorted(rows) for f, rows in one.items()}
+    assert len([f for f in runs if f.startswith("posts/")]) > 5
+    manifests = [json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("runs", "one")]
+    for m in manifests:
+        m.pop("exported_at")
+    assert manifests[0] == manifests[1] and manifests[0]["tables"]["posts"]["rows"] > 0
+    text = "\n".join(line for rows in runs.values() for line in rows)
+    assert GROUP_AUTHOR not in text and HIDDEN_NAME not in text
+    if fmt == "csv":
+        assert text.count("'=HYPERLINK") == text.count("=HYPERLINK") > 0
+    assert not [p for p in (tmp_path / "runs").rglob(".*")]
