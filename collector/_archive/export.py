@@ -60,6 +60,8 @@ NEVER_EXPORTED = frozenset({"pseudonym_keys"})
 #: them; derived from the posts, which the analysis functions compute from) and their generation counter.
 DERIVED = frozenset({"summary_cascades", "summary_forward_network", "summary_url_spread", "analysis_summaries",
                      "archive_generation"})
+#: Tables of this archive's own bookkeeping, left out unless named: what it last took from a lake (migration 0012).
+LOCAL_STATE = frozenset({"lake_pickups"})
 #: Columns left out of every table that has them.
 DROPPED_COLUMNS = ("raw", "access_hash")
 #: (table, column) -> SQL condition under which the value is a person's and is replaced by a pseudonym.
@@ -108,8 +110,9 @@ def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, bool]]
 
 
 def exportable_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every table an export contains by default (all but :data:`NEVER_EXPORTED` and :data:`DERIVED`), sorted."""
-    return sorted(t for t in _columns(con) if t not in NEVER_EXPORTED | DERIVED)
+    """Every table an export contains by default (all but :data:`NEVER_EXPORTED`, :data:`DERIVED` and
+    :data:`LOCAL_STATE`), sorted."""
+    return sorted(t for t in _columns(con) if t not in NEVER_EXPORTED | DERIVED | LOCAL_STATE)
 
 
 def select_tables(con: duckdb.DuckDBPyConnection, tables: Sequence[str] | None) -> list[str]:

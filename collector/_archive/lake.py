@@ -54,7 +54,7 @@ import pyarrow as pa
 from collector._version import __version__
 
 from .archive import Archive
-from .export import DERIVED, DROPPED_COLUMNS, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
+from .export import DERIVED, DROPPED_COLUMNS, LOCAL_STATE, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
 from .lake_files import (
     INCREMENTAL_PENDING,
     PART_SLOT,
@@ -72,7 +72,7 @@ from .upsert import pseudonym, pseudonym_key, size_bytes
 #: What a collector may be called: it names files in a shared lake.
 COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: Tables never in a lake besides the export's: the bookkeeping of publishing itself.
-_NOT_PUBLISHED = frozenset({"lake_dirty"})
+_NOT_PUBLISHED = frozenset({"lake_dirty"}) | LOCAL_STATE
 #: Sort order within a file (the key columns a table has, in this order): readers skip row groups by them.
 _SORT = ("channel_id", "message_id", "discussion_id", "comment_id", "observed_at", "run_id", "started_at")
 _UDF = "tgspread_pseudonym"

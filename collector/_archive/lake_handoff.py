@@ -159,10 +159,6 @@ def _others(table: Path, owned: set[str], collector: str, *, months: bool = Fals
     return out
 
 
-#: (lake, collector) -> (the stats of the posts and channels files last read, the moved channels read from them)
-_MOVED: dict[tuple[str, str], tuple[tuple[tuple[str, int, int, int], ...], dict[int, Handoff]]] = {}
-
-
 def file_stats(files: Iterable[str]) -> tuple[tuple[str, int, int, int], ...] | None:
     """(path, inode, size, mtime) of each file: a lake file is replaced by a new one, so equal stats are the same
     content. None when one vanished meanwhile (a publish replaced it)."""
@@ -176,23 +172,60 @@ def file_stats(files: Iterable[str]) -> tuple[tuple[str, int, int, int], ...] | 
     return tuple(out)
 
 
-def lake_handoffs(lake: str | os.PathLike[str], collector: str, owned_slots: Iterable[int]) -> list[Handoff]:
+def listing_digest(files: Iterable[str]) -> str | None:
+    """A digest of :func:`file_stats` of ``files``: equal digests, the same files. None when one vanished."""
+    stats = file_stats(files)
+    return None if stats is None else hashlib.sha256(repr(stats).encode("utf-8")).hexdigest()
+
+
+def _slots_key(slots: Iterable[int]) -> str:
+    return ",".join(str(int(s)) for s in sorted(set(slots)))
+
+
+def _has_pickups(archive: Archive) -> bool:
+    return bool(archive.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                                    "AND table_name = 'lake_pickups'").fetchall()[0][0])
+
+
+def last_pickup(archive: Archive, lake: str | os.PathLike[str], collector: str,
+                slots: Iterable[int]) -> tuple[str, str] | None:
+    """(history digest, found digest) of the listing at this collector's last pick-up from ``lake`` while it owned
+    ``slots`` (table ``lake_pickups``, migration 0012); None when there was none."""
+    if not _has_pickups(archive):
+        return None
+    rows = archive.con.execute(
+        "SELECT history_sha256, found_sha256 FROM lake_pickups WHERE lake = ? AND collector = ? AND slots = ?",
+        [str(Path(lake).resolve()), collector, _slots_key(slots)]).fetchall()
+    return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def remember_pickup(archive: Archive, lake: str | os.PathLike[str], collector: str, slots: Iterable[int],
+                    history: str, found: str, *, now: datetime) -> None:
+    """Record that a pick-up took everything the files of these digests held (see :func:`last_pickup`)."""
+    if not _has_pickups(archive):
+        return
+    with archive.transaction() as con:
+        con.execute("INSERT OR REPLACE INTO lake_pickups (lake, collector, slots, history_sha256, found_sha256, "
+                    "taken_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [str(Path(lake).resolve()), collector, _slots_key(slots), history, found, now])
+
+
+def lake_handoffs(lake: str | os.PathLike[str], collector: str, owned_slots: Iterable[int], *,
+                  history: bool = True) -> list[Handoff]:
     """What other collectors left in ``collector``'s slots: channels they found (``candidates``) and channels
     they published posts of (a slot moved here). Reads the lake only; one entry per channel (a moved one first).
-    Opens nothing when no other collector has a file in these slots (the usual case without moves), and the
-    posts of a moved slot (its whole history) only when those files changed since this process last read them."""
+    Opens nothing when no other collector has a file in these slots (the usual case without moves).
+    ``history=False``: leave the ``posts`` and ``channels`` files (a moved slot's whole history) unread, when the
+    caller knows it took everything they hold (:func:`last_pickup`)."""
     posts, channel_files, found = handoff_files(lake, collector, owned_slots)
+    if not history:
+        posts, channel_files = [], []
     out: dict[int, Handoff] = {}
     if not posts and not found:
         return []
-    key = (str(Path(lake).resolve()), collector)
-    stats = file_stats([*posts, *channel_files]) if posts else ()
-    cached = _MOVED.get(key)
     con = _lake_con()
     try:
-        if posts and cached is not None and stats is not None and cached[0] == stats:
-            out.update(cached[1])
-        elif posts:
+        if posts:
             names: dict[int, tuple[str | None, str | None]] = {}
             if channel_files:
                 for cid, username, title in con.execute(
@@ -205,8 +238,6 @@ def lake_handoffs(lake: str | os.PathLike[str], collector: str, owned_slots: Ite
                     [posts]).fetchall():
                 username, title = names.get(int(cid), (None, None))
                 out[int(cid)] = Handoff(int(cid), username, title, str(by), "moved", 0, int(top))
-            if stats is not None:
-                _MOVED[key] = (stats, dict(out))
         if found:
             for cid, username, title, hop, by in con.execute(
                     "SELECT channel_id, any_value(username), any_value(title), min(hop), "

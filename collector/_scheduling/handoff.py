@@ -7,13 +7,14 @@ happens without an assignment file or a lake.
 
 Cost in proportion to change: a pick-up lists the other collectors' files in this collector's slots (a directory
 listing) and opens none when there are none. After a slot moved here, the old owner's posts of it stay in the
-lake; reading them again at every run would make every run pay for that slot's whole history. So a process
-remembers, per archive, the listing (paths, inodes, sizes, modification times: a publish installs a new file) of
-its last pick-up that took everything; while it is unchanged, the next pick-up reads nothing, since the same
-handoffs would only be skipped again (already in the set, removed by hand, or its cursor already at the lake's).
-:func:`~collector._archive.lake_handoff.lake_handoffs` also keeps what the posts and channels files said, so a
-new candidates file is read alone. A `--loop` process (or a test) pays for a moved slot's history once per change
-of its posts files; one process per run (a timer) reads it once per run, only for the slots it owns.
+lake; reading them again at every run would make every run pay for that slot's whole history. So the archive
+remembers (table ``lake_pickups``, migration 0012) digests of the listing (paths, inodes, sizes, modification
+times: a publish installs a new file) of the files its last pick-up read, one for the moved slots' ``posts`` and
+``channels`` files, one for the ``candidates``: that pick-up took everything they held. While both are unchanged,
+the next pick-up reads nothing; while only the candidates changed (the old owner publishes them after each of its
+runs), it reads the candidates alone. What takes a file again would only be skipped (already in the set, removed
+by hand, or its cursor already at the lake's). So a process per run (a timer) pays for a moved slot's history once
+per change of its files, as a ``--loop`` process does.
 
 Example::
 
@@ -28,13 +29,18 @@ from datetime import datetime
 from pathlib import Path
 
 from collector._archive.archive import Archive
-from collector._archive.lake_handoff import Taken, file_stats, handoff_files, lake_handoffs, take_handoffs
+from collector._archive.lake_handoff import (
+    Taken,
+    handoff_files,
+    lake_handoffs,
+    last_pickup,
+    listing_digest,
+    remember_pickup,
+    take_handoffs,
+)
 
 from .channel_set import list_channels, removed_keys
 from .ownership import Ownership
-
-#: (archive, collector, owned slots) -> the listing of the files read by its last pick-up that left nothing to take
-_TAKEN_ALL: dict[tuple[str, str, tuple[int, ...]], tuple[tuple[str, int, int, int], ...]] = {}
 
 
 def pick_up(archive: Archive, lake: Path | None, ownership: Ownership | None, *, now: datetime) -> Taken | None:
@@ -42,23 +48,24 @@ def pick_up(archive: Archive, lake: Path | None, ownership: Ownership | None, *,
     if lake is None or ownership is None or not ownership.enforced:
         return None
     slots = ownership.slots()
-    key = (str(archive.path.resolve()), ownership.collector, tuple(slots))
-    listing = file_stats(f for group in handoff_files(lake, ownership.collector, slots) for f in group)
-    if listing is not None and _TAKEN_ALL.get(key) == listing:
-        return None                    # the lake holds nothing new for this collector since it took everything
-    _TAKEN_ALL.pop(key, None)
-    handoffs = lake_handoffs(lake, ownership.collector, slots)
-    if not handoffs:
-        if listing is not None:
-            _TAKEN_ALL[key] = listing
+    posts, channel_files, found = handoff_files(lake, ownership.collector, slots)
+    history, candidates = listing_digest([*posts, *channel_files]), listing_digest(found)
+    last = last_pickup(archive, lake, ownership.collector, slots)
+    if last is not None and last == (history, candidates):
+        return None                    # the same files: nothing new for this collector since it took everything
+    read_history = last is None or history is None or last[0] != history
+    handoffs = lake_handoffs(lake, ownership.collector, slots, history=read_history)
+    taken = None
+    if handoffs:
+        gone_ids, gone_names = removed_keys(archive)
+        active = list_channels(archive)
+        taken = take_handoffs(archive, lake, handoffs, now=now, removed_ids=gone_ids, removed_names=gone_names,
+                              active_ids={e.channel_id for e in active if e.channel_id is not None},
+                              active_names={e.username for e in active if e.username})
+    if history is not None and candidates is not None:      # taken now: these files hold nothing more for it
+        remember_pickup(archive, lake, ownership.collector, slots, history, candidates, now=now)
+    if taken is None:
         return None
-    gone_ids, gone_names = removed_keys(archive)
-    active = list_channels(archive)
-    taken = take_handoffs(archive, lake, handoffs, now=now, removed_ids=gone_ids, removed_names=gone_names,
-                          active_ids={e.channel_id for e in active if e.channel_id is not None},
-                          active_names={e.username for e in active if e.username})
-    if listing is not None:
-        _TAKEN_ALL[key] = listing      # taken now: the same files hold nothing more for it
     return taken if taken.added or taken.unreachable or taken.copied_posts else None
 
 

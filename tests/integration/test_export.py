@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from collector import Archive
-from collector._archive.export import DERIVED, PSEUDONYM_KEY
+from collector._archive.export import DERIVED, LOCAL_STATE, PSEUDONYM_KEY
 from collector._archive.upsert import pseudonym
 from collector._archive.verify import channel_digests
 from collector._cli.app import app
@@ -106,7 +106,8 @@ def _read(out: Path, table: str, what: str = "*", where: str = "TRUE") -> list[t
 
 def test_round_trip_row_counts(exported: dict[str, Any]) -> None:
     manifest, out = exported["manifest"], exported["out"]
-    assert set(manifest["tables"]) == set(exported["counts"]) - {"pseudonym_keys"} - DERIVED
+    assert set(manifest["tables"]) == set(exported["counts"]) - {"pseudonym_keys"} - DERIVED - LOCAL_STATE
+    assert "lake_pickups" in exported["counts"]          # local bookkeeping: left out unless named
     assert not {"analysis_summaries", "archive_generation"} & set(exported["counts"])   # dropped by 0009
     for table, info in manifest["tables"].items():
         assert info["rows"] == exported["counts"][table], table

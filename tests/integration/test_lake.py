@@ -82,6 +82,7 @@ def test_layout_and_people_rules(published: tuple[Path, Path]) -> None:
     assert "raw" not in schema.names and "slot" not in schema.names and "month" not in schema.names
     assert schema.field("text").type == pa.string()
     assert not (lake / "pseudonym_keys").exists() and not (lake / "lake_dirty").exists()
+    assert not (lake / "lake_pickups").exists()
     assert all("access_hash" not in pq.read_schema(p).names for p in (lake / "channels").glob("*/*.parquet"))
     # sorted within the file by (channel_id, message_id)
     for path in posts:

@@ -109,14 +109,29 @@ def test_a_moved_slot_is_taken_over_from_the_lake_without_fetching_a_post_again(
         # pick-up lists them and reads none (the old owner's history of the slot is not read again at every run)
         import collector._scheduling.handoff as handoff_module
 
-        reads: list[str] = []
+        reads: list[tuple[str, bool]] = []
         real = handoff_module.lake_handoffs
-        monkeypatch.setattr(handoff_module, "lake_handoffs", lambda *a, **k: reads.append(a[1]) or real(*a, **k))
+        monkeypatch.setattr(handoff_module, "lake_handoffs",
+                            lambda *a, **k: reads.append((a[1], k.get("history", True))) or real(*a, **k))
         assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == []
         with Archive(tmp_path / "a.duckdb") as a:          # a rewrites its files: b reads them again, takes nothing
             publish(a, lake, collector="a", now=world.now, full=True)
-        assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == ["b"]
-        assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == ["b"]
+        assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == [("b", True)]
+        assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == [("b", True)]
+    # what b took is remembered in its archive (lake_pickups), not by the process: a new process per run (a timer)
+    # reads nothing either while the files are the same
+    with Archive(tmp_path / "b.duckdb") as b:
+        assert pick_up(b, lake, Ownership("b", after), now=world.now) is None and reads == [("b", True)]
+        assert b.con.execute("SELECT collector, slots FROM lake_pickups").fetchall() == [("b", str(slot(moving)))]
+        # a candidates file that changes (the old owner publishes one after each run) is read alone: not the history
+        neighbour = next(c for c in range(moving + 1, moving + 100_000) if slot(c) == slot(moving))
+        with Archive(tmp_path / "a.duckdb") as a:
+            a.con.execute("INSERT INTO run_channels (run_id, input, outcome, channel_id) SELECT max(run_id), "
+                          "'@elsewhere', 'not_owned', ? FROM runs", [neighbour])
+            publish(a, lake, collector="a", now=world.now)
+        assert list((lake / "candidates").glob("slot=*/a.parquet"))
+        pick_up(b, lake, Ownership("b", after), now=world.now)
+        assert reads == [("b", True), ("b", False)]
         client = simulated_client(world)
         history: list[int] = []
         handler = client._sender._handlers
