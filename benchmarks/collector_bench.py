@@ -268,7 +268,7 @@ def cpu_rows(posts: int, folder: Path, rounds: int = 3) -> list[dict[str, Any]]:
     async def record(path: Path) -> list[tuple[bool, bytes]]:
         client = simulated_client(world)
         answers = _record_answers(client)
-        from collector._telegram import collect
+        from collector import collect
 
         with Archive(path) as archive:
             await collect(client, world.seeds, archive, now=now)
