@@ -33,9 +33,12 @@ from .lake_marks import mark_batch
 from .post_writes import execute_posts
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
 
-# Rows DuckDB should buffer before checkpointing the WAL into the file: larger batches commit much faster
-# (TELEGRAM-NOTES: 34-38k rows/s at the default, 63-79k rows/s with 1GB). A crash replays the WAL.
-_CHECKPOINT_THRESHOLD = "1GB"
+# WAL DuckDB should let grow before checkpointing it into the file: larger batches commit much faster
+# (TELEGRAM-NOTES: 34-38k rows/s at the default 16 MB, 63-79k rows/s with 1GB). A crash replays the WAL.
+# Not 1GB: the checkpoint of a WAL that large, at the latest when the archive closes, held memory outside
+# DuckDB's cap: archiving one channel of 500,000 posts peaked at 510-526 MB with 1GB against 345 MB with 256MB
+# (the pass itself at 250-320 MB either way; benchmarks/collector_bench.py, 2026-12-07).
+_CHECKPOINT_THRESHOLD = "256MB"
 
 
 def path_problem(path: Path) -> str | None:
