@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -183,8 +184,6 @@ def failure_note(code: int, stderr: str) -> str:
     >>> failure_note(-6, "thread panicked\nmemory allocation of 8 bytes failed\nnote: run with RUST_BACKTRACE")
     'exit -6 (SIGABRT): memory allocation of 8 bytes failed'
     """
-    import signal
-
     lines = [line.strip() for line in stderr.splitlines() if line.strip()] or ["?"]
     said = next((line for line in lines if "memory" in line.lower()), lines[-1])
     name = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""

@@ -297,7 +297,7 @@ def test_runs_of_channels_write_what_one_copy_writes(exported: dict[str, Any], t
         con = opened.con
         middle = _one(con, "SELECT quantile_disc(posted_at, 0.25) FROM posts")[0]
         con.execute("UPDATE posts SET text = '=HYPERLINK(\"http://evil.example/\",\"x\")' WHERE posted_at >= ? "
-                    "AND text IS NOT NULL", [middle])
+                    "AND message_id % 7 = 0", [middle])
         mixed = _one(con, "SELECT count(DISTINCT channel_id) FROM (SELECT channel_id FROM posts LIMIT 200)")[0]
     assert mixed > 1         # the archive is not clustered by channel: a run's rows are spread through the table
     args = ["export", "--archive", str(archive), "--format", fmt, "--since", middle.astimezone(UTC).isoformat()]

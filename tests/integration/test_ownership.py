@@ -130,8 +130,9 @@ def test_a_moved_slot_is_taken_over_from_the_lake_without_fetching_a_post_again(
                           "'@elsewhere', 'not_owned', ? FROM runs", [neighbour])
             publish(a, lake, collector="a", now=world.now)
         assert list((lake / "candidates").glob("slot=*/a.parquet"))
-        pick_up(b, lake, Ownership("b", after), now=world.now)
+        found = pick_up(b, lake, Ownership("b", after), now=world.now)
         assert reads == [("b", True), ("b", False)]
+        assert found is not None and [h.channel_id for h in found.unreachable] == [neighbour]   # no username
         client = simulated_client(world)
         history: list[int] = []
         handler = client._sender._handlers
