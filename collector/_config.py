@@ -248,6 +248,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
 
 
+def _has_own_table(path: Path, collector: str) -> bool:
+    """Whether the config file has a ``[collectors.NAME]`` table for ``collector`` (else it is the file's own)."""
+    tables = _read_toml(path).get("collectors", {})
+    return isinstance(tables, dict) and collector in tables
+
+
 def _collector_doc(doc: dict[str, Any], path: Path, collector: str | None) -> dict[str, Any]:
     """``doc`` as collector ``collector`` sees it: its ``[collectors.NAME]`` table laid over the shared settings.
 
@@ -477,7 +483,9 @@ def load_config(
                           f"(--config FILE, or ./{DEFAULT_CONFIG_NAME}); see docs/scale.md")
     if config is not None:
         found = _from_toml(config, collector)
-        if collector is not None and "session" not in found:
+        if collector is not None and "session" not in found and _has_own_table(config, collector):
+            # a collector of [collectors] never shares the default account; the file's own collector (its
+            # [lake] collector, `--collector main`) is the file as it is, with the session `tgspread login` wrote
             values["session"] = values["session"].with_name(f"tgspread-{collector}.session")
         values.update(found)
         values["source"] = config

@@ -263,6 +263,7 @@ class Archive:
 
     def _migrate(self) -> None:
         if not self.has_table("schema_migrations"):
+            self._refuse_foreign()
             self.con.execute(
                 "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
                 "applied_at TIMESTAMPTZ NOT NULL, tgspread_version VARCHAR)"
@@ -290,6 +291,19 @@ class Archive:
                     "INSERT INTO schema_migrations (version, name, applied_at, tgspread_version) VALUES (?, ?, "
                     "now(), ?)", [mig.version, mig.name, __version__]
                 )
+
+    def _refuse_foreign(self) -> None:
+        """Raise :class:`ArchiveError` for a DuckDB file of someone else's tables (no ``schema_migrations``, and not
+        both of tgspread's ``channels`` and ``posts``): migrating it would add tgspread's tables to it, and a publish
+        or an export would then hand its tables on as they are."""
+        tables = [str(r[0]) for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
+        ).fetchall()]
+        if tables and not {"channels", "posts"} <= set(tables):
+            shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+            raise ArchiveError(
+                f"{self.path} is a DuckDB file but not a tgspread archive (its tables: {shown}); point --archive "
+                "at a tgspread archive or at a new file name - the file was not changed")
 
     def applied_migrations(self) -> list[tuple[int, str]]:
         return [(int(v), str(n)) for v, n in self.con.execute(

@@ -60,8 +60,9 @@ NEVER_EXPORTED = frozenset({"pseudonym_keys"})
 #: them; derived from the posts, which the analysis functions compute from) and their generation counter.
 DERIVED = frozenset({"summary_cascades", "summary_forward_network", "summary_url_spread", "analysis_summaries",
                      "archive_generation"})
-#: Tables of this archive's own bookkeeping, left out unless named: what it last took from a lake (migration 0012).
-LOCAL_STATE = frozenset({"lake_pickups"})
+#: Tables of this archive's own bookkeeping, left out unless named (and never published): the partitions changed
+#: since the last publish (migration 0008), what it last took from a lake (0012), where it published (0013).
+LOCAL_STATE = frozenset({"lake_dirty", "lake_pickups", "lake_publishes"})
 #: Columns left out of every table that has them.
 DROPPED_COLUMNS = ("raw", "access_hash")
 #: (table, column) -> SQL condition under which the value is a person's and is replaced by a pseudonym.

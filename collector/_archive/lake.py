@@ -38,6 +38,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -65,14 +66,14 @@ from .lake_files import (
     write_partitions,
 )
 from .lake_handoff import CANDIDATES, LAKE_SOURCE, publish_candidates
-from .lake_marks import POST_LEVEL, has_marks
+from .lake_marks import POST_LEVEL, clear_marks, has_marks, marks_cleared, marks_taken_elsewhere
 from .slots import NO_MONTH, month_index, month_name, month_sql, slot, slot_sql
 from .upsert import pseudonym, pseudonym_key, size_bytes
 
 #: What a collector may be called: it names files in a shared lake.
 COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: Tables never in a lake besides the export's: the bookkeeping of publishing itself.
-_NOT_PUBLISHED = frozenset({"lake_dirty"}) | LOCAL_STATE
+_NOT_PUBLISHED = LOCAL_STATE
 #: Sort order within a file (the key columns a table has, in this order): readers skip row groups by them.
 _SORT = ("channel_id", "message_id", "discussion_id", "comment_id", "observed_at", "run_id", "started_at")
 _UDF = "tgspread_pseudonym"
@@ -90,6 +91,7 @@ class PublishReport:
     lake: str
     collector: str
     full: bool
+    why_full: str = ""      # why it was full ('--full', 'first publish ...'); '' when incremental
     files_written: int = 0
     files_removed: int = 0
     rows_written: int = 0
@@ -343,8 +345,10 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     """Publish what changed in ``archive`` since this collector's last publish into ``lake``; see the module doc.
 
     The archive must be open read-write (the pseudonym key may be created, and the dirty marks are cleared).
-    The first publish of a collector into a lake, and the first after a migration, are full.
-    Raises :class:`LakeError` for a bad collector name or a lake that cannot be written.
+    The first publish of a collector into a lake, the first after a migration, and the first after a publish of
+    this archive to another lake (which cleared the change marks this one needed) are full; the report says why.
+    Raises :class:`LakeError` for a bad collector name, a lake that cannot be written, a directory that is not a
+    lake, a name another archive publishes under, or files of a newer tgspread.
     """
     started = time.monotonic()
     now = now or datetime.now(UTC)
@@ -353,14 +357,24 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     if archive.read_only:
         raise LakeError(f"{archive.path}: publishing needs the archive open for writing")
     root = Path(lake)
+    check_lake_directory(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LakeError(f"{root}: cannot create the lake directory ({exc.strerror or exc})") from None
+    with archive.transaction():
+        identity = archive_identity(pseudonym_key(archive, PSEUDONYM_KEY, now=now))
     previous = read_manifest(root, collector)
     schema_version = archive.schema_version
-    if previous is None or previous.get("schema_version") != schema_version:
-        full = True
+    _check_previous(root, collector, previous, identity, schema_version)
+    where = str(root.resolve())
+    why = ("--full" if full else f"first publish of {collector!r} here" if previous is None
+           else f"schema {previous.get('schema_version')} -> {schema_version}"
+           if previous.get("schema_version") != schema_version
+           else "this archive published to another lake since"
+           if marks_taken_elsewhere(archive.con, previous.get("marks_through"))
+           else "")
+    full = bool(why)
     if previous is not None and previous.get("schema_version") != schema_version:
         # files of two schema versions until this rewrite ends (or the next one, if this one is killed): readers
         # match columns by name meanwhile (analysis.lake)
@@ -368,27 +382,112 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
                                                                 sort_keys=True) + "\n", root)
     sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
     cap = _memory_cap(archive, full)
+    target = _Target(root, where, collector, identity, why)
     try:
-        report = _publish_within(archive, root, collector, full, previous, schema_version, now, cap)
-    except duckdb.OutOfMemoryException:
-        if cap is None:
+        try:
+            report = _publish_within(archive, target, full, previous, schema_version, now, cap)
+        except duckdb.OutOfMemoryException:
+            if cap is None:
+                raise
+            # the small pool was too small for these partitions: again under the archive's own cap. Nothing is
+            # recorded yet (the manifest and the marks come last); files written meanwhile are rewritten the same.
+            report = _publish_within(archive, target, full, previous, schema_version, now, None)
+    except OSError as exc:      # the lake's file system: say which file; the marks stay for the next publish
+        if exc.errno not in _LAKE_ERRNOS:
             raise
-        # the small pool was too small for these partitions: again under the archive's own cap. Nothing is
-        # recorded yet (the manifest and the marks come last); files written meanwhile are rewritten the same.
-        report = _publish_within(archive, root, collector, full, previous, schema_version, now, None)
+        raise LakeError(f"{exc.filename or root}: {exc.strerror or exc} while publishing to {root}; nothing that "
+                        f"changed is lost: the archive keeps what is not published yet, and the next publish "
+                        f"repairs the lake ({_LAKE_ERRNOS[exc.errno]})") from None
     report.seconds = time.monotonic() - started
     return report
 
 
-def _publish_within(archive: Archive, root: Path, collector: str, full: bool, previous: dict[str, Any] | None,
+#: Errors of the lake's file system a publish reports as a :class:`LakeError` (errno -> what to do).
+_LAKE_ERRNOS = {
+    errno.ENOSPC: "free some space on the lake's disk", errno.EDQUOT: "free some of the disk quota",
+    errno.EROFS: "the lake's file system is read-only: publish to a writable folder",
+    errno.EACCES: "no permission to write there: publish where you may write",
+    errno.EPERM: "no permission to write there: publish where you may write",
+    errno.ENOTDIR: "a part of the lake that must be a folder is a file: move that file away",
+    errno.EISDIR: "a part of the lake that must be a file is a folder: move that folder away",
+    errno.EEXIST: "a file is in the way of a folder of the lake: move it away",
+    errno.EIO: "the disk reported an error: check it", errno.EFBIG: "the file system refused a file that large",
+    errno.ENAMETOOLONG: "use a shorter lake path", errno.EMFILE: "raise the open files limit (ulimit -n)",
+}
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a publish writes: the lake (as given, and resolved), the collector's name, the archive's identity, and
+    why the publish is full ('' when incremental)."""
+
+    root: Path
+    resolved: str
+    collector: str
+    identity: str
+    why_full: str
+
+
+def archive_identity(key: bytes) -> str:
+    """A stable id of an archive for manifests: a keyed hash (the archive's pseudonym key never leaves it), so two
+    archives publishing under one collector name are told apart, and nothing about the key is revealed."""
+    return pseudonym(key, "archive:identity")
+
+
+#: What may sit at the top of a lake directory besides the tables: manifests and the files of a killed publish.
+_LAKE_ENTRY = re.compile(r"^(_manifests|[a-z][a-z0-9_]*|\..+\.tmp)$")
+
+
+def check_lake_directory(root: Path) -> None:
+    """Raise :class:`LakeError` when ``root`` is a file, or a non-empty directory that is not a lake: no
+    ``_manifests`` and something a publish never writes (an export's ``manifest.json``, someone's files). A
+    directory that a first publish was killed in (tables' folders of ``slot=NN`` partitions, no manifest yet) is a
+    lake: the next publish repairs it."""
+    if root.exists() and not root.is_dir():
+        raise LakeError(f"{root} is a file, not a lake directory: give --lake (or [lake] path) a directory")
+    if not root.is_dir() or (root / "_manifests").is_dir():
+        return
+    for entry in root.iterdir():
+        foreign = not _LAKE_ENTRY.match(entry.name) or (entry.is_dir() and not entry.name.startswith(".") and any(
+            not (child.name.startswith("slot=") or child.name.endswith((".parquet", ".tmp")))
+            for child in entry.iterdir()))
+        if foreign:
+            raise LakeError(f"{root} is not empty and holds no lake (no _manifests/, and {entry.name!r} is not "
+                            "part of one): publish into a new or empty directory, or an existing lake")
+
+
+def _check_previous(root: Path, collector: str, previous: dict[str, Any] | None, identity: str,
+                    schema_version: int) -> None:
+    """Refuse to publish over files that are not this archive's to replace: another archive's (the same collector
+    name given to two archives would mix their rows), or a newer tgspread's (a downgrade would drop columns)."""
+    if previous is None:
+        return
+    theirs = previous.get("archive")
+    if isinstance(theirs, str) and theirs != identity:
+        raise LakeError(
+            f"{root}: collector {collector!r} there was published from another archive (id {theirs}; this one is "
+            f"{identity}); each archive publishes under its own name: give this one another --collector (or its "
+            f"[collectors.NAME] table). To replace that collector's files with this archive's on purpose (say, a "
+            f"rebuilt archive), remove {manifest_path(root, collector)} first")
+    found = previous.get("schema_version")
+    if isinstance(found, int) and found > schema_version:
+        raise LakeError(
+            f"{root}: collector {collector!r} there was published by a newer tgspread (schema {found}; this "
+            f"archive is at {schema_version}); upgrade tgspread (pip install -U tgspread), open the archive once "
+            f"to migrate it, then publish; the lake was not changed")
+
+
+def _publish_within(archive: Archive, target: _Target, full: bool, previous: dict[str, Any] | None,
                     schema_version: int, now: datetime, cap: str | None) -> PublishReport:
     """The work of :func:`publish`, with DuckDB's pool capped at ``cap`` (None: the archive's own) and, for an
     incremental publish, one DuckDB thread."""
-    report = PublishReport(lake=str(root), collector=collector, full=full)
+    root, collector = target.root, target.collector
+    report = PublishReport(lake=str(root), collector=collector, full=full, why_full=target.why_full)
     with archive.memory_capped(cap), archive.threads_limited(None if full else 1):
         con = _with_pseudonyms(archive, now)
         try:
             dirty, top = _dirty(con)
+            through = max(top, marks_cleared(con) or 0)     # the marks this lake will have taken
             columns = _columns(con)
             layouts = lake_tables(con, columns)
             selects = lake_selects(con, columns)
@@ -418,6 +517,9 @@ def _publish_within(archive: Archive, root: Path, collector: str, full: bool, pr
             manifest = {
                 "manifest_version": MANIFEST_VERSION,
                 "collector": collector,
+                "archive": target.identity,
+                # the highest of this archive's change marks the lake has taken (collector._archive.lake_marks)
+                "marks_through": through,
                 "tgspread_version": __version__,
                 "schema_version": schema_version,
                 "published_at": now.astimezone(UTC).isoformat(),
@@ -436,8 +538,8 @@ def _publish_within(archive: Archive, root: Path, collector: str, full: bool, pr
                 CANDIDATES: handed_on,
             }
             write_atomic(manifest_path(root, collector), json.dumps(manifest, indent=1, sort_keys=True) + "\n", root)
-            if has_marks(con):     # only now, with every file in place; a mark made since stays for the next publish
-                con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
+            # only now, with every file in place; a mark made since stays for the next publish
+            clear_marks(con, top, through, target.resolved, collector, now)
         finally:
             con.remove_function(_UDF)    # the function lives in the database's catalog, not the cursor's
             con.close()

@@ -91,3 +91,52 @@ def mark_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table | None, deleted: 
 def one_post(channel_id: int, message_id: int) -> str:
     """A relation naming one post, for :func:`mark_posts`."""
     return f"(SELECT {int(channel_id)}::BIGINT AS channel_id, {int(message_id)}::BIGINT AS message_id)"
+
+
+# -- which lake took the marks (migration 0013) -------------------------------------------------------------
+def _has_publishes(con: duckdb.DuckDBPyConnection) -> bool:
+    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                       "AND table_name = 'lake_publishes'").fetchall()
+    return bool(rows and rows[0][0])
+
+
+def marks_cleared(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The highest change mark any publish of this archive has cleared (None: none recorded, as before 0013)."""
+    if not _has_publishes(con):
+        return None
+    row = con.execute("SELECT max(marks_through) FROM lake_publishes").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def marks_taken_elsewhere(con: duckdb.DuckDBPyConnection, taken: object) -> bool:
+    """True when publishes of this archive cleared change marks that a lake has not taken: its manifest's
+    ``marks_through`` (``taken``) is below the highest cleared, or it has none while some were cleared. The marks
+    then no longer list everything that lake lacks (another lake's publish took them), and only a full publish
+    brings it up to date. The lake's own manifest says how far it got, so a lake moved or copied with its archive
+    stays incremental. False when nothing is recorded yet (an archive publishing as before migration 0013).
+
+    >>> con = duckdb.connect()
+    >>> marks_taken_elsewhere(con, None)          # no table: nothing known
+    False
+    """
+    cleared = marks_cleared(con)
+    if cleared is None:
+        return False
+    return not isinstance(taken, int) or taken < cleared
+
+
+def clear_marks(con: duckdb.DuckDBPyConnection, top: int, through: int, lake: str, collector: str,
+                now: object) -> None:
+    """After a publish to ``lake`` as ``collector`` that read the marks up to ``top``: delete those marks and record
+    that this lake has taken every mark cleared so far (``through``), in one transaction. A mark made since stays."""
+    con.begin()
+    try:
+        if has_marks(con):
+            con.execute("DELETE FROM lake_dirty WHERE seq <= ?", [top])
+        if _has_publishes(con):
+            con.execute("INSERT OR REPLACE INTO lake_publishes (lake, collector, marks_through, published_at) "
+                        "VALUES (?, ?, ?, ?)", [lake, collector, through, now])
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise

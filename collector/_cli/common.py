@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import duckdb
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from collector._archive import Archive, ArchiveBusyError, ArchiveError
 from collector._config import Config, ConfigError, read_channel_file
@@ -220,9 +221,14 @@ def ownership(cfg: Config) -> Ownership | None:
     from collector._scheduling.shards import AssignmentError, load
 
     try:
-        return Ownership(cfg.lake_collector, load(cfg.lake_assignment))
+        found = Ownership(cfg.lake_collector, load(cfg.lake_assignment))
     except AssignmentError as exc:
         fail(Exit.USAGE, str(exc))
+    if not found.slots():     # a typo in the collector's name, or one left out: every channel would be handed on
+        stderr.print(f"[yellow]warning[/]: collector {escape(safe(repr(cfg.lake_collector)))} owns no slot in "
+                     f"{escape(safe(cfg.lake_assignment))}: it collects nothing and hands every channel on; give it "
+                     "slots there (`tgspread shards --plan N` proposes an assignment)", highlight=False, soft_wrap=True)
+    return found
 
 
 def channel_refs(args: list[str], names: list[str], archive: Path, wait: float) -> list[ChannelRef]:

@@ -66,7 +66,8 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[str, typer.Option(
             "--format", metavar="parquet|csv", help="File format (default parquet).")] = "parquet",
         tables: Annotated[list[str] | None, typer.Option(
-            "--tables", metavar="TABLE", help="Only these tables (repeatable; default: all but the pseudonym key).")]
+            "--tables", metavar="TABLE", help="Only these tables (repeatable; default: all but the pseudonym key and "
+                                             "the lake bookkeeping lake_dirty, lake_pickups, lake_publishes).")]
             = None,
         since: Annotated[str | None, typer.Option(
             "--since", metavar="DATE", help="Only posts posted since DATE (with their observations, versions, "

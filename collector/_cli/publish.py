@@ -17,7 +17,7 @@ from rich.table import Table
 
 from collector._archive.archive import Archive
 from collector._archive.lake import LakeError, PublishReport, publish
-from collector._config import Config, load_config
+from collector._config import DEFAULT_CONFIG_NAME, Config, load_config
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, is_interrupt, stderr, stdout
 from .safe_text import safe
@@ -26,7 +26,8 @@ from .words import plural
 
 def _line(report: PublishReport) -> str:
     kind = "full publish" if report.full else "published"
-    return (f"{kind} to {report.lake} as {report.collector!r}: {plural(report.files_written, 'file')} written, "
+    why = f" ({report.why_full})" if report.full and report.why_full else ""
+    return (f"{kind} to {report.lake} as {report.collector!r}{why}: {plural(report.files_written, 'file')} written, "
             f"{report.files_removed:,} removed, {plural(report.rows_written, 'row')} in {report.seconds:.1f} s")
 
 
@@ -40,6 +41,11 @@ def publish_after_pass(archive: Any, cfg: Config) -> PublishReport | None:
         if is_interrupt(exc):  # Ctrl-C while publishing: the caller says what was done before it
             raise KeyboardInterrupt from exc
         first = str(exc).splitlines()[0] if str(exc) else ""
+        if isinstance(exc, LakeError):   # a refusal: it says what to do, and the next pass would meet it again
+            stderr.print(f"[yellow]warning[/]: the lake was not updated: {escape(safe(first))}; what was collected "
+                         "is kept in the archive and stays marked for the first publish that succeeds",
+                         highlight=False, soft_wrap=True)
+            return None
         stderr.print(f"[yellow]warning[/]: the lake {escape(safe(cfg.lake))} was not updated ({type(exc).__name__}: "
                      f"{escape(safe(first))}); "
                    "what was collected is kept, and the next pass (or `tgspread publish`) publishes it",
@@ -61,7 +67,9 @@ def register(app: typer.Typer) -> None:
             help="The lake directory (default: the config's [lake] path).")] = None,
         collector: Annotated[str | None, typer.Option(
             "--collector", metavar="NAME",
-            help="This collector's name in the lake (default: the config's [lake] collector, or 'main').")] = None,
+            help="Publish as collector NAME: with a config, its [collectors.NAME] archive under that name (as on "
+                 "`run`); without one, the name the archive publishes under (default: [lake] collector, or "
+                 "'main').")] = None,
         full: Annotated[bool, typer.Option("--full", help="Rewrite every partition, not only what changed.")]
             = False,
         wait: WaitOpt = 30.0,
@@ -73,7 +81,10 @@ def register(app: typer.Typer) -> None:
         on. `analysis.connect(DIR)` reads it. See docs/lake.md.
         """
         with errors():
-            cfg = load_config(config, archive=archive)
+            # with a config, --collector selects that collector (its archive), as on every other command: publishing
+            # one collector's archive under another's name would replace that collector's files
+            with_file = config is not None or (Path.cwd() / DEFAULT_CONFIG_NAME).is_file()
+            cfg = load_config(config, archive=archive, collector=collector if with_file else None)
             target = lake if lake is not None else cfg.lake
             if target is None:
                 fail(Exit.USAGE, "no lake to publish to: pass --lake DIR or set [lake] path in tgspread.toml")
@@ -81,13 +92,17 @@ def register(app: typer.Typer) -> None:
                 with Archive(cfg.archive, read_only=True, wait=wait):
                     pass
             try:
+                name = cfg.lake_collector if collector is None else collector
                 with Archive(cfg.archive, wait=wait) as opened:
-                    report = publish(opened, target, collector=collector or cfg.lake_collector, full=full)
+                    report = publish(opened, target, collector=name, full=full)
             except LakeError as exc:
                 fail(Exit.USAGE, str(exc))
-            table = Table(title=_line(report), title_justify="left")
-            table.add_column("table")
-            table.add_column("partitions written", justify="right")
-            for name, parts in report.partitions.items():
-                table.add_row(name, f"{len(parts):,}")
-            stdout.print(table)
+            # the line on its own (a table's title wraps at the table's width, splitting the lake's path)
+            stdout.print(_line(report), soft_wrap=True, highlight=False, markup=False)
+            if report.partitions:     # nothing changed since the last publish: the line says so, no empty table
+                table = Table()
+                table.add_column("table")
+                table.add_column("partitions written", justify="right")
+                for table_name, parts in report.partitions.items():
+                    table.add_row(table_name, f"{len(parts):,}")
+                stdout.print(table)

@@ -27,6 +27,7 @@ from collector._archive.schedule import record_usage
 from collector._config import Config, ConfigError, load_config, parse_duration
 from collector._scheduling.handoff import line as handoff_line
 from collector._scheduling.handoff import pick_up
+from collector._scheduling.ownership import Ownership
 from collector._scheduling.plan import Plan, RunSettings, loop_delay
 from collector._scheduling.runner import execute_plan, read_plan, run_inputs, summarize
 from collector._telegram.client import Telegram
@@ -136,7 +137,7 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
             else:
                 outcome = await execute_plan(plan, client, archive, collect_settings=collect_settings)
             try:
-                steps = await _optional_steps(cfg, client, archive, now, outcome.budget)
+                steps = await _optional_steps(cfg, client, archive, now, outcome.budget, owned)
             finally:     # what the optional steps sent counts for the run (and the hourly resolve budget)
                 record_usage(archive, outcome.report.run_id, now, outcome.budget.used)
         finally:
@@ -153,11 +154,11 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
 
 
 async def _optional_steps(cfg: Config, client: TelegramClient, archive: Archive, now: datetime,
-                          budget: RequestBudget) -> list[tuple[str, str]]:
+                          budget: RequestBudget, owned: Ownership | None) -> list[tuple[str, str]]:
     """After the collect pass, under the run's budget, what the config turns on: discussion-group comments
-    (``[comments] enabled``) and media files (``[media] download``). Returns (status, summary) per step."""
+    (``[comments] enabled``) and media files (``[media] download``), of the channels ``owned`` (None: all).
+    Returns (status, summary) per step."""
     done: list[tuple[str, str]] = []
-    owned = ui.ownership(cfg)
     if cfg.comments_enabled:
         from collector._telegram.comments import CommentsSettings, collect_comments
 

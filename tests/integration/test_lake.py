@@ -131,6 +131,7 @@ ARGS: dict[str, dict[str, Any]] = {"velocity": {"outliers_only": False, "min_pos
 def test_a_lake_connection_returns_freed_memory_and_keeps_its_limit(tmp_path: Path) -> None:
     """DuckDB's allocator gives a finished query's memory back, so a large frame sorted in Polars does not sit
     beside it (cascades over 100M posts: 4.6 GB -> 3.1 GB, docs/lake.md); the 2 GB limit still applies."""
+    (tmp_path / "_manifests").mkdir()         # a lake with nothing in it (a folder without is no lake)
     con = connect_lake(tmp_path)
     background, limit = con.execute("SELECT current_setting('allocator_background_threads'), "
                                     "current_setting('memory_limit')").fetchone()   # type: ignore[misc]
@@ -184,7 +185,8 @@ def test_graphs_coordination_and_names_on_a_lake(published: tuple[Path, Path], t
 
 
 def test_an_empty_lake_gives_empty_views_with_the_schema(tmp_path: Path) -> None:
-    con = analysis.connect(tmp_path)          # an empty directory is an empty lake
+    (tmp_path / "_manifests").mkdir()         # a lake with no collector yet (an empty folder is no lake: raises)
+    con = analysis.connect(tmp_path)
     for table, (_layout, columns) in LAKE_SCHEMA.items():
         described = con.execute(f'DESCRIBE "{table}"').fetchall()
         assert [(r[0], r[1]) for r in described] == list(columns), table
@@ -515,10 +517,15 @@ def test_publish_command_and_config(published: tuple[Path, Path], tmp_path: Path
         assert result.exit_code == 0, result.output
         assert (tmp_path / "lake" / "_manifests" / "box-1.json").exists()
         assert "full publish" in result.output
-        again = runner.invoke(app, ["publish", "--lake", str(tmp_path / "other"), "--collector", "c2", "--full"])
-        assert again.exit_code == 0 and (tmp_path / "other" / "_manifests" / "c2.json").exists()
+        again = runner.invoke(app, ["publish", "--lake", str(tmp_path / "other"), "--full"])
+        assert again.exit_code == 0 and (tmp_path / "other" / "_manifests" / "box-1.json").exists()
+        # with a config, --collector selects one of its collectors (as on `run`): never this archive under a name
+        # the config does not give it
+        unknown = runner.invoke(app, ["publish", "--lake", str(tmp_path / "other"), "--collector", "c2"])
+        assert unknown.exit_code == 2 and "no collector 'c2'" in unknown.stderr
+        assert not (tmp_path / "other" / "_manifests" / "c2.json").exists()
         bad = runner.invoke(app, ["publish", "--collector", "../x"])
-        assert bad.exit_code == 2 and "collector name" in bad.stderr
+        assert bad.exit_code == 2 and "letters, digits" in bad.stderr
         verify = runner.invoke(app, ["verify", "--json"])
         assert verify.exit_code == 0, verify.output
     finally:
