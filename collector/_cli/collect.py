@@ -12,6 +12,7 @@ from rich.table import Table
 
 from collector._archive import Archive
 from collector._config import Config, load_config
+from collector._scheduling.ownership import NOT_OWNED, Ownership
 from collector._telegram.client import Telegram
 from collector._telegram.collect import CollectReport, CollectSettings, collect
 
@@ -23,7 +24,8 @@ from .safe_text import cell, safe
 
 
 async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgress, wait: float,
-                        telegram: Telegram, allow_private: bool = False) -> CollectReport:
+                        telegram: Telegram, allow_private: bool = False, owned: Ownership | None = None
+                        ) -> CollectReport:
     client = telegram.client()
     now = telegram.now()
     if telegram.world is not None:
@@ -31,7 +33,7 @@ async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgr
     with Archive(cfg.archive, wait=wait) as archive:
         await ui.connect(telegram, client, nothing_done="nothing was collected")
         settings = CollectSettings(checkpoints=cfg.checkpoints, snapshot_every=cfg.snapshot_every,
-                                   allow_private=allow_private, ownership=ui.ownership(cfg))
+                                   allow_private=allow_private, ownership=owned)
         try:
             with progress.watching_flood_sleeps():
                 progress.begin(f"collecting into {cfg.archive}", channels)
@@ -43,15 +45,16 @@ async def _collect_pass(cfg: Config, channels: list[str], progress: CollectProgr
     return report
 
 
-def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | None) -> None:
-    """``collect --via web``: the public preview pages into the same archive (source = 'web')."""
+def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | None, owned: Ownership | None) -> None:
+    """``collect --via web``: the public preview pages into the same archive (source = 'web'); with an
+    assignment file only the channels of this collector's slots, as for the API (the others end ``not_owned``)."""
     from collector._sources.web import collect_web
 
     if not names:
         ui.fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
                             "or as channels = [...] in tgspread.toml")
     with Archive(cfg.archive, wait=wait) as store:
-        report = collect_web(store, names, max_pages=max_pages)
+        report = collect_web(store, names, max_pages=max_pages, ownership=owned)
         publish_after_pass(store, cfg)   # the lake, when configured
     table = Table(title=escape(f"web preview pass into {safe(cfg.archive)}"))
     for column in ("channel", "outcome", "pages", "new", "refreshed", "error"):
@@ -60,7 +63,11 @@ def _collect_web(cfg: Config, names: list[str], wait: float, max_pages: int | No
         table.add_row(cell(c.input), cell(c.outcome, OUTCOME_STYLE.get(c.outcome, "")), str(c.pages),
                       str(c.new_posts), str(c.refreshed_posts), cell(c.error or ""))
     ui.stdout.print(table)
-    if any(c.outcome != "ok" for c in report.channels):
+    refused = sum(c.outcome == NOT_OWNED for c in report.channels)
+    if refused:
+        ui.stdout.print(f"{refused:,} not owned (other collectors' slots: handed on to them through the lake)",
+                        markup=False, highlight=False, soft_wrap=True)
+    if report.status != "ok":
         raise typer.Exit(int(Exit.PARTIAL))
 
 
@@ -104,6 +111,7 @@ def register(app: typer.Typer) -> None:
             ui.fail(Exit.USAGE, f"--via takes 'api' or 'web', not {via!r}")
         with ui.errors():
             cfg = load_config(config, archive=archive, session=session, collector=collector)
+            owned = ui.ownership(cfg)       # a bad assignment file stops the command before the archive is opened
             names = ui.channel_list(channel, channels_file, cfg)
             if not names and cfg.archive.exists():     # nothing named: the collected set (tgspread channels add)
                 from collector._scheduling.channel_set import tracked_inputs
@@ -112,14 +120,14 @@ def register(app: typer.Typer) -> None:
                     names = tracked_inputs(opened, usernames=via == "web")
             ui.channel_refs(list(channel or []), names, cfg.archive, wait)
             if via == "web":
-                _collect_web(cfg, names, wait, max_pages)
+                _collect_web(cfg, names, wait, max_pages, owned)
                 return
             found = ui.telegram(cfg, "collecting from")
             if found.world is None and not names:
                 ui.fail(Exit.USAGE, "no channels to collect: name them as arguments, in a file given with --channels, "
                                     "as channels = [...] in tgspread.toml, or add them with `tgspread channels add`")
             progress = CollectProgress(ui.stderr)
-            report = asyncio.run(_collect_pass(cfg, names, progress, wait, found, allow_private))
+            report = asyncio.run(_collect_pass(cfg, names, progress, wait, found, allow_private, owned))
             ui.print_report(report)
             if report.status != "ok":
                 raise typer.Exit(int(Exit.PARTIAL))

@@ -13,7 +13,7 @@ from collector._archive import Archive
 from collector._config import load_config
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, WaitOpt
 from .publish import publish_after_pass
 from .safe_text import cell, safe
 from .tables import Column, fitted_table
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
             metavar="PATH", help="A Telegram Desktop export: its result.json (one chat or the whole account).")],
         archive: ArchiveOpt = None,
         config: ConfigOpt = None,
+        collector: CollectorOpt = None,
         include_non_channels: Annotated[bool, typer.Option(
             "--include-non-channels", help="Also import groups and other non-channel chats of a full-account "
                                            "export (their authors are pseudonymised).")] = False,
@@ -38,14 +39,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import a Telegram Desktop export (result.json) into the archive (source = 'export').
 
-        Re-importing the same file changes nothing; over API data an export only fills gaps.
+        Re-importing the same file changes nothing; over API data an export only fills gaps. With
+        `--collector NAME`, into that collector's archive, published under its name (slots are not checked:
+        an import sends nothing to Telegram).
         Exit 0 when imported, 2 when the file is not a usable export (the archive is left as it was).
         """
         from collector._sources.export_import import SourceError, import_export
 
         ui.wide_when_piped()
         with ui.errors():
-            cfg = load_config(config, archive=archive)
+            cfg = load_config(config, archive=archive, collector=collector)
             new_file = not Path(cfg.archive).exists()
             interrupted = False
             try:

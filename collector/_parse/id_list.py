@@ -1,15 +1,19 @@
 """Reading a dehydrated id list (``tgspread export --ids``, ``tgspread hydrate``): pure, no I/O but the file.
 
-The list is CSV with a header naming at least ``message_id`` and one of ``channel_id`` / ``username``
-(``posted_at`` and any other column are ignored). Everything in it is untrusted: ids must be positive
-integers in Telegram's ranges, usernames Telegram's spelling (letters, digits, underscores, 4-32
-characters), or the whole file is refused with the line that is wrong. Ids are grouped per channel
-(8 bytes each: a list of 10 million ids needs about 80 MB), each channel's ids sorted and de-duplicated.
+The list is UTF-8 CSV with a header naming at least ``message_id`` and one of ``channel_id`` / ``username``
+(``posted_at`` and any other named column are ignored); every line has exactly one field per header column.
+Everything in it is untrusted: ids must be positive whole numbers (ASCII digits) in Telegram's ranges (a
+message id fits in 32 bits), usernames Telegram's spelling (letters, digits, underscores, 4-32 characters),
+or the whole file is refused with the line that is wrong. Ids are grouped per channel (8 bytes each: a list
+of 10 million ids needs about 80 MB), each channel's ids sorted and de-duplicated: the rows of one channel_id are
+one channel (its first username kept), and rows with a username alone join the channel listed with that
+username and an id.
 
 >>> import io
->>> ids = parse_id_list(io.StringIO("channel_id,username,message_id\\n10,durov,3\\n10,durov,1\\n,bbc_news,7\\n"))
+>>> ids = parse_id_list(io.StringIO("channel_id,username,message_id\\n10,durov,3\\n10,durov,1\\n,bbc_news,7\\n"
+...                                 ",Durov,2\\n"))
 >>> [(c.channel_id, c.username, list(c.message_ids)) for c in ids]
-[(10, 'durov', [1, 3]), (None, 'bbc_news', [7])]
+[(10, 'durov', [1, 2, 3]), (None, 'bbc_news', [7])]
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import csv
 import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -25,8 +29,10 @@ from typing import TextIO
 #: The columns ``tgspread export --ids`` writes (``posted_at`` only with ``--with-dates``).
 COLUMNS = ("channel_id", "username", "message_id", "posted_at")
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
-_MAX_MESSAGE_ID = 2**31 - 1
+_MAX_MESSAGE_ID = 2**31 - 1      # Telegram's message ids are signed 32-bit integers
 _MAX_CHANNEL_ID = 2**53
+#: What to do with a file that is not UTF-8 (Excel's "CSV" and "Unicode text" are not).
+SAVE_AS_UTF8 = "save it as UTF-8 (in Excel or LibreOffice: CSV UTF-8) and run again"
 
 
 class IdListError(ValueError):
@@ -44,31 +50,67 @@ class ChannelIds:
 
 def _int(value: str, what: str, top: int, where: str) -> int:
     text = value.strip()
-    if not text.isdigit() or not 0 < int(text) <= top:
-        raise IdListError(f"{where}: {what} must be a positive whole number, not {text[:40]!r}")
-    return int(text)
+    if not (text.isascii() and text.isdigit()) or text.strip("0") == "":
+        raise IdListError(f"{where}: {what} must be a positive whole number (digits 0-9), not {text[:40]!r}")
+    digits = text.lstrip("0")
+    if len(digits) > len(str(top)) or int(digits) > top:   # the length first: int() of 5,000 digits is refused
+        shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text):,} digits)"
+        limit = (f"Telegram's message ids are 32-bit numbers, at most {top:,}" if what == "message_id" else
+                 f"Telegram's channel ids are at most {top:,}")
+        raise IdListError(f"{where}: {what} {shown} is too large: {limit}")
+    return int(digits)
 
 
 def parse_id_list(rows: TextIO | Iterable[str], name: str = "<ids>") -> list[ChannelIds]:
     """The channels of an id list in the order they first appear, each with its ids sorted, duplicates
-    dropped. Raises :class:`IdListError` for a missing header column or any bad value."""
+    dropped. Raises :class:`IdListError` for a missing header column, a line whose number of fields differs
+    from the header's, text that is not CSV, or any bad value, naming the line."""
     reader = csv.reader(rows)
-    header = next(reader, None)
+
+    def numbered() -> Iterator[tuple[int, list[str]]]:
+        """Each row with the line it starts on (a quoted field may hold line breaks)."""
+        end = 0
+        for row in reader:
+            yield end + 1, row
+            end = reader.line_num
+
+    try:
+        return _parse(numbered(), name)
+    except csv.Error as exc:
+        raise IdListError(f"{name}: line {max(reader.line_num, 1)}: {_csv_problem(exc)}") from None
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return (f"a field longer than {csv.field_size_limit():,} characters: an id list holds ids and usernames; "
+                "is this the right file?")
+    if "NUL" in text:
+        return f"a NUL byte: UTF-16 text or not text at all; {SAVE_AS_UTF8}"
+    return f"not CSV ({text})"
+
+
+def _parse(rows: Iterator[tuple[int, list[str]]], name: str) -> list[ChannelIds]:
+    _, header = next(rows, (0, None))
     if header is None:
         raise IdListError(f"{name}: empty file; an id list starts with a header such as "
                           "channel_id,username,message_id")
-    columns = {h.strip().lower(): i for i, h in enumerate(header)}
+    if any("\0" in h for h in header):
+        raise IdListError(f"{name}: line 1: NUL bytes: UTF-16 text (Excel's \"Unicode text\") or not text at all; "
+                          f"{SAVE_AS_UTF8}")
+    columns = {h.strip().lstrip("\ufeff").lower(): i for i, h in enumerate(header)}   # a byte-order mark
     if "message_id" not in columns or not ({"channel_id", "username"} & columns.keys()):
         raise IdListError(f"{name}: line 1: the header needs message_id and channel_id or username, "
                           f"not {','.join(h[:20] for h in header[:6])!r}")
     at_message, at_channel, at_user = columns["message_id"], columns.get("channel_id"), columns.get("username")
-    channels: dict[tuple[int | None, str | None], ChannelIds] = {}
-    for line, row in enumerate(reader, 2):
+    channels: dict[int | str, ChannelIds] = {}     # by channel id, else by lower-case username
+    for line, row in rows:
         if not row or all(not cell.strip() for cell in row):
             continue
         where = f"{name}: line {line}"
-        if len(row) < len(header):
-            raise IdListError(f"{where}: {len(row)} fields, the header has {len(header)}")
+        if len(row) != len(header):
+            raise IdListError(f"{where}: {len(row)} fields, the header has {len(header)}: every line needs one "
+                              "field per header column (quote a field that holds a comma)")
         channel_id = (_int(row[at_channel], "channel_id", _MAX_CHANNEL_ID, where)
                       if at_channel is not None and row[at_channel].strip() else None)
         username = row[at_user].strip().lstrip("@") if at_user is not None and row[at_user].strip() else None
@@ -76,22 +118,61 @@ def parse_id_list(rows: TextIO | Iterable[str], name: str = "<ids>") -> list[Cha
             raise IdListError(f"{where}: {username[:40]!r} is not a Telegram username")
         if channel_id is None and username is None:
             raise IdListError(f"{where}: neither channel_id nor username")
-        key = (channel_id, username.lower() if username else None)
+        key: int | str = channel_id if channel_id is not None else str(username).lower()
         entry = channels.get(key)
         if entry is None:
             entry = channels[key] = ChannelIds(channel_id, username)
+        entry.username = entry.username or username
         entry.message_ids.append(_int(row[at_message], "message_id", _MAX_MESSAGE_ID, where))
+    return _merged(channels)
+
+
+def _merged(channels: dict[int | str, ChannelIds]) -> list[ChannelIds]:
+    """Each channel once, ids sorted and unique: a username-only entry joins the one channel listed with that
+    username and an id (two such channels: it stays apart, the pass resolves the username)."""
+    named: dict[str, list[ChannelIds]] = {}
     for entry in channels.values():
+        if entry.channel_id is not None and entry.username:
+            named.setdefault(entry.username.lower(), []).append(entry)
+    out = []
+    for key, entry in channels.items():
+        twins = named.get(key, []) if isinstance(key, str) else []
+        if len(twins) == 1:
+            twins[0].message_ids.extend(entry.message_ids)
+            continue
+        out.append(entry)
+    for entry in out:
         entry.message_ids = array("q", sorted(set(entry.message_ids)))
-    return list(channels.values())
+    return out
 
 
 def read_id_list(path: Path) -> list[ChannelIds]:
-    """:func:`parse_id_list` of a file (UTF-8; a byte-order mark is allowed)."""
+    """:func:`parse_id_list` of a file (UTF-8; a byte-order mark is allowed). Raises ``FileNotFoundError``
+    for a missing file and :class:`IdListError` for one that cannot be read or is not a usable id list."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             return parse_id_list(f, str(path))
-    except UnicodeDecodeError as exc:
-        raise IdListError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except csv.Error as exc:
-        raise IdListError(f"{path}: not CSV ({exc})") from exc
+    except UnicodeDecodeError:
+        raise IdListError(_not_utf8(path)) from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise IdListError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a file that failed to decode stops being UTF-8: its line and byte (a second, binary read: the
+    text reader decodes in chunks, so its error does not say where in the file)."""
+    with open(path, "rb") as f:
+        start = f.read(4)
+        if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return f"{path}: UTF-16 text (Excel's \"Unicode text\"), not UTF-8; {SAVE_AS_UTF8}"
+        f.seek(0)
+        offset = 0
+        for line, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"{path}: line {line}: not UTF-8 text (byte {offset + exc.start:,}); {SAVE_AS_UTF8}"
+            offset += len(raw)
+    return f"{path}: not UTF-8 text; {SAVE_AS_UTF8}"

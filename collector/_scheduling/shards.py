@@ -9,11 +9,13 @@ TOML::
     main = "0-31"          # ranges and single slots, comma-separated
     second = "32-63"
 
-CSV (a header, then one row per slot)::
+CSV (a header, then one row per slot: a whole number 0-63, no ranges)::
 
     slot,collector
     0,main
     1,second
+
+Either is UTF-8 text (a byte-order mark is allowed). Every error names the file and the line.
 
 A slot named by no line is unowned (nobody collects its channels); a slot named twice is an error.
 Adding a collector moves only the slots you move: never ``hash % number_of_collectors``.
@@ -42,7 +44,10 @@ from collector._archive.slots import SLOTS, collector_name_problem, slot
 Assignment = dict[int, str]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_RANGE = re.compile(r"^\s*(\d{1,2})\s*(?:-\s*(\d{1,2})\s*)?$")
+_RANGE = re.compile(r"^\s*(\d{1,2})\s*(?:-\s*(\d{1,2})\s*)?$", re.ASCII)   # 0-9 only, not '²' or '٣'
+_TOML_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+#: What to do with an assignment file that is not UTF-8.
+_SAVE_AS_UTF8 = "save it as UTF-8 text and run again"
 
 
 class AssignmentError(ValueError):
@@ -63,9 +68,14 @@ def _claim(out: Assignment, s: int, name: str, where: str) -> None:
 def parse_toml(text: str, where: str = "assignment") -> Assignment:
     """``[slots]`` table: collector = "ranges" (``"0-15, 40, 42-44"``)."""
     try:
-        doc = tomllib.loads(text)
+        doc = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
-        raise AssignmentError(f"{where}: {exc}") from None
+        said, found = str(exc)[:200], _TOML_LINE.search(str(exc))
+        at = where
+        if found:
+            at, said = f"{where}:{found.group(1)}", f"{_TOML_LINE.sub('', said)} at column {found.group(2)}"
+        raise AssignmentError(f"{at}: not valid TOML ({said}); the form is a [slots] table with one line per "
+                              'collector, e.g. main = "0-31" (docs/scale.md)') from None
     table = doc.get("slots")
     if not isinstance(table, dict):
         raise AssignmentError(f"{where}: needs a [slots] table: collector = \"0-31\"")
@@ -92,28 +102,49 @@ def parse_toml(text: str, where: str = "assignment") -> Assignment:
 
 
 def parse_csv(text: str, where: str = "assignment") -> Assignment:
-    """``slot,collector`` rows after a header."""
+    """``slot,collector`` rows after a header; a slot is a whole number 0-63 (ASCII digits), one per row."""
     out: Assignment = {}
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, None)
-    if header is None or [h.strip().lower() for h in header[:2]] != ["slot", "collector"]:
-        raise AssignmentError(f"{where}: the first line must be the header 'slot,collector'")
-    for number, row in enumerate(rows, start=2):
-        if not row or not "".join(row).strip():
-            continue
-        if len(row) < 2 or not row[0].strip().isdigit():
-            raise AssignmentError(f"{where}:{number}: expected 'slot,collector'")
-        _claim(out, int(row[0]), row[1].strip(), f"{where}:{number}")
+    rows = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    try:
+        header = next(rows, None)
+        if header is None or [h.strip().lower() for h in header[:2]] != ["slot", "collector"]:
+            shown = ",".join(header or [])[:60]
+            raise AssignmentError(f"{where}:1: the first line must be the header 'slot,collector', not {shown!r}")
+        for row in rows:
+            number = rows.line_num
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 2:
+                raise AssignmentError(f"{where}:{number}: expected 'slot,collector' (e.g. 0,main), not "
+                                      f"{','.join(row)[:60]!r}")
+            _claim(out, _csv_slot(row[0], f"{where}:{number}"), row[1].strip(), f"{where}:{number}")
+    except csv.Error as exc:
+        raise AssignmentError(f"{where}:{rows.line_num}: not CSV ({exc})") from None
     return out
+
+
+def _csv_slot(cell: str, where: str) -> int:
+    text = cell.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 2 or int(text) >= SLOTS:
+        raise AssignmentError(f"{where}: the slot must be a whole number 0-{SLOTS - 1} (one slot per line; ranges "
+                              f"such as 0-31 go in the TOML form), not {text[:40]!r}")
+    return int(text)
 
 
 def load(path: str | Path) -> Assignment:
     """The assignment in ``path`` (``.toml`` or ``.csv``)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AssignmentError(f"{p}: cannot read the assignment: {exc}") from None
+        data = p.read_bytes()
+    except OSError as exc:
+        raise AssignmentError(f"{p}: cannot read the assignment ({exc.strerror or exc}); [lake] assignment or "
+                              "--assignment names it") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        hint = ": it looks like UTF-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ""
+        raise AssignmentError(f"{p}:{line}: not UTF-8 text (byte {exc.start:,}{hint}); {_SAVE_AS_UTF8}") from None
     if p.suffix.lower() == ".csv":
         return parse_csv(text, str(p))
     return parse_toml(text, str(p))

@@ -34,6 +34,7 @@ from analysis._urls import canonical_urls
 from collector._archive import upsert as store
 from collector._parse.channel_ref import distinct_channels
 from collector._parse.web_page import WebPage, WebPost, parse_page
+from collector._scheduling.ownership import NOT_OWNED, Ownership
 
 USER_AGENT = "tgspread (research archiver of public Telegram channels; +https://github.com/) httpx"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
@@ -170,7 +171,8 @@ def _retry_after(value: str | None) -> float | None:
 @dataclass(slots=True)
 class WebChannelReport:
     """The outcome for one channel named by the user. ``outcome`` uses run_channels' words:
-    ``ok``, ``not_found`` (no public preview), ``flood_wait`` (rate limited), ``error``."""
+    ``ok``, ``not_found`` (no public preview), ``flood_wait`` (rate limited), ``error``, ``not_owned``
+    (another collector's slot: nothing of its posts written)."""
 
     input: str
     username: str | None = None
@@ -200,7 +202,7 @@ class WebReport:
 
     @property
     def status(self) -> str:
-        bad = sum(c.outcome != "ok" for c in self.channels)
+        bad = sum(c.outcome not in ("ok", NOT_OWNED) for c in self.channels)   # not_owned: handed on, no failure
         return "ok" if bad == 0 else "failed" if bad == len(self.channels) else "partial"
 
 
@@ -223,6 +225,7 @@ def collect_web(
     max_pages: int | None = None,
     full: bool = False,
     fetcher: PreviewFetcher | None = None,
+    ownership: Ownership | None = None,
 ) -> WebReport:
     """One pass over ``channels`` through their public web previews, written to ``archive``.
 
@@ -230,6 +233,9 @@ def collect_web(
     older page, ``max_pages`` pages were read, or (unless ``full``) a page reaches posts the archive
     already holds, whose views are then refreshed. Channels that fail are reported, never raised;
     the pass is recorded in ``runs``/``run_channels``. ``now`` stamps every row (None: the real UTC time).
+    ``ownership`` (issue 15), as for ``collect``: a channel in another collector's slot ends ``not_owned`` with
+    none of its posts written; when the archive knows its id nothing is fetched, otherwise its first page tells
+    the id (the channel's row is kept, as a resolve keeps it, so the lake can hand it on).
     """
     started = now or datetime.now(UTC)
     report = WebReport(started_at=started)
@@ -239,7 +245,8 @@ def collect_web(
         for raw in distinct_channels(channels):
             rep = WebChannelReport(input=raw)
             try:
-                _collect_channel(archive, raw, fetch, now=started, max_pages=max_pages, full=full, rep=rep)
+                _collect_channel(archive, raw, fetch, now=started, max_pages=max_pages, full=full, rep=rep,
+                                 ownership=ownership)
             except (ValueError, ArithmeticError, TypeError, LookupError, UnicodeError, duckdb.Error) as exc:
                 # a crafted page the parser or the archive's columns could not take: this channel fails,
                 # the pass goes on (what earlier pages wrote stays; the failing page's transaction is undone)
@@ -269,7 +276,8 @@ def _short(exc: BaseException, limit: int = 200) -> str:
 
 
 def _collect_channel(archive: Any, raw: str, fetch: PreviewFetcher, *, now: datetime,
-                     max_pages: int | None, full: bool, rep: WebChannelReport | None = None) -> WebChannelReport:
+                     max_pages: int | None, full: bool, rep: WebChannelReport | None = None,
+                     ownership: Ownership | None = None) -> WebChannelReport:
     rep = rep if rep is not None else WebChannelReport(input=raw)
     username = _username_for(archive, raw)
     if username is None:
@@ -278,6 +286,10 @@ def _collect_channel(archive: Any, raw: str, fetch: PreviewFetcher, *, now: date
                      "channels the archive already knows by username)")
         return rep
     rep.username = username
+    if ownership is not None and ownership.enforced:          # known already: refused before any request
+        known = store.channel_ids_for_usernames(archive, [username]).get(username.lower())
+        if known is not None and not ownership.owns(known):
+            return _not_owned(rep, known, ownership)
     known_max: int | None = None
     before: int | None = None
     while max_pages is None or rep.pages < max_pages:
@@ -306,6 +318,10 @@ def _collect_channel(archive: Any, raw: str, fetch: PreviewFetcher, *, now: date
                              "archive does not know it; collect it once with the API (tgspread collect "
                              f"{username}) so its id is known, then the web preview can add to it")
                 return rep
+            if ownership is not None and not ownership.owns(rep.channel_id):
+                with store.transaction(archive):        # the channel row only: its owner is told through the lake
+                    _write_channel(archive, page, rep.channel_id, username, now)
+                return _not_owned(rep, rep.channel_id, ownership)
             known_max = store.max_message_id(archive, rep.channel_id)
         if page.channel is not None:
             rep.title = page.channel.title
@@ -347,19 +363,30 @@ def _write_page(archive: Any, page: WebPage, posts: list[WebPost], rep: WebChann
                                                                                           p.reply_to_username) if name])
     rows = web_post_rows(posts, rep.channel_id, now=now, fwd_ids=fwd_ids)
     with store.transaction(archive):
-        if page.channel is not None:
-            ch = page.channel
-            store.upsert_channels(archive, [{
-                "channel_id": rep.channel_id, "username": ch.username or username, "title": ch.title,
-                "about": ch.description,
-                "participants_count": ch.subscribers.value if ch.subscribers else None,
-                "participants_label": ch.subscribers.label if ch.subscribers else None,
-                "source": "web", "first_seen_at": now, "last_seen_at": now,
-            }], now=now)
+        _write_channel(archive, page, rep.channel_id, username, now)
         counts = store.upsert_posts(archive, rows, now=now)
         store.resolve_forward_usernames(archive)
     rep.new_posts += counts.new
     rep.refreshed_posts += counts.updated
+
+
+def _write_channel(archive: Any, page: WebPage, channel_id: int, username: str, now: datetime) -> None:
+    """The channel's row from the page's header (nothing when the page has none)."""
+    if page.channel is None:
+        return
+    ch = page.channel
+    store.upsert_channels(archive, [{
+        "channel_id": channel_id, "username": ch.username or username, "title": ch.title,
+        "about": ch.description,
+        "participants_count": ch.subscribers.value if ch.subscribers else None,
+        "participants_label": ch.subscribers.label if ch.subscribers else None,
+        "source": "web", "first_seen_at": now, "last_seen_at": now,
+    }], now=now)
+
+
+def _not_owned(rep: WebChannelReport, channel_id: int, ownership: Ownership) -> WebChannelReport:
+    rep.channel_id, rep.outcome, rep.error = channel_id, NOT_OWNED, ownership.refusal(channel_id)
+    return rep
 
 
 def web_post_rows(posts: Sequence[WebPost], channel_id: int, *, now: datetime,

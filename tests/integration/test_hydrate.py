@@ -132,7 +132,11 @@ def test_a_username_that_now_names_another_channel_is_not_fetched(world_and_arch
     ("", "empty file"),
     ("channel_id,text\n1,2\n", "the header needs message_id"),
     ("channel_id,message_id\n1,-4\n", "line 2: message_id must be a positive whole number"),
-    ("channel_id,message_id\n1,99999999999\n", "line 2: message_id must be"),
+    ("channel_id,message_id\n1,99999999999\n", "line 2: message_id 99999999999 is too large: Telegram's message "
+                                               "ids are 32-bit numbers, at most 2,147,483,647"),
+    ("channel_id,message_id\n1,\u00b2\n", "line 2: message_id must be a positive whole number"),
+    ("channel_id,message_id\n1,5\n1,7,extra\n", "line 3: 3 fields, the header has 2: every line needs one field"),
+    ("channel_id,message_id\n1,5\n\n1,\"x\ny\"\n", "line 4: message_id must be"),   # a quoted line break
     ("username,message_id\nx;DROP TABLE,1\n", "line 2: 'x;DROP TABLE' is not a Telegram username"),
     ("channel_id,username,message_id\n,,3\n", "line 2: neither channel_id nor username"),
     ("channel_id,message_id\n1\n", "line 2: 1 fields, the header has 2"),
@@ -171,3 +175,84 @@ def test_the_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert refused.exit_code == Exit.USAGE and "line 2: message_id" in refused.stderr
     assert runner.invoke(app, ["export", "--with-dates", "--archive", "a.duckdb", "--out", "x"]).exit_code \
         == Exit.USAGE
+
+
+# -- --deleted FILE: checked before anything is sent, written whole or not at all -------------------------------
+@pytest.fixture
+def listed_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A simulated Telegram for the CLI and an id list of it (``ids.csv``), in the working directory."""
+    for name in ("TG_API_ID", "TG_API_HASH", "TGSPREAD_ARCHIVE", "TGSPREAD_SESSION", "TGSPREAD_SIMULATED_ADVANCE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(SIMULATED_ENV, "3")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")
+    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "1")
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["collect", "--archive", "a.duckdb"]).exit_code in (Exit.OK, Exit.PARTIAL)
+    with Archive(tmp_path / "a.duckdb", read_only=True) as archive:
+        export_ids(archive.con, tmp_path / "ids.csv")
+    first = (tmp_path / "ids.csv").read_text().splitlines()[1].split(",")
+    with (tmp_path / "ids.csv").open("a") as f:
+        f.write(f"{first[0]},{first[1]},2000000000\n")     # one id Telegram lacks
+    return tmp_path
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("nodir/gone.csv", "--deleted nodir/gone.csv: the folder nodir does not exist; create it or name a file in an "
+                       "existing folder; nothing was sent"),
+    ("ids.csv", "--deleted ids.csv: that is the id list, which it would replace; name another file"),
+    ("b.duckdb", "--deleted b.duckdb: that is the archive, which it would replace; name another file"),
+])
+def test_a_deleted_file_that_cannot_be_written_is_refused_before_anything_is_sent(
+        listed_here: Path, where: str, message: str) -> None:
+    before = sorted(p.name for p in listed_here.iterdir())
+    result = runner.invoke(app, ["hydrate", "ids.csv", "-a", "b.duckdb", "--deleted", where])
+    assert result.exit_code == Exit.USAGE, result.output
+    assert "Traceback" not in result.output and result.stderr.strip() == f"tgspread: error: {message}"
+    assert sorted(p.name for p in listed_here.iterdir()) == before          # no archive b.duckdb: nothing was sent
+
+
+def test_the_deleted_file_replaces_an_existing_one_whole_or_not_at_all(
+        listed_here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "an existing FILE is replaced" in runner.invoke(app, ["hydrate", "--help"], env={"COLUMNS": "400"}).stdout
+    gone = listed_here / "gone.csv"
+    gone.write_text("an older list\n" * 1000)
+    done = runner.invoke(app, ["hydrate", "ids.csv", "-a", "b.duckdb", "--deleted", "gone.csv"])
+    assert done.exit_code == Exit.OK, done.output
+    lines = gone.read_text().splitlines()
+    assert lines[0] == "channel_id,username,message_id" and lines[1].endswith(",2000000000") and len(lines) == 2
+    # a failure while writing (here: the disk fills up at the rename) leaves the earlier file as it was and no
+    # temporary file; the error is one line, the pass itself committed
+    import errno
+
+    import collector._cli.hydrate as command
+
+    def full(tmp: Path, final: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(final))
+
+    monkeypatch.setattr(command, "install", full)
+    gone.write_text("an older list\n")
+    failed = runner.invoke(app, ["hydrate", "ids.csv", "-a", "b.duckdb", "--deleted", "gone.csv"])
+    assert failed.exit_code == Exit.PARTIAL, failed.output
+    assert "Traceback" not in failed.output
+    assert failed.stderr.splitlines()[-1] == (
+        "tgspread: error: --deleted gone.csv: could not be written (No space left on device); the pass itself is "
+        "committed; the deleted ids are printed above (the first 10 of each channel)")
+    assert "2000000000" in failed.stdout                                    # printed instead
+    assert gone.read_text() == "an older list\n"
+    assert sorted(p.name for p in listed_here.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_rows_of_one_channel_are_one_channel_however_they_name_it(listed_here: Path) -> None:
+    """By id and username, by id alone, by username alone: one channel, so one fetch and one result (before, a
+    second hydrate into the archive that knew the id reported the id-only rows as an unparsable `not_found`)."""
+    listed = parse_id_list(io.StringIO("channel_id,username,message_id\n10,durov,3\n,Durov,1\n10,,2\n,other_one,4\n"))
+    assert [(c.channel_id, c.username, list(c.message_ids)) for c in listed] == [
+        (10, "durov", [1, 2, 3]), (None, "other_one", [4])]
+    rows = (listed_here / "ids.csv").read_text().splitlines()
+    channel_id, name = rows[1].split(",")[:2]
+    with (listed_here / "ids.csv").open("a") as f:
+        f.write(f"{channel_id},,1\n,{name},2\n")
+    for _ in range(2):             # into a new archive, then into the one that now knows the channel
+        done = runner.invoke(app, ["hydrate", "ids.csv", "-a", "b.duckdb"])
+        assert done.exit_code == Exit.OK, done.output
+        assert "not_found" not in done.output

@@ -283,3 +283,134 @@ def test_the_systemd_template_runs_one_collector_per_instance() -> None:
     # the command line the unit runs is one the app accepts
     result = runner.invoke(app, ["run", "--help"])
     assert "--collector" in result.output
+
+
+# -- hydrate, import and collect --via web (issue 15 review) --------------------------------------------------------
+def _id_list(path: Path, world_seed: int = 3) -> dict[int, str]:
+    """An id list naming messages 1-3 of every collected channel of the CLI's simulated world, by id and
+    username; returns {channel_id: username}."""
+    world = generate_world(world_seed, channels=4, days=1)
+    chans = {ch.channel_id: str(ch.username_at(world.now)) for ch in collected_channels(world)}
+    lines = ["channel_id,username,message_id"]
+    lines += [f"{cid},{name},{m}" for cid, name in chans.items() for m in (1, 2, 3)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return chans
+
+
+def _posted(archive: Path) -> set[int]:
+    with Archive(archive, read_only=True) as opened:
+        return {r[0] for r in opened.con.execute("SELECT DISTINCT channel_id FROM posts").fetchall()}
+
+
+def _lake_collectors(lake: Path, table: str = "posts") -> set[str]:
+    return {p.stem for p in (lake / table).rglob("*.parquet")}
+
+
+def test_hydrate_fetches_only_the_ids_of_its_own_slots(two_collectors: Path) -> None:
+    from collector._scheduling.shards import load
+
+    chans = _id_list(two_collectors / "ids.csv")
+    owned = Ownership("a", load(two_collectors / "slots.toml"))
+    mine = {c for c in chans if owned.owns(c)}
+    others = set(chans) - mine
+    assert mine and others
+    # one channel of b's slots is named by username alone: one resolve tells its slot, nothing of it is fetched
+    stranger = sorted(others)[0]
+    text = (two_collectors / "ids.csv").read_text(encoding="utf-8").replace(f"{stranger},", ",")
+    (two_collectors / "ids.csv").write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["hydrate", "ids.csv", "--collector", "a"])
+    assert result.exit_code == 0, result.output
+    assert (f"{3 * len(others)} ids of {len(others)} channels belong to other collectors' slots (the "
+            "assignment file): run hydrate on those collectors") in " ".join(result.stdout.split())
+    assert _posted(two_collectors / "archive.duckdb") == mine
+    with Archive(two_collectors / "archive.duckdb", read_only=True) as a:
+        outcomes = dict(a.con.execute("SELECT channel_id, outcome FROM run_channels").fetchall())
+        known = {r[0] for r in a.con.execute("SELECT channel_id FROM channels").fetchall()}
+    assert outcomes == {**dict.fromkeys(mine, "ok"), stranger: "not_owned"}
+    assert known == mine | {stranger}                  # the others, listed by id, were never asked about
+    # b, from the same list, takes exactly the rest, into its own archive, published as b
+    second = runner.invoke(app, ["hydrate", "ids.csv", "--collector", "b"])
+    assert second.exit_code == 0, second.output
+    assert f"{3 * len(mine)} ids of {len(mine)} channels belong to other collectors' slots" \
+        in " ".join(second.stdout.split())
+    assert _posted(two_collectors / "archive-b.duckdb") == others
+    b_files = list((two_collectors / "lake" / "posts").rglob("b.parquet"))
+    assert b_files and {int(p.parts[-3].split("=")[1]) for p in b_files} == {slot(c) for c in others}
+
+
+def test_a_list_entirely_of_other_slots_sends_nothing(two_collectors: Path) -> None:
+    from collector._scheduling.shards import load
+
+    _id_list(two_collectors / "all.csv")
+    owned = Ownership("a", load(two_collectors / "slots.toml"))
+    lines = (two_collectors / "all.csv").read_text().splitlines()
+    (two_collectors / "ids.csv").write_text("\n".join([lines[0], *(r for r in lines[1:]
+                                                                   if not owned.owns(int(r.split(",")[0])))]) + "\n")
+    result = runner.invoke(app, ["hydrate", "ids.csv", "--collector", "a"])
+    assert result.exit_code == 0, result.output
+    assert "nothing hydrated:" in result.stdout
+    assert not (two_collectors / "archive.duckdb").exists()
+
+
+def test_import_collector_writes_that_collectors_archive_and_publishes_under_its_name(two_collectors: Path) -> None:
+    from collector._simulated.desktop_export import write_generated_export
+
+    export = write_generated_export(two_collectors / "result.json", 50, channel_id=1_500_000_001)
+    result = runner.invoke(app, ["import", str(export), "--collector", "b"])
+    assert result.exit_code == 0, result.output
+    assert not (two_collectors / "archive.duckdb").exists()
+    assert _posted(two_collectors / "archive-b.duckdb") == {1_500_000_001}
+    assert _lake_collectors(two_collectors / "lake") == {"b"}
+    # without --collector: the config as it is, collector a, its own archive
+    again = runner.invoke(app, ["import", str(export)])
+    assert again.exit_code == 0, again.output
+    assert _posted(two_collectors / "archive.duckdb") == {1_500_000_001}
+    assert _lake_collectors(two_collectors / "lake") == {"a", "b"}
+    assert "--collector" in runner.invoke(app, ["import", "--help"]).stdout
+
+
+WEB_PAGES = Path(__file__).parents[1] / "fixtures" / "web"
+WEB_CHANNEL_ID = 1234567890          # osint_demo of the fixture pages, in slot 60
+
+
+def test_collect_via_web_acts_only_on_owned_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`collect --via web` refuses another collector's channel as `collect` does: the first page tells its id
+    (nothing of it written but the channel's row, handed on through the lake); once the archive knows it, no
+    request at all. Pages come from the fixture files through httpx.MockTransport: nothing goes to t.me."""
+    import httpx
+
+    import collector._sources.web as web
+
+    requests: list[str] = []
+    pages = {None: (WEB_PAGES / "channel_page1.html").read_text(encoding="utf-8"),
+             "110": (WEB_PAGES / "channel_page2.html").read_text(encoding="utf-8")}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(str(request.url))
+        found = pages.get(request.url.params.get("before")) if request.url.path == "/s/osint_demo" else None
+        return httpx.Response(200, text=found or (WEB_PAGES / "no_preview.html").read_text(encoding="utf-8"))
+
+    real = httpx.Client
+    monkeypatch.setattr(web.httpx, "Client", lambda **kw: real(transport=httpx.MockTransport(answer), **kw))
+    monkeypatch.chdir(tmp_path)
+    assert slot(WEB_CHANNEL_ID) == 60
+    (tmp_path / "slots.toml").write_text('[slots]\na = "0-59, 61-63"\nb = "60"\n', encoding="utf-8")
+    (tmp_path / "tgspread.toml").write_text('[lake]\npath = "lake"\ncollector = "a"\nassignment = "slots.toml"\n'
+                                            '[collectors.b]\n', encoding="utf-8")
+    first = runner.invoke(app, ["collect", "--via", "web", "--max-pages", "1", "osint_demo"])
+    assert first.exit_code == 0, first.output
+    assert "1 not owned" in first.stdout and "belongs to collector 'b'" in " ".join(first.stdout.split())
+    assert len(requests) == 1 and _posted(tmp_path / "archive.duckdb") == set()
+    with Archive(tmp_path / "archive.duckdb", read_only=True) as a:
+        assert a.con.execute("SELECT channel_id, outcome FROM run_channels").fetchall() == [
+            (WEB_CHANNEL_ID, "not_owned")]
+    handed = duckdb.connect().execute(
+        f"SELECT channel_id, username FROM read_parquet('{tmp_path}/lake/candidates/slot=60/a.parquet')").fetchall()
+    assert handed == [(WEB_CHANNEL_ID, "osint_demo")]
+    again = runner.invoke(app, ["collect", "--via", "web", "osint_demo"])
+    assert again.exit_code == 0 and "1 not owned" in again.stdout
+    assert len(requests) == 1                         # known: refused before any request
+    # its owner collects it
+    owner = runner.invoke(app, ["collect", "--via", "web", "--max-pages", "1", "--collector", "b", "osint_demo"])
+    assert owner.exit_code == 0, owner.output
+    assert "not owned" not in owner.stdout and _posted(tmp_path / "archive-b.duckdb") == {WEB_CHANNEL_ID}
