@@ -111,7 +111,8 @@ def connect(
     the same without the copy. Without either, close the connection soon after use.
 
     The session time zone is UTC, so timestamps come out as UTC-aware datetimes.
-    Raises ``FileNotFoundError`` for a missing file and :class:`ArchiveBusyError` when it stays locked.
+    Raises ``FileNotFoundError`` for a missing file or a folder that holds no lake (no ``_manifests/``: nothing
+    was published there), and :class:`ArchiveBusyError` when the file stays locked.
     """
     p = Path(path)
     if p.is_dir():          # a lake (docs/lake.md): views over its Parquet files, no copy, no lock

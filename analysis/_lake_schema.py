@@ -1,14 +1,26 @@
 """The lake's tables as a fresh archive publishes them: layout and columns (generated; do not edit by hand).
 
 Readers give a table that has no files yet this schema. ``collector._archive.lake.lake_schema`` makes it from the
-migrations; tests/integration/test_lake.py fails when the two differ
-(regenerate: ``python -m tests.helpers.lake_schema_render``).
+migrations (``candidates``: from the query of ``collector._archive.lake_handoff``); tests/integration/test_lake.py
+fails when the two differ (regenerate: ``python -m tests.helpers.lake_schema_render``).
 """
 
 from __future__ import annotations
 
 #: table -> (layout: "post" (slot and month) | "slot", ((column, DuckDB type), ...))
 LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "candidates": ("slot", (
+        ("channel_id", "BIGINT"),
+        ("username", "VARCHAR"),
+        ("title", "VARCHAR"),
+        ("found_by", "VARCHAR"),
+        ("first_found_at", "TIMESTAMP WITH TIME ZONE"),
+        ("last_found_at", "TIMESTAMP WITH TIME ZONE"),
+        ("hop", "INTEGER"),
+        ("seed_channel_id", "BIGINT"),
+        ("collector", "VARCHAR"),
+        ("slot", "INTEGER"),
+    )),
     "channel_cursors": ("slot", (
         ("channel_id", "BIGINT"),
         ("max_message_id", "BIGINT"),

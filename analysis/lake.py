@@ -11,12 +11,17 @@ names (plus the partition columns ``slot`` and ``month``, which a filter can use
   may stay open for days while collectors publish; a file replaced during a query is read whole, old or new;
 - the collectors are those with a manifest when the connection opens (reconnect to see a new collector); files
   are matched to the schema by column name only while the lake may mix schema versions (:func:`_mixed_schemas`);
+  a manifest that cannot be read (:func:`read_manifests`) warns, and its collector's files are read all the same
+  (by column name: their schema version is unknown);
 - with more than one collector, rows are de-duplicated on their natural keys (:data:`NATURAL_KEYS`), keeping
   the newest observation (``last_seen_at``, or ``deleted_at`` when later: a deletion seen is an observation;
   else the collector name last): while a slot moves between
   collectors both may hold its rows;
-- a table with no files (nothing published yet, or an empty lake) is an empty view with the table's schema
-  (:data:`analysis._lake_schema.LAKE_SCHEMA`); the session time zone is UTC;
+- a table with no files (nothing published yet) is an empty view with the table's schema
+  (:data:`analysis._lake_schema.LAKE_SCHEMA`); a folder without ``_manifests/`` is no lake (FileNotFoundError);
+  the session time zone is UTC;
+- files are not opened before a query needs them: a damaged file (:func:`unreadable_files`) fails the queries that
+  read it, with DuckDB's error naming the file (``<collector>.parquet``: that collector republishes it);
 - DuckDB works within :data:`MEMORY_LIMIT` and spills to a temporary directory beyond it, so a notebook on a
   lake of 100M posts stays within a few GB (``SET memory_limit = '8GB'`` on the connection to give it more).
 
@@ -34,6 +39,8 @@ import json
 import os
 import re
 import tempfile
+import warnings
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +83,7 @@ _spills = itertools.count()
 #: The column that says which copy of a row is newest, where a table has one.
 _NEWEST = "last_seen_at"
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
+_COLLECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")   # a name publish accepts (collector._config's)
 _HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}",
          "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}",
          "flat": "hive_partitioning = false"}
@@ -96,17 +104,78 @@ def is_lake(path: str | os.PathLike[str]) -> bool:
     return Path(path).is_dir()
 
 
-def _manifests(root: Path) -> dict[str, dict[str, object]]:
-    """Collector -> its manifest, for every readable one."""
-    found = {}
-    for path in sorted((root / "_manifests").glob("*.json")):
+def read_manifests(lake: Path) -> tuple[dict[str, dict[str, object]], dict[Path, str]]:
+    """The manifests of ``lake``: (collector -> manifest, for every readable one; path -> why, for every one that
+    cannot be read: not JSON, empty, or not the manifest of the collector its file name says).
+
+    A collector's files are named after it, so they are found without its manifest; its next ``tgspread publish``
+    (a full one: it cannot read what it published before) writes the manifest again.
+    """
+    found: dict[str, dict[str, object]] = {}
+    bad: dict[Path, str] = {}
+    for path in sorted((lake / "_manifests").glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = path.read_bytes().decode("utf-8", errors="replace")
+        except OSError as exc:
+            bad[path] = exc.strerror or str(exc)
             continue
-        if isinstance(data, dict) and data.get("collector") == path.stem:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            bad[path] = f"not JSON ({exc})" if text.strip() else "an empty file"
+            continue
+        if not isinstance(data, dict):
+            bad[path] = "not a JSON object"
+        elif data.get("collector") != path.stem:
+            bad[path] = f"it names collector {data.get('collector')!r}, not {path.stem!r}"
+        else:
             found[path.stem] = data
-    return found
+    return found, bad
+
+
+def unreadable_files(lake: Path, tables: Iterable[str] | None = None, *, collector: str | None = None,
+                     deep: bool = False) -> dict[Path, str]:
+    """The Parquet files of ``lake`` (of every table, or of ``tables``; of every collector, or of ``collector``)
+    that cannot be read: path -> why (an empty or truncated file, not Parquet at all).
+
+    It reads each file's footer, a fraction of a millisecond; ``deep`` reads every row too, to find damage behind
+    an intact footer (as long as a query over the files). A file ``<table>/.../<collector>.parquet`` is that
+    collector's: its ``tgspread publish --full`` rewrites it.
+    """
+    names = (sorted(p.name for p in lake.iterdir() if p.is_dir() and _TABLE.match(p.name)) if tables is None
+             else list(tables))
+    out: dict[Path, str] = {}
+    con = duckdb.connect() if deep else None
+    try:
+        for table in names:
+            for path in sorted((lake / table).rglob("*.parquet" if collector is None else f"{collector}.parquet")):
+                problem = _unreadable(path, con)
+                if problem is not None:
+                    out[path] = problem
+    finally:
+        if con is not None:
+            con.close()
+    return out
+
+
+def _unreadable(path: Path, con: duckdb.DuckDBPyConnection | None) -> str | None:
+    """Why ``path`` cannot be read (its footer; with ``con``, every row), or None."""
+    import pyarrow as pa  # here: opening a lake (analysis.connect) does not need it
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+        if con is not None:    # hash(t): every column of every row, which a count(*) would not decode
+            con.execute("SELECT sum(hash(t)) FROM read_parquet(?) t", [str(path)]).fetchall()
+    except FileNotFoundError:
+        return None            # removed meanwhile (a full publish drops partitions without rows)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.InterruptException | duckdb.OutOfMemoryException):
+            raise
+        return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    return None
 
 
 def _mixed_schemas(manifests: dict[str, dict[str, object]]) -> bool:
@@ -180,14 +249,23 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
 
     ``collectors`` limits the views to those collectors' files (default: every collector with a manifest).
     ``memory_limit``: DuckDB's (None: DuckDB's default, 80% of RAM); it spills to the system's temporary
-    directory beyond it. Raises ``FileNotFoundError`` when ``path`` is not a directory.
+    directory beyond it. Raises ``FileNotFoundError`` when ``path`` is not a directory or holds no
+    ``_manifests/`` (nothing was ever published there); warns (``UserWarning``) for each manifest it cannot read.
     """
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"no lake at {root}: run `tgspread publish --lake {root}` first")
-    manifests = _manifests(root)
-    names = list(manifests) if collectors is None else list(collectors)
-    union = _mixed_schemas(manifests)
+    if not (root / "_manifests").is_dir():
+        raise FileNotFoundError(f"no lake at {root}: the folder has no _manifests/ (nothing was published there); "
+                                f"make one with `tgspread publish --lake {root}`")
+    manifests, unreadable = read_manifests(root)
+    for bad, why in unreadable.items():
+        warnings.warn(f"unreadable manifest {bad}: {why}; the files of collector {bad.stem!r} are read all the "
+                      "same; its next `tgspread publish` (or `tgspread publish --full`) writes the manifest again",
+                      UserWarning, stacklevel=2)
+    unnamed = [p.stem for p in unreadable if _COLLECTOR.match(p.stem)]   # never a glob pattern from a file name
+    names = [*manifests, *unnamed] if collectors is None else list(collectors)
+    union = _mixed_schemas(manifests) or bool(unreadable)
     config = {} if memory_limit is None else {"memory_limit": memory_limit}
     spill = Path(tempfile.gettempdir()) / f"{SPILL_DIR}-{os.getpid()}-{next(_spills)}"
     con = duckdb.connect(":memory:", config={**CONFIG, **config, "temp_directory": str(spill)})
@@ -202,19 +280,33 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
             sql = _empty_view(table)
         else:
             continue
-        con.execute(f'CREATE VIEW "{table}" AS {sql}')
+        try:
+            con.execute(f'CREATE VIEW "{table}" AS {sql}')
+        except duckdb.InvalidInputException as exc:     # the first file, whose columns the view takes, is damaged
+            con.close()
+            raise _damaged(root, table, exc) from exc
     return con
 
 
-def slot_usage(lake: Path) -> dict[int, tuple[int, int, set[str]]]:
+def _damaged(root: Path, table: str, exc: duckdb.Error) -> duckdb.Error:
+    """``exc`` (a view that cannot read a file), saying which files of ``table`` cannot be read and what to do."""
+    bad = unreadable_files(root, [table])
+    named = "; ".join(f"{path} ({why}): collector {path.stem!r} rewrites it with `tgspread publish --full`"
+                      for path, why in bad.items())
+    return type(exc)(f"{' '.join(str(exc).split())} -- the lake's {table} cannot be read. "
+                     + (f"Damaged: {named}" if named else "`tgspread shards` names the damaged file"))
+
+
+def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[int, int, set[str]]]:
     """Per slot of ``lake``: (channels, posts of the lake's last 30 days, collectors whose files hold it).
 
-    What ``tgspread shards`` shows and plans from; reads only the ``channels`` and ``posts`` files.
+    What ``tgspread shards`` shows and plans from; reads only the ``channels`` and ``posts`` files, but those in
+    ``skip`` (:func:`unreadable_files`).
     """
     out: dict[int, tuple[int, int, set[str]]] = {}
     con = duckdb.connect()
     try:
-        chans = sorted((lake / "channels").glob("slot=*/*.parquet"))
+        chans = _without(sorted((lake / "channels").glob("slot=*/*.parquet")), skip)
         if chans:
             listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in chans) + "]"
             rows = con.execute(
@@ -223,7 +315,7 @@ def slot_usage(lake: Path) -> dict[int, tuple[int, int, set[str]]]:
                 f"FROM read_parquet({listing}, filename = true, hive_partitioning = false) GROUP BY s").fetchall()
             for s, n, names in rows:
                 out[int(s)] = (int(n), 0, set(names))
-        posts = sorted((lake / "posts").glob("slot=*/month=*/*.parquet"))
+        posts = _without(sorted((lake / "posts").glob("slot=*/month=*/*.parquet")), skip)
         if posts:
             listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in posts) + "]"
             rows = con.execute(
@@ -243,15 +335,21 @@ def _listing(paths: list[Path]) -> str:
     return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
 
 
-def request_cost(lake: Path, *, days: int = 30) -> dict[int, float]:
+def _without(paths: list[Path], skip: Collection[Path]) -> list[Path]:
+    return [p for p in paths if p not in skip] if skip else paths
+
+
+def request_cost(lake: Path, *, days: int = 30, skip: Collection[Path] = ()) -> dict[int, float]:
     """Per slot of ``lake``: the requests per day its channels cost, as the collectors recorded them; {} when no
     collector published ``run_requests`` yet.
 
     Each run's recorded requests (``run_requests``) are shared among the channels of that run (``run_channels``)
     in proportion to what each pass did (one request, plus one per 100 new and per 100 refreshed posts, plus a
-    snapshot), over the ``days`` before the newest run. What ``tgspread shards --plan`` balances by.
+    snapshot), over the ``days`` before the newest run. What ``tgspread shards --plan`` balances by. Files in
+    ``skip`` (:func:`unreadable_files`) are left out.
     """
-    requests, channels = (_small_table_files(lake / table) for table in ("run_requests", "run_channels"))
+    requests, channels = (_without(_small_table_files(lake / table), skip)
+                          for table in ("run_requests", "run_channels"))
     if not requests or not channels:
         return {}
     name = "regexp_extract(filename, '([^/]+)\\.parquet$', 1)"
@@ -287,14 +385,14 @@ def _small_table_files(base: Path) -> list[Path]:
     return sorted([*base.glob("slot=*/*.parquet"), *base.glob("*.parquet")])
 
 
-def handed_on(lake: Path) -> list[tuple[int, str | None, str, bool]]:
+def handed_on(lake: Path, *, skip: Collection[Path] = ()) -> list[tuple[int, str | None, str, bool]]:
     """Channels collectors met in other collectors' slots and handed on (the lake's ``candidates``):
     (channel id, username, the collector that found it first, whether any collector has published posts of it
-    since), by channel id."""
-    found = _small_table_files(lake / "candidates")
+    since), by channel id. Files in ``skip`` (:func:`unreadable_files`) are left out."""
+    found = _without(_small_table_files(lake / "candidates"), skip)
     if not found:
         return []
-    posts = sorted((lake / "posts").glob("slot=*/month=*/*.parquet"))
+    posts = _without(sorted((lake / "posts").glob("slot=*/month=*/*.parquet")), skip)
     name = "regexp_extract(filename, '([^/]+)\\.parquet$', 1)"
     collected = (f"channel_id IN (SELECT DISTINCT channel_id FROM read_parquet({_listing(posts)}, "
                  "hive_partitioning = false))") if posts else "false"

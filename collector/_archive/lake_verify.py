@@ -7,7 +7,9 @@ compares both with the manifest. Other tables are compared by row counts per par
 
 - an error: a partition differs and the archive has no pending mark for it (the lake drifted: files edited,
   deleted or copied in by hand, or a write that did not mark its partition), or a file no longer matches the
-  digest its manifest recorded; or there is no manifest for the collector;
+  digest its manifest recorded; or there is no manifest for the collector; or a file of the lake (any
+  collector's: each footer is read, and every row of this collector's) or a manifest cannot be read: it is named,
+  with who rewrites it, and the rest is still compared (a partition whose file cannot be read is not);
 - a warning: partitions changed since the last publish (marked, not yet published), and small tables whose
   rows changed since (they carry no marks: the next publish compares their digests).
 
@@ -20,11 +22,14 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from analysis.lake import read_manifests, unreadable_files
+
 from .export import PSEUDONYM_KEY
-from .lake import _UDF, lake_selects, lake_tables, partition_digest_sql, read_manifest
+from .lake import _UDF, MANIFEST_VERSION, lake_selects, lake_tables, manifest_path, partition_digest_sql, read_manifest
 from .lake_marks import has_marks
 from .upsert import pseudonym
 from .verify import Finding
@@ -39,12 +44,53 @@ def _name(layout: str, part_slot: object, month: object) -> str:
     return f"slot={int(str(part_slot)):02d}"
 
 
-def _files(lake: Path, table: str, layout: str, collector: str) -> str | None:
+def _files(lake: Path, table: str, layout: str, collector: str, skip: set[Path]) -> str | None:
+    """The read_parquet of the collector's files of ``table``, but those in ``skip``; None when there are none."""
     pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet"}[layout]
-    if next((lake / table).glob(pattern), None) is None:
-        return None
-    glob = str(lake / table / pattern).replace("'", "''")
-    return f"read_parquet('{glob}', {_HIVE[layout]}, union_by_name = true)"
+    if not skip:
+        if next((lake / table).glob(pattern), None) is None:
+            return None
+        listing = _quote(str(lake / table / pattern))
+    else:
+        paths = [p for p in sorted((lake / table).glob(pattern)) if p not in skip]
+        if not paths:
+            return None
+        listing = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+    return f"read_parquet({listing}, {_HIVE[layout]}, union_by_name = true)"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _fix(path: Path, collector: str) -> str:
+    """Who rewrites a damaged lake file or manifest (named ``<collector>.parquet``/``.json``), and how."""
+    if path.stem == collector:
+        return "run `tgspread publish --full` to rewrite it"
+    return f"it belongs to collector {path.stem!r}, which must republish it (`tgspread publish --full` there)"
+
+
+def _unreadable_file(lake: Path, path: Path, why: str, collector: str) -> Finding:
+    table = path.relative_to(lake).parts[0]
+    return Finding("lake", "error", table, f"lake file {path} cannot be read ({why}); {_fix(path, collector)}")
+
+
+def _manifest(lake: Path, collector: str) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """The collector's manifest ({} when it cannot be read: the files are compared all the same; None when there
+    is none), and the findings about the lake's manifests that cannot be read."""
+    manifest = read_manifest(lake, collector)
+    _, unreadable = read_manifests(lake) if (lake / "_manifests").is_dir() else ({}, {})
+    out = [Finding("lake", "error", "_manifests", f"unreadable manifest {path}: {why}; {_fix(path, collector)}")
+           for path, why in unreadable.items()]
+    own = manifest_path(lake, collector)
+    if manifest is None and own.is_file() and own not in unreadable:   # JSON, but not what this tgspread reads
+        out.append(Finding("lake", "error", "_manifests", f"unreadable manifest {own}: manifest_version is not "
+                           f"{MANIFEST_VERSION} (another tgspread version wrote it); {_fix(own, collector)}"))
+    if manifest is None and not own.is_file():
+        return None, [Finding("lake", "error", "_manifests", f"{lake}: no manifest for collector {collector!r}: "
+                              "nothing published there yet, or the manifest was removed; run `tgspread publish "
+                              "--full`")]
+    return manifest if manifest is not None else {}, out
 
 
 def _stats(con: duckdb.DuckDBPyConnection, table: str, layout: str, source: str | None) -> dict[str, tuple[int, str]]:
@@ -60,15 +106,15 @@ def _stats(con: duckdb.DuckDBPyConnection, table: str, layout: str, source: str 
 
 def lake_findings(con: duckdb.DuckDBPyConnection, lake: Path, collector: str) -> list[Finding]:
     """Compare ``collector``'s files in ``lake`` with the archive open on ``con`` (read-only is enough)."""
-    manifest = read_manifest(lake, collector)
+    manifest, out = _manifest(lake, collector)
     if manifest is None:
-        return [Finding("lake", "error", "_manifests", f"{lake}: no manifest for collector {collector!r}: nothing "
-                        "published there yet, or the manifest was removed; run `tgspread publish --full`")]
+        return out
+    damaged = unreadable_files(lake)
+    out += [_unreadable_file(lake, path, why, collector) for path, why in damaged.items()]
     pending: set[tuple[str, str]] = set()
     if has_marks(con):
         pending = {(str(t), _name("post", s, m)) for t, s, m in con.execute(
             "SELECT table_name, slot, month FROM lake_dirty").fetchall()}
-    out: list[Finding] = []
     if pending:
         out.append(Finding("lake", "warning", "lake_dirty", f"{len(pending):,} partition(s) changed since the last "
                            "publish and are not in the lake yet; `tgspread publish` writes them"))
@@ -82,14 +128,44 @@ def lake_findings(con: duckdb.DuckDBPyConnection, lake: Path, collector: str) ->
         selects = lake_selects(cur)
         listed = manifest.get("tables", {})
         for table, layout in lake_tables(cur).items():
-            archive_side = _stats(cur, table, layout, f"({selects[table]})")
-            lake_side = _stats(cur, table, layout, _files(lake, table, layout, collector))
+            mine = {p for p in damaged if p.stem == collector and p.is_relative_to(lake / table)}
+            read = _lake_side(cur, lake, table, layout, collector, mine, out)
+            if read is None:
+                continue
+            lake_side, unread = read
+            archive_side = {name: stats for name, stats in _stats(cur, table, layout, f"({selects[table]})").items()
+                            if name not in unread}    # a partition whose file cannot be read: named above
             recorded = listed.get(table, {}).get("partitions", {})
             out += _compare(table, layout, archive_side, lake_side, recorded, pending)
     finally:
         cur.remove_function(_UDF)
         cur.close()
     return out
+
+
+def _lake_side(con: duckdb.DuckDBPyConnection, lake: Path, table: str, layout: str, collector: str,
+               skip: set[Path], out: list[Finding]) -> tuple[dict[str, tuple[int, str]], set[str]] | None:
+    """The collector's partitions of ``table`` as :func:`_stats` gives them, read from its files but those in
+    ``skip``, and the partitions of the files left out. A file whose rows cannot be read (damage behind an intact
+    footer) is found by reading each file, named in ``out`` and left out too; None when the files still cannot be
+    read (an error in ``out``)."""
+    for attempt in (1, 2):
+        try:
+            stats = _stats(con, table, layout, _files(lake, table, layout, collector, skip))
+            return stats, {str(p.parent.relative_to(lake / table)) for p in skip}
+        except duckdb.Error as exc:
+            if isinstance(exc, duckdb.InterruptException | duckdb.OutOfMemoryException | duckdb.IOException):
+                raise
+            error = " ".join(str(exc).split())
+        found = {} if attempt == 2 else {p: why for p, why in unreadable_files(
+            lake, [table], collector=collector, deep=True).items() if p not in skip}
+        out += [_unreadable_file(lake, path, why, collector) for path, why in found.items()]
+        skip = skip | set(found)
+        if not found:
+            break
+    out.append(Finding("lake", "error", table, f"lake {table}: the files of collector {collector!r} cannot be read "
+                       f"({error}); run `tgspread publish --full`"))
+    return None
 
 
 def _compare(table: str, layout: str, archive_side: dict[str, tuple[int, str]], lake_side: dict[str, tuple[int, str]],

@@ -6,48 +6,107 @@ archive, never the network. It also shows slots whose posts come from more than 
 and the channels handed on through the lake. ``--plan N`` prints a balanced assignment for N collectors
 (``collector._scheduling.shards.plan``) as TOML, to review and commit, balanced by the measured request cost
 (``analysis.lake.request_cost``) when the collectors published it.
+
+A lake file or manifest it cannot read is named on stderr with what to do, left out of what is shown, and makes
+the exit 1 (the rest of the report is still worth seeing: which collector lags, what nobody owns); a lake that is
+no folder is exit 2.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import duckdb
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from analysis.lake import handed_on, request_cost, slot_usage
+from analysis.lake import handed_on, read_manifests, request_cost, slot_usage, unreadable_files
 from collector._archive.slots import SLOTS, slot
 from collector._config import load_config
 from collector._scheduling.shards import Assignment, AssignmentError, load, moved, plan, render_toml
 
-from .common import ConfigOpt, Exit, errors, fail, stdout
+from .common import ConfigOpt, Exit, errors, fail, is_interrupt, stderr, stdout
 from .safe_text import cell, safe
 from .words import plural
 
+#: The lake tables this command reads.
+_READS = ("channels", "posts", "candidates", "run_requests", "run_channels")
+_T = TypeVar("_T")
 
-def _manifests(lake: Path) -> dict[str, datetime | None]:
-    out: dict[str, datetime | None] = {}
-    for path in sorted((lake / "_manifests").glob("*.json")):
+
+def _manifests(lake: Path, problems: list[str]) -> tuple[dict[str, datetime | None], set[str]]:
+    """(collector -> its last publish (None: not recorded, or the manifest cannot be read), the collectors whose
+    manifest cannot be read)."""
+    readable, unreadable = read_manifests(lake)
+    out: dict[str, datetime | None] = dict.fromkeys((p.stem for p in unreadable), None)
+    for name, data in readable.items():
+        raw = data.get("published_at")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8")).get("published_at")
-            out[path.stem] = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-        except (OSError, ValueError, AttributeError):
-            out[path.stem] = None
-    return out
+            out[name] = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            out[name] = None
+    problems += [f"unreadable manifest {path}: {why}; the last publish of collector {path.stem!r} is unknown; its "
+                 "next `tgspread publish` (or `tgspread publish --full`) writes it again"
+                 for path, why in unreadable.items()]
+    return out, {p.stem for p in unreadable}
+
+
+def _file_problem(path: Path, why: str) -> str:
+    return (f"unreadable file {path}: {why}; left out of what is shown; collector {path.stem!r} rewrites it with "
+            "`tgspread publish --full`")
+
+
+def _damaged(lake: Path, problems: list[str]) -> set[Path]:
+    """The files of the tables read here whose footer cannot be read: named in ``problems``, left out."""
+    bad = unreadable_files(lake, _READS)
+    problems += [_file_problem(path, why) for path, why in bad.items()]
+    return set(bad)
+
+
+def _read(tables: tuple[str, ...], read: Callable[[], _T], lake: Path, skip: set[Path],
+          problems: list[str]) -> _T | None:
+    """``read()`` (which leaves out the files in ``skip``). When a file's rows cannot be read (damage behind an
+    intact footer), every row of ``tables`` is read to find the files, which are named and left out, and
+    ``read()`` runs again; if it still fails: None and a problem."""
+    for attempt in (1, 2):
+        try:
+            return read()
+        except duckdb.Error as exc:
+            if is_interrupt(exc) or isinstance(exc, duckdb.OutOfMemoryException | duckdb.IOException):
+                raise
+            error = " ".join(str(exc).split())
+        found = {} if attempt == 2 else {
+            path: why for path, why in unreadable_files(lake, tables, deep=True).items() if path not in skip}
+        problems += [_file_problem(path, why) for path, why in found.items()]
+        skip |= set(found)
+        if not found:
+            break
+    problems.append(f"cannot read the lake's {' and '.join(tables)}: {error}; left out of what is shown")
+    return None
+
+
+def _warn(problems: list[str]) -> None:
+    """Each problem on stderr, then exit 1: what was shown is partial."""
+    for line in problems:
+        stderr.print(f"tgspread: warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(int(Exit.PARTIAL))
 
 
 def _ranges(slots: list[int]) -> str:
     return render_toml(dict.fromkeys(slots, "x")).split('"')[1] if slots else "-"
 
 
-def _costs(root: Path, per_slot: dict[int, tuple[int, int, set[str]]]) -> tuple[dict[int, float], str]:
+def _costs(root: Path, per_slot: dict[int, tuple[int, int, set[str]]], skip: set[Path],
+           problems: list[str]) -> tuple[dict[int, float], str]:
     """Each slot's request cost and what it is: the requests the collectors recorded (``run_requests``, shared
     among the channels of each run), or, before any were published, an estimate from channels and posts."""
-    measured = request_cost(root)
+    measured = _read(("run_requests", "run_channels"), lambda: request_cost(root, skip=skip), root, skip,
+                     problems) or {}
     if measured:
         return measured, "measured requests per day (run_requests, last 30 days)"
     # one history request per pass per channel, plus one per 100 new posts
@@ -86,12 +145,16 @@ def register(app: typer.Typer) -> None:
         """Show the lake's slot assignment: channels and recent posts per collector, each collector's last
         publish and its lag, the slots nobody owns, channels in slots whose owner has not published them,
         slots moved between collectors, and channels handed on (and whether their owner collected them).
-        See docs/scale.md."""
+        A lake file or manifest that cannot be read is named on stderr and left out (exit 1). See docs/scale.md."""
         with errors():
             cfg = load_config(config)
             root = lake or cfg.lake
             if root is None:
                 fail(Exit.USAGE, "no lake: pass --lake DIR or set [lake] path in the config")
+            if not root.is_dir():
+                what = "a file, not a folder" if root.exists() else "no such folder"
+                fail(Exit.USAGE, f"no lake at {root} ({what}): check --lake or the config's [lake] path; "
+                                 "`tgspread publish` makes the lake")
             file = assignment or cfg.lake_assignment
             current: Assignment = {}
             if file is not None:
@@ -99,19 +162,22 @@ def register(app: typer.Typer) -> None:
                     current = load(file)
                 except AssignmentError as exc:
                     fail(Exit.USAGE, str(exc))
-            per_slot = slot_usage(root)
-            published = _manifests(root)
+            problems: list[str] = []
+            skip = _damaged(root, problems)
+            per_slot = _read(("channels", "posts"), lambda: slot_usage(root, skip=skip), root, skip, problems) or {}
+            published, unknown = _manifests(root, problems)
             now = datetime.now(UTC)
             if plan_n is not None:
                 names = sorted(set(current.values()))[:plan_n]
                 names += [f"collector{i}" for i in range(len(names) + 1, plan_n + 1)]
-                cost, basis = _costs(root, per_slot)
+                cost, basis = _costs(root, per_slot, skip, problems)
                 proposed = plan(current, cost, names)
                 # TOML to paste into a file: never wrapped at the terminal's width (a string cannot span lines)
                 stdout.print(render_toml(proposed), end="", markup=False, highlight=False, emoji=False,
                              soft_wrap=True)
                 stdout.print(f"# {plural(len(moved(current, proposed)), 'slot')} change owner; balanced by {basis}",
                              highlight=False, soft_wrap=True)
+                _warn(problems)
                 return
             table = Table(title=escape(f"lake {safe(root)}"), title_justify="left")
             for col, justify in (("collector", "left"), ("slots", "right"), ("channels", "right"),
@@ -123,8 +189,10 @@ def register(app: typer.Typer) -> None:
                 posts = sum(per_slot.get(s, (0, 0, set()))[1] for s in owned)
                 when = published.get(name)
                 lag = f"{(now - when).total_seconds() / 3600:.1f} h" if when else "never"
-                table.add_row(cell(name), str(len(owned)), f"{chans:,}", f"{posts:,}",
-                              f"{when:%Y-%m-%d %H:%M}" if when else "-", lag)
+                last = f"{when:%Y-%m-%d %H:%M}" if when else "-"
+                if name in unknown:             # its manifest cannot be read (named on stderr)
+                    last, lag = "unreadable", "?"
+                table.add_row(cell(name), str(len(owned)), f"{chans:,}", f"{posts:,}", last, lag)
             stdout.print(table)
             unowned = [s for s in range(SLOTS) if s not in current]
             stdout.print(f"unowned slots: {_ranges(unowned)}", highlight=False)
@@ -135,7 +203,7 @@ def register(app: typer.Typer) -> None:
                 now_owner = current.get(s)
                 stdout.print(escape(safe(f"slot {s}: posts from {who} (moved to {now_owner or 'nobody'}; readers keep "
                                          "one row per post)")), highlight=False, soft_wrap=True)
-            found = handed_on(root)
+            found = _read(("candidates", "posts"), lambda: handed_on(root, skip=skip), root, skip, problems) or []
             if found:
                 waiting = [f for f in found if not f[3]]
                 stdout.print(f"handed on: {plural(len(found), 'channel')} found in other collectors' slots, "
@@ -146,3 +214,4 @@ def register(app: typer.Typer) -> None:
                     label = f"@{username}" if username else str(cid)
                     stdout.print(escape(safe(f"  {label} (slot {slot(cid)}): found by {finder}, owner {owner_name}")),
                                  highlight=False, soft_wrap=True)
+            _warn(problems)

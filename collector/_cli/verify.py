@@ -21,7 +21,7 @@ from collector._config import load_config
 from collector._parse.channel_ref import ChannelRefError, parse_channel_ref
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, WaitOpt
 from .safe_text import cell, safe
 from .tables import Column, fitted_table
 from .words import plural
@@ -97,19 +97,21 @@ def register(app: typer.Typer) -> None:
         lake: Annotated[Path | None, typer.Option(
             "--lake", metavar="DIR", file_okay=False,
             help="Also compare this lake (default: the config's [lake] path) with the archive.")] = None,
+        collector: CollectorOpt = None,
     ) -> None:
         """Check the archive's integrity and print a content digest per channel.
 
         Checks: keys unique, observations in time order with counters that do not go down, every edit's
         earlier text kept, deleted posts never purged, cursors consistent with the archived ids, id gaps
         with what explains them, stored analysis results equal to computing them from the posts, and with
-        a lake (--lake, or the config's [lake] path) that it holds what the archive holds.
+        a lake (--lake, or the config's [lake] path) that it holds what the archive holds, and that every
+        lake file and manifest can be read. --collector NAME checks that collector's archive and lake files.
         Exit 0 when clean (warnings allowed), 1 when a check found an error.
         Opens the archive read-only. Two copies of an archive are the same when their digests are.
         """
         ui.wide_when_piped()
         with ui.errors():
-            cfg = load_config(config, archive=archive)
+            cfg = load_config(config, archive=archive, collector=collector)
             path = cfg.archive
             try:
                 refs = [parse_channel_ref(c) for c in channel or []]
