@@ -397,6 +397,7 @@ LAKE_SCHEMA: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
         ("tl_layer", "INTEGER"),
         ("requests", "BIGINT"),
         ("error", "VARCHAR"),
+        ("kind", "VARCHAR"),
         ("slot", "INTEGER"),
     )),
     "schema_migrations": ("slot", (

@@ -633,13 +633,15 @@ class Archive:
         return [int(r[0]) for r in rows]
 
     # -- runs and flood waits ------------------------------------------------------------------------
-    def start_run(self, now: datetime, *, telethon_version: str, tl_layer: int) -> int:
+    def start_run(self, now: datetime, *, telethon_version: str, tl_layer: int, kind: str = "collect") -> int:
+        """Record a pass starting at ``now``; ``kind``: 'collect' (it reads channel history and moves cursors) or
+        'hydrate' (posts fetched by id; migration 0014). Returns its run id."""
         from collector._version import __version__
 
         row = self.con.execute(
-            "INSERT INTO runs (run_id, started_at, status, tgspread_version, telethon_version, tl_layer) "
-            "VALUES (nextval('run_id_seq'), ?, 'running', ?, ?, ?) RETURNING run_id",
-            [now, __version__, telethon_version, tl_layer],
+            "INSERT INTO runs (run_id, started_at, status, tgspread_version, telethon_version, tl_layer, kind) "
+            "VALUES (nextval('run_id_seq'), ?, 'running', ?, ?, ?, ?) RETURNING run_id",
+            [now, __version__, telethon_version, tl_layer, kind],
         ).fetchone()
         assert row is not None
         return int(row[0])

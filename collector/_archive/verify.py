@@ -12,7 +12,8 @@ Seven checks, each yielding :class:`Finding` rows naming the table, channel and 
   it replaced is missing.
 - ``deletions``: deleted posts are never purged: no observation or version without its post, and no
   channel with fewer posts than its passes added (``run_channels.new_posts``).
-- ``cursors``: ``channel_cursors`` agrees with the archived ids (see :func:`cursor_findings`).
+- ``cursors``: ``channel_cursors`` agrees with the ids archived by passes that read history (see
+  :func:`cursor_findings`; ``hydrate`` fetches by id and moves no cursor: :func:`history_passes_sql`).
 - ``gaps``: message ids never archived, each range with what explains it (:data:`GAP_EXPLANATIONS`).
 - ``lake`` (when a lake is given): the collector's files in the lake hold what the archive holds
   (:mod:`collector._archive.lake_verify`).
@@ -439,6 +440,19 @@ def version_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | Non
     return out
 
 
+# -- passes that read history ----------------------------------------------------------------------------
+def history_passes_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL giving ``at``: the times (``runs.started_at``, the pass's one clock, which its posts' ``first_seen_at``
+    carry) of the passes that read channel history, the passes whose posts the cursors cover: every run but those
+    recorded as ``hydrate`` (``runs.kind``, migration 0014: a hydrate pass fetches posts by id and moves no
+    cursor). Runs recorded before 0014 have no kind and count as history passes, as every run did before."""
+    has_kind = bool(con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = 'runs' "
+        "AND column_name = 'kind'").fetchall()[0][0])
+    return ("SELECT started_at AS at FROM runs" + (" WHERE kind IS DISTINCT FROM 'hydrate'" if has_kind else "")
+            + " EXCEPT SELECT started_at FROM runs WHERE " + ("kind = 'hydrate'" if has_kind else "false"))
+
+
 # -- deletions ---------------------------------------------------------------------------------------------
 _IN_RUN = "channel_id BETWEEN $first AND $last AND message_id BETWEEN $lo AND $hi"
 _ORPHANS_SQL = """
@@ -450,9 +464,11 @@ GROUP BY ALL ORDER BY t.channel_id, t.message_id
 """
 
 _COUNTS_SQL = """
-WITH added AS (
-    SELECT channel_id, sum(new_posts) AS added, sum(deletions) AS marked
-    FROM run_channels WHERE channel_id IS NOT NULL GROUP BY channel_id
+WITH history AS ({history}), added AS (
+    SELECT rc.channel_id, sum(rc.new_posts) AS added,
+           coalesce(sum(rc.deletions) FILTER (WHERE h.at IS NOT NULL), 0) AS marked
+    FROM run_channels rc LEFT JOIN runs r USING (run_id) LEFT JOIN history h ON h.at = r.started_at
+    WHERE rc.channel_id IS NOT NULL GROUP BY rc.channel_id
 ), held AS (
     SELECT channel_id, count(*) AS posts, count(deleted_at) AS deleted FROM posts GROUP BY channel_id
 )
@@ -466,7 +482,9 @@ ORDER BY a.channel_id
 def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | None = None, stage: Stage | None = None
                       ) -> list[Finding]:
     """Posts that were archived and are gone: rows that name a missing post, channels short of posts (the rows
-    naming a post per range of channels, then those with a NULL channel)."""
+    naming a post per range of channels, then those with a NULL channel), and channels with fewer posts marked
+    deleted than the passes that read their history marked (:func:`history_passes_sql`: a ``hydrate`` pass also
+    counts listed ids it never archived, which no post can hold, so its deletions are not compared)."""
     out: list[Finding] = []
     ranged = list(ranges or _ranges(con))
     for table in ("post_observations", "post_versions"):
@@ -483,7 +501,7 @@ def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | No
         out.append(Finding("deletions", "error", "channels",
                            f"channels: channel {r['channel_id']} is missing but posts holds {r['n']} of its posts",
                            r["channel_id"]))
-    for r in _rows(con, _COUNTS_SQL):
+    for r in _rows(con, _COUNTS_SQL.format(history=history_passes_sql(con))):
         if r["posts"] < r["added"]:
             out.append(Finding("deletions", "error", "posts",
                                f"posts: channel {r['channel_id']} holds {r['posts']} posts but its passes added "
@@ -491,21 +509,22 @@ def deletion_findings(con: duckdb.DuckDBPyConnection, ranges: Sequence[Run] | No
                                r["channel_id"]))
         if r["deleted"] < r["marked"]:
             out.append(Finding("deletions", "warning", "posts",
-                               f"posts: channel {r['channel_id']} has {r['deleted']} posts marked deleted but its "
-                               f"passes marked {r['marked']} (run_channels.deletions): purged deleted posts, or "
-                               "posts that came back after a deletion", r["channel_id"]))
+                               f"posts: channel {r['channel_id']} has {r['deleted']} posts marked deleted but the "
+                               f"passes that read its history marked {r['marked']} (run_channels.deletions): "
+                               "purged deleted posts, or posts that came back after a deletion", r["channel_id"]))
     return out
 
 
 # -- cursors ------------------------------------------------------------------------------------------------
 _CURSORS_SQL = """
-WITH ids AS (
-    SELECT channel_id, max(message_id) AS newest,
-           max(message_id) FILTER (WHERE source = 'api') AS newest_api
-    FROM posts GROUP BY channel_id
+WITH history AS ({history}), ids AS (
+    SELECT p.channel_id, max(p.message_id) AS newest,
+           max(p.message_id) FILTER (WHERE p.source = 'api') AS newest_api,
+           max(p.message_id) FILTER (WHERE p.source = 'api' AND h.at IS NOT NULL) AS newest_read
+    FROM posts p LEFT JOIN history h ON h.at = p.first_seen_at GROUP BY p.channel_id
 )
 SELECT coalesce(c.channel_id, i.channel_id) AS channel_id, c.max_message_id AS cursor,
-       coalesce(i.newest, 0) AS newest, i.newest_api
+       coalesce(i.newest, 0) AS newest, i.newest_api, i.newest_read
 FROM channel_cursors c FULL JOIN ids i USING (channel_id)
 ORDER BY 1
 """
@@ -514,30 +533,39 @@ ORDER BY 1
 def cursor_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
     """``channel_cursors`` against the archived ids.
 
-    Error: API-collected posts above the cursor (the cursor moves in the same transaction as the page it
-    covers, so it can never be behind), or no cursor at all for a channel with API posts; more than
-    :data:`CURSOR_SLACK` ids between the newest archived post and the cursor. Warning: up to that many (the
-    newest message Telegram returned was a service message). Posts above the cursor from web previews or
-    Desktop exports are fine (the next API pass reads them again): info.
+    Error: API posts archived by a pass that read history (:func:`history_passes_sql`; ``first_seen_at`` is that
+    pass's time) above the cursor (the cursor moves in the same transaction as the page it covers, so it can never
+    be behind), or such posts and no cursor at all; more than :data:`CURSOR_SLACK` ids between the newest archived
+    post and the cursor. Warning: up to that many (the newest message Telegram returned was a service message).
+    Info: other posts above the cursor, or API posts and no cursor: fetched by id (``tgspread hydrate``, which
+    never moves a cursor), from web previews or from Desktop exports; the next API pass reads them again.
     """
     out: list[Finding] = []
-    for r in _rows(con, _CURSORS_SQL):
-        ch, cursor, newest, newest_api = r["channel_id"], r["cursor"], int(r["newest"]), r["newest_api"]
+    for r in _rows(con, _CURSORS_SQL.format(history=history_passes_sql(con))):
+        ch, cursor, newest, newest_api, read = (r["channel_id"], r["cursor"], int(r["newest"]), r["newest_api"],
+                                                r["newest_read"])
         if cursor is None:
-            if newest_api is not None:
+            if read is not None:
                 out.append(Finding("cursors", "error", "channel_cursors",
-                                   f"channel_cursors: channel {ch} has API posts up to message {newest_api} but no "
-                                   "cursor", ch, newest_api))
+                                   f"channel_cursors: channel {ch} has API posts up to message {read} archived by a "
+                                   "pass that read its history, but no cursor; that pass wrote the cursor with "
+                                   "them, so the cursor row was lost", ch, read))
+            elif newest_api is not None:
+                out.append(Finding("cursors", "info", "channel_cursors",
+                                   f"channel_cursors: channel {ch} has API posts up to message {newest_api} and no "
+                                   "cursor: they were fetched by id (tgspread hydrate) and its history was never "
+                                   "read; the next collect reads it whole", ch, newest_api))
             continue
-        if newest_api is not None and newest_api > cursor:
+        if read is not None and read > cursor:
             out.append(Finding("cursors", "error", "channel_cursors",
                                f"channel_cursors: channel {ch}: cursor {cursor} is below archived message "
-                               f"{newest_api}; the cursor moves with the pages it covers, so it was set back",
-                               ch, newest_api))
+                               f"{read}; the cursor moves with the pages it covers, so it was set back",
+                               ch, read))
         elif newest > cursor:
             out.append(Finding("cursors", "info", "channel_cursors",
-                               f"channel_cursors: channel {ch}: posts up to {newest} from web previews or exports "
-                               f"lie above the cursor {cursor}; the next API pass reads them again", ch, newest))
+                               f"channel_cursors: channel {ch}: posts up to {newest} fetched by id (tgspread "
+                               f"hydrate), from web previews or from exports lie above the cursor {cursor}; the "
+                               "next API pass reads them again", ch, newest))
         if cursor > newest:
             beyond = cursor - newest
             severity = "warning" if beyond <= CURSOR_SLACK else "error"

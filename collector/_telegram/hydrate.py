@@ -67,4 +67,4 @@ async def hydrate(
             report.channels.append(result)
             run.archive.release(held_for=run.settings.hold_seconds)
 
-    return await run_pass(client, archive, work, now=now, settings=settings, progress=progress)
+    return await run_pass(client, archive, work, now=now, settings=settings, progress=progress, kind="hydrate")
