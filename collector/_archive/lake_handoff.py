@@ -44,10 +44,15 @@ from .slots import SLOTS, slot, slot_sql
 
 #: The lake directory of the handed-on channels.
 CANDIDATES = "candidates"
+#: ``channels.status`` of the channels never handed on: no collector can collect a group, a private or a deleted
+#: channel (``collector._scheduling.ownership.UNCOLLECTABLE`` says what each is in a refusal).
+NOT_HANDED_ON = ("group", "private", "gone")
 #: Source of post rows copied from the lake when a collector takes a slot over (never published as its own).
 LAKE_SOURCE = "lake"
 
-# Channels this collector met in another's slot: named (run_channels) or found by discovery (discovery_candidates).
+# Channels this collector met in another's slot: named (run_channels) or found by discovery (discovery_candidates);
+# never one known to be a group, private or deleted (channels.status): no collector can collect it, and its owner
+# would fail on it at every run.
 _FOUND_SQL = f"""
 WITH found AS (
     SELECT c.channel_id, 'named' AS found_by, r.started_at AS found_at, NULL::INTEGER AS hop,
@@ -63,6 +68,7 @@ SELECT f.channel_id, any_value(ch.username) AS username, any_value(ch.title) AS 
        max(f.found_at) AS last_found_at, min(f.hop) AS hop, arg_min(f.seed_channel_id, f.found_at) AS seed_channel_id,
        {slot_sql('f.channel_id')} AS slot
 FROM found f LEFT JOIN channels ch USING (channel_id)
+WHERE ch.status IS NULL OR ch.status NOT IN ({", ".join(f"'{s}'" for s in NOT_HANDED_ON)})
 GROUP BY f.channel_id ORDER BY slot, f.channel_id
 """
 

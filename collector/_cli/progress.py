@@ -38,6 +38,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from collector._scheduling.ownership import NOT_OWNED
 from collector._telegram.collect import ChannelResult, CollectReport
 
 from .safe_text import safe
@@ -196,7 +197,10 @@ def report_table(report: CollectReport, *, title: str | None = None) -> Table:
     table = Table(title=title or f"run {report.run_id}: {report.status}", show_footer=True, title_justify="left")
     channels = report.channels
     table.add_column("channel", footer=plural(len(channels), "channel"))
-    table.add_column("outcome", footer=f"{sum(c.outcome != 'ok' for c in channels)} not ok")
+    owned_elsewhere = sum(c.outcome == NOT_OWNED for c in channels)    # handed on to their owner: no failure
+    failed = sum(c.outcome not in ("ok", NOT_OWNED) for c in channels)
+    table.add_column("outcome", footer=f"{failed} not ok" + (f"\n{owned_elsewhere} not owned" if owned_elsewhere
+                                                                else ""))
     for name, attr in (("new posts", "new_posts"), ("refreshed", "refreshed_posts"), ("edits", "edits"),
                        ("deletions", "deletions")):
         table.add_column(name, justify="right", footer=f"{sum(getattr(c, attr) for c in channels):,}")

@@ -14,6 +14,7 @@ no folder is exit 2.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +27,17 @@ from rich.table import Table
 
 from analysis.lake import handed_on, read_manifests, request_cost, slot_usage, unreadable_files
 from collector._archive.slots import SLOTS, slot
-from collector._config import load_config
-from collector._scheduling.shards import Assignment, AssignmentError, load, moved, plan, render_toml
+from collector._config import Config, load_config
+from collector._scheduling.shards import (
+    Assignment,
+    AssignmentError,
+    load,
+    moved,
+    owners_from_lake,
+    plan,
+    plan_names,
+    render_toml,
+)
 
 from .common import ConfigOpt, Exit, errors, fail, is_interrupt, stderr, stdout
 from .safe_text import cell, safe
@@ -126,6 +136,46 @@ def _shared_slots(root: Path) -> dict[int, set[str]]:
     return {s: names for s, names in sorted(out.items()) if len(names) > 1}
 
 
+def _config_names(cfg: Config) -> list[str]:
+    """The collectors a config names: its ``[lake] collector``, then its ``[collectors.NAME]`` tables in file
+    order (``load_config`` has read and checked the file); none without a config."""
+    if cfg.source is None:
+        return []
+    try:
+        tables = tomllib.loads(cfg.source.read_text(encoding="utf-8-sig")).get("collectors", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        tables = {}
+    return [cfg.lake_collector, *(str(n) for n in tables if isinstance(tables, dict))]
+
+
+def _print_plan(n: int, cfg: Config, current: Assignment | None, root: Path,
+                per_slot: dict[int, tuple[int, int, set[str]]], published: dict[str, datetime | None],
+                skip: set[Path], problems: list[str]) -> None:
+    """``--plan N``: the proposed assignment as TOML, then comment lines (what moves, by what it is balanced,
+    placeholders to rename). ``current`` None: no assignment file, so each slot is taken as its collector's
+    now (:func:`owners_from_lake`), and the plan moves as few of those as it can."""
+    notes: list[str] = []
+    if current is None:
+        own = cfg.lake_collector if cfg.source is not None else None
+        current = owners_from_lake({s: names for s, (_, _, names) in per_slot.items()}, published, own)
+        holders = sorted(set(current.values()))
+        notes.append("no assignment file: each slot taken as collected now by "
+                     f"{', '.join(holders) if holders else 'nobody'}")
+    known = [*_config_names(cfg), *sorted(set(current.values())), *sorted(published)]
+    names, placeholders = plan_names(known, n)
+    cost, basis = _costs(root, per_slot, skip, problems)
+    proposed = plan(current, cost, names)
+    # TOML to paste into a file: never wrapped at the terminal's width (a string cannot span lines)
+    stdout.print(render_toml(proposed), end="", markup=False, highlight=False, emoji=False, soft_wrap=True)
+    notes.append(f"{plural(len(moved(current, proposed)), 'slot')} change owner; balanced by {basis}")
+    if placeholders:
+        kind = "a placeholder name" if len(placeholders) == 1 else "placeholder names"
+        notes.append(f"{', '.join(placeholders)}: {kind}, fewer collectors known than {n} (the "
+                     "config's [lake] collector and [collectors.NAME] tables): rename before use")
+    for note in notes:
+        stdout.print(f"# {note}", markup=False, highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the ``tgspread`` app."""
 
@@ -168,15 +218,8 @@ def register(app: typer.Typer) -> None:
             published, unknown = _manifests(root, problems)
             now = datetime.now(UTC)
             if plan_n is not None:
-                names = sorted(set(current.values()))[:plan_n]
-                names += [f"collector{i}" for i in range(len(names) + 1, plan_n + 1)]
-                cost, basis = _costs(root, per_slot, skip, problems)
-                proposed = plan(current, cost, names)
-                # TOML to paste into a file: never wrapped at the terminal's width (a string cannot span lines)
-                stdout.print(render_toml(proposed), end="", markup=False, highlight=False, emoji=False,
-                             soft_wrap=True)
-                stdout.print(f"# {plural(len(moved(current, proposed)), 'slot')} change owner; balanced by {basis}",
-                             highlight=False, soft_wrap=True)
+                _print_plan(plan_n, cfg, current if file is not None else None, root, per_slot, published, skip,
+                            problems)
                 _warn(problems)
                 return
             table = Table(title=escape(f"lake {safe(root)}"), title_justify="left")
@@ -206,8 +249,9 @@ def register(app: typer.Typer) -> None:
             found = _read(("candidates", "posts"), lambda: handed_on(root, skip=skip), root, skip, problems) or []
             if found:
                 waiting = [f for f in found if not f[3]]
-                stdout.print(f"handed on: {plural(len(found), 'channel')} found in other collectors' slots, "
-                             f"{len(found) - len(waiting)} collected since, {len(waiting)} not (yet)",
+                # two lines, so that each fits 80 columns
+                stdout.print(f"handed on: {plural(len(found), 'channel')} found in other collectors' slots,\n"
+                             f"  {len(found) - len(waiting):,} collected since, {len(waiting):,} not (yet)",
                              highlight=False, soft_wrap=True)
                 for cid, username, finder, _ in waiting[:10]:
                     owner_name = current.get(slot(cid), "nobody")

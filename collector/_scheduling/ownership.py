@@ -14,6 +14,12 @@ Example::
     "slot 60 belongs to collector 'second' (the assignment file); handed on to it through the lake"
     >>> Ownership("main", None).owns(1234567890)
     True
+
+A channel known to be a group or private (``channels.status``) cannot be collected by any collector (tgspread
+archives public channels): it is still refused, without a request, but never handed on (the text says so)::
+
+    >>> o.refusal(1234567890, "group")
+    "slot 60 belongs to collector 'second' (the assignment file); not handed on: it is a group, not a channel"
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from collector._archive.slots import slot
 
 #: The run_channels outcome of a channel whose slot another collector (or nobody) owns.
 NOT_OWNED = "not_owned"
+#: ``channels.status`` values of a channel no collector can collect, and what each is in a refusal's text: never
+#: handed on through the lake (``collector._archive.lake_handoff.NOT_HANDED_ON`` leaves them out).
+UNCOLLECTABLE = {"group": "it is a group, not a channel",
+                 "private": "it is private or banned for this account",
+                 "gone": "Telegram no longer knows it (most likely deleted)"}
 
 
 @dataclass(frozen=True)
@@ -53,10 +64,16 @@ class Ownership:
             return list(range(64))
         return sorted(s for s, n in self.assignment.items() if n == self.collector)
 
-    def refusal(self, channel_id: int) -> str:
-        """The ``error`` text of a ``not_owned`` outcome: whose slot it is and what happens to the channel."""
+    def refusal(self, channel_id: int, status: str | None = None) -> str:
+        """The ``error`` text of a ``not_owned`` outcome: whose slot it is and what happens to the channel.
+
+        ``status``: the channel's ``channels.status`` when known; a group, a private or a deleted channel
+        (:data:`UNCOLLECTABLE`) is not handed on, and the text says what it is instead."""
         s, who = slot(channel_id), self.owner(channel_id)
+        whose = f"slot {s} belongs to collector {who!r}" if who else f"slot {s} is owned by no collector"
+        if status in UNCOLLECTABLE:
+            return f"{whose} (the assignment file); not handed on: {UNCOLLECTABLE[status]}"
         if who is None:
-            return (f"slot {s} is owned by no collector (the assignment file); add the slot to one, whose next run "
-                    "picks the channel up from the lake")
-        return f"slot {s} belongs to collector {who!r} (the assignment file); handed on to it through the lake"
+            return (f"{whose} (the assignment file); add the slot to one, whose next run picks the channel up "
+                    "from the lake")
+        return f"{whose} (the assignment file); handed on to it through the lake"

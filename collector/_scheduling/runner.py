@@ -168,7 +168,8 @@ def read_plan(archive: Archive | None, inputs: Sequence[str], *, now: datetime, 
     Reads only: safe on an archive opened read-only (``--dry-run``). Inputs naming the same channel
     (``durov`` and its numeric id) count once, under the first name. ``ownership``: channels whose id is known
     and whose slot another collector owns go to ``plan.not_owned`` instead (an unknown username is resolved
-    by the run, which then finds out).
+    by the run, which then finds out); a known group or private channel among them is not handed on, and its
+    refusal says what it is.
     """
     view = _ArchiveView(archive, now, checkpoints) if archive is not None else None
     facts: dict[str, ChannelFacts] = {}
@@ -177,7 +178,8 @@ def read_plan(archive: Archive | None, inputs: Sequence[str], *, now: datetime, 
         f = _facts(view, raw, now, settings, snapshot_every)
         cid = _known_id(f)
         if ownership is not None and cid is not None and not ownership.owns(cid):
-            refused.setdefault(cid, (raw, cid, ownership.refusal(cid)))
+            known = view.by_id.get(cid) if view is not None else None
+            refused.setdefault(cid, (raw, cid, ownership.refusal(cid, known.status if known else None)))
             continue
         facts.setdefault(f.key, f)
     plan = make_plan(list(facts.values()), now=now, settings=settings,

@@ -165,6 +165,57 @@ def moved(before: Mapping[int, str], after: Mapping[int, str]) -> list[int]:
     return sorted(s for s in range(SLOTS) if before.get(s) != after.get(s))
 
 
+def owners_from_lake(holders: Mapping[int, Iterable[str]], publishers: Iterable[str],
+                     own: str | None = None) -> Assignment:
+    """Who owns each slot now when there is no assignment file: without one, a collector acts on every channel.
+
+    ``holders``: slot -> the collectors whose lake files hold channels or posts of it; ``publishers``: every
+    collector that published to the lake; ``own``: the config's ``[lake] collector``, if there is a config. A
+    slot with files is its holder's (``own`` first, else the name that sorts first); a slot without is
+    ``own``'s when it published or nobody did, else the only publisher's; with several publishers and no
+    ``own`` among them it is unowned. Names no collector can have (:func:`collector_name_problem`) are ignored.
+
+    >>> owners_from_lake({3: {"main"}}, ["main"]) == dict.fromkeys(range(SLOTS), "main")
+    True
+    >>> owners_from_lake({}, [], "main")[63], owners_from_lake({3: {"a"}}, ["a", "b"]).get(4)
+    ('main', None)
+    """
+    def valid(names: Iterable[str]) -> set[str]:       # a file name in the lake that is no collector's is ignored
+        return {n for n in names if collector_name_problem(n) is None}
+
+    who = valid(publishers).union(*map(valid, holders.values()))
+    if own is not None and (own in who or not who):
+        default: str | None = own
+    else:
+        default = next(iter(who)) if len(who) == 1 else None
+    out: Assignment = {}
+    for s in range(SLOTS):
+        held = valid(holders.get(s, ()))
+        found = (own if own in held else min(held)) if held else default
+        if found is not None:
+            out[s] = found
+    return out
+
+
+def plan_names(known: Iterable[str], n: int) -> tuple[list[str], list[str]]:
+    """The ``n`` collector names of a plan: the first ``n`` of ``known`` (in order, each once; a name the lake
+    could not publish under is skipped), then placeholders ``collectorK`` (K its place, skipping names taken)
+    when fewer are known. Returns (names, the placeholders).
+
+    >>> plan_names(["main", "second", "main", "bad name"], 3)
+    (['main', 'second', 'collector3'], ['collector3'])
+    """
+    names = [name for name in dict.fromkeys(known) if collector_name_problem(name) is None][:n]
+    placeholders: list[str] = []
+    k = len(names)
+    while len(names) < n:
+        k += 1
+        if f"collector{k}" not in names:
+            names.append(f"collector{k}")
+            placeholders.append(names[-1])
+    return names, placeholders
+
+
 def plan(current: Mapping[int, str], cost: Mapping[int, float], collectors: Iterable[str], *,
          tolerance: float = 0.05) -> Assignment:
     """A balanced assignment of every slot to ``collectors`` that keeps as many current owners as it can.
@@ -174,7 +225,9 @@ def plan(current: Mapping[int, str], cost: Mapping[int, float], collectors: Iter
     ``collectors``; slots without one go to the least loaded collector (costliest first); then, while the
     most loaded collector is more than ``tolerance`` above the mean, one of its slots moves to the least
     loaded (the one that evens the pair best). Moves stop as soon as the load is within the tolerance.
-    The result owns all 64 slots.
+    Last, slots that cost nothing yet move (the highest first) from the collector holding the most slots to
+    the one holding the fewest until their counts differ by at most one, or no such slot is left: new
+    channels land in every slot alike, so an empty slot is future load. The result owns all 64 slots.
     """
     names = sorted(dict.fromkeys(collectors))
     if not names:
@@ -206,7 +259,31 @@ def plan(current: Mapping[int, str], cost: Mapping[int, float], collectors: Iter
         out[best] = lo
         load_of[hi] -= cost.get(best, 0.0)
         load_of[lo] += cost.get(best, 0.0)
+    _even_out_free_slots(out, cost, names)
     return dict(sorted(out.items()))
+
+
+def _even_out_free_slots(out: Assignment, cost: Mapping[int, float], names: list[str]) -> None:
+    """Move slots that cost nothing from the collector holding the most slots to the one holding the fewest
+    (highest slot first, a run of them to one collector at a time, so the ranges stay few) until the counts
+    differ by at most one, or no such slot is left; the loads do not change."""
+    count = {n: 0 for n in names}
+    for n in out.values():
+        count[n] += 1
+    fair = SLOTS // len(names)
+    for _ in range(SLOTS):
+        free = {n: sorted(s for s, o in out.items() if o == n and cost.get(s, 0.0) <= 0) for n in names}
+        givers = [n for n in names if free[n]]
+        if not givers:
+            return
+        hi = max(givers, key=lambda n: (count[n], n))
+        lo = min(names, key=lambda n: (count[n], n))
+        if count[hi] - count[lo] <= 1:
+            return
+        while free[hi] and count[hi] - count[lo] > 1 and (count[lo] < fair or count[hi] > fair + 1):
+            out[free[hi].pop()] = lo
+            count[hi] -= 1
+            count[lo] += 1
 
 
 def toml_key(name: str) -> str:

@@ -208,10 +208,9 @@ class _Pass:
             key = await self._resolve(ref, result)
             if key is None:
                 return result
-            owned = self.settings.ownership
-            if owned is not None and not owned.owns(key.channel_id):
-                result.channel_id, result.username = key.channel_id, key.username
-                return result.fail(NOT_OWNED, owned.refusal(key.channel_id))
+            if self._not_owned(key.channel_id, key.status, result):
+                result.username = key.username
+                return result
             if expect is not None and key.channel_id != expect:
                 return result.fail("not_found", f"{raw} now names channel {key.channel_id}, not {expect} as the "
                                                 "list says (the username passed to another channel); its ids were "
@@ -256,21 +255,33 @@ class _Pass:
             previous = f"{result.error}; " if result.outcome == "flood_wait" and result.error else ""
             result.fail("flood_wait", previous + f"{exc}; this part is caught up by the first pass after that")
 
+    def _not_owned(self, channel_id: int, status: str | None, result: ChannelResult) -> bool:
+        """True (and ``result`` is ``not_owned``) when another collector (or nobody) owns ``channel_id``'s slot.
+
+        Asked as soon as the id is known, before what the channel is decides anything else: another collector's
+        channel is never a failure here. ``status`` (``channels.status``, as archived or as the resolve just
+        found) only changes the text: a group or a private channel is not handed on (nobody can collect it)."""
+        owned = self.settings.ownership
+        if owned is None or owned.owns(channel_id):
+            return False
+        result.channel_id = channel_id
+        result.fail(NOT_OWNED, owned.refusal(channel_id, status))
+        return True
+
     async def _resolve(self, ref: ChannelRef, result: ChannelResult) -> ChannelKey | None:
         """The archived key, or a resolve through Telegram that is then cached for good."""
-        owned = self.settings.ownership
-        if ref.channel_id is not None and owned is not None and not owned.owns(ref.channel_id):
-            result.channel_id = ref.channel_id          # the slot is known from the id: nothing is sent
-            result.fail(NOT_OWNED, owned.refusal(ref.channel_id))
-            return None
         if ref.channel_id is not None:
             key = self.archive.lookup_id(ref.channel_id)
+            if self._not_owned(ref.channel_id, key.status if key else None, result):
+                return None                             # the slot is known from the id: nothing is sent
             if key is None:
                 result.fail("not_found", f"channel id {ref.channel_id} is not in this archive; name the channel "
                                          "by its @username or t.me link the first time")
         else:
             assert ref.username is not None
             key = self.archive.lookup_username(ref.username)
+            if key is not None and self._not_owned(key.channel_id, key.status, result):
+                return None                             # archived: its slot is known, nothing is sent
         if key is not None and key.status == "group" and not self.settings.allow_private:
             result.channel_id = key.channel_id
             result.fail("error", _GROUP.format(name=f"@{ref.username}" if ref.username else ref.channel_id))
@@ -294,6 +305,8 @@ class _Pass:
             # remembered, so later passes check it again by id without resolving the name again
             self.archive.remember_channel(normalize_channel(chat, None), self.now, alias=ref.username)
             self.archive.set_channel_status(chat.id, "private", self.now)
+            if self._not_owned(chat.id, "private", result):
+                return None
             result.channel_id = chat.id
             result.fail("private", f"@{ref.username} is private or banned for this account; tgspread "
                                   "collects public channels only")
@@ -306,6 +319,8 @@ class _Pass:
             # remembered so that it is never resolved again, but marked so that it is never collected
             # without allow_private
             self.archive.set_channel_status(chat.id, "group", self.now)
+            if self._not_owned(chat.id, "group", result):
+                return None
             if not self.settings.allow_private:
                 result.channel_id = chat.id
                 result.fail("error", _GROUP.format(name=f"@{ref.username}"))
@@ -523,15 +538,15 @@ async def _channels(run: _Pass, channels: Sequence[str], report: CollectReport) 
 async def run_pass(client: TelegramClient, archive: Archive, work: Callable[[_Pass, CollectReport], Awaitable[None]],
                    *, now: datetime | None, settings: CollectSettings | None,
                    progress: Callable[[str, ChannelResult], None] | None = None,
-                   budget: Budget | None = None) -> CollectReport:
-    """One recorded pass (a ``runs`` row, flood waits, the memory cap) doing ``work(run, report)``: the
-    frame of :func:`collect` and of :func:`collector._telegram.hydrate.hydrate`."""
+                   budget: Budget | None = None, kind: str = "collect") -> CollectReport:
+    """One recorded pass (a ``runs`` row of ``kind``, flood waits, the memory cap) doing ``work(run, report)``: the
+    frame of :func:`collect` and (``kind='hydrate'``) of :func:`collector._telegram.hydrate.hydrate`."""
     now = datetime.now(UTC) if now is None else now
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
     settings = settings or CollectSettings()
     try:
-        run_id = archive.start_run(now, telethon_version=telethon.__version__, tl_layer=LAYER)
+        run_id = archive.start_run(now, telethon_version=telethon.__version__, tl_layer=LAYER, kind=kind)
     except duckdb.Error as exc:
         raise _write_failed(archive, exc) from exc
     report = CollectReport(run_id=run_id, started_at=now)

@@ -501,6 +501,31 @@ def test_progress_plain_lines_and_flood_waits() -> None:
     assert "120" in table and "3 channels" in table and "nosuch: not_found: no channel is called @nosuch" in table
 
 
+def test_the_summary_counts_a_channel_of_another_slot_apart() -> None:
+    """A channel handed on to its owner (``not_owned``) is no failure: the table says so in its own count, within
+    80 columns."""
+    import io
+
+    from rich.console import Console
+
+    from collector._cli.progress import report_table
+    from collector._telegram.collect import ChannelResult, CollectReport
+
+    ok = ChannelResult(input="durov", channel_id=1, username="durov", new_posts=120)
+    elsewhere = ChannelResult(input="@theirs", channel_id=2, username="theirs").fail("not_owned", "slot 7 is b's")
+    missing = ChannelResult(input="nosuch").fail("not_found", "no channel is called @nosuch")
+    buf = io.StringIO()
+    console = Console(file=buf, width=80)
+    for channels, footer in (([ok, elsewhere], "0 not ok"), ([ok, elsewhere, missing], "1 not ok"), ([ok], "0 not ok")):
+        buf.truncate(0)
+        buf.seek(0)
+        console.print(report_table(CollectReport(run_id=3, started_at=datetime(2026, 1, 2, tzinfo=UTC),
+                                                 status="ok", channels=channels)))
+        text = buf.getvalue()
+        assert footer in text and ("1 not owned" in text) == (elsewhere in channels)
+        assert max(len(line) for line in text.splitlines()) <= 80
+
+
 def test_progress_live_display_runs_on_a_terminal() -> None:
     import io
 

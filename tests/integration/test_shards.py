@@ -182,3 +182,59 @@ def test_the_printed_plan_parses_back_to_the_same_assignment_at_80_columns(tmp_p
         bad = runner.invoke(app, [*args[:-1], str(tmp_path / "bad.toml"), "--plan", "2"], env={"COLUMNS": "80"})
         assert bad.exit_code == 2 and "collector name" in bad.output, bad.output
         assert len(bad.output.strip().splitlines()) == 1, bad.output
+
+
+# -- shards --plan without an assignment file (issue 15 review: it ignored who collects now, invented names) -------
+def test_a_plan_of_free_slots_moves_half_and_keeps_ranges_few() -> None:
+    everything = dict.fromkeys(range(SLOTS), "main")
+    two = plan(everything, {}, ["main", "second"])
+    assert render_toml(two) == '[slots]\nmain = "0-31"\nsecond = "32-63"\n' and len(moved(everything, two)) == 32
+    three = plan(everything, {5: 1.0}, ["main", "second", "third"])
+    assert sorted(list(three.values()).count(n) for n in ("main", "second", "third")) == [21, 21, 22]
+    assert render_toml(three).count(",") <= 2                   # a run of slots each, not every third slot
+
+
+def test_plan_without_an_assignment_file_starts_from_who_collects_and_names_the_configs_collectors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lake only `main` published, no assignment file yet (so `main` collects every slot), a config naming a
+    second collector: `--plan 2` keeps about half the slots with `main`, gives the rest to `second` (no invented
+    name) and says about 32 slots change owner, not 64. The output, comments and all, is valid TOML."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from collector import Archive
+    from collector._archive.lake import publish
+    from collector._cli.app import app
+    from tests.helpers.simworld import collect_twice
+
+    archive = collect_twice(tmp_path / "archive.duckdb").path
+    with Archive(archive) as opened:
+        publish(opened, tmp_path / "lake", collector="main")
+    config = tmp_path / "tgspread.toml"
+    config.write_text('[lake]\npath = "lake"\n\n[collectors.second]\narchive = "second.duckdb"\n', encoding="utf-8")
+    runner = CliRunner()
+    planned = runner.invoke(app, ["shards", "--config", str(config), "--plan", "2"], env={"COLUMNS": "80"})
+    assert planned.exit_code == 0, planned.output
+    tomllib.loads(planned.output)
+    proposed = parse_toml(planned.output)
+    assert set(proposed) == set(range(SLOTS)) and set(proposed.values()) == {"main", "second"}
+    kept = list(proposed.values()).count("main")
+    assert 28 <= kept <= 36, planned.output
+    changed = re.search(r"^# (\d+) slots? change owner", planned.output, re.MULTILINE)
+    assert changed is not None and int(changed.group(1)) == SLOTS - kept, planned.output
+    assert "# no assignment file: each slot taken as collected now by main" in planned.output
+    assert "placeholder" not in planned.output and "collector1" not in planned.output
+    # more collectors than the config names: placeholders, named in a comment line to rename
+    three = runner.invoke(app, ["shards", "--config", str(config), "--plan", "3"], env={"COLUMNS": "80"})
+    assert three.exit_code == 0, three.output
+    tomllib.loads(three.output)
+    assert set(parse_toml(three.output).values()) == {"main", "second", "collector3"}
+    assert re.search(r"^# collector3: a placeholder name.*rename", three.output, re.MULTILINE), three.output
+    # without a config: the collector that published is the current owner; the rest are placeholders
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")             # no ./tgspread.toml
+    bare = runner.invoke(app, ["shards", "--lake", str(tmp_path / "lake"), "--plan", "2"], env={"COLUMNS": "80"})
+    assert bare.exit_code == 0, bare.output
+    assert list(parse_toml(bare.output).values()).count("main") == kept
+    assert "# collector2: a placeholder name" in bare.output
