@@ -50,6 +50,7 @@ class _OneLineUsageErrors(TyperGroup):
     def make_context(self, info_name: str | None, args: list[str], parent: ClickContext | None = None,
                      **extra: Any) -> ClickContext:
         _no_flag_types(self)
+        _errors_name_their_command(self)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except UsageError as exc:
@@ -83,8 +84,38 @@ def _no_flag_types(command: Any) -> None:
         _no_flag_types(sub)
 
 
+def _errors_name_their_command(command: Any) -> None:
+    """Give every usage error of ``command`` and its subcommands the context it happened in: the parser raises
+    some without one (an option missing its value), and the hint must name the command (``tgspread channels list
+    --help``), not ``tgspread --help``."""
+    parse = command.parse_args
+    if not getattr(parse, "names_its_command", False):
+        def parse_args(ctx: ClickContext, args: list[str]) -> list[str]:
+            try:
+                return parse(ctx, args)
+            except UsageError as exc:
+                if exc.ctx is None:
+                    exc.ctx = ctx
+                raise
+
+        parse_args.names_its_command = True  # type: ignore[attr-defined]
+        command.parse_args = parse_args
+    for sub in getattr(command, "commands", {}).values():
+        _errors_name_their_command(sub)
+
+
+def _command_path(ctx: ClickContext | None) -> str:
+    """The command as typed after ``tgspread``, e.g. ``channels list`` (empty for ``tgspread`` itself): the info
+    names of the contexts below the root (the root's is the program's name, ``__main__.py`` under ``-m``)."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(n for n in names if n)
+
+
 def _usage_error(exc: UsageError) -> NoReturn:
-    command = exc.ctx.info_name if exc.ctx is not None and exc.ctx.parent is not None else None
+    command = _command_path(exc.ctx)
     option = getattr(exc, "option_name", None) or ""
     if option[1:2].isdigit():   # -1001234567890: a Bot API channel id read as options
         fail(Exit.USAGE, "a negative channel id (-100...) is read as an option: put `--` before the channel ids "

@@ -23,7 +23,7 @@ from collector._scheduling.channel_set import (
 )
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, WaitOpt
 from .safe_text import cell, safe
 from .words import plural
 
@@ -41,8 +41,9 @@ NamesArg = Annotated[list[str], typer.Argument(
     show_default=False)]
 
 
-def _archive_path(archive: Path | None, config: Path | None) -> Path:
-    return load_config(config, archive=archive).archive
+def _archive_path(archive: Path | None, config: Path | None, collector: str | None) -> Path:
+    """The archive the options name: ``--archive``, else that of ``--collector NAME`` or of the config."""
+    return load_config(config, archive=archive, collector=collector).archive
 
 
 def _stamp(entry: SetEntry) -> str:
@@ -50,13 +51,14 @@ def _stamp(entry: SetEntry) -> str:
 
 
 @channels_app.command("add")
-def add_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt = None, wait: WaitOpt = 30.0) -> None:
+def add_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt = None, wait: WaitOpt = 30.0,
+                collector: CollectorOpt = None) -> None:
     """Add channels to the collected set (as seeds: hop 0). Every name is checked first; one bad name adds nothing.
 
     A channel already in the set is left as it is and reported. The next `tgspread collect` collects them.
     """
     with ui.errors():
-        path = _archive_path(archive, config)
+        path = _archive_path(archive, config, collector)
         try:
             refs = parse_set_names(names)
             unknown_id = next((r for r in refs if r.channel_id is not None), None)
@@ -80,14 +82,14 @@ def add_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt =
 
 @channels_app.command("remove")
 def remove_command(names: NamesArg, archive: ArchiveOpt = None, config: ConfigOpt = None,
-                   wait: WaitOpt = 30.0) -> None:
+                   wait: WaitOpt = 30.0, collector: CollectorOpt = None) -> None:
     """Remove channels from the collected set. Their archived posts stay; the membership is kept for the record
     (`tgspread channels list --all`), and discovery never adds them back on its own.
 
     Exit 1 when a name was not in the set.
     """
     with ui.errors():
-        path = _archive_path(archive, config)
+        path = _archive_path(archive, config, collector)
         try:
             parse_set_names(names)
             if not path.exists():
@@ -116,13 +118,14 @@ def list_command(
         "--all", help="Also list channels removed from the set (with when).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
     wait: WaitOpt = 10.0,
+    collector: CollectorOpt = None,
 ) -> None:
     """List the collected set: how and when each channel was added (by hand, or by discovery with its seed and
     hop), its posts in the archive, and (with --all) when it was removed. Opens the archive read-only.
     """
     ui.wide_when_piped()
     with ui.errors():
-        path = _archive_path(archive, config)
+        path = _archive_path(archive, config, collector)
         with Archive(path, read_only=True, wait=wait) as store:
             entries = list_channels(store, include_removed=include_removed)
         if as_json:

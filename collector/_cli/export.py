@@ -26,7 +26,7 @@ from collector._archive.export import (
 from collector._config import load_config
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, WaitOpt
 from .safe_text import safe
 from .words import plural
 
@@ -80,13 +80,14 @@ def register(app: typer.Typer) -> None:
         with_dates: Annotated[bool, typer.Option(
             "--with-dates", help="With --ids: a posted_at column too (UTC, ISO 8601).")] = False,
         wait: WaitOpt = 30.0,
+        collector: CollectorOpt = None,
     ) -> None:
         """Write the archive's tables as Parquet (or CSV) partitioned by channel_id, with a manifest.json.
 
         Names of people are pseudonymised with a keyed hash (hidden forward senders, authors in groups), raw
         payloads and access hashes are left out, and the pseudonym key is never exported. DuckDB, Polars and
         Spark read the directory in place. The archive is opened read-only (once, to create its pseudonym
-        key, read-write).
+        key, read-write). --collector NAME exports that collector's archive.
         """
         ui.wide_when_piped()
         if fmt not in FORMATS:
@@ -97,7 +98,7 @@ def register(app: typer.Typer) -> None:
         if ids and (tables or fmt != "parquet"):
             ui.fail(Exit.USAGE, "--ids writes one CSV id list; it takes no --tables or --format")
         with ui.errors():
-            path = load_config(config, archive=archive).archive
+            path = load_config(config, archive=archive, collector=collector).archive
             if not path.exists():
                 ui.fail(Exit.ARCHIVE, f"{path}: no such archive; point --archive at a tgspread archive")
             if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -17,7 +17,7 @@ from collector._config import load_config
 from collector._parse.channel_ref import ChannelRefError, parse_channel_ref
 
 from . import common as ui
-from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt
+from .common import ArchiveOpt, CollectorOpt, ConfigOpt, Exit, WaitOpt
 from .progress import OUTCOME_STYLE
 from .safe_text import cell, safe
 from .tables import Column, fitted_table
@@ -130,17 +130,18 @@ def register(app: typer.Typer) -> None:
                                                  "Desktop export) gave each group of fields, and when "
                                                  "(repeatable; a username, @name, t.me link or archived id).")]
             = None,
+        collector: CollectorOpt = None,
     ) -> None:
         """Show what the archive holds and how the last passes went, channel by channel.
 
         Per channel: posts (and deleted), newest post, last snapshot, last pass outcome and error, failed
         passes, a pending flood wait, and message ids never archived. With --channel, also which route gave
-        that channel's texts, counters, reactions and forward headers (provenance by field). Opens the
-        archive read-only.
+        that channel's texts, counters, reactions and forward headers (provenance by field). --collector NAME
+        shows that collector's archive. Opens the archive read-only.
         """
         ui.wide_when_piped()
         with ui.errors():
-            path = load_config(config, archive=archive).archive
+            path = load_config(config, archive=archive, collector=collector).archive
             with Archive(path, read_only=True, wait=wait) as opened:
                 ids = list(dict.fromkeys(_channel_id(opened, c, path) for c in channel or []))
                 result = archive_status(opened.con)
