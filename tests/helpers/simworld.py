@@ -11,11 +11,30 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collector import Archive, CollectReport, CollectSettings, collect
 from collector._simulated import World, generate_world, simulated_client
 from collector._simulated.model import SimMessage
+from collector._telegram.client import SIMULATED_ENV
+
+if TYPE_CHECKING:
+    import pytest
+
+#: Variables of a user's environment that would point the CLI at something other than the test's simulation.
+_CLI_ENV = ("TG_API_ID", "TG_API_HASH", "TGSPREAD_ARCHIVE", "TGSPREAD_SESSION", "TGSPREAD_SIMULATED_ADVANCE")
+
+
+def simulated_cli(monkeypatch: pytest.MonkeyPatch, where: Path, *, seed: int = 3, channels: int = 2,
+                  days: float = 1) -> None:
+    """Point the CLI (run in ``where``, the working directory) at a simulated Telegram of ``channels`` channels
+    and ``days`` days of history, with no credentials or archive from the user's environment."""
+    for name in _CLI_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(SIMULATED_ENV, str(seed))
+    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", str(channels))
+    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", str(days))
+    monkeypatch.chdir(where)
 
 
 def copy_archive(src: Path, dst: Path) -> Path:

@@ -29,7 +29,7 @@ from collector._simulated import World, generate_world, simulated_client
 from collector._telegram.client import SIMULATED_ENV
 from collector._telegram.collect import CollectReport
 from collector._telegram.hydrate import hydrate
-from tests.helpers.simworld import run_pass
+from tests.helpers.simworld import run_pass, simulated_cli
 
 runner = CliRunner()
 
@@ -181,12 +181,7 @@ def test_the_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def listed_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A simulated Telegram for the CLI and an id list of it (``ids.csv``), in the working directory."""
-    for name in ("TG_API_ID", "TG_API_HASH", "TGSPREAD_ARCHIVE", "TGSPREAD_SESSION", "TGSPREAD_SIMULATED_ADVANCE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(SIMULATED_ENV, "3")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "1")
-    monkeypatch.chdir(tmp_path)
+    simulated_cli(monkeypatch, tmp_path)
     assert runner.invoke(app, ["collect", "--archive", "a.duckdb"]).exit_code in (Exit.OK, Exit.PARTIAL)
     with Archive(tmp_path / "a.duckdb", read_only=True) as archive:
         export_ids(archive.con, tmp_path / "ids.csv")

@@ -28,8 +28,8 @@ from collector._scheduling.ownership import Ownership
 from collector._scheduling.shards import render_toml
 from collector._simulated import generate_world, simulated_client
 from collector._simulated.generate import collected_channels
-from collector._telegram.client import SIMULATED_ENV
 from collector._telegram.collect import CollectSettings, collect
+from tests.helpers.simworld import simulated_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -179,12 +179,7 @@ def test_a_moved_slot_is_taken_over_from_the_lake_without_fetching_a_post_again(
 
 @pytest.fixture
 def two_collectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("TG_API_ID", "TG_API_HASH", "TGSPREAD_ARCHIVE", "TGSPREAD_SESSION", "TGSPREAD_SIMULATED_ADVANCE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(SIMULATED_ENV, "3")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "4")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "1")
-    monkeypatch.chdir(tmp_path)
+    simulated_cli(monkeypatch, tmp_path, channels=4)
     world = generate_world(3, channels=4, days=1)
     ids = [ch.channel_id for ch in collected_channels(world)]
     (tmp_path / "slots.toml").write_text(render_toml(_split(ids)), encoding="utf-8")
@@ -205,8 +200,8 @@ def test_run_collector_runs_each_collector_on_its_own_archive_and_hands_on(two_c
     # a is the config as it is ([lake] collector = "a"): its archive is the default one
     assert (two_collectors / "archive.duckdb").exists() and not (two_collectors / "archive-b.duckdb").exists()
     with Archive(two_collectors / "archive.duckdb", read_only=True) as a:
-        refused = dict(a.con.execute("SELECT channel_id, error FROM run_channels WHERE outcome = 'not_owned'")
-                       .fetchall())
+        refused = dict(a.con.execute("SELECT channel_id, error FROM run_channels WHERE outcome = 'not_owned' "
+                                     "AND error NOT LIKE '%not handed on%'").fetchall())   # not a group or private
         posted = {r[0] for r in a.con.execute("SELECT DISTINCT channel_id FROM posts").fetchall()}
     assert refused and not set(refused) & posted
     assert all("belongs to collector 'b'" in e for e in refused.values())
@@ -218,7 +213,7 @@ def test_run_collector_runs_each_collector_on_its_own_archive_and_hands_on(two_c
     assert b_posted == set(refused)                       # b collected exactly what a handed on
     shown = runner.invoke(app, ["shards"], env={"COLUMNS": "100"})
     assert shown.exit_code == 0, shown.output
-    assert f"handed on: {len(refused)} channels found in other collectors' slots, {len(refused)} collected" \
+    assert f"handed on: {len(refused)} channels found in other collectors' slots,\n  {len(refused)} collected" \
         in shown.stdout
     assert "unowned slots: -" in shown.stdout
     # --plan balances by the requests the runs recorded, shared among their channels
@@ -414,3 +409,74 @@ def test_collect_via_web_acts_only_on_owned_slots(tmp_path: Path, monkeypatch: p
     owner = runner.invoke(app, ["collect", "--via", "web", "--max-pages", "1", "--collector", "b", "osint_demo"])
     assert owner.exit_code == 0, owner.output
     assert "not owned" not in owner.stdout and _posted(tmp_path / "archive-b.duckdb") == {WEB_CHANNEL_ID}
+
+
+# -- groups and private channels of other slots (issue 15 review) --------------------------------------------------
+def test_a_group_or_private_channel_of_another_slot_is_not_owned_and_never_handed_on(tmp_path: Path) -> None:
+    """A private channel and a group met by a collector that does not own their slots: ownership is decided as
+    soon as the resolve tells the id, so they end `not_owned` (no failure), and they are recorded as what they
+    are (`channels.status`) but never handed on: their owner could not collect them either. Known by id, they
+    are refused without a request and with the same text; their owner records them as `private` / a group."""
+    world = generate_world(3, channels=4, days=1)
+    special = {ch.channel_id: ch.usernames[-1][1] for ch in world.seed_channels() if ch.closed or ch.megagroup}
+    public = {ch.channel_id: str(ch.username_at(world.now)) for ch in collected_channels(world)}
+    assert len(special) == 2
+    mine = sorted(public, key=slot)[0]
+    assignment = {s: "b" for s in range(SLOTS)}
+    assignment[slot(mine)] = "a"
+    assert not set(map(slot, special)) & {slot(mine)}
+    names = [public[mine], *special.values()]
+    with Archive(tmp_path / "a.duckdb") as a:
+        report = asyncio.run(collect(simulated_client(world), names, a, now=world.now,
+                                     settings=CollectSettings(ownership=Ownership("a", assignment))))
+        assert report.status == "ok", report.summary()          # not_owned is no failure
+        by_id = {c.channel_id: c for c in report.channels}
+        assert by_id[mine].outcome == "ok"
+        for cid in special:
+            assert by_id[cid].outcome == "not_owned", by_id[cid]
+            assert "not handed on" in (by_id[cid].error or "")
+        status = dict(a.con.execute("SELECT channel_id, status FROM channels").fetchall())
+        assert {status[c] for c in special} == {"private", "group"}
+        # known now: by id or by name, refused before any request, with the same text
+        before = world.total_requests()
+        again = asyncio.run(collect(simulated_client(world), [*map(str, special), *special.values()], a,
+                                    now=world.now, settings=CollectSettings(ownership=Ownership("a", assignment))))
+        assert world.total_requests() == before
+        assert {c.outcome for c in again.channels} == {"not_owned"}
+        assert all("not handed on: it is " in (c.error or "") for c in again.channels)
+        # a not_owned row of such a channel from before this rule is not handed on either
+        a.con.execute("INSERT INTO run_channels (run_id, input, outcome, channel_id) SELECT max(run_id), 'old', "
+                      "'not_owned', ? FROM runs", [next(iter(special))])
+        publish(a, tmp_path / "lake", collector="a", now=world.now)
+    assert not list((tmp_path / "lake" / "candidates").rglob("*.parquet"))
+    assert lake_handoffs(tmp_path / "lake", "b", [s for s, n in assignment.items() if n == "b"]) == []
+    # the owner meets them as what they are
+    with Archive(tmp_path / "b.duckdb") as b:
+        owner = asyncio.run(collect(simulated_client(world), list(special.values()), b, now=world.now,
+                                    settings=CollectSettings(ownership=Ownership("b", assignment))))
+    assert sorted(c.outcome for c in owner.channels) == ["error", "private"]
+
+
+def test_run_on_a_collector_that_meets_a_group_of_another_slot_does_not_fail_on_it(two_collectors: Path) -> None:
+    """Through `tgspread run`: the simulated seeds hold a private channel and a group, both in b's slots, and a
+    username nobody has. On a they are `not_owned` (not handed on), so a's runs fail only on the missing name;
+    b is never handed them, and `shards` shows nothing waiting for ever. Every line `shards` prints fits 80
+    columns."""
+    world = generate_world(3, channels=4, days=1)
+    special = {ch.channel_id for ch in world.seed_channels() if ch.closed or ch.megagroup}
+    first = runner.invoke(app, ["run", "--collector", "a"])
+    assert first.exit_code == 1, first.output
+    assert ", 1 failed," in first.stdout                     # @sim_gone_01 alone: no channel has that name
+    with Archive(two_collectors / "archive.duckdb", read_only=True) as a:
+        rows = dict(a.con.execute("SELECT channel_id, outcome FROM run_channels WHERE channel_id IS NOT NULL")
+                    .fetchall())
+    assert {rows[c] for c in special} == {"not_owned"}
+    second = runner.invoke(app, ["run", "--collector", "b"])
+    assert second.exit_code == 0, second.output
+    with Archive(two_collectors / "archive-b.duckdb", read_only=True) as b:
+        inputs = {r[0] for r in b.con.execute("SELECT channel_id FROM channels").fetchall()}
+    assert not inputs & special
+    shown = runner.invoke(app, ["shards"], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output
+    assert "not handed" not in shown.stdout and ", 0 not (yet)" in shown.stdout
+    assert max(map(len, shown.stdout.splitlines())) <= 80, shown.stdout

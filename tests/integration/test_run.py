@@ -48,6 +48,7 @@ from collector._simulated import generate_world, simulated_client
 from collector._simulated.generate import collected_channels, generate_channel_world
 from collector._telegram.calls import Caller, FloodLimited, request_name
 from collector._telegram.client import SIMULATED_ENV
+from tests.helpers.simworld import simulated_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -316,12 +317,7 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (run \d+ (ok|partial)|no ru
 
 @pytest.fixture
 def simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("TG_API_ID", "TG_API_HASH", "TGSPREAD_ARCHIVE", "TGSPREAD_SESSION", "TGSPREAD_SIMULATED_ADVANCE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(SIMULATED_ENV, "3")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_CHANNELS", "2")
-    monkeypatch.setenv("TGSPREAD_SIMULATED_DAYS", "1")
-    monkeypatch.chdir(tmp_path)
+    simulated_cli(monkeypatch, tmp_path)
     return tmp_path / "a.duckdb"
 
 
