@@ -315,7 +315,8 @@ class RunSummary:
     """What one scheduled run did, for its one log line (cron mail, journalctl).
 
     ``flood``: channels a flood wait stopped or kept out; ``budget``: channels the request budget stopped
-    or deferred; ``failed``: not_found, private or error.
+    or deferred, or the hourly resolve budget deferred (each channel's own line says which); ``failed``:
+    not_found, private or error.
     """
 
     at: datetime
