@@ -139,6 +139,23 @@ def test_demo_refuses_to_overwrite_a_foreign_file(tmp_path: Path) -> None:
     assert precious.read_text() == "my data\n"
 
 
+def test_demo_run_again_rebuilds_its_lake(tmp_path: Path) -> None:
+    """`make demo` twice: the second demo makes a new archive (a new pseudonym key, so another archive to the
+    lake) and replaces the demo's files in its lake, on purpose; the lake then holds the new archive's posts."""
+    import duckdb
+
+    import analysis
+
+    path = tmp_path / "demo.duckdb"
+    for _ in range(2):
+        result = run("demo", "--archive", str(path), "--channels", "2", "--days", "1")
+        assert result.exit_code == Exit.OK, result.output
+        assert "published to the lake" in result.stderr
+    with duckdb.connect(str(path), read_only=True) as con:
+        archived = con.execute("SELECT count(*) FROM posts").fetchall()
+    assert analysis.connect(tmp_path / "lake").execute("SELECT count(*) FROM posts").fetchall() == archived
+
+
 # -- collect on the simulated world (testing hook) -------------------------------------------------------------
 def test_collect_simulated_partial_then_refresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SIMULATED_ENV, "3")
