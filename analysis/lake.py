@@ -297,11 +297,16 @@ def _damaged(root: Path, table: str, exc: duckdb.Error) -> duckdb.Error:
                      + (f"Damaged: {named}" if named else "`tgspread shards` names the damaged file"))
 
 
+#: ``channels.status`` of channels no collector collects (groups, private or deleted channels), as SQL.
+_UNCOLLECTABLE = "('group', 'private', 'gone')"
+
+
 def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[int, int, set[str]]]:
     """Per slot of ``lake``: (channels, posts of the lake's last 30 days, collectors whose files hold it).
 
     What ``tgspread shards`` shows and plans from; reads only the ``channels`` and ``posts`` files, but those in
-    ``skip`` (:func:`unreadable_files`).
+    ``skip`` (:func:`unreadable_files`). Channels are the public ones (groups, private and deleted channels a
+    collector recorded are left out).
     """
     out: dict[int, tuple[int, int, set[str]]] = {}
     con = duckdb.connect()
@@ -309,10 +314,13 @@ def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[in
         chans = _without(sorted((lake / "channels").glob("slot=*/*.parquet")), skip)
         if chans:
             listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in chans) + "]"
+            # a group, private or deleted channel met in a slot (recorded as such, never handed on) is no channel
+            # of it: nobody collects it (collector._archive.lake_handoff.NOT_HANDED_ON)
             rows = con.execute(
                 f"SELECT {slot_sql('channel_id')} AS s, count(DISTINCT channel_id), "
                 f"list(DISTINCT regexp_extract(filename, '([^/]+)\\.parquet$', 1)) "
-                f"FROM read_parquet({listing}, filename = true, hive_partitioning = false) GROUP BY s").fetchall()
+                f"FROM read_parquet({listing}, filename = true, hive_partitioning = false, union_by_name = true) "
+                f"WHERE status IS NULL OR status NOT IN {_UNCOLLECTABLE} GROUP BY s").fetchall()
             for s, n, names in rows:
                 out[int(s)] = (int(n), 0, set(names))
         posts = _without(sorted((lake / "posts").glob("slot=*/month=*/*.parquet")), skip)
