@@ -84,6 +84,11 @@ _spills = itertools.count()
 _NEWEST = "last_seen_at"
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
 _COLLECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")   # a name publish accepts (collector._config's)
+_GLOB = re.compile(r"[\[\]*?]")
+#: A manifest larger than this is refused unread (a publish writes a few hundred KB at 100M posts).
+_MANIFEST_BYTES = 64 * 2**20
+#: A Parquet footer claiming more than this is not read (a crafted file could make a reader allocate gigabytes).
+_FOOTER_BYTES = 64 * 2**20
 _HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}",
          "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}",
          "flat": "hive_partitioning = false"}
@@ -114,13 +119,22 @@ def read_manifests(lake: Path) -> tuple[dict[str, dict[str, object]], dict[Path,
     found: dict[str, dict[str, object]] = {}
     bad: dict[Path, str] = {}
     for path in sorted((lake / "_manifests").glob("*.json")):
+        if not _COLLECTOR.match(path.stem):      # never a glob pattern or a path from a file name
+            bad[path] = "its name is no collector name (letters, digits, '-' and '_', at most 64)"
+            continue
         try:
+            if path.stat().st_size > _MANIFEST_BYTES:
+                bad[path] = f"larger than {_MANIFEST_BYTES // 2**20} MB, which no publish writes"
+                continue
             text = path.read_bytes().decode("utf-8", errors="replace")
         except OSError as exc:
             bad[path] = exc.strerror or str(exc)
             continue
         try:
             data = json.loads(text)
+        except RecursionError:
+            bad[path] = "JSON nested too deep"
+            continue
         except ValueError as exc:
             bad[path] = f"not JSON ({exc})" if text.strip() else "an empty file"
             continue
@@ -164,6 +178,14 @@ def _unreadable(path: Path, con: duckdb.DuckDBPyConnection | None) -> str | None
     import pyarrow.parquet as pq
 
     try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:         # the footer's length, from the file's last 8 bytes, before reading it
+            fh.seek(max(size - 8, 0))
+            tail = fh.read(8)
+        if len(tail) == 8 and tail[4:] == b"PAR1":
+            claimed = int.from_bytes(tail[:4], "little")
+            if claimed > min(_FOOTER_BYTES, size - 12):
+                return f"its footer claims {claimed:,} bytes (the file has {size:,}); not Parquet a publish wrote"
         pq.read_metadata(path)
         if con is not None:    # hash(t): every column of every row, which a count(*) would not decode
             con.execute("SELECT sum(hash(t)) FROM read_parquet(?) t", [str(path)]).fetchall()
@@ -250,19 +272,25 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     ``collectors`` limits the views to those collectors' files (default: every collector with a manifest).
     ``memory_limit``: DuckDB's (None: DuckDB's default, 80% of RAM); it spills to the system's temporary
     directory beyond it. Raises ``FileNotFoundError`` when ``path`` is not a directory or holds no
-    ``_manifests/`` (nothing was ever published there); warns (``UserWarning``) for each manifest it cannot read.
+    ``_manifests/`` (nothing was ever published there), ``ValueError`` when its path holds a glob character
+    (``[ ] * ?``); warns (``UserWarning``) for each manifest it cannot read.
     """
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"no lake at {root}: run `tgspread publish --lake {root}` first")
+    if _GLOB.search(str(root.resolve())):     # the views glob under the root, and DuckDB reads these as a pattern
+        raise ValueError(f"the lake's path {str(root)!r} holds one of [ ] * ?, which DuckDB reads as a file pattern: "
+                         "rename the folder, or open it through a symbolic link whose path has none")
     if not (root / "_manifests").is_dir():
         raise FileNotFoundError(f"no lake at {root}: the folder has no _manifests/ (nothing was published there); "
                                 f"make one with `tgspread publish --lake {root}`")
     manifests, unreadable = read_manifests(root)
     for bad, why in unreadable.items():
-        warnings.warn(f"unreadable manifest {bad}: {why}; the files of collector {bad.stem!r} are read all the "
-                      "same; its next `tgspread publish` (or `tgspread publish --full`) writes the manifest again",
-                      UserWarning, stacklevel=2)
+        # the path as a literal: a file name is hostile data (escape sequences, newlines)
+        then = (f"the files of collector {bad.stem!r} are read all the same; its next `tgspread publish` (or "
+                "`tgspread publish --full`) writes the manifest again") if _COLLECTOR.match(bad.stem) else \
+            "it is left out; remove it"
+        warnings.warn(f"unreadable manifest {str(bad)!r}: {why}; {then}", UserWarning, stacklevel=2)
     unnamed = [p.stem for p in unreadable if _COLLECTOR.match(p.stem)]   # never a glob pattern from a file name
     names = [*manifests, *unnamed] if collectors is None else list(collectors)
     union = _mixed_schemas(manifests) or bool(unreadable)

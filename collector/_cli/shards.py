@@ -102,7 +102,9 @@ def _read(tables: tuple[str, ...], read: Callable[[], _T], lake: Path, skip: set
 def _warn(problems: list[str]) -> None:
     """Each problem on stderr, then exit 1: what was shown is partial."""
     for line in problems:
-        stderr.print(f"tgspread: warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        # file names and reasons come from the lake (hostile data): escapes, never raw control characters
+        stderr.print(f"tgspread: warning: {safe(line)}", style="yellow", markup=False, highlight=False,
+                     soft_wrap=True)
     if problems:
         raise typer.Exit(int(Exit.PARTIAL))
 

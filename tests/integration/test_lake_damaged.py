@@ -233,3 +233,30 @@ def test_verify_collector_checks_that_collectors_archive_and_files(two_collector
     assert "collector 'second', which must republish it" in message
     unknown = runner.invoke(app, ["verify", "--collector", "third"])
     assert unknown.exit_code == 2 and "no collector 'third'" in unknown.stderr
+
+
+# -- 7. a hostile lake: names, nesting, a crafted footer, a path DuckDB reads as a pattern -----------------------
+def test_a_hostile_lake_is_escaped_bounded_and_named(lake: Path, tmp_path: Path) -> None:
+    escape = "\x1b]52;c;cHduZWQK\x07\x1b[2J"
+    (lake / "_manifests" / f"{escape}.json").write_text("not json", encoding="utf-8")
+    (lake / "_manifests" / "**.json").write_text(json.dumps({"collector": "**"}), encoding="utf-8")
+    (lake / "_manifests" / "deep.json").write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    # a footer claiming 4 GB at the end of a small file: never read into memory
+    crafted = _posts_file(lake, "main").with_name("crafted.parquet")
+    crafted.write_bytes(b"PAR1" + b"\0" * 4096 + (0xFFFFFFF0).to_bytes(4, "little") + b"PAR1")
+    _, bad = read_manifests(lake)
+    reasons = {p.name: why for p, why in bad.items()}
+    assert "no collector name" in reasons["**.json"] and "nested too deep" in reasons["deep.json"]
+    assert "footer claims 4,294,967,280 bytes" in unreadable_files(lake, ["posts"])[crafted]
+    with pytest.warns(UserWarning) as caught:
+        con = analysis.connect(lake)
+    assert con.execute("SELECT count(*) FROM channels").fetchall()[0][0] > 0     # '**' globbed nothing extra
+    assert not any("\x1b" in str(w.message) for w in caught)                     # escaped, never raw
+    shown = runner.invoke(app, ["shards", "--lake", str(lake)])
+    assert shown.exit_code == 1 and "\x1b" not in shown.output and "\\x1b" in shown.stderr
+    assert "crafted.parquet" in shown.stderr
+    # a path with a glob character: one clear error, not DuckDB's "no files found"
+    odd = tmp_path / "lake[1]"
+    shutil.copytree(lake, odd)
+    with pytest.raises(ValueError, match=r"holds one of \[ \] \* \?"):
+        analysis.connect(odd)
