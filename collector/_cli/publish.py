@@ -27,8 +27,10 @@ from .words import plural
 def _line(report: PublishReport) -> str:
     kind = "full publish" if report.full else "published"
     why = f" ({report.why_full})" if report.full and report.why_full else ""
-    return (f"{kind} to {report.lake} as {report.collector!r}{why}: {plural(report.files_written, 'file')} written, "
-            f"{report.files_removed:,} removed, {plural(report.rows_written, 'row')} in {report.seconds:.1f} s")
+    # the lake's path is the user's text (a config, an argument): shown with control characters escaped
+    return (f"{kind} to {safe(report.lake)} as {report.collector!r}{why}: "
+            f"{plural(report.files_written, 'file')} written, {report.files_removed:,} removed, "
+            f"{plural(report.rows_written, 'row')} in {report.seconds:.1f} s")
 
 
 def publish_after_pass(archive: Any, cfg: Config) -> PublishReport | None:
