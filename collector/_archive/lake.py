@@ -341,14 +341,16 @@ def _dirty(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, set[tuple[int, str
 
 
 def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = "main", full: bool = False,
-            now: datetime | None = None) -> PublishReport:
+            replace: bool = False, now: datetime | None = None) -> PublishReport:
     """Publish what changed in ``archive`` since this collector's last publish into ``lake``; see the module doc.
 
     The archive must be open read-write (the pseudonym key may be created, and the dirty marks are cleared).
     The first publish of a collector into a lake, the first after a migration, and the first after a publish of
     this archive to another lake (which cleared the change marks this one needed) are full; the report says why.
+    ``replace``: this collector's files there may have come from another archive (a rebuilt one, say), and are
+    replaced by this archive's in a full publish; without it that is refused.
     Raises :class:`LakeError` for a bad collector name, a lake that cannot be written, a directory that is not a
-    lake, a name another archive publishes under, or files of a newer tgspread.
+    lake, a name another archive publishes under (unless ``replace``), or files of a newer tgspread.
     """
     started = time.monotonic()
     now = now or datetime.now(UTC)
@@ -366,9 +368,10 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
         identity = archive_identity(pseudonym_key(archive, PSEUDONYM_KEY, now=now))
     previous = read_manifest(root, collector)
     schema_version = archive.schema_version
-    _check_previous(root, collector, previous, identity, schema_version)
+    theirs = _check_previous(root, collector, previous, identity, schema_version, replace=replace)
     where = str(root.resolve())
-    why = ("--full" if full else f"first publish of {collector!r} here" if previous is None
+    why = ("files of another archive replaced" if theirs else "--full" if full
+           else f"first publish of {collector!r} here" if previous is None
            else f"schema {previous.get('schema_version')} -> {schema_version}"
            if previous.get("schema_version") != schema_version
            else "this archive published to another lake since"
@@ -457,24 +460,27 @@ def check_lake_directory(root: Path) -> None:
 
 
 def _check_previous(root: Path, collector: str, previous: dict[str, Any] | None, identity: str,
-                    schema_version: int) -> None:
+                    schema_version: int, *, replace: bool = False) -> bool:
     """Refuse to publish over files that are not this archive's to replace: another archive's (the same collector
-    name given to two archives would mix their rows), or a newer tgspread's (a downgrade would drop columns)."""
+    name given to two archives would mix their rows) unless ``replace``, or a newer tgspread's (a downgrade would
+    drop columns). True when the files there are another archive's, to be replaced."""
     if previous is None:
-        return
+        return False
     theirs = previous.get("archive")
-    if isinstance(theirs, str) and theirs != identity:
+    other = isinstance(theirs, str) and theirs != identity
+    if other and not replace:
         raise LakeError(
             f"{root}: collector {collector!r} there was published from another archive (id {theirs}; this one is "
             f"{identity}); each archive publishes under its own name: give this one another --collector (or its "
             f"[collectors.NAME] table). To replace that collector's files with this archive's on purpose (say, a "
-            f"rebuilt archive), remove {manifest_path(root, collector)} first")
+            f"rebuilt archive), publish with --replace")
     found = previous.get("schema_version")
     if isinstance(found, int) and found > schema_version:
         raise LakeError(
             f"{root}: collector {collector!r} there was published by a newer tgspread (schema {found}; this "
             f"archive is at {schema_version}); upgrade tgspread (pip install -U tgspread), open the archive once "
             f"to migrate it, then publish; the lake was not changed")
+    return other
 
 
 def _publish_within(archive: Archive, target: _Target, full: bool, previous: dict[str, Any] | None,

@@ -150,12 +150,11 @@ async def run_demo_async(
         reports.append(await _one_pass(world, archive, f"pass 2 at {world.now:%Y-%m-%d %H:%M} UTC (simulated, "
                                                        f"{advance} later)", settings, progress))
         if lake is not None:     # a new archive: every partition of the demo's lake is written again
-            from collector._archive.lake import manifest_path, publish
+            from collector._archive.lake import publish
 
             # the demo's files there came from the archive this run replaced: replaced on purpose (a publish
-            # refuses a collector name another archive published under while its manifest says so)
-            manifest_path(Path(lake), DEMO_COLLECTOR).unlink(missing_ok=True)
-            publish(archive, lake, collector=DEMO_COLLECTOR, full=True)
+            # refuses a collector name another archive published under, unless told to replace its files)
+            publish(archive, lake, collector=DEMO_COLLECTOR, full=True, replace=True)
     return world, reports
 
 

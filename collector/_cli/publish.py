@@ -74,6 +74,9 @@ def register(app: typer.Typer) -> None:
                  "'main').")] = None,
         full: Annotated[bool, typer.Option("--full", help="Rewrite every partition, not only what changed.")]
             = False,
+        replace: Annotated[bool, typer.Option(
+            "--replace", help="Replace this collector's files even if another archive published them (a rebuilt "
+                              "archive); a full publish.")] = False,
         wait: WaitOpt = 30.0,
     ) -> None:
         """Publish the archive to a lake: Hive-partitioned Parquet that readers use without locking it.
@@ -96,7 +99,7 @@ def register(app: typer.Typer) -> None:
             try:
                 name = cfg.lake_collector if collector is None else collector
                 with Archive(cfg.archive, wait=wait) as opened:
-                    report = publish(opened, target, collector=name, full=full)
+                    report = publish(opened, target, collector=name, full=full, replace=replace)
             except LakeError as exc:
                 fail(Exit.USAGE, str(exc))
             # the line on its own (a table's title wraps at the table's width, splitting the lake's path)

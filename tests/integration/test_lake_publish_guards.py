@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 import analysis
+from analysis.lake import connect_lake
 from collector import Archive
 from collector._archive.export import exportable_tables
 from collector._archive.lake import LakeError, publish, read_manifest
@@ -114,16 +115,27 @@ def test_two_archives_never_publish_under_one_name(archive: Path, tmp_path: Path
     with Archive(second) as other:
         with pytest.raises(LakeError, match="published from another archive") as refused:
             publish(other, lake, collector="box")
-        assert "remove" in str(refused.value) and "box.json" in str(refused.value)
+        assert "--replace" in str(refused.value)
         assert _listing(lake) == before
         publish(other, lake, collector="box-2")                          # its own name: fine
     # the CLI says the same in one line (exit 2)
-    result = CliRunner().invoke(app, ["publish", "--archive", str(second), "--lake", str(lake), "--collector", "box"])
+    args = ["publish", "--archive", str(second), "--lake", str(lake), "--collector", "box"]
+    before = _listing(lake)
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "another archive" in result.stderr and "Traceback" not in result.output
-    # on purpose: without the manifest, the rebuilt archive replaces the collector's files
+    assert _listing(lake) == before
+    # on purpose: --replace makes the (empty) second archive's files the collector's, in a full publish
+    result = CliRunner().invoke(app, [*args, "--replace"])
+    assert result.exit_code == 0, result.output
+    assert "full publish" in result.stdout and "files of another archive replaced" in result.stdout
+    assert connect_lake(lake, collectors=["box"]).execute("SELECT count(*) FROM posts").fetchall() == [(0,)]
+    # now the first archive is the other one
+    with Archive(archive) as opened, pytest.raises(LakeError, match="published from another archive"):
+        publish(opened, lake, collector="box")
+    # a manifest removed by hand is a first publish: the same replacement
     (lake / "_manifests" / "box.json").unlink()
-    with Archive(second) as other:
-        assert publish(other, lake, collector="box").full
+    with Archive(archive) as opened:
+        assert publish(opened, lake, collector="box").why_full == "first publish of 'box' here"
 
 
 def test_a_lake_of_a_newer_tgspread_is_not_downgraded(archive: Path, tmp_path: Path) -> None:
