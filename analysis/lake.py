@@ -20,8 +20,16 @@ names (plus the partition columns ``slot`` and ``month``, which a filter can use
 - a table with no files (nothing published yet) is an empty view with the table's schema
   (:data:`analysis._lake_schema.LAKE_SCHEMA`); a folder without ``_manifests/`` is no lake (FileNotFoundError);
   the session time zone is UTC;
+- only publish's layout is read (:func:`lake_files`): ``slot=00`` to ``slot=63``, ``month=YYYY-MM`` (or
+  ``unknown``), files named ``<collector>.parquet``; no symbolic link inside the lake is followed (the lake's own
+  path may be one). The views' globs name the partition folders as narrowly as a glob can, so a folder that would
+  break reading is never matched, even one made after the connection opened (``slot=foo``, ``month=2025-03-old``);
+  what the globs still match outside the layout when the connection opens (a symbolic link, ``slot=64``) is left
+  out by name, and all of it is named in one warning;
 - files are not opened before a query needs them: a damaged file (:func:`unreadable_files`) fails the queries that
-  read it, with DuckDB's error naming the file (``<collector>.parquet``: that collector republishes it);
+  read it, with DuckDB's error naming the file (``<collector>.parquet``: that collector republishes it). A view takes
+  its columns from its first file: when those are not the schema publish writes (a column of another type, a key
+  column missing, fewer columns than the collector's other files), that file is left out with a warning naming it;
 - DuckDB works within :data:`MEMORY_LIMIT` and spills to a temporary directory beyond it, so a notebook on a
   lake of 100M posts stays within a few GB (``SET memory_limit = '8GB'`` on the connection to give it more).
 
@@ -33,6 +41,7 @@ Example::
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import itertools
 import json
@@ -40,7 +49,9 @@ import os
 import re
 import tempfile
 import warnings
+from collections import Counter
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +96,27 @@ _NEWEST = "last_seen_at"
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
 _COLLECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")   # a name publish accepts (collector._config's)
 _GLOB = re.compile(r"[\[\]*?]")
+#: Publish's layout (collector._archive.lake_files.partition_name, collector._archive.slots.month_name): the
+#: partition folders and the file names it writes. Anything else in a table's folder is not read.
+_SLOT_DIR = re.compile(r"^slot=(?:[0-5][0-9]|6[0-3])$")
+_MONTH_DIR = re.compile(r"^month=(?:[0-9]{4}-(?:0[1-9]|1[0-2])|unknown)$")
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.parquet$")
+#: The same as globs (DuckDB's and Python's both read ``[...]``), for the views, which must also see partitions
+#: published after the connection opened. A glob cannot say "00 to 63" or "YYYY-MM or unknown" exactly: these match
+#: two digits, and ``YYYY-MM`` or ``unknown`` letter by letter (``[0-9u][0-9n]...``). That keeps out every folder
+#: that would break reading (a slot that is no number fails the INTEGER cast; ``month=2025-03-old`` would be read
+#: beside ``month=2025-03``); the few names they match beyond the layout (``slot=64``, ``month=2025-13``) are found by
+#: :func:`lake_files` when the connection opens and left out by name.
+_SLOT_GLOB = "slot=[0-9][0-9]"
+_MONTH_GLOB = "month=[0-9u][0-9n][0-9k][0-9n][-o][0-9w][0-9n]"
+_SHAPE = {"post": "slot=NN/month=YYYY-MM/<collector>.parquet", "slot": "slot=NN/<collector>.parquet",
+          "flat": "<collector>.parquet"}
+_LINK = "a symbolic link: publish never makes one"
+_SPECIAL = "not a regular file: a pipe, a socket or a device"
+#: The reason :func:`unreadable_files` gives a file whose footer reads but whose columns are not publish's.
+_NOT_SCHEMA = "not the schema publish writes"
+#: Partition columns: in the path, not in the files.
+_PARTITION_COLUMNS = ("slot", "month")
 #: A manifest larger than this is refused unread (a publish writes a few hundred KB at 100M posts).
 _MANIFEST_BYTES = 64 * 2**20
 #: A Parquet footer claiming more than this is not read (a crafted file could make a reader allocate gigabytes).
@@ -111,16 +143,21 @@ def is_lake(path: str | os.PathLike[str]) -> bool:
 
 def read_manifests(lake: Path) -> tuple[dict[str, dict[str, object]], dict[Path, str]]:
     """The manifests of ``lake``: (collector -> manifest, for every readable one; path -> why, for every one that
-    cannot be read: not JSON, empty, or not the manifest of the collector its file name says).
+    cannot be read: not JSON, empty, a symbolic link (never followed out of the lake), or not the manifest of the
+    collector its file name says).
 
     A collector's files are named after it, so they are found without its manifest; its next ``tgspread publish``
     (a full one: it cannot read what it published before) writes the manifest again.
     """
     found: dict[str, dict[str, object]] = {}
     bad: dict[Path, str] = {}
+    linked = (lake / "_manifests").is_symlink()
     for path in sorted((lake / "_manifests").glob("*.json")):
         if not _COLLECTOR.match(path.stem):      # never a glob pattern or a path from a file name
             bad[path] = "its name is no collector name (letters, digits, '-' and '_', at most 64)"
+            continue
+        if linked or path.is_symlink():          # never followed out of the lake
+            bad[path] = f"{'the folder _manifests is ' if linked else ''}{_LINK}: not read"
             continue
         try:
             if path.stat().st_size > _MANIFEST_BYTES:
@@ -147,36 +184,178 @@ def read_manifests(lake: Path) -> tuple[dict[str, dict[str, object]], dict[Path,
     return found, bad
 
 
+@dataclass(frozen=True)
+class LakeFiles:
+    """What :func:`lake_files` finds in a lake: the files in publish's layout, and what is outside it."""
+
+    #: table -> its layout: ``post`` (slot and month), ``slot``, or ``flat`` (one ``<collector>.parquet``)
+    layouts: dict[str, str] = field(default_factory=dict)
+    #: table -> collector -> its files in publish's layout, sorted
+    files: dict[str, dict[str, list[Path]]] = field(default_factory=dict)
+    #: table (of slot layout) -> collector -> its one file of the layout before slots (``<table>/<collector>.parquet``)
+    legacy: dict[str, dict[str, Path]] = field(default_factory=dict)
+    #: every entry outside publish's layout (a folder, a ``.parquet`` file, a symbolic link, a pipe) -> why
+    odd: dict[Path, str] = field(default_factory=dict)
+
+    def of(self, table: str, collector: str | None = None) -> list[Path]:
+        """The files of ``table`` in publish's layout (of every collector, or of ``collector``), sorted; files of the
+        layout before slots included."""
+        files = self.files.get(table, {})
+        legacy = self.legacy.get(table, {})
+        names = sorted({*files, *legacy}) if collector is None else [collector]
+        return sorted([*(p for c in names for p in files.get(c, [])), *(legacy[c] for c in names if c in legacy)])
+
+
+def lake_files(lake: Path, tables: Iterable[str] | None = None) -> LakeFiles:
+    """Walk the tables of ``lake`` (every folder named like a table, or ``tables``), never following a symbolic
+    link: the files in publish's layout, and every entry that is outside it (:class:`LakeFiles`; a manifest that is
+    a symbolic link is :func:`read_manifests`' to refuse).
+
+    Publish writes ``<table>/slot=NN/month=YYYY-MM/<collector>.parquet`` (post-level tables) or
+    ``<table>/slot=NN/<collector>.parquet``, with ``NN`` 00 to 63 and ``YYYY-MM`` or ``unknown``; a table of slot layout
+    may still hold one ``<table>/<collector>.parquet`` of the layout before slots. Outside it: another folder, a
+    ``.parquet`` file of another name or place, a symbolic link, a pipe or a device. Hidden entries (``.*``: what a
+    killed publish leaves, a file manager's) and files not named ``.parquet`` are no reader's business and ignored.
+    It lists each folder once (about 1,000 at 10M posts: some 10 ms) and opens no file.
+    """
+    out = LakeFiles()
+    wanted = None if tables is None else set(tables)
+    for name, kind in _entries(lake):
+        path = lake / name
+        if _TABLE.match(name) and (wanted is None or name in wanted):
+            if kind == "link":
+                out.odd[path] = _LINK
+            elif kind == "dir":
+                _walk_table(path, out)
+    return out
+
+
+def _entries(folder: Path) -> list[tuple[str, str]]:
+    """(name, kind) of the entries of ``folder`` but hidden ones, sorted; kind: dir, file, link or other (without
+    following links: a directory entry's type, no stat). [] when it cannot be listed."""
+    found = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    kind = ("link" if entry.is_symlink() else "dir" if entry.is_dir(follow_symlinks=False)
+                            else "file" if entry.is_file(follow_symlinks=False) else "other")
+                except OSError:
+                    kind = "other"
+                found.append((entry.name, kind))
+    except OSError:
+        return []
+    return sorted(found)
+
+
+def _odd(out: LakeFiles, path: Path, kind: str, layout: str) -> None:
+    """Record ``path`` (of ``kind``) as outside publish's layout, but a file not named ``.parquet`` (no reader's)."""
+    if kind == "link":
+        out.odd[path] = _LINK
+    elif kind == "other":
+        out.odd[path] = _SPECIAL
+    elif kind == "dir" or path.name.endswith(".parquet"):
+        what = "a folder publish does not make" if kind == "dir" else "a file publish does not write"
+        out.odd[path] = f"{what}: it writes {_SHAPE[layout]}" + (", NN 00 to 63" if layout != "flat" else "")
+
+
+def _walk_table(base: Path, out: LakeFiles) -> None:
+    table = base.name
+    slots: list[Path] = []
+    flat: dict[str, Path] = {}
+    strays: list[tuple[Path, str]] = []
+    for name, kind in _entries(base):
+        if kind == "dir" and _SLOT_DIR.match(name):
+            slots.append(base / name)
+        elif kind == "file" and _FILE.match(name):
+            flat[name[:-len(".parquet")]] = base / name
+        else:
+            strays.append((base / name, kind))
+    inner = {s: _entries(s) for s in slots}
+    known = LAKE_SCHEMA.get(table)
+    layout = known[0] if known is not None else (
+        "post" if any(k == "dir" and _MONTH_DIR.match(n) for found in inner.values() for n, k in found)
+        else "slot" if slots else "flat")
+    out.layouts[table] = layout
+    for path, kind in strays:
+        _odd(out, path, kind, layout)
+    files: dict[str, list[Path]] = {}
+    for folder in slots:
+        for name, kind in inner[folder]:
+            path = folder / name
+            if layout == "post" and kind == "dir" and _MONTH_DIR.match(name):
+                for leaf, leaf_kind in _entries(path):
+                    if leaf_kind == "file" and _FILE.match(leaf):
+                        files.setdefault(leaf[:-len(".parquet")], []).append(path / leaf)
+                    else:
+                        _odd(out, path / leaf, leaf_kind, layout)
+            elif layout != "post" and kind == "file" and _FILE.match(name):
+                files.setdefault(name[:-len(".parquet")], []).append(path)
+            else:
+                _odd(out, path, kind, layout)
+    if layout == "flat":
+        files = {c: [p] for c, p in flat.items()}
+    elif layout == "slot":
+        out.legacy[table] = flat
+    else:                          # post-level tables never were one file
+        for path in flat.values():
+            _odd(out, path, "file", layout)
+    out.files[table] = {c: sorted(paths) for c, paths in files.items()}
+
+
 def unreadable_files(lake: Path, tables: Iterable[str] | None = None, *, collector: str | None = None,
                      deep: bool = False) -> dict[Path, str]:
-    """The Parquet files of ``lake`` (of every table, or of ``tables``; of every collector, or of ``collector``)
-    that cannot be read: path -> why (an empty or truncated file, not Parquet at all).
+    """The Parquet files of ``lake`` in publish's layout (:func:`lake_files`; of every table, or of ``tables``; of
+    every collector, or of ``collector``) that cannot be read: path -> why (an empty or truncated file, not Parquet
+    at all, or not the schema publish writes: see :func:`_schema_problem`).
 
     It reads each file's footer, a fraction of a millisecond; ``deep`` reads every row too, to find damage behind
     an intact footer (as long as a query over the files). A file ``<table>/.../<collector>.parquet`` is that
-    collector's: its ``tgspread publish --full`` rewrites it.
+    collector's: its ``tgspread publish --full`` rewrites it. What is outside the layout is not read here (nor by
+    any reader of tgspread): :attr:`LakeFiles.odd` names it.
     """
-    names = (sorted(p.name for p in lake.iterdir() if p.is_dir() and _TABLE.match(p.name)) if tables is None
-             else list(tables))
-    out: dict[Path, str] = {}
+    return {path: why for path, (why, _) in _file_problems(lake, tables, collector=collector, deep=deep).items()}
+
+
+def _file_problems(lake: Path, tables: Iterable[str] | None, *, collector: str | None = None,
+                   deep: bool = False) -> dict[Path, tuple[str, bool]]:
+    """:func:`unreadable_files`, each with whether its problem is its schema only (the footer reads)."""
+    walk = lake_files(lake, tables)
+    names = sorted(walk.layouts) if tables is None else [t for t in tables if t in walk.layouts]
+    manifests, _ = read_manifests(lake) if (lake / "_manifests").is_dir() else ({}, {})
+    out: dict[Path, tuple[str, bool]] = {}
     con = duckdb.connect() if deep else None
     try:
         for table in names:
-            for path in sorted((lake / table).rglob("*.parquet" if collector is None else f"{collector}.parquet")):
-                problem = _unreadable(path, con)
-                if problem is not None:
-                    out[path] = problem
+            files = walk.files.get(table, {})
+            legacy = walk.legacy.get(table, {})
+            for name in sorted({*files, *legacy} if collector is None else {collector}):
+                schemas: dict[Path, dict[str, str]] = {}
+                for path in [*files.get(name, []), *([legacy[name]] if name in legacy else [])]:
+                    problem, columns = _unreadable(path, con)
+                    why = problem or (_schema_problem(table, columns) if columns is not None else None)
+                    if why is not None:
+                        out[path] = (why, problem is None)
+                    elif columns is not None and path.parent != lake / table:   # not the old layout's one file
+                        schemas[path] = columns
+                manifest = manifests.get(name)
+                if manifest is not None and not manifest.get("rewriting"):   # one schema version: one set of columns
+                    out.update({p: (why, True) for p, why in _fewer_columns(schemas, name).items()})
     finally:
         if con is not None:
             con.close()
     return out
 
 
-def _unreadable(path: Path, con: duckdb.DuckDBPyConnection | None) -> str | None:
-    """Why ``path`` cannot be read (its footer; with ``con``, every row), or None."""
+def _unreadable(path: Path, con: duckdb.DuckDBPyConnection | None) -> tuple[str | None, dict[str, str] | None]:
+    """(why ``path`` cannot be read (its footer; with ``con``, every row) or None, its columns -> their kind
+    (:func:`_kind`) when its footer reads)."""
     import pyarrow as pa  # here: opening a lake (analysis.connect) does not need it
     import pyarrow.parquet as pq
 
+    columns = None
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:         # the footer's length, from the file's last 8 bytes, before reading it
@@ -185,19 +364,107 @@ def _unreadable(path: Path, con: duckdb.DuckDBPyConnection | None) -> str | None
         if len(tail) == 8 and tail[4:] == b"PAR1":
             claimed = int.from_bytes(tail[:4], "little")
             if claimed > min(_FOOTER_BYTES, size - 12):
-                return f"its footer claims {claimed:,} bytes (the file has {size:,}); not Parquet a publish wrote"
-        pq.read_metadata(path)
+                return f"its footer claims {claimed:,} bytes (the file has {size:,}); not Parquet a publish wrote", None
+        schema = pq.read_metadata(path).schema.to_arrow_schema()
+        columns = {f.name: _arrow_kind(f.type) for f in schema}
         if con is not None:    # hash(t): every column of every row, which a count(*) would not decode
             con.execute("SELECT sum(hash(t)) FROM read_parquet(?) t", [str(path)]).fetchall()
     except FileNotFoundError:
-        return None            # removed meanwhile (a full publish drops partitions without rows)
+        return None, None      # removed meanwhile (a full publish drops partitions without rows)
     except (OSError, ValueError, pa.ArrowException) as exc:
-        return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+        return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__, None
     except duckdb.Error as exc:
         if isinstance(exc, duckdb.InterruptException | duckdb.OutOfMemoryException):
             raise
-        return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+        return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__, None
+    return None, columns
+
+
+_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+             "UHUGEINT"}
+
+
+def _kind(duckdb_type: str) -> str:
+    """What a column of DuckDB type ``duckdb_type`` holds, in words: types that read as one another (INTEGER and
+    BIGINT, VARCHAR and JSON, a timestamp with or without a time zone) are one kind."""
+    t = duckdb_type.upper()
+    if t.endswith("[]"):
+        return "a list"
+    if t in _INTEGERS:
+        return "an integer"
+    if t in ("VARCHAR", "JSON"):
+        return "text"
+    if t.startswith("TIMESTAMP"):
+        return "a timestamp"
+    if t in ("DOUBLE", "FLOAT", "REAL") or t.startswith("DECIMAL"):
+        return "a fractional number"
+    if t == "BOOLEAN":
+        return "a boolean"
+    return duckdb_type
+
+
+def _arrow_kind(arrow_type: Any) -> str:
+    """:func:`_kind` of an Arrow type (as pyarrow reads a Parquet file's schema)."""
+    import pyarrow as pa
+
+    t = arrow_type.storage_type if isinstance(arrow_type, pa.ExtensionType) else arrow_type
+    types = pa.types
+    if types.is_list(t) or types.is_large_list(t) or types.is_fixed_size_list(t):
+        return "a list"
+    if types.is_integer(t):
+        return "an integer"
+    if types.is_string(t) or types.is_large_string(t) or getattr(types, "is_string_view", lambda _: False)(t):
+        return "text"
+    if types.is_timestamp(t):
+        return "a timestamp"
+    if types.is_floating(t) or types.is_decimal(t):
+        return "a fractional number"
+    if types.is_boolean(t):
+        return "a boolean"
+    return str(t)
+
+
+def _key_columns(table: str) -> tuple[str, ...]:
+    """The columns every file of ``table`` has, whatever its schema version: its natural key, or its first column."""
+    if table in NATURAL_KEYS:
+        return NATURAL_KEYS[table]
+    known = LAKE_SCHEMA.get(table)
+    return (known[1][0][0],) if known is not None else ()
+
+
+def _schema_problem(table: str, columns: dict[str, str]) -> str | None:
+    """Why a file (or a view) of ``table`` with ``columns`` (name -> :func:`_kind`) is not of the schema publish
+    writes, or None: a column of another kind than publish writes (``channel_id`` as text), or a key column missing.
+    Fewer columns alone are no sign (an older tgspread wrote fewer): :func:`_fewer_columns` compares files."""
+    known = LAKE_SCHEMA.get(table)
+    if known is None:                       # a table of a newer tgspread: nothing to compare with
+        return None
+    for name, declared in known[1]:
+        have = columns.get(name)
+        if have is not None and name not in _PARTITION_COLUMNS and have != _kind(declared):
+            return f"{_NOT_SCHEMA}: its column {name!r} holds {have}, where publish writes {declared}"
+    missing = [k for k in _key_columns(table) if k not in columns]
+    if missing:
+        return f"{_NOT_SCHEMA}: it has no column {missing[0]!r}, which publish always writes"
     return None
+
+
+def _fewer_columns(schemas: dict[Path, dict[str, str]], collector: str) -> dict[Path, str]:
+    """The files among ``schemas`` (one collector's files of one table, of one schema version) that lack columns
+    most of them have (a tie: the wider set): path -> why."""
+    if len(schemas) < 2:
+        return {}
+    counts = Counter(frozenset(columns) for columns in schemas.values())
+    usual = max(counts, key=lambda names: (counts[names], len(names)))
+    out = {}
+    for path, columns in schemas.items():
+        missing = sorted(usual - set(columns))
+        if missing:
+            listed = ", ".join(repr(m) for m in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
+                                                                else "")
+            out[path] = (f"{_NOT_SCHEMA}: it lacks column{'s' if len(missing) > 1 else ''} {listed}, which the "
+                         f"other files of collector {collector!r} have")
+    return out
 
 
 def _mixed_schemas(manifests: dict[str, dict[str, object]]) -> bool:
@@ -212,28 +479,59 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _layout(root: Path, table: str) -> str:
-    known = LAKE_SCHEMA.get(table)
-    if known is not None:
-        return known[0]
+@dataclass
+class _Reads:
+    """What the view of one table reads (:func:`_reads`)."""
+
+    layout: str
+    #: (a collector's glob, or its one file of the layout before slots; which layout it is)
+    found: list[tuple[str, str]]
+    #: path -> whether it is a folder (or a link, perhaps to one): what the globs match but must not be read
+    exclude: dict[Path, bool] = field(default_factory=dict)
+    #: a file first in the listing, whose columns the view takes (DuckDB takes them from its first file); its own
+    #: rows are left out (``file_index <> 0``): the glob after it reads them
+    anchor: Path | None = None
+    #: column -> type, cast to (files read by name, one of which had another kind for it)
+    casts: dict[str, str] = field(default_factory=dict)
+
+
+def _reads(root: Path, table: str, layout: str, names: list[str], walk: LakeFiles) -> _Reads:
+    """The view of ``table``'s sources: a glob per collector with files (its one file of the layout before slots
+    when it has no others), and what of :attr:`LakeFiles.odd` the globs would match (left out by name)."""
+    pattern = {"post": f"{_SLOT_GLOB}/{_MONTH_GLOB}/{{}}.parquet", "slot": f"{_SLOT_GLOB}/{{}}.parquet",
+               "flat": "{}.parquet"}[layout]
+    files, legacy = walk.files.get(table, {}), walk.legacy.get(table, {})
+    reads = _Reads(layout, [])
+    first: list[str] = []
+    for name in names:
+        if files.get(name):
+            reads.found.append((str(root / table / pattern.format(name)), layout))
+            first = first or pattern.format(name).split("/")
+        elif layout == "slot" and name in legacy:
+            reads.found.append((str(legacy[name]), "flat"))
+    globs = [pattern.format(name).split("/") for name in names if files.get(name)]
     base = root / table
-    first = next(base.glob("slot=*"), None)
-    if first is None:
-        return "flat"
-    return "post" if next(first.glob("month=*"), None) is not None else "slot"
+    for path in walk.odd:
+        if base not in path.parents:
+            continue
+        rel = path.relative_to(base).parts
+        hits = [g for g in globs if len(rel) <= len(g) and all(map(fnmatch.fnmatchcase, rel, g))]
+        if hits:
+            reads.exclude[path] = len(rel) < len(hits[0])
+            if first in hits and layout != "flat":    # the view would take its columns from it: bind to another
+                reads.anchor = files[next(n for n in names if files.get(n))][0]
+    return reads
 
 
-def _patterns(root: Path, table: str, layout: str, collector: str) -> tuple[str, str] | None:
-    """The glob of a collector's files of ``table`` and their layout, or None when it has none now. A table of
-    slot layout whose files are still one ``<collector>.parquet`` (a lake published before every table had
-    slots) is read from that file (layout ``flat``)."""
-    pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet",
-               "flat": f"{collector}.parquet"}[layout]
-    if next((root / table).glob(pattern), None) is not None:
-        return str(root / table / pattern), layout
-    if layout == "slot" and (root / table / f"{collector}.parquet").is_file():
-        return str(root / table / f"{collector}.parquet"), "flat"
-    return None
+def _left_out(reads: _Reads, anchored: bool) -> str:
+    """The WHERE clause leaving out what ``reads`` excludes, by file name: DuckDB applies it to the list of files
+    before it opens any, so a file left out is never read (its footer neither, but the first file's)."""
+    conds = ["file_index <> 0"] if anchored else []
+    exact = [_quote(str(p)) for p, folder in reads.exclude.items() if not folder]
+    if exact:
+        conds.append(f"filename NOT IN ({', '.join(exact)})")
+    conds += [f"NOT starts_with(filename, {_quote(str(p) + os.sep)})" for p, folder in reads.exclude.items() if folder]
+    return f" WHERE {' AND '.join(conds)}" if conds else ""
 
 
 def _empty_view(table: str) -> str:
@@ -241,14 +539,21 @@ def _empty_view(table: str) -> str:
     return f"SELECT {columns} WHERE false"
 
 
-def _files_view(table: str, layout: str, found: list[tuple[str, str]], union: bool) -> str:
+def _files_view(table: str, reads: _Reads, union: bool) -> str:
+    layout, found = reads.layout, reads.found
     legacy = [g for g, kind in found if kind != layout]
     globs = [g for g, kind in found if kind == layout]
-    listing = "[" + ", ".join(_quote(g) for g in globs) + "]"
+    anchored = reads.anchor is not None and bool(globs) and not union
+    listing = "[" + ", ".join(_quote(g) for g in ([str(reads.anchor)] if anchored else []) + globs) + "]"
     options = _HIVE[layout] + (", union_by_name = true" if union else "")
+    where = _left_out(reads, anchored)
+    replace = (" REPLACE (" + ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in reads.casts.items()) + ")"
+               if reads.casts else "")
     if len(found) == 1 and not legacy:
-        return f"SELECT * FROM read_parquet({listing}, {options})"
+        return f"SELECT *{replace} FROM read_parquet({listing}, {options}){where}"
     source = f"read_parquet({listing}, {options}, filename = true)"
+    if where or replace:
+        source = f"(SELECT *{replace} FROM {source}{where})"
     if legacy:    # a collector's one file of the old layout, read as slot 0 beside the others' slot files
         old = ("SELECT *, 0::INTEGER AS slot FROM read_parquet([" + ", ".join(_quote(g) for g in legacy)
                + "], hive_partitioning = false, filename = true" + (", union_by_name = true" if union else "") + ")")
@@ -273,12 +578,15 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     ``memory_limit``: DuckDB's (None: DuckDB's default, 80% of RAM); it spills to the system's temporary
     directory beyond it. Raises ``FileNotFoundError`` when ``path`` is not a directory or holds no
     ``_manifests/`` (nothing was ever published there), ``ValueError`` when its path holds a glob character
-    (``[ ] * ?``); warns (``UserWarning``) for each manifest it cannot read.
+    (``[ ] * ?``: open it through a symbolic link whose path has none); warns (``UserWarning``) for each manifest it
+    cannot read, once for what is outside publish's layout (:func:`lake_files`), and for each file left out because
+    a view would have taken its columns from it (:func:`_check_columns`).
     """
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"no lake at {root}: run `tgspread publish --lake {root}` first")
-    if _GLOB.search(str(root.resolve())):     # the views glob under the root, and DuckDB reads these as a pattern
+    # the views glob under the path as given (a symbolic link to the lake is followed by the system, not matched)
+    if _GLOB.search(str(root)):
         raise ValueError(f"the lake's path {str(root)!r} holds one of [ ] * ?, which DuckDB reads as a file pattern: "
                          "rename the folder, or open it through a symbolic link whose path has none")
     if not (root / "_manifests").is_dir():
@@ -291,6 +599,9 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
                 "`tgspread publish --full`) writes the manifest again") if _COLLECTOR.match(bad.stem) else \
             "it is left out; remove it"
         warnings.warn(f"unreadable manifest {str(bad)!r}: {why}; {then}", UserWarning, stacklevel=2)
+    walk = lake_files(root)
+    if walk.odd:
+        warnings.warn(_odd_warning(root, walk.odd), UserWarning, stacklevel=2)
     unnamed = [p.stem for p in unreadable if _COLLECTOR.match(p.stem)]   # never a glob pattern from a file name
     names = [*manifests, *unnamed] if collectors is None else list(collectors)
     union = _mixed_schemas(manifests) or bool(unreadable)
@@ -298,12 +609,13 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     spill = Path(tempfile.gettempdir()) / f"{SPILL_DIR}-{os.getpid()}-{next(_spills)}"
     con = duckdb.connect(":memory:", config={**CONFIG, **config, "temp_directory": str(spill)})
     con.execute("SET TimeZone = 'UTC'")
-    tables = set(LAKE_SCHEMA) | {p.name for p in root.iterdir() if p.is_dir() and _TABLE.match(p.name)}
-    for table in sorted(tables):
-        layout = _layout(root, table)
-        found = [g for g in (_patterns(root, table, layout, c) for c in names) if g is not None]
-        if found:
-            sql = _files_view(table, layout, found, union)
+    built: dict[str, _Reads] = {}
+    for table in sorted(set(LAKE_SCHEMA) | set(walk.layouts)):
+        layout = walk.layouts.get(table) or LAKE_SCHEMA[table][0]
+        reads = _reads(root, table, layout, names, walk)
+        if reads.found:
+            sql = _files_view(table, reads, union)
+            built[table] = reads
         elif table in LAKE_SCHEMA:
             sql = _empty_view(table)
         else:
@@ -312,14 +624,105 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
             con.execute(f'CREATE VIEW "{table}" AS {sql}')
         except duckdb.InvalidInputException as exc:     # the first file, whose columns the view takes, is damaged
             con.close()
-            raise _damaged(root, table, exc) from exc
+            raise _damaged(root, table, exc, walk.odd) from exc
+    try:
+        _check_columns(con, root, built, names, union, walk)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def _damaged(root: Path, table: str, exc: duckdb.Error) -> duckdb.Error:
+def _odd_warning(root: Path, odd: dict[Path, str]) -> str:
+    shown = "; ".join(f"{str(p.relative_to(root))!r} ({why})" for p, why in itertools.islice(odd.items(), 5))
+    more = f"; and {len(odd) - 5:,} more" if len(odd) > 5 else ""
+    entries = f"{len(odd):,} entr{'y' if len(odd) == 1 else 'ies'}"
+    return (f"the lake {str(root)!r} holds {entries} outside publish's layout, which no view reads: {shown}{more}; "
+            "remove them, or ask who handed over the lake (`tgspread shards --lake` names them all)")
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, root: Path, built: dict[str, _Reads], names: list[str],
+                   union: bool, walk: LakeFiles) -> None:
+    """Check the columns each view of files took (from its first file; by name from all, with ``union``) against
+    what publish writes, and rebuild a view whose columns a file not of that schema gave, without that file.
+
+    Costs one catalog query, and where a view lacks columns publish writes now (a lake of an older tgspread, or a
+    first file with fewer columns than the rest), one footer: nothing else is read unless a view is wrong."""
+    if not built:
+        return
+    bound: dict[str, dict[str, str]] = {}
+    for table, column, type_ in con.execute(
+            "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main'").fetchall():
+        bound.setdefault(str(table), {})[str(column)] = _kind(str(type_))
+    for table, reads in built.items():
+        known = LAKE_SCHEMA.get(table)
+        columns = bound.get(table, {})
+        if known is None:
+            continue
+        wrong = _schema_problem(table, columns) is not None
+        missing = {name for name, _ in known[1]} - set(columns)
+        if not wrong and missing and not union:      # the first file, or a lake of an older tgspread?
+            last = [p for name in names for p in walk.of(table, name)][-1:]
+            try:
+                other = {str(r[0]) for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)",
+                                                        [str(last[0])]).fetchall()} if last else set()
+            except duckdb.Error as exc:
+                if isinstance(exc, duckdb.InterruptException | duckdb.OutOfMemoryException):
+                    raise
+                other = set()                          # damaged: the queries that read it name it
+            wrong = bool(missing & other)
+        if wrong:
+            _leave_out_wrong_schema(con, root, table, reads, names, union, walk, columns)
+
+
+def _leave_out_wrong_schema(con: duckdb.DuckDBPyConnection, root: Path, table: str, reads: _Reads, names: list[str],
+                            union: bool, walk: LakeFiles, columns: dict[str, str]) -> None:
+    """Rebuild the view of ``table`` without its files that are not of publish's schema (:func:`unreadable_files`:
+    every footer of the table is read), warning once, naming each with who rewrites it."""
+    read = {p for name in names for p in walk.of(table, name)}
+    problems = _file_problems(root, [table])
+    bad = {p: why for p, (why, schema_only) in problems.items() if schema_only and p in read}
+    if not bad:
+        return
+    files = walk.files.get(table, {})
+    kept = []
+    for glob, kind in reads.found:
+        if kind != reads.layout:                    # a collector's one file of the old layout
+            if Path(glob) not in bad:
+                kept.append((glob, kind))
+            continue
+        name = Path(glob).name[:-len(".parquet")]
+        if any(p not in bad for p in files.get(name, [])):   # else its glob would match none but files left out
+            kept.append((glob, kind))
+    reads.found = kept
+    reads.exclude.update(dict.fromkeys((p for p in bad if p.parent != root / table), False))
+    usable = [p for g, kind in kept if kind == reads.layout for p in files[Path(g).name[:-len(".parquet")]]
+              if p not in problems]
+    reads.anchor = usable[0] if usable and not union else None
+    if union:       # by name, the file that holds another kind still gives its column a type: cast it back
+        reads.casts = {name: declared for name, declared in LAKE_SCHEMA[table][1]
+                       if name in columns and name not in _PARTITION_COLUMNS and columns[name] != _kind(declared)}
+    sql = _files_view(table, reads, union) if kept else _empty_view(table)
+    named = "; ".join(f"{str(p)!r} ({why}): collector {p.stem!r} rewrites it with `tgspread publish --full`"
+                      for p, why in bad.items())
+    # the view took its columns from one of them: every query of the table was wrong or failed (``channel_id`` as
+    # text, a column missing); left out, the view reads the rest
+    warnings.warn(f"the lake's {table}: {len(bad):,} file{'s' if len(bad) > 1 else ''} left out of the view: {named}",
+                  UserWarning, stacklevel=4)
+    con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {sql}')
+
+
+def _damaged(root: Path, table: str, exc: duckdb.Error, odd: dict[Path, str] | None = None) -> duckdb.Error:
     """``exc`` (a view that cannot read a file), saying which files of ``table`` cannot be read and what to do."""
+    text = str(exc)
+    for path, why in (odd or {}).items():   # by columns' names, a view opens all it globs, even what it leaves out
+        if f"{path}{os.sep}" in text or f"{path}'" in text or f'{path}"' in text:
+            return type(exc)(f"{' '.join(text.split())} -- the lake's {table} cannot be read: {str(path)!r} is "
+                             f"outside publish's layout ({why}): remove it. While the lake's collectors are at "
+                             "different schema versions, a view opens every file its globs match")
     bad = unreadable_files(root, [table])
-    named = "; ".join(f"{path} ({why}): collector {path.stem!r} rewrites it with `tgspread publish --full`"
+    named = "; ".join(f"{str(path)!r} ({why}): collector {path.stem!r} rewrites it with `tgspread publish --full`"
                       for path, why in bad.items())
     return type(exc)(f"{' '.join(str(exc).split())} -- the lake's {table} cannot be read. "
                      + (f"Damaged: {named}" if named else "`tgspread shards` names the damaged file"))
@@ -332,14 +735,14 @@ _UNCOLLECTABLE = "('group', 'private', 'gone')"
 def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[int, int, set[str]]]:
     """Per slot of ``lake``: (channels, posts of the lake's last 30 days, collectors whose files hold it).
 
-    What ``tgspread shards`` shows and plans from; reads only the ``channels`` and ``posts`` files, but those in
-    ``skip`` (:func:`unreadable_files`). Channels are the public ones (groups, private and deleted channels a
-    collector recorded are left out).
+    What ``tgspread shards`` shows and plans from; reads only the ``channels`` and ``posts`` files in publish's
+    layout (:func:`lake_files`), but those in ``skip`` (:func:`unreadable_files`). Channels are the public ones
+    (groups, private and deleted channels a collector recorded are left out).
     """
     out: dict[int, tuple[int, int, set[str]]] = {}
     con = duckdb.connect()
     try:
-        chans = _without(sorted((lake / "channels").glob("slot=*/*.parquet")), skip)
+        chans = _without(_layout_files(lake, "channels", legacy=False), skip)
         if chans:
             listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in chans) + "]"
             # a group, private or deleted channel met in a slot (recorded as such, never handed on) is no channel
@@ -351,7 +754,7 @@ def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[in
                 f"WHERE status IS NULL OR status NOT IN {_UNCOLLECTABLE} GROUP BY s").fetchall()
             for s, n, names in rows:
                 out[int(s)] = (int(n), 0, set(names))
-        posts = _without(sorted((lake / "posts").glob("slot=*/month=*/*.parquet")), skip)
+        posts = _without(_layout_files(lake, "posts"), skip)
         if posts:
             listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in posts) + "]"
             rows = con.execute(
@@ -384,7 +787,7 @@ def request_cost(lake: Path, *, days: int = 30, skip: Collection[Path] = ()) -> 
     snapshot), over the ``days`` before the newest run. What ``tgspread shards --plan`` balances by. Files in
     ``skip`` (:func:`unreadable_files`) are left out.
     """
-    requests, channels = (_without(_small_table_files(lake / table), skip)
+    requests, channels = (_without(_layout_files(lake, table), skip)
                           for table in ("run_requests", "run_channels"))
     if not requests or not channels:
         return {}
@@ -415,20 +818,22 @@ def request_cost(lake: Path, *, days: int = 30, skip: Collection[Path] = ()) -> 
     return {int(s): float(c) for s, c in rows}
 
 
-def _small_table_files(base: Path) -> list[Path]:
-    """A slot-partitioned table's files (``slot=NN/<collector>.parquet``), and those of a lake published before
-    every table had a slot (``<collector>.parquet``)."""
-    return sorted([*base.glob("slot=*/*.parquet"), *base.glob("*.parquet")])
+def _layout_files(lake: Path, table: str, *, legacy: bool = True) -> list[Path]:
+    """The files of ``table`` in publish's layout (:func:`lake_files`: nothing outside it, no symbolic link), sorted;
+    with ``legacy``, those of a lake published before every table had a slot (``<table>/<collector>.parquet``)."""
+    walk = lake_files(lake, [table])
+    files = [p for names in walk.files.get(table, {}).values() for p in names]
+    return sorted([*files, *(walk.legacy.get(table, {}).values() if legacy else ())])
 
 
 def handed_on(lake: Path, *, skip: Collection[Path] = ()) -> list[tuple[int, str | None, str, bool]]:
     """Channels collectors met in other collectors' slots and handed on (the lake's ``candidates``):
     (channel id, username, the collector that found it first, whether any collector has published posts of it
     since), by channel id. Files in ``skip`` (:func:`unreadable_files`) are left out."""
-    found = _without(_small_table_files(lake / "candidates"), skip)
+    found = _without(_layout_files(lake, "candidates"), skip)
     if not found:
         return []
-    posts = _without(sorted((lake / "posts").glob("slot=*/month=*/*.parquet")), skip)
+    posts = _without(_layout_files(lake, "posts"), skip)
     name = "regexp_extract(filename, '([^/]+)\\.parquet$', 1)"
     collected = (f"channel_id IN (SELECT DISTINCT channel_id FROM read_parquet({_listing(posts)}, "
                  "hive_partitioning = false))") if posts else "false"

@@ -8,8 +8,13 @@ compares both with the manifest. Other tables are compared by row counts per par
 - an error: a partition differs and the archive has no pending mark for it (the lake drifted: files edited,
   deleted or copied in by hand, or a write that did not mark its partition), or a file no longer matches the
   digest its manifest recorded; or there is no manifest for the collector; or a file of the lake (any
-  collector's: each footer is read, and every row of this collector's) or a manifest cannot be read: it is named,
-  with who rewrites it, and the rest is still compared (a partition whose file cannot be read is not);
+  collector's: each footer is read, and every row of this collector's) or a manifest cannot be read, or its
+  columns are not publish's: it is named, with who rewrites it, and the rest is still compared (a partition whose
+  file cannot be read is not); or an entry is outside publish's layout (a folder or file publish never makes, a
+  symbolic link: ``analysis.lake.lake_files``), which no reader of tgspread reads (other readers of the folder
+  may): it is named;
+- the files compared are those of publish's layout, listed one by one (never a glob under the lake's path, so a
+  path holding ``[ ] * ?`` is compared too; a warning says ``analysis.connect`` refuses it);
 - a warning: partitions changed since the last publish (marked, not yet published), and small tables whose
   rows changed since (they carry no marks: the next publish compares their digests).
 
@@ -21,12 +26,13 @@ Example::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from analysis.lake import read_manifests, unreadable_files
+from analysis.lake import lake_files, read_manifests, unreadable_files
 
 from .export import PSEUDONYM_KEY
 from .lake import _UDF, MANIFEST_VERSION, lake_selects, lake_tables, manifest_path, partition_digest_sql, read_manifest
@@ -45,18 +51,17 @@ def _name(layout: str, part_slot: object, month: object) -> str:
 
 
 def _files(lake: Path, table: str, layout: str, collector: str, skip: set[Path]) -> str | None:
-    """The read_parquet of the collector's files of ``table``, but those in ``skip``; None when there are none."""
-    pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet"}[layout]
-    if not skip:
-        if next((lake / table).glob(pattern), None) is None:
-            return None
-        listing = _quote(str(lake / table / pattern))
-    else:
-        paths = [p for p in sorted((lake / table).glob(pattern)) if p not in skip]
-        if not paths:
-            return None
-        listing = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+    """The read_parquet of the collector's files of ``table`` in publish's layout, but those in ``skip``; None when
+    there are none. Listed one by one: DuckDB takes a path that exists as it is, where it would read ``[`` in a
+    glob as a pattern."""
+    paths = [p for p in lake_files(lake, [table]).files.get(table, {}).get(collector, []) if p not in skip]
+    if not paths:
+        return None
+    listing = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
     return f"read_parquet({listing}, {_HIVE[layout]}, union_by_name = true)"
+
+
+_GLOB = re.compile(r"[\[\]*?]")      # what DuckDB reads as a pattern in a path (analysis.lake's)
 
 
 def _quote(text: str) -> str:
@@ -107,8 +112,15 @@ def _stats(con: duckdb.DuckDBPyConnection, table: str, layout: str, source: str 
 def lake_findings(con: duckdb.DuckDBPyConnection, lake: Path, collector: str) -> list[Finding]:
     """Compare ``collector``'s files in ``lake`` with the archive open on ``con`` (read-only is enough)."""
     manifest, out = _manifest(lake, collector)
+    if _GLOB.search(str(lake)):
+        out.append(Finding("lake", "warning", "lake", f"the lake's path {str(lake)!r} holds one of [ ] * ?, which "
+                           "DuckDB reads as a file pattern: analysis.connect refuses it; rename the folder, or open it "
+                           "through a symbolic link whose path has none"))
     if manifest is None:
         return out
+    out += [Finding("lake", "error", path.relative_to(lake).parts[0], f"lake entry {path} is outside publish's "
+                    f"layout ({why}); tgspread's readers leave it out, other readers of the folder may not: remove it")
+            for path, why in lake_files(lake).odd.items()]
     damaged = unreadable_files(lake)
     out += [_unreadable_file(lake, path, why, collector) for path, why in damaged.items()]
     pending: set[tuple[str, str]] = set()

@@ -7,9 +7,11 @@ and the channels handed on through the lake. ``--plan N`` prints a balanced assi
 (``collector._scheduling.shards.plan``) as TOML, to review and commit, balanced by the measured request cost
 (``analysis.lake.request_cost``) when the collectors published it.
 
-A lake file or manifest it cannot read is named on stderr with what to do, left out of what is shown, and makes
-the exit 1 (the rest of the report is still worth seeing: which collector lags, what nobody owns); a lake that is
-no folder is exit 2.
+A lake file or manifest it cannot read (or whose columns are not publish's) is named on stderr with what to do,
+left out of what is shown, and makes the exit 1 (the rest of the report is still worth seeing: which collector lags,
+what nobody owns); so does every entry outside publish's layout (a folder, a file of another name, a symbolic link:
+``analysis.lake.lake_files``), which nothing here or in ``analysis.connect`` reads. A lake that is no folder is
+exit 2.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from analysis.lake import handed_on, read_manifests, request_cost, slot_usage, unreadable_files
+from analysis.lake import handed_on, lake_files, read_manifests, request_cost, slot_usage, unreadable_files
 from collector._archive.slots import SLOTS, slot
 from collector._config import Config, load_config
 from collector._scheduling.shards import (
@@ -71,7 +73,9 @@ def _file_problem(path: Path, why: str) -> str:
 
 
 def _damaged(lake: Path, problems: list[str]) -> set[Path]:
-    """The files of the tables read here whose footer cannot be read: named in ``problems``, left out."""
+    """The files of the tables read here whose footer cannot be read (or is not of publish's schema): named in
+    ``problems``, left out; and every entry of the lake outside publish's layout, named (never read)."""
+    problems += [f"not read: {path} ({why}); remove it" for path, why in lake_files(lake).odd.items()]
     bad = unreadable_files(lake, _READS)
     problems += [_file_problem(path, why) for path, why in bad.items()]
     return set(bad)
@@ -129,12 +133,9 @@ def _costs(root: Path, per_slot: dict[int, tuple[int, int, set[str]]], skip: set
 def _shared_slots(root: Path) -> dict[int, set[str]]:
     """Slots whose posts come from more than one collector (a slot moved, or a stray): slot -> collectors."""
     out: dict[int, set[str]] = {}
-    for path in (root / "posts").glob("slot=*/month=*/*.parquet"):
-        try:
-            s = int(path.parent.parent.name.split("=", 1)[1])
-        except (IndexError, ValueError):
-            continue
-        out.setdefault(s, set()).add(path.stem)
+    for name, paths in lake_files(root, ["posts"]).files.get("posts", {}).items():   # publish's layout only
+        for path in paths:
+            out.setdefault(int(path.parent.parent.name.split("=", 1)[1]), set()).add(name)
     return {s: names for s, names in sorted(out.items()) if len(names) > 1}
 
 
