@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -283,7 +284,8 @@ def test_a_later_file_of_another_schema_is_named_by_the_query_shards_and_verify(
     pq.write_table(pq.read_table(theirs).drop(["message_id"]), theirs)
     con, said = _connect(two)
     assert said == []
-    with pytest.raises(duckdb.Error, match=str(mine).replace("[", r"\[")):
+    # either file may be the one the scan meets first (its threads read files in parallel)
+    with pytest.raises(duckdb.Error, match=f"{re.escape(str(mine))}|{re.escape(str(theirs))}"):
         con.execute("SELECT sum(channel_id) FROM posts").fetchall()
     found = unreadable_files(two)
     assert found == {mine: "not the schema publish writes: its column 'channel_id' holds text, where publish "
