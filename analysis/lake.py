@@ -94,13 +94,16 @@ _spills = itertools.count()
 #: The column that says which copy of a row is newest, where a table has one.
 _NEWEST = "last_seen_at"
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
-_COLLECTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")   # a name publish accepts (collector._config's)
+#: What a collector may be called (it names files in a shared lake): letters, digits, ``-`` and ``_``, at most 64,
+#: a letter or digit first. Use ``fullmatch`` (``$`` would let a trailing newline through). The collector's
+#: config, assignment files and publish check names with this one pattern.
+COLLECTOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _GLOB = re.compile(r"[\[\]*?]")
 #: Publish's layout (collector._archive.lake_files.partition_name, collector._archive.slots.month_name): the
 #: partition folders and the file names it writes. Anything else in a table's folder is not read.
 _SLOT_DIR = re.compile(r"^slot=(?:[0-5][0-9]|6[0-3])$")
 _MONTH_DIR = re.compile(r"^month=(?:[0-9]{4}-(?:0[1-9]|1[0-2])|unknown)$")
-_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.parquet$")
+_FILE = re.compile(COLLECTOR_NAME.pattern + r"\.parquet")   # fullmatch
 #: The same as globs (DuckDB's and Python's both read ``[...]``), for the views, which must also see partitions
 #: published after the connection opened. A glob cannot say "00 to 63" or "YYYY-MM or unknown" exactly: these match
 #: two digits, and ``YYYY-MM`` or ``unknown`` letter by letter (``[0-9u][0-9n]...``). That keeps out every folder
@@ -153,7 +156,7 @@ def read_manifests(lake: Path) -> tuple[dict[str, dict[str, object]], dict[Path,
     bad: dict[Path, str] = {}
     linked = (lake / "_manifests").is_symlink()
     for path in sorted((lake / "_manifests").glob("*.json")):
-        if not _COLLECTOR.match(path.stem):      # never a glob pattern or a path from a file name
+        if not COLLECTOR_NAME.fullmatch(path.stem):      # never a glob pattern or a path from a file name
             bad[path] = "its name is no collector name (letters, digits, '-' and '_', at most 64)"
             continue
         if linked or path.is_symlink():          # never followed out of the lake
@@ -269,7 +272,7 @@ def _walk_table(base: Path, out: LakeFiles) -> None:
     for name, kind in _entries(base):
         if kind == "dir" and _SLOT_DIR.match(name):
             slots.append(base / name)
-        elif kind == "file" and _FILE.match(name):
+        elif kind == "file" and _FILE.fullmatch(name):
             flat[name[:-len(".parquet")]] = base / name
         else:
             strays.append((base / name, kind))
@@ -287,11 +290,11 @@ def _walk_table(base: Path, out: LakeFiles) -> None:
             path = folder / name
             if layout == "post" and kind == "dir" and _MONTH_DIR.match(name):
                 for leaf, leaf_kind in _entries(path):
-                    if leaf_kind == "file" and _FILE.match(leaf):
+                    if leaf_kind == "file" and _FILE.fullmatch(leaf):
                         files.setdefault(leaf[:-len(".parquet")], []).append(path / leaf)
                     else:
                         _odd(out, path / leaf, leaf_kind, layout)
-            elif layout != "post" and kind == "file" and _FILE.match(name):
+            elif layout != "post" and kind == "file" and _FILE.fullmatch(name):
                 files.setdefault(name[:-len(".parquet")], []).append(path)
             else:
                 _odd(out, path, kind, layout)
@@ -596,13 +599,13 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     for bad, why in unreadable.items():
         # the path as a literal: a file name is hostile data (escape sequences, newlines)
         then = (f"the files of collector {bad.stem!r} are read all the same; its next `tgspread publish` (or "
-                "`tgspread publish --full`) writes the manifest again") if _COLLECTOR.match(bad.stem) else \
+                "`tgspread publish --full`) writes the manifest again") if COLLECTOR_NAME.fullmatch(bad.stem) else \
             "it is left out; remove it"
         warnings.warn(f"unreadable manifest {str(bad)!r}: {why}; {then}", UserWarning, stacklevel=2)
     walk = lake_files(root)
     if walk.odd:
         warnings.warn(_odd_warning(root, walk.odd), UserWarning, stacklevel=2)
-    unnamed = [p.stem for p in unreadable if _COLLECTOR.match(p.stem)]   # never a glob pattern from a file name
+    unnamed = [p.stem for p in unreadable if COLLECTOR_NAME.fullmatch(p.stem)]   # never a glob pattern from a file name
     names = [*manifests, *unnamed] if collectors is None else list(collectors)
     union = _mixed_schemas(manifests) or bool(unreadable)
     config = {} if memory_limit is None else {"memory_limit": memory_limit}
@@ -728,8 +731,10 @@ def _damaged(root: Path, table: str, exc: duckdb.Error, odd: dict[Path, str] | N
                      + (f"Damaged: {named}" if named else "`tgspread shards` names the damaged file"))
 
 
-#: ``channels.status`` of channels no collector collects (groups, private or deleted channels), as SQL.
-_UNCOLLECTABLE = "('group', 'private', 'gone')"
+#: ``channels.status`` of channels no collector collects (groups, private or deleted channels): they count in no
+#: slot, and a collector never hands them on through the lake (``collector._archive.lake_handoff``).
+UNCOLLECTABLE = ("group", "private", "gone")
+_UNCOLLECTABLE = "(" + ", ".join(f"'{s}'" for s in UNCOLLECTABLE) + ")"
 
 
 def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[int, int, set[str]]]:
@@ -746,7 +751,7 @@ def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[in
         if chans:
             listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in chans) + "]"
             # a group, private or deleted channel met in a slot (recorded as such, never handed on) is no channel
-            # of it: nobody collects it (collector._archive.lake_handoff.NOT_HANDED_ON)
+            # of it: nobody collects it (UNCOLLECTABLE)
             rows = con.execute(
                 f"SELECT {slot_sql('channel_id')} AS s, count(DISTINCT channel_id), "
                 f"list(DISTINCT regexp_extract(filename, '([^/]+)\\.parquet$', 1)) "

@@ -36,6 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from analysis.lake import COLLECTOR_NAME
 from collector._archive.slots import collector_name_problem
 from collector._parse.media_files import MediaSettings, check_kinds, parse_size
 from collector._parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
@@ -56,7 +57,6 @@ _TOP_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "me
               "lake", "collectors"}
 #: What a ``[collectors.NAME]`` table may set for that collector (everything else is shared: the lake above all).
 _COLLECTOR_KEYS = {"archive", "session", "channels", "telegram", "refresh", "run", "media", "comments"}
-_COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _TELEGRAM_KEYS = {"api_id", "api_hash", "flood_sleep_threshold"}
 _REFRESH_KEYS = {"checkpoints", "snapshot_every"}
 _MEDIA_KEYS = {"download", "dir", "kinds", "max_size"}
@@ -266,13 +266,13 @@ def _collector_doc(doc: dict[str, Any], path: Path, collector: str | None) -> di
     if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
         raise ConfigError(f"{path}: [collectors] holds one table per collector: [collectors.second] archive = ...")
     for name in tables:
-        if not _COLLECTOR_NAME.match(str(name)):
+        if not COLLECTOR_NAME.fullmatch(str(name)):
             raise ConfigError(f"{path}: [collectors.{name}]: letters, digits, '-' and '_' (at most 64)")
         _check_unknown(tables[name], _COLLECTOR_KEYS, f"{path}: [collectors.{name}]")
     shared = {k: v for k, v in doc.items() if k != "collectors"}
     if collector is None:
         return shared
-    if not _COLLECTOR_NAME.match(collector):
+    if not COLLECTOR_NAME.fullmatch(collector):
         raise ConfigError(f"--collector: letters, digits, '-' and '_' (at most 64), not {collector!r}")
     lake = dict(shared.get("lake", {})) if isinstance(shared.get("lake", {}), dict) else {}
     own = tables.get(collector)

@@ -52,6 +52,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from analysis.lake import COLLECTOR_NAME
 from collector._version import __version__
 
 from .archive import Archive
@@ -70,8 +71,6 @@ from .lake_marks import POST_LEVEL, clear_marks, has_marks, marks_cleared, marks
 from .slots import NO_MONTH, month_index, month_name, month_sql, slot, slot_sql
 from .upsert import pseudonym, pseudonym_key, size_bytes
 
-#: What a collector may be called: it names files in a shared lake.
-COLLECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: Tables never in a lake besides the export's: the bookkeeping of publishing itself.
 _NOT_PUBLISHED = LOCAL_STATE
 #: Sort order within a file (the key columns a table has, in this order): readers skip row groups by them.
@@ -354,7 +353,7 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     """
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    if not COLLECTOR_NAME.match(collector):
+    if not COLLECTOR_NAME.fullmatch(collector):
         raise LakeError(f"collector name {collector!r}: use letters, digits, '-' and '_' (at most 64), e.g. 'main'")
     if archive.read_only:
         raise LakeError(f"{archive.path}: publishing needs the archive open for writing")

@@ -36,6 +36,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analysis.lake import UNCOLLECTABLE
+
 from .archive import Archive
 from .export import PERSON_FIELDS
 from .lake_files import install, make_dirs, partition_name, remove
@@ -46,7 +48,7 @@ from .slots import SLOTS, slot, slot_sql
 CANDIDATES = "candidates"
 #: ``channels.status`` of the channels never handed on: no collector can collect a group, a private or a deleted
 #: channel (``collector._scheduling.ownership.UNCOLLECTABLE`` says what each is in a refusal).
-NOT_HANDED_ON = ("group", "private", "gone")
+NOT_HANDED_ON = UNCOLLECTABLE
 #: Source of post rows copied from the lake when a collector takes a slot over (never published as its own).
 LAKE_SOURCE = "lake"
 

@@ -19,13 +19,12 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, datetime
+
+from analysis.lake import COLLECTOR_NAME
 
 #: Slots of every lake. Never change it: a lake's files and every collector's assignment depend on it.
 SLOTS = 64
-#: A collector's name: its files in the lake are ``<name>.parquet`` and the slot assignment's keys are names.
-_COLLECTOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 #: The month partition of a row whose post has no ``posted_at``.
 NO_MONTH = "unknown"
 #: The slot of column ``channel_id`` in Spark SQL (``{column}`` is replaced by the column expression).
@@ -81,7 +80,7 @@ def collector_name_problem(name: object) -> str | None:
     >>> collector_name_problem("main\\n")
     "collector name 'main\\\\n': use 1-64 letters, digits, '-' and '_', starting with a letter or digit"
     """
-    if isinstance(name, str) and _COLLECTOR_NAME.fullmatch(name):
+    if isinstance(name, str) and COLLECTOR_NAME.fullmatch(name):
         return None
     text = name if isinstance(name, str) else str(name)
     shown = repr(text[:64]) + (f" ({len(text):,} characters)" if len(text) > 64 else "")

@@ -30,7 +30,7 @@ from collector._archive.export import exportable_tables
 from collector._archive.lake import LakeError, publish, read_manifest
 from collector._archive.rows import POSTS_SCHEMA
 from collector._cli.app import app
-from collector._config import load_config
+from collector._config import ConfigError, load_config
 from tests.helpers.simworld import Collected, copy_archive
 
 
@@ -242,3 +242,14 @@ def test_a_collector_without_slots_is_warned(tmp_path: Path, capsys: pytest.Capt
     assert third is not None and third.slots() == []
     err = capsys.readouterr().err
     assert "collector 'third' owns no slot" in err and "shards --plan" in err
+
+
+def test_a_collector_name_with_a_trailing_newline_is_refused(archive: Path, tmp_path: Path) -> None:
+    # one pattern for every check (analysis.lake.COLLECTOR_NAME), matched whole: ``^...$`` let "main\n" through,
+    # which named a manifest and files with a newline in them
+    lake = tmp_path / "lake"
+    with Archive(archive) as opened, pytest.raises(LakeError, match="collector name"):
+        publish(opened, lake, collector="main\n")
+    assert not lake.exists()
+    with pytest.raises(ConfigError, match="--collector"):
+        load_config(None, archive=archive, collector="main\n")
