@@ -30,6 +30,7 @@ from typing import Any
 
 import polars as pl
 
+from ._lake_schema import LAKE_SCHEMA
 from .lake import NATURAL_KEYS
 from .portable import METRICS, finish, spark_sql
 
@@ -82,16 +83,28 @@ def session(master: str = "local[*]", *, app: str = "tgspread", conf: dict[str, 
     return builder.getOrCreate()
 
 
+#: Publish's partition folders as Hadoop globs (``{a,b}`` and ``[0-9]``, which Spark's path globs read, also on
+#: object storage): ``slot=NN`` and ``month=YYYY-MM`` or ``unknown``. A folder a publish never makes
+#: (``slot=foo``, whose slot is no number, or ``month=2025-03-old``, which would double the month's rows) is not read,
+#: as by ``analysis.connect`` (docs/lake.md, "Handing it to a colleague").
+SPARK_GLOBS = {"post": "slot=[0-9][0-9]/month={[0-9][0-9][0-9][0-9]-[0-9][0-9],unknown}/*.parquet",
+               "slot": "slot=[0-9][0-9]/*.parquet"}
+
+
 def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> None:
     """Make ``table`` of ``lake`` a temporary view, one row per natural key as ``analysis.connect`` keeps.
 
-    Several collectors' copies of a row (while a slot moves) are reduced to the newest ``last_seen_at``,
-    else the copy whose file path sorts last, as the DuckDB views do.
+    Only publish's partition folders are read (:data:`SPARK_GLOBS`; ``slot`` and ``month`` still come from
+    the paths). Several collectors' copies of a row (while a slot moves) are reduced to the newest
+    ``last_seen_at``, else the copy whose file path sorts last, as the DuckDB views do.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
-    frame = spark.read.parquet(f"{os.fspath(lake).rstrip('/')}/{table}")
+    base = f"{os.fspath(lake).rstrip('/')}/{table}"
+    pattern = SPARK_GLOBS.get(LAKE_SCHEMA[table][0]) if table in LAKE_SCHEMA else None
+    frame = (spark.read.option("basePath", base).parquet(f"{base}/{pattern}") if pattern
+             else spark.read.parquet(base))
     key = NATURAL_KEYS.get(table)
     if key is not None:
         keys = (["slot"] if "slot" in frame.columns else []) + list(key)

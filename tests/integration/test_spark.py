@@ -73,6 +73,20 @@ def test_spark_equals_duckdb_on_the_lake(name: str, lake: Path, spark: Any) -> N
         assert even.filter(pl.col("median_lag_s").is_not_null()).height > 0, "no even-count median compared"
 
 
+def test_spark_reads_only_publishs_folders(lake: Path, spark: Any, tmp_path: Path) -> None:
+    """Folders a publish never makes are not read, as by ``analysis.connect``: ``slot=foo`` (no number) would fail
+    the slot's type, ``month=2025-03-old`` would double that month's rows."""
+    from analysis import spark as aspark
+
+    expected = analysis.posting_frequency(analysis.connect(lake))
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    month = next((copy / "posts").glob("slot=*/month=*"))
+    shutil.copytree(month, month.with_name(month.name + "-old"))
+    shutil.copytree(month.parent, copy / "posts" / "slot=foo")
+    assert_frame_equal(aspark.run(spark, copy, "posting_frequency"), expected)
+
+
 def test_the_spark_sql_is_the_transpiled_duckdb_text() -> None:
     for name in portable.METRICS:
         text = portable.spark_sql(name)
