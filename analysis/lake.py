@@ -749,7 +749,7 @@ def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[in
     try:
         chans = _without(_layout_files(lake, "channels", legacy=False), skip)
         if chans:
-            listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in chans) + "]"
+            listing = _listing(chans)
             # a group, private or deleted channel met in a slot (recorded as such, never handed on) is no channel
             # of it: nobody collects it (UNCOLLECTABLE)
             rows = con.execute(
@@ -761,7 +761,7 @@ def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[in
                 out[int(s)] = (int(n), 0, set(names))
         posts = _without(_layout_files(lake, "posts"), skip)
         if posts:
-            listing = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in posts) + "]"
+            listing = _listing(posts)
             rows = con.execute(
                 "SELECT slot, count(DISTINCT (channel_id, message_id)) FROM ("
                 f"SELECT slot, channel_id, message_id, posted_at FROM read_parquet({listing}, "
@@ -827,8 +827,9 @@ def _layout_files(lake: Path, table: str, *, legacy: bool = True) -> list[Path]:
     """The files of ``table`` in publish's layout (:func:`lake_files`: nothing outside it, no symbolic link), sorted;
     with ``legacy``, those of a lake published before every table had a slot (``<table>/<collector>.parquet``)."""
     walk = lake_files(lake, [table])
-    files = [p for names in walk.files.get(table, {}).values() for p in names]
-    return sorted([*files, *(walk.legacy.get(table, {}).values() if legacy else ())])
+    if legacy:
+        return walk.of(table)
+    return sorted(p for names in walk.files.get(table, {}).values() for p in names)
 
 
 def handed_on(lake: Path, *, skip: Collection[Path] = ()) -> list[tuple[int, str | None, str, bool]]:

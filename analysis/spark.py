@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from ._lake_schema import LAKE_SCHEMA
-from .lake import NATURAL_KEYS
+from .lake import _FILE, _MONTH_DIR, _SLOT_DIR, NATURAL_KEYS
 from .portable import METRICS, finish, spark_sql
 
 __all__ = ["METRICS", "cascades", "forward_network", "java_home", "posting_frequency", "register",
@@ -89,14 +89,19 @@ def session(master: str = "local[*]", *, app: str = "tgspread", conf: dict[str, 
 #: as by ``analysis.connect`` (docs/lake.md, "Handing it to a colleague").
 SPARK_GLOBS = {"post": "slot=[0-9][0-9]/month={[0-9][0-9][0-9][0-9]-[0-9][0-9],unknown}/*.parquet",
                "slot": "slot=[0-9][0-9]/*.parquet"}
+#: What a glob cannot say (``slot=00`` to ``63``, a month 01 to 12, a file named ``<collector>.parquet``), as a
+#: regular expression on each row's file (Java's and Python's alike): the same layout ``analysis.connect`` reads.
+SPARK_FILES = {layout: "/" + "/".join([*parts, _FILE.pattern]) + "$" for layout, parts in (
+    ("post", [_SLOT_DIR.pattern.strip("^$"), _MONTH_DIR.pattern.strip("^$")]),
+    ("slot", [_SLOT_DIR.pattern.strip("^$")]))}
 
 
 def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> None:
     """Make ``table`` of ``lake`` a temporary view, one row per natural key as ``analysis.connect`` keeps.
 
-    Only publish's partition folders are read (:data:`SPARK_GLOBS`; ``slot`` and ``month`` still come from
-    the paths). Several collectors' copies of a row (while a slot moves) are reduced to the newest
-    ``last_seen_at``, else the copy whose file path sorts last, as the DuckDB views do.
+    Only publish's layout is read (:data:`SPARK_GLOBS`, then :data:`SPARK_FILES` on each row's file; ``slot`` and
+    ``month`` still come from the paths). Several collectors' copies of a row (while a slot moves) are reduced to
+    the newest ``last_seen_at``, else the copy whose file path sorts last, as the DuckDB views do.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
@@ -105,6 +110,8 @@ def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> 
     pattern = SPARK_GLOBS.get(LAKE_SCHEMA[table][0]) if table in LAKE_SCHEMA else None
     frame = (spark.read.option("basePath", base).parquet(f"{base}/{pattern}") if pattern
              else spark.read.parquet(base))
+    if pattern:
+        frame = frame.where(F.input_file_name().rlike(SPARK_FILES[LAKE_SCHEMA[table][0]]))
     key = NATURAL_KEYS.get(table)
     if key is not None:
         keys = (["slot"] if "slot" in frame.columns else []) + list(key)

@@ -36,7 +36,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from analysis.lake import COLLECTOR_NAME
 from collector._archive.slots import collector_name_problem
 from collector._parse.media_files import MediaSettings, check_kinds, parse_size
 from collector._parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
@@ -266,14 +265,16 @@ def _collector_doc(doc: dict[str, Any], path: Path, collector: str | None) -> di
     if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
         raise ConfigError(f"{path}: [collectors] holds one table per collector: [collectors.second] archive = ...")
     for name in tables:
-        if not COLLECTOR_NAME.fullmatch(str(name)):
-            raise ConfigError(f"{path}: [collectors.{name}]: letters, digits, '-' and '_' (at most 64)")
+        problem = collector_name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"{path}: [collectors.<name>]: {problem}")
         _check_unknown(tables[name], _COLLECTOR_KEYS, f"{path}: [collectors.{name}]")
     shared = {k: v for k, v in doc.items() if k != "collectors"}
     if collector is None:
         return shared
-    if not COLLECTOR_NAME.fullmatch(collector):
-        raise ConfigError(f"--collector: letters, digits, '-' and '_' (at most 64), not {collector!r}")
+    problem = collector_name_problem(collector)
+    if problem is not None:
+        raise ConfigError(f"--collector: {problem}")
     lake = dict(shared.get("lake", {})) if isinstance(shared.get("lake", {}), dict) else {}
     own = tables.get(collector)
     if own is None:

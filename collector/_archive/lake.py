@@ -38,12 +38,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +53,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analysis.lake import COLLECTOR_NAME
+from analysis.lake import COLLECTOR_NAME, lake_files
 from collector._version import __version__
 
 from .archive import Archive
@@ -249,11 +250,13 @@ def partition_digest_sql(con: duckdb.DuckDBPyConnection, table: str, source: str
 def _our_files(lake: Path, table: str, layout: str, collector: str) -> dict[str, Path]:
     """This collector's files of ``table`` now in the lake: partition name -> path (its one file of the layout
     before every table had slots, ``<table>/<collector>.parquet``, under the name ``''``)."""
+    # publish's own layout only, never through a symbolic link (analysis.lake.lake_files): a link named like a
+    # partition must not make a publish remove a file outside the lake
+    walk = lake_files(lake, [table])
     base = lake / table
-    pattern = {"post": f"slot=*/month=*/{collector}.parquet", "slot": f"slot=*/{collector}.parquet"}[layout]
-    found = {str(p.parent.relative_to(base)): p for p in base.glob(pattern)}
-    legacy = base / f"{collector}.parquet"
-    if layout == "slot" and legacy.is_file():
+    found = {str(p.parent.relative_to(base)): p for p in walk.files.get(table, {}).get(collector, [])}
+    legacy = walk.legacy.get(table, {}).get(collector)
+    if layout == "slot" and legacy is not None:
         found[""] = legacy
     return found
 
@@ -358,7 +361,8 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     if archive.read_only:
         raise LakeError(f"{archive.path}: publishing needs the archive open for writing")
     root = Path(lake)
-    check_lake_directory(root)
+    with _lake_os_errors(root):     # a folder that cannot be listed (no permission): a message, not a traceback
+        check_lake_directory(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -373,19 +377,19 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
            else f"first publish of {collector!r} here" if previous is None
            else f"schema {previous.get('schema_version')} -> {schema_version}"
            if previous.get("schema_version") != schema_version
-           else "this archive published to another lake since"
+           else _marks_differ(archive, previous.get("marks_through"))
            if marks_taken_elsewhere(archive.con, previous.get("marks_through"))
            else "")
     full = bool(why)
-    if previous is not None and previous.get("schema_version") != schema_version:
-        # files of two schema versions until this rewrite ends (or the next one, if this one is killed): readers
-        # match columns by name meanwhile (analysis.lake)
-        write_atomic(manifest_path(root, collector), json.dumps({**previous, "rewriting": True}, indent=1,
-                                                                sort_keys=True) + "\n", root)
-    sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
     cap = _memory_cap(archive, full)
     target = _Target(root, where, collector, identity, why)
-    try:
+    with _lake_os_errors(root):
+        if previous is not None and previous.get("schema_version") != schema_version:
+            # files of two schema versions until this rewrite ends (or the next one, if this one is killed): readers
+            # match columns by name meanwhile (analysis.lake)
+            write_atomic(manifest_path(root, collector), json.dumps({**previous, "rewriting": True}, indent=1,
+                                                                    sort_keys=True) + "\n", root)
+        sweep_temporaries(root, collector)      # what a killed publish left: never read, never installed
         try:
             report = _publish_within(archive, target, full, previous, schema_version, now, cap)
         except duckdb.OutOfMemoryException:
@@ -394,14 +398,22 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
             # the small pool was too small for these partitions: again under the archive's own cap. Nothing is
             # recorded yet (the manifest and the marks come last); files written meanwhile are rewritten the same.
             report = _publish_within(archive, target, full, previous, schema_version, now, None)
-    except OSError as exc:      # the lake's file system: say which file; the marks stay for the next publish
+    report.seconds = time.monotonic() - started
+    return report
+
+
+@contextlib.contextmanager
+def _lake_os_errors(root: Path) -> Iterator[None]:
+    """An error of the lake's file system inside, as a :class:`LakeError` naming the file and what to do (the
+    marks stay for the next publish); other errors as they are."""
+    try:
+        yield
+    except OSError as exc:
         if exc.errno not in _LAKE_ERRNOS:
             raise
         raise LakeError(f"{exc.filename or root}: {exc.strerror or exc} while publishing to {root}; nothing that "
                         f"changed is lost: the archive keeps what is not published yet, and the next publish "
                         f"repairs the lake ({_LAKE_ERRNOS[exc.errno]})") from None
-    report.seconds = time.monotonic() - started
-    return report
 
 
 #: Errors of the lake's file system a publish reports as a :class:`LakeError` (errno -> what to do).
@@ -438,6 +450,9 @@ def archive_identity(key: bytes) -> str:
 
 #: What may sit at the top of a lake directory besides the tables: manifests and the files of a killed publish.
 _LAKE_ENTRY = re.compile(r"^(_manifests|[a-z][a-z0-9_]*|\..+\.tmp)$")
+#: What a directory may hold and still count as empty: a file system's own folder, a file manager's or a version
+#: control placeholder.
+_IGNORED = frozenset({"lost+found", ".DS_Store", ".gitkeep", ".keep", "Thumbs.db", "desktop.ini"})
 
 
 def check_lake_directory(root: Path) -> None:
@@ -450,12 +465,24 @@ def check_lake_directory(root: Path) -> None:
     if not root.is_dir() or (root / "_manifests").is_dir():
         return
     for entry in root.iterdir():
+        if entry.name in _IGNORED:
+            continue
         foreign = not _LAKE_ENTRY.match(entry.name) or (entry.is_dir() and not entry.name.startswith(".") and any(
             not (child.name.startswith("slot=") or child.name.endswith((".parquet", ".tmp")))
             for child in entry.iterdir()))
         if foreign:
             raise LakeError(f"{root} is not empty and holds no lake (no _manifests/, and {entry.name!r} is not "
                             "part of one): publish into a new or empty directory, or an existing lake")
+
+
+def _marks_differ(archive: Archive, taken: object) -> str:
+    """Why a lake's ``marks_through`` (``taken``) makes the publish full: behind this archive's (another lake took
+    the marks it lacks), or ahead of them (the archive is older than the lake: restored from a backup, or a
+    publish was stopped between its manifest and its marks)."""
+    cleared = marks_cleared(archive.con)
+    if isinstance(taken, int) and cleared is not None and taken > cleared:
+        return "the lake has taken changes this archive does not record (restored from a backup?)"
+    return "this archive published to another lake since"
 
 
 def _check_previous(root: Path, collector: str, previous: dict[str, Any] | None, identity: str,

@@ -26,11 +26,15 @@ from .slots import month_sql, slot_sql
 POST_LEVEL = ("posts", "post_observations", "post_versions", "post_comments")
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+                       [name]).fetchall()
+    return bool(rows and rows[0][0])
+
+
 def has_marks(con: duckdb.DuckDBPyConnection) -> bool:
     """True when the archive has ``lake_dirty`` (migration 0008 or later)."""
-    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
-                       "AND table_name = 'lake_dirty'").fetchall()
-    return bool(rows and rows[0][0])
+    return _has_table(con, "lake_dirty")
 
 
 def mark_posts(con: duckdb.DuckDBPyConnection, relation: str, tables: Iterable[str], *,
@@ -95,9 +99,7 @@ def one_post(channel_id: int, message_id: int) -> str:
 
 # -- which lake took the marks (migration 0013) -------------------------------------------------------------
 def _has_publishes(con: duckdb.DuckDBPyConnection) -> bool:
-    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
-                       "AND table_name = 'lake_publishes'").fetchall()
-    return bool(rows and rows[0][0])
+    return _has_table(con, "lake_publishes")
 
 
 def marks_cleared(con: duckdb.DuckDBPyConnection) -> int | None:
@@ -110,8 +112,9 @@ def marks_cleared(con: duckdb.DuckDBPyConnection) -> int | None:
 
 def marks_taken_elsewhere(con: duckdb.DuckDBPyConnection, taken: object) -> bool:
     """True when publishes of this archive cleared change marks that a lake has not taken: its manifest's
-    ``marks_through`` (``taken``) is below the highest cleared, or it has none while some were cleared. The marks
-    then no longer list everything that lake lacks (another lake's publish took them), and only a full publish
+    ``marks_through`` (``taken``) differs from the highest cleared, or it has none while some were cleared. Below
+    it, the marks no longer list everything that lake lacks (another lake's publish took them); above it, the lake
+    holds changes the archive does not record (an archive restored from a backup); either way only a full publish
     brings it up to date. The lake's own manifest says how far it got, so a lake moved or copied with its archive
     stays incremental. False when nothing is recorded yet (an archive publishing as before migration 0013).
 
@@ -122,7 +125,7 @@ def marks_taken_elsewhere(con: duckdb.DuckDBPyConnection, taken: object) -> bool
     cleared = marks_cleared(con)
     if cleared is None:
         return False
-    return not isinstance(taken, int) or taken < cleared
+    return not isinstance(taken, int) or taken != cleared
 
 
 def clear_marks(con: duckdb.DuckDBPyConnection, top: int, through: int, lake: str, collector: str,

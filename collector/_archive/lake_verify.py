@@ -26,13 +26,12 @@ Example::
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from analysis.lake import lake_files, read_manifests, unreadable_files
+from analysis.lake import _GLOB, _listing, lake_files, read_manifests, unreadable_files
 
 from .export import PSEUDONYM_KEY
 from .lake import _UDF, MANIFEST_VERSION, lake_selects, lake_tables, manifest_path, partition_digest_sql, read_manifest
@@ -57,15 +56,9 @@ def _files(lake: Path, table: str, layout: str, collector: str, skip: set[Path])
     paths = [p for p in lake_files(lake, [table]).files.get(table, {}).get(collector, []) if p not in skip]
     if not paths:
         return None
-    listing = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
-    return f"read_parquet({listing}, {_HIVE[layout]}, union_by_name = true)"
+    return f"read_parquet({_listing(paths)}, {_HIVE[layout]}, union_by_name = true)"
 
 
-_GLOB = re.compile(r"[\[\]*?]")      # what DuckDB reads as a pattern in a path (analysis.lake's)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _fix(path: Path, collector: str) -> str:

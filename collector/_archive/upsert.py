@@ -435,6 +435,13 @@ def known_channel(target: Any, channel_id: int) -> tuple[str | None, str | None]
     return (row[0], row[1]) if row else None
 
 
+def channel_status(target: Any, channel_id: int) -> str | None:
+    """The archived ``channels.status`` of a channel (``group``, ``private``, ``gone``, ...), or None (unknown, or
+    none recorded)."""
+    row = connection_of(target).execute("SELECT status FROM channels WHERE channel_id = ?", [channel_id]).fetchone()
+    return str(row[0]) if row and row[0] is not None else None
+
+
 def max_message_id(target: Any, channel_id: int) -> int | None:
     """The newest archived message id of a channel (any source), or None."""
     row = connection_of(target).execute(

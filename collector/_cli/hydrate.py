@@ -95,16 +95,16 @@ def _check_deleted_path(out: Path, ids: Path, archive: Path) -> None:
             fail(Exit.USAGE, f"--deleted {out}: that is {what}, which it would replace; name another file")
 
 
-def _write_deleted(report: CollectReport, out: Path) -> int:
+def _write_deleted(report: CollectReport | None, out: Path) -> int:
     """Write the deleted posts as CSV to ``out``, atomically: a temporary file beside it, then a rename (an
-    existing file is replaced whole, or not at all)."""
+    existing file is replaced whole, or not at all). ``report`` None (nothing hydrated): the header alone."""
     rows = 0
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["channel_id", "username", "message_id"])
-            for c in report.channels:
+            for c in report.channels if report is not None else ():
                 for message_id in c.deleted_ids:
                     writer.writerow([c.channel_id, c.username or "", message_id])
                     rows += 1
@@ -132,8 +132,8 @@ def _not_owned_line(skipped: list[ChannelIds], report: CollectReport | None, lis
     if not others:
         return None
     ids = sum(len(c.message_ids) for c in others)
-    return (f"{plural(ids, 'id')} of {plural(len(others), 'channel')} belong to other collectors' slots (the "
-            "assignment file): run hydrate on those collectors")
+    return (f"{plural(ids, 'id')} of {plural(len(others), 'channel')} belong to other collectors' slots\n"
+            "(the assignment file): run hydrate on those collectors")
 
 
 def register(app: typer.Typer) -> None:
@@ -177,8 +177,13 @@ def register(app: typer.Typer) -> None:
             owned = ownership(cfg)
             mine, skipped = _split_owned(listed, owned)
             if not mine:
-                stdout.print(f"nothing hydrated: {_not_owned_line(skipped, None, listed)}", markup=False,
+                stdout.print(f"nothing hydrated; {_not_owned_line(skipped, None, listed)}", markup=False,
                              highlight=False, soft_wrap=True)
+                if deleted is not None:     # replaced as promised: an earlier run's list must not pass for this one's
+                    try:
+                        _write_deleted(None, deleted)
+                    except OSError as exc:
+                        fail(Exit.PARTIAL, f"--deleted {deleted}: could not be written ({exc.strerror or exc})")
                 return
             found = telegram(cfg, "hydrating from")
             report = asyncio.run(_hydrate_pass(cfg, mine, CollectProgress(stderr), wait, found, owned))

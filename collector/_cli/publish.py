@@ -26,7 +26,8 @@ from .words import plural
 
 def _line(report: PublishReport) -> str:
     kind = "full publish" if report.full else "published"
-    why = f" ({report.why_full})" if report.full and report.why_full else ""
+    # why: it may quote the previous manifest's schema version, which is the lake's (outside) data
+    why = f" ({safe(report.why_full)})" if report.full and report.why_full else ""
     # the lake's path is the user's text (a config, an argument): shown with control characters escaped
     return (f"{kind} to {safe(report.lake)} as {report.collector!r}{why}: "
             f"{plural(report.files_written, 'file')} written, {report.files_removed:,} removed, "

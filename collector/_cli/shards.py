@@ -58,9 +58,12 @@ def _manifests(lake: Path, problems: list[str]) -> tuple[dict[str, datetime | No
     for name, data in readable.items():
         raw = data.get("published_at")
         try:
-            out[name] = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+            when = datetime.fromisoformat(raw) if isinstance(raw, str) else None
         except ValueError:
-            out[name] = None
+            when = None
+        # a manifest is outside data: a time without a zone (no publish writes one) is read as UTC, not compared
+        # with an aware time (a TypeError)
+        out[name] = when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
     problems += [f"unreadable manifest {path}: {why}; the last publish of collector {path.stem!r} is unknown; its "
                  "next `tgspread publish` (or `tgspread publish --full`) writes it again"
                  for path, why in unreadable.items()]

@@ -289,7 +289,7 @@ def _collect_channel(archive: Any, raw: str, fetch: PreviewFetcher, *, now: date
     if ownership is not None and ownership.enforced:          # known already: refused before any request
         known = store.channel_ids_for_usernames(archive, [username]).get(username.lower())
         if known is not None and not ownership.owns(known):
-            return _not_owned(rep, known, ownership)
+            return _not_owned(archive, rep, known, ownership)
     known_max: int | None = None
     before: int | None = None
     while max_pages is None or rep.pages < max_pages:
@@ -321,7 +321,7 @@ def _collect_channel(archive: Any, raw: str, fetch: PreviewFetcher, *, now: date
             if ownership is not None and not ownership.owns(rep.channel_id):
                 with store.transaction(archive):        # the channel row only: its owner is told through the lake
                     _write_channel(archive, page, rep.channel_id, username, now)
-                return _not_owned(rep, rep.channel_id, ownership)
+                return _not_owned(archive, rep, rep.channel_id, ownership)
             known_max = store.max_message_id(archive, rep.channel_id)
         if page.channel is not None:
             rep.title = page.channel.title
@@ -384,8 +384,11 @@ def _write_channel(archive: Any, page: WebPage, channel_id: int, username: str, 
     }], now=now)
 
 
-def _not_owned(rep: WebChannelReport, channel_id: int, ownership: Ownership) -> WebChannelReport:
-    rep.channel_id, rep.outcome, rep.error = channel_id, NOT_OWNED, ownership.refusal(channel_id)
+def _not_owned(archive: Any, rep: WebChannelReport, channel_id: int, ownership: Ownership) -> WebChannelReport:
+    """``rep`` refused: another collector's slot. A channel archived as a group, private or deleted channel is
+    not handed on, and the refusal says what it is (as for the API passes)."""
+    status = store.channel_status(archive, channel_id)
+    rep.channel_id, rep.outcome, rep.error = channel_id, NOT_OWNED, ownership.refusal(channel_id, status)
     return rep
 
 

@@ -205,16 +205,16 @@ class _Pass:
         if ref.invite is not None:
             return result.fail("private", INVITE_REFUSED)
         try:
-            key = await self._resolve(ref, result)
+            key = await self._resolve(ref, result, expect)
             if key is None:
                 return result
-            if self._not_owned(key.channel_id, key.status, result):
-                result.username = key.username
-                return result
-            if expect is not None and key.channel_id != expect:
+            if expect is not None and key.channel_id != expect:    # before the slot: that channel is not listed
                 return result.fail("not_found", f"{raw} now names channel {key.channel_id}, not {expect} as the "
                                                 "list says (the username passed to another channel); its ids were "
                                                 "not fetched")
+            if self._not_owned(key.channel_id, key.status, result):
+                result.username = key.username
+                return result
             result.channel_id, result.username = key.channel_id, key.username
             channel = types.InputChannel(key.channel_id, key.access_hash)
             self._notify("resolved", result)
@@ -268,11 +268,17 @@ class _Pass:
         result.fail(NOT_OWNED, owned.refusal(channel_id, status))
         return True
 
-    async def _resolve(self, ref: ChannelRef, result: ChannelResult) -> ChannelKey | None:
-        """The archived key, or a resolve through Telegram that is then cached for good."""
+    async def _resolve(self, ref: ChannelRef, result: ChannelResult, expect: int | None = None) -> ChannelKey | None:
+        """The archived key, or a resolve through Telegram that is then cached for good. ``expect`` (hydrate: the
+        channel id the list gives): a name that now names another channel is not refused as another collector's
+        here; the caller reports the mismatch instead (nothing of it is fetched, nothing handed on)."""
+
+        def elsewhere(channel_id: int, status: str | None) -> bool:
+            return (expect is None or channel_id == expect) and self._not_owned(channel_id, status, result)
+
         if ref.channel_id is not None:
             key = self.archive.lookup_id(ref.channel_id)
-            if self._not_owned(ref.channel_id, key.status if key else None, result):
+            if elsewhere(ref.channel_id, key.status if key else None):
                 return None                             # the slot is known from the id: nothing is sent
             if key is None:
                 result.fail("not_found", f"channel id {ref.channel_id} is not in this archive; name the channel "
@@ -280,7 +286,7 @@ class _Pass:
         else:
             assert ref.username is not None
             key = self.archive.lookup_username(ref.username)
-            if key is not None and self._not_owned(key.channel_id, key.status, result):
+            if key is not None and elsewhere(key.channel_id, key.status):
                 return None                             # archived: its slot is known, nothing is sent
         if key is not None and key.status == "group" and not self.settings.allow_private:
             result.channel_id = key.channel_id
@@ -305,7 +311,7 @@ class _Pass:
             # remembered, so later passes check it again by id without resolving the name again
             self.archive.remember_channel(normalize_channel(chat, None), self.now, alias=ref.username)
             self.archive.set_channel_status(chat.id, "private", self.now)
-            if self._not_owned(chat.id, "private", result):
+            if elsewhere(chat.id, "private"):
                 return None
             result.channel_id = chat.id
             result.fail("private", f"@{ref.username} is private or banned for this account; tgspread "
@@ -319,7 +325,7 @@ class _Pass:
             # remembered so that it is never resolved again, but marked so that it is never collected
             # without allow_private
             self.archive.set_channel_status(chat.id, "group", self.now)
-            if self._not_owned(chat.id, "group", result):
+            if elsewhere(chat.id, "group"):
                 return None
             if not self.settings.allow_private:
                 result.channel_id = chat.id

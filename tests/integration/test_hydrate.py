@@ -25,9 +25,10 @@ from collector._archive.id_export import export_ids
 from collector._cli.app import app
 from collector._cli.common import Exit
 from collector._parse.id_list import ChannelIds, IdListError, parse_id_list, read_id_list
+from collector._scheduling.ownership import Ownership
 from collector._simulated import World, generate_world, simulated_client
 from collector._telegram.client import SIMULATED_ENV
-from collector._telegram.collect import CollectReport
+from collector._telegram.collect import CollectReport, CollectSettings
 from collector._telegram.hydrate import hydrate
 from tests.helpers.simworld import run_pass, simulated_cli
 
@@ -126,6 +127,24 @@ def test_a_username_that_now_names_another_channel_is_not_fetched(world_and_arch
     assert report.channels[0].outcome == "not_found"
     assert "now names channel" in (report.channels[0].error or "")
     assert _keys(tmp_path / "b.duckdb") == set()
+
+
+def test_a_renamed_username_in_another_collectors_slot_is_the_mismatch(world_and_archive: tuple[World, Path],
+                                                                       tmp_path: Path) -> None:
+    """The list's channel id is checked before the slot: a username that now names a channel of another
+    collector's slot is reported as the mismatch (not as that collector's channel: the list never named it)."""
+    world, _ = world_and_archive
+    name = world.seeds[0].lstrip("@")
+    elsewhere = CollectSettings(ownership=Ownership("a", dict.fromkeys(range(64), "b")))
+
+    async def go() -> CollectReport:
+        with Archive(tmp_path / "b.duckdb") as archive:
+            listed = [ChannelIds(42, name, [1, 2])]
+            return await hydrate(simulated_client(world), listed, archive, now=world.now, settings=elsewhere)
+
+    report = asyncio.run(go())
+    assert report.channels[0].outcome == "not_found", report.channels[0].error
+    assert "now names channel" in (report.channels[0].error or "")
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -253,3 +253,39 @@ def test_a_collector_name_with_a_trailing_newline_is_refused(archive: Path, tmp_
     assert not lake.exists()
     with pytest.raises(ConfigError, match="--collector"):
         load_config(None, archive=archive, collector="main\n")
+
+
+def test_a_publish_never_removes_through_a_link_and_starts_in_a_folder_with_a_placeholder(archive: Path,
+                                                                                           tmp_path: Path) -> None:
+    # a folder that holds only what a file manager or a version control leaves counts as empty
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / ".DS_Store").write_bytes(b"\0")
+    (lake / ".gitkeep").write_text("")
+    outside = tmp_path / "outside" / "month=2025-01"
+    outside.mkdir(parents=True)
+    (outside / "main.parquet").write_bytes(b"someone else's file")
+    with Archive(archive) as opened:
+        publish(opened, lake)
+        # a link named like a partition: a full publish removes this collector's files of partitions it no longer
+        # has, never one found through the link
+        (lake / "posts" / "slot=05x").symlink_to(outside.parent)
+        (lake / "posts" / "slot=99").symlink_to(outside.parent)
+        publish(opened, lake, full=True)
+    assert (outside / "main.parquet").read_bytes() == b"someone else's file"
+
+
+def test_a_lake_ahead_of_its_archive_gets_a_full_publish(archive: Path, tmp_path: Path) -> None:
+    # an archive restored from a backup: the lake took changes the archive no longer records
+    lake = tmp_path / "lake"
+    with Archive(archive) as opened:
+        publish(opened, lake)
+        _edit_one_post(opened, "a change")
+        publish(opened, lake)
+    manifest = lake / "_manifests" / "main.json"
+    data = json.loads(manifest.read_text())
+    data["marks_through"] += 1000
+    manifest.write_text(json.dumps(data))
+    with Archive(archive) as opened:
+        report = publish(opened, lake)
+    assert report.full and "restored from a backup" in report.why_full

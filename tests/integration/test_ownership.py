@@ -341,9 +341,11 @@ def test_a_list_entirely_of_other_slots_sends_nothing(two_collectors: Path) -> N
     lines = (two_collectors / "all.csv").read_text().splitlines()
     (two_collectors / "ids.csv").write_text("\n".join([lines[0], *(r for r in lines[1:]
                                                                    if not owned.owns(int(r.split(",")[0])))]) + "\n")
-    result = runner.invoke(app, ["hydrate", "ids.csv", "--collector", "a"])
+    (two_collectors / "gone.csv").write_text("an earlier run's list\n")
+    result = runner.invoke(app, ["hydrate", "ids.csv", "--collector", "a", "--deleted", "gone.csv"])
     assert result.exit_code == 0, result.output
-    assert "nothing hydrated:" in result.stdout
+    assert "nothing hydrated;" in result.stdout
+    assert (two_collectors / "gone.csv").read_text() == "channel_id,username,message_id\n"   # replaced, as promised
     assert not (two_collectors / "archive.duckdb").exists()
 
 

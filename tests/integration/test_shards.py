@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import tomllib
 from pathlib import Path
@@ -113,6 +114,14 @@ def test_the_shards_command_reports_owners_publishes_and_unowned_slots(tmp_path:
     assert set(proposed) == set(range(SLOTS)) and len(set(proposed.values())) == 3
     bad = runner.invoke(app, ["shards", "--lake", str(tmp_path / "lake"), "--assignment", str(tmp_path / "nope.toml")])
     assert bad.exit_code == 2 and "cannot read the assignment" in bad.output
+    # a manifest is outside data: a publish time without a time zone (no publish writes one) is read as UTC
+    manifest = tmp_path / "lake" / "_manifests" / "a.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(json.dumps({**data, "published_at": "2025-01-01T00:00:00"}), encoding="utf-8")
+    naive = runner.invoke(app, ["shards", "--lake", str(tmp_path / "lake"), "--assignment",
+                                str(tmp_path / "slots.csv")], env={"COLUMNS": "80"})
+    assert naive.exit_code == 0, naive.output
+    assert "2025-01-01 00:00" in naive.output
 
 
 # -- hostile collector names (issue 17 review: `shards --plan` printed them as TOML unchecked) ---------------------

@@ -84,6 +84,10 @@ def test_spark_reads_only_publishs_folders(lake: Path, spark: Any, tmp_path: Pat
     month = next((copy / "posts").glob("slot=*/month=*"))
     shutil.copytree(month, month.with_name(month.name + "-old"))
     shutil.copytree(month.parent, copy / "posts" / "slot=foo")
+    shutil.copytree(month.parent, copy / "posts" / "slot=64")                 # a glob cannot tell 64 from 63
+    shutil.copytree(month, month.with_name("month=2025-13"))
+    for file in month.glob("*.parquet"):
+        shutil.copy(file, file.with_name(f"{file.stem}.old.parquet"))       # no collector's name
     assert_frame_equal(aspark.run(spark, copy, "posting_frequency"), expected)
 
 
