@@ -589,9 +589,9 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     if not root.is_dir():
         raise FileNotFoundError(f"no lake at {root}: run `tgspread publish --lake {root}` first")
     # the views glob under the path as given (a symbolic link to the lake is followed by the system, not matched)
-    if _GLOB.search(str(root)):
-        raise ValueError(f"the lake's path {str(root)!r} holds one of [ ] * ?, which DuckDB reads as a file pattern: "
-                         "rename the folder, or open it through a symbolic link whose path has none")
+    problem = pattern_in_path(root)
+    if problem is not None:
+        raise ValueError(f"{problem}: rename the folder, or open it through a symbolic link whose path has none")
     if not (root / "_manifests").is_dir():
         raise FileNotFoundError(f"no lake at {root}: the folder has no _manifests/ (nothing was published there); "
                                 f"make one with `tgspread publish --lake {root}`")
@@ -777,6 +777,21 @@ def slot_usage(lake: Path, *, skip: Collection[Path] = ()) -> dict[int, tuple[in
 
 def _listing(paths: list[Path]) -> str:
     return "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+
+
+def read_files_sql(paths: list[Path], layout: str) -> str:
+    """DuckDB's ``read_parquet`` of exactly ``paths``, partitioned as ``layout`` says (``post``, ``slot`` or
+    ``flat``), columns matched by name. Listed one by one: DuckDB takes a path that exists as it is, where it would
+    read ``[`` in a glob as a pattern."""
+    return f"read_parquet({_listing(paths)}, {_HIVE[layout]}, union_by_name = true)"
+
+
+def pattern_in_path(root: Path) -> str | None:
+    """What is wrong with a lake at ``root`` whose path holds one of ``[ ] * ?`` (the views glob under it, and
+    DuckDB would read those as a pattern); None when it holds none."""
+    if _GLOB.search(str(root)) is None:
+        return None
+    return f"the lake's path {str(root)!r} holds one of [ ] * ?, which DuckDB reads as a file pattern"
 
 
 def _without(paths: list[Path], skip: Collection[Path]) -> list[Path]:

@@ -78,7 +78,7 @@ def configured_lake(start: Path | None = None) -> Path | None:
     for base in dict.fromkeys(b for b in (cwd, repository_root(cwd)) if b is not None):
         config = base / "tgspread.toml"
         try:
-            doc = tomllib.loads(config.read_text(encoding="utf-8"))
+            doc = tomllib.loads(config.read_text(encoding="utf-8-sig"))   # a BOM, as the collector allows
         except (OSError, ValueError):
             continue
         lake = doc.get("lake", {}).get("path") if isinstance(doc.get("lake"), dict) else None

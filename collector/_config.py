@@ -39,6 +39,7 @@ from typing import Any
 from collector._archive.slots import collector_name_problem
 from collector._parse.media_files import MediaSettings, check_kinds, parse_size
 from collector._parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, validate_checkpoints
+from collector._parse.text_file import NotText, decode_text
 from collector._scheduling.plan import RunSettings
 
 DEFAULT_CONFIG_NAME = "tgspread.toml"
@@ -147,6 +148,7 @@ class Config:
     lake: Path | None = None                # [lake] path: publish to this lake after every pass (docs/lake.md)
     lake_collector: str = "main"            # [lake] collector: this collector's file name in a shared lake
     lake_assignment: Path | None = None     # [lake] assignment: slot -> collector file (docs/scale.md, shards)
+    collectors: tuple[str, ...] = ()        # the file's [collectors.NAME] tables, in file order
     source: Path | None = None
 
     def __repr__(self) -> str:  # never show the api_hash, even in a traceback or a debugger
@@ -230,27 +232,17 @@ def _table(doc: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
 # -- the TOML file ------------------------------------------------------------------------------------
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = path.read_bytes()
-        if data.startswith(b"\xef\xbb\xbf"):        # a byte order mark (Windows editors write one): not TOML
-            data = data[3:]
-        return tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(decode_text(path.read_bytes()))   # a byte-order mark (Windows editors write one)
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such config file; create it (see tgspread.example.toml) or drop --config"
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file (see tgspread.example.toml)") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8 text); a config file is TOML "
-                          "text (see tgspread.example.toml)") from None
+    except NotText as exc:
+        raise ConfigError(f"{path}: {exc}; a config file is TOML text (see tgspread.example.toml)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
-
-
-def _has_own_table(path: Path, collector: str) -> bool:
-    """Whether the config file has a ``[collectors.NAME]`` table for ``collector`` (else it is the file's own)."""
-    tables = _read_toml(path).get("collectors", {})
-    return isinstance(tables, dict) and collector in tables
 
 
 def _collector_doc(doc: dict[str, Any], path: Path, collector: str | None) -> dict[str, Any]:
@@ -302,9 +294,10 @@ def _collector_doc(doc: dict[str, Any], path: Path, collector: str | None) -> di
 def _from_toml(path: Path, collector: str | None = None) -> dict[str, Any]:
     """The settings a TOML file sets, validated, as keyword values for :class:`Config` (``collector``: as that
     collector of ``[collectors]`` sees them)."""
-    doc = _collector_doc(_read_toml(path), path, collector)
+    raw = _read_toml(path)
+    doc = _collector_doc(raw, path, collector)          # checks that [collectors] holds only named tables
     base = path.parent
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"collectors": tuple(map(str, raw.get("collectors", {})))}
     _check_unknown(doc, _TOP_KEYS, str(path))
     if "archive" in doc:
         out["archive"] = _check_path(doc["archive"], f"{path}: archive", base)
@@ -459,6 +452,15 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def config_file(config: Path | None = None, cwd: Path | None = None) -> Path | None:
+    """The config file :func:`load_config` reads: ``config`` (``--config``), else ``cwd/tgspread.toml`` when it
+    exists (``cwd``: the current directory), else None."""
+    if config is not None:
+        return config
+    default = (Path.cwd() if cwd is None else cwd) / DEFAULT_CONFIG_NAME
+    return default if default.is_file() else None
+
+
 def load_config(
     config: Path | None = None,
     *,
@@ -476,15 +478,14 @@ def load_config(
     """
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
-    if config is None and (cwd / DEFAULT_CONFIG_NAME).is_file():
-        config = cwd / DEFAULT_CONFIG_NAME
+    config = config_file(config, cwd)
     values: dict[str, Any] = {"archive": cwd / DEFAULT_ARCHIVE, "session": default_session_path(env)}
     if collector is not None and config is None:
         raise ConfigError(f"--collector {collector}: needs a config file with its [collectors.{collector}] table "
                           f"(--config FILE, or ./{DEFAULT_CONFIG_NAME}); see docs/scale.md")
     if config is not None:
         found = _from_toml(config, collector)
-        if collector is not None and "session" not in found and _has_own_table(config, collector):
+        if collector is not None and "session" not in found and collector in found["collectors"]:
             # a collector of [collectors] never shares the default account; the file's own collector (its
             # [lake] collector, `--collector main`) is the file as it is, with the session `tgspread login` wrote
             values["session"] = values["session"].with_name(f"tgspread-{collector}.session")
@@ -511,15 +512,12 @@ def load_config(
 def read_channel_file(path: Path) -> list[str]:
     """Channel names from a file: one per line; blank lines and ``#`` comments (whole or trailing) skipped."""
     try:
-        data = path.read_bytes()
-        if b"\0" in data:
-            raise UnicodeDecodeError("utf-8", data, data.index(b"\0"), data.index(b"\0") + 1, "a NUL byte")
-        text = data.decode("utf-8-sig")              # a byte order mark, if any, is dropped
+        text = decode_text(path.read_bytes())              # a byte-order mark, if any, is dropped
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such channel list; write one channel name or t.me link per line") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8 text); a channel list is plain "
-                          "text, one channel name or t.me link per line") from None
+    except NotText as exc:
+        raise ConfigError(f"{path}: {exc}; a channel list is plain text, one channel name or t.me link per "
+                          "line") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the channel list ({exc.strerror or exc})") from None
     names = []

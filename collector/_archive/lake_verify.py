@@ -31,16 +31,13 @@ from typing import Any
 
 import duckdb
 
-from analysis.lake import _GLOB, _listing, lake_files, read_manifests, unreadable_files
+from analysis.lake import lake_files, pattern_in_path, read_files_sql, read_manifests, unreadable_files
 
 from .export import PSEUDONYM_KEY
 from .lake import _UDF, MANIFEST_VERSION, lake_selects, lake_tables, manifest_path, partition_digest_sql, read_manifest
 from .lake_marks import has_marks
 from .upsert import pseudonym
 from .verify import Finding
-
-_HIVE = {"post": "hive_partitioning = true, hive_types = {'slot': INTEGER, 'month': VARCHAR}",
-         "slot": "hive_partitioning = true, hive_types = {'slot': INTEGER}"}
 
 
 def _name(layout: str, part_slot: object, month: object) -> str:
@@ -51,14 +48,9 @@ def _name(layout: str, part_slot: object, month: object) -> str:
 
 def _files(lake: Path, table: str, layout: str, collector: str, skip: set[Path]) -> str | None:
     """The read_parquet of the collector's files of ``table`` in publish's layout, but those in ``skip``; None when
-    there are none. Listed one by one: DuckDB takes a path that exists as it is, where it would read ``[`` in a
-    glob as a pattern."""
+    there are none."""
     paths = [p for p in lake_files(lake, [table]).files.get(table, {}).get(collector, []) if p not in skip]
-    if not paths:
-        return None
-    return f"read_parquet({_listing(paths)}, {_HIVE[layout]}, union_by_name = true)"
-
-
+    return read_files_sql(paths, layout) if paths else None
 
 
 def _fix(path: Path, collector: str) -> str:
@@ -105,10 +97,10 @@ def _stats(con: duckdb.DuckDBPyConnection, table: str, layout: str, source: str 
 def lake_findings(con: duckdb.DuckDBPyConnection, lake: Path, collector: str) -> list[Finding]:
     """Compare ``collector``'s files in ``lake`` with the archive open on ``con`` (read-only is enough)."""
     manifest, out = _manifest(lake, collector)
-    if _GLOB.search(str(lake)):
-        out.append(Finding("lake", "warning", "lake", f"the lake's path {str(lake)!r} holds one of [ ] * ?, which "
-                           "DuckDB reads as a file pattern: analysis.connect refuses it; rename the folder, or open it "
-                           "through a symbolic link whose path has none"))
+    problem = pattern_in_path(lake)
+    if problem is not None:
+        out.append(Finding("lake", "warning", "lake", f"{problem}: analysis.connect refuses it; rename the folder, or "
+                           "open it through a symbolic link whose path has none"))
     if manifest is None:
         return out
     out += [Finding("lake", "error", path.relative_to(lake).parts[0], f"lake entry {path} is outside publish's "

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from collector._archive.archive import Archive
 from collector._archive.lake import LakeError, PublishReport, publish
-from collector._config import DEFAULT_CONFIG_NAME, Config, load_config
+from collector._config import Config, config_file, load_config
 
 from .common import ArchiveOpt, ConfigOpt, Exit, WaitOpt, errors, fail, is_interrupt, stderr, stdout
 from .safe_text import safe
@@ -89,8 +89,8 @@ def register(app: typer.Typer) -> None:
         with errors():
             # with a config, --collector selects that collector (its archive), as on every other command: publishing
             # one collector's archive under another's name would replace that collector's files
-            with_file = config is not None or (Path.cwd() / DEFAULT_CONFIG_NAME).is_file()
-            cfg = load_config(config, archive=archive, collector=collector if with_file else None)
+            source = config_file(config)
+            cfg = load_config(source, archive=archive, collector=collector if source is not None else None)
             target = lake if lake is not None else cfg.lake
             if target is None:
                 fail(Exit.USAGE, "no lake to publish to: pass --lake DIR or set [lake] path in tgspread.toml")

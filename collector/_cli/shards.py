@@ -16,7 +16,6 @@ exit 2.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,14 +143,8 @@ def _shared_slots(root: Path) -> dict[int, set[str]]:
 
 def _config_names(cfg: Config) -> list[str]:
     """The collectors a config names: its ``[lake] collector``, then its ``[collectors.NAME]`` tables in file
-    order (``load_config`` has read and checked the file); none without a config."""
-    if cfg.source is None:
-        return []
-    try:
-        tables = tomllib.loads(cfg.source.read_text(encoding="utf-8-sig")).get("collectors", {})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        tables = {}
-    return [cfg.lake_collector, *(str(n) for n in tables if isinstance(tables, dict))]
+    order; none without a config."""
+    return [cfg.lake_collector, *cfg.collectors] if cfg.source is not None else []
 
 
 def _print_plan(n: int, cfg: Config, current: Assignment | None, root: Path,

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from collector._parse.text_file import text_problem
+
 #: The columns ``tgspread export --ids`` writes (``posted_at`` only with ``--with-dates``).
 COLUMNS = ("channel_id", "username", "message_id", "posted_at")
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
@@ -161,18 +163,8 @@ def read_id_list(path: Path) -> list[ChannelIds]:
 
 
 def _not_utf8(path: Path) -> str:
-    """Where a file that failed to decode stops being UTF-8: its line and byte (a second, binary read: the
-    text reader decodes in chunks, so its error does not say where in the file)."""
+    """Where a file that failed to decode stops being UTF-8: a second, binary read (the text reader decodes in
+    chunks, so its error does not say where in the file)."""
     with open(path, "rb") as f:
-        start = f.read(4)
-        if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return f"{path}: UTF-16 text (Excel's \"Unicode text\"), not UTF-8; {SAVE_AS_UTF8}"
-        f.seek(0)
-        offset = 0
-        for line, raw in enumerate(f, 1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return f"{path}: line {line}: not UTF-8 text (byte {offset + exc.start:,}); {SAVE_AS_UTF8}"
-            offset += len(raw)
-    return f"{path}: not UTF-8 text; {SAVE_AS_UTF8}"
+        problem = text_problem(f)
+    return f"{path}: {problem or 'not UTF-8 text'}; {SAVE_AS_UTF8}"

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from collector._archive.slots import SLOTS, collector_name_problem, slot
+from collector._parse.text_file import NotText, decode_text
 
 #: slot -> collector name; slots nobody owns are absent.
 Assignment = dict[int, str]
@@ -140,11 +141,9 @@ def load(path: str | Path) -> Assignment:
         raise AssignmentError(f"{p}: cannot read the assignment ({exc.strerror or exc}); [lake] assignment or "
                               "--assignment names it") from None
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        hint = ": it looks like UTF-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else ""
-        raise AssignmentError(f"{p}:{line}: not UTF-8 text (byte {exc.start:,}{hint}); {_SAVE_AS_UTF8}") from None
+        text = decode_text(data)
+    except NotText as exc:
+        raise AssignmentError(f"{p}: {exc}; {_SAVE_AS_UTF8}") from None
     if p.suffix.lower() == ".csv":
         return parse_csv(text, str(p))
     return parse_toml(text, str(p))

@@ -88,6 +88,8 @@ def test_archive_path_prefers_the_configured_lake(tmp_path: Path, monkeypatch: p
     assert notebook.configured_lake(tmp_path) == tmp_path / "shared" / "lake"
     assert notebook.archive_path(start=tmp_path) == tmp_path / "shared" / "lake"
     assert notebook.archive_path(tmp_path / "x.duckdb", start=tmp_path) == tmp_path / "x.duckdb"   # a name wins
+    (tmp_path / "tgspread.toml").write_text('\ufeff[lake]\npath = "shared/lake"\n', encoding="utf-8")
+    assert notebook.configured_lake(tmp_path) == tmp_path / "shared" / "lake"   # a BOM, as the collector reads it
     monkeypatch.setenv("TGSPREAD_ARCHIVE", str(tmp_path / "env.duckdb"))
     assert notebook.archive_path(start=tmp_path) == tmp_path / "env.duckdb"
 

@@ -115,16 +115,16 @@ ASSIGNMENTS: dict[str, tuple[str, bytes, str]] = {
     "no header": ("slots.csv", b"0,main\n",
                   "slots.csv:1: the first line must be the header 'slot,collector', not '0,main'"),
     "Latin-1 CSV": ("slots.csv", b"slot,collector\n0,main\n1,d\xe9mo\n",
-                    "slots.csv:3: not UTF-8 text (byte 25); save it as UTF-8 text and run again"),
+                    "slots.csv: line 3: not UTF-8 text (byte 25); save it as UTF-8 text and run again"),
     "UTF-16 CSV": ("slots.csv", "slot,collector\n0,main\n".encode("utf-16"),
-                   "slots.csv:1: not UTF-8 text (byte 0: it looks like UTF-16); save it as UTF-8 text and run again"),
+                   "slots.csv: UTF-16 text (Excel's \"Unicode text\"), not UTF-8; save it as UTF-8 text and run again"),
     "TOML syntax": ("slots.toml", b'[slots]\nmain = "0-31"\nsecond = "32-63\n',
                     "slots.toml:3: not valid TOML (Illegal character '\\n' at column 16); the form is a [slots] "
                     'table with one line per collector, e.g. main = "0-31" (docs/scale.md)'),
     "TOML superscript": ("slots.toml", '[slots]\nmain = "\u00b2"\n'.encode(),
                          "slots.toml: [slots] main: '\u00b2' is not a slot or a range a-b"),
     "TOML in Latin-1": ("slots.toml", b'# r\xe9partition\n[slots]\nmain = "0-31"\n',
-                        "slots.toml:1: not UTF-8 text (byte 3); save it as UTF-8 text and run again"),
+                        "slots.toml: line 1: not UTF-8 text (byte 3); save it as UTF-8 text and run again"),
 }
 
 

@@ -459,6 +459,54 @@ def test_a_group_or_private_channel_of_another_slot_is_not_owned_and_never_hande
     assert sorted(c.outcome for c in owner.channels) == ["error", "private"]
 
 
+def test_collect_via_web_refuses_a_group_of_another_slot_without_handing_it_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`collect --via web` meets a channel of another collector's slot that the archive knows as a group: it is
+    refused before any request, as `collect` refuses it, and the refusal says what it is and that it is not
+    handed on (not "handed on to it through the lake"); the publish after the pass leaves it out of the lake's
+    candidates. A plain channel of the same slot, refused in the same pass, is handed on as before."""
+    import httpx
+
+    import collector._sources.web as web
+
+    requests: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(str(request.url))
+        return httpx.Response(200, text=(WEB_PAGES / "no_preview.html").read_text(encoding="utf-8"))
+
+    real = httpx.Client
+    monkeypatch.setattr(web.httpx, "Client", lambda **kw: real(transport=httpx.MockTransport(answer), **kw))
+    monkeypatch.chdir(tmp_path)
+    plain = 1_500_000_001
+    assert slot(WEB_CHANNEL_ID) == slot(plain) == 60
+    (tmp_path / "slots.toml").write_text('[slots]\na = "0-59, 61-63"\nb = "60"\n', encoding="utf-8")
+    (tmp_path / "tgspread.toml").write_text('[lake]\npath = "lake"\ncollector = "a"\nassignment = "slots.toml"\n'
+                                            '[collectors.b]\n', encoding="utf-8")
+    with Archive(tmp_path / "archive.duckdb") as a:     # an earlier API pass met both by name
+        a.con.execute("INSERT INTO channels (channel_id, username, megagroup, status, first_seen_at, last_seen_at) "
+                      "VALUES (?, 'osint_demo', true, 'group', now(), now()), "
+                      "(?, 'plain_demo', false, NULL, now(), now())", [WEB_CHANNEL_ID, plain])
+    result = runner.invoke(app, ["collect", "--via", "web", "osint_demo", "plain_demo"])
+    assert result.exit_code == 0, result.output
+    assert "2 not owned" in result.stdout
+    assert requests == []                               # known by username: refused before any request
+    owned = Ownership("a", {s: "b" if s == 60 else "a" for s in range(SLOTS)})
+    with Archive(tmp_path / "archive.duckdb", read_only=True) as a:
+        rows = {r[0]: r[1:] for r in a.con.execute("SELECT channel_id, outcome, error FROM run_channels").fetchall()}
+    assert rows == {WEB_CHANNEL_ID: ("not_owned", owned.refusal(WEB_CHANNEL_ID, "group")),
+                    plain: ("not_owned", owned.refusal(plain))}
+    assert rows[WEB_CHANNEL_ID][1] == ("slot 60 belongs to collector 'b' (the assignment file); "
+                                       "not handed on: it is a group, not a channel")
+    assert rows[plain][1].endswith("; handed on to it through the lake")
+    assert _posted(tmp_path / "archive.duckdb") == set()
+    # the publish after the pass hands on the plain channel alone
+    handed = duckdb.connect().execute(
+        f"SELECT channel_id, username FROM read_parquet('{tmp_path}/lake/candidates/*/*.parquet')").fetchall()
+    assert handed == [(plain, "plain_demo")]
+    assert [h.channel_id for h in lake_handoffs(tmp_path / "lake", "b", [60])] == [plain]
+
+
 def test_run_on_a_collector_that_meets_a_group_of_another_slot_does_not_fail_on_it(two_collectors: Path) -> None:
     """Through `tgspread run`: the simulated seeds hold a private channel and a group, both in b's slots, and a
     username nobody has. On a they are `not_owned` (not handed on), so a's runs fail only on the missing name;

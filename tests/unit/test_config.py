@@ -12,12 +12,14 @@ import pytest
 from collector._config import (
     CREDENTIALS_HELP,
     ConfigError,
+    config_file,
     format_duration,
     load_config,
     parse_duration,
     read_channel_file,
 )
 from collector._parse.refresh import DEFAULT_CHECKPOINTS
+from collector._parse.text_file import UTF16, NotText, decode_text, text_problem
 from collector._telegram.login import SessionError, build_client, check_session_file, prepare_session_file
 
 HASH = "0123456789abcdef0123456789abcdef"
@@ -84,6 +86,51 @@ snapshot_every = "12h"
 def test_default_file_in_cwd_is_read(tmp_path: Path) -> None:
     write(tmp_path / "tgspread.toml", 'channels = ["durov"]\n')
     assert load_config(env={}, cwd=tmp_path).channels == ("durov",)
+
+
+def test_config_file_is_the_one_load_config_reads(tmp_path: Path) -> None:
+    """``config_file`` (what `publish` asks before choosing how to read --collector) and ``load_config`` agree."""
+    assert config_file(None, tmp_path) is None and load_config(env={}, cwd=tmp_path).source is None
+    given = write(tmp_path / "elsewhere.toml", "")
+    assert config_file(given, tmp_path) == given
+    default = write(tmp_path / "tgspread.toml", "")
+    assert config_file(None, tmp_path) == default == load_config(env={}, cwd=tmp_path).source
+
+
+def test_collectors_are_the_files_tables_in_order(tmp_path: Path) -> None:
+    """``Config.collectors``: the ``[collectors.NAME]`` tables in file order, whichever collector is loaded; a
+    collector of a table gets its own session, the file's own collector (``[lake] collector``) the default one."""
+    conf = write(tmp_path / "t.toml", '[lake]\ncollector = "main"\n[collectors.zeta]\n[collectors.alpha]\n')
+    env = {"XDG_DATA_HOME": str(tmp_path)}
+    assert load_config(conf, env=env).collectors == ("zeta", "alpha")
+    zeta = load_config(conf, env=env, collector="zeta")
+    assert zeta.collectors == ("zeta", "alpha") and zeta.session.name == "tgspread-zeta.session"
+    assert load_config(conf, env=env, collector="main").session.name == "tgspread.session"
+    assert load_config(write(tmp_path / "u.toml", ""), env=env).collectors == ()
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    (b"durov\ncaf\xe9\n", "line 2: not UTF-8 text (byte 9)"),
+    ("durov\n".encode("utf-16"), UTF16),
+    ("durov\n".encode("utf-16-le"), "line 1: a NUL byte (byte 1): UTF-16 text or not text at all"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "line 1: not UTF-8 text (byte 0)"),
+    (b"ok\nnul\x00 then \xff\n", "line 2: a NUL byte (byte 6): UTF-16 text or not text at all"),
+    (b"ok\n\xff then nul\x00\n", "line 2: not UTF-8 text (byte 3)"),
+    # a multi-byte character cut at the end of the file
+    ("d\u00fcrov".encode()[:2], "line 1: not UTF-8 text (byte 1)"),
+])
+def test_a_file_that_is_not_text_says_where_and_what(data: bytes, problem: str) -> None:
+    """One rule for config, channel list, id list and assignment files: the line and byte where the file stops
+    being UTF-8 text, and what it looks like."""
+    assert text_problem(data.splitlines(keepends=True)) == problem
+    with pytest.raises(NotText) as caught:
+        decode_text(data)
+    assert str(caught.value) == problem
+
+
+def test_text_with_a_byte_order_mark_or_none_decodes() -> None:
+    assert decode_text("\ufeffd\u00fcrov\n".encode()) == "d\u00fcrov\n" == decode_text("d\u00fcrov\n".encode())
+    assert text_problem([b"\xef\xbb\xbfa\n", "\u00fc".encode()]) is None
 
 
 def test_precedence_flags_env_file(tmp_path: Path) -> None:
