@@ -111,12 +111,27 @@ def _export(path: Path, out: Path, cap: str) -> dict[str, Any]:
     return manifest
 
 
-def _files(out: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every file under ``out`` (but the manifest) -> its rows, sorted."""
+def _files(out: Path) -> list[str]:
+    """Every Parquet file under ``out``, relative to it, sorted."""
+    return sorted(str(f.relative_to(out)) for f in out.rglob("*.parquet"))
+
+
+def _same_rows(one: Path, other: Path) -> None:
+    """Each file under ``one`` holds the rows of the file of the same name under ``other`` (as multisets: every
+    row as often), and no file differs: per table folder, each side read once with its file names, then one
+    EXCEPT ALL each way (a query per file and a comparison in Python took 11 s for 3,200 files)."""
+    assert _files(one) == _files(other)
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return {str(f.relative_to(out)): sorted(con.execute(f"SELECT * FROM read_parquet('{f}')").fetchall(), key=repr)
-            for f in sorted(out.rglob("*.parquet"))}
+    for table in sorted({name.split("/", 1)[0] for name in _files(one)}):
+        for side, root in (("a", one), ("b", other)):
+            paths = [str(f) for f in sorted((root / table).rglob("*.parquet"))]
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {side} AS SELECT * EXCLUDE (filename), "
+                        f"substr(filename, {len(str(root)) + 2}) AS name "
+                        "FROM read_parquet(?, filename = true, hive_partitioning = false)", [paths])
+        for a, b in (("a", "b"), ("b", "a")):
+            extra = con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchone()
+            assert extra == (0,), f"{table}: {extra[0] if extra else '?'} rows of {one if a == 'a' else other} " \
+                                  f"are not in {other if a == 'a' else one}"
 
 
 def test_export_inside_a_small_cap_writes_what_one_copy_writes(many_channels: Path, tmp_path: Path,
@@ -130,7 +145,7 @@ def test_export_inside_a_small_cap_writes_what_one_copy_writes(many_channels: Pa
     files = _files(tmp_path / "small")
     assert len([f for f in files if f.startswith("posts/")]) == CHANNELS
     assert all(f.endswith("/data_0.parquet") for f in files)
-    assert files == _files(tmp_path / "whole")
+    _same_rows(tmp_path / "small", tmp_path / "whole")
 
 
 def test_a_channel_larger_than_a_digest_run_is_digested_in_key_ranges(many_channels: Path,
