@@ -27,11 +27,12 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import polars as pl
 
 from ._lake_schema import LAKE_SCHEMA
-from .lake import _FILE, _MONTH_DIR, _SLOT_DIR, NATURAL_KEYS
+from .lake import _FILE, _MONTH_DIR, _SLOT_DIR, NATURAL_KEYS, lake_files
 from .portable import METRICS, finish, spark_sql
 
 __all__ = ["METRICS", "cascades", "forward_network", "java_home", "posting_frequency", "register",
@@ -96,22 +97,40 @@ SPARK_FILES = {layout: "/" + "/".join([*parts, _FILE.pattern]) + "$" for layout,
     ("slot", [_SLOT_DIR.pattern.strip("^$")]))}
 
 
+def _local_folder(lake: str | os.PathLike[str]) -> Path | None:
+    """``lake`` as a folder of this machine (a path or a ``file:`` URL), else None (``s3://...``, ``dbfs:/...``)."""
+    text = os.fspath(lake)
+    parts = urlsplit(text)
+    if parts.scheme == "file":
+        return Path(parts.path)
+    return Path(text) if len(parts.scheme) <= 1 else None      # no scheme, or a Windows drive letter
+
+
 def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> None:
     """Make ``table`` of ``lake`` a temporary view, one row per natural key as ``analysis.connect`` keeps.
 
-    Only publish's layout is read (:data:`SPARK_GLOBS`, then :data:`SPARK_FILES` on each row's file; ``slot`` and
-    ``month`` still come from the paths). Several collectors' copies of a row (while a slot moves) are reduced to
-    the newest ``last_seen_at``, else the copy whose file path sorts last, as the DuckDB views do.
+    Only publish's layout is read. On a folder of this machine, the files :func:`analysis.lake.lake_files` finds,
+    listed one by one, as ``analysis.connect`` reads them: no symbolic link is followed and no pipe opened. On
+    object storage (a URL), :data:`SPARK_GLOBS`, then :data:`SPARK_FILES` on each row's file; there a link is the
+    storage's business. ``slot`` and ``month`` come from the paths. Several collectors' copies of a row (while a
+    slot moves) are reduced to the newest ``last_seen_at``, else the copy whose file path sorts last, as the DuckDB
+    views do.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
     base = f"{os.fspath(lake).rstrip('/')}/{table}"
-    pattern = SPARK_GLOBS.get(LAKE_SCHEMA[table][0]) if table in LAKE_SCHEMA else None
-    frame = (spark.read.option("basePath", base).parquet(f"{base}/{pattern}") if pattern
-             else spark.read.parquet(base))
-    if pattern:
-        frame = frame.where(F.input_file_name().rlike(SPARK_FILES[LAKE_SCHEMA[table][0]]))
+    layout = LAKE_SCHEMA[table][0] if table in LAKE_SCHEMA else None
+    pattern = SPARK_GLOBS.get(layout) if layout else None
+    folder = _local_folder(lake)
+    files = lake_files(folder, [table]).of(table) if pattern and folder is not None else []
+    if files and folder is not None:
+        frame = spark.read.option("basePath", str(folder / table)).parquet(*(str(p) for p in files))
+    elif pattern:               # object storage, or nothing published: Spark's own message then
+        frame = (spark.read.option("basePath", base).parquet(f"{base}/{pattern}")
+                 .where(F.input_file_name().rlike(SPARK_FILES[str(layout)])))
+    else:
+        frame = spark.read.parquet(base)
     key = NATURAL_KEYS.get(table)
     if key is not None:
         keys = (["slot"] if "slot" in frame.columns else []) + list(key)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -73,10 +74,18 @@ def test_spark_equals_duckdb_on_the_lake(name: str, lake: Path, spark: Any) -> N
         assert even.filter(pl.col("median_lag_s").is_not_null()).height > 0, "no even-count median compared"
 
 
-def test_spark_reads_only_publishs_folders(lake: Path, spark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["folder", "object storage"])
+def test_spark_reads_only_publishs_folders(where: str, lake: Path, spark: Any, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Folders a publish never makes are not read, as by ``analysis.connect``: ``slot=foo`` (no number) would fail
-    the slot's type, ``month=2025-03-old`` would double that month's rows."""
+    the slot's type, ``month=2025-03-old`` would double that month's rows. On a folder of this machine the files are
+    listed as `analysis.connect` lists them, so a symbolic link is not followed either (it would add the posts of
+    the file it points to); for object storage (taken here for the same folder) Spark's globs and the file-name
+    pattern do the work."""
     from analysis import spark as aspark
+
+    if where == "object storage":
+        monkeypatch.setattr(aspark, "_local_folder", lambda lake: None)
 
     expected = analysis.posting_frequency(analysis.connect(lake))
     copy = tmp_path / "lake"
@@ -88,7 +97,26 @@ def test_spark_reads_only_publishs_folders(lake: Path, spark: Any, tmp_path: Pat
     shutil.copytree(month, month.with_name("month=2025-13"))
     for file in month.glob("*.parquet"):
         shutil.copy(file, file.with_name(f"{file.stem}.old.parquet"))       # no collector's name
+    if where == "object storage":           # links are the storage's business there
+        assert_frame_equal(aspark.run(spark, copy, "posting_frequency"), expected)
+        return
+    # a symbolic link named like a collector's file, to posts of other ids outside the lake: never followed
+    elsewhere = tmp_path / "elsewhere.parquet"
+    duckdb.execute(f"COPY (SELECT * REPLACE (message_id + 1000000 AS message_id) FROM read_parquet("
+                   f"'{month}/a.parquet')) TO '{elsewhere}' (FORMAT PARQUET)")
+    (month / "c.parquet").symlink_to(elsewhere)
     assert_frame_equal(aspark.run(spark, copy, "posting_frequency"), expected)
+
+
+def test_a_lake_url_is_left_to_spark_and_a_path_is_listed_here() -> None:
+    from analysis import spark as aspark
+
+    assert aspark._local_folder("/data/lake") == Path("/data/lake")
+    assert aspark._local_folder("file:///data/lake") == Path("/data/lake")
+    assert aspark._local_folder("lake") == Path("lake")
+    assert aspark._local_folder("C:\\lake") == Path("C:\\lake")
+    assert aspark._local_folder("s3://bucket/lake") is None
+    assert aspark._local_folder("dbfs:/mnt/lake") is None
 
 
 def test_the_spark_sql_is_the_transpiled_duckdb_text() -> None:
