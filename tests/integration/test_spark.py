@@ -105,7 +105,9 @@ def test_spark_reads_only_publishs_folders(where: str, lake: Path, spark: Any, t
     duckdb.execute(f"COPY (SELECT * REPLACE (message_id + 1000000 AS message_id) FROM read_parquet("
                    f"'{month}/a.parquet')) TO '{elsewhere}' (FORMAT PARQUET)")
     (month / "c.parquet").symlink_to(elsewhere)
+    listing = spark.conf.get("spark.sql.sources.parallelPartitionDiscovery.threshold")
     assert_frame_equal(aspark.run(spark, copy, "posting_frequency"), expected)
+    assert spark.conf.get("spark.sql.sources.parallelPartitionDiscovery.threshold") == listing   # put back
 
 
 def test_a_lake_url_is_left_to_spark_and_a_path_is_listed_here() -> None:
