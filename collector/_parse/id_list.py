@@ -166,5 +166,5 @@ def _not_utf8(path: Path) -> str:
     """Where a file that failed to decode stops being UTF-8: a second, binary read (the text reader decodes in
     chunks, so its error does not say where in the file)."""
     with open(path, "rb") as f:
-        problem = text_problem(f)
+        problem = text_problem(iter(lambda: f.read(1 << 20), b""))
     return f"{path}: {problem or 'not UTF-8 text'}; {SAVE_AS_UTF8}"

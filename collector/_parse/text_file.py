@@ -8,50 +8,61 @@ Example::
 
     >>> decode_text(b"\\xef\\xbb\\xbfdurov\\n")
     'durov\\n'
-    >>> text_problem([b"a\\n", b"caf\\xe9\\n"])
+    >>> text_problem([b"a\\ncaf\\xe9\\n"])
     'line 2: not UTF-8 text (byte 5)'
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 
 #: What a file that starts with a UTF-16 byte-order mark is.
 UTF16 = "UTF-16 text (Excel's \"Unicode text\"), not UTF-8"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_NEWLINE = b"\n"
 
 
 class NotText(ValueError):
     """Bytes that are not UTF-8 text; the message says where and what they look like (no advice)."""
 
 
-def text_problem(lines: Iterable[bytes]) -> str | None:
-    """Where a file's ``lines`` (bytes, in order, each with its line end) stop being UTF-8 text; None when they
-    are text. A NUL byte is not text either (UTF-16 without a byte-order mark decodes as UTF-8 but holds NULs).
+def text_problem(blocks: Iterable[bytes]) -> str | None:
+    r"""Where a file's bytes (``blocks``, in order, cut anywhere) stop being UTF-8 text; None when they are text. A
+    NUL byte is not text either (UTF-16 without a byte-order mark decodes as UTF-8 but holds NULs).
 
-    Linear, one line in memory at a time: a file object opened in binary mode is such an iterable.
+    Linear, and memory bounded by a block: ``iter(lambda: f.read(1 << 20), b"")`` over a file opened in binary mode.
 
     >>> text_problem(["x".encode("utf-16")])
-    'UTF-16 text (Excel\\'s "Unicode text"), not UTF-8'
-    >>> text_problem(["x\\n".encode("utf-16-le")])
+    'UTF-16 text (Excel\'s "Unicode text"), not UTF-8'
+    >>> text_problem(["x\n".encode("utf-16-le")])
     'line 1: a NUL byte (byte 1): UTF-16 text or not text at all'
+    >>> text_problem([b"ok\n\xc3", b"\xa9 \xff"])       # a character cut between two blocks is whole
+    'line 2: not UTF-8 text (byte 6)'
     """
-    offset = 0
-    for number, raw in enumerate(lines, 1):
-        if number == 1 and raw.startswith(_UTF16_BOMS):
-            return UTF16
+    offset, line, pending, first = 0, 1, b"", True
+    for block in blocks:
+        data = pending + block
+        if first and len(data) >= 2:
+            if data.startswith(_UTF16_BOMS):
+                return UTF16
+            first = False
         try:
-            raw.decode("utf-8")      # a line end never splits a character: line by line is exact
-            bad = -1
+            data.decode("utf-8")
+            good, bad = len(data), -1
         except UnicodeDecodeError as exc:
-            bad = exc.start
-        nul = raw.find(b"\0")
-        if nul >= 0 and (bad < 0 or nul < bad):
-            return f"line {number}: a NUL byte (byte {offset + nul:,}): UTF-16 text or not text at all"
+            cut = exc.end == len(data) and exc.reason == "unexpected end of data"     # the block ended mid-character
+            good, bad = exc.start, (-1 if cut else exc.start)
+        nul = data.find(b"\0", 0, good if bad < 0 else bad)
+        if nul >= 0:
+            where = line + data.count(_NEWLINE, 0, nul)
+            return f"line {where}: a NUL byte (byte {offset + nul:,}): UTF-16 text or not text at all"
         if bad >= 0:
-            return f"line {number}: not UTF-8 text (byte {offset + bad:,})"
-        offset += len(raw)
+            return f"line {line + data.count(_NEWLINE, 0, bad)}: not UTF-8 text (byte {offset + bad:,})"
+        line += data.count(_NEWLINE, 0, good)
+        offset += good
+        pending = data[good:]
+    if pending:                                             # the file ends mid-character
+        return f"line {line}: not UTF-8 text (byte {offset:,})"
     return None
 
 
@@ -63,5 +74,5 @@ def decode_text(data: bytes) -> str:
     except UnicodeDecodeError:
         text = None
     if text is None or "\0" in text:
-        raise NotText(text_problem(io.BytesIO(data)) or "not UTF-8 text")
+        raise NotText(text_problem([data]) or "not UTF-8 text")
     return text

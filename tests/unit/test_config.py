@@ -122,10 +122,23 @@ def test_collectors_are_the_files_tables_in_order(tmp_path: Path) -> None:
 def test_a_file_that_is_not_text_says_where_and_what(data: bytes, problem: str) -> None:
     """One rule for config, channel list, id list and assignment files: the line and byte where the file stops
     being UTF-8 text, and what it looks like."""
-    assert text_problem(data.splitlines(keepends=True)) == problem
+    assert text_problem(data.splitlines(keepends=True)) == text_problem([data]) == problem
     with pytest.raises(NotText) as caught:
         decode_text(data)
     assert str(caught.value) == problem
+
+
+@pytest.mark.parametrize("data", [
+    b"ok\n\xc3\xa9\xe2\x82\xac line\n\xf0\x9f\x98\x80 x\n\xff", "a\u00e9b\n".encode() * 5 + b"\x00",
+    "d\u00fcrov".encode()[:2], b"\xef\xbb\xbfa\n\xc3", "ok\u00e9\n".encode() * 3,
+])
+def test_a_file_read_in_blocks_cut_anywhere_gives_the_same_answer(data: bytes) -> None:
+    """``text_problem`` reads a file in blocks (memory bounded by a block): a character cut between two blocks is
+    whole, and every cut gives the answer the whole file gives."""
+    whole = text_problem([data])
+    for cut in range(len(data) + 1):
+        for second in range(cut, len(data) + 1):
+            assert text_problem([data[:cut], data[cut:second], data[second:]]) == whole, (cut, second)
 
 
 def test_text_with_a_byte_order_mark_or_none_decodes() -> None:
