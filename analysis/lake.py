@@ -4,8 +4,9 @@ A lake (``docs/lake.md``) is what ``tgspread publish`` writes: ``<lake>/<table>/
 <collector>.parquet`` for post-level tables, ``<lake>/<table>/slot=NN/<collector>.parquet`` for the others (rows
 without a channel id in slot 0), and ``<lake>/_manifests/<collector>.json`` per collector. Files of the layout
 before slots for every table (``<lake>/<table>/<collector>.parquet``, until the collector's next publish) are
-read too, as slot 0. :func:`connect_lake` returns an in-memory DuckDB connection whose views have the archive's table
-names (plus the partition columns ``slot`` and ``month``, which a filter can use to skip files):
+read too, each row in its channel's slot (slot 0 without one). :func:`connect_lake` returns an in-memory DuckDB
+connection whose views have the archive's table names (plus the partition columns ``slot`` and ``month``, which a
+filter can use to skip files):
 
 - nothing is copied and no file is locked: each query reads the files that exist when it runs, so a notebook
   may stay open for days while collectors publish; a file replaced during a query is read whole, old or new;
@@ -42,6 +43,7 @@ Example::
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import itertools
 import json
@@ -492,27 +494,51 @@ class _Reads:
     #: path -> whether it is a folder (or a link, perhaps to one): what the globs match but must not be read
     exclude: dict[Path, bool] = field(default_factory=dict)
     #: a file first in the listing, whose columns the view takes (DuckDB takes them from its first file); its own
-    #: rows are left out (``file_index <> 0``): the glob after it reads them
+    #: rows are left out there (:func:`_left_out`): the glob after it reads them
     anchor: Path | None = None
     #: column -> type, cast to (files read by name, one of which had another kind for it)
     casts: dict[str, str] = field(default_factory=dict)
+    #: the globs of collectors without files when the connection opened (read with :func:`_allow_empty`)
+    empty: set[str] = field(default_factory=set)
+
+
+@functools.cache
+def _allow_empty() -> str:
+    """``, allow_empty = true`` where DuckDB reads a glob that matches nothing as no rows (2.0), else ``""``.
+
+    With it the views list a glob for every collector of the lake, files or not, so a view keeps working while a
+    notebook stays open: a collector whose last file of a table a publish removed (its slots handed on) reads as
+    no rows, where every query of the view failed ("No files found") until the next connection, and a collector's
+    first files of a table appear at the next query, where they were left out until then."""
+    try:
+        duckdb.connect().execute(f"SELECT count(*) FROM read_parquet({_quote(_NOTHING)}, allow_empty = true)")
+    except duckdb.Error:
+        return ""
+    return ", allow_empty = true"
+
+
+_NOTHING = os.path.join(tempfile.gettempdir(), "tgspread-no-such-folder", "*.parquet")
 
 
 def _reads(root: Path, table: str, layout: str, names: list[str], walk: LakeFiles) -> _Reads:
-    """The view of ``table``'s sources: a glob per collector with files (its one file of the layout before slots
-    when it has no others), and what of :attr:`LakeFiles.odd` the globs would match (left out by name)."""
+    """The view of ``table``'s sources: a glob per collector with files (per collector of the lake when DuckDB
+    allows a glob that matches nothing: :func:`_allow_empty`), its one file of the layout before slots if it has
+    one, and what of :attr:`LakeFiles.odd` the globs would match (left out by name)."""
     pattern = {"post": f"{_SLOT_GLOB}/{_MONTH_GLOB}/{{}}.parquet", "slot": f"{_SLOT_GLOB}/{{}}.parquet",
                "flat": "{}.parquet"}[layout]
     files, legacy = walk.files.get(table, {}), walk.legacy.get(table, {})
     reads = _Reads(layout, [])
     first: list[str] = []
+    every = bool(_allow_empty()) and any(files.get(name) or name in legacy for name in names)
     for name in names:
-        if files.get(name):
+        if files.get(name) or (every and layout != "flat"):
             reads.found.append((str(root / table / pattern.format(name)), layout))
-            first = first or pattern.format(name).split("/")
-        elif layout == "slot" and name in legacy:
+            if not files.get(name):
+                reads.empty.add(reads.found[-1][0])
+            first = first or (pattern.format(name).split("/") if files.get(name) else [])
+        if layout == "slot" and name in legacy and (every or not files.get(name)):
             reads.found.append((str(legacy[name]), "flat"))
-    globs = [pattern.format(name).split("/") for name in names if files.get(name)]
+    globs = [pattern.format(name).split("/") for name in names if files.get(name) or every]
     base = root / table
     for path in walk.odd:
         if base not in path.parents:
@@ -528,8 +554,10 @@ def _reads(root: Path, table: str, layout: str, names: list[str], walk: LakeFile
 
 def _left_out(reads: _Reads, anchored: bool) -> str:
     """The WHERE clause leaving out what ``reads`` excludes, by file name: DuckDB applies it to the list of files
-    before it opens any, so a file left out is never read (its footer neither, but the first file's)."""
-    conds = ["file_index <> 0"] if anchored else []
+    before it opens any, so a file left out is never read (its footer neither, but the first file's). The anchor's
+    first copy is left out by its index and its name together: DuckDB numbers the files left after a filter on
+    ``slot`` or ``month`` pruned the list, so index 0 alone would then be another file, whose rows would be lost."""
+    conds = [f"NOT (file_index = 0 AND filename = {_quote(str(reads.anchor))})"] if anchored else []
     exact = [_quote(str(p)) for p, folder in reads.exclude.items() if not folder]
     if exact:
         conds.append(f"filename NOT IN ({', '.join(exact)})")
@@ -547,8 +575,11 @@ def _files_view(table: str, reads: _Reads, union: bool) -> str:
     legacy = [g for g, kind in found if kind != layout]
     globs = [g for g, kind in found if kind == layout]
     anchored = reads.anchor is not None and bool(globs) and not union
+    if anchored:    # strict: were the anchor gone, the view would take its columns from the file it leaves out
+        globs = [g for g in globs if g not in reads.empty]
+        found = [(g, kind) for g, kind in found if g not in reads.empty]
     listing = "[" + ", ".join(_quote(g) for g in ([str(reads.anchor)] if anchored else []) + globs) + "]"
-    options = _HIVE[layout] + (", union_by_name = true" if union else "")
+    options = _HIVE[layout] + (", union_by_name = true" if union else "") + ("" if anchored else _allow_empty())
     where = _left_out(reads, anchored)
     replace = (" REPLACE (" + ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in reads.casts.items()) + ")"
                if reads.casts else "")
@@ -557,15 +588,18 @@ def _files_view(table: str, reads: _Reads, union: bool) -> str:
     source = f"read_parquet({listing}, {options}, filename = true)"
     if where or replace:
         source = f"(SELECT *{replace} FROM {source}{where})"
-    if legacy:    # a collector's one file of the old layout, read as slot 0 beside the others' slot files
-        old = ("SELECT *, 0::INTEGER AS slot FROM read_parquet([" + ", ".join(_quote(g) for g in legacy)
+    columns = {name for name, _ in LAKE_SCHEMA.get(table, ("", ()))[1]}
+    if legacy:    # a collector's one file of the old layout beside the others' slot files: its rows in their slots
+        of = f"coalesce({slot_sql('channel_id')}, 0)" if "channel_id" in columns else "0"   # no channel: slot 0
+        old = (f"SELECT *, {of} AS slot FROM read_parquet([" + ", ".join(_quote(g) for g in legacy)
                + "], hive_partitioning = false, filename = true" + (", union_by_name = true" if union else "") + ")")
         source = f"({old}{f' UNION ALL BY NAME SELECT * FROM {source}' if globs else ''})"
     key = NATURAL_KEYS.get(table)
     if key is None:
         return f"SELECT DISTINCT * EXCLUDE (filename) FROM {source}"
-    columns = {name for name, _ in LAKE_SCHEMA.get(table, ("", ()))[1]}
-    partition = ", ".join([*(["slot"] if layout != "flat" else []), *key])
+    # the slot too where the key holds the channel (a row's slot is its channel's: the same groups, and a filter on
+    # slot still prunes files below the window); not for a key without it (a username moves between channels)
+    partition = ", ".join([*(["slot"] if layout != "flat" and "channel_id" in key else []), *key])
     newest = f"{_NEWEST} DESC NULLS LAST, " if _NEWEST in columns else ""
     if _NEWEST in columns and "deleted_at" in columns:   # a deletion seen is the newest observation of a post
         newest = f"greatest({_NEWEST}, deleted_at) DESC NULLS LAST, "
@@ -585,10 +619,11 @@ def connect_lake(path: str | os.PathLike[str], *, collectors: list[str] | None =
     cannot read, once for what is outside publish's layout (:func:`lake_files`), and for each file left out because
     a view would have taken its columns from it (:func:`_check_columns`).
     """
-    root = Path(path)
+    # absolute, `.` and `..` resolved by name as DuckDB spells the files a glob lists: what is left out by name must
+    # be spelled so (a symbolic link to the lake, or in its path, stays as given and is followed by the system)
+    root = Path(os.path.abspath(path))
     if not root.is_dir():
         raise FileNotFoundError(f"no lake at {root}: run `tgspread publish --lake {root}` first")
-    # the views glob under the path as given (a symbolic link to the lake is followed by the system, not matched)
     problem = pattern_in_path(root)
     if problem is not None:
         raise ValueError(f"{problem}: rename the folder, or open it through a symbolic link whose path has none")
@@ -689,24 +724,27 @@ def _leave_out_wrong_schema(con: duckdb.DuckDBPyConnection, root: Path, table: s
     if not bad:
         return
     files = walk.files.get(table, {})
-    kept = []
+    kept, readable = [], False
     for glob, kind in reads.found:
         if kind != reads.layout:                    # a collector's one file of the old layout
             if Path(glob) not in bad:
                 kept.append((glob, kind))
+                readable = True
             continue
-        name = Path(glob).name[:-len(".parquet")]
-        if any(p not in bad for p in files.get(name, [])):   # else its glob would match none but files left out
-            kept.append((glob, kind))
+        mine = files.get(Path(glob).name[:-len(".parquet")], [])
+        good = any(p not in bad for p in mine)
+        if good or not mine:           # a glob matching only files left out would match none but them; one without
+            kept.append((glob, kind))  # files stays for the files its collector publishes later (_allow_empty)
+            readable = readable or good
     reads.found = kept
     reads.exclude.update(dict.fromkeys((p for p in bad if p.parent != root / table), False))
-    usable = [p for g, kind in kept if kind == reads.layout for p in files[Path(g).name[:-len(".parquet")]]
+    usable = [p for g, kind in kept if kind == reads.layout for p in files.get(Path(g).name[:-len(".parquet")], [])
               if p not in problems]
     reads.anchor = usable[0] if usable and not union else None
     if union:       # by name, the file that holds another kind still gives its column a type: cast it back
         reads.casts = {name: declared for name, declared in LAKE_SCHEMA[table][1]
                        if name in columns and name not in _PARTITION_COLUMNS and columns[name] != _kind(declared)}
-    sql = _files_view(table, reads, union) if kept else _empty_view(table)
+    sql = _files_view(table, reads, union) if readable else _empty_view(table)
     named = "; ".join(f"{str(p)!r} ({why}): collector {p.stem!r} rewrites it with `tgspread publish --full`"
                       for p, why in bad.items())
     # the view took its columns from one of them: every query of the table was wrong or failed (``channel_id`` as

@@ -150,7 +150,8 @@ def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> 
         frame = spark.read.parquet(base)
     key = NATURAL_KEYS.get(table)
     if key is not None:
-        keys = (["slot"] if "slot" in frame.columns else []) + list(key)
+        # the slot too where the key holds the channel (the same groups; a slot filter prunes below the window)
+        keys = (["slot"] if "slot" in frame.columns and "channel_id" in key else []) + list(key)
         order = [F.col("last_seen_at").desc_nulls_last()] if "last_seen_at" in frame.columns else []
         if order and "deleted_at" in frame.columns:     # a deletion seen is the newest observation, as in DuckDB
             order = [F.greatest("last_seen_at", "deleted_at").desc_nulls_last()]

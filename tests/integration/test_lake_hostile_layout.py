@@ -18,12 +18,13 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner, Result
 
 import analysis
-from analysis.lake import lake_files, unreadable_files
+from analysis.lake import lake_files, slot_sql, unreadable_files
 from collector import Archive
 from collector._archive.lake import publish
 from collector._cli.app import app
@@ -300,6 +301,108 @@ def test_a_later_file_of_another_schema_is_named_by_the_query_shards_and_verify(
     messages = [f["message"] for f in findings]
     assert any(str(mine) in m and "run `tgspread publish --full`" in m for m in messages)
     assert any(str(theirs) in m and "collector 'other', which must republish it" in m for m in messages)
+
+
+# -- 5. what a second reader found (2026-12-07, seventh session): each failed on the code before ---------------
+@pytest.mark.parametrize("lake", ["one", "two"])
+@pytest.mark.parametrize("why", ["a first file of text ids", "a stray month folder"])
+def test_a_view_that_leaves_a_file_out_loses_no_other_file_under_a_slot_or_month_filter(
+        lake: str, why: str, request: pytest.FixtureRequest) -> None:
+    """When a view must not take its columns from its first file, another file is listed first and its first copy
+    left out. DuckDB numbers the files left after a filter on ``slot`` or ``month`` pruned the list, so leaving out
+    "file 0" dropped the first file left instead: a whole partition's rows, under the filter docs/lake.md shows."""
+    root: Path = request.getfixturevalue(lake)
+    first = _posts(root)
+    if why == "a first file of text ids":
+        _with_text_ids(first)
+    else:                                                            # matched by the glob, left out by name
+        (first.parent.with_name("month=2025-13")).mkdir()
+        shutil.copy(first, first.parent.with_name("month=2025-13") / "main.parquet")
+    expected: dict[tuple[int, str], int] = {}        # (slot, month) -> rows ('other' holds the rows 'main' does)
+    lost = first if why == "a first file of text ids" and lake == "one" else None
+    for path in sorted((root / "posts").glob("slot=*/month=*/main.parquet")):
+        if path != lost and path.parent.name != "month=2025-13":
+            expected[(int(path.parent.parent.name[5:]), path.parent.name[6:])] = pq.read_metadata(path).num_rows
+    con, said = _connect(root)
+    assert said and "SELECT" not in said[0]
+    by_slot: dict[int, int] = {}
+    for (part, _), n in expected.items():
+        by_slot[part] = by_slot.get(part, 0) + n
+    for part, n in by_slot.items():
+        assert con.execute("SELECT count(*) FROM posts WHERE slot = ?", [part]).fetchall() == [(n,)], part
+    month = sorted({m for _, m in expected})[0]
+    assert con.execute("SELECT count(*) FROM posts WHERE month = ?", [month]).fetchall() == [
+        (sum(n for (_, m), n in expected.items() if m == month),)]
+    part, month = min(expected)
+    assert con.execute("SELECT count(*) FROM posts WHERE slot = ? AND month >= ?", [part, month]).fetchall() == [
+        (sum(n for (p, m), n in expected.items() if p == part and m >= month),)]
+
+
+def test_a_lake_path_spelled_with_dot_dot_leaves_out_what_it_names(one: Path) -> None:
+    """What is outside the layout is left out by file name, and DuckDB names the files of ``x/../lake`` as those of
+    ``lake``: given so, a symbolic link named like a partition file was read, its rows twice."""
+    before, _ = _count(one)
+    linked = _posts(one).parent.with_name("month=2099-01") / "main.parquet"
+    linked.parent.mkdir()
+    linked.symlink_to(_posts(one))
+    (one.parent / "notebooks").mkdir()
+    for spelling in (one.parent / "notebooks" / ".." / one.name, Path(os.path.relpath(one)), Path(".") / one.name):
+        after, said = _count(spelling)
+        assert after == before, spelling
+        assert len(said) == 1 and "a symbolic link" in said[0]
+
+
+def test_a_key_without_the_channel_is_kept_once_across_slots(two: Path) -> None:
+    """A username that moved to a channel of another slot: 'main' saw it on the old channel, 'other' since on the
+    new one. The views kept a row per slot and key, so the username twice; now once, the newest."""
+    files = sorted((two / "channel_usernames").glob("slot=*/other.parquet"))
+    old_file, new_file = files[0], files[1]
+    moved = pq.read_table(old_file).slice(0, 1).to_pylist()[0]
+    new_channel = pq.read_table(new_file).column("channel_id")[0].as_py()
+    table = pq.read_table(new_file)
+    row = {**moved, "channel_id": new_channel, "last_seen_at": moved["last_seen_at"].replace(year=2099)}
+    pq.write_table(pa.concat_tables([table, pa.Table.from_pylist([row], schema=table.schema)]), new_file)
+    old = pq.read_table(old_file)
+    pq.write_table(old.filter(pa.compute.not_equal(old.column("username"), moved["username"])), old_file)
+    con, _ = _connect(two)
+    assert con.execute("SELECT channel_id FROM channel_usernames WHERE username = ?",
+                       [moved["username"]]).fetchall() == [(new_channel,)]
+    assert con.execute("SELECT count(*) = count(DISTINCT username) FROM channel_usernames").fetchall() == [(True,)]
+
+
+def test_a_file_of_the_layout_before_slots_is_read_in_its_channels_slots(two: Path) -> None:
+    """'other' published its channels before tables had slots (one ``channels/other.parquet``), 'main' in slots:
+    its rows were read as slot 0, so every channel of another slot twice."""
+    files = sorted((two / "channels").glob("slot=*/other.parquet"))
+    pq.write_table(pa.concat_tables([pq.read_table(f) for f in files]), two / "channels" / "other.parquet")
+    for f in files:
+        f.unlink()
+    con, _ = _connect(two)
+    rows = con.execute(f"SELECT count(*), count(DISTINCT channel_id), bool_and(slot = {slot_sql('channel_id')}) "
+                       "FROM channels").fetchall()
+    assert rows == [(rows[0][1], rows[0][1], True)] and rows[0][1] > 1
+
+
+def test_a_view_open_for_days_follows_a_collector_that_loses_or_gains_its_files(two: Path) -> None:
+    """The views list a glob per collector of the lake. A collector whose last posts file a publish removed (its
+    slots handed on) made every query fail ("No files found") until the next connection; one that had no posts
+    file when the connection opened was left out until then, though docs/lake.md says that a known collector's new
+    partitions appear at the next query."""
+    theirs = sorted((two / "posts").glob("slot=*/month=*/other.parquet"))
+    moved = two.parent / "other-posts"
+    moved.mkdir()
+    for i, path in enumerate(theirs):               # 'other' has published no posts yet
+        path.rename(moved / f"{i}.parquet")
+    con, _ = _connect(two)
+    (before,) = con.execute("SELECT count(*) FROM posts").fetchall()[0]
+    first = pq.read_table(moved / "0.parquet")      # its first posts: new ones, and a copy of one of 'main'
+    new = first.set_column(first.schema.get_field_index("message_id"), "message_id",
+                           pa.compute.add(first.column("message_id"), 10_000_000))
+    pq.write_table(pa.concat_tables([first, new]), theirs[0])
+    assert con.execute("SELECT count(*) FROM posts").fetchall() == [(before + new.num_rows,)]
+    for path in sorted((two / "posts").glob("slot=*/month=*/main.parquet")):   # 'main' hands every slot on
+        path.unlink()
+    assert con.execute("SELECT count(*) FROM posts").fetchall() == [(first.num_rows + new.num_rows,)]
 
 
 # -- 4. verify --lake on a path holding a glob character -------------------------------------------------------
