@@ -29,7 +29,7 @@ from collector._parse.channel_ref import storable_username
 
 from . import migrations, provenance
 from .big_alter import add_column, parse_add_column
-from .lake_marks import mark_batch
+from .lake_marks import mark_batch, table_exists
 from .post_writes import execute_posts
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
 
@@ -239,11 +239,7 @@ class Archive:
     # -- schema --------------------------------------------------------------------------------------
     def has_table(self, name: str) -> bool:
         """Whether the file has table ``name`` (a read-only open of an older file may lack newer tables)."""
-        row = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
-            [name],
-        ).fetchone()
-        return bool(row and row[0])
+        return table_exists(self.con, name)
 
     @property
     def schema_version(self) -> int:

@@ -190,16 +190,11 @@ def _slots_key(slots: Iterable[int]) -> str:
     return ",".join(str(int(s)) for s in sorted(set(slots)))
 
 
-def _has_pickups(archive: Archive) -> bool:
-    return bool(archive.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-                                    "AND table_name = 'lake_pickups'").fetchall()[0][0])
-
-
 def last_pickup(archive: Archive, lake: str | os.PathLike[str], collector: str,
                 slots: Iterable[int]) -> tuple[str, str] | None:
     """(history digest, found digest) of the listing at this collector's last pick-up from ``lake`` while it owned
     ``slots`` (table ``lake_pickups``, migration 0012); None when there was none."""
-    if not _has_pickups(archive):
+    if not archive.has_table("lake_pickups"):
         return None
     rows = archive.con.execute(
         "SELECT history_sha256, found_sha256 FROM lake_pickups WHERE lake = ? AND collector = ? AND slots = ?",
@@ -210,7 +205,7 @@ def last_pickup(archive: Archive, lake: str | os.PathLike[str], collector: str,
 def remember_pickup(archive: Archive, lake: str | os.PathLike[str], collector: str, slots: Iterable[int],
                     history: str, found: str, *, now: datetime) -> None:
     """Record that a pick-up took everything the files of these digests held (see :func:`last_pickup`)."""
-    if not _has_pickups(archive):
+    if not archive.has_table("lake_pickups"):
         return
     with archive.transaction() as con:
         con.execute("INSERT OR REPLACE INTO lake_pickups (lake, collector, slots, history_sha256, found_sha256, "

@@ -26,7 +26,9 @@ from .slots import month_sql, slot_sql
 POST_LEVEL = ("posts", "post_observations", "post_versions", "post_comments")
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the database on ``con`` has table ``name`` in its main schema (``duckdb_tables()``: half the cost of
+    ``information_schema.tables``, which the scheduler and the pick-up ask on every run)."""
     rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
                        [name]).fetchall()
     return bool(rows and rows[0][0])
@@ -34,7 +36,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def has_marks(con: duckdb.DuckDBPyConnection) -> bool:
     """True when the archive has ``lake_dirty`` (migration 0008 or later)."""
-    return _has_table(con, "lake_dirty")
+    return table_exists(con, "lake_dirty")
 
 
 def mark_posts(con: duckdb.DuckDBPyConnection, relation: str, tables: Iterable[str], *,
@@ -99,7 +101,7 @@ def one_post(channel_id: int, message_id: int) -> str:
 
 # -- which lake took the marks (migration 0013) -------------------------------------------------------------
 def _has_publishes(con: duckdb.DuckDBPyConnection) -> bool:
-    return _has_table(con, "lake_publishes")
+    return table_exists(con, "lake_publishes")
 
 
 def marks_cleared(con: duckdb.DuckDBPyConnection) -> int | None:

@@ -127,7 +127,7 @@ def list_command(
     with ui.errors():
         path = _archive_path(archive, config, collector)
         with Archive(path, read_only=True, wait=wait) as store:
-            entries = list_channels(store, include_removed=include_removed)
+            entries = list_channels(store, include_removed=include_removed, with_posts=True)
         if as_json:
             typer.echo(json.dumps({"archive": str(path), "channels": [e.as_json() for e in entries]}, indent=2,
                                   ensure_ascii=False))
@@ -142,7 +142,7 @@ def list_command(
         for e in entries:
             row: list[str | Text] = [cell(e.name), cell(e.title or ""), _stamp(e), e.added_by, str(e.hop),
                                      cell(e.seed_input or ("-" if e.added_by == "hand" else "(search)")),
-                                     f"{e.posts:,}", cell(e.status or "not collected yet")]
+                                     f"{e.posts or 0:,}", cell(e.status or "not collected yet")]
             if include_removed:
                 row.append(f"{e.removed_at:%Y-%m-%d %H:%M}" if e.removed_at else "")
             table.add_row(*row)

@@ -48,7 +48,7 @@ class SetEntry:
     removed_at: datetime | None
     title: str | None = None
     status: str | None = None       # channels.status once collected or resolved: active, private, ...
-    posts: int = 0
+    posts: int | None = None        # archived posts of the channel; counted only when asked (list_channels)
 
     @property
     def name(self) -> str:
@@ -100,31 +100,37 @@ WITH e AS (
 )
 SELECT e.entry_id, e.input, coalesce(e.username, lower(c.username)) AS username, e.known_id, e.added_at,
        e.added_by, e.hop, e.seed_channel_id, e.seed_input, e.discovery_run_id, e.removed_at,
-       coalesce(c.title, p.title) AS title, c.status, c.access_hash,
-       (SELECT count(*) FROM posts x WHERE x.channel_id = e.known_id) AS posts
+       coalesce(c.title, p.title) AS title, c.status, c.access_hash, {posts} AS posts
 FROM e LEFT JOIN channels c ON c.channel_id = e.known_id LEFT JOIN peers p ON p.channel_id = e.known_id
 {where}
 ORDER BY e.entry_id
 """
 
 
-def _entries(archive: Archive, *, active_only: bool) -> list[tuple[SetEntry, int | None]]:
-    """Entries with the access hash of their channel when the archive has it."""
+#: Each entry's archived posts: a scan of every post's channel id (100M posts: a second), so only for who shows them.
+_POSTS_SQL = "(SELECT count(*) FROM posts x WHERE x.channel_id = e.known_id)"
+
+
+def _entries(archive: Archive, *, active_only: bool, with_posts: bool = False) -> list[tuple[SetEntry, int | None]]:
+    """Entries with the access hash of their channel when the archive has it (``with_posts``: and their posts)."""
     if not archive.has_table("channel_set"):
         return []
-    sql = _ENTRIES_SQL.format(where="WHERE e.removed_at IS NULL" if active_only else "")
+    sql = _ENTRIES_SQL.format(where="WHERE e.removed_at IS NULL" if active_only else "",
+                              posts=_POSTS_SQL if with_posts else "NULL")
     out = []
     for r in archive.con.execute(sql).fetchall():
         entry = SetEntry(entry_id=int(r[0]), input=r[1], username=r[2], channel_id=r[3], added_at=r[4],
                          added_by=r[5], hop=int(r[6]), seed_channel_id=r[7], seed_input=r[8],
-                         discovery_run_id=r[9], removed_at=r[10], title=r[11], status=r[12], posts=int(r[14]))
+                         discovery_run_id=r[9], removed_at=r[10], title=r[11], status=r[12],
+                         posts=None if r[14] is None else int(r[14]))
         out.append((entry, r[13]))
     return out
 
 
-def list_channels(archive: Archive, *, include_removed: bool = False) -> list[SetEntry]:
-    """The set in the order channels were added; with ``include_removed`` also ended memberships."""
-    return [e for e, _ in _entries(archive, active_only=not include_removed)]
+def list_channels(archive: Archive, *, include_removed: bool = False, with_posts: bool = False) -> list[SetEntry]:
+    """The set in the order channels were added; with ``include_removed`` also ended memberships. ``with_posts``:
+    each entry's archived posts too (``channels list``; it reads every post's channel id, so a run does not)."""
+    return [e for e, _ in _entries(archive, active_only=not include_removed, with_posts=with_posts)]
 
 
 def tracked_inputs(archive: Archive, *, usernames: bool = False) -> list[str]:
