@@ -40,7 +40,10 @@ $(JUPYTER): pyproject.toml $(LOCKS)/notebooks.lock $(RUNTIME)
 	$(PIP) --require-hashes -r $(LOCKS)/notebooks.lock
 	touch $@
 
+# pip-audit asks for CacheControl[filecache]: a pip before 24 reads an extra of a pinned package as a requirement
+# without a pin and refuses the hashed install, so the auditor's venv gets a newer pip first.
 $(AUDITOR): pyproject.toml $(LOCKS)/audit.lock $(DEV)
+	$(PIP) 'pip>=24.1'
 	$(PIP) --require-hashes -r $(LOCKS)/audit.lock
 	touch $@
 
@@ -85,7 +88,12 @@ test: $(DEV) $(SPARK)
 
 # AUDIT=skip leaves out the vulnerability audit, for machines that cannot reach PyPI's vulnerability data.
 AUDIT ?= run
-lint: $(AUDITOR)
+ifeq ($(AUDIT),skip)
+LINT_NEEDS := $(DEV)
+else
+LINT_NEEDS := $(AUDITOR)
+endif
+lint: $(LINT_NEEDS)
 	$(BIN)/ruff check collector analysis tests benchmarks notebooks
 	$(BIN)/mypy
 ifeq ($(AUDIT),skip)
