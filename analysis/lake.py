@@ -510,14 +510,13 @@ def _allow_empty() -> str:
     notebook stays open: a collector whose last file of a table a publish removed (its slots handed on) reads as
     no rows, where every query of the view failed ("No files found") until the next connection, and a collector's
     first files of a table appear at the next query, where they were left out until then."""
-    try:
-        duckdb.connect().execute(f"SELECT count(*) FROM read_parquet({_quote(_NOTHING)}, allow_empty = true)")
-    except duckdb.Error:
-        return ""
+    nothing = os.path.join(tempfile.gettempdir(), "tgspread-no-such-folder", "*.parquet")
+    with duckdb.connect() as con:
+        try:
+            con.execute(f"SELECT count(*) FROM read_parquet({_quote(nothing)}, allow_empty = true)")
+        except duckdb.Error:
+            return ""
     return ", allow_empty = true"
-
-
-_NOTHING = os.path.join(tempfile.gettempdir(), "tgspread-no-such-folder", "*.parquet")
 
 
 def _reads(root: Path, table: str, layout: str, names: list[str], walk: LakeFiles) -> _Reads:
