@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector._parse.channel_ref import storable_username
+from collector._parse.refresh import due_post_sql
 
 from . import migrations, provenance
 from .big_alter import add_column, parse_add_column
@@ -618,12 +619,9 @@ class Archive:
         """Live posts of a channel whose age crossed a checkpoint since their last observation, oldest first."""
         if not checkpoints:
             return []
-        values = ", ".join(f"({int(c.total_seconds())})" for c in checkpoints)
         rows = self.con.execute(
             "SELECT message_id FROM posts p WHERE channel_id = $ch AND deleted_at IS NULL "
-            f"AND EXISTS (SELECT 1 FROM (VALUES {values}) c(s) "
-            "WHERE p.posted_at + to_seconds(c.s) <= $now AND p.posted_at + to_seconds(c.s) > p.last_seen_at) "
-            "ORDER BY message_id",
+            f"AND {due_post_sql(checkpoints)} ORDER BY message_id",
             {"ch": channel_id, "now": now},
         ).fetchall()
         return [int(r[0]) for r in rows]

@@ -52,6 +52,26 @@ def is_post_due(
     return any(last_seen_at < posted_at + c <= now for c in checkpoints)
 
 
+def due_post_sql(checkpoints: Sequence[timedelta], alias: str = "p", now: str = "$now") -> str:
+    """DuckDB SQL true for a post (table alias ``alias``) that :func:`is_post_due` calls due at ``now`` (a SQL
+    expression): the smallest checkpoint past what its last observation saw (``last_seen_at - posted_at``) is at
+    most its age. The same rule as "some checkpoint ``c`` with ``last_seen_at < posted_at + c <= now``", as one
+    ``CASE`` per row instead of a join of every post with every checkpoint (the plan of a run counts the due posts
+    of every channel: at 10M posts 0.25 s instead of 2.6-3.2 s). Whole seconds of each checkpoint, as before.
+
+    >>> due_post_sql([timedelta(hours=1), timedelta(days=1)])
+    '(CASE WHEN epoch_us(p.last_seen_at) - epoch_us(p.posted_at) < 3600000000 THEN 3600000000 WHEN \
+epoch_us(p.last_seen_at) - epoch_us(p.posted_at) < 86400000000 THEN 86400000000 END) <= epoch_us($now) - \
+epoch_us(p.posted_at)'
+    """
+    marks = sorted({int(c.total_seconds()) * 1_000_000 for c in checkpoints})
+    if not marks:
+        return f"(false AND {now} IS NOT NULL)"       # none due; the parameter is still there to bind
+    seen = f"epoch_us({alias}.last_seen_at) - epoch_us({alias}.posted_at)"
+    nearest = " ".join(f"WHEN {seen} < {m} THEN {m}" for m in marks)
+    return f"(CASE {nearest} END) <= epoch_us({now}) - epoch_us({alias}.posted_at)"
+
+
 def is_snapshot_due(
     last_snapshot_at: datetime | None, now: datetime, every: timedelta = DEFAULT_SNAPSHOT_EVERY
 ) -> bool:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from collector._archive.archive import Archive
 from collector._archive.schedule import record_schedule, record_usage, usage_since
 from collector._parse.channel_ref import ChannelRefError, parse_channel_ref
-from collector._parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, is_snapshot_due
+from collector._parse.refresh import DEFAULT_CHECKPOINTS, DEFAULT_SNAPSHOT_EVERY, due_post_sql, is_snapshot_due
 
 from .budget import BUDGET_MARK, RequestBudget
 from .channel_set import tracked_inputs
@@ -96,11 +96,8 @@ class _ArchiveView:
             "SELECT channel_id, count(*) FROM posts WHERE posted_at > ? AND posted_at <= ? GROUP BY channel_id",
             [now - timedelta(days=_RATE_WINDOW_DAYS), now]).fetchall()}
         # the same rule as Archive.due_posts, counted for every channel at once
-        values = ", ".join(f"({int(c.total_seconds())})" for c in checkpoints) or "(NULL)"
         self.due = {int(c): int(n) for c, n in con.execute(
-            "SELECT channel_id, count(*) FROM posts p WHERE deleted_at IS NULL "
-            f"AND EXISTS (SELECT 1 FROM (VALUES {values}) c(s) "
-            "WHERE p.posted_at + to_seconds(c.s) <= $now AND p.posted_at + to_seconds(c.s) > p.last_seen_at) "
+            f"SELECT channel_id, count(*) FROM posts p WHERE deleted_at IS NULL AND {due_post_sql(checkpoints)} "
             "GROUP BY channel_id", {"now": now}).fetchall()}
         self.flood_waits = archive.active_flood_waits(now)
         self.resolves, self.resolve_free_at = 0, None

@@ -119,6 +119,32 @@ def test_due_posts_follow_checkpoints(tmp_path: Path) -> None:
         assert archive.due_posts(2_500_000_001, T0 + timedelta(hours=2), cps) == [1, 2]
 
 
+def test_the_due_rule_in_sql_is_the_python_rule() -> None:
+    """``due_post_sql`` (one CASE per row, what a run's plan and ``due_posts`` use) calls due exactly the posts
+    ``is_post_due`` does: on and beside every checkpoint's edge, to the microsecond, and never a post without a
+    time."""
+    import itertools
+
+    import duckdb
+
+    from collector._parse.refresh import DEFAULT_CHECKPOINTS, due_post_sql, is_post_due
+
+    now = T0 + timedelta(days=40)
+    edges = [timedelta(0), *(c + d for c in DEFAULT_CHECKPOINTS for d in (-timedelta(microseconds=1), timedelta(0),
+                                                                           timedelta(microseconds=1)))]
+    cases = [(now - age, now - age + seen) for age, seen in itertools.product(edges, edges) if seen <= age]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE p (i INTEGER, posted_at TIMESTAMPTZ, last_seen_at TIMESTAMPTZ)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?)", [(i, a, b) for i, (a, b) in enumerate(cases)])
+    con.execute("INSERT INTO p VALUES (-1, NULL, ?), (-2, ?, NULL)", [now, now])
+    due = {i for (i,) in con.execute(f"SELECT i FROM p WHERE {due_post_sql(DEFAULT_CHECKPOINTS)}",
+                                     {"now": now}).fetchall()}
+    assert due == {i for i, (a, b) in enumerate(cases) if is_post_due(a, b, now, DEFAULT_CHECKPOINTS)}
+    assert 0 < len(due) < len(cases)
+    assert con.execute(f"SELECT count(*) FROM p WHERE {due_post_sql([])}", {"now": now}).fetchall() == [(0,)]
+
+
 def test_two_processes_bounded_wait(tmp_path: Path) -> None:
     import subprocess
     import sys
