@@ -140,7 +140,10 @@ def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> 
     layout = LAKE_SCHEMA[table][0] if table in LAKE_SCHEMA else None
     pattern = SPARK_GLOBS.get(layout) if layout else None
     folder = _local_folder(lake)
-    files = lake_files(folder, [table]).of(table) if pattern and folder is not None else []
+    # publish's layout only, as the globs read: a file of the layout before slots (`<table>/<collector>.parquet`) sits
+    # at another depth, which Spark's partition discovery refuses beside the slot folders
+    files = ([p for paths in lake_files(folder, [table]).files.get(table, {}).values() for p in paths]
+             if pattern and folder is not None else [])
     if files and folder is not None:
         frame = _read_listed(spark, folder / table, files)
     elif pattern:               # object storage, or nothing published: Spark's own message then

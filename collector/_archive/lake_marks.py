@@ -29,7 +29,8 @@ POST_LEVEL = ("posts", "post_observations", "post_versions", "post_comments")
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the database on ``con`` has table ``name`` in its main schema (``duckdb_tables()``: half the cost of
     ``information_schema.tables``, which the scheduler and the pick-up ask on every run)."""
-    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                       "AND schema_name = 'main' AND table_name = ?",
                        [name]).fetchall()
     return bool(rows and rows[0][0])
 
