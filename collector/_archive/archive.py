@@ -30,7 +30,7 @@ from collector._parse.refresh import due_post_sql
 
 from . import migrations, provenance
 from .big_alter import add_column, parse_add_column
-from .lake_marks import mark_batch, table_exists
+from .lake_marks import mark_batch, table_names
 from .post_writes import execute_posts
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
 
@@ -123,6 +123,7 @@ class Archive:
         self.memory_limit = memory_limit
         self.threads: int | None = None   # DuckDB worker threads (None: DuckDB's default); see threads_limited
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._tables: tuple[duckdb.DuckDBPyConnection, frozenset[str]] | None = None   # see has_table
         self._held_since = 0.0
         try:
             self._check_version()
@@ -239,8 +240,17 @@ class Archive:
 
     # -- schema --------------------------------------------------------------------------------------
     def has_table(self, name: str) -> bool:
-        """Whether the file has table ``name`` (a read-only open of an older file may lack newer tables)."""
-        return table_exists(self.con, name)
+        """Whether the file has table ``name`` (a read-only open of an older file may lack newer tables).
+
+        The names are read once per connection: tables come and go only by migrations, which run at open (and
+        forget the names they changed); a reopened file, which another process may have migrated, is read again.
+        Every run and every pick-up asks a few times, and each catalog query costs a millisecond.
+        """
+        con = self.con
+        cached = self._tables
+        if cached is None or cached[0] is not con:
+            cached = self._tables = (con, table_names(con))
+        return name in cached[1]
 
     @property
     def schema_version(self) -> int:
@@ -259,6 +269,12 @@ class Archive:
             )
 
     def _migrate(self) -> None:
+        try:
+            self._migrate_all()
+        finally:
+            self._tables = None         # migrations add and drop tables: has_table reads the names again
+
+    def _migrate_all(self) -> None:
         if not self.has_table("schema_migrations"):
             self._refuse_foreign()
             self.con.execute(

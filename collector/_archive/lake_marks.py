@@ -26,13 +26,17 @@ from .slots import month_sql, slot_sql
 POST_LEVEL = ("posts", "post_observations", "post_versions", "post_comments")
 
 
+def table_names(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The tables of the database on ``con``, in its main schema (``duckdb_tables()``: half the cost of
+    ``information_schema.tables``)."""
+    return frozenset(str(r[0]) for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main'"
+    ).fetchall())
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Whether the database on ``con`` has table ``name`` in its main schema (``duckdb_tables()``: half the cost of
-    ``information_schema.tables``, which the scheduler and the pick-up ask on every run)."""
-    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                       "AND schema_name = 'main' AND table_name = ?",
-                       [name]).fetchall()
-    return bool(rows and rows[0][0])
+    """Whether the database on ``con`` has table ``name`` in its main schema (:func:`table_names`)."""
+    return name in table_names(con)
 
 
 def has_marks(con: duckdb.DuckDBPyConnection) -> bool:
