@@ -12,8 +12,9 @@ channels another collector has *published posts of* in a slot it now owns (a slo
 (a channel it removed by hand stays removed; one without a username cannot be reached by another account and is
 only reported), and for a moved channel the lake's history: its posts are copied into the owner's archive
 (``source = 'lake'``, person-level fields left empty: the lake holds pseudonyms) and its cursor set to the
-newest message the lake holds, so the owner neither fetches a post again nor misses one, and re-observes the
-copied posts at their remaining checkpoints. A copied post is not published again by the owner until it
+old owner's published cursor (``channel_cursors``: every message up to it was fetched; never merely the newest
+post, which a post fetched by id or imported from an export may be, with gaps below it), so the owner neither
+fetches a post again nor misses one, and re-observes the copied posts at their remaining checkpoints. A copied post is not published again by the owner until it
 observed it itself (:func:`collector._archive.lake.lake_selects` leaves ``source = 'lake'`` rows out).
 
 Example::
@@ -117,7 +118,8 @@ def _stable(rows: list[dict[str, object]]) -> str:
 @dataclass(frozen=True)
 class Handoff:
     """A channel in one of this collector's slots that another collector met (``found``) or collected
-    (``moved``: the slot was that collector's). ``cursor``: the newest message id of it in the lake."""
+    (``moved``: the slot was that collector's). ``cursor``: the lake holds every message up to
+    this id (another collector's published cursor); None: not known."""
 
     channel_id: int
     username: str | None
@@ -134,17 +136,34 @@ def _lake_con() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def handoff_files(lake: str | os.PathLike[str], collector: str,
-                  owned_slots: Iterable[int]) -> tuple[list[str], list[str], list[str]]:
-    """The files :func:`lake_handoffs` reads: other collectors' ``posts``, ``channels`` and ``candidates`` files of
-    ``owned_slots`` (a listing of the directories that exist, nothing opened). Their paths, inodes, sizes and
-    modification times tell whether anything another collector handed on can have changed since they were read."""
+@dataclass(frozen=True)
+class HandoffFiles:
+    """Other collectors' files in a collector's slots (:func:`handoff_files`)."""
+
+    posts: list[str]
+    channels: list[str]
+    cursors: list[str]          # channel_cursors: how far each of them fetched each channel
+    found: list[str]            # candidates: the channels they met in these slots
+
+    @property
+    def history(self) -> list[str]:
+        """The files of a moved slot's history (read again only when their listing changed)."""
+        return [*self.posts, *self.channels, *self.cursors]
+
+
+def handoff_files(lake: str | os.PathLike[str], collector: str, owned_slots: Iterable[int]) -> HandoffFiles:
+    """The files :func:`lake_handoffs` reads: other collectors' ``posts``, ``channels``, ``channel_cursors`` and
+    ``candidates`` files of ``owned_slots`` (a listing of the directories that exist, nothing opened). Their paths,
+    inodes, sizes and modification times tell whether anything another collector handed on can have changed since
+    they were read."""
     root = Path(lake)
     owned = {f"slot={int(s):02d}" for s in owned_slots if 0 <= int(s) < SLOTS}
     if not owned or not root.is_dir():
-        return [], [], []
-    return (_others(root / "posts", owned, collector, months=True), _others(root / "channels", owned, collector),
-            _others(root / CANDIDATES, owned, collector))
+        return HandoffFiles([], [], [], [])
+    return HandoffFiles(_others(root / "posts", owned, collector, months=True),
+                        _others(root / "channels", owned, collector),
+                        _others(root / "channel_cursors", owned, collector),
+                        _others(root / CANDIDATES, owned, collector))
 
 
 def _subdirs(directory: Path | str, keep: Callable[[str], bool]) -> list[str]:
@@ -220,9 +239,8 @@ def lake_handoffs(lake: str | os.PathLike[str], collector: str, owned_slots: Ite
     Opens nothing when no other collector has a file in these slots (the usual case without moves).
     ``history=False``: leave the ``posts`` and ``channels`` files (a moved slot's whole history) unread, when the
     caller knows it took everything they hold (:func:`last_pickup`)."""
-    posts, channel_files, found = handoff_files(lake, collector, owned_slots)
-    if not history:
-        posts, channel_files = [], []
+    files = handoff_files(lake, collector, owned_slots)
+    posts, found = (files.posts if history else []), files.found
     out: dict[int, Handoff] = {}
     if not posts and not found:
         return []
@@ -230,17 +248,16 @@ def lake_handoffs(lake: str | os.PathLike[str], collector: str, owned_slots: Ite
     try:
         if posts:
             names: dict[int, tuple[str | None, str | None]] = {}
-            if channel_files:
+            if files.channels:
                 for cid, username, title in con.execute(
                         "SELECT channel_id, any_value(username), any_value(title) "
-                        "FROM read_parquet(?, union_by_name = true) GROUP BY channel_id", [channel_files]).fetchall():
+                        "FROM read_parquet(?, union_by_name = true) GROUP BY channel_id", [files.channels]).fetchall():
                     names[int(cid)] = (username, title)
-            for cid, top, by in con.execute(
-                    "SELECT channel_id, max(message_id), any_value(parse_filename(filename, true)) FROM "
-                    "read_parquet(?, filename = true, union_by_name = true) GROUP BY channel_id ORDER BY channel_id",
-                    [posts]).fetchall():
+            params = {"posts": posts, **({"cursors": files.cursors} if files.cursors else {})}
+            for cid, cursor, by in con.execute(_moved_sql(bool(files.cursors)), params).fetchall():
                 username, title = names.get(int(cid), (None, None))
-                out[int(cid)] = Handoff(int(cid), username, title, str(by), "moved", 0, int(top))
+                out[int(cid)] = Handoff(int(cid), username, title, str(by), "moved", 0,
+                                        None if cursor is None else int(cursor))
         if found:
             for cid, username, title, hop, by in con.execute(
                     "SELECT channel_id, any_value(username), any_value(title), min(hop), "
@@ -251,6 +268,31 @@ def lake_handoffs(lake: str | os.PathLike[str], collector: str, owned_slots: Ite
     finally:
         con.close()
     return [out[c] for c in sorted(out)]
+
+
+def _moved_sql(cursors: bool) -> str:
+    """SQL: per channel of other collectors' ``$posts`` files, how far the lake holds it without a gap, and whose.
+
+    A collector's cursor (``channel_cursors``) says it fetched every message up to it; its posts above the cursor
+    are strays (fetched by id by ``hydrate``, imported from an export, read from a web preview) with gaps below
+    them, so the newest post is no cursor. Each collector counts up to the lower of its cursor and its newest
+    post here (a publish cut short may have installed the cursor's file and not yet the posts'); the channel's
+    cursor is the highest over the collectors, None when none of them has a cursor for it (nothing may be skipped).
+    """
+    tops = ("SELECT channel_id, parse_filename(filename, true) AS who, max(message_id) AS top "
+            "FROM read_parquet($posts, filename = true, union_by_name = true) GROUP BY ALL")
+    if not cursors:
+        return f"SELECT channel_id, NULL::BIGINT AS cursor, min(who) FROM ({tops}) GROUP BY channel_id ORDER BY 1"
+    return f"""
+    WITH p AS ({tops}),
+    c AS (SELECT channel_id, parse_filename(filename, true) AS who, max(max_message_id) AS cursor
+          FROM read_parquet($cursors, filename = true, union_by_name = true) GROUP BY ALL),
+    each AS (SELECT p.channel_id, p.who,
+                    CASE WHEN c.cursor IS NOT NULL THEN least(c.cursor, p.top) END AS cursor  -- least() skips NULLs
+             FROM p LEFT JOIN c USING (channel_id, who))
+    SELECT channel_id, max(cursor) AS cursor, coalesce(arg_max(who, cursor), min(who))
+    FROM each GROUP BY channel_id ORDER BY channel_id
+    """
 
 
 @dataclass

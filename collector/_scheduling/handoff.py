@@ -48,8 +48,8 @@ def pick_up(archive: Archive, lake: Path | None, ownership: Ownership | None, *,
     if lake is None or ownership is None or not ownership.enforced:
         return None
     slots = ownership.slots()
-    posts, channel_files, found = handoff_files(lake, ownership.collector, slots)
-    history, candidates = listing_digest([*posts, *channel_files]), listing_digest(found)
+    files = handoff_files(lake, ownership.collector, slots)
+    history, candidates = listing_digest(files.history), listing_digest(files.found)
     last = last_pickup(archive, lake, ownership.collector, slots)
     if last is not None and last == (history, candidates):
         return None                    # the same files: nothing new for this collector since it took everything
@@ -61,7 +61,9 @@ def pick_up(archive: Archive, lake: Path | None, ownership: Ownership | None, *,
         active = list_channels(archive)
         taken = take_handoffs(archive, lake, handoffs, now=now, removed_ids=gone_ids, removed_names=gone_names,
                               active_ids={e.channel_id for e in active if e.channel_id is not None},
-                              active_names={e.username for e in active if e.username})
+                              # an entry of a known id is that channel, whatever its name is now (another channel
+                              # may have taken its old username): only entries without an id match by name
+                              active_names={e.username for e in active if e.username and e.channel_id is None})
     if history is not None and candidates is not None:      # taken now: these files hold nothing more for it
         remember_pickup(archive, lake, ownership.collector, slots, history, candidates, now=now)
     if taken is None:
