@@ -12,6 +12,9 @@ People in the data are not exported as they are (issue 7). What changes, per :da
 
 - ``posts.fwd_from_name`` (and ``fwd_post_author``) of a forward whose sender hid itself
   (``fwd_channel_id`` null): the displayed name is a person's; it becomes a keyed pseudonym.
+- ``posts.fwd_username`` of a forward that names no origin channel or post (``fwd_channel_id`` and
+  ``fwd_message_id`` null): a web preview links a forward from a person's account as ``t.me/<username>``, with
+  no post id; that username becomes a keyed pseudonym too.
 - ``posts.post_author`` in groups (``channels.megagroup``): the author of a group message is a person.
 - ``raw`` payloads (``posts``, ``post_versions``, ``channels``) are dropped: they repeat those names.
 - ``access_hash`` (per account, lets the holder reach the channel as that account) is dropped.
@@ -33,6 +36,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -69,9 +73,19 @@ DROPPED_COLUMNS = ("raw", "access_hash")
 PERSON_FIELDS: dict[tuple[str, str], str] = {
     ("posts", "fwd_from_name"): "fwd_channel_id IS NULL",
     ("posts", "fwd_post_author"): "fwd_channel_id IS NULL",
+    # a web preview's forward links t.me/<username> without a post id when the origin is a person's account
+    # (a channel's forward links t.me/<channel>/<id>): that username is a person's
+    ("posts", "fwd_username"): "fwd_channel_id IS NULL AND fwd_message_id IS NULL",
     ("posts", "post_author"): "channel_id IN (SELECT channel_id FROM channels WHERE megagroup)",
 }
 _UDF = "tgspread_pseudonym"
+
+
+def person_rules() -> str:
+    """A short digest of :data:`PERSON_FIELDS` (and the dropped columns): a lake's manifest records it, so files
+    written under other rules for people are all rewritten by the next publish (``collector._archive.lake``)."""
+    text = repr((sorted(PERSON_FIELDS.items()), sorted(DROPPED_COLUMNS)))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 #: A partitioned table is written in runs of channels: at most this many rows and this many channels (DuckDB's
 #: ``partitioned_write_max_open_files``) per ``COPY``. One ``COPY`` over 5,000 channels buffered every partition
 #: until its end and ran out of the 256 MB cap at 30M posts (issue 14); a run's buffers are bounded by the run.

@@ -57,7 +57,16 @@ from analysis.lake import COLLECTOR_NAME, lake_files
 from collector._version import __version__
 
 from .archive import Archive
-from .export import DERIVED, DROPPED_COLUMNS, LOCAL_STATE, NEVER_EXPORTED, PSEUDONYM_KEY, _columns, _select
+from .export import (
+    DERIVED,
+    DROPPED_COLUMNS,
+    LOCAL_STATE,
+    NEVER_EXPORTED,
+    PSEUDONYM_KEY,
+    _columns,
+    _select,
+    person_rules,
+)
 from .lake_files import (
     INCREMENTAL_PENDING,
     PART_SLOT,
@@ -377,6 +386,8 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
            else f"first publish of {collector!r} here" if previous is None
            else f"schema {previous.get('schema_version')} -> {schema_version}"
            if previous.get("schema_version") != schema_version
+           else "the rules for people changed: every file is written again under the new ones"
+           if previous.get("person_rules") != person_rules()
            else _marks_differ(archive, previous.get("marks_through"))
            if marks_taken_elsewhere(archive.con, previous.get("marks_through"))
            else "")
@@ -563,6 +574,8 @@ def _publish_within(archive: Archive, target: _Target, full: bool, previous: dic
                 "digest": "per partition '<rows>:<hash sum>': the sum mod 2^64 of DuckDB's hash() of each row's "
                           "columns (collector._archive.lake.partition_digest_sql); tgspread verify --lake "
                           "recomputes it",
+                # which fields are pseudonymised or dropped (export.PERSON_FIELDS): other rules, a full publish
+                "person_rules": person_rules(),
                 "pseudonyms": {"key": PSEUDONYM_KEY, "scheme": "HMAC-SHA256(key, 'name:' + value), first 16 hex "
                                                                "digits; the key stays in the archive"},
                 "tables": tables_manifest,

@@ -14,8 +14,9 @@ only reported), and for a moved channel the lake's history: its posts are copied
 (``source = 'lake'``, person-level fields left empty: the lake holds pseudonyms) and its cursor set to the
 old owner's published cursor (``channel_cursors``: every message up to it was fetched; never merely the newest
 post, which a post fetched by id or imported from an export may be, with gaps below it), so the owner neither
-fetches a post again nor misses one, and re-observes the copied posts at their remaining checkpoints. A copied post is not published again by the owner until it
-observed it itself (:func:`collector._archive.lake.lake_selects` leaves ``source = 'lake'`` rows out).
+fetches a post again nor misses one, and re-observes the copied posts at their remaining checkpoints. A copied
+post is not published again by the owner until it observed it itself
+(:func:`collector._archive.lake.lake_selects` leaves ``source = 'lake'`` rows out).
 
 Example::
 

@@ -31,6 +31,7 @@ from tests.helpers.simworld import Collected
 runner = CliRunner()
 GROUP_AUTHOR = "Group Author Zq"
 HIDDEN_NAME = "Hidden Sender Zq"
+PERSON_USERNAME = "jane_person_zq"
 USER_ID = 987654321012
 
 
@@ -52,6 +53,9 @@ def _plant(path: Path) -> dict[str, Any]:
                     "raw = ? WHERE channel_id = ? AND message_id = ?",
                     [HIDDEN_NAME, json.dumps({"_": "Message", "from_id": {"_": "PeerUser", "user_id": USER_ID}}),
                      group, msg + 1])
+        # a web preview's forward from a person's account: t.me/<username>, no channel, no post id
+        con.execute("UPDATE posts SET fwd_username = ?, fwd_channel_id = NULL, fwd_message_id = NULL "
+                    "WHERE channel_id = ? AND message_id = ?", [PERSON_USERNAME, group, msg + 2])
         con.execute("INSERT INTO post_comments (channel_id, message_id, discussion_id, comment_id, posted_at, text, "
                     "author_kind, author_pseudonym, first_seen_at, last_seen_at) VALUES (?, ?, 1, 1, now(), 'hi', "
                     "'user', 'a1b2c3d4e5f60718', now(), now())", [group, msg])
@@ -151,7 +155,7 @@ def _all_strings(out: Path) -> str:
 def test_no_person_level_value_is_exported(exported: dict[str, Any]) -> None:
     out, key = exported["out"], exported["key"]
     text = _all_strings(out) + _all_bytes(out).decode("utf-8", "replace")
-    names = [GROUP_AUTHOR, HIDDEN_NAME, *exported["hidden_names"]]
+    names = [GROUP_AUTHOR, HIDDEN_NAME, PERSON_USERNAME, *exported["hidden_names"]]
     assert len(names) > 3, "the simulated world has hidden-sender forwards"
     for name in names:
         assert name not in text, name
@@ -162,6 +166,9 @@ def test_no_person_level_value_is_exported(exported: dict[str, Any]) -> None:
     planted = _read(out, "posts", "post_author", f"channel_id = {exported['group']} "
                                                  f"AND message_id = {exported['message_id']}")
     assert planted == [(pseudonym(key, "name:" + GROUP_AUTHOR),)]
+    person = _read(out, "posts", "fwd_username", f"channel_id = {exported['group']} "
+                                                 f"AND message_id = {exported['message_id'] + 2}")
+    assert person == [(pseudonym(key, "name:" + PERSON_USERNAME),)]
 
 
 def test_named_forwards_and_broadcast_signatures_are_kept(exported: dict[str, Any]) -> None:

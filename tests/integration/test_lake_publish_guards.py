@@ -289,3 +289,27 @@ def test_a_lake_ahead_of_its_archive_gets_a_full_publish(archive: Path, tmp_path
     with Archive(archive) as opened:
         report = publish(opened, lake)
     assert report.full and "restored from a backup" in report.why_full
+
+
+def test_files_written_under_other_rules_for_people_are_all_written_again(archive: Path, tmp_path: Path) -> None:
+    """A lake published before a field joined the pseudonymised ones (say ``posts.fwd_username`` of a person's
+    forward) holds that field as it was: the next publish, however little changed, rewrites every file."""
+    lake = tmp_path / "lake"
+    with Archive(archive) as opened:
+        opened.con.execute("UPDATE posts SET fwd_username = 'jane_person_zq', fwd_channel_id = NULL, "
+                           "fwd_message_id = NULL WHERE (channel_id, message_id) = "
+                           "(SELECT (channel_id, message_id) FROM posts ORDER BY ALL LIMIT 1)")
+        publish(opened, lake)
+        path = lake / "_manifests" / "main.json"
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        assert manifest["person_rules"]
+        # as an older tgspread wrote it: no rules recorded, the person's name in the files
+        path.write_text(json.dumps({k: v for k, v in manifest.items() if k != "person_rules"}), encoding="utf-8")
+        before = _listing(lake)
+        again = publish(opened, lake)
+        assert again.full and again.why_full.startswith("the rules for people changed")
+        after = _listing(lake)
+        assert all(after[f] != before[f] for f in after if f.endswith(".parquet") and f in before)
+        assert not publish(opened, lake).full                            # recorded again: incremental
+    con = analysis.connect(lake)
+    assert con.execute("SELECT count(*) FROM posts WHERE fwd_username = 'jane_person_zq'").fetchone() == (0,)
