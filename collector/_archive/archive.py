@@ -30,7 +30,7 @@ from collector._parse.refresh import due_post_sql
 
 from . import migrations, provenance
 from .big_alter import add_column, parse_add_column
-from .lake_marks import mark_batch, table_names
+from .lake_marks import group_flags, mark_batch, mark_group_changes, table_names
 from .post_writes import execute_posts
 from .rows import CHANNELS_SCHEMA, PEERS_SCHEMA, POSTS_SCHEMA, posts_table
 
@@ -381,6 +381,7 @@ class Archive:
             sets += ", last_snapshot_at = excluded.last_snapshot_at"
         names = ", ".join(CHANNELS_SCHEMA.names)
         with self.transaction() as con:
+            groups = group_flags(con, [row["channel_id"]])
             con.register("_channel_row", table)
             con.execute(
                 f"INSERT INTO channels ({names}, first_seen_at, last_seen_at, status, status_at, last_snapshot_at) "
@@ -389,6 +390,7 @@ class Archive:
                 {"now": now},
             )
             con.unregister("_channel_row")
+            mark_group_changes(con, groups, [row["channel_id"]])     # a group's authors become pseudonyms
             for name in {str(n).lower() for n in (row.get("username"), alias) if n}:
                 con.execute(
                     "INSERT INTO channel_usernames (username, channel_id, first_seen_at, last_seen_at) "

@@ -99,6 +99,29 @@ def mark_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table | None, deleted: 
         mark_posts(con, "__tgs_lake_batch", ("posts",), arrow=gone)
 
 
+def group_flags(con: duckdb.DuckDBPyConnection, channel_ids: Iterable[int]) -> dict[int, bool]:
+    """``channels.megagroup`` of each archived channel of ``channel_ids`` (unknown: False): read before a write that
+    may change it, for :func:`mark_group_changes`."""
+    ids = [int(c) for c in channel_ids]
+    if not ids:
+        return {}
+    return {int(c): bool(g) for c, g in con.execute(
+        "SELECT channel_id, coalesce(megagroup, false) FROM channels WHERE list_contains(?, channel_id)",
+        [ids]).fetchall()}
+
+
+def mark_group_changes(con: duckdb.DuckDBPyConnection, before: dict[int, bool], channel_ids: Iterable[int]) -> None:
+    """Mark every ``posts`` partition of the channels whose ``megagroup`` a write changed (``before``: their
+    :func:`group_flags` before it). Whether ``post_author`` is a person's, to be pseudonymised where the rows leave
+    the archive, follows that flag (``export.PERSON_FIELDS``): published files of such a channel must be written
+    again, or a group's authors would stay in the lake by name."""
+    after = group_flags(con, channel_ids)
+    changed = sorted(c for c, flag in after.items() if flag != before.get(c, False))
+    if changed:
+        mark_posts(con, f"(SELECT channel_id, message_id FROM posts WHERE channel_id IN "
+                        f"({', '.join(str(c) for c in changed)}))", ("posts",), checked=True)
+
+
 def one_post(channel_id: int, message_id: int) -> str:
     """A relation naming one post, for :func:`mark_posts`."""
     return f"(SELECT {int(channel_id)}::BIGINT AS channel_id, {int(message_id)}::BIGINT AS message_id)"

@@ -41,7 +41,7 @@ from collector._parse.channel_ref import storable_username
 
 from . import provenance
 from .archive import transaction as _transaction
-from .lake_marks import has_marks, mark_batch, mark_posts
+from .lake_marks import group_flags, has_marks, mark_batch, mark_group_changes, mark_posts
 from .post_writes import execute_posts
 from .rows import PROVENANCE_COLUMNS, channels_columns, posts_columns
 
@@ -401,12 +401,15 @@ def upsert_channels(target: Any, rows: Sequence[dict[str, Any]], *, now: datetim
         return
     con = connection_of(target)
     rows = [{**r, "username": storable_username(r.get("username"))} for r in rows]   # never a hostile ".."
+    ids = [int(r["channel_id"]) for r in rows]
+    groups = group_flags(con, ids)
     con.register("__tgs_ch", pa.Table.from_pylist(_dedupe(rows, ("channel_id",)), schema=CHANNEL_SCHEMA))
     try:
         con.execute(_CHANNEL_UPSERT)
         con.execute(_CHANNEL_OBSERVATIONS, {"now": now})
     finally:
         con.unregister("__tgs_ch")
+    mark_group_changes(con, groups, ids)        # a group's authors become pseudonyms in the lake too
 
 
 def channel_ids_for_usernames(target: Any, usernames: Sequence[str]) -> dict[str, int]:
@@ -499,14 +502,20 @@ def add_versions(target: Any, channel_id: int, versions: Sequence[tuple[int, str
         return 0
     con = connection_of(target)
     before = _count(con, "post_versions")
+    ids = [v[0] for v in versions]
     con.execute(
         "INSERT INTO post_versions (channel_id, message_id, text, edited_at, observed_at) "
         "SELECT $channel, v.id, v.text, to_timestamp(v.edited), $now "
         "FROM (SELECT unnest($ids) AS id, unnest($texts) AS text, unnest($edited::BIGINT[]) AS edited) v "
         "ON CONFLICT DO NOTHING",
-        {"channel": channel_id, "ids": [v[0] for v in versions], "texts": [v[1] for v in versions],
+        {"channel": channel_id, "ids": ids, "texts": [v[1] for v in versions],
          "edited": [v[2] for v in versions], "now": now})
-    return _count(con, "post_versions") - before
+    added = _count(con, "post_versions") - before
+    if added:       # lake partitions to publish (the posts are written first: their months are known)
+        keys = pa.table({"channel_id": pa.array([channel_id] * len(ids), pa.int64()),
+                         "message_id": pa.array(ids, pa.int64())})
+        mark_posts(con, "__tgs_versions", ("post_versions",), checked=True, arrow=keys)
+    return added
 
 
 def mark_pinned(target: Any, channel_id: int, message_ids: Sequence[int]) -> int:
