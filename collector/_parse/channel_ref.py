@@ -46,7 +46,7 @@ class ChannelRef:
     invite: str | None = None
 
 
-def _username_problem(name: str) -> str | None:
+def username_problem(name: str) -> str | None:
     """What is wrong with ``name`` as a username, in words; None when it is fine. Pure."""
     if not name:
         return "the name is empty"
@@ -84,7 +84,7 @@ def storable_username(name: object) -> str | None:
 
 
 def _check_username(name: str, raw: str) -> str:
-    problem = _username_problem(name)
+    problem = username_problem(name)
     if problem is not None:
         raise ChannelRefError(f"{raw!r} is not a valid channel username: {problem}; write it as 'name', '@name' "
                               "or 'https://t.me/name'")

@@ -183,11 +183,13 @@ class _Pass:
             self.progress(stage, result)
 
     # -- one channel ---------------------------------------------------------------------------------
-    async def channel(self, raw: str, ids: Sequence[int] | None = None, expect: int | None = None) -> ChannelResult:
+    async def channel(self, raw: str, ids: Sequence[int] | None = None, expect: int | None = None,
+                      label: str | None = None) -> ChannelResult:
         """Collect one channel: snapshot when due, new posts, due refreshes; or, with ``ids`` (``hydrate``),
         a snapshot when due and exactly those posts, fetched by id (only when ``raw`` resolves to the
-        channel id ``expect``, when given: a username can pass to another channel)."""
-        result = ChannelResult(input=raw)
+        channel id ``expect``, when given: a username can pass to another channel). ``label``: the result's
+        ``input`` when it must differ from ``raw`` (two entries of an id list named alike)."""
+        result = ChannelResult(input=label or raw)
         try:
             with _fewer_collections():
                 await self._channel(raw, result, ids, expect)

@@ -59,10 +59,11 @@ async def hydrate(
         seen: set[str] = set()
         for listed in channels:
             raw, expect = input_for(archive, listed)
-            if raw in seen:       # the same channel listed by id and by name: one result (run_channels key)
-                raw = f"{raw} ({listed.username or listed.channel_id})"
-            seen.add(raw)
-            result = await run.channel(raw, ids=listed.message_ids, expect=expect)
+            label = raw
+            if label in seen:     # two entries named alike: each its own result (run_channels key), the same name
+                label = f"{raw} (id {listed.channel_id})" if listed.channel_id is not None else f"{raw} (by name)"
+            seen.add(label)
+            result = await run.channel(raw, ids=listed.message_ids, expect=expect, label=label)
             run.archive.record_run_channel(run.run_id, result.as_row())
             report.channels.append(result)
             run.archive.release(held_for=run.settings.hold_seconds)

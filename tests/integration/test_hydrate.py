@@ -159,6 +159,9 @@ def test_a_renamed_username_in_another_collectors_slot_is_the_mismatch(world_and
     ("username,message_id\nx;DROP TABLE,1\n", "line 2: 'x;DROP TABLE' is not a Telegram username"),
     ("channel_id,username,message_id\n,,3\n", "line 2: neither channel_id nor username"),
     ("channel_id,message_id\n1\n", "line 2: 1 fields, the header has 2"),
+    ("username,message_id\nsim__tech,1\n", "line 2: 'sim__tech' is not a Telegram username: usernames never end"),
+    ("channel_id,message_id\n-4242,1\n", "line 2: channel_id -4242 is negative without the -100 of a channel"),
+    ("channel_id,message_id,message_id\n1,2,3\n", "line 1: the header names 'message_id' twice"),
 ])
 def test_bad_id_lists_are_refused_with_the_line(text: str, message: str) -> None:
     with pytest.raises(IdListError, match=message.replace("(", r"\(")):
@@ -270,3 +273,26 @@ def test_the_rows_of_one_channel_are_one_channel_however_they_name_it(listed_her
         done = runner.invoke(app, ["hydrate", "ids.csv", "-a", "b.duckdb"])
         assert done.exit_code == Exit.OK, done.output
         assert "not_found" not in done.output
+
+
+def test_a_bot_api_channel_id_is_read_as_collect_reads_it() -> None:
+    listed = parse_id_list(io.StringIO("channel_id,message_id\n-1002201847156,5\n2201847156,6\n"))
+    assert [(c.channel_id, list(c.message_ids)) for c in listed] == [(2201847156, [5, 6])]
+
+
+def test_two_channels_listed_under_one_username_and_the_name_alone_are_each_fetched(
+        world_and_archive: tuple[World, Path], tmp_path: Path) -> None:
+    """A username that passed from one channel to another, listed with both ids and alone: the entry of the name
+    alone is fetched under that name (before: under a label the collector could not parse)."""
+    world, _ = world_and_archive
+    seed = next(iter(world.seed_channels()))
+    name = seed.username_at(world.now)
+    listed = parse_id_list(io.StringIO(f"channel_id,username,message_id\n777,{name},1\n"
+                                       f"{seed.channel_id},{name},2\n,{name},3\n"))
+    assert len(listed) == 3                          # two ids share the name: the name alone stays apart
+    report = _hydrate(world, tmp_path / "b.duckdb", listed)
+    by_input = {c.input: c for c in report.channels}
+    assert by_input[f"@{name}"].outcome == "not_found"                  # 777: the name names another channel now
+    alone = by_input[f"@{name} (by name)"]
+    assert alone.outcome == "ok" and alone.new_posts == 1, alone.error
+    assert _keys(tmp_path / "b.duckdb") == {(seed.channel_id, 2), (seed.channel_id, 3)}
