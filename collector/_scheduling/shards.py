@@ -269,7 +269,7 @@ def _even_out_free_slots(out: Assignment, cost: Mapping[int, float], names: list
     count = {n: 0 for n in names}
     for n in out.values():
         count[n] += 1
-    fair = SLOTS // len(names)
+    most = -(-SLOTS // len(names))           # the most slots a collector holds once the counts are even
     for _ in range(SLOTS):
         free = {n: sorted(s for s, o in out.items() if o == n and cost.get(s, 0.0) <= 0) for n in names}
         givers = [n for n in names if free[n]]
@@ -279,10 +279,14 @@ def _even_out_free_slots(out: Assignment, cost: Mapping[int, float], names: list
         lo = min(names, key=lambda n: (count[n], n))
         if count[hi] - count[lo] <= 1:
             return
-        while free[hi] and count[hi] - count[lo] > 1 and (count[lo] < fair or count[hi] > fair + 1):
+        # a run down to the even count, never below it: a giver drained further would take slots back from
+        # another collector later, and every such slot is one more moved
+        run = 0
+        while free[hi] and count[hi] - count[lo] > 1 and (count[hi] > most or run == 0):
             out[free[hi].pop()] = lo
             count[hi] -= 1
             count[lo] += 1
+            run += 1
 
 
 def toml_key(name: str) -> str:

@@ -207,6 +207,24 @@ def test_a_plan_of_free_slots_moves_half_and_keeps_ranges_few() -> None:
     assert render_toml(three).count(",") <= 2                   # a run of slots each, not every third slot
 
 
+@pytest.mark.parametrize(("current", "names"), [
+    ({s: "main" if s < 32 else "second" for s in range(SLOTS)}, ["main", "second", "third"]),
+    ({s: "abc"[s % 3] for s in range(SLOTS)}, ["a", "b", "c", "d"]),
+    ({s: "abcd"[s // 16] for s in range(SLOTS)}, ["a", "b", "c", "d", "e"]),
+])
+def test_a_plan_of_free_slots_for_one_more_collector_moves_the_fewest_slots(current: dict[int, str],
+                                                                            names: list[str]) -> None:
+    """A young lake (slots that cost nothing): a newcomer gets its share from everyone, each giver keeping its own
+    share (before: the first giver was drained below it and refilled from another, 31 moves where 21 do)."""
+    new = plan(current, {}, names)
+    quota, extra = divmod(SLOTS, len(names))
+    have = sorted((list(current.values()).count(n) for n in names), reverse=True)
+    least = SLOTS - sum(min(h, q) for h, q in zip(have, [quota + 1] * extra + [quota] * (len(names) - extra),
+                                                   strict=True))
+    assert len(moved(current, new)) == least
+    assert max(list(new.values()).count(n) for n in names) - min(list(new.values()).count(n) for n in names) <= 1
+
+
 def test_plan_without_an_assignment_file_starts_from_who_collects_and_names_the_configs_collectors(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A lake only `main` published, no assignment file yet (so `main` collects every slot), a config naming a
