@@ -52,7 +52,7 @@ import re
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -884,23 +884,34 @@ def _layout_files(lake: Path, table: str, *, legacy: bool = True) -> list[Path]:
     return sorted(p for names in walk.files.get(table, {}).values() for p in names)
 
 
-def handed_on(lake: Path, *, skip: Collection[Path] = ()) -> list[tuple[int, str | None, str, bool]]:
+def handed_on(lake: Path, *, skip: Collection[Path] = (),
+              owner_of: Callable[[int], str | None] | None = None) -> list[tuple[int, str | None, str, bool]]:
     """Channels collectors met in other collectors' slots and handed on (the lake's ``candidates``):
-    (channel id, username, the collector that found it first, whether any collector has published posts of it
-    since), by channel id. Files in ``skip`` (:func:`unreadable_files`) are left out."""
+    (channel id, username, the collector that found it first, whether its owner has published posts of it), by
+    channel id. ``owner_of``: the collector that owns a channel (the assignment); without it, any collector that
+    did not hand it on counts as its owner (a finder's own posts of it, from before its slot moved, never count).
+    Files in ``skip`` (:func:`unreadable_files`) are left out."""
     found = _without(_layout_files(lake, "candidates"), skip)
     if not found:
         return []
     posts = _without(_layout_files(lake, "posts"), skip)
     name = "regexp_extract(filename, '([^/]+)\\.parquet$', 1)"
-    collected = (f"channel_id IN (SELECT DISTINCT channel_id FROM read_parquet({_listing(posts)}, "
-                 "hive_partitioning = false))") if posts else "false"
+    by = (f"(SELECT channel_id, list(DISTINCT {name}) AS who FROM read_parquet({_listing(posts)}, filename = true, "
+          "hive_partitioning = false) WHERE channel_id IN (SELECT channel_id FROM f) GROUP BY channel_id)"
+          ) if posts else "(SELECT NULL::BIGINT AS channel_id, NULL::VARCHAR[] AS who)"
     con = duckdb.connect()
     try:
         rows = con.execute(
-            f"SELECT channel_id, any_value(username), arg_min({name}, first_found_at), bool_or({collected}) "
-            f"FROM read_parquet({_listing(found)}, filename = true, hive_partitioning = false, union_by_name = true) "
-            "GROUP BY channel_id ORDER BY channel_id").fetchall()
+            f"WITH f AS (SELECT channel_id, any_value(username) AS username, arg_min({name}, first_found_at) AS "
+            f"first, list(DISTINCT {name}) AS finders FROM read_parquet({_listing(found)}, filename = true, "
+            "hive_partitioning = false, union_by_name = true) GROUP BY channel_id) "
+            f"SELECT f.channel_id, f.username, f.first, f.finders, coalesce(p.who, []) FROM f LEFT JOIN {by} p "
+            "USING (channel_id) ORDER BY f.channel_id").fetchall()
     finally:
         con.close()
-    return [(int(c), u, str(f), bool(done)) for c, u, f, done in rows]
+    out = []
+    for c, u, first, finders, who in rows:
+        owner = owner_of(int(c)) if owner_of is not None else None
+        done = owner in who if owner is not None else bool(set(who) - set(finders))
+        out.append((int(c), u, str(first), done))
+    return out

@@ -244,8 +244,10 @@ def register(app: typer.Typer) -> None:
                 who = ", ".join(sorted(holders))
                 now_owner = current.get(s)
                 stdout.print(escape(safe(f"slot {s}: posts from {who} (moved to {now_owner or 'nobody'}; readers keep "
-                                         "one row per post)")), highlight=False, soft_wrap=True)
-            found = _read(("candidates", "posts"), lambda: handed_on(root, skip=skip), root, skip, problems) or []
+                                         "one row per post)")), highlight=False)      # wrapped at the terminal's width
+            found = _read(("candidates", "posts"),
+                          lambda: handed_on(root, skip=skip, owner_of=(lambda c: current.get(slot(c))) if current
+                                            else None), root, skip, problems) or []
             if found:
                 waiting = [f for f in found if not f[3]]
                 # two lines, so that each fits 80 columns
@@ -256,5 +258,5 @@ def register(app: typer.Typer) -> None:
                     owner_name = current.get(slot(cid), "nobody")
                     label = f"@{username}" if username else str(cid)
                     stdout.print(escape(safe(f"  {label} (slot {slot(cid)}): found by {finder}, owner {owner_name}")),
-                                 highlight=False, soft_wrap=True)
+                                 highlight=False)
             _warn(problems)

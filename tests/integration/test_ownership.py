@@ -530,3 +530,39 @@ def test_run_on_a_collector_that_meets_a_group_of_another_slot_does_not_fail_on_
     assert shown.exit_code == 0, shown.output
     assert "not handed" not in shown.stdout and ", 0 not (yet)" in shown.stdout
     assert max(map(len, shown.stdout.splitlines())) <= 80, shown.stdout
+
+
+def test_shards_counts_a_handed_on_channel_collected_only_once_its_owner_published_it(tmp_path: Path) -> None:
+    """After a slot moved, the finder's own posts of the channel (from before the move) are not its owner's: the
+    channel waits until the new owner publishes it. Every line fits 80 columns, long collector names too."""
+    first, second = "alpha-collector", "beta-collector"
+    world = generate_world(6, channels=3, days=3, future_days=3, special_seeds=False, posts_per_day=20)
+    chans = {ch.channel_id: str(ch.username_at(world.now)) for ch in collected_channels(world)}
+    lake, before = tmp_path / "lake", dict.fromkeys(range(SLOTS), first)
+    moving = sorted(chans)[0]
+    after = {**before, slot(moving): second}
+    (tmp_path / "after.toml").write_text(render_toml(after), encoding="utf-8")
+    with Archive(tmp_path / "a.duckdb") as a:
+        for assignment in (before, after):        # collects everything, then hands the moved channel on
+            asyncio.run(collect(simulated_client(world), list(chans.values()), a, now=world.now,
+                                settings=CollectSettings(ownership=Ownership(first, assignment))))
+            publish(a, lake, collector=first, now=world.now)
+            world.advance(timedelta(hours=2))
+
+    def shards() -> str:
+        result = runner.invoke(app, ["shards", "--lake", str(lake), "--assignment", str(tmp_path / "after.toml")],
+                               env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+        return " ".join(result.stdout.split())
+
+    assert "0 collected since, 1 not (yet)" in shards()    # before: "1 collected since" (the finder's old posts)
+    with Archive(tmp_path / "b.duckdb") as b:
+        pick_up(b, lake, Ownership(second, after), now=world.now)
+        inputs = [r[0] for r in b.con.execute("SELECT input FROM channel_set").fetchall()]
+        asyncio.run(collect(simulated_client(world), inputs, b, now=world.now,
+                            settings=CollectSettings(ownership=Ownership(second, after))))
+        publish(b, lake, collector=second, now=world.now)
+    text = shards()
+    assert "1 collected since, 0 not (yet)" in text
+    assert f"slot {slot(moving)}: posts from {first}, {second} (moved to {second}; readers keep one row" in text
