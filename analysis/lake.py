@@ -93,8 +93,20 @@ CONFIG: dict[str, Any] = {"allocator_background_threads": True}
 #: DuckDB instances must not share one); DuckDB removes it with its files when the connection closes.
 SPILL_DIR = "tgspread-spill"
 _spills = itertools.count()
-#: The column that says which copy of a row is newest, where a table has one.
+#: The column that says which copy of a row is newest, where a table has one (:func:`newest_column`).
 _NEWEST = "last_seen_at"
+#: ... and for the keyed tables without ``last_seen_at``: when their row was last written. After a slot moved,
+#: the old owner's copy of a cursor stays in the lake; the newest one is the new owner's.
+_NEWEST_OF = {"channel_cursors": "updated_at", "post_comment_cursors": "fetched_at", "post_media": "linked_at",
+              "media_downloads": "updated_at"}
+
+
+def newest_column(table: str) -> str | None:
+    """The column whose highest value marks the newest of several collectors' copies of a row of ``table`` (None:
+    the table has none; the copy whose file name sorts last is kept). DuckDB's views and Spark's both use it."""
+    name = _NEWEST_OF.get(table, _NEWEST)
+    columns = {c for c, _ in LAKE_SCHEMA.get(table, ("", ()))[1]}
+    return name if name in columns else None
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
 #: What a collector may be called (it names files in a shared lake): letters, digits, ``-`` and ``_``, at most 64,
 #: a letter or digit first. Use ``fullmatch`` (``$`` would let a trailing newline through). The collector's
@@ -599,8 +611,9 @@ def _files_view(table: str, reads: _Reads, union: bool) -> str:
     # the slot too where the key holds the channel (a row's slot is its channel's: the same groups, and a filter on
     # slot still prunes files below the window); not for a key without it (a username moves between channels)
     partition = ", ".join([*(["slot"] if layout != "flat" and "channel_id" in key else []), *key])
-    newest = f"{_NEWEST} DESC NULLS LAST, " if _NEWEST in columns else ""
-    if _NEWEST in columns and "deleted_at" in columns:   # a deletion seen is the newest observation of a post
+    column = newest_column(table)
+    newest = f"{column} DESC NULLS LAST, " if column else ""
+    if column == _NEWEST and "deleted_at" in columns:   # a deletion seen is the newest observation of a post
         newest = f"greatest({_NEWEST}, deleted_at) DESC NULLS LAST, "
     return (f"SELECT * EXCLUDE (filename) FROM {source} "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {newest}filename DESC) = 1")

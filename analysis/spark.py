@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import polars as pl
 
 from ._lake_schema import LAKE_SCHEMA
-from .lake import _FILE, _MONTH_DIR, _SLOT_DIR, NATURAL_KEYS, lake_files
+from .lake import _FILE, _MONTH_DIR, _SLOT_DIR, NATURAL_KEYS, lake_files, newest_column
 from .portable import METRICS, finish, spark_sql
 
 __all__ = ["METRICS", "cascades", "forward_network", "java_home", "posting_frequency", "register",
@@ -130,8 +130,8 @@ def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> 
     listed one by one, as ``analysis.connect`` reads them: no symbolic link is followed and no pipe opened. On
     object storage (a URL), :data:`SPARK_GLOBS`, then :data:`SPARK_FILES` on each row's file; there a link is the
     storage's business. ``slot`` and ``month`` come from the paths. Several collectors' copies of a row (while a
-    slot moves) are reduced to the newest ``last_seen_at``, else the copy whose file path sorts last, as the DuckDB
-    views do.
+    slot moves) are reduced to the newest by :func:`analysis.lake.newest_column` (``last_seen_at``, a cursor's
+    ``updated_at``...), else the copy whose file path sorts last, as the DuckDB views do.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
@@ -155,9 +155,10 @@ def register(spark: Any, lake: str | os.PathLike[str], table: str = "posts") -> 
     if key is not None:
         # the slot too where the key holds the channel (the same groups; a slot filter prunes below the window)
         keys = (["slot"] if "slot" in frame.columns and "channel_id" in key else []) + list(key)
-        order = [F.col("last_seen_at").desc_nulls_last()] if "last_seen_at" in frame.columns else []
-        if order and "deleted_at" in frame.columns:     # a deletion seen is the newest observation, as in DuckDB
-            order = [F.greatest("last_seen_at", "deleted_at").desc_nulls_last()]
+        column = newest_column(table)
+        order = [F.col(column).desc_nulls_last()] if column and column in frame.columns else []
+        if column == "last_seen_at" and order and "deleted_at" in frame.columns:   # a deletion seen is the newest
+            order = [F.greatest("last_seen_at", "deleted_at").desc_nulls_last()]     # observation, as in DuckDB
         window = Window.partitionBy(*keys).orderBy(*order, F.col("_file").desc())
         frame = (frame.withColumn("_file", F.input_file_name())
                  .withColumn("_rn", F.row_number().over(window))

@@ -119,3 +119,27 @@ def test_a_handed_on_channel_is_taken_when_its_name_once_named_another_channel_o
         taken = pick_up(b, lake, Ownership("b", assignment), now=world.now)
         # before: skipped, as the set "knew" the name (for P, under its id): Q was collected by nobody
         assert taken is not None and [h.channel_id for h in taken.added] == [q.channel_id]
+
+
+def test_readers_keep_the_new_owners_cursor_not_the_old_owners_that_sorts_last(tmp_path: Path) -> None:
+    """After a move both collectors' ``channel_cursors`` rows of a channel are in the lake: the newest one
+    (``updated_at``) is kept, not the one whose collector name sorts last (here the old owner's, stale)."""
+    world = generate_world(6, channels=3, days=3, future_days=3, special_seeds=False, posts_per_day=20)
+    chs = {ch.channel_id: ch for ch in collected_channels(world)}
+    names = {c: str(ch.username_at(world.now)) for c, ch in chs.items()}
+    lake, x = tmp_path / "lake", sorted(chs)[0]
+    everything = dict.fromkeys(range(SLOTS), "zulu")
+    after = {**everything, slot(x): "bravo"}
+    with Archive(tmp_path / "z.duckdb") as old:
+        _collect(world, list(names.values()), old, Ownership("zulu", everything))
+        publish(old, lake, collector="zulu", now=world.now)
+        stale = old.cursor(x)
+    world.advance(timedelta(hours=12))
+    with Archive(tmp_path / "b.duckdb") as new:
+        pick_up(new, lake, Ownership("bravo", after), now=world.now)
+        _collect(world, tracked_inputs(new), new, Ownership("bravo", after))
+        publish(new, lake, collector="bravo", now=world.now)
+        fresh = new.cursor(x)
+    assert fresh > stale
+    con = analysis.connect(lake)
+    assert con.execute("SELECT max_message_id FROM channel_cursors WHERE channel_id = ?", [x]).fetchall() == [(fresh,)]
