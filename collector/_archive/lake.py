@@ -53,7 +53,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from analysis.lake import COLLECTOR_NAME, lake_files
+from analysis.lake import COLLECTOR_NAME, lake_files, read_manifests
 from collector._version import __version__
 
 from .archive import Archive
@@ -106,6 +106,7 @@ class PublishReport:
     rows_written: int = 0
     partitions: dict[str, list[str]] = field(default_factory=dict)   # table -> partitions written
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)   # what the user should know (printed as warnings)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -379,6 +380,7 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
     with archive.transaction():
         identity = archive_identity(pseudonym_key(archive, PSEUDONYM_KEY, now=now))
     previous = read_manifest(root, collector)
+    also = _other_names(root, collector, identity)
     schema_version = archive.schema_version
     theirs = _check_previous(root, collector, previous, identity, schema_version, replace=replace)
     where = str(root.resolve())
@@ -410,6 +412,7 @@ def publish(archive: Archive, lake: str | os.PathLike[str], *, collector: str = 
             # recorded yet (the manifest and the marks come last); files written meanwhile are rewritten the same.
             report = _publish_within(archive, target, full, previous, schema_version, now, None)
     report.seconds = time.monotonic() - started
+    report.warnings += also
     return report
 
 
@@ -484,6 +487,17 @@ def check_lake_directory(root: Path) -> None:
         if foreign:
             raise LakeError(f"{root} is not empty and holds no lake (no _manifests/, and {entry.name!r} is not "
                             "part of one): publish into a new or empty directory, or an existing lake")
+
+
+def _other_names(root: Path, collector: str, identity: str) -> list[str]:
+    """A warning for each other collector name this archive has published under into ``root`` (its manifest names
+    this archive): readers see both names' files, the old one's frozen at its last publish."""
+    manifests, _ = read_manifests(root) if (root / "_manifests").is_dir() else ({}, {})
+    return [f"this archive also published to this lake as {name!r}: readers see both names' files, {name!r}'s "
+            f"as they were at its last publish. Publish under one name; after renaming a collector, remove the "
+            f"old name's files (_manifests/{name}.json and every {name}.parquet) from the lake"
+            for name, manifest in sorted(manifests.items())
+            if name != collector and manifest.get("archive") == identity]
 
 
 def _marks_differ(archive: Archive, taken: object) -> str:

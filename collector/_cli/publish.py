@@ -55,7 +55,13 @@ def publish_after_pass(archive: Any, cfg: Config) -> PublishReport | None:
                    highlight=False, soft_wrap=True)
         return None
     stderr.print(_line(report), style="dim", highlight=False, soft_wrap=True, markup=False)
+    _warn(report)
     return report
+
+
+def _warn(report: PublishReport) -> None:
+    for text in report.warnings:    # names from the lake's manifests: outside data, escaped
+        stderr.print(f"[yellow]warning[/]: {escape(safe(text))}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -105,6 +111,7 @@ def register(app: typer.Typer) -> None:
                 fail(Exit.USAGE, str(exc))
             # the line on its own (a table's title wraps at the table's width, splitting the lake's path)
             stdout.print(_line(report), soft_wrap=True, highlight=False, markup=False)
+            _warn(report)
             if report.partitions:     # nothing changed since the last publish: the line says so, no empty table
                 table = Table()
                 table.add_column("table")

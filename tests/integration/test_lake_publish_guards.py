@@ -313,3 +313,17 @@ def test_files_written_under_other_rules_for_people_are_all_written_again(archiv
         assert not publish(opened, lake).full                            # recorded again: incremental
     con = analysis.connect(lake)
     assert con.execute("SELECT count(*) FROM posts WHERE fwd_username = 'jane_person_zq'").fetchone() == (0,)
+
+
+def test_one_archive_under_a_second_name_is_warned_about(archive: Path, tmp_path: Path) -> None:
+    """Readers would see both names' files, the first frozen (a renamed collector, a typo in --collector)."""
+    lake = tmp_path / "lake"
+    with Archive(archive) as opened:
+        assert publish(opened, lake).warnings == []
+    result = CliRunner().invoke(app, ["publish", "--archive", str(archive), "--lake", str(lake), "--collector", "box1"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stderr.split())
+    assert "this archive also published to this lake as 'main'" in text and "_manifests/main.json" in text
+    with Archive(archive) as opened:                       # and again under its first name: box1 is named
+        assert [w.split(":")[0] for w in publish(opened, lake).warnings] == [
+            "this archive also published to this lake as 'box1'"]
