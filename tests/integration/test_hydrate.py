@@ -296,3 +296,20 @@ def test_two_channels_listed_under_one_username_and_the_name_alone_are_each_fetc
     alone = by_input[f"@{name} (by name)"]
     assert alone.outcome == "ok" and alone.new_posts == 1, alone.error
     assert _keys(tmp_path / "b.duckdb") == {(seed.channel_id, 2), (seed.channel_id, 3)}
+
+
+@pytest.mark.parametrize("ids_first", [True, False])
+def test_a_channel_named_by_id_on_some_rows_and_by_username_on_others_is_fetched_whole(
+        world_and_archive: tuple[World, Path], tmp_path: Path, ids_first: bool) -> None:
+    """No row names both, so the list cannot join them; the bare id, unknown to a new archive, waits until the
+    username resolved it (before: with the id rows first, their ids were all reported not found)."""
+    world, _ = world_and_archive
+    seed = next(iter(world.seed_channels()))
+    by_id = [f"{seed.channel_id},,{i}" for i in range(1, 21)]
+    by_name = [f",{seed.username_at(world.now)},{i}" for i in range(21, 41)]
+    rows = by_id + by_name if ids_first else by_name + by_id
+    listed = parse_id_list(io.StringIO("channel_id,username,message_id\n" + "\n".join(rows) + "\n"))
+    report = _hydrate(world, tmp_path / "b.duckdb", listed)
+    assert report.status == "ok" and {c.outcome for c in report.channels} == {"ok"}
+    live = {m.message_id for m in seed.posts(world.now) if m.message_id <= 40}
+    assert _keys(tmp_path / "b.duckdb") == {(seed.channel_id, m) for m in live}
