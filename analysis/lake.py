@@ -99,14 +99,6 @@ _NEWEST = "last_seen_at"
 #: the old owner's copy of a cursor stays in the lake; the newest one is the new owner's.
 _NEWEST_OF = {"channel_cursors": "updated_at", "post_comment_cursors": "fetched_at", "post_media": "linked_at",
               "media_downloads": "updated_at"}
-
-
-def newest_column(table: str) -> str | None:
-    """The column whose highest value marks the newest of several collectors' copies of a row of ``table`` (None:
-    the table has none; the copy whose file name sorts last is kept). DuckDB's views and Spark's both use it."""
-    name = _NEWEST_OF.get(table, _NEWEST)
-    columns = {c for c, _ in LAKE_SCHEMA.get(table, ("", ()))[1]}
-    return name if name in columns else None
 _TABLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # a directory that names a table (never _staging, _manifests)
 #: What a collector may be called (it names files in a shared lake): letters, digits, ``-`` and ``_``, at most 64,
 #: a letter or digit first. Use ``fullmatch`` (``$`` would let a trailing newline through). The collector's
@@ -156,6 +148,14 @@ def slot_sql(column: str) -> str:
 def is_lake(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` is a directory (a lake, possibly empty) rather than an archive file."""
     return Path(path).is_dir()
+
+
+def newest_column(table: str) -> str | None:
+    """The column whose highest value marks the newest of several collectors' copies of a row of ``table`` (None:
+    the table has none; the copy whose file name sorts last is kept). DuckDB's views and Spark's both use it."""
+    name = _NEWEST_OF.get(table, _NEWEST)
+    columns = {c for c, _ in LAKE_SCHEMA.get(table, ("", ()))[1]}
+    return name if name in columns else None
 
 
 def read_manifests(lake: Path) -> tuple[dict[str, dict[str, object]], dict[Path, str]]:
