@@ -352,6 +352,16 @@ class Archive:
                 [(username or "").lower(), (username or "").lower()]).fetchone()
         return int(row[0]) if row else None
 
+    def reachable_ids(self, channel_ids: Sequence[int]) -> set[int]:
+        """Those of ``channel_ids`` the archive can reach without resolving (it holds their access hash): one query
+        for a list of any length, where :meth:`lookup_id` is one per id."""
+        if not channel_ids:
+            return set()
+        rows = self.con.execute(
+            "SELECT channel_id FROM channels WHERE access_hash IS NOT NULL "
+            "AND channel_id IN (SELECT unnest($ids::BIGINT[]))", {"ids": list(channel_ids)}).fetchall()
+        return {int(r[0]) for r in rows}
+
     def lookup_id(self, channel_id: int) -> ChannelKey | None:
         row = self.con.execute(
             "SELECT channel_id, access_hash, username, status FROM channels "

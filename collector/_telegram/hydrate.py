@@ -59,9 +59,9 @@ async def hydrate(
         seen: set[str] = set()
         # a bare id the archive does not know last: rows naming its channel by username (the list may name one
         # channel both ways, never on one row) resolve it first, and the archive then knows the id
-        unknown = {id(c) for c in channels if c.username is None and c.channel_id is not None
-                   and archive.lookup_id(c.channel_id) is None}
-        for listed in sorted(channels, key=lambda c: id(c) in unknown):
+        bare = [c.channel_id for c in channels if c.username is None and c.channel_id is not None]
+        reachable = archive.reachable_ids(bare)
+        for listed in sorted(channels, key=lambda c: c.username is None and c.channel_id not in reachable):
             raw, expect = input_for(archive, listed)
             label = raw
             if label in seen:     # two entries named alike: each its own result (run_channels key), the same name
