@@ -60,18 +60,22 @@ LAKE_SOURCE = "lake"
 _FOUND_SQL = f"""
 WITH found AS (
     SELECT c.channel_id, 'named' AS found_by, r.started_at AS found_at, NULL::INTEGER AS hop,
-           NULL::BIGINT AS seed_channel_id
+           NULL::BIGINT AS seed_channel_id, NULL::VARCHAR AS username, NULL::VARCHAR AS title
     FROM run_channels c JOIN runs r USING (run_id)
     WHERE c.outcome = 'not_owned' AND c.channel_id IS NOT NULL
     UNION ALL
-    SELECT d.channel_id, 'discovery', d.first_found_at, d.hop, d.seed_channel_id
+    SELECT d.channel_id, 'discovery', d.first_found_at, d.hop, d.seed_channel_id, d.username, d.title
     FROM discovery_candidates d WHERE d.decision = 'not_owned' AND d.channel_id IS NOT NULL
 )
-SELECT f.channel_id, any_value(ch.username) AS username, any_value(ch.title) AS title,
+-- the username the owner resolves: the channel's as this archive knows it (collected or resolved), else what
+-- discovery saw (a forward's header names a channel never resolved), else what a forward named (peers)
+SELECT f.channel_id,
+       coalesce(any_value(ch.username), arg_max(f.username, f.found_at), any_value(p.username)) AS username,
+       coalesce(any_value(ch.title), arg_max(f.title, f.found_at), any_value(p.title)) AS title,
        arg_min(f.found_by, f.found_at) AS found_by, min(f.found_at) AS first_found_at,
        max(f.found_at) AS last_found_at, min(f.hop) AS hop, arg_min(f.seed_channel_id, f.found_at) AS seed_channel_id,
        {slot_sql('f.channel_id')} AS slot
-FROM found f LEFT JOIN channels ch USING (channel_id)
+FROM found f LEFT JOIN channels ch USING (channel_id) LEFT JOIN peers p USING (channel_id)
 WHERE ch.status IS NULL OR ch.status NOT IN ({", ".join(f"'{s}'" for s in NOT_HANDED_ON)})
 GROUP BY f.channel_id ORDER BY slot, f.channel_id
 """
@@ -144,7 +148,7 @@ class HandoffFiles:
     posts: list[str]
     channels: list[str]
     cursors: list[str]          # channel_cursors: how far each of them fetched each channel
-    found: list[str]            # candidates: the channels they met in these slots
+    found: list[str]            # candidates: the channels met in these slots (by this collector too)
 
     @property
     def history(self) -> list[str]:
@@ -154,7 +158,8 @@ class HandoffFiles:
 
 def handoff_files(lake: str | os.PathLike[str], collector: str, owned_slots: Iterable[int]) -> HandoffFiles:
     """The files :func:`lake_handoffs` reads: other collectors' ``posts``, ``channels``, ``channel_cursors`` and
-    ``candidates`` files of ``owned_slots`` (a listing of the directories that exist, nothing opened). Their paths,
+    ``candidates`` files of ``owned_slots``, and this collector's own ``candidates`` there (what it handed on from
+    a slot that has since moved to it) (a listing of the directories that exist, nothing opened). Their paths,
     inodes, sizes and modification times tell whether anything another collector handed on can have changed since
     they were read."""
     root = Path(lake)
@@ -164,7 +169,8 @@ def handoff_files(lake: str | os.PathLike[str], collector: str, owned_slots: Ite
     return HandoffFiles(_others(root / "posts", owned, collector, months=True),
                         _others(root / "channels", owned, collector),
                         _others(root / "channel_cursors", owned, collector),
-                        _others(root / CANDIDATES, owned, collector))
+                        # its own too: a channel it handed on from a slot that has since moved to it waits there
+                        _others(root / CANDIDATES, owned, collector, own=True))
 
 
 def _subdirs(directory: Path | str, keep: Callable[[str], bool]) -> list[str]:
@@ -175,15 +181,15 @@ def _subdirs(directory: Path | str, keep: Callable[[str], bool]) -> list[str]:
         return []
 
 
-def _others(table: Path, owned: set[str], collector: str, *, months: bool = False) -> list[str]:
+def _others(table: Path, owned: set[str], collector: str, *, months: bool = False, own: bool = False) -> list[str]:
     """Other collectors' Parquet files of ``table`` in the ``owned`` slot directories (``months``: in their
-    ``month=`` subdirectories), slot by slot, each directory's files in name order."""
+    ``month=`` subdirectories; ``own``: this collector's too), slot by slot, each directory's files in name order."""
     out: list[str] = []
     for slot_dir in _subdirs(table, owned.__contains__):
         for directory in _subdirs(slot_dir, lambda n: n.startswith("month=")) if months else [slot_dir]:
             with os.scandir(directory) as entries:
                 out += sorted(e.path for e in entries if e.name.endswith(".parquet") and not e.name.startswith(".")
-                              and e.name[:-len(".parquet")] != collector and e.is_file())
+                              and (own or e.name[:-len(".parquet")] != collector) and e.is_file())
     return out
 
 

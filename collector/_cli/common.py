@@ -231,6 +231,26 @@ def ownership(cfg: Config) -> Ownership | None:
     return found
 
 
+def pick_up(archive: Archive, cfg: Config, owned: Ownership | None, now: datetime) -> None:
+    """Take what other collectors handed to this one through the lake (docs/scale.md), saying so in one line.
+
+    A lake that cannot be read (after the pick-up's own retries) is a warning, never the end of the run: the
+    collected set is collected, and the next run picks up."""
+    from collector._scheduling.handoff import line
+    from collector._scheduling.handoff import pick_up as take
+
+    try:
+        taken = take(archive, cfg.lake, owned, now=now)
+    except (duckdb.Error, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        stderr.print(f"[yellow]warning[/]: nothing was picked up from the lake {escape(safe(cfg.lake))} "
+                     f"({type(exc).__name__}: {escape(safe(first))}); this run goes on with the collected set, and "
+                     "the next one picks up", highlight=False, soft_wrap=True)
+        return
+    if taken is not None:
+        stderr.print(safe(line(taken)), markup=False, highlight=False, soft_wrap=True)
+
+
 def channel_refs(args: list[str], names: list[str], archive: Path, wait: float) -> list[ChannelRef]:
     """Check every channel name before anything is collected: a typo, an invite link or a numeric id the
     archive does not know stops the command (exit 2) with the archive left exactly as it was."""

@@ -14,8 +14,6 @@ from rich.text import Text
 from collector._archive.archive import Archive
 from collector._config import Config, load_config
 from collector._parse.discovery_rank import Candidate, Thresholds
-from collector._scheduling.handoff import line as handoff_line
-from collector._scheduling.handoff import pick_up
 from collector._telegram.client import Telegram
 from collector._telegram.discovery import DiscoveryError, DiscoveryReport, DiscoverySettings, discover
 
@@ -75,9 +73,7 @@ def _table(report: DiscoveryReport, shown: list[Candidate]) -> Table:
 
 def _pick_up(cfg: Config, archive: Archive, settings: DiscoverySettings, now: datetime) -> None:
     """Channels other collectors handed to this one through the lake join the set first (docs/scale.md)."""
-    taken = pick_up(archive, cfg.lake, settings.ownership, now=now)
-    if taken is not None:
-        ui.stderr.print(safe(handoff_line(taken)), markup=False, highlight=False, soft_wrap=True)
+    ui.pick_up(archive, cfg, settings.ownership, now)
 
 
 async def _run(cfg: Config, settings: DiscoverySettings, wait: float, found: Telegram | None) -> DiscoveryReport:

@@ -25,8 +25,6 @@ from rich.text import Text
 from collector._archive.archive import Archive, ArchiveBusyError
 from collector._archive.schedule import record_usage
 from collector._config import Config, ConfigError, load_config, parse_duration
-from collector._scheduling.handoff import line as handoff_line
-from collector._scheduling.handoff import pick_up
 from collector._scheduling.ownership import Ownership
 from collector._scheduling.plan import Plan, RunSettings, loop_delay
 from collector._scheduling.runner import execute_plan, read_plan, run_inputs, summarize
@@ -113,9 +111,7 @@ async def _one_run(cfg: Config, settings: RunSettings, clock: _Clock, wait: floa
     owned = ui.ownership(cfg)
     collect_settings = replace(collect_settings, ownership=owned)
     with Archive(cfg.archive, wait=wait) as archive:
-        taken = pick_up(archive, cfg.lake, owned, now=now)
-        if taken is not None:
-            ui.stderr.print(safe(handoff_line(taken)), markup=False, highlight=False, soft_wrap=True)
+        ui.pick_up(archive, cfg, owned, now)
         inputs = _inputs(cfg, archive, clock)
         if not inputs:
             ui.fail(Exit.USAGE, _NO_CHANNELS)

@@ -28,6 +28,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+
 from collector._archive.archive import Archive
 from collector._archive.lake_handoff import (
     Taken,
@@ -42,11 +44,30 @@ from collector._archive.lake_handoff import (
 from .channel_set import list_channels, removed_keys
 from .ownership import Ownership
 
+#: How often a pick-up is tried when a file it listed vanished before it read it (another collector's publish
+#: replaced or removed it in between: each try lists again).
+ATTEMPTS = 3
+
 
 def pick_up(archive: Archive, lake: Path | None, ownership: Ownership | None, *, now: datetime) -> Taken | None:
-    """Take what other collectors handed to this one; None when nothing is enforced or nothing was new."""
+    """Take what other collectors handed to this one; None when nothing is enforced or nothing was new.
+
+    Other collectors publish into the lake meanwhile: a file listed here may be gone when it is read. The pick-up
+    is then tried again from the listing (what it wrote is one transaction, rolled back whole), up to
+    :data:`ATTEMPTS` times; a lake that still cannot be read raises ``duckdb.Error`` or ``OSError``.
+    """
     if lake is None or ownership is None or not ownership.enforced:
         return None
+    for attempt in range(ATTEMPTS):
+        try:
+            return _pick_up(archive, lake, ownership, now=now)
+        except (duckdb.IOException, FileNotFoundError):
+            if attempt == ATTEMPTS - 1:
+                raise
+    return None
+
+
+def _pick_up(archive: Archive, lake: Path, ownership: Ownership, *, now: datetime) -> Taken | None:
     slots = ownership.slots()
     files = handoff_files(lake, ownership.collector, slots)
     history, candidates = listing_digest(files.history), listing_digest(files.found)

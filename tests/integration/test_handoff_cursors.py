@@ -13,6 +13,9 @@ import json
 from array import array
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import analysis
 from collector import Archive
@@ -143,3 +146,64 @@ def test_readers_keep_the_new_owners_cursor_not_the_old_owners_that_sorts_last(t
     assert fresh > stale
     con = analysis.connect(lake)
     assert con.execute("SELECT max_message_id FROM channel_cursors WHERE channel_id = ?", [x]).fetchall() == [(fresh,)]
+
+
+def test_a_channel_a_collector_handed_on_is_its_own_once_its_slot_moves_to_it(tmp_path: Path) -> None:
+    """Discovery hands on what it finds in another collector's slots (the finder's ``candidates`` file). When such
+    a slot later moves to the finder, its own file is where the channel waits: before, it read only other
+    collectors' files, and the channel was collected by nobody."""
+    from collector._parse.discovery_rank import Thresholds
+    from collector._telegram.discovery import DiscoverySettings, discover
+
+    world = generate_world(31, channels=6, days=2, future_days=3, posts_per_day=4, special_seeds=False,
+                           external_channels=3)
+    seeds = collected_channels(world)[:2]
+    mine = {slot(c.channel_id) for c in seeds}
+    assignment = {s: "a" if s in mine else "b" for s in range(SLOTS)}
+    lake = tmp_path / "lake"
+    with Archive(tmp_path / "a.duckdb") as a:
+        add_channels(a, [str(c.username_at(world.now)) for c in seeds], now=world.now)
+        _collect(world, tracked_inputs(a), a, Ownership("a", assignment))
+        report = asyncio.run(discover(simulated_client(world), a, DiscoverySettings(
+            thresholds=Thresholds(depth=1), auto=True, ownership=Ownership("a", assignment), max_resolves=10),
+            now=world.now))
+        handed = {c.channel_id for c in report.candidates if c.decision == "not_owned" and c.channel_id is not None}
+        assert handed, "discovery found channels of b's slots"
+        publish(a, lake, collector="a", now=world.now)
+    with Archive(tmp_path / "b.duckdb") as b:       # their owner takes them by name (before: "unreachable", the
+        taken = pick_up(b, lake, Ownership("b", assignment), now=world.now)     # candidates held no username)
+        assert taken is not None and {h.channel_id for h in taken.added} == handed and not taken.unreachable
+    with Archive(tmp_path / "a.duckdb") as a:       # b never ran; the slots move to a
+        taken = pick_up(a, lake, Ownership("a", dict.fromkeys(range(SLOTS), "a")), now=world.now)
+        assert taken is not None and handed <= {h.channel_id for h in taken.added}
+        assert handed <= {e for e, in a.con.execute("SELECT channel_id FROM channel_set WHERE removed_at IS NULL")
+                          .fetchall()}
+
+
+def test_a_file_that_vanishes_between_listing_and_reading_is_listed_again(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another collector's publish may remove a lake file (a partition left without rows) between the pick-up's
+    listing and its read: the pick-up lists again instead of failing the run."""
+    import collector._archive.lake_handoff as lake_handoff
+
+    world = generate_world(6, channels=3, days=3, future_days=3, special_seeds=False, posts_per_day=20)
+    chs = {ch.channel_id: ch for ch in collected_channels(world)}
+    lake, x = tmp_path / "lake", sorted(chs)[0]
+    everything = dict.fromkeys(range(SLOTS), "a")
+    with Archive(tmp_path / "a.duckdb") as a:
+        _collect(world, [str(ch.username_at(world.now)) for ch in chs.values()], a, Ownership("a", everything))
+        publish(a, lake, collector="a", now=world.now)
+    real, listings = lake_handoff.handoff_files, []
+
+    def stale_once(*args: Any, **kwargs: Any) -> lake_handoff.HandoffFiles:
+        files = real(*args, **kwargs)
+        listings.append(files)
+        if len(listings) == 1:          # listed, then removed by a publish before it was read
+            files.posts.append(str(Path(files.posts[0]).with_name("removed-meanwhile.parquet")))
+        return files
+
+    monkeypatch.setattr(lake_handoff, "handoff_files", stale_once)
+    with Archive(tmp_path / "b.duckdb") as b:
+        taken = pick_up(b, lake, Ownership("b", {**everything, slot(x): "b"}), now=world.now)
+        assert b.cursor(x) > 0
+    assert len(listings) == 2 and taken is not None and [h.channel_id for h in taken.added] == [x]
