@@ -132,14 +132,23 @@ def _csv_slot(cell: str, where: str) -> int:
     return int(text)
 
 
+#: The largest assignment file read: 64 slots fit in a few KB in either form (a line per slot, names of at most 64
+#: characters: about 4.5 KB as CSV). Every run reads the file; a large one is the wrong file.
+MAX_BYTES = 1 << 20
+
+
 def load(path: str | Path) -> Assignment:
     """The assignment in ``path`` (``.toml`` or ``.csv``)."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise AssignmentError(f"{p}: cannot read the assignment ({exc.strerror or exc}); [lake] assignment or "
                               "--assignment names it") from None
+    if len(data) > MAX_BYTES:
+        raise AssignmentError(f"{p}: more than {MAX_BYTES >> 20} MiB; an assignment of {SLOTS} slots takes a few KB: "
+                              "is this the right file? ([lake] assignment or --assignment names it)")
     try:
         text = decode_text(data)
     except NotText as exc:

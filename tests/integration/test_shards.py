@@ -269,3 +269,11 @@ def test_plan_without_an_assignment_file_starts_from_who_collects_and_names_the_
     assert bare.exit_code == 0, bare.output
     assert list(parse_toml(bare.output).values()).count("main") == kept
     assert "# collector2: a placeholder name" in bare.output
+
+
+def test_an_assignment_file_of_megabytes_is_refused_without_being_parsed(tmp_path: Path) -> None:
+    """Every run reads it; 64 slots take a few KB (a 12 MB file took 73 s to parse)."""
+    big = tmp_path / "slots.toml"
+    big.write_text('[slots]\nmain = "0-63"\n' + "# padding\n" * 120_000, encoding="utf-8")
+    with pytest.raises(AssignmentError, match=r"more than 1 MiB; an assignment of 64 slots takes a few KB"):
+        load(big)
