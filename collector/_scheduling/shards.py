@@ -105,7 +105,9 @@ def parse_toml(text: str, where: str = "assignment") -> Assignment:
 def parse_csv(text: str, where: str = "assignment") -> Assignment:
     """``slot,collector`` rows after a header; a slot is a whole number 0-63 (ASCII digits), one per row."""
     out: Assignment = {}
-    rows = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    # any line ends (a classic Mac editor's "\r" too); strict: a quote left open is an error, not a name running
+    # to the end of the file
+    rows = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=None), strict=True)
     try:
         header = next(rows, None)
         if header is None or [h.strip().lower() for h in header[:2]] != ["slot", "collector"]:

@@ -57,6 +57,13 @@ def test_bad_csv_names_the_line() -> None:
         parse_csv("slot,collector\n1,main\nfoo\n")
     with pytest.raises(AssignmentError, match="header"):
         parse_csv("1,main\n")
+    with pytest.raises(AssignmentError, match=r":2: not CSV \(unexpected end of data\)"):
+        parse_csv('slot,collector\n0,"main\n')            # a quote left open (it ran to the end of the file)
+
+
+def test_csv_with_any_line_ends_reads_the_same() -> None:
+    for end in ("\n", "\r\n", "\r"):
+        assert parse_csv(end.join(["slot,collector", "0,main", "1,second", ""])) == {0: "main", 1: "second"}
 
 
 def test_a_plan_balances_by_cost_and_moves_only_what_it_must() -> None:
