@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 
 import duckdb
 
+from .lake_data import peak_mb
 from .synth_archive import build
 
 __all__ = ["FUNCTIONS", "main", "run"]
@@ -313,13 +313,13 @@ def _measure_long_texts(posts: int) -> dict[str, Any]:
     con = duckdb.connect(config={"memory_limit": "2GB"})
     planted = long_text_posts(con, posts)
     chars = con.execute("SELECT sum(length(text)) FROM posts").fetchall()[0][0]
-    before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    before_mb = peak_mb()
     t, c = time.perf_counter(), time.process_time()
     found = analysis.copies(con)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     return {"seconds": wall, "cpu_seconds": cpu, "rows": found.height, "clusters": found["cluster_id"].n_unique(),
             "planted": planted, "chars": int(chars), "rss_before_mb": before_mb,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+            "peak_rss_mb": peak_mb()}
 
 
 def _measure_here(impl: str, name: str, path: str, repeat: int, out: str | None = None) -> dict[str, Any]:
@@ -337,7 +337,7 @@ def _measure_here(impl: str, name: str, path: str, repeat: int, out: str | None 
         result = fn(path)
         walls.append(time.perf_counter() - t)
         cpus.append(time.process_time() - c)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    peak = peak_mb()         # this process's own (ru_maxrss would carry the parent's across exec)
     rows = result if isinstance(result, int) else len(result)
     if out and not isinstance(result, int):
         if hasattr(result, "write_parquet"):
@@ -346,7 +346,7 @@ def _measure_here(impl: str, name: str, path: str, repeat: int, out: str | None 
             result.to_parquet(out, index=False)
     best = min(range(repeat), key=walls.__getitem__)
     return {"seconds": walls[best], "median_seconds": statistics.median(walls), "cpu_seconds": cpus[best],
-            "runs": repeat, "rows": rows, "peak_rss_mb": peak_mb}
+            "runs": repeat, "rows": rows, "peak_rss_mb": peak}
 
 
 def _measure(impl: str, name: str, path: Path, repeat: int, out: Path | None = None) -> dict[str, Any]:
