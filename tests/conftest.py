@@ -36,16 +36,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
-@pytest.fixture(autouse=True)
-def _console_width() -> object:
-    """Each test starts with the terminal width a command starts with: a command run in the same process before
-    (``collect``, ``export``... call ``wide_when_piped``) widens the shared console for good, which would make a
-    later test's "fits 80 columns" depend on which tests its worker ran first."""
+def _console_width_at_start() -> int | None:
     from collector._cli.common import stdout
 
-    width = stdout._width          # the console's own setting (None: the terminal's, or COLUMNS)
-    yield
-    stdout._width = width
+    return stdout._width           # the console's own setting at import (None: the terminal's)
+
+
+_CONSOLE_WIDTH = _console_width_at_start()
+
+
+@pytest.fixture(autouse=True)
+def _console_width() -> None:
+    """Each test starts with the terminal width a command starts with: a command run in the same process before
+    (``collect``, ``export``... call ``wide_when_piped``), in a test or in a fixture, widens the shared console for
+    good, which would make a later test's "fits 80 columns" depend on which tests its worker ran first."""
+    from collector._cli.common import stdout
+
+    stdout._width = _CONSOLE_WIDTH
 
 
 @pytest.fixture(scope="session")

@@ -352,6 +352,16 @@ class Archive:
                 [(username or "").lower(), (username or "").lower()]).fetchone()
         return int(row[0]) if row else None
 
+    def set_channel_by_name(self, username: str) -> int | None:
+        """The channel the active collected set names ``username`` for, when the archive cannot reach it by id (no
+        access hash: a channel handed on by another collector, known by id and name only); None when there is no
+        such entry, or several. Such an entry is collected by its name, and the name must then mean that channel."""
+        rows = self.con.execute(
+            "SELECT DISTINCT s.channel_id FROM channel_set s LEFT JOIN channels c USING (channel_id) "
+            "WHERE s.removed_at IS NULL AND s.username = ? AND s.channel_id IS NOT NULL AND c.access_hash IS NULL",
+            [username.lower()]).fetchall() if self.has_table("channel_set") else []
+        return int(rows[0][0]) if len(rows) == 1 else None
+
     def reachable_ids(self, channel_ids: Sequence[int]) -> set[int]:
         """Those of ``channel_ids`` the archive can reach without resolving (it holds their access hash): one query
         for a list of any length, where :meth:`lookup_id` is one per id."""

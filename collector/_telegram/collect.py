@@ -288,6 +288,12 @@ class _Pass:
         else:
             assert ref.username is not None
             key = self.archive.lookup_username(ref.username)
+            if key is not None and expect is None:
+                wanted = self.archive.set_channel_by_name(ref.username)
+                if wanted is not None and wanted != key.channel_id:
+                    # the name was another channel's here, and the set names it for a channel handed on to this
+                    # collector: Telegram says which channel it names now (the answer is cached for the name)
+                    key = None
             if key is not None and elsewhere(key.channel_id, key.status):
                 return None                             # archived: its slot is known, nothing is sent
         if key is not None and key.status == "group" and not self.settings.allow_private:

@@ -122,6 +122,10 @@ def test_a_handed_on_channel_is_taken_when_its_name_once_named_another_channel_o
         taken = pick_up(b, lake, Ownership("b", assignment), now=world.now)
         # before: skipped, as the set "knew" the name (for P, under its id): Q was collected by nobody
         assert taken is not None and [h.channel_id for h in taken.added] == [q.channel_id]
+        # and collected as Q: the name, cached for P in this archive, is resolved again for the entry of Q
+        _collect(world, tracked_inputs(b), b, Ownership("b", assignment))
+        got = {r[0] for r in b.con.execute("SELECT DISTINCT channel_id FROM posts").fetchall()}
+    assert {p.channel_id, q.channel_id} <= got
 
 
 def test_readers_keep_the_new_owners_cursor_not_the_old_owners_that_sorts_last(tmp_path: Path) -> None:
