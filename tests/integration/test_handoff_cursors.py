@@ -25,14 +25,14 @@ from collector._parse.id_list import ChannelIds
 from collector._scheduling.channel_set import add_channels, tracked_inputs
 from collector._scheduling.handoff import pick_up
 from collector._scheduling.ownership import Ownership
-from collector._simulated import generate_world, simulated_client
+from collector._simulated import World, generate_world, simulated_client
 from collector._simulated.generate import collected_channels
 from collector._sources.export_import import import_export
 from collector._telegram.collect import CollectSettings, collect
 from collector._telegram.hydrate import hydrate
 
 
-def _collect(world, inputs: list[str], archive: Archive, owned: Ownership) -> None:  # type: ignore[no-untyped-def]
+def _collect(world: World, inputs: list[str], archive: Archive, owned: Ownership) -> None:
     asyncio.run(collect(simulated_client(world), inputs, archive, now=world.now,
                         settings=CollectSettings(ownership=owned)))
 
