@@ -80,12 +80,6 @@ PERSON_FIELDS: dict[tuple[str, str], str] = {
 }
 _UDF = "tgspread_pseudonym"
 
-
-def person_rules() -> str:
-    """A short digest of :data:`PERSON_FIELDS` (and the dropped columns): a lake's manifest records it, so files
-    written under other rules for people are all rewritten by the next publish (``collector._archive.lake``)."""
-    text = repr((sorted(PERSON_FIELDS.items()), sorted(DROPPED_COLUMNS)))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 #: A partitioned table is written in runs of channels: at most this many rows and this many channels (DuckDB's
 #: ``partitioned_write_max_open_files``) per ``COPY``. One ``COPY`` over 5,000 channels buffered every partition
 #: until its end and ran out of the 256 MB cap at 30M posts (issue 14); a run's buffers are bounded by the run.
@@ -95,6 +89,13 @@ EXPORT_RUN_CHANNELS = 100
 #: than the 256 MB cap for a channel of 1.3M posts at 30M posts; 20,000 took 3.8 s and 425 MB): a run buffers at
 #: most ``EXPORT_RUN_ROWS`` rows in all.
 EXPORT_FLUSH_ROWS = 10_000
+
+
+def person_rules() -> str:
+    """A short digest of :data:`PERSON_FIELDS` (and the dropped columns): a lake's manifest records it, so files
+    written under other rules for people are all rewritten by the next publish (``collector._archive.lake``)."""
+    text = repr((sorted(PERSON_FIELDS.items()), sorted(DROPPED_COLUMNS)))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 class ExportError(Exception):

@@ -106,8 +106,8 @@ def group_flags(con: duckdb.DuckDBPyConnection, channel_ids: Iterable[int]) -> d
     if not ids:
         return {}
     return {int(c): bool(g) for c, g in con.execute(
-        "SELECT channel_id, coalesce(megagroup, false) FROM channels WHERE list_contains(?, channel_id)",
-        [ids]).fetchall()}
+        "SELECT channel_id, coalesce(megagroup, false) FROM channels "
+        "WHERE channel_id IN (SELECT unnest($ids::BIGINT[]))", {"ids": ids}).fetchall()}
 
 
 def mark_group_changes(con: duckdb.DuckDBPyConnection, before: dict[int, bool], channel_ids: Iterable[int]) -> None:
